@@ -1,0 +1,45 @@
+//! The one `bindgen!` for the `adapter-plugin` world, and the few generated types the rest
+//! of the host uses. WASI's own types are reused from `wasmtime-wasi` / `wasmtime-wasi-http`.
+
+#[allow(missing_docs, clippy::all, reason = "bindgen-generated code")]
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "ingest:provider/adapter-plugin",
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        },
+        require_store_data_send: true,
+    });
+}
+
+pub use generated::AdapterPluginPre;
+pub use generated::exports::ingest::provider::provider as guest;
+pub use generated::ingest::provider::{config, context, credentials, log, types};
+
+/// The exported interface's name, with the contract version this host speaks.
+pub const PROVIDER_EXPORT: &str = "ingest:provider/provider@0.1.0";
+/// The contract package without version.
+pub const PACKAGE: &str = "ingest:provider";
+/// The contract version this host speaks.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+/// Functions the provider interface must export.
+pub const PROVIDER_FUNCTIONS: [&str; 5] = ["describe", "start", "stop", "status", "parse-callback"];
+/// Host interfaces a plugin may import besides WASI.
+pub const HOST_INTERFACES: [&str; 4] = ["credentials", "config", "context", "log"];
+
+/// Adds the gateway's own host interfaces to a linker.
+pub fn add_host_interfaces<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut crate::runtime::CallState,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::HasSelf;
+    credentials::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
+    config::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
+    context::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
+    log::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! The gateway's configuration file (TOML).
+//!
+//! Strict by design: an unknown key anywhere is an error that names its line, and
+//! [`Config::validate`] reports every remaining problem at once, each with its path
+//! (`providers[1].allow_hosts[0]: …`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+/// Default listen address of the HTTP API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default cap on an API request body: start requests are small JSON objects.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default wall-clock budget for one plugin call, including its vendor requests.
+pub const DEFAULT_CALL_DEADLINE_MS: u64 = 10_000;
+/// Default cap on one plugin instance's linear memory: adapters parse small JSON documents.
+pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 64 << 20;
+/// Default number of plugin calls that may run at once (pool slots); more wait their turn.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 256;
+/// Default epoch tick: how often the engine checks deadlines of running wasm.
+pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
+/// Default connect timeout for a vendor request.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Default total timeout for one vendor request (connect, send, whole response).
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 8_000;
+/// Default cap on a vendor response body; vendor answers are small JSON documents.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP front and handles.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    /// The wasm runtime's limits.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// The configured provider instances.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// `[gateway]`: the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address the HTTP API listens on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Directory searched for plugins named by `providers[].plugin` (`NAME.wasm`, or
+    /// `NAME_WITH_UNDERSCORES.wasm` as cargo names its output). Relative to the config file.
+    #[serde(default)]
+    pub plugin_dir: Option<PathBuf>,
+    /// Key that seals ingest handles (HMAC-SHA256). Replicas sharing it serve each other's
+    /// handles. Without it, a random key is made at start-up and handles die with the process.
+    #[serde(default)]
+    pub handle_key: Option<SecretSource>,
+    /// Largest accepted API request body, bytes. Default 65536.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            plugin_dir: None,
+            handle_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// `[runtime]`: limits that apply to every plugin call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Wall-clock budget of one plugin call, milliseconds (wasm execution and vendor requests
+    /// together). Default 10000.
+    #[serde(default = "default_deadline")]
+    pub call_deadline_ms: u64,
+    /// Cap on one plugin instance's linear memory, bytes. Default 64 MiB.
+    #[serde(default = "default_memory")]
+    pub memory_limit_bytes: u64,
+    /// Plugin calls that may run at once; further calls wait. Default 256.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent_calls: u32,
+    /// How often running wasm checks its deadline, milliseconds. Default 5.
+    #[serde(default = "default_tick")]
+    pub epoch_tick_ms: u64,
+    /// Use the pooling instance allocator (fast instantiation; reserves virtual memory up
+    /// front). Default true; turned off automatically when virtual memory is scarce.
+    #[serde(default = "default_true")]
+    pub pooling: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            call_deadline_ms: DEFAULT_CALL_DEADLINE_MS,
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
+            pooling: true,
+        }
+    }
+}
+
+/// `[[providers]]`: one configured provider instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The id API calls use (`"provider": "trtc"`): letters, digits, `-`, `_`.
+    pub id: String,
+    /// A plugin name (looked up in `gateway.plugin_dir`) or a path to a `.wasm` component
+    /// (relative to the config file).
+    pub plugin: String,
+    /// Overrides the vendor base URL, e.g. `http://127.0.0.1:9101` for a simulator. The plugin
+    /// sends its requests there, and the egress allowlist then defaults to that host.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Hosts (`host:port`) the plugin may call. Replaces the plugin's own default hosts.
+    #[serde(default)]
+    pub allow_hosts: Option<Vec<String>>,
+    /// Allow loopback and private-range addresses (simulators, tests). Default false.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Timeouts and size caps for this provider's vendor requests.
+    #[serde(default)]
+    pub egress: EgressConfig,
+    /// Non-secret settings the plugin reads (its README lists them).
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+    /// Secret name → where the host reads its value. The plugin sees only the names.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+/// `[providers.egress]`: limits on one provider's vendor requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Connect timeout, milliseconds. Default 3000.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// Total timeout of one vendor request, milliseconds. Default 8000.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// Largest vendor response body, bytes; a larger one fails the request. Default 1 MiB.
+    #[serde(default = "default_max_response")]
+    pub max_response_bytes: usize,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// Where the host reads a secret's value.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, untagged)]
+pub enum SecretSource {
+    /// An environment variable: `{ env = "TRTC_SECRET_KEY" }`.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+    /// A file whose contents (trailing newline removed) are the value: `{ file = "/run/secrets/x" }`.
+    File {
+        /// The file's path, relative to the config file.
+        file: PathBuf,
+    },
+    /// The value inline: `{ value = "…" }`. Only for demos and tests; a warning is logged.
+    Value {
+        /// The value.
+        value: String,
+    },
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env { env } => write!(f, "env:{env}"),
+            SecretSource::File { file } => write!(f, "file:{}", file.display()),
+            SecretSource::Value { .. } => f.write_str("inline value (redacted)"),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+fn default_deadline() -> u64 {
+    DEFAULT_CALL_DEADLINE_MS
+}
+fn default_memory() -> u64 {
+    DEFAULT_MEMORY_LIMIT_BYTES
+}
+fn default_concurrency() -> u32 {
+    DEFAULT_MAX_CONCURRENT_CALLS
+}
+fn default_tick() -> u64 {
+    DEFAULT_EPOCH_TICK_MS
+}
+fn default_true() -> bool {
+    true
+}
+fn default_connect_timeout() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+fn default_request_timeout() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_MS
+}
+fn default_max_response() -> usize {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+
+impl Config {
+    /// Parses TOML text. Relative paths stay relative; see [`Config::resolve_paths`].
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a config file; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut config = Self::parse(&text)?;
+        if let Some(dir) = path.parent() {
+            config.resolve_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Makes relative paths (plugin dir, plugin paths, secret files) relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(dir) = self.gateway.plugin_dir.as_mut() {
+            fix(dir);
+        }
+        if let Some(SecretSource::File { file }) = self.gateway.handle_key.as_mut() {
+            fix(file);
+        }
+        for p in &mut self.providers {
+            if p.plugin.ends_with(".wasm") && Path::new(&p.plugin).is_relative() {
+                p.plugin = base.join(&p.plugin).to_string_lossy().into_owned();
+            }
+            for source in p.secrets.values_mut() {
+                if let SecretSource::File { file } = source {
+                    fix(file);
+                }
+            }
+        }
+    }
+
+    /// Checks everything serde cannot, and reports every problem with its path.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.gateway.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "gateway.listen: `{}` is not an address like 127.0.0.1:8080",
+                self.gateway.listen
+            ));
+        }
+        if self.gateway.max_body_bytes == 0 {
+            problems.push("gateway.max_body_bytes: must be greater than 0".to_string());
+        }
+        let rt = &self.runtime;
+        if rt.call_deadline_ms == 0 {
+            problems.push("runtime.call_deadline_ms: must be greater than 0".to_string());
+        }
+        if rt.epoch_tick_ms == 0 || rt.epoch_tick_ms > rt.call_deadline_ms.max(1) {
+            problems.push(
+                "runtime.epoch_tick_ms: must be between 1 and runtime.call_deadline_ms".to_string(),
+            );
+        }
+        if rt.memory_limit_bytes < (1 << 20) {
+            problems.push("runtime.memory_limit_bytes: must be at least 1 MiB (1048576)".to_string());
+        }
+        if rt.max_concurrent_calls == 0 {
+            problems.push("runtime.max_concurrent_calls: must be greater than 0".to_string());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("providers[{i}]");
+            if p.id.is_empty()
+                || !p
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "{at}.id: `{}` must be non-empty and use only letters, digits, `-` and `_`",
+                    p.id
+                ));
+            } else if !seen.insert(p.id.as_str()) {
+                problems.push(format!("{at}.id: `{}` is used by an earlier provider", p.id));
+            }
+            if p.plugin.trim().is_empty() {
+                problems.push(format!("{at}.plugin: must name a plugin or a .wasm path"));
+            }
+            if let Some(endpoint) = &p.endpoint {
+                match url::Url::parse(endpoint) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    _ => problems.push(format!(
+                        "{at}.endpoint: `{endpoint}` is not an http(s) URL like http://127.0.0.1:9101"
+                    )),
+                }
+            }
+            if let Some(hosts) = &p.allow_hosts {
+                for (j, h) in hosts.iter().enumerate() {
+                    if crate::egress::HostPort::parse(h).is_none() {
+                        problems.push(format!(
+                            "{at}.allow_hosts[{j}]: `{h}` is not `host:port` (e.g. trtc.tencentcloudapi.com:443)"
+                        ));
+                    }
+                }
+            }
+            let e = &p.egress;
+            if e.connect_timeout_ms == 0 || e.request_timeout_ms == 0 {
+                problems.push(format!("{at}.egress: timeouts must be greater than 0"));
+            }
+            if e.max_response_bytes == 0 {
+                problems.push(format!("{at}.egress.max_response_bytes: must be greater than 0"));
+            }
+            for (name, value) in &p.config {
+                if let toml::Value::Datetime(_) = value {
+                    problems.push(format!(
+                        "{at}.config.{name}: dates are not supported; write the value as a string"
+                    ));
+                }
+            }
+            for (name, source) in &p.secrets {
+                match source {
+                    SecretSource::Env { env } if env.is_empty() => problems
+                        .push(format!("{at}.secrets.{name}: `env` must name a variable")),
+                    _ => {}
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// The `[providers.config]` table as plain strings: strings as they are, numbers and
+    /// booleans in their TOML spelling, arrays and tables as JSON.
+    pub fn config_strings(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => serde_json::to_string(other).unwrap_or_default(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Config::parse("[[providers]]\nid = \"a\"\nplugin = \"p\"\nendpont = \"x\"\n")
+            .expect_err("typo must be refused");
+        let msg = err.to_string();
+        assert!(msg.contains("endpont"), "{msg}");
+        assert!(msg.contains("line 4"), "{msg}");
+    }
+
+    #[test]
+    fn validate_reports_every_problem_with_its_path() {
+        let err = Config::parse(
+            r#"
+            [gateway]
+            listen = "nowhere"
+            [[providers]]
+            id = "a b"
+            plugin = "p"
+            endpoint = "ftp://x"
+            allow_hosts = ["no-port"]
+            [[providers]]
+            id = "ok"
+            plugin = "p"
+            [[providers]]
+            id = "ok"
+            plugin = "p"
+            "#,
+        )
+        .expect_err("invalid");
+        let msg = err.to_string();
+        for needle in [
+            "gateway.listen",
+            "providers[0].id",
+            "providers[0].endpoint",
+            "providers[0].allow_hosts[0]",
+            "providers[2].id",
+        ] {
+            assert!(msg.contains(needle), "missing {needle} in {msg}");
+        }
+    }
+
+    #[test]
+    fn secret_sources_parse_and_never_print_inline_values() {
+        let c = Config::parse(
+            r#"
+            [[providers]]
+            id = "a"
+            plugin = "p"
+            [providers.secrets]
+            k1 = { env = "X" }
+            k2 = { file = "f" }
+            k3 = { value = "hunter2" }
+            "#,
+        )
+        .expect("valid");
+        let dbg = format!("{:?}", c.providers[0].secrets);
+        assert!(dbg.contains("env:X") && dbg.contains("file:f"), "{dbg}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+    }
+}

@@ -1,0 +1,394 @@
+//! Host-held credentials: secrets are read once at start-up, kept in zeroizing buffers, and
+//! used only inside the host. Plugins refer to them by name through the `credentials`
+//! interface (set-up: [`SecretStore::load`]; per provider: one store; per call: a
+//! [`CallCredentials`] that also holds the call's placeholders).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use zeroize::Zeroizing;
+
+use crate::bindings::credentials::{CredentialError, HashAlgorithm, Part};
+use crate::config::SecretSource;
+use crate::egress::SharedCallLog;
+use crate::error::ConfigError;
+
+/// A secret value. Its `Debug` never shows the bytes; they are wiped when dropped.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// One provider's secrets, by name.
+#[derive(Debug, Default, Clone)]
+pub struct SecretStore {
+    secrets: BTreeMap<String, Secret>,
+}
+
+impl SecretStore {
+    /// Reads every configured secret from its source. Errors name the secret and the source,
+    /// never the value.
+    pub fn load(
+        provider: &str,
+        sources: &BTreeMap<String, SecretSource>,
+    ) -> Result<Self, ConfigError> {
+        let mut secrets = BTreeMap::new();
+        for (name, source) in sources {
+            let fail = |reason: String| ConfigError::Secret {
+                provider: provider.to_string(),
+                name: name.clone(),
+                reason,
+            };
+            let value = read_source(source).map_err(fail)?;
+            if value.is_empty() {
+                return Err(ConfigError::Secret {
+                    provider: provider.to_string(),
+                    name: name.clone(),
+                    reason: format!("{source:?} is empty"),
+                });
+            }
+            secrets.insert(name.clone(), Secret::new(value));
+        }
+        Ok(Self { secrets })
+    }
+
+    /// A store from literal values (tests, embedding).
+    pub fn from_values<I, K, V>(values: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<Vec<u8>>,
+    {
+        Self {
+            secrets: values
+                .into_iter()
+                .map(|(k, v)| (k.into(), Secret::new(v.into())))
+                .collect(),
+        }
+    }
+
+    /// The configured names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+
+    fn get(&self, name: &str) -> Option<&Secret> {
+        self.secrets.get(name)
+    }
+
+    /// Every secret value, for scrubbing text that must not carry one (logs, errors).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &[u8]> {
+        self.secrets.values().map(Secret::bytes)
+    }
+}
+
+/// Reads a secret source. Also used for the gateway's handle key.
+pub(crate) fn read_source(source: &SecretSource) -> Result<Vec<u8>, String> {
+    match source {
+        SecretSource::Env { env } => std::env::var(env)
+            .map(String::into_bytes)
+            .map_err(|_| format!("environment variable `{env}` is not set")),
+        SecretSource::File { file } => std::fs::read(file)
+            .map(|mut bytes| {
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                bytes
+            })
+            .map_err(|e| format!("cannot read {}: {e}", file.display())),
+        SecretSource::Value { value } => {
+            tracing::warn!("a secret is written inline in the config; use env or file outside demos");
+            Ok(value.as_bytes().to_vec())
+        }
+    }
+}
+
+/// A value a placeholder stands for, replaced when a request leaves.
+#[derive(Clone)]
+pub(crate) struct Substitution {
+    pub(crate) token: String,
+    pub(crate) value: Zeroizing<Vec<u8>>,
+    /// What dry-run output shows instead of the value.
+    pub(crate) label: String,
+}
+
+/// The credentials a single call may use: the provider's store plus the placeholders the
+/// plugin asked for during this call.
+pub struct CallCredentials {
+    store: Arc<SecretStore>,
+    log: SharedCallLog,
+}
+
+/// Bounds a plugin cannot exceed in one call, so a looping plugin cannot grow host memory.
+const MAX_PLACEHOLDERS: usize = 64;
+const MAX_CHAIN: usize = 16;
+const MAX_INPUT_BYTES: usize = 1 << 20;
+
+impl CallCredentials {
+    /// Credentials for one call; placeholders go into the call's `log`, where the egress
+    /// hooks find them.
+    pub fn new(store: Arc<SecretStore>, log: SharedCallLog) -> Self {
+        Self { store, log }
+    }
+
+    pub(crate) fn store(&self) -> &SecretStore {
+        &self.store
+    }
+
+    fn concat(&self, parts: &[Part]) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), CredentialError> {
+        let mut out = Zeroizing::new(Vec::new());
+        let mut used = Vec::new();
+        for part in parts {
+            match part {
+                Part::Bytes(b) => out.extend_from_slice(b),
+                Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Part::Secret(name) => {
+                    let secret = self
+                        .store
+                        .get(name)
+                        .ok_or_else(|| CredentialError::UnknownSecret(name.clone()))?;
+                    out.extend_from_slice(secret.bytes());
+                    used.push(name.clone());
+                }
+            }
+            if out.len() > MAX_INPUT_BYTES {
+                return Err(CredentialError::InvalidInput(format!(
+                    "input larger than {MAX_INPUT_BYTES} bytes"
+                )));
+            }
+        }
+        Ok((out, used))
+    }
+
+    fn add_substitution(&mut self, value: Zeroizing<Vec<u8>>, label: String) -> Result<String, CredentialError> {
+        let mut log = self.log.lock();
+        if let Some(existing) = log
+            .substitutions
+            .iter()
+            .find(|s| s.value.as_slice() == value.as_slice())
+        {
+            return Ok(existing.token.clone());
+        }
+        if log.substitutions.len() >= MAX_PLACEHOLDERS {
+            return Err(CredentialError::InvalidInput(format!(
+                "more than {MAX_PLACEHOLDERS} placeholders in one call"
+            )));
+        }
+        // Tokens are unguessable by a vendor and unique per call; they hold only [a-z0-9-].
+        let mut random = [0u8; 12];
+        getrandom::fill(&mut random)
+            .map_err(|e| CredentialError::InvalidInput(format!("no randomness: {e}")))?;
+        let token = format!(
+            "ingest-secret-{}-{}",
+            log.substitutions.len(),
+            hex::encode(random)
+        );
+        log.substitutions.push(Substitution {
+            token: token.clone(),
+            value,
+            label,
+        });
+        Ok(token)
+    }
+
+    /// `credentials.hmac`.
+    pub fn hmac(&self, alg: HashAlgorithm, key: &[Part], data: &[Part]) -> Result<Vec<u8>, CredentialError> {
+        let (key, _) = self.concat(key)?;
+        let (data, _) = self.concat(data)?;
+        Ok(hmac_bytes(alg, &key, &data))
+    }
+
+    /// `credentials.hmac-chain`.
+    pub fn hmac_chain(
+        &self,
+        alg: HashAlgorithm,
+        key: &[Part],
+        messages: &[Vec<Part>],
+    ) -> Result<Vec<u8>, CredentialError> {
+        if messages.is_empty() || messages.len() > MAX_CHAIN {
+            return Err(CredentialError::InvalidInput(format!(
+                "an HMAC chain needs 1 to {MAX_CHAIN} messages"
+            )));
+        }
+        let (first_key, _) = self.concat(key)?;
+        let mut current: Zeroizing<Vec<u8>> = first_key;
+        for message in messages {
+            let (data, _) = self.concat(message)?;
+            current = Zeroizing::new(hmac_bytes(alg, &current, &data));
+        }
+        Ok(current.to_vec())
+    }
+
+    /// `credentials.digest`.
+    pub fn digest(&self, alg: HashAlgorithm, data: &[Part]) -> Result<Vec<u8>, CredentialError> {
+        let (data, _) = self.concat(data)?;
+        Ok(digest_bytes(alg, &data))
+    }
+
+    /// `credentials.placeholder`.
+    pub fn placeholder(&mut self, value: &[Part]) -> Result<String, CredentialError> {
+        let (bytes, used) = self.concat(value)?;
+        let label = label_for(&used);
+        self.add_substitution(bytes, label)
+    }
+
+    /// `credentials.basic-auth-placeholder`.
+    pub fn basic_auth_placeholder(&mut self, user: &[Part], password: &[Part]) -> Result<String, CredentialError> {
+        let (user, mut used) = self.concat(user)?;
+        let (password, used_pw) = self.concat(password)?;
+        used.extend(used_pw);
+        let mut joined = Zeroizing::new(Vec::with_capacity(user.len() + password.len() + 1));
+        joined.extend_from_slice(&user);
+        joined.push(b':');
+        joined.extend_from_slice(&password);
+        let encoded = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .encode(joined.as_slice())
+                .into_bytes(),
+        );
+        let label = format!("basic:{}", label_for(&used));
+        self.add_substitution(encoded, label)
+    }
+}
+
+fn label_for(used: &[String]) -> String {
+    if used.is_empty() {
+        "literal".to_string()
+    } else {
+        used.join("+")
+    }
+}
+
+fn hmac_bytes(alg: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
+    // `new_from_slice` accepts keys of any length for HMAC; the error arm cannot occur.
+    macro_rules! run {
+        ($hash:ty) => {
+            match Hmac::<$hash>::new_from_slice(key) {
+                Ok(mut mac) => {
+                    mac.update(data);
+                    mac.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            }
+        };
+    }
+    match alg {
+        HashAlgorithm::Md5 => run!(md5::Md5),
+        HashAlgorithm::Sha1 => run!(sha1::Sha1),
+        HashAlgorithm::Sha256 => run!(sha2::Sha256),
+    }
+}
+
+fn digest_bytes(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    match alg {
+        HashAlgorithm::Md5 => md5::Md5::digest(data).to_vec(),
+        HashAlgorithm::Sha1 => sha1::Sha1::digest(data).to_vec(),
+        HashAlgorithm::Sha256 => sha2::Sha256::digest(data).to_vec(),
+    }
+}
+
+/// Replaces every secret value found in `text` with `[redacted]`: a last line of defence
+/// for text that came from a plugin or a vendor (log lines, error messages).
+pub(crate) fn scrub(store: &SecretStore, text: &str) -> String {
+    let mut out = text.to_string();
+    for value in store.values() {
+        // Short values would redact innocent text; secrets in scope are long random strings.
+        if value.len() < 6 {
+            continue;
+        }
+        if let Ok(v) = std::str::from_utf8(value) {
+            if out.contains(v) {
+                out = out.replace(v, "[redacted]");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> CallCredentials {
+        CallCredentials::new(
+            Arc::new(SecretStore::from_values([("key", "secret-value"), ("id", "AKID1")])),
+            SharedCallLog::default(),
+        )
+    }
+
+    #[test]
+    fn hmac_with_secret_part_equals_hmac_with_the_value() {
+        let c = creds();
+        let via_ref = c
+            .hmac(HashAlgorithm::Sha256, &[Part::Secret("key".into())], &[Part::Text("m".into())])
+            .expect("hmac");
+        let direct = hmac_bytes(HashAlgorithm::Sha256, b"secret-value", b"m");
+        assert_eq!(via_ref, direct);
+    }
+
+    #[test]
+    fn chain_returns_only_the_last_link() {
+        let c = creds();
+        let got = c
+            .hmac_chain(
+                HashAlgorithm::Sha256,
+                &[Part::Text("TC3".into()), Part::Secret("key".into())],
+                &[vec![Part::Text("a".into())], vec![Part::Text("b".into())]],
+            )
+            .expect("chain");
+        let k1 = hmac_bytes(HashAlgorithm::Sha256, b"TC3secret-value", b"a");
+        assert_eq!(got, hmac_bytes(HashAlgorithm::Sha256, &k1, b"b"));
+    }
+
+    #[test]
+    fn unknown_secret_is_refused_by_name() {
+        let c = creds();
+        let err = c
+            .digest(HashAlgorithm::Sha1, &[Part::Secret("other".into())])
+            .expect_err("not granted");
+        assert!(matches!(err, CredentialError::UnknownSecret(n) if n == "other"));
+    }
+
+    #[test]
+    fn placeholders_hide_the_value_and_are_reused() {
+        let mut c = creds();
+        let t1 = c.placeholder(&[Part::Secret("id".into())]).expect("token");
+        let t2 = c.placeholder(&[Part::Secret("id".into())]).expect("token");
+        assert_eq!(t1, t2);
+        assert!(!t1.contains("AKID1"));
+        let b = c
+            .basic_auth_placeholder(&[Part::Secret("id".into())], &[Part::Secret("key".into())])
+            .expect("basic");
+        let log = c.log.lock();
+        let sub = log.substitutions.iter().find(|s| s.token == b).expect("registered");
+        assert_eq!(
+            sub.value.as_slice(),
+            base64::engine::general_purpose::STANDARD.encode("AKID1:secret-value").as_bytes()
+        );
+        assert_eq!(sub.label, "basic:id+key");
+    }
+
+    #[test]
+    fn scrub_removes_values() {
+        let store = SecretStore::from_values([("key", "secret-value")]);
+        assert_eq!(scrub(&store, "x secret-value y"), "x [redacted] y");
+    }
+}

@@ -1,0 +1,281 @@
+//! Errors at the gateway's boundaries, and their `application/problem+json` form (RFC 9457).
+//!
+//! A provider returning `Err(provider-error)` is a *value* ([`ApiError`] with the plugin's
+//! kind); a trap, a deadline or malformed output is a *fault* (`plugin-fault`). Both end up
+//! as one [`ApiError`], which knows its HTTP status.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// The normalized error taxonomy, as the API spells it (`kind` in problem+json).
+///
+/// | kind | HTTP status | retry can help |
+/// |---|---|---|
+/// | `invalid-argument` | 400 | no |
+/// | `unauthenticated` | 502 (the *vendor* refused the gateway's credentials) | no |
+/// | `permission-denied` | 403 | no |
+/// | `not-found` | 404 | no |
+/// | `already-exists` | 409 | no |
+/// | `failed-precondition` | 409 | no |
+/// | `rate-limited` | 429 (with `Retry-After` when known) | yes |
+/// | `quota-exceeded` | 429 | no |
+/// | `unavailable` | 503 | yes |
+/// | `timeout` | 504 | yes |
+/// | `unsupported` | 501 | no |
+/// | `vendor-internal` | 502 | when the vendor says so |
+/// | `plugin-fault` | 500 | no |
+/// | `denied` | 502 (the egress policy refused a vendor request) | no |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is malformed or out of range.
+    InvalidArgument,
+    /// The vendor rejected the gateway's credentials or signature.
+    Unauthenticated,
+    /// Not allowed.
+    PermissionDenied,
+    /// No such ingest, provider or route.
+    NotFound,
+    /// Already exists.
+    AlreadyExists,
+    /// Wrong state for the operation.
+    FailedPrecondition,
+    /// Too many requests.
+    RateLimited,
+    /// A vendor quota is exhausted.
+    QuotaExceeded,
+    /// The vendor cannot be reached or answered 5xx.
+    Unavailable,
+    /// The vendor did not answer in time.
+    Timeout,
+    /// The provider does not support this.
+    Unsupported,
+    /// The vendor failed or answered something unknown.
+    VendorInternal,
+    /// The plugin failed (trap, deadline, out of memory, malformed output).
+    PluginFault,
+    /// The egress policy refused a vendor request.
+    Denied,
+}
+
+impl ErrorKind {
+    /// The kind's name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid-argument",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission-denied",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::AlreadyExists => "already-exists",
+            ErrorKind::FailedPrecondition => "failed-precondition",
+            ErrorKind::RateLimited => "rate-limited",
+            ErrorKind::QuotaExceeded => "quota-exceeded",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::VendorInternal => "vendor-internal",
+            ErrorKind::PluginFault => "plugin-fault",
+            ErrorKind::Denied => "denied",
+        }
+    }
+
+    /// The HTTP status the API answers for this kind (see the table on [`ErrorKind`]).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument => 400,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::AlreadyExists | ErrorKind::FailedPrecondition => 409,
+            ErrorKind::RateLimited | ErrorKind::QuotaExceeded => 429,
+            ErrorKind::PluginFault => 500,
+            ErrorKind::Unsupported => 501,
+            ErrorKind::Unauthenticated | ErrorKind::VendorInternal | ErrorKind::Denied => 502,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Timeout => 504,
+        }
+    }
+
+    /// A short human title for the kind.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "Invalid request",
+            ErrorKind::Unauthenticated => "The vendor rejected the provider's credentials",
+            ErrorKind::PermissionDenied => "Permission denied",
+            ErrorKind::NotFound => "Not found",
+            ErrorKind::AlreadyExists => "Already exists",
+            ErrorKind::FailedPrecondition => "Wrong state for this operation",
+            ErrorKind::RateLimited => "Rate limited",
+            ErrorKind::QuotaExceeded => "Vendor quota exceeded",
+            ErrorKind::Unavailable => "Vendor unavailable",
+            ErrorKind::Timeout => "Vendor timed out",
+            ErrorKind::Unsupported => "Not supported by this provider",
+            ErrorKind::VendorInternal => "Vendor error",
+            ErrorKind::PluginFault => "Provider plugin failed",
+            ErrorKind::Denied => "Vendor request refused by egress policy",
+        }
+    }
+}
+
+/// An error the API reports: a normalized kind plus whatever the vendor said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    /// The normalized kind.
+    pub kind: ErrorKind,
+    /// What went wrong and how to fix it. Never holds secret material.
+    pub detail: String,
+    /// The provider instance involved, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The vendor's own error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_code: Option<String>,
+    /// The vendor's own error message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_message: Option<String>,
+    /// The vendor's request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_request_id: Option<String>,
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+    /// Seconds to wait before retrying, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u32>,
+}
+
+impl ApiError {
+    /// An error of `kind` with `detail` and nothing from a vendor.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            provider: None,
+            vendor_code: None,
+            vendor_message: None,
+            vendor_request_id: None,
+            retryable: matches!(
+                kind,
+                ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout
+            ),
+            retry_after_secs: None,
+        }
+    }
+
+    /// `invalid-argument` with `detail`.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, detail)
+    }
+
+    /// `plugin-fault` with `detail`.
+    pub fn plugin_fault(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::PluginFault, detail)
+    }
+
+    /// Sets the provider instance.
+    pub fn with_provider(mut self, provider: &str) -> Self {
+        self.provider = Some(provider.to_string());
+        self
+    }
+
+    /// The `application/problem+json` document for this error.
+    pub fn to_problem(&self) -> serde_json::Value {
+        let mut doc = serde_json::json!({
+            "type": format!("https://ingest-gateway.dev/problems/{}", self.kind.as_str()),
+            "title": self.kind.title(),
+            "status": self.kind.http_status(),
+            "detail": self.detail,
+            "kind": self.kind.as_str(),
+            "retryable": self.retryable,
+        });
+        if let Some(map) = doc.as_object_mut() {
+            for (key, value) in [
+                ("provider", &self.provider),
+                ("vendor_code", &self.vendor_code),
+                ("vendor_message", &self.vendor_message),
+                ("vendor_request_id", &self.vendor_request_id),
+            ] {
+                if let Some(v) = value {
+                    map.insert(key.to_string(), serde_json::Value::String(v.clone()));
+                }
+            }
+            if let Some(secs) = self.retry_after_secs {
+                map.insert("retry_after_secs".to_string(), secs.into());
+            }
+        }
+        doc
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.detail)?;
+        if let Some(code) = &self.vendor_code {
+            write!(f, " (vendor code {code})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The TOML is malformed or has an unknown key or a wrong type.
+    #[error("config: {0}")]
+    Parse(String),
+    /// Values that parse but make no sense, each with its path.
+    #[error("config has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+    Invalid(Vec<String>),
+    /// A secret could not be read from its source.
+    #[error("secret `{name}` of provider `{provider}`: {reason}")]
+    Secret {
+        /// Provider id.
+        provider: String,
+        /// Secret name.
+        name: String,
+        /// Why (never the value).
+        reason: String,
+    },
+    /// A plugin could not be found or loaded.
+    #[error("provider `{provider}`: {reason}")]
+    Plugin {
+        /// Provider id.
+        provider: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_carries_every_field() {
+        let mut e = ApiError::new(ErrorKind::RateLimited, "slow down");
+        e.provider = Some("trtc".into());
+        e.vendor_code = Some("RequestLimitExceeded".into());
+        e.vendor_request_id = Some("r-1".into());
+        e.retry_after_secs = Some(3);
+        let p = e.to_problem();
+        assert_eq!(p["status"], 429);
+        assert_eq!(p["kind"], "rate-limited");
+        assert_eq!(p["provider"], "trtc");
+        assert_eq!(p["vendor_code"], "RequestLimitExceeded");
+        assert_eq!(p["vendor_request_id"], "r-1");
+        assert_eq!(p["retryable"], true);
+        assert_eq!(p["retry_after_secs"], 3);
+        assert!(p["type"].as_str().is_some_and(|t| t.ends_with("/rate-limited")));
+    }
+}

@@ -1,0 +1,727 @@
+//! The wasm runtime: one engine and linker per process, one compiled [`PluginVersion`] per
+//! loaded component (compiled and pre-instantiated once), and a fresh store and instance for
+//! every call, with its own memory cap, epoch deadline and wall-clock deadline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::Digest;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, ResourceTable, types::ComponentItem};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{self, AdapterPluginPre, types};
+use crate::config::RuntimeConfig;
+use crate::credentials::{CallCredentials, SecretStore, scrub};
+use crate::egress::{CallLog, EgressHooks, EgressMode, EgressPolicy, SharedCallLog};
+use crate::error::{ApiError, ErrorKind};
+
+/// Most log lines one call may write; further lines are counted and dropped.
+const MAX_LOG_LINES_PER_CALL: usize = 200;
+/// Longest log line kept, bytes.
+const MAX_LOG_LINE_BYTES: usize = 4096;
+/// Plugin stderr kept per call (panic messages), bytes.
+const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
+/// Most resource handles one instance may hold (HTTP requests, streams …).
+const MAX_RESOURCES: usize = 1024;
+/// Longest session reference a plugin may return, bytes.
+pub const MAX_SESSION_REF_BYTES: usize = 2048;
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Not a wasm component, or it failed to compile.
+    #[error("`{name}` is not a valid WebAssembly component: {reason}")]
+    Compile {
+        /// Plugin name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A component, but not one of the `adapter-plugin` world.
+    #[error("`{name}` does not match the ingest:provider/adapter-plugin@{} world:\n  - {}", bindings::CONTRACT_VERSION, .problems.join("\n  - "))]
+    World {
+        /// Plugin name.
+        name: String,
+        /// Each mismatch.
+        problems: Vec<String>,
+    },
+}
+
+/// The process-wide engine, linker and call limits.
+pub struct Runtime {
+    engine: Engine,
+    linker: wasmtime::component::Linker<CallState>,
+    limits: RuntimeConfig,
+    slots: Arc<Semaphore>,
+    pooling: bool,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .field("pooling", &self.pooling)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded, validated, pre-instantiated plugin version. Immutable; shared by every call that
+/// started on it.
+pub struct PluginVersion {
+    /// The plugin's name (from config or file name).
+    pub name: String,
+    /// SHA-256 of the component bytes, hex.
+    pub digest: String,
+    pre: AdapterPluginPre<CallState>,
+}
+
+impl std::fmt::Debug for PluginVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginVersion")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plugin's view of its provider's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct PluginConfig {
+    /// `[providers.config]` entries as text.
+    pub entries: Vec<(String, String)>,
+    /// The operator's endpoint override.
+    pub endpoint: Option<String>,
+}
+
+/// Everything one call needs besides the plugin.
+pub struct CallSetup {
+    /// Provider instance id.
+    pub provider: String,
+    /// Its secrets.
+    pub secrets: Arc<SecretStore>,
+    /// Its config.
+    pub config: Arc<PluginConfig>,
+    /// Its egress policy.
+    pub policy: Arc<EgressPolicy>,
+    /// Live or dry-run.
+    pub mode: EgressMode,
+    /// The call's timestamp, Unix milliseconds.
+    pub now_ms: u64,
+    /// The call's base nonce.
+    pub nonce: String,
+    /// The gateway request id.
+    pub request_id: String,
+}
+
+/// One operation on the provider interface.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    /// `describe`.
+    Describe,
+    /// `start`.
+    Start(types::StartRequest),
+    /// `stop`.
+    Stop(types::StopRequest),
+    /// `status`.
+    Status(types::StatusRequest),
+    /// `parse-callback`.
+    ParseCallback(types::CallbackRequest),
+}
+
+impl Operation {
+    /// The operation's name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Describe => "describe",
+            Operation::Start(_) => "start",
+            Operation::Stop(_) => "stop",
+            Operation::Status(_) => "status",
+            Operation::ParseCallback(_) => "parse-callback",
+        }
+    }
+}
+
+/// A successful operation's result.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// From `describe`.
+    Described(types::ProviderInfo),
+    /// From `start`.
+    Started(types::Session),
+    /// From `stop`.
+    Stopped(types::StopResult),
+    /// From `status`.
+    Status(types::IngestStatus),
+    /// From `parse-callback`.
+    Event(types::IngestEvent),
+}
+
+/// What one call did besides its result: its vendor requests, refusals and failures.
+#[derive(Debug, Default)]
+pub struct CallReport {
+    /// Vendor requests as they went (or would go) on the wire, placeholders as labels.
+    pub requests: Vec<crate::egress::RecordedRequest>,
+    /// Log lines the plugin wrote (scrubbed).
+    pub plugin_logs: Vec<String>,
+    /// Time from call start to result.
+    pub elapsed: Duration,
+}
+
+/// The data of one call's store. Host interfaces are implemented on it.
+pub struct CallState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+    limits: StoreLimits,
+    creds: CallCredentials,
+    config: Arc<PluginConfig>,
+    now_ms: u64,
+    nonce: String,
+    nonces_issued: u32,
+    request_id: String,
+    provider: String,
+    plugin: String,
+    logs: Vec<String>,
+    logs_dropped: usize,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl bindings::credentials::Host for CallState {
+    fn hmac(
+        &mut self,
+        algorithm: bindings::credentials::HashAlgorithm,
+        key: Vec<bindings::credentials::Part>,
+        data: Vec<bindings::credentials::Part>,
+    ) -> Result<Vec<u8>, bindings::credentials::CredentialError> {
+        self.creds.hmac(algorithm, &key, &data)
+    }
+
+    fn hmac_chain(
+        &mut self,
+        algorithm: bindings::credentials::HashAlgorithm,
+        key: Vec<bindings::credentials::Part>,
+        messages: Vec<Vec<bindings::credentials::Part>>,
+    ) -> Result<Vec<u8>, bindings::credentials::CredentialError> {
+        self.creds.hmac_chain(algorithm, &key, &messages)
+    }
+
+    fn digest(
+        &mut self,
+        algorithm: bindings::credentials::HashAlgorithm,
+        data: Vec<bindings::credentials::Part>,
+    ) -> Result<Vec<u8>, bindings::credentials::CredentialError> {
+        self.creds.digest(algorithm, &data)
+    }
+
+    fn placeholder(
+        &mut self,
+        value: Vec<bindings::credentials::Part>,
+    ) -> Result<String, bindings::credentials::CredentialError> {
+        self.creds.placeholder(&value)
+    }
+
+    fn basic_auth_placeholder(
+        &mut self,
+        user: Vec<bindings::credentials::Part>,
+        password: Vec<bindings::credentials::Part>,
+    ) -> Result<String, bindings::credentials::CredentialError> {
+        self.creds.basic_auth_placeholder(&user, &password)
+    }
+}
+
+impl bindings::config::Host for CallState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.config
+            .entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn entries(&mut self) -> Vec<(String, String)> {
+        self.config.entries.clone()
+    }
+
+    fn endpoint(&mut self) -> Option<String> {
+        self.config.endpoint.clone()
+    }
+}
+
+impl bindings::context::Host for CallState {
+    fn now_ms(&mut self) -> u64 {
+        self.now_ms
+    }
+
+    fn next_nonce(&mut self) -> String {
+        self.nonces_issued = self.nonces_issued.saturating_add(1);
+        if self.nonces_issued == 1 {
+            self.nonce.clone()
+        } else {
+            format!("{}-{}", self.nonce, self.nonces_issued)
+        }
+    }
+
+    fn request_id(&mut self) -> String {
+        self.request_id.clone()
+    }
+}
+
+impl bindings::log::Host for CallState {
+    fn log(&mut self, level: bindings::log::Level, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES_PER_CALL {
+            self.logs_dropped += 1;
+            return;
+        }
+        let mut message = scrub(self.creds.store(), &message);
+        if message.len() > MAX_LOG_LINE_BYTES {
+            let mut cut = MAX_LOG_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let (provider, plugin, request_id) = (&self.provider, &self.plugin, &self.request_id);
+        use bindings::log::Level;
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
+            Level::Info => tracing::info!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
+            Level::Error => tracing::error!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
+        }
+        self.logs.push(message);
+    }
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator when possible, epoch interruption) and the linker.
+    pub fn new(limits: RuntimeConfig) -> anyhow::Result<Self> {
+        let build = |pooling: bool| -> wasmtime::Result<Engine> {
+            let mut config = Config::new();
+            config.epoch_interruption(true);
+            config.wasm_component_model(true);
+            // Stack for wasm: deep recursion traps instead of exhausting the host thread.
+            config.max_wasm_stack(1 << 20);
+            if pooling {
+                let n = limits.max_concurrent_calls;
+                let mut pool = PoolingAllocationConfig::default();
+                pool.total_component_instances(n)
+                    .total_core_instances(n.saturating_mul(8))
+                    .total_memories(n.saturating_mul(2))
+                    .total_tables(n.saturating_mul(8))
+                    .total_stacks(n)
+                    .max_memory_size(usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX))
+                    .max_memories_per_component(4)
+                    .max_tables_per_component(16)
+                    .max_core_instances_per_component(16);
+                config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            }
+            Engine::new(&config)
+        };
+        let (engine, pooling) = if limits.pooling {
+            match build(true) {
+                Ok(engine) => (engine, true),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                    (build(false).map_err(|e| anyhow::anyhow!("{e:#}"))?, false)
+                }
+            }
+        } else {
+            (build(false).map_err(|e| anyhow::anyhow!("{e:#}"))?, false)
+        };
+
+        // The epoch ticker: a plain thread that ends when the engine is dropped.
+        let weak = engine.weak();
+        let tick = Duration::from_millis(limits.epoch_tick_ms);
+        std::thread::Builder::new()
+            .name("ingest-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(tick);
+                }
+            })?;
+
+        let mut linker = wasmtime::component::Linker::new(&engine);
+        // WASI's CLI interfaces are linked so language runtimes start; the context behind
+        // them has no preopens, no environment, no sockets and no name lookup.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        bindings::add_host_interfaces(&mut linker, |s| s).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent_calls as usize));
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            slots,
+            pooling,
+        })
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `bytes`, checks them against the world, and pre-instantiates them.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<PluginVersion, LoadError> {
+        let digest = hex::encode(sha2::Sha256::digest(bytes));
+        let started = Instant::now();
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
+            name: name.to_string(),
+            reason: explain_compile_error(&e),
+        })?;
+        let problems = self.world_problems(&component);
+        if !problems.is_empty() {
+            return Err(LoadError::World {
+                name: name.to_string(),
+                problems,
+            });
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(AdapterPluginPre::new)
+            .map_err(|e| LoadError::World {
+                name: name.to_string(),
+                problems: vec![format!("{e:#}")],
+            })?;
+        tracing::info!(plugin = name, digest = &digest[..12], elapsed_ms = started.elapsed().as_millis() as u64, "plugin compiled and validated");
+        Ok(PluginVersion {
+            name: name.to_string(),
+            digest,
+            pre,
+        })
+    }
+
+    /// Names every way `component` differs from the `adapter-plugin` world, in words a plugin
+    /// author can act on.
+    fn world_problems(&self, component: &Component) -> Vec<String> {
+        let mut problems = Vec::new();
+        let ty = component.component_type();
+        let engine = &self.engine;
+
+        let exports: Vec<(String, ComponentItem)> = ty
+            .exports(engine)
+            .map(|(name, item)| (name.to_string(), item.ty))
+            .collect();
+        let provider = exports.iter().find(|(n, _)| n == bindings::PROVIDER_EXPORT);
+        match provider {
+            Some((_, ComponentItem::ComponentInstance(instance))) => {
+                let have: Vec<&str> = instance.exports(engine).map(|(n, _)| n).collect();
+                let missing: Vec<&str> = bindings::PROVIDER_FUNCTIONS
+                    .iter()
+                    .copied()
+                    .filter(|f| !have.contains(f))
+                    .collect();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "export `{}` lacks function(s): {}",
+                        bindings::PROVIDER_EXPORT,
+                        missing.join(", ")
+                    ));
+                }
+            }
+            Some(_) => problems.push(format!(
+                "`{}` is exported, but not as an interface instance",
+                bindings::PROVIDER_EXPORT
+            )),
+            None => {
+                let other = exports
+                    .iter()
+                    .find(|(n, _)| n.starts_with("ingest:provider/provider"));
+                match other {
+                    Some((n, _)) => problems.push(format!(
+                        "exports `{n}`, but this host speaks `{}` (contract version {}); rebuild the plugin against this host's wit/",
+                        bindings::PROVIDER_EXPORT,
+                        bindings::CONTRACT_VERSION
+                    )),
+                    None => {
+                        let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
+                        problems.push(format!(
+                            "missing export `{}` (the component exports: [{}]); implement the provider interface and export it",
+                            bindings::PROVIDER_EXPORT,
+                            names.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+
+        for (name, _) in ty.imports(engine) {
+            let ok = if let Some(rest) = name.strip_prefix("wasi:") {
+                rest.contains("@0.2.")
+            } else if let Some(rest) = name.strip_prefix("ingest:provider/") {
+                let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
+                bindings::HOST_INTERFACES.contains(&iface) && version.starts_with("0.1.")
+            } else {
+                false
+            };
+            if !ok {
+                problems.push(format!(
+                    "imports `{name}`, which this host does not provide (it provides ingest:provider/{{{}}}@{} and WASI 0.2 interfaces)",
+                    bindings::HOST_INTERFACES.join(","),
+                    bindings::CONTRACT_VERSION
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Runs one operation on a fresh instance of `plugin`.
+    ///
+    /// A provider error comes back as an [`ApiError`] of the plugin's kind; a trap, a deadline
+    /// or malformed output as `plugin-fault`. Either way the host carries on.
+    pub async fn invoke(
+        &self,
+        plugin: &PluginVersion,
+        setup: CallSetup,
+        op: Operation,
+    ) -> (Result<Outcome, ApiError>, CallReport) {
+        let started = Instant::now();
+        let op_name = op.name();
+        let provider = setup.provider.clone();
+        let secrets = setup.secrets.clone();
+        let log = SharedCallLog::default();
+
+        let _slot = match self.slots.acquire().await {
+            Ok(permit) => permit,
+            Err(_) => {
+                return (
+                    Err(ApiError::new(ErrorKind::Unavailable, "the gateway is shutting down")),
+                    CallReport::default(),
+                );
+            }
+        };
+
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone()).allow_ip_name_lookup(false);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(self.limits.memory_limit_bytes).unwrap_or(usize::MAX))
+            .instances(32)
+            .tables(32)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = CallState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table,
+            hooks: EgressHooks::new(setup.policy.clone(), setup.mode.clone(), log.clone()),
+            limits,
+            creds: CallCredentials::new(setup.secrets.clone(), log.clone()),
+            config: setup.config.clone(),
+            now_ms: setup.now_ms,
+            nonce: setup.nonce.clone(),
+            nonces_issued: 0,
+            request_id: setup.request_id.clone(),
+            provider: setup.provider.clone(),
+            plugin: plugin.name.clone(),
+            logs: Vec::new(),
+            logs_dropped: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let deadline = Duration::from_millis(self.limits.call_deadline_ms);
+        let ticks = self.limits.call_deadline_ms.div_ceil(self.limits.epoch_tick_ms).max(1);
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let p = instance.ingest_provider_provider();
+            let out = match &op {
+                Operation::Describe => Ok(Outcome::Described(p.call_describe(&mut store).await?)),
+                Operation::Start(r) => p.call_start(&mut store, r).await?.map(Outcome::Started),
+                Operation::Stop(r) => p.call_stop(&mut store, r).await?.map(Outcome::Stopped),
+                Operation::Status(r) => p.call_status(&mut store, r).await?.map(Outcome::Status),
+                Operation::ParseCallback(r) => p
+                    .call_parse_callback(&mut store, r)
+                    .await?
+                    .map(Outcome::Event),
+            };
+            wasmtime::Result::Ok(out)
+        };
+        let result = match tokio::time::timeout(deadline, run).await {
+            Ok(Ok(Ok(outcome))) => check_outcome(outcome),
+            Ok(Ok(Err(provider_error))) => Err(from_provider_error(provider_error, &log.lock())),
+            Ok(Err(trap)) => Err(fault(&plugin.name, &trap, self.limits.call_deadline_ms)),
+            Err(_) => Err(ApiError::plugin_fault(format!(
+                "plugin `{}` did not finish within the call deadline of {} ms",
+                plugin.name, self.limits.call_deadline_ms
+            ))),
+        };
+        let result = result.map_err(|e| scrub_error(e.with_provider(&provider), &secrets));
+
+        let state = store.into_data();
+        if let Err(e) = &result {
+            if e.kind == ErrorKind::PluginFault {
+                let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
+                let captured = scrub(&secrets, captured.trim());
+                tracing::warn!(%provider, plugin = %plugin.name, operation = op_name, detail = %e.detail, stderr = %captured, "plugin fault");
+            }
+        }
+        if state.logs_dropped > 0 {
+            tracing::warn!(%provider, plugin = %plugin.name, dropped = state.logs_dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
+        }
+        let report = CallReport {
+            requests: std::mem::take(&mut log.lock().requests),
+            plugin_logs: state.logs,
+            elapsed: started.elapsed(),
+        };
+        (result, report)
+    }
+}
+
+fn explain_compile_error(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    if text.contains("component") && text.contains("module") {
+        format!("{text} (is this a core module? build with `--target wasm32-wasip2`, which emits a component)")
+    } else {
+        text
+    }
+}
+
+/// Maps a trap or host error during a call to `plugin-fault` with a readable reason.
+fn fault(plugin: &str, err: &wasmtime::Error, deadline_ms: u64) -> ApiError {
+    let reason = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            format!("ran past the call deadline of {deadline_ms} ms (interrupted)")
+        }
+        Some(wasmtime::Trap::StackOverflow) => "overflowed its stack".to_string(),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "trapped (unreachable: a panic or abort in the plugin)".to_string()
+        }
+        Some(wasmtime::Trap::MemoryOutOfBounds) => "accessed memory out of bounds".to_string(),
+        Some(trap) => format!("trapped: {trap}"),
+        None => {
+            let text = format!("{err:#}");
+            if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
+                format!("exceeded its memory limit: {text}")
+            } else {
+                format!("failed: {text}")
+            }
+        }
+    };
+    ApiError::plugin_fault(format!("plugin `{plugin}` {reason}"))
+}
+
+fn kind_of(kind: types::ErrorKind) -> ErrorKind {
+    use types::ErrorKind as K;
+    match kind {
+        K::InvalidArgument => ErrorKind::InvalidArgument,
+        K::Unauthenticated => ErrorKind::Unauthenticated,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::FailedPrecondition => ErrorKind::FailedPrecondition,
+        K::RateLimited => ErrorKind::RateLimited,
+        K::QuotaExceeded => ErrorKind::QuotaExceeded,
+        K::Unavailable => ErrorKind::Unavailable,
+        K::Timeout => ErrorKind::Timeout,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::VendorInternal => ErrorKind::VendorInternal,
+        K::PluginFault => ErrorKind::PluginFault,
+        K::Denied => ErrorKind::Denied,
+    }
+}
+
+/// Longest text field kept from a plugin's error.
+const MAX_ERROR_TEXT: usize = 2048;
+
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// A provider error (a value the plugin returned), completed with what the host saw: a
+/// refusal by the egress policy outranks the plugin's guess at what happened.
+fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
+    let mut err = ApiError {
+        kind: kind_of(e.kind),
+        detail: clip(e.message),
+        provider: None,
+        vendor_code: e.vendor_code.map(clip),
+        vendor_message: e.vendor_message.map(clip),
+        vendor_request_id: e.vendor_request_id.map(clip),
+        retryable: e.retryable,
+        retry_after_secs: e.retry_after_secs,
+    };
+    if let Some(denial) = log.denials.last() {
+        if matches!(
+            err.kind,
+            ErrorKind::Denied | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal
+        ) {
+            err.kind = ErrorKind::Denied;
+            err.retryable = false;
+            err.detail = format!("egress refused: {denial}");
+        }
+    } else if let Some(failure) = log.failures.last() {
+        if matches!(err.kind, ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal) {
+            err.detail = format!("{} ({failure})", err.detail);
+        }
+    }
+    err
+}
+
+fn check_outcome(outcome: Outcome) -> Result<Outcome, ApiError> {
+    if let Outcome::Started(session) = &outcome {
+        if session.session_ref.is_empty() || session.session_ref.len() > MAX_SESSION_REF_BYTES {
+            return Err(ApiError::plugin_fault(format!(
+                "the plugin returned a session reference of {} bytes; it must be 1 to {MAX_SESSION_REF_BYTES}",
+                session.session_ref.len()
+            )));
+        }
+    }
+    Ok(outcome)
+}
+
+fn scrub_error(mut e: ApiError, secrets: &SecretStore) -> ApiError {
+    e.detail = scrub(secrets, &e.detail);
+    e.vendor_message = e.vendor_message.map(|m| scrub(secrets, &m));
+    e.vendor_code = e.vendor_code.map(|m| scrub(secrets, &m));
+    e
+}

@@ -1,0 +1,80 @@
+//! The standalone HTTP/1.1 front: hyper on tokio, a thin adapter over [`Gateway::handle`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::api::problem_with_status;
+use crate::error::ApiError;
+use crate::gateway::Gateway;
+
+/// Serves the API on `listener` until `shutdown` resolves; then stops accepting and lets
+/// in-flight requests finish.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors and the like: log, back off briefly, go on.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let gateway = gateway.clone();
+                let service = service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(handle(&gateway, req).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    graceful.shutdown().await;
+    Ok(())
+}
+
+async fn handle(gateway: &Gateway, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let limit = gateway.max_body_bytes();
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return problem_with_status(
+                &ApiError::invalid(format!(
+                    "request body is larger than {limit} bytes, or the connection broke while sending it"
+                )),
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+            )
+            .map(Full::new);
+        }
+    };
+    gateway
+        .handle(http::Request::from_parts(parts, body))
+        .await
+        .map(Full::new)
+}

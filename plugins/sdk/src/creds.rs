@@ -1,0 +1,77 @@
+//! Signing with secrets the plugin never sees.
+//!
+//! Every function here runs in the host: the plugin passes [`Part`]s, some of which are
+//! references to secrets by name ([`secret`]), and gets back only the result.
+
+pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};
+use crate::bindings::ingest::provider::credentials as host;
+use crate::{ErrorKind, ProviderError};
+
+/// A part holding the value of the named secret.
+pub fn secret(name: &str) -> Part {
+    Part::Secret(name.to_string())
+}
+
+/// A part holding literal text.
+pub fn text(s: impl Into<String>) -> Part {
+    Part::Text(s.into())
+}
+
+/// A part holding literal bytes.
+pub fn bytes(b: impl Into<Vec<u8>>) -> Part {
+    Part::Bytes(b.into())
+}
+
+/// `HMAC(alg, key, data)`, raw bytes.
+pub fn hmac(alg: HashAlgorithm, key: &[Part], data: &[Part]) -> Result<Vec<u8>, ProviderError> {
+    host::hmac(alg, key, data).map_err(to_provider_error)
+}
+
+/// A chain of HMACs (each result keys the next); only the last result is returned.
+pub fn hmac_chain(
+    alg: HashAlgorithm,
+    key: &[Part],
+    messages: &[Vec<Part>],
+) -> Result<Vec<u8>, ProviderError> {
+    host::hmac_chain(alg, key, messages).map_err(to_provider_error)
+}
+
+/// Digest of the concatenated parts, raw bytes.
+pub fn digest(alg: HashAlgorithm, data: &[Part]) -> Result<Vec<u8>, ProviderError> {
+    host::digest(alg, data).map_err(to_provider_error)
+}
+
+/// Digest of the concatenated parts, lowercase hex.
+pub fn digest_hex(alg: HashAlgorithm, data: &[Part]) -> Result<String, ProviderError> {
+    digest(alg, data).map(hex::encode)
+}
+
+/// A placeholder the host replaces with the parts' value when the request leaves.
+pub fn placeholder(value: &[Part]) -> Result<String, ProviderError> {
+    host::placeholder(value).map_err(to_provider_error)
+}
+
+/// A placeholder for `base64(user:password)`, replaced when the request leaves.
+pub fn basic_auth_placeholder(user: &[Part], password: &[Part]) -> Result<String, ProviderError> {
+    host::basic_auth_placeholder(user, password).map_err(to_provider_error)
+}
+
+/// Lowercase hex SHA-256 of literal bytes (computed by the host; no secret involved).
+pub fn sha256_hex(data: &[u8]) -> Result<String, ProviderError> {
+    digest_hex(HashAlgorithm::Sha256, &[bytes(data)])
+}
+
+fn to_provider_error(e: CredentialError) -> ProviderError {
+    match e {
+        CredentialError::UnknownSecret(name) => crate::error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "secret `{name}` is not configured for this provider; add it under [providers.secrets]"
+            ),
+        ),
+        CredentialError::InvalidInput(msg) => crate::error::new(
+            ErrorKind::PluginFault,
+            format!("the plugin made an invalid credentials call: {msg}"),
+        ),
+    }
+}

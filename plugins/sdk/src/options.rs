@@ -1,0 +1,71 @@
+//! Reading the vendor-specific `options-json` object of a start request.
+
+use serde_json::{Map, Value};
+
+use crate::ProviderError;
+use crate::error::invalid_argument;
+
+/// The parsed `options` object of a request.
+#[derive(Debug, Default, Clone)]
+pub struct Options(Map<String, Value>);
+
+impl Options {
+    /// Parses the `options-json` text; `""` counts as `{}`.
+    pub fn parse(json: &str) -> Result<Self, ProviderError> {
+        if json.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            Ok(_) => Err(invalid_argument("`options` must be a JSON object")),
+            Err(e) => Err(invalid_argument(format!("`options` is not valid JSON: {e}"))),
+        }
+    }
+
+    /// The raw value under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A string option; a number is accepted and rendered as text.
+    pub fn str(&self, key: &str) -> Result<Option<String>, ProviderError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(invalid_argument(format!(
+                "`options.{key}` must be a string"
+            ))),
+        }
+    }
+
+    /// An integer option within `min..=max`; a string holding an integer is accepted.
+    pub fn int(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ProviderError> {
+        let n = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+            Some(_) => None,
+        };
+        match n {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            Some(n) => Err(invalid_argument(format!(
+                "`options.{key}` is {n}; it must be between {min} and {max}"
+            ))),
+            None => Err(invalid_argument(format!(
+                "`options.{key}` must be an integer"
+            ))),
+        }
+    }
+
+    /// A boolean option.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, ProviderError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(invalid_argument(format!(
+                "`options.{key}` must be true or false"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Ingest Gateway provider plugin for Tencent Cloud TRTC stream ingest.
+//!
+//! `pull-in` only: `start` → `StartStreamIngest`, `stop` → `StopStreamIngest`, `status` →
+//! `DescribeStreamIngest` (API version 2019-07-22), signed with TC3-HMAC-SHA256 through the
+//! host's credentials interface. See the crate's README for the field mapping, config, options
+//! and error mapping.
+//!
+//! Layout: [`settings`] (config and endpoint), [`start`] and [`task`] (request validation,
+//! bodies, reading answers), [`sign`] (TC3), [`api`] (one signed call and its envelope),
+//! [`errors`] (vendor codes → error kinds). Everything except [`api::call`] and the [`Guest`]
+//! glue below is pure and unit-tested on the host target.
+
+pub mod api;
+pub mod errors;
+pub mod settings;
+pub mod sign;
+pub mod start;
+pub mod task;
+
+use ingest_plugin_sdk::{
+    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
+    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
+    config, error,
+};
+
+use crate::settings::Settings;
+
+/// The plugin's name.
+pub const NAME: &str = "tencent-trtc";
+/// The vendor's name.
+pub const VENDOR: &str = "Tencent Cloud TRTC";
+
+/// Action names.
+const START: &str = "StartStreamIngest";
+const STOP: &str = "StopStreamIngest";
+const DESCRIBE: &str = "DescribeStreamIngest";
+
+/// The Tencent TRTC provider.
+#[derive(Debug)]
+pub struct TencentTrtc;
+
+/// What the plugin is; `host` is the `host` config key, which decides the default host.
+pub fn info(host: Option<&str>) -> ProviderInfo {
+    let key = |name: &str, required: bool, description: &str| ConfigKey {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    };
+    ProviderInfo {
+        name: NAME.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        vendor: VENDOR.to_string(),
+        directions: vec![Direction::PullIn],
+        operations: vec![Operation::Start, Operation::Stop, Operation::Status],
+        config_keys: vec![
+            key(
+                settings::KEY_SDK_APP_ID,
+                true,
+                "The TRTC application's SDKAppID (integer), sent as SdkAppId.",
+            ),
+            key(
+                settings::KEY_REGION,
+                true,
+                "Tencent Cloud region sent as X-TC-Region, e.g. ap-guangzhou.",
+            ),
+            key(
+                settings::KEY_HOST,
+                false,
+                "API host. Default trtc.tencentcloudapi.com; trtc.intl.tencentcloudapi.com for \
+                 the international site. Ignored when `endpoint` is set.",
+            ),
+            key(
+                settings::KEY_ROOM_ID_TYPE,
+                false,
+                "Default RoomIdType: 0 string room ids, 1 32-bit integer room ids. Default 0; \
+                 options.room_id_type overrides it per request.",
+            ),
+        ],
+        secrets: vec![sign::SECRET_ID.to_string(), sign::SECRET_KEY.to_string()],
+        default_hosts: settings::default_hosts(host),
+    }
+}
+
+fn settings() -> Result<Settings, ProviderError> {
+    Settings::load(|key| config::get(key))
+}
+
+impl Guest for TencentTrtc {
+    fn describe() -> ProviderInfo {
+        info(config::get(settings::KEY_HOST).as_deref())
+    }
+
+    fn start(request: StartRequest) -> Result<Session, ProviderError> {
+        let settings = settings()?;
+        let room_id_type =
+            settings::parse_room_id_type(config::get(settings::KEY_ROOM_ID_TYPE).as_deref())?;
+        let body = start::build(&request, settings.sdk_app_id, room_id_type)?;
+        start::session(api::call(&settings, START, &body)?)
+    }
+
+    fn stop(request: StopRequest) -> Result<StopResult, ProviderError> {
+        let settings = settings()?;
+        let body = task::body(settings.sdk_app_id, &request.session_ref)?;
+        Ok(task::stopped(api::call(&settings, STOP, &body)?))
+    }
+
+    fn status(request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        let settings = settings()?;
+        let body = task::body(settings.sdk_app_id, &request.session_ref)?;
+        task::status(api::call(&settings, DESCRIBE, &body)?)
+    }
+
+    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        Err(error::unsupported(
+            "tencent-trtc does not handle callbacks: Tencent Cloud publishes no callback \
+             specification for stream-ingest tasks; poll `status` (DescribeStreamIngest) instead",
+        ))
+    }
+}
+
+ingest_plugin_sdk::export!(TencentTrtc);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_lists_what_the_plugin_does() {
+        let i = info(None);
+        assert_eq!(i.name, "tencent-trtc");
+        assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(i.vendor, "Tencent Cloud TRTC");
+        assert_eq!(i.directions, vec![Direction::PullIn]);
+        assert_eq!(
+            i.operations,
+            vec![Operation::Start, Operation::Stop, Operation::Status]
+        );
+        let keys: Vec<(&str, bool)> = i
+            .config_keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.required))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("sdk_app_id", true),
+                ("region", true),
+                ("host", false),
+                ("room_id_type", false)
+            ]
+        );
+        assert_eq!(i.secrets, vec!["secret_id", "secret_key"]);
+        assert_eq!(i.default_hosts, vec!["trtc.tencentcloudapi.com:443"]);
+        assert_eq!(
+            info(Some("trtc.intl.tencentcloudapi.com")).default_hosts,
+            vec!["trtc.intl.tencentcloudapi.com:443"]
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! `start` → `StartStreamIngest`: validating the request and building the body, and reading
+//! the vendor's answer. Pure; every check runs before any network call.
+
+use ingest_plugin_sdk::error::{bad_vendor_response, invalid_argument, unsupported};
+use ingest_plugin_sdk::options::Options;
+use ingest_plugin_sdk::{Direction, MediaKind, ProviderError, Session, StartRequest};
+use serde::Serialize;
+
+use crate::api::Reply;
+use crate::settings::{KEY_ROOM_ID_TYPE, RoomIdType};
+
+/// The longest session reference the contract allows, bytes.
+pub const MAX_SESSION_REF: usize = 2048;
+
+/// The `StartStreamIngest` body. Field order is fixed, so the bytes (and the signature) are
+/// deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartBody {
+    /// `SdkAppId`.
+    pub sdk_app_id: u64,
+    /// `RoomId` (a string even when `RoomIdType` is 1).
+    pub room_id: String,
+    /// `RoomIdType`: 0 string, 1 integer.
+    pub room_id_type: u8,
+    /// `UserId` of the relay robot.
+    pub user_id: String,
+    /// `UserSig` for that user.
+    pub user_sig: String,
+    /// `StreamUrl`: the source.
+    pub stream_url: String,
+    /// `PrivateMapKey`, with advanced permission control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_map_key: Option<String>,
+    /// `SeekSecond`: start offset, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seek_second: Option<i64>,
+    /// `AutoPush`: relay to CDN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_push: Option<bool>,
+    /// `RepeatNum`: -1 loops, else 1..=1000 plays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_num: Option<i64>,
+    /// `MaxDuration`: minutes, only with `RepeatNum` = -1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<i64>,
+    /// `Volume`: percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<i64>,
+}
+
+/// Source URL schemes TRTC pulls from.
+const STREAM_URL_SCHEMES: [&str; 4] = ["rtmp://", "rtmps://", "http://", "https://"];
+
+/// The gateway's name for a direction.
+pub fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::PullIn => "pull-in",
+        Direction::PushIn => "push-in",
+        Direction::PushOut => "push-out",
+        Direction::PullOut => "pull-out",
+    }
+}
+
+fn media_name(m: MediaKind) -> &'static str {
+    match m {
+        MediaKind::AudioVideo => "audio-video",
+        MediaKind::AudioOnly => "audio-only",
+        MediaKind::VideoOnly => "video-only",
+    }
+}
+
+/// Validates `req` and builds the body. `config_room_id_type` is the provider's
+/// `room_id_type` config key, used when `options.room_id_type` is absent.
+pub fn build(
+    req: &StartRequest,
+    sdk_app_id: u64,
+    config_room_id_type: Option<RoomIdType>,
+) -> Result<StartBody, ProviderError> {
+    if req.direction != Direction::PullIn {
+        return Err(unsupported(format!(
+            "tencent-trtc supports only direction `pull-in` (StartStreamIngest); direction `{}` \
+             is not supported",
+            direction_name(req.direction)
+        )));
+    }
+    if req.media != MediaKind::AudioVideo {
+        return Err(unsupported(format!(
+            "Tencent TRTC stream ingest relays the source's tracks as they are; media `{}` is \
+             not supported (use `audio-video`)",
+            media_name(req.media)
+        )));
+    }
+    let options = Options::parse(&req.options_json)?;
+
+    if req.room_id.trim().is_empty() {
+        return Err(invalid_argument("`room_id` is empty; it must name the TRTC room"));
+    }
+    if req.user_id.trim().is_empty() {
+        return Err(invalid_argument(
+            "`user_id` is empty; it must be the user id TRTC gives the relay robot",
+        ));
+    }
+    let stream_url = validate_stream_url(req.stream_url.as_deref())?;
+
+    let user_sig = options
+        .str("user_sig")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            invalid_argument(
+                "`options.user_sig` is required: Tencent TRTC needs a UserSig for `user_id` (the \
+                 relay robot), generated with the application's SDKSecretKey (TLSSigAPIv2); pass \
+                 it as `options.user_sig`",
+            )
+        })?;
+
+    let room_id_type = match options.int("room_id_type", 0, 1)? {
+        Some(n) => RoomIdType::from_wire(n).unwrap_or_default(),
+        None => config_room_id_type.unwrap_or_default(),
+    };
+    if room_id_type == RoomIdType::Integer && !is_u32(&req.room_id) {
+        return Err(invalid_argument(format!(
+            "`room_id` is `{}`; with room_id_type 1 (set by `options.room_id_type` or the \
+             provider config key `{KEY_ROOM_ID_TYPE}`) it must be a 32-bit unsigned integer \
+             (0..=4294967295)",
+            req.room_id
+        )));
+    }
+
+    let repeat_num = options.int("repeat", -1, 1000)?;
+    if repeat_num == Some(0) {
+        return Err(invalid_argument(
+            "`options.repeat` is 0; it must be -1 (loop until stopped or max_duration_mins) or \
+             1..=1000 plays",
+        ));
+    }
+    let max_duration = options.int("max_duration_mins", 1, 10080)?;
+    if max_duration.is_some() && repeat_num != Some(-1) {
+        return Err(invalid_argument(
+            "`options.max_duration_mins` is only allowed with `options.repeat` = -1 (loop); set \
+             repeat to -1 or drop max_duration_mins",
+        ));
+    }
+    let volume = options.int("volume", 0, 200)?;
+    let seek_second = options.int("seek_second", i64::MIN, i64::MAX)?;
+    if let Some(n) = seek_second.filter(|n| *n < 0) {
+        return Err(invalid_argument(format!(
+            "`options.seek_second` is {n}; it must be 0 or more (seconds into the source)"
+        )));
+    }
+    let private_map_key = options.str("private_map_key")?.filter(|s| !s.is_empty());
+    let auto_push = options.bool("auto_push")?;
+
+    Ok(StartBody {
+        sdk_app_id,
+        room_id: req.room_id.clone(),
+        room_id_type: room_id_type.wire(),
+        user_id: req.user_id.clone(),
+        user_sig,
+        stream_url,
+        private_map_key,
+        seek_second,
+        auto_push,
+        repeat_num,
+        max_duration,
+        volume,
+    })
+}
+
+fn validate_stream_url(url: Option<&str>) -> Result<String, ProviderError> {
+    let url = url.map(str::trim).unwrap_or_default();
+    if url.is_empty() {
+        return Err(invalid_argument(
+            "`stream_url` is required for pull-in: the source URL TRTC pulls into the room \
+             (rtmp://, rtmps://, http:// or https://)",
+        ));
+    }
+    let ok = STREAM_URL_SCHEMES.iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+            && url.len() > scheme.len()
+    });
+    if ok {
+        Ok(url.to_string())
+    } else {
+        Err(invalid_argument(format!(
+            "`stream_url` is `{url}`; it must start with rtmp://, rtmps://, http:// or https://"
+        )))
+    }
+}
+
+fn is_u32(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok()
+}
+
+/// The session for a successful `StartStreamIngest` answer: the session reference is the
+/// TaskId, verbatim.
+pub fn session(reply: Reply) -> Result<Session, ProviderError> {
+    let task_id = match reply.response.get("TaskId") {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(serde_json::Value::String(_)) => {
+            return Err(reply.attach(bad_vendor_response("StartStreamIngest returned an empty TaskId")));
+        }
+        _ => {
+            return Err(reply.attach(bad_vendor_response("StartStreamIngest returned no TaskId")));
+        }
+    };
+    if task_id.len() > MAX_SESSION_REF {
+        return Err(reply.attach(bad_vendor_response(format!(
+            "StartStreamIngest returned a TaskId of {} bytes (the session reference holds at most {MAX_SESSION_REF})",
+            task_id.len()
+        ))));
+    }
+    Ok(Session {
+        session_ref: task_id.clone(),
+        vendor_task_id: Some(task_id),
+        issued_urls: Vec::new(),
+        vendor_request_id: reply.request_id,
+        expires_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingest_plugin_sdk::ErrorKind;
+
+    fn request(options: &str) -> StartRequest {
+        StartRequest {
+            direction: Direction::PullIn,
+            room_id: "room-42".into(),
+            user_id: "relay-bot".into(),
+            display_name: None,
+            stream_url: Some("rtmp://src.example/live/a".into()),
+            media: MediaKind::AudioVideo,
+            callback_url: None,
+            expires_in_secs: None,
+            options_json: options.into(),
+        }
+    }
+
+    fn invalid(req: &StartRequest, cfg: Option<RoomIdType>) -> String {
+        let e = build(req, 1400000001, cfg).expect_err("should be rejected");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+        e.message
+    }
+
+    #[test]
+    fn minimal_body_bytes_are_deterministic() {
+        let body = build(&request(r#"{"user_sig":"sig"}"#), 1400000001, None).expect("valid");
+        let json = serde_json::to_string(&body).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"SdkAppId":1400000001,"RoomId":"room-42","RoomIdType":0,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a"}"#
+        );
+    }
+
+    #[test]
+    fn all_options() {
+        let mut req = request(
+            r#"{"user_sig":"sig","room_id_type":1,"repeat":-1,"max_duration_mins":60,
+                "volume":150,"seek_second":"30","private_map_key":"pmk","auto_push":true,"ignored":1}"#,
+        );
+        req.room_id = "4294967295".into();
+        let body = build(&req, 7, None).expect("valid");
+        let json = serde_json::to_string(&body).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"SdkAppId":7,"RoomId":"4294967295","RoomIdType":1,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a","PrivateMapKey":"pmk","SeekSecond":30,"AutoPush":true,"RepeatNum":-1,"MaxDuration":60,"Volume":150}"#
+        );
+    }
+
+    #[test]
+    fn room_id_type_precedence() {
+        let req = request(r#"{"user_sig":"s"}"#);
+        // Config says integer, the room id is not one.
+        assert!(invalid(&req, Some(RoomIdType::Integer)).contains("`room_id`"));
+        // Options override config.
+        let req = request(r#"{"user_sig":"s","room_id_type":0}"#);
+        let body = build(&req, 1, Some(RoomIdType::Integer)).expect("valid");
+        assert_eq!(body.room_id_type, 0);
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.room_id = "42".into();
+        assert_eq!(build(&req, 1, Some(RoomIdType::Integer)).expect("valid").room_id_type, 1);
+        // Out of range.
+        let req = request(r#"{"user_sig":"s","room_id_type":2}"#);
+        assert!(invalid(&req, None).contains("room_id_type"));
+        for bad in ["4294967296", "-1", "+5", " 5", "1.0"] {
+            let mut req = request(r#"{"user_sig":"s","room_id_type":1}"#);
+            req.room_id = bad.into();
+            assert!(invalid(&req, None).contains("`room_id`"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn direction_and_media() {
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.direction = Direction::PushOut;
+        let e = build(&req, 1, None).expect_err("push-out");
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("`push-out`"), "{}", e.message);
+
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.media = MediaKind::AudioOnly;
+        let e = build(&req, 1, None).expect_err("audio-only");
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("audio-only"));
+    }
+
+    #[test]
+    fn required_fields() {
+        assert!(invalid(&request("{}"), None).contains("`options.user_sig`"));
+        assert!(invalid(&request(r#"{"user_sig":"  "}"#), None).contains("`options.user_sig`"));
+        assert!(invalid(&request(r#"{"user_sig":true}"#), None).contains("options.user_sig"));
+
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.room_id = " ".into();
+        assert!(invalid(&req, None).contains("`room_id`"));
+
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.user_id = String::new();
+        assert!(invalid(&req, None).contains("`user_id`"));
+
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.stream_url = None;
+        assert!(invalid(&req, None).contains("`stream_url`"));
+
+        assert!(invalid(&request("[1]"), None).contains("options"));
+        assert!(invalid(&request("{"), None).contains("options"));
+    }
+
+    #[test]
+    fn stream_url_schemes() {
+        for ok in ["rtmp://a/b", "RTMPS://a/b", "http://a/b.m3u8", "https://a/b.mp4"] {
+            let mut req = request(r#"{"user_sig":"s"}"#);
+            req.stream_url = Some(ok.into());
+            assert!(build(&req, 1, None).is_ok(), "{ok}");
+        }
+        for bad in ["srt://a", "ftp://a/b", "rtmp://", "a/b", "rtmp:/a", "é"] {
+            let mut req = request(r#"{"user_sig":"s"}"#);
+            req.stream_url = Some(bad.into());
+            assert!(invalid(&req, None).contains("`stream_url`"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numeric_options() {
+        let cases = [
+            (r#"{"user_sig":"s","repeat":0}"#, "options.repeat"),
+            (r#"{"user_sig":"s","repeat":1001}"#, "options.repeat"),
+            (r#"{"user_sig":"s","repeat":-2}"#, "options.repeat"),
+            (r#"{"user_sig":"s","repeat":"x"}"#, "options.repeat"),
+            (r#"{"user_sig":"s","max_duration_mins":10}"#, "options.max_duration_mins"),
+            (r#"{"user_sig":"s","repeat":3,"max_duration_mins":10}"#, "options.max_duration_mins"),
+            (r#"{"user_sig":"s","repeat":-1,"max_duration_mins":0}"#, "options.max_duration_mins"),
+            (r#"{"user_sig":"s","repeat":-1,"max_duration_mins":10081}"#, "options.max_duration_mins"),
+            (r#"{"user_sig":"s","volume":201}"#, "options.volume"),
+            (r#"{"user_sig":"s","volume":-1}"#, "options.volume"),
+            (r#"{"user_sig":"s","seek_second":-1}"#, "options.seek_second"),
+            (r#"{"user_sig":"s","seek_second":1.5}"#, "options.seek_second"),
+            (r#"{"user_sig":"s","auto_push":"yes"}"#, "options.auto_push"),
+        ];
+        for (options, field) in cases {
+            let msg = invalid(&request(options), None);
+            assert!(msg.contains(field), "{options}: {msg}");
+        }
+        let body = build(&request(r#"{"user_sig":"s","repeat":-1}"#), 1, None).expect("loop");
+        assert_eq!((body.repeat_num, body.max_duration), (Some(-1), None));
+        let body = build(&request(r#"{"user_sig":"s","volume":0,"seek_second":0}"#), 1, None)
+            .expect("zeroes");
+        assert_eq!((body.volume, body.seek_second), (Some(0), Some(0)));
+    }
+
+    fn reply(json: &str) -> Reply {
+        crate::api::parse_reply("StartStreamIngest", 200, None, json.as_bytes()).expect("envelope")
+    }
+
+    #[test]
+    fn session_from_reply() {
+        let s = session(reply(r#"{"Response":{"TaskId":"a+b.c-d_e==","RequestId":"r1"}}"#))
+            .expect("session");
+        assert_eq!(s.session_ref, "a+b.c-d_e==");
+        assert_eq!(s.vendor_task_id.as_deref(), Some("a+b.c-d_e=="));
+        assert_eq!(s.vendor_request_id.as_deref(), Some("r1"));
+        assert!(s.issued_urls.is_empty());
+        assert_eq!(s.expires_at, None);
+
+        for bad in [
+            r#"{"Response":{"RequestId":"r1"}}"#,
+            r#"{"Response":{"TaskId":"","RequestId":"r1"}}"#,
+            r#"{"Response":{"TaskId":5,"RequestId":"r1"}}"#,
+        ] {
+            let e = session(reply(bad)).expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::VendorInternal);
+            assert_eq!(e.vendor_request_id.as_deref(), Some("r1"));
+        }
+        let long = format!(r#"{{"Response":{{"TaskId":"{}"}}}}"#, "x".repeat(2049));
+        assert!(session(reply(&long)).is_err());
+    }
+}

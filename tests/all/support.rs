@@ -1,0 +1,155 @@
+//! Shared test plumbing: building gateways from TOML, a small HTTP client, and a log
+//! capture that lets every test assert no secret value was ever written.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use ingest_gateway::{Config, Gateway};
+
+/// Secret values used anywhere in the suite. None may appear in any output.
+pub const TRTC_SECRET_ID: &str = "AKIDtest1111111111111111111111111111";
+pub const TRTC_SECRET_KEY: &str = "trtc-test-secret-key-Zq9w8e7r6t5y";
+pub const SDK_APP_ID: u64 = 1400188366;
+pub const ALL_SECRETS: &[&str] = &[TRTC_SECRET_ID, TRTC_SECRET_KEY];
+
+/// Everything the gateway logged during the whole test run.
+fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = CaptureWriter(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,wasmtime=info,cranelift=info,hyper=info,h2=info")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+        buf
+    })
+}
+
+#[derive(Clone)]
+struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts log capture (idempotent).
+pub fn init() {
+    let _ = captured();
+}
+
+/// The captured log so far.
+pub fn log_text() -> String {
+    String::from_utf8_lossy(&captured().lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+/// Asserts that no secret value appears in `text` (nor in the log captured so far).
+pub fn assert_no_secrets(what: &str, text: &str) {
+    for secret in ALL_SECRETS {
+        assert!(!text.contains(secret), "a secret value appears in {what}:\n{text}");
+    }
+    let log = log_text();
+    for secret in ALL_SECRETS {
+        assert!(!log.contains(secret), "a secret value appears in the log");
+    }
+}
+
+/// Builds a gateway from TOML text (plugin paths absolute).
+pub async fn gateway(toml: &str) -> Gateway {
+    init();
+    let config = Config::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
+    Gateway::from_config(config)
+        .await
+        .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+}
+
+/// The TOML of a TRTC provider pointed at `endpoint`, with extra lines appended to it.
+pub fn trtc_provider(id: &str, endpoint: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+id = "{id}"
+plugin = "{plugin}"
+endpoint = "{endpoint}"
+allow_private = true
+{extra}
+[providers.config]
+region = "ap-guangzhou"
+sdk_app_id = {SDK_APP_ID}
+[providers.secrets]
+secret_id = {{ value = "{TRTC_SECRET_ID}" }}
+secret_key = {{ value = "{TRTC_SECRET_KEY}" }}
+"#,
+        plugin = ingest_sim::artifacts::TENCENT_TRTC,
+    )
+}
+
+/// An API response, parsed.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub json: serde_json::Value,
+    pub text: String,
+}
+
+/// Sends one request to the gateway core (no network) and parses the JSON answer.
+pub async fn call(gw: &Gateway, method: &str, path: &str, body: Option<serde_json::Value>) -> Answer {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
+        .expect("valid request");
+    let resp = gw.handle(req).await;
+    answer(resp.status().as_u16(), resp.headers().clone(), resp.into_body())
+}
+
+fn answer(status: u16, headers: http::HeaderMap, body: Bytes) -> Answer {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_no_secrets("an API answer", &text);
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Answer { status, headers, json, text }
+}
+
+/// Sends one request over real HTTP to `addr`.
+pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: Option<&str>) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    answer(status, headers, body)
+}
+
+/// A start body for a pull-in on `provider`.
+pub fn pull_in(provider: &str, room: &str) -> serde_json::Value {
+    serde_json::json!({
+        "provider": provider,
+        "direction": "pull-in",
+        "room_id": room,
+        "user_id": "relay-bot",
+        "stream_url": "rtmp://media.example.com/live/source",
+        "options": { "user_sig": "eJyrVkrNSMxSslIyNDBQ" },
+    })
+}
