@@ -1,0 +1,69 @@
+//! A component that does not match the world is refused at load, with what is wrong named.
+
+use ingest_gateway::config::RuntimeConfig;
+use ingest_gateway::runtime::{LoadError, Runtime};
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig { max_concurrent_calls: 4, ..RuntimeConfig::default() }).expect("runtime")
+}
+
+fn problems(err: LoadError) -> String {
+    err.to_string()
+}
+
+#[test]
+fn empty_component_names_the_missing_export() {
+    let err = runtime().load("empty", b"(component)").expect_err("refused");
+    let msg = problems(err);
+    assert!(msg.contains("missing export `ingest:provider/provider@0.1.0`"), "{msg}");
+}
+
+#[test]
+fn partial_export_names_the_missing_functions() {
+    let wat = r#"
+      (component
+        (core module $m (func (export "d")))
+        (core instance $i (instantiate $m))
+        (func $d (canon lift (core func $i "d")))
+        (instance $p (export "describe" (func $d)))
+        (export "ingest:provider/provider@0.1.0" (instance $p)))
+    "#;
+    let msg = problems(runtime().load("partial", wat.as_bytes()).expect_err("refused"));
+    assert!(msg.contains("lacks function(s): start, stop, status, parse-callback"), "{msg}");
+}
+
+#[test]
+fn newer_contract_major_is_named() {
+    let wat = r#"
+      (component
+        (instance $p)
+        (export "ingest:provider/provider@2.0.0" (instance $p)))
+    "#;
+    let msg = problems(runtime().load("future", wat.as_bytes()).expect_err("refused"));
+    assert!(msg.contains("provider@2.0.0") && msg.contains("contract version 0.1.0"), "{msg}");
+}
+
+#[test]
+fn unknown_import_is_named() {
+    let wat = r#"
+      (component
+        (import "acme:evil/exfiltrate@1.0.0" (instance))
+        (instance $p)
+        (export "ingest:provider/provider@0.1.0" (instance $p)))
+    "#;
+    let msg = problems(runtime().load("evil", wat.as_bytes()).expect_err("refused"));
+    assert!(msg.contains("imports `acme:evil/exfiltrate@1.0.0`"), "{msg}");
+}
+
+#[test]
+fn core_module_gets_a_hint() {
+    let msg = problems(runtime().load("core", b"(module)").expect_err("refused"));
+    assert!(msg.contains("not a valid WebAssembly component"), "{msg}");
+}
+
+#[test]
+fn seed_plugin_loads() {
+    let bytes = std::fs::read(ingest_sim::artifacts::TENCENT_TRTC).expect("built plugin");
+    let plugin = runtime().load("tencent-trtc", &bytes).expect("valid plugin");
+    assert_eq!(plugin.digest.len(), 64);
+}
