@@ -84,12 +84,18 @@ const MAX_URL_LEN: usize = 4096;
 
 fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
     if value.len() > MAX_URL_LEN {
-        return Err(ApiError::invalid(format!("`{field}` is longer than {MAX_URL_LEN} bytes")));
+        return Err(ApiError::invalid(format!(
+            "`{field}` is longer than {MAX_URL_LEN} bytes"
+        )));
     }
     match url::Url::parse(value) {
         Ok(u) if u.host().is_some() || u.scheme() == "file" => Ok(()),
-        Ok(_) => Err(ApiError::invalid(format!("`{field}` has no host: `{value}`"))),
-        Err(e) => Err(ApiError::invalid(format!("`{field}` is not a valid URL ({e}): `{value}`"))),
+        Ok(_) => Err(ApiError::invalid(format!(
+            "`{field}` has no host: `{value}`"
+        ))),
+        Err(e) => Err(ApiError::invalid(format!(
+            "`{field}` is not a valid URL ({e}): `{value}`"
+        ))),
     }
 }
 
@@ -108,13 +114,17 @@ impl StartBody {
                 return Err(ApiError::invalid(format!("`{field}` must not be empty")));
             }
             if value.len() > MAX_ID_LEN {
-                return Err(ApiError::invalid(format!("`{field}` is longer than {MAX_ID_LEN} bytes")));
+                return Err(ApiError::invalid(format!(
+                    "`{field}` is longer than {MAX_ID_LEN} bytes"
+                )));
             }
         }
-        if let Some(name) = &self.display_name {
-            if name.len() > MAX_ID_LEN {
-                return Err(ApiError::invalid(format!("`display_name` is longer than {MAX_ID_LEN} bytes")));
-            }
+        if let Some(name) = &self.display_name
+            && name.len() > MAX_ID_LEN
+        {
+            return Err(ApiError::invalid(format!(
+                "`display_name` is longer than {MAX_ID_LEN} bytes"
+            )));
         }
         if let Some(u) = &self.stream_url {
             check_url("stream_url", u)?;
@@ -206,23 +216,26 @@ fn request_id(req: &Request<Bytes>) -> String {
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 /// The problem+json response for an error.
 pub fn problem_response(e: &ApiError) -> Response<Bytes> {
-    let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json_response(status, &e.to_problem());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if let Some(secs) = e.retry_after_secs {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(secs) = e.retry_after_secs
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
@@ -247,7 +260,8 @@ fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
         ),
         StatusCode::METHOD_NOT_ALLOWED,
     );
-    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 
@@ -328,7 +342,10 @@ impl Gateway {
             Ok(p) => p,
             Err(e) => return problem_response(&e),
         };
-        match self.start(&parsed.provider, parsed.to_request(), options).await {
+        match self
+            .start(&parsed.provider, parsed.to_request(), options)
+            .await
+        {
             Ok(started) => json_response(
                 StatusCode::CREATED,
                 &serde_json::json!({
@@ -358,7 +375,9 @@ impl Gateway {
                 })
             })
             .collect();
-        json_response(StatusCode::OK, &serde_json::json!({ "providers": providers }))
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "providers": providers }),
+        )
     }
 }
-

@@ -29,7 +29,7 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// Functions the provider interface must export.
 pub const PROVIDER_FUNCTIONS: [&str; 5] = ["describe", "start", "stop", "status", "parse-callback"];
 /// Host interfaces a plugin may import besides WASI.
-pub const HOST_INTERFACES: [&str; 4] = ["credentials", "config", "context", "log"];
+pub const HOST_INTERFACES: [&str; 5] = ["types", "credentials", "config", "context", "log"];
 
 /// Adds the gateway's own host interfaces to a linker.
 pub fn add_host_interfaces<T: Send + 'static>(

@@ -231,8 +231,7 @@ fn default_max_response() -> usize {
 impl Config {
     /// Parses TOML text. Relative paths stay relative; see [`Config::resolve_paths`].
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -297,7 +296,8 @@ impl Config {
             );
         }
         if rt.memory_limit_bytes < (1 << 20) {
-            problems.push("runtime.memory_limit_bytes: must be at least 1 MiB (1048576)".to_string());
+            problems
+                .push("runtime.memory_limit_bytes: must be at least 1 MiB (1048576)".to_string());
         }
         if rt.max_concurrent_calls == 0 {
             problems.push("runtime.max_concurrent_calls: must be greater than 0".to_string());
@@ -316,7 +316,10 @@ impl Config {
                     p.id
                 ));
             } else if !seen.insert(p.id.as_str()) {
-                problems.push(format!("{at}.id: `{}` is used by an earlier provider", p.id));
+                problems.push(format!(
+                    "{at}.id: `{}` is used by an earlier provider",
+                    p.id
+                ));
             }
             if p.plugin.trim().is_empty() {
                 problems.push(format!("{at}.plugin: must name a plugin or a .wasm path"));
@@ -343,7 +346,9 @@ impl Config {
                 problems.push(format!("{at}.egress: timeouts must be greater than 0"));
             }
             if e.max_response_bytes == 0 {
-                problems.push(format!("{at}.egress.max_response_bytes: must be greater than 0"));
+                problems.push(format!(
+                    "{at}.egress.max_response_bytes: must be greater than 0"
+                ));
             }
             for (name, value) in &p.config {
                 if let toml::Value::Datetime(_) = value {
@@ -354,8 +359,9 @@ impl Config {
             }
             for (name, source) in &p.secrets {
                 match source {
-                    SecretSource::Env { env } if env.is_empty() => problems
-                        .push(format!("{at}.secrets.{name}: `env` must name a variable")),
+                    SecretSource::Env { env } if env.is_empty() => {
+                        problems.push(format!("{at}.secrets.{name}: `env` must name a variable"))
+                    }
                     _ => {}
                 }
             }

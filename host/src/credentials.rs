@@ -114,7 +114,9 @@ pub(crate) fn read_source(source: &SecretSource) -> Result<Vec<u8>, String> {
             })
             .map_err(|e| format!("cannot read {}: {e}", file.display())),
         SecretSource::Value { value } => {
-            tracing::warn!("a secret is written inline in the config; use env or file outside demos");
+            tracing::warn!(
+                "a secret is written inline in the config; use env or file outside demos"
+            );
             Ok(value.as_bytes().to_vec())
         }
     }
@@ -177,7 +179,11 @@ impl CallCredentials {
         Ok((out, used))
     }
 
-    fn add_substitution(&mut self, value: Zeroizing<Vec<u8>>, label: String) -> Result<String, CredentialError> {
+    fn add_substitution(
+        &mut self,
+        value: Zeroizing<Vec<u8>>,
+        label: String,
+    ) -> Result<String, CredentialError> {
         let mut log = self.log.lock();
         if let Some(existing) = log
             .substitutions
@@ -209,7 +215,12 @@ impl CallCredentials {
     }
 
     /// `credentials.hmac`.
-    pub fn hmac(&self, alg: HashAlgorithm, key: &[Part], data: &[Part]) -> Result<Vec<u8>, CredentialError> {
+    pub fn hmac(
+        &self,
+        alg: HashAlgorithm,
+        key: &[Part],
+        data: &[Part],
+    ) -> Result<Vec<u8>, CredentialError> {
         let (key, _) = self.concat(key)?;
         let (data, _) = self.concat(data)?;
         Ok(hmac_bytes(alg, &key, &data))
@@ -250,7 +261,11 @@ impl CallCredentials {
     }
 
     /// `credentials.basic-auth-placeholder`.
-    pub fn basic_auth_placeholder(&mut self, user: &[Part], password: &[Part]) -> Result<String, CredentialError> {
+    pub fn basic_auth_placeholder(
+        &mut self,
+        user: &[Part],
+        password: &[Part],
+    ) -> Result<String, CredentialError> {
         let (user, mut used) = self.concat(user)?;
         let (password, used_pw) = self.concat(password)?;
         used.extend(used_pw);
@@ -314,10 +329,10 @@ pub(crate) fn scrub(store: &SecretStore, text: &str) -> String {
         if value.len() < 6 {
             continue;
         }
-        if let Ok(v) = std::str::from_utf8(value) {
-            if out.contains(v) {
-                out = out.replace(v, "[redacted]");
-            }
+        if let Ok(v) = std::str::from_utf8(value)
+            && out.contains(v)
+        {
+            out = out.replace(v, "[redacted]");
         }
     }
     out
@@ -329,7 +344,10 @@ mod tests {
 
     fn creds() -> CallCredentials {
         CallCredentials::new(
-            Arc::new(SecretStore::from_values([("key", "secret-value"), ("id", "AKID1")])),
+            Arc::new(SecretStore::from_values([
+                ("key", "secret-value"),
+                ("id", "AKID1"),
+            ])),
             SharedCallLog::default(),
         )
     }
@@ -338,7 +356,11 @@ mod tests {
     fn hmac_with_secret_part_equals_hmac_with_the_value() {
         let c = creds();
         let via_ref = c
-            .hmac(HashAlgorithm::Sha256, &[Part::Secret("key".into())], &[Part::Text("m".into())])
+            .hmac(
+                HashAlgorithm::Sha256,
+                &[Part::Secret("key".into())],
+                &[Part::Text("m".into())],
+            )
             .expect("hmac");
         let direct = hmac_bytes(HashAlgorithm::Sha256, b"secret-value", b"m");
         assert_eq!(via_ref, direct);
@@ -378,10 +400,16 @@ mod tests {
             .basic_auth_placeholder(&[Part::Secret("id".into())], &[Part::Secret("key".into())])
             .expect("basic");
         let log = c.log.lock();
-        let sub = log.substitutions.iter().find(|s| s.token == b).expect("registered");
+        let sub = log
+            .substitutions
+            .iter()
+            .find(|s| s.token == b)
+            .expect("registered");
         assert_eq!(
             sub.value.as_slice(),
-            base64::engine::general_purpose::STANDARD.encode("AKID1:secret-value").as_bytes()
+            base64::engine::general_purpose::STANDARD
+                .encode("AKID1:secret-value")
+                .as_bytes()
         );
         assert_eq!(sub.label, "basic:id+key");
     }

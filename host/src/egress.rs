@@ -211,7 +211,11 @@ pub fn is_non_public(ip: IpAddr) -> bool {
 }
 
 /// Replaces placeholder tokens in `text`; `render` gives the text put in their place.
-fn substitute(text: &str, subs: &[Substitution], render: impl Fn(&Substitution) -> String) -> String {
+fn substitute(
+    text: &str,
+    subs: &[Substitution],
+    render: impl Fn(&Substitution) -> String,
+) -> String {
     let mut out = text.to_string();
     for s in subs {
         if out.contains(&s.token) {
@@ -275,7 +279,10 @@ async fn send(
     let (mut parts, body) = request.into_parts();
     let url = parts.uri.to_string();
     let Some(target) = HostPort::of_url(&url) else {
-        return Err(deny(&log, format!("`{url}` is not an http(s) URL with a host")));
+        return Err(deny(
+            &log,
+            format!("`{url}` is not an http(s) URL with a host"),
+        ));
     };
     if !policy.allows(&target) {
         let allowed: Vec<String> = policy.allow.iter().map(ToString::to_string).collect();
@@ -339,7 +346,10 @@ async fn send(
         Bytes::from(substitute(&utf8(&body), &subs, |s| utf8(&s.value)).into_bytes())
     };
     let Ok(uri) = real_url.parse::<http::Uri>() else {
-        return Err(deny(&log, "the URL is invalid after substitution".to_string()));
+        return Err(deny(
+            &log,
+            "the URL is invalid after substitution".to_string(),
+        ));
     };
 
     // Resolve, then refuse non-public addresses unless allowed. For plain http the
@@ -366,17 +376,17 @@ async fn send(
             ));
         }
     };
-    if !policy.allow_private {
-        if let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip())) {
-            return Err(deny(
-                &log,
-                format!(
-                    "{target} resolves to {}, a loopback or private address; set `allow_private = true` for provider `{}` only if that is intended",
-                    bad.ip(),
-                    policy.provider
-                ),
-            ));
-        }
+    if !policy.allow_private
+        && let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip()))
+    {
+        return Err(deny(
+            &log,
+            format!(
+                "{target} resolves to {}, a loopback or private address; set `allow_private = true` for provider `{}` only if that is intended",
+                bad.ip(),
+                policy.provider
+            ),
+        ));
     }
     let Some(first) = addrs.first().copied() else {
         return Err(fail(
@@ -391,10 +401,8 @@ async fn send(
         uri
     };
     parts.headers = wire_headers;
-    let request = http::Request::from_parts(
-        parts,
-        Full::new(real_body).map_err(|never| match never {}),
-    );
+    let request =
+        http::Request::from_parts(parts, Full::new(real_body).map_err(|never| match never {}));
     let options = RequestOptions {
         connect_timeout: Some(policy.connect_timeout),
         first_byte_timeout: Some(policy.request_timeout),
@@ -402,10 +410,13 @@ async fn send(
     };
 
     let exchange = async {
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+        let (response, io) =
+            wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
         let io = tokio::spawn(io);
         let (head, body) = response.into_parts();
-        let collected = Limited::new(body, policy.max_response_bytes).collect().await;
+        let collected = Limited::new(body, policy.max_response_bytes)
+            .collect()
+            .await;
         io.abort();
         match collected {
             Ok(c) => Ok((head, c.to_bytes())),
@@ -419,7 +430,9 @@ async fn send(
         Ok(Ok((head, body))) => {
             let response = http::Response::from_parts(
                 head,
-                Full::new(body).map_err(|never| match never {}).boxed_unsync(),
+                Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
             );
             Ok((response, Box::new(async { Ok(()) })))
         }
@@ -472,9 +485,15 @@ mod tests {
     fn host_port_parsing() {
         assert_eq!(
             HostPort::parse("Trtc.TencentCloudAPI.com:443"),
-            Some(HostPort { host: "trtc.tencentcloudapi.com".into(), port: 443 })
+            Some(HostPort {
+                host: "trtc.tencentcloudapi.com".into(),
+                port: 443
+            })
         );
-        assert_eq!(HostPort::parse("[::1]:80").map(|h| h.host), Some("::1".to_string()));
+        assert_eq!(
+            HostPort::parse("[::1]:80").map(|h| h.host),
+            Some("::1".to_string())
+        );
         assert_eq!(HostPort::parse("no-port"), None);
         assert_eq!(HostPort::parse("h:99999"), None);
         assert_eq!(
@@ -489,7 +508,19 @@ mod tests {
 
     #[test]
     fn non_public_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.1.1", "0.0.0.0", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_non_public(ip.parse().expect("ip")), "{ip}");
         }
         for ip in ["1.1.1.1", "203.0.114.1", "2606:4700::1111"] {

@@ -276,6 +276,10 @@ mod tests {
         assert_eq!(p["vendor_request_id"], "r-1");
         assert_eq!(p["retryable"], true);
         assert_eq!(p["retry_after_secs"], 3);
-        assert!(p["type"].as_str().is_some_and(|t| t.ends_with("/rate-limited")));
+        assert!(
+            p["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/rate-limited"))
+        );
     }
 }

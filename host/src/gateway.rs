@@ -13,7 +13,9 @@ use crate::credentials::{SecretStore, read_source};
 use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::error::{ApiError, ConfigError, ErrorKind};
 use crate::handle::{HandleData, HandleKey};
-use crate::runtime::{CallReport, CallSetup, Operation, Outcome, PluginConfig, PluginVersion, Runtime};
+use crate::runtime::{
+    CallReport, CallSetup, Operation, Outcome, PluginConfig, PluginVersion, Runtime,
+};
 
 /// A configured provider instance.
 #[derive(Debug)]
@@ -145,7 +147,9 @@ impl Gateway {
                 HandleKey::new(key)
             }
             None => {
-                tracing::warn!("no gateway.handle_key configured: handles are valid only until this process exits");
+                tracing::warn!(
+                    "no gateway.handle_key configured: handles are valid only until this process exits"
+                );
                 HandleKey::random()
             }
         };
@@ -156,14 +160,19 @@ impl Gateway {
                 provider: pc.id.clone(),
                 reason,
             };
-            let path = resolve_plugin_path(&pc.plugin, config.gateway.plugin_dir.as_deref()).map_err(fail)?;
+            let path = resolve_plugin_path(&pc.plugin, config.gateway.plugin_dir.as_deref())
+                .map_err(fail)?;
             let plugin = match loaded.get(&path) {
                 Some(p) => p.clone(),
                 None => {
                     let bytes = std::fs::read(&path)
                         .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
                     let name = plugin_name(&pc.plugin);
-                    let p = Arc::new(runtime.load(&name, &bytes).map_err(|e| fail(e.to_string()))?);
+                    let p = Arc::new(
+                        runtime
+                            .load(&name, &bytes)
+                            .map_err(|e| fail(e.to_string()))?,
+                    );
                     loaded.insert(path.clone(), p.clone());
                     p
                 }
@@ -210,7 +219,12 @@ impl Gateway {
         let info = match result {
             Ok(Outcome::Described(info)) => info,
             Ok(_) => return Err(fail("describe returned the wrong shape".into())),
-            Err(e) => return Err(fail(format!("plugin `{}` failed in describe: {e}", plugin.name))),
+            Err(e) => {
+                return Err(fail(format!(
+                    "plugin `{}` failed in describe: {e}",
+                    plugin.name
+                )));
+            }
         };
 
         let mut problems = Vec::new();
@@ -305,7 +319,11 @@ impl Gateway {
                 ErrorKind::NotFound,
                 format!(
                     "no provider `{id}` is configured (configured: {})",
-                    self.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.providers
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })
@@ -319,9 +337,7 @@ impl Gateway {
         options: CallOptions,
     ) -> (Result<Outcome, ApiError>, CallReport) {
         let nonce = options.nonce.unwrap_or_else(|| random_hex(8));
-        let request_id = options
-            .request_id
-            .unwrap_or_else(|| format!("req-{nonce}"));
+        let request_id = options.request_id.unwrap_or_else(|| format!("req-{nonce}"));
         let setup = CallSetup {
             provider: provider.id.clone(),
             secrets: provider.secrets.clone(),
@@ -393,7 +409,11 @@ impl Gateway {
             )
             .with_provider(&provider.id));
         }
-        match self.call(provider, Operation::Start(request), options).await.0? {
+        match self
+            .call(provider, Operation::Start(request), options)
+            .await
+            .0?
+        {
             Outcome::Started(session) => Ok(Started {
                 id: self.handles.seal(&HandleData {
                     provider: provider.id.clone(),
@@ -408,18 +428,31 @@ impl Gateway {
     /// Opens a handle; anything forged, altered or for an unknown provider is `not-found`,
     /// and never reaches a plugin.
     pub fn open_handle(&self, id: &str) -> Result<(Arc<Provider>, String), ApiError> {
-        let not_found = || ApiError::new(ErrorKind::NotFound, "no such ingest: the id is unknown, altered or from another gateway key");
+        let not_found = || {
+            ApiError::new(
+                ErrorKind::NotFound,
+                "no such ingest: the id is unknown, altered or from another gateway key",
+            )
+        };
         let data = self.handles.open(id).ok_or_else(not_found)?;
         let provider = self.providers.get(&data.provider).ok_or_else(not_found)?;
         Ok((provider.clone(), data.session_ref))
     }
 
     /// Queries the ingest behind a handle.
-    pub async fn status(&self, id: &str, options: CallOptions) -> Result<(Arc<Provider>, types::IngestStatus), ApiError> {
+    pub async fn status(
+        &self,
+        id: &str,
+        options: CallOptions,
+    ) -> Result<(Arc<Provider>, types::IngestStatus), ApiError> {
         let (provider, session_ref) = self.open_handle(id)?;
         Self::check_supported(&provider, types::Operation::Status)?;
         match self
-            .call(&provider, Operation::Status(types::StatusRequest { session_ref }), options)
+            .call(
+                &provider,
+                Operation::Status(types::StatusRequest { session_ref }),
+                options,
+            )
             .await
             .0?
         {
@@ -429,11 +462,19 @@ impl Gateway {
     }
 
     /// Stops the ingest behind a handle.
-    pub async fn stop(&self, id: &str, options: CallOptions) -> Result<(Arc<Provider>, types::StopResult), ApiError> {
+    pub async fn stop(
+        &self,
+        id: &str,
+        options: CallOptions,
+    ) -> Result<(Arc<Provider>, types::StopResult), ApiError> {
         let (provider, session_ref) = self.open_handle(id)?;
         Self::check_supported(&provider, types::Operation::Stop)?;
         match self
-            .call(&provider, Operation::Stop(types::StopRequest { session_ref }), options)
+            .call(
+                &provider,
+                Operation::Stop(types::StopRequest { session_ref }),
+                options,
+            )
             .await
             .0?
         {

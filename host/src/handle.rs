@@ -120,7 +120,12 @@ mod tests {
                 let mut altered = bytes.to_vec();
                 altered[i] = replacement;
                 let altered = String::from_utf8(altered).expect("ascii");
-                assert_eq!(k.open(&altered), None, "byte {i} -> {}", replacement as char);
+                assert_eq!(
+                    k.open(&altered),
+                    None,
+                    "byte {i} -> {}",
+                    replacement as char
+                );
             }
         }
         assert_eq!(k.open(""), None);

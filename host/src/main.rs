@@ -13,7 +13,11 @@ use ingest_gateway::runtime::{Operation, Outcome};
 use ingest_gateway::{CallOptions, Config, Gateway};
 
 #[derive(Parser)]
-#[command(name = "ingest-gateway", version, about = "One API in front of many RTC vendors' stream-ingest APIs")]
+#[command(
+    name = "ingest-gateway",
+    version,
+    about = "One API in front of many RTC vendors' stream-ingest APIs"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -79,9 +83,12 @@ enum CallOp {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -91,7 +98,10 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -121,15 +131,30 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, providers = gateway.providers().count(), "ingest gateway listening");
-            eprintln!("ingest-gateway listening on http://{addr}  (providers: {})",
-                gateway.providers().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "ingest-gateway listening on http://{addr}  (providers: {})",
+                gateway
+                    .providers()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             ingest_gateway::server::serve(gateway, listener, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Call { config, provider, operation, input, now, nonce, dry_run, respond } => {
+        Command::Call {
+            config,
+            provider,
+            operation,
+            input,
+            now,
+            nonce,
+            dry_run,
+            respond,
+        } => {
             let config = Config::load(&config)?;
             let gateway = Gateway::from_config(config).await?;
             let input = read_input(&input)?;
@@ -154,15 +179,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 nonce,
                 mode,
             };
-            let p = gateway.provider(&provider).map_err(|e| anyhow::anyhow!("{e}"))?.clone();
+            let p = gateway
+                .provider(&provider)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .clone();
             let op = match operation {
                 CallOp::Start => {
                     let mut value: serde_json::Value = serde_json::from_slice(&input)
                         .map_err(|e| anyhow::anyhow!("input is not JSON: {e}"))?;
                     if let Some(map) = value.as_object_mut() {
-                        map.entry("provider").or_insert_with(|| provider.clone().into());
+                        map.entry("provider")
+                            .or_insert_with(|| provider.clone().into());
                     }
-                    let body = StartBody::parse(value.to_string().as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let body = StartBody::parse(value.to_string().as_bytes())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     Operation::Start(body.to_request())
                 }
                 CallOp::Stop | CallOp::Status => {
@@ -171,12 +201,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     struct RefInput {
                         session_ref: String,
                     }
-                    let r: RefInput = serde_json::from_slice(&input)
-                        .map_err(|e| anyhow::anyhow!("input must be {{\"session_ref\": \"…\"}}: {e}"))?;
+                    let r: RefInput = serde_json::from_slice(&input).map_err(|e| {
+                        anyhow::anyhow!("input must be {{\"session_ref\": \"…\"}}: {e}")
+                    })?;
                     if matches!(operation, CallOp::Stop) {
-                        Operation::Stop(ingest_gateway::bindings::types::StopRequest { session_ref: r.session_ref })
+                        Operation::Stop(ingest_gateway::bindings::types::StopRequest {
+                            session_ref: r.session_ref,
+                        })
                     } else {
-                        Operation::Status(ingest_gateway::bindings::types::StatusRequest { session_ref: r.session_ref })
+                        Operation::Status(ingest_gateway::bindings::types::StatusRequest {
+                            session_ref: r.session_ref,
+                        })
                     }
                 }
             };
@@ -189,7 +224,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     serde_json::json!({ "ok": v })
                 }
                 Ok(Outcome::Status(s)) => serde_json::json!({ "ok": status_json(&s) }),
-                Ok(Outcome::Stopped(s)) => serde_json::json!({ "ok": { "vendor_request_id": s.vendor_request_id } }),
+                Ok(Outcome::Stopped(s)) => {
+                    serde_json::json!({ "ok": { "vendor_request_id": s.vendor_request_id } })
+                }
                 Ok(_) => serde_json::json!({ "ok": null }),
                 Err(e) => serde_json::json!({ "error": e.to_problem() }),
             };
@@ -199,7 +236,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 "result": result,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(if ok || dry_run { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok || dry_run {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

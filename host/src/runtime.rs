@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use sha2::Digest;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, ResourceTable, types::ComponentItem};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -308,11 +311,21 @@ impl bindings::log::Host for CallState {
         let (provider, plugin, request_id) = (&self.provider, &self.plugin, &self.request_id);
         use bindings::log::Level;
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
-            Level::Debug => tracing::debug!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", %provider, %plugin, %request_id, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "plugin", %provider, %plugin, %request_id, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "plugin", %provider, %plugin, %request_id, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "plugin", %provider, %plugin, %request_id, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugin", %provider, %plugin, %request_id, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "plugin", %provider, %plugin, %request_id, "{message}")
+            }
         }
         self.logs.push(message);
     }
@@ -335,7 +348,9 @@ impl Runtime {
                     .total_memories(n.saturating_mul(2))
                     .total_tables(n.saturating_mul(8))
                     .total_stacks(n)
-                    .max_memory_size(usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX))
+                    .max_memory_size(
+                        usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX),
+                    )
                     .max_memories_per_component(4)
                     .max_tables_per_component(16)
                     .max_core_instances_per_component(16);
@@ -371,7 +386,8 @@ impl Runtime {
         let mut linker = wasmtime::component::Linker::new(&engine);
         // WASI's CLI interfaces are linked so language runtimes start; the context behind
         // them has no preopens, no environment, no sockets and no name lookup.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         bindings::add_host_interfaces(&mut linker, |s| s).map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -419,7 +435,12 @@ impl Runtime {
                 name: name.to_string(),
                 problems: vec![format!("{e:#}")],
             })?;
-        tracing::info!(plugin = name, digest = &digest[..12], elapsed_ms = started.elapsed().as_millis() as u64, "plugin compiled and validated");
+        tracing::info!(
+            plugin = name,
+            digest = &digest[..12],
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plugin compiled and validated"
+        );
         Ok(PluginVersion {
             name: name.to_string(),
             digest,
@@ -521,7 +542,10 @@ impl Runtime {
             Ok(permit) => permit,
             Err(_) => {
                 return (
-                    Err(ApiError::new(ErrorKind::Unavailable, "the gateway is shutting down")),
+                    Err(ApiError::new(
+                        ErrorKind::Unavailable,
+                        "the gateway is shutting down",
+                    )),
                     CallReport::default(),
                 );
             }
@@ -559,7 +583,11 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let deadline = Duration::from_millis(self.limits.call_deadline_ms);
-        let ticks = self.limits.call_deadline_ms.div_ceil(self.limits.epoch_tick_ms).max(1);
+        let ticks = self
+            .limits
+            .call_deadline_ms
+            .div_ceil(self.limits.epoch_tick_ms)
+            .max(1);
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
@@ -590,12 +618,12 @@ impl Runtime {
         let result = result.map_err(|e| scrub_error(e.with_provider(&provider), &secrets));
 
         let state = store.into_data();
-        if let Err(e) = &result {
-            if e.kind == ErrorKind::PluginFault {
-                let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
-                let captured = scrub(&secrets, captured.trim());
-                tracing::warn!(%provider, plugin = %plugin.name, operation = op_name, detail = %e.detail, stderr = %captured, "plugin fault");
-            }
+        if let Err(e) = &result
+            && e.kind == ErrorKind::PluginFault
+        {
+            let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
+            let captured = scrub(&secrets, captured.trim());
+            tracing::warn!(%provider, plugin = %plugin.name, operation = op_name, detail = %e.detail, stderr = %captured, "plugin fault");
         }
         if state.logs_dropped > 0 {
             tracing::warn!(%provider, plugin = %plugin.name, dropped = state.logs_dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
@@ -612,7 +640,9 @@ impl Runtime {
 fn explain_compile_error(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
     if text.contains("component") && text.contains("module") {
-        format!("{text} (is this a core module? build with `--target wasm32-wasip2`, which emits a component)")
+        format!(
+            "{text} (is this a core module? build with `--target wasm32-wasip2`, which emits a component)"
+        )
     } else {
         text
     }
@@ -628,7 +658,9 @@ fn fault(plugin: &str, err: &wasmtime::Error, deadline_ms: u64) -> ApiError {
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             "trapped (unreachable: a panic or abort in the plugin)".to_string()
         }
-        Some(wasmtime::Trap::MemoryOutOfBounds) => "accessed memory out of bounds".to_string(),
+        Some(wasmtime::Trap::MemoryOutOfBounds) => {
+            "accessed memory out of bounds (an overflow of the stack it keeps in linear memory, or a bug)".to_string()
+        }
         Some(trap) => format!("trapped: {trap}"),
         None => {
             let text = format!("{err:#}");
@@ -693,28 +725,34 @@ fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
     if let Some(denial) = log.denials.last() {
         if matches!(
             err.kind,
-            ErrorKind::Denied | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal
+            ErrorKind::Denied
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::VendorInternal
         ) {
             err.kind = ErrorKind::Denied;
             err.retryable = false;
             err.detail = format!("egress refused: {denial}");
         }
-    } else if let Some(failure) = log.failures.last() {
-        if matches!(err.kind, ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal) {
-            err.detail = format!("{} ({failure})", err.detail);
-        }
+    } else if let Some(failure) = log.failures.last()
+        && matches!(
+            err.kind,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal
+        )
+    {
+        err.detail = format!("{} ({failure})", err.detail);
     }
     err
 }
 
 fn check_outcome(outcome: Outcome) -> Result<Outcome, ApiError> {
-    if let Outcome::Started(session) = &outcome {
-        if session.session_ref.is_empty() || session.session_ref.len() > MAX_SESSION_REF_BYTES {
-            return Err(ApiError::plugin_fault(format!(
-                "the plugin returned a session reference of {} bytes; it must be 1 to {MAX_SESSION_REF_BYTES}",
-                session.session_ref.len()
-            )));
-        }
+    if let Outcome::Started(session) = &outcome
+        && (session.session_ref.is_empty() || session.session_ref.len() > MAX_SESSION_REF_BYTES)
+    {
+        return Err(ApiError::plugin_fault(format!(
+            "the plugin returned a session reference of {} bytes; it must be 1 to {MAX_SESSION_REF_BYTES}",
+            session.session_ref.len()
+        )));
     }
     Ok(outcome)
 }

@@ -25,7 +25,8 @@ fn run(args: &[&str]) -> (String, String, bool) {
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ingest-gateway-test-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("ingest-gateway-test-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -43,9 +44,21 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
     )
     .expect("respond");
     let args = [
-        "call", "--config", config.to_str().expect("utf8"), "--provider", "trtc", "start",
-        "--input", input.to_str().expect("utf8"), "--now", "1700000000", "--nonce", "n0nce",
-        "--dry-run", "--respond", respond.to_str().expect("utf8"),
+        "call",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--provider",
+        "trtc",
+        "start",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--now",
+        "1700000000",
+        "--nonce",
+        "n0nce",
+        "--dry-run",
+        "--respond",
+        respond.to_str().expect("utf8"),
     ];
     let (first, stderr, ok) = run(&args);
     assert!(ok, "{stderr}");
@@ -59,13 +72,20 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
     let req = &out["requests"][0];
     assert_eq!(req["method"], "POST");
     assert_eq!(req["url"], "http://127.0.0.1:9101/");
-    let headers: Vec<(String, String)> = serde_json::from_value(req["headers"].clone()).expect("headers");
-    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(req["headers"].clone()).expect("headers");
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("x-tc-timestamp").as_deref(), Some("1700000000"));
     assert_eq!(get("x-tc-action").as_deref(), Some("StartStreamIngest"));
     let auth = get("authorization").expect("authorization");
     assert!(auth.starts_with("TC3-HMAC-SHA256 Credential={{secret:secret_id}}/2023-11-14/trtc/tc3_request, SignedHeaders="), "{auth}");
-    let body: serde_json::Value = serde_json::from_str(req["body"].as_str().expect("body")).expect("body json");
+    let body: serde_json::Value =
+        serde_json::from_str(req["body"].as_str().expect("body")).expect("body json");
     assert_eq!(body["RoomId"], "42");
     assert_eq!(body["SdkAppId"], SDK_APP_ID);
     assert_eq!(out["result"]["ok"]["vendor_task_id"], "t-1+x.y");
@@ -83,8 +103,19 @@ fn dry_run_without_a_response_still_prints_the_request() {
     let dir = temp_dir("dry-run-noresp");
     let config = config_file(&dir);
     let (out, stderr, ok) = run(&[
-        "call", "--config", config.to_str().expect("utf8"), "--provider", "trtc", "status",
-        "--input", "-", "--now", "1700000000", "--nonce", "x", "--dry-run",
+        "call",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--provider",
+        "trtc",
+        "status",
+        "--input",
+        "-",
+        "--now",
+        "1700000000",
+        "--nonce",
+        "x",
+        "--dry-run",
     ]);
     // stdin is empty: the input is refused with a clear message.
     assert!(!ok);

@@ -4,7 +4,11 @@ use ingest_gateway::config::RuntimeConfig;
 use ingest_gateway::runtime::{LoadError, Runtime};
 
 fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { max_concurrent_calls: 4, ..RuntimeConfig::default() }).expect("runtime")
+    Runtime::new(RuntimeConfig {
+        max_concurrent_calls: 4,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
 }
 
 fn problems(err: LoadError) -> String {
@@ -13,9 +17,14 @@ fn problems(err: LoadError) -> String {
 
 #[test]
 fn empty_component_names_the_missing_export() {
-    let err = runtime().load("empty", b"(component)").expect_err("refused");
+    let err = runtime()
+        .load("empty", b"(component)")
+        .expect_err("refused");
     let msg = problems(err);
-    assert!(msg.contains("missing export `ingest:provider/provider@0.1.0`"), "{msg}");
+    assert!(
+        msg.contains("missing export `ingest:provider/provider@0.1.0`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -28,8 +37,15 @@ fn partial_export_names_the_missing_functions() {
         (instance $p (export "describe" (func $d)))
         (export "ingest:provider/provider@0.1.0" (instance $p)))
     "#;
-    let msg = problems(runtime().load("partial", wat.as_bytes()).expect_err("refused"));
-    assert!(msg.contains("lacks function(s): start, stop, status, parse-callback"), "{msg}");
+    let msg = problems(
+        runtime()
+            .load("partial", wat.as_bytes())
+            .expect_err("refused"),
+    );
+    assert!(
+        msg.contains("lacks function(s): start, stop, status, parse-callback"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -39,8 +55,15 @@ fn newer_contract_major_is_named() {
         (instance $p)
         (export "ingest:provider/provider@2.0.0" (instance $p)))
     "#;
-    let msg = problems(runtime().load("future", wat.as_bytes()).expect_err("refused"));
-    assert!(msg.contains("provider@2.0.0") && msg.contains("contract version 0.1.0"), "{msg}");
+    let msg = problems(
+        runtime()
+            .load("future", wat.as_bytes())
+            .expect_err("refused"),
+    );
+    assert!(
+        msg.contains("provider@2.0.0") && msg.contains("contract version 0.1.0"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -52,7 +75,10 @@ fn unknown_import_is_named() {
         (export "ingest:provider/provider@0.1.0" (instance $p)))
     "#;
     let msg = problems(runtime().load("evil", wat.as_bytes()).expect_err("refused"));
-    assert!(msg.contains("imports `acme:evil/exfiltrate@1.0.0`"), "{msg}");
+    assert!(
+        msg.contains("imports `acme:evil/exfiltrate@1.0.0`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -64,6 +90,8 @@ fn core_module_gets_a_hint() {
 #[test]
 fn seed_plugin_loads() {
     let bytes = std::fs::read(ingest_sim::artifacts::TENCENT_TRTC).expect("built plugin");
-    let plugin = runtime().load("tencent-trtc", &bytes).expect("valid plugin");
+    let plugin = runtime()
+        .load("tencent-trtc", &bytes)
+        .expect("valid plugin");
     assert_eq!(plugin.digest.len(), 64);
 }

@@ -34,7 +34,10 @@ struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
 
 impl Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -55,7 +58,10 @@ pub fn log_text() -> String {
 /// Asserts that no secret value appears in `text` (nor in the log captured so far).
 pub fn assert_no_secrets(what: &str, text: &str) {
     for secret in ALL_SECRETS {
-        assert!(!text.contains(secret), "a secret value appears in {what}:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "a secret value appears in {what}:\n{text}"
+        );
     }
     let log = log_text();
     for secret in ALL_SECRETS {
@@ -103,7 +109,12 @@ pub struct Answer {
 }
 
 /// Sends one request to the gateway core (no network) and parses the JSON answer.
-pub async fn call(gw: &Gateway, method: &str, path: &str, body: Option<serde_json::Value>) -> Answer {
+pub async fn call(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Answer {
     let req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -111,22 +122,37 @@ pub async fn call(gw: &Gateway, method: &str, path: &str, body: Option<serde_jso
         .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
         .expect("valid request");
     let resp = gw.handle(req).await;
-    answer(resp.status().as_u16(), resp.headers().clone(), resp.into_body())
+    answer(
+        resp.status().as_u16(),
+        resp.headers().clone(),
+        resp.into_body(),
+    )
 }
 
 fn answer(status: u16, headers: http::HeaderMap, body: Bytes) -> Answer {
     let text = String::from_utf8_lossy(&body).into_owned();
     assert_no_secrets("an API answer", &text);
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Answer { status, headers, json, text }
+    Answer {
+        status,
+        headers,
+        json,
+        text,
+    }
 }
 
 /// Sends one request over real HTTP to `addr`.
-pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: Option<&str>) -> Answer {
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Answer {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .expect("handshake");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
     tokio::spawn(conn);
     let req = http::Request::builder()
         .method(method)

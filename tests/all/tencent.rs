@@ -24,8 +24,15 @@ async fn start_status_stop_round_trip() {
     let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "room-42"))).await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json["id"].as_str().expect("id").to_string();
-    let task_id = started.json["session"]["vendor_task_id"].as_str().expect("task id").to_string();
-    assert!(started.json["session"]["vendor_request_id"].is_string(), "{}", started.text);
+    let task_id = started.json["session"]["vendor_task_id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    assert!(
+        started.json["session"]["vendor_request_id"].is_string(),
+        "{}",
+        started.text
+    );
     let tasks = sim.tasks();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].task_id, task_id);
@@ -57,7 +64,9 @@ async fn start_status_stop_round_trip() {
 async fn over_real_http_with_request_id() {
     let sim = sim().await;
     let gw = std::sync::Arc::new(gateway(&trtc_provider("trtc", &sim.base_url(), "")).await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(ingest_gateway::server::serve(gw, listener, async {
@@ -80,7 +89,10 @@ async fn over_real_http_with_request_id() {
     assert_eq!(too_big.headers["content-type"], "application/problem+json");
 
     let _ = stop_tx.send(());
-    server.await.expect("server task").expect("server ends cleanly");
+    server
+        .await
+        .expect("server task")
+        .expect("server ends cleanly");
 }
 
 /// Every normalized kind the plugin maps TRTC codes to, reached through a vendor error.
@@ -90,19 +102,42 @@ async fn vendor_error_codes_map_to_normalized_kinds() {
     let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
     let cases = [
         ("InvalidParameter.StreamUrl", "invalid-argument", 400, false),
-        ("AuthFailure.SignatureFailure", "unauthenticated", 502, false),
-        ("AuthFailure.UnauthorizedOperation", "permission-denied", 403, false),
+        (
+            "AuthFailure.SignatureFailure",
+            "unauthenticated",
+            502,
+            false,
+        ),
+        (
+            "AuthFailure.UnauthorizedOperation",
+            "permission-denied",
+            403,
+            false,
+        ),
         ("ResourceNotFound", "not-found", 404, false),
         ("FailedOperation.TaskExist", "already-exists", 409, false),
-        ("FailedOperation.TaskFinished", "failed-precondition", 409, false),
+        (
+            "FailedOperation.TaskFinished",
+            "failed-precondition",
+            409,
+            false,
+        ),
         ("RequestLimitExceeded", "rate-limited", 429, true),
-        ("FailedOperation.RestrictedConcurrency", "quota-exceeded", 429, false),
+        (
+            "FailedOperation.RestrictedConcurrency",
+            "quota-exceeded",
+            429,
+            false,
+        ),
         ("UnsupportedRegion", "unsupported", 501, false),
         ("InternalError.InternalError", "vendor-internal", 502, true),
         ("SomethingNobodyDocumented", "vendor-internal", 502, false),
     ];
     for (code, kind, status, retryable) in cases {
-        sim.fail_next(Fault::VendorError { code: code.to_string(), message: format!("simulated {code}") });
+        sim.fail_next(Fault::VendorError {
+            code: code.to_string(),
+            message: format!("simulated {code}"),
+        });
         let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
         assert_eq!(a.status, status, "{code}: {}", a.text);
         assert_eq!(a.json["kind"], kind, "{code}: {}", a.text);
@@ -110,7 +145,11 @@ async fn vendor_error_codes_map_to_normalized_kinds() {
         assert_eq!(a.json["vendor_message"], format!("simulated {code}"));
         assert_eq!(a.json["retryable"], retryable, "{code}: {}", a.text);
         assert_eq!(a.json["provider"], "trtc");
-        assert!(a.json["vendor_request_id"].is_string(), "{code}: {}", a.text);
+        assert!(
+            a.json["vendor_request_id"].is_string(),
+            "{code}: {}",
+            a.text
+        );
         assert_eq!(a.headers["content-type"], "application/problem+json");
         for field in ["type", "title", "status", "detail"] {
             assert!(!a.json[field].is_null(), "{field} missing: {}", a.text);
@@ -132,7 +171,10 @@ async fn transport_faults_map_to_unavailable_and_timeout() {
         (Fault::Status(503), "unavailable"),
         (Fault::DropConnection, "unavailable"),
         (Fault::MalformedBody, "vendor-internal"),
-        (Fault::Delay(std::time::Duration::from_millis(1500)), "timeout"),
+        (
+            Fault::Delay(std::time::Duration::from_millis(1500)),
+            "timeout",
+        ),
     ] {
         sim.fail_next(fault.clone());
         let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
@@ -143,7 +185,8 @@ async fn transport_faults_map_to_unavailable_and_timeout() {
 #[tokio::test]
 async fn wrong_secret_is_rejected_by_the_simulator() {
     let sim = sim().await;
-    let toml = trtc_provider("trtc", &sim.base_url(), "").replace(TRTC_SECRET_KEY, "not-the-right-key-at-all");
+    let toml = trtc_provider("trtc", &sim.base_url(), "")
+        .replace(TRTC_SECRET_KEY, "not-the-right-key-at-all");
     let gw = gateway(&toml).await;
     let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
     assert_eq!(a.status, 502, "{}", a.text);
@@ -161,11 +204,21 @@ async fn stale_timestamp_is_rejected() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64;
-    let body = ingest_gateway::api::StartBody::parse(pull_in("trtc", "1").to_string().as_bytes()).expect("body");
-    let options = ingest_gateway::CallOptions { now_ms: Some(now_ms - 10 * 60 * 1000), ..Default::default() };
-    let err = gw.start("trtc", body.to_request(), options).await.expect_err("stale");
+    let body = ingest_gateway::api::StartBody::parse(pull_in("trtc", "1").to_string().as_bytes())
+        .expect("body");
+    let options = ingest_gateway::CallOptions {
+        now_ms: Some(now_ms - 10 * 60 * 1000),
+        ..Default::default()
+    };
+    let err = gw
+        .start("trtc", body.to_request(), options)
+        .await
+        .expect_err("stale");
     assert_eq!(err.kind, ingest_gateway::ErrorKind::Unauthenticated);
-    assert_eq!(err.vendor_code.as_deref(), Some("AuthFailure.SignatureExpire"));
+    assert_eq!(
+        err.vendor_code.as_deref(),
+        Some("AuthFailure.SignatureExpire")
+    );
 }
 
 #[tokio::test]
@@ -177,19 +230,37 @@ async fn invalid_input_is_refused_before_the_vendor() {
     no_sig["options"] = serde_json::json!({});
     let a = call(&gw, "POST", "/v1/ingests", Some(no_sig)).await;
     assert_eq!(a.status, 400, "{}", a.text);
-    assert!(a.json["detail"].as_str().is_some_and(|d| d.contains("user_sig")), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("user_sig")),
+        "{}",
+        a.text
+    );
 
     let mut unknown = pull_in("trtc", "1");
     unknown["colour"] = "blue".into();
     let a = call(&gw, "POST", "/v1/ingests", Some(unknown)).await;
     assert_eq!(a.status, 400);
-    assert!(a.json["detail"].as_str().is_some_and(|d| d.contains("colour")), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("colour")),
+        "{}",
+        a.text
+    );
 
     let mut bad_url = pull_in("trtc", "1");
     bad_url["stream_url"] = "not a url".into();
     let a = call(&gw, "POST", "/v1/ingests", Some(bad_url)).await;
     assert_eq!(a.status, 400);
-    assert!(a.json["detail"].as_str().is_some_and(|d| d.contains("stream_url")), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("stream_url")),
+        "{}",
+        a.text
+    );
 
     let mut push = pull_in("trtc", "1");
     push["direction"] = "push-out".into();
@@ -207,7 +278,11 @@ async fn invalid_input_is_refused_before_the_vendor() {
     assert_eq!(a.status, 405);
     assert_eq!(a.headers["allow"], "POST");
 
-    assert_eq!(sim.request_count(), 0, "no invalid request may reach the vendor");
+    assert_eq!(
+        sim.request_count(),
+        0,
+        "no invalid request may reach the vendor"
+    );
 }
 
 #[tokio::test]
@@ -240,18 +315,31 @@ async fn egress_outside_the_allowlist_is_denied() {
     .await;
     let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
     assert_eq!(a.json["kind"], "denied", "{}", a.text);
-    assert!(a.json["detail"].as_str().is_some_and(|d| d.contains("allowlist")), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("allowlist")),
+        "{}",
+        a.text
+    );
     assert_eq!(sim.request_count(), 0);
 }
 
 #[tokio::test]
 async fn loopback_is_refused_unless_allowed() {
     let sim = sim().await;
-    let toml = trtc_provider("trtc", &sim.base_url(), "").replace("allow_private = true", "allow_private = false");
+    let toml = trtc_provider("trtc", &sim.base_url(), "")
+        .replace("allow_private = true", "allow_private = false");
     let gw = gateway(&toml).await;
     let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
     assert_eq!(a.json["kind"], "denied", "{}", a.text);
-    assert!(a.json["detail"].as_str().is_some_and(|d| d.contains("allow_private")), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("allow_private")),
+        "{}",
+        a.text
+    );
     assert_eq!(sim.request_count(), 0);
 }
 
@@ -268,5 +356,9 @@ async fn secrets_never_leave_the_host() {
     // … and neither value is in any answer or log line (support::answer checks every answer).
     assert_no_secrets("the log", "");
     let providers = call(&gw, "GET", "/v1/providers", None).await;
-    assert_eq!(providers.json["providers"][0]["plugin"], "tencent-trtc", "{}", providers.text);
+    assert_eq!(
+        providers.json["providers"][0]["plugin"], "tencent-trtc",
+        "{}",
+        providers.text
+    );
 }

@@ -21,5 +21,6 @@
 //! The `ingest-sim` binary runs the simulators for the demo.
 #![deny(missing_docs)]
 
+pub mod artifacts;
 pub mod server;
 pub mod tencent;

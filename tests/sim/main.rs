@@ -36,9 +36,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Some(args) = parse_args(std::env::args().skip(1))? else {
-        println!("{USAGE}");
-        return Ok(());
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Err(err) => {
+            eprintln!("ingest-sim: {err:#}");
+            std::process::exit(2);
+        }
     };
     let tencent = TencentSim::start_on(args.tencent, TencentSimConfig::demo())
         .await

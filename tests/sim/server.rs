@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -175,7 +175,10 @@ impl SimServer {
     }
 
     /// Starts a server on `addr`. Must be called inside a tokio runtime.
-    pub async fn start_on(addr: SocketAddr, handler: Arc<dyn VendorHandler>) -> anyhow::Result<Self> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        handler: Arc<dyn VendorHandler>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding simulator to {addr}"))?;

@@ -122,11 +122,20 @@ pub struct SimTask {
     pub state: TaskState,
 }
 
-/// A running TRTC simulator.
-#[derive(Debug)]
+/// A running TRTC simulator. Dropping it stops the server.
 pub struct TencentSim {
     server: SimServer,
     trtc: Arc<Trtc>,
+}
+
+impl std::fmt::Debug for TencentSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TencentSim")
+            .field("addr", &self.server.addr())
+            .field("secret_id", &self.trtc.cfg.secret_id)
+            .field("sdk_app_id", &self.trtc.cfg.sdk_app_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TencentSim {
@@ -419,9 +428,17 @@ impl Trtc {
     fn start_ingest(&self, body: &Fields) -> Result<Fields, ApiError> {
         self.check_sdk_app_id(body)?;
         let room_id = match present(body, "RoomId") {
-            None => return Err(err("MissingParameter.RoomId", "the parameter `RoomId` is missing")),
+            None => {
+                return Err(err(
+                    "MissingParameter.RoomId",
+                    "the parameter `RoomId` is missing",
+                ));
+            }
             Some(Value::String(s)) if s.is_empty() => {
-                return Err(err("MissingParameter.RoomId", "the parameter `RoomId` is empty"));
+                return Err(err(
+                    "MissingParameter.RoomId",
+                    "the parameter `RoomId` is empty",
+                ));
             }
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(err("InvalidParameter.RoomId", "`RoomId` must be a string")),
@@ -431,13 +448,17 @@ impl Trtc {
             Some(1) => 1,
             None => return Err(body_error("`RoomIdType` is required")),
             Some(other) => {
-                return Err(body_error(format!("`RoomIdType` must be 0 or 1, got {other}")));
+                return Err(body_error(format!(
+                    "`RoomIdType` must be 0 or 1, got {other}"
+                )));
             }
         };
         if room_id_type == 1 && !is_u32(&room_id) {
             return Err(err(
                 "InvalidParameter.RoomId",
-                format!("with RoomIdType 1, `RoomId` must be a 32-bit unsigned integer, got `{room_id}`"),
+                format!(
+                    "with RoomIdType 1, `RoomId` must be a 32-bit unsigned integer, got `{room_id}`"
+                ),
             ));
         }
         let user_id = match present(body, "UserId") {
@@ -463,7 +484,9 @@ impl Trtc {
         }
         if let Some(minutes) = int(body, "MaxDuration")? {
             if repeat_num != -1 {
-                return Err(body_error("`MaxDuration` is only allowed with `RepeatNum` -1"));
+                return Err(body_error(
+                    "`MaxDuration` is only allowed with `RepeatNum` -1",
+                ));
             }
             if !(1..=10080).contains(&minutes) {
                 return Err(body_error(format!(
@@ -651,7 +674,9 @@ impl<'a> Authorization<'a> {
         }
         let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature)
         else {
-            return Err(invalid("Credential, SignedHeaders and Signature are all required"));
+            return Err(invalid(
+                "Credential, SignedHeaders and Signature are all required",
+            ));
         };
         let scope: Vec<&str> = credential.split('/').collect();
         let [secret_id, date, service, "tc3_request"] = scope.as_slice() else {
@@ -664,7 +689,10 @@ impl<'a> Authorization<'a> {
         }
         let signed_headers: Vec<&str> = signed.split(';').collect();
         let well_formed = signed_headers.iter().all(|h| {
-            !h.is_empty() && !h.bytes().any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace())
+            !h.is_empty()
+                && !h
+                    .bytes()
+                    .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace())
         }) && signed_headers.windows(2).all(|w| w[0] < w[1]);
         if !well_formed {
             return Err(invalid(
@@ -845,10 +873,14 @@ fn stream_url(body: &Fields) -> Result<Option<String>, ApiError> {
 
 fn task_id(body: &Fields) -> Result<&str, ApiError> {
     match present(body, "TaskId") {
-        None => Err(err("MissingParameter.TaskId", "the parameter `TaskId` is missing")),
-        Some(Value::String(s)) if s.is_empty() => {
-            Err(err("MissingParameter.TaskId", "the parameter `TaskId` is empty"))
-        }
+        None => Err(err(
+            "MissingParameter.TaskId",
+            "the parameter `TaskId` is missing",
+        )),
+        Some(Value::String(s)) if s.is_empty() => Err(err(
+            "MissingParameter.TaskId",
+            "the parameter `TaskId` is empty",
+        )),
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(err(
             "InvalidParameter.TaskId",
@@ -975,7 +1007,10 @@ mod tests {
         let answer = send(sim.addr(), "POST", "/", &headers, s.body.clone())
             .await
             .expect("transport");
-        assert_eq!(answer.status, 200, "Tencent answers errors with HTTP 200 too");
+        assert_eq!(
+            answer.status, 200,
+            "Tencent answers errors with HTTP 200 too"
+        );
         answer.body_json().expect("JSON answer")
     }
 
@@ -984,7 +1019,9 @@ mod tests {
     }
 
     fn error_code(answer: &Value) -> &str {
-        answer["Response"]["Error"]["Code"].as_str().unwrap_or("<no error>")
+        answer["Response"]["Error"]["Code"]
+            .as_str()
+            .unwrap_or("<no error>")
     }
 
     fn start_body(sim: &TencentSim, room: &str, user: &str) -> Value {
@@ -1014,13 +1051,17 @@ mod tests {
             method: "POST".into(),
             path_and_query: "/".into(),
             headers: vec![
-                ("content-type".into(), "application/json; charset=utf-8".into()),
+                (
+                    "content-type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
                 ("host".into(), "cvm.tencentcloudapi.com".into()),
                 ("x-tc-action".into(), "DescribeInstances".into()),
             ],
             body: body.to_vec(),
         };
-        let canonical = canonical_request(&req, &["content-type", "host"]).expect("headers present");
+        let canonical =
+            canonical_request(&req, &["content-type", "host"]).expect("headers present");
         assert_eq!(
             canonical,
             "POST\n/\n\ncontent-type:application/json; charset=utf-8\nhost:cvm.tencentcloudapi.com\n\ncontent-type;host\n35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
@@ -1032,7 +1073,12 @@ mod tests {
             "TC3-HMAC-SHA256\n1551113065\n2019-02-25/cvm/tc3_request\n5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
         );
         assert_eq!(
-            signature("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE", "2019-02-25", "cvm", &to_sign),
+            signature(
+                "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+                "2019-02-25",
+                "cvm",
+                &to_sign
+            ),
             "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
         );
         let auth = Authorization::parse(
@@ -1056,7 +1102,12 @@ mod tests {
     #[tokio::test]
     async fn accepts_a_correctly_signed_start() {
         let sim = sim().await;
-        let answer = call(&sim, "StartStreamIngest", start_body(&sim, "room-1", "robot-1")).await;
+        let answer = call(
+            &sim,
+            "StartStreamIngest",
+            start_body(&sim, "room-1", "robot-1"),
+        )
+        .await;
         let task_id = answer["Response"]["TaskId"].as_str().expect("TaskId");
         for c in ['+', '.', '-', '_'] {
             assert!(task_id.contains(c), "TaskId {task_id} should contain {c}");
@@ -1069,7 +1120,10 @@ mod tests {
         assert_eq!(tasks[0].task_id, task_id);
         assert_eq!(tasks[0].room_id, "room-1");
         assert_eq!(tasks[0].user_id, "robot-1");
-        assert_eq!(tasks[0].stream_url, "https://media.example.invalid/live.m3u8");
+        assert_eq!(
+            tasks[0].stream_url,
+            "https://media.example.invalid/live.m3u8"
+        );
         assert_eq!(tasks[0].state, TaskState::InProgress);
         assert_eq!(sim.request_count(), 1);
     }
@@ -1107,7 +1161,10 @@ mod tests {
         let answer = call_with(&sim, &s, &[("X-TC-Action", "DescribeStreamIngest")]).await;
         assert_eq!(error_code(&answer), "AuthFailure.SignatureFailure");
 
-        assert!(sim.tasks().is_empty(), "no rejected request may start a task");
+        assert!(
+            sim.tasks().is_empty(),
+            "no rejected request may start a task"
+        );
     }
 
     #[tokio::test]
@@ -1119,13 +1176,20 @@ mod tests {
             good.replace(", ", ","),
             good.replace("TC3-HMAC-SHA256 ", "TC3-HMAC-SHA1 "),
             good.replace("/tc3_request", "/tc2_request"),
-            good.replace("content-type;host;x-tc-action", "host;content-type;x-tc-action"),
+            good.replace(
+                "content-type;host;x-tc-action",
+                "host;content-type;x-tc-action",
+            ),
             good.replace("content-type;host;x-tc-action", "host;x-tc-action"),
             "garbage".to_owned(),
         ];
         for auth in &cases {
             let answer = call_with(&sim, &s, &[("Authorization", auth)]).await;
-            assert_eq!(error_code(&answer), "AuthFailure.InvalidAuthorization", "{auth}");
+            assert_eq!(
+                error_code(&answer),
+                "AuthFailure.InvalidAuthorization",
+                "{auth}"
+            );
         }
         let answer = call_with(&sim, &s, &[("Authorization", "")]).await;
         assert_eq!(error_code(&answer), "AuthFailure.InvalidAuthorization");
@@ -1139,7 +1203,11 @@ mod tests {
             let mut s = signed(&sim, "StartStreamIngest", &body);
             s.ts += offset;
             let answer = call_with(&sim, &s, &[]).await;
-            assert_eq!(error_code(&answer), "AuthFailure.SignatureExpire", "offset {offset}");
+            assert_eq!(
+                error_code(&answer),
+                "AuthFailure.SignatureExpire",
+                "offset {offset}"
+            );
         }
         // Well inside the window is fine.
         let mut s = signed(&sim, "StartStreamIngest", &body);
@@ -1167,7 +1235,9 @@ mod tests {
         let answer = call_with(&sim, &unknown, &[]).await;
         assert_eq!(error_code(&answer), "UnsupportedOperation");
 
-        let get = send(sim.addr(), "GET", "/", &[], Vec::new()).await.expect("transport");
+        let get = send(sim.addr(), "GET", "/", &[], Vec::new())
+            .await
+            .expect("transport");
         assert_eq!(get.status, 200);
         let get = get.body_json().expect("JSON");
         assert_eq!(error_code(&get), "UnsupportedOperation");
@@ -1178,7 +1248,10 @@ mod tests {
         let sim = sim().await;
         let app = sim.config().sdk_app_id;
         let started = call(&sim, "StartStreamIngest", start_body(&sim, "1234", "robot")).await;
-        let task_id = started["Response"]["TaskId"].as_str().expect("TaskId").to_owned();
+        let task_id = started["Response"]["TaskId"]
+            .as_str()
+            .expect("TaskId")
+            .to_owned();
 
         let describe = json!({"SdkAppId": app, "TaskId": task_id});
         let answer = call(&sim, "DescribeStreamIngest", describe.clone()).await;
@@ -1210,7 +1283,10 @@ mod tests {
         let sim = sim().await;
         let app = sim.config().sdk_app_id;
         let started = call(&sim, "StartStreamIngest", start_body(&sim, "r", "u")).await;
-        let task_id = started["Response"]["TaskId"].as_str().expect("TaskId").to_owned();
+        let task_id = started["Response"]["TaskId"]
+            .as_str()
+            .expect("TaskId")
+            .to_owned();
         let update = json!({"SdkAppId": app, "TaskId": task_id, "StreamUrl": "rtmp://src.example.invalid/live/b", "Volume": 50, "IsPause": true});
         let answer = call(&sim, "UpdateStreamIngest", update.clone()).await;
         assert_eq!(answer["Response"]["Status"], "InProgress");
@@ -1242,11 +1318,17 @@ mod tests {
         let cases = [
             (without("SdkAppId"), "MissingParameter.SdkAppId"),
             (with("SdkAppId", json!(1)), "InvalidParameter.SdkAppId"),
-            (with("SdkAppId", json!(sim.config().sdk_app_id.to_string())), "InvalidParameter.SdkAppId"),
+            (
+                with("SdkAppId", json!(sim.config().sdk_app_id.to_string())),
+                "InvalidParameter.SdkAppId",
+            ),
             (without("RoomId"), "MissingParameter.RoomId"),
             (with("RoomId", json!(7)), "InvalidParameter.RoomId"),
             (without("RoomIdType"), "InvalidParameter.BodyParamsError"),
-            (with("RoomIdType", json!(2)), "InvalidParameter.BodyParamsError"),
+            (
+                with("RoomIdType", json!(2)),
+                "InvalidParameter.BodyParamsError",
+            ),
             (
                 {
                     let mut b = with("RoomIdType", json!(1));
@@ -1263,17 +1345,41 @@ mod tests {
                 },
                 "InvalidParameter.RoomId",
             ),
-            (with("UserId", json!("")), "InvalidParameter.BodyParamsError"),
+            (
+                with("UserId", json!("")),
+                "InvalidParameter.BodyParamsError",
+            ),
             (with("UserSig", json!("")), "InvalidParameter.UserSig"),
             (without("UserSig"), "InvalidParameter.UserSig"),
             (without("StreamUrl"), "InvalidParameter.StreamUrl"),
-            (with("StreamUrl", json!("ftp://x/y")), "InvalidParameter.StreamUrl"),
-            (with("StreamUrl", json!("https://")), "InvalidParameter.StreamUrl"),
-            (with("RepeatNum", json!(0)), "InvalidParameter.BodyParamsError"),
-            (with("RepeatNum", json!(1001)), "InvalidParameter.BodyParamsError"),
-            (with("RepeatNum", json!(-2)), "InvalidParameter.BodyParamsError"),
-            (with("RepeatNum", json!("1")), "InvalidParameter.BodyParamsError"),
-            (with("MaxDuration", json!(10)), "InvalidParameter.BodyParamsError"),
+            (
+                with("StreamUrl", json!("ftp://x/y")),
+                "InvalidParameter.StreamUrl",
+            ),
+            (
+                with("StreamUrl", json!("https://")),
+                "InvalidParameter.StreamUrl",
+            ),
+            (
+                with("RepeatNum", json!(0)),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
+                with("RepeatNum", json!(1001)),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
+                with("RepeatNum", json!(-2)),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
+                with("RepeatNum", json!("1")),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
+                with("MaxDuration", json!(10)),
+                "InvalidParameter.BodyParamsError",
+            ),
             (
                 {
                     let mut b = with("RepeatNum", json!(-1));
@@ -1282,8 +1388,14 @@ mod tests {
                 },
                 "InvalidParameter.BodyParamsError",
             ),
-            (with("Volume", json!(201)), "InvalidParameter.BodyParamsError"),
-            (with("AutoPush", json!("yes")), "InvalidParameter.BodyParamsError"),
+            (
+                with("Volume", json!(201)),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
+                with("AutoPush", json!("yes")),
+                "InvalidParameter.BodyParamsError",
+            ),
         ];
         for (body, code) in cases {
             let answer = call(&sim, "StartStreamIngest", body.clone()).await;
@@ -1325,7 +1437,10 @@ mod tests {
         assert_eq!(error_code(&answer), "RequestLimitExceeded");
         assert_eq!(answer["Response"]["Error"]["Message"], "slow down");
         assert!(answer["Response"]["RequestId"].is_string());
-        assert!(sim.tasks().is_empty(), "a faulted request never reaches the vendor");
+        assert!(
+            sim.tasks().is_empty(),
+            "a faulted request never reaches the vendor"
+        );
         assert_eq!(sim.request_count(), 1);
     }
 }

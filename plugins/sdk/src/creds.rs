@@ -3,8 +3,8 @@
 //! Every function here runs in the host: the plugin passes [`Part`]s, some of which are
 //! references to secrets by name ([`secret`]), and gets back only the result.
 
-pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};
 use crate::bindings::ingest::provider::credentials as host;
+pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};
 use crate::{ErrorKind, ProviderError};
 
 /// A part holding the value of the named secret.

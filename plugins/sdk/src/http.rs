@@ -6,8 +6,7 @@
 
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
-    http_error_code,
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme, http_error_code,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 use crate::{ErrorKind, ProviderError};
@@ -44,8 +43,14 @@ impl SendError {
                 ErrorKind::Denied,
                 "the gateway's egress policy refused the vendor request".to_string(),
             ),
-            SendError::Timeout(m) => (ErrorKind::Timeout, format!("the vendor did not answer in time: {m}")),
-            SendError::Transport(m) => (ErrorKind::Unavailable, format!("the vendor could not be reached: {m}")),
+            SendError::Timeout(m) => (
+                ErrorKind::Timeout,
+                format!("the vendor did not answer in time: {m}"),
+            ),
+            SendError::Transport(m) => (
+                ErrorKind::Unavailable,
+                format!("the vendor could not be reached: {m}"),
+            ),
             SendError::TooLarge => (
                 ErrorKind::VendorInternal,
                 "the vendor's response exceeded the gateway's size limit".to_string(),
@@ -87,9 +92,13 @@ pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8
         .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
         .collect();
     if !body.is_empty() && !parts.headers.contains_key(::http::header::CONTENT_LENGTH) {
-        headers.push(("content-length".to_string(), body.len().to_string().into_bytes()));
+        headers.push((
+            "content-length".to_string(),
+            body.len().to_string().into_bytes(),
+        ));
     }
-    let fields = Fields::from_list(&headers).map_err(|e| SendError::InvalidRequest(format!("header: {e:?}")))?;
+    let fields = Fields::from_list(&headers)
+        .map_err(|e| SendError::InvalidRequest(format!("header: {e:?}")))?;
     let out = OutgoingRequest::new(fields);
 
     let method = match parts.method.as_str() {
@@ -108,11 +117,21 @@ pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8
         Some(other) => Scheme::Other(other.to_string()),
         None => return Err(invalid("the URL has no scheme")),
     };
-    out.set_scheme(Some(&scheme)).map_err(|()| invalid("scheme"))?;
-    let authority = parts.uri.authority().ok_or_else(|| invalid("the URL has no host"))?;
-    out.set_authority(Some(authority.as_str())).map_err(|()| invalid("authority"))?;
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    out.set_path_with_query(Some(path)).map_err(|()| invalid("path"))?;
+    out.set_scheme(Some(&scheme))
+        .map_err(|()| invalid("scheme"))?;
+    let authority = parts
+        .uri
+        .authority()
+        .ok_or_else(|| invalid("the URL has no host"))?;
+    out.set_authority(Some(authority.as_str()))
+        .map_err(|()| invalid("authority"))?;
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    out.set_path_with_query(Some(path))
+        .map_err(|()| invalid("path"))?;
 
     let out_body = out.body().map_err(|()| invalid("body already taken"))?;
     let pending = outgoing_handler::handle(out, None).map_err(from_error_code)?;
@@ -137,7 +156,9 @@ pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8
     for (name, value) in response.headers().entries() {
         builder = builder.header(name, value);
     }
-    let incoming = response.consume().map_err(|()| SendError::Transport("response body taken".to_string()))?;
+    let incoming = response
+        .consume()
+        .map_err(|()| SendError::Transport("response body taken".to_string()))?;
     let mut buf = Vec::new();
     {
         let stream = incoming

@@ -18,7 +18,9 @@ impl Options {
         match serde_json::from_str::<Value>(json) {
             Ok(Value::Object(map)) => Ok(Self(map)),
             Ok(_) => Err(invalid_argument("`options` must be a JSON object")),
-            Err(e) => Err(invalid_argument(format!("`options` is not valid JSON: {e}"))),
+            Err(e) => Err(invalid_argument(format!(
+                "`options` is not valid JSON: {e}"
+            ))),
         }
     }
 

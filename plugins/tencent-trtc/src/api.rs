@@ -111,13 +111,15 @@ pub fn parse_reply(
         }),
         Some(err) => match err.get("Code").and_then(Value::as_str) {
             Some(code) => {
-                let message = err.get("Message").and_then(Value::as_str).unwrap_or_default();
+                let message = err
+                    .get("Message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 Err(vendor_error(action, code, message, request_id))
             }
             None => {
-                let mut e = bad_vendor_response(format!(
-                    "{action} answered an `Error` without a `Code`"
-                ));
+                let mut e =
+                    bad_vendor_response(format!("{action} answered an `Error` without a `Code`"));
                 e.vendor_request_id = request_id;
                 Err(e)
             }
@@ -140,7 +142,11 @@ fn salvage(response: Option<&Map<String, Value>>) -> VendorFields {
 }
 
 /// Signs and sends `action` with `body`, and reads the answer.
-pub fn call(settings: &Settings, action: &str, body: &impl Serialize) -> Result<Reply, ProviderError> {
+pub fn call(
+    settings: &Settings,
+    action: &str,
+    body: &impl Serialize,
+) -> Result<Reply, ProviderError> {
     let endpoint = settings::endpoint(config::endpoint().as_deref(), &settings.host)?;
     let body = serde_json::to_vec(body).map_err(|e| {
         error::new(
@@ -159,14 +165,26 @@ pub fn call(settings: &Settings, action: &str, body: &impl Serialize) -> Result<
             timestamp,
         },
     )?;
-    let request = build_request(&endpoint, action, &settings.region, timestamp, &authorization, body)?;
+    let request = build_request(
+        &endpoint,
+        action,
+        &settings.region,
+        timestamp,
+        &authorization,
+        body,
+    )?;
     ingest_plugin_sdk::debug!("calling Tencent TRTC {action} at {}", endpoint.url);
     let response = transport::send(request).map_err(transport::SendError::into_provider_error)?;
     let retry_after = response
         .headers()
         .get(::http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok());
-    let reply = parse_reply(action, response.status().as_u16(), retry_after, response.body());
+    let reply = parse_reply(
+        action,
+        response.status().as_u16(),
+        retry_after,
+        response.body(),
+    );
     match &reply {
         Ok(r) => ingest_plugin_sdk::debug!(
             "Tencent TRTC {action} succeeded, RequestId {}",
@@ -188,7 +206,8 @@ mod tests {
 
     #[test]
     fn request_headers_and_url() {
-        let endpoint = settings::endpoint(Some("http://127.0.0.1:9101"), "unused").expect("endpoint");
+        let endpoint =
+            settings::endpoint(Some("http://127.0.0.1:9101"), "unused").expect("endpoint");
         let req = build_request(
             &endpoint,
             "StartStreamIngest",
@@ -223,8 +242,13 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(r.request_id.as_deref(), Some("abc"));
-        let r = parse_reply("StopStreamIngest", 200, None, br#"{"Response":{"Error":null}}"#)
-            .expect("null error is no error");
+        let r = parse_reply(
+            "StopStreamIngest",
+            200,
+            None,
+            br#"{"Response":{"Error":null}}"#,
+        )
+        .expect("null error is no error");
         assert_eq!(r.request_id, None);
     }
 
@@ -296,14 +320,18 @@ mod tests {
 
     #[test]
     fn http_status_errors_keep_envelope_fields() {
-        let body = br#"{"Response":{"Error":{"Code":"InternalError","Message":"m"},"RequestId":"r"}}"#;
+        let body =
+            br#"{"Response":{"Error":{"Code":"InternalError","Message":"m"},"RequestId":"r"}}"#;
         let e = parse_reply("StartStreamIngest", 502, None, body).expect_err("502");
         assert_eq!((e.kind, e.retryable), (ErrorKind::Unavailable, true));
         assert_eq!(e.vendor_code.as_deref(), Some("InternalError"));
         assert_eq!(e.vendor_request_id.as_deref(), Some("r"));
 
         let e = parse_reply("StartStreamIngest", 429, Some("3"), b"slow down").expect_err("429");
-        assert_eq!((e.kind, e.retry_after_secs), (ErrorKind::RateLimited, Some(3)));
+        assert_eq!(
+            (e.kind, e.retry_after_secs),
+            (ErrorKind::RateLimited, Some(3))
+        );
 
         let e = parse_reply("StartStreamIngest", 403, None, b"<html>").expect_err("403");
         assert_eq!((e.kind, e.retryable), (ErrorKind::VendorInternal, false));

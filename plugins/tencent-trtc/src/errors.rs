@@ -174,7 +174,9 @@ pub fn http_error(
     let (kind, message) = match status {
         429 => (
             ErrorKind::RateLimited,
-            format!("Tencent TRTC answered {action} with HTTP 429 (too many requests); retry after a pause"),
+            format!(
+                "Tencent TRTC answered {action} with HTTP 429 (too many requests); retry after a pause"
+            ),
         ),
         500..=599 => (
             ErrorKind::Unavailable,
@@ -220,7 +222,11 @@ mod tests {
     const SPEC_CODES: &[(&str, ErrorKind, bool)] = &[
         // Start.
         ("FailedOperation.NotAllowed", PermissionDenied, false),
-        ("FailedOperation.RestrictedConcurrency", QuotaExceeded, false),
+        (
+            "FailedOperation.RestrictedConcurrency",
+            QuotaExceeded,
+            false,
+        ),
         ("FailedOperation.TaskExist", AlreadyExists, false),
         ("InternalError.HttpParseFailed", VendorInternal, true),
         ("InternalError.InternalError", VendorInternal, true),
@@ -279,16 +285,34 @@ mod tests {
     #[test]
     fn categories_and_unknown_codes() {
         assert_eq!(kind_for("AuthFailure.Something"), (Unauthenticated, false));
-        assert_eq!(kind_for("InvalidParameterValue.Foo"), (InvalidArgument, false));
-        assert_eq!(kind_for("MissingParameter.StreamUrl"), (InvalidArgument, false));
-        assert_eq!(kind_for("MissingParameter.UserId"), (InvalidArgument, false));
-        assert_eq!(kind_for("InvalidParameter.Volume"), (InvalidArgument, false));
+        assert_eq!(
+            kind_for("InvalidParameterValue.Foo"),
+            (InvalidArgument, false)
+        );
+        assert_eq!(
+            kind_for("MissingParameter.StreamUrl"),
+            (InvalidArgument, false)
+        );
+        assert_eq!(
+            kind_for("MissingParameter.UserId"),
+            (InvalidArgument, false)
+        );
+        assert_eq!(
+            kind_for("InvalidParameter.Volume"),
+            (InvalidArgument, false)
+        );
         assert_eq!(kind_for("InternalError.New"), (VendorInternal, true));
-        assert_eq!(kind_for("RequestLimitExceeded.UinLimitExceeded"), (RateLimited, true));
+        assert_eq!(
+            kind_for("RequestLimitExceeded.UinLimitExceeded"),
+            (RateLimited, true)
+        );
         assert_eq!(kind_for("LimitExceeded.Rooms"), (QuotaExceeded, false));
         assert_eq!(kind_for("ResourceNotFound.Room"), (NotFound, false));
         assert_eq!(kind_for("UnsupportedOperation.X"), (Unsupported, false));
-        assert_eq!(kind_for("FailedOperation.Brand.New"), (VendorInternal, false));
+        assert_eq!(
+            kind_for("FailedOperation.Brand.New"),
+            (VendorInternal, false)
+        );
         assert_eq!(kind_for("Nonsense"), (VendorInternal, false));
         assert_eq!(kind_for(""), (VendorInternal, false));
     }
@@ -304,7 +328,10 @@ mod tests {
         assert_eq!(e.kind, Unauthenticated);
         assert!(!e.retryable);
         assert!(e.message.contains("clock"), "{}", e.message);
-        assert_eq!(e.vendor_code.as_deref(), Some("AuthFailure.SignatureExpire"));
+        assert_eq!(
+            e.vendor_code.as_deref(),
+            Some("AuthFailure.SignatureExpire")
+        );
         assert_eq!(e.vendor_message.as_deref(), Some("Signature expired"));
         assert_eq!(e.vendor_request_id.as_deref(), Some("req-1"));
 
@@ -313,7 +340,12 @@ mod tests {
         assert!(!e.retryable);
         assert_eq!(e.vendor_code.as_deref(), Some("Weird.Code"));
 
-        let e = vendor_error("StartStreamIngest", "ResourceInsufficient.RequestRejection", "", None);
+        let e = vendor_error(
+            "StartStreamIngest",
+            "ResourceInsufficient.RequestRejection",
+            "",
+            None,
+        );
         assert_eq!((e.kind, e.retryable), (QuotaExceeded, true));
     }
 
@@ -321,8 +353,16 @@ mod tests {
     fn http_errors() {
         let e = http_error("StartStreamIngest", 503, None, VendorFields::default());
         assert_eq!((e.kind, e.retryable), (Unavailable, true));
-        let e = http_error("StartStreamIngest", 429, Some(" 7 "), VendorFields::default());
-        assert_eq!((e.kind, e.retryable, e.retry_after_secs), (RateLimited, true, Some(7)));
+        let e = http_error(
+            "StartStreamIngest",
+            429,
+            Some(" 7 "),
+            VendorFields::default(),
+        );
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs),
+            (RateLimited, true, Some(7))
+        );
         let e = http_error(
             "StartStreamIngest",
             429,

@@ -82,7 +82,7 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
 }
 
 fn settings() -> Result<Settings, ProviderError> {
-    Settings::load(|key| config::get(key))
+    Settings::load(config::get)
 }
 
 impl Guest for TencentTrtc {
@@ -118,6 +118,9 @@ impl Guest for TencentTrtc {
     }
 }
 
+// Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
+// are not valid ELF symbol-version-script entries, and the link fails.
+#[cfg(target_arch = "wasm32")]
 ingest_plugin_sdk::export!(TencentTrtc);
 
 #[cfg(test)]

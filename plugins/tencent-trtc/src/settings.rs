@@ -224,8 +224,11 @@ mod tests {
 
     #[test]
     fn loads_settings_with_default_host() {
-        let s = Settings::load(lookup(&[("sdk_app_id", " 1400000001 "), ("region", "ap-guangzhou")]))
-            .expect("valid config");
+        let s = Settings::load(lookup(&[
+            ("sdk_app_id", " 1400000001 "),
+            ("region", "ap-guangzhou"),
+        ]))
+        .expect("valid config");
         assert_eq!(
             s,
             Settings {
@@ -274,15 +277,27 @@ mod tests {
         assert!(parse_host(Some("trtc.tencentcloudapi.com:443")).is_err());
         assert!(parse_host(Some("trtc.tencentcloudapi.com/")).is_err());
         assert_eq!(default_hosts(None), vec!["trtc.tencentcloudapi.com:443"]);
-        assert_eq!(default_hosts(Some(INTL_HOST)), vec!["trtc.intl.tencentcloudapi.com:443"]);
-        assert_eq!(default_hosts(Some("bad host")), vec!["trtc.tencentcloudapi.com:443"]);
+        assert_eq!(
+            default_hosts(Some(INTL_HOST)),
+            vec!["trtc.intl.tencentcloudapi.com:443"]
+        );
+        assert_eq!(
+            default_hosts(Some("bad host")),
+            vec!["trtc.tencentcloudapi.com:443"]
+        );
     }
 
     #[test]
     fn room_id_type_key() {
         assert_eq!(parse_room_id_type(None).expect("unset"), None);
-        assert_eq!(parse_room_id_type(Some("0")).expect("0"), Some(RoomIdType::String));
-        assert_eq!(parse_room_id_type(Some(" 1 ")).expect("1"), Some(RoomIdType::Integer));
+        assert_eq!(
+            parse_room_id_type(Some("0")).expect("0"),
+            Some(RoomIdType::String)
+        );
+        assert_eq!(
+            parse_room_id_type(Some(" 1 ")).expect("1"),
+            Some(RoomIdType::Integer)
+        );
         let e = parse_room_id_type(Some("2")).expect_err("2");
         assert!(e.message.contains("`room_id_type`"));
     }

@@ -5,10 +5,10 @@
 //! (`ingest_plugin_sdk::creds`) so the plugin never holds `secret_key` or `secret_id`; the unit
 //! tests plug in a local implementation and check the vendor's published example.
 
+use ingest_plugin_sdk::ErrorKind;
 use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
 use ingest_plugin_sdk::error;
-use ingest_plugin_sdk::ErrorKind;
 
 /// The signature algorithm name.
 pub const ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -111,7 +111,11 @@ pub fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
 }
 
 /// `CanonicalRequest` for a `POST /` with no query string.
-pub fn canonical_request(canonical_headers: &str, signed_headers: &str, hashed_payload: &str) -> String {
+pub fn canonical_request(
+    canonical_headers: &str,
+    signed_headers: &str,
+    hashed_payload: &str,
+) -> String {
     format!("POST\n/\n\n{canonical_headers}\n{signed_headers}\n{hashed_payload}")
 }
 
@@ -126,7 +130,12 @@ pub fn string_to_sign(timestamp: u64, scope: &str, hashed_canonical_request: &st
 }
 
 /// The `Authorization` header value (comma *and space* between the three parts).
-pub fn authorization_value(secret_id: &str, scope: &str, signed_headers: &str, signature_hex: &str) -> String {
+pub fn authorization_value(
+    secret_id: &str,
+    scope: &str,
+    signed_headers: &str,
+    signature_hex: &str,
+) -> String {
     format!(
         "{ALGORITHM} Credential={secret_id}/{scope}, SignedHeaders={signed_headers}, Signature={signature_hex}"
     )
@@ -158,7 +167,12 @@ pub fn authorization(crypto: &impl Crypto, req: &ToSign<'_>) -> Result<String, P
     let scope = credential_scope(&date, req.service);
     let to_sign = string_to_sign(req.timestamp, &scope, &hashed_canonical);
     let signature = hex::encode(crypto.tc3_signature(&date, req.service, &to_sign)?);
-    Ok(authorization_value(&crypto.secret_id()?, &scope, &signed, &signature))
+    Ok(authorization_value(
+        &crypto.secret_id()?,
+        &scope,
+        &signed,
+        &signature,
+    ))
 }
 
 #[cfg(test)]
@@ -183,8 +197,16 @@ mod tests {
         fn sha256_hex(&self, data: &[u8]) -> Result<String, ProviderError> {
             Ok(hex::encode(Sha256::digest(data)))
         }
-        fn tc3_signature(&self, date: &str, service: &str, sts: &str) -> Result<Vec<u8>, ProviderError> {
-            let k = hmac(format!("TC3{}", self.secret_key).as_bytes(), date.as_bytes());
+        fn tc3_signature(
+            &self,
+            date: &str,
+            service: &str,
+            sts: &str,
+        ) -> Result<Vec<u8>, ProviderError> {
+            let k = hmac(
+                format!("TC3{}", self.secret_key).as_bytes(),
+                date.as_bytes(),
+            );
             let k = hmac(&k, service.as_bytes());
             let k = hmac(&k, TERMINATOR.as_bytes());
             Ok(hmac(&k, sts.as_bytes()))
@@ -292,6 +314,9 @@ mod tests {
         );
         let sig = auth.rsplit("Signature=").next().unwrap_or_default();
         assert_eq!(sig.len(), 64);
-        assert!(sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            sig.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
     }
 }

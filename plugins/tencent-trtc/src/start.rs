@@ -94,7 +94,9 @@ pub fn build(
     let options = Options::parse(&req.options_json)?;
 
     if req.room_id.trim().is_empty() {
-        return Err(invalid_argument("`room_id` is empty; it must name the TRTC room"));
+        return Err(invalid_argument(
+            "`room_id` is empty; it must name the TRTC room",
+        ));
     }
     if req.user_id.trim().is_empty() {
         return Err(invalid_argument(
@@ -199,7 +201,9 @@ pub fn session(reply: Reply) -> Result<Session, ProviderError> {
     let task_id = match reply.response.get("TaskId") {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
         Some(serde_json::Value::String(_)) => {
-            return Err(reply.attach(bad_vendor_response("StartStreamIngest returned an empty TaskId")));
+            return Err(reply.attach(bad_vendor_response(
+                "StartStreamIngest returned an empty TaskId",
+            )));
         }
         _ => {
             return Err(reply.attach(bad_vendor_response("StartStreamIngest returned no TaskId")));
@@ -281,7 +285,12 @@ mod tests {
         assert_eq!(body.room_id_type, 0);
         let mut req = request(r#"{"user_sig":"s"}"#);
         req.room_id = "42".into();
-        assert_eq!(build(&req, 1, Some(RoomIdType::Integer)).expect("valid").room_id_type, 1);
+        assert_eq!(
+            build(&req, 1, Some(RoomIdType::Integer))
+                .expect("valid")
+                .room_id_type,
+            1
+        );
         // Out of range.
         let req = request(r#"{"user_sig":"s","room_id_type":2}"#);
         assert!(invalid(&req, None).contains("room_id_type"));
@@ -331,7 +340,12 @@ mod tests {
 
     #[test]
     fn stream_url_schemes() {
-        for ok in ["rtmp://a/b", "RTMPS://a/b", "http://a/b.m3u8", "https://a/b.mp4"] {
+        for ok in [
+            "rtmp://a/b",
+            "RTMPS://a/b",
+            "http://a/b.m3u8",
+            "https://a/b.mp4",
+        ] {
             let mut req = request(r#"{"user_sig":"s"}"#);
             req.stream_url = Some(ok.into());
             assert!(build(&req, 1, None).is_ok(), "{ok}");
@@ -350,14 +364,32 @@ mod tests {
             (r#"{"user_sig":"s","repeat":1001}"#, "options.repeat"),
             (r#"{"user_sig":"s","repeat":-2}"#, "options.repeat"),
             (r#"{"user_sig":"s","repeat":"x"}"#, "options.repeat"),
-            (r#"{"user_sig":"s","max_duration_mins":10}"#, "options.max_duration_mins"),
-            (r#"{"user_sig":"s","repeat":3,"max_duration_mins":10}"#, "options.max_duration_mins"),
-            (r#"{"user_sig":"s","repeat":-1,"max_duration_mins":0}"#, "options.max_duration_mins"),
-            (r#"{"user_sig":"s","repeat":-1,"max_duration_mins":10081}"#, "options.max_duration_mins"),
+            (
+                r#"{"user_sig":"s","max_duration_mins":10}"#,
+                "options.max_duration_mins",
+            ),
+            (
+                r#"{"user_sig":"s","repeat":3,"max_duration_mins":10}"#,
+                "options.max_duration_mins",
+            ),
+            (
+                r#"{"user_sig":"s","repeat":-1,"max_duration_mins":0}"#,
+                "options.max_duration_mins",
+            ),
+            (
+                r#"{"user_sig":"s","repeat":-1,"max_duration_mins":10081}"#,
+                "options.max_duration_mins",
+            ),
             (r#"{"user_sig":"s","volume":201}"#, "options.volume"),
             (r#"{"user_sig":"s","volume":-1}"#, "options.volume"),
-            (r#"{"user_sig":"s","seek_second":-1}"#, "options.seek_second"),
-            (r#"{"user_sig":"s","seek_second":1.5}"#, "options.seek_second"),
+            (
+                r#"{"user_sig":"s","seek_second":-1}"#,
+                "options.seek_second",
+            ),
+            (
+                r#"{"user_sig":"s","seek_second":1.5}"#,
+                "options.seek_second",
+            ),
             (r#"{"user_sig":"s","auto_push":"yes"}"#, "options.auto_push"),
         ];
         for (options, field) in cases {
@@ -366,8 +398,12 @@ mod tests {
         }
         let body = build(&request(r#"{"user_sig":"s","repeat":-1}"#), 1, None).expect("loop");
         assert_eq!((body.repeat_num, body.max_duration), (Some(-1), None));
-        let body = build(&request(r#"{"user_sig":"s","volume":0,"seek_second":0}"#), 1, None)
-            .expect("zeroes");
+        let body = build(
+            &request(r#"{"user_sig":"s","volume":0,"seek_second":0}"#),
+            1,
+            None,
+        )
+        .expect("zeroes");
         assert_eq!((body.volume, body.seek_second), (Some(0), Some(0)));
     }
 
@@ -377,8 +413,10 @@ mod tests {
 
     #[test]
     fn session_from_reply() {
-        let s = session(reply(r#"{"Response":{"TaskId":"a+b.c-d_e==","RequestId":"r1"}}"#))
-            .expect("session");
+        let s = session(reply(
+            r#"{"Response":{"TaskId":"a+b.c-d_e==","RequestId":"r1"}}"#,
+        ))
+        .expect("session");
         assert_eq!(s.session_ref, "a+b.c-d_e==");
         assert_eq!(s.vendor_task_id.as_deref(), Some("a+b.c-d_e=="));
         assert_eq!(s.vendor_request_id.as_deref(), Some("r1"));

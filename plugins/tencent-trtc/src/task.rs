@@ -64,7 +64,8 @@ mod tests {
     use ingest_plugin_sdk::ErrorKind;
 
     fn reply(json: &str) -> Reply {
-        crate::api::parse_reply("DescribeStreamIngest", 200, None, json.as_bytes()).expect("envelope")
+        crate::api::parse_reply("DescribeStreamIngest", 200, None, json.as_bytes())
+            .expect("envelope")
     }
 
     #[test]
@@ -74,13 +75,19 @@ mod tests {
             serde_json::to_string(&b).expect("json"),
             r#"{"SdkAppId":1400000001,"TaskId":"a+b.c-d_e"}"#
         );
-        assert_eq!(body(1, "").expect_err("empty").kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            body(1, "").expect_err("empty").kind,
+            ErrorKind::InvalidArgument
+        );
         assert!(body(1, &"x".repeat(2049)).is_err());
     }
 
     #[test]
     fn states() {
-        let s = status(reply(r#"{"Response":{"Status":"InProgress","RequestId":"r"}}"#)).expect("ok");
+        let s = status(reply(
+            r#"{"Response":{"Status":"InProgress","RequestId":"r"}}"#,
+        ))
+        .expect("ok");
         assert_eq!(s.state, IngestState::Running);
         assert_eq!(s.vendor_state.as_deref(), Some("InProgress"));
         assert_eq!(s.vendor_request_id.as_deref(), Some("r"));
@@ -92,7 +99,10 @@ mod tests {
         assert_eq!(s.state, IngestState::Unknown);
         assert_eq!(s.vendor_state.as_deref(), Some("Paused"));
 
-        for bad in [r#"{"Response":{"RequestId":"r"}}"#, r#"{"Response":{"Status":1,"RequestId":"r"}}"#] {
+        for bad in [
+            r#"{"Response":{"RequestId":"r"}}"#,
+            r#"{"Response":{"Status":1,"RequestId":"r"}}"#,
+        ] {
             let e = status(reply(bad)).expect_err(bad);
             assert_eq!(e.kind, ErrorKind::VendorInternal);
             assert_eq!(e.vendor_request_id.as_deref(), Some("r"));

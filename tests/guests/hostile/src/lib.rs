@@ -11,15 +11,18 @@ fn mode() -> String {
     config::get("mode").unwrap_or_else(|| "ok".to_string())
 }
 
+/// Recurses until the stack runs out; the frame buffer keeps the compiler from turning the
+/// recursion into a loop.
 #[expect(unconditional_recursion, reason = "the point of the test")]
-fn recurse(depth: u64, buf: &mut [u8; 256]) -> u64 {
+fn recurse(buf: &mut [u8; 256]) -> u64 {
     buf[0] = buf[0].wrapping_add(1);
     let mut next = [0u8; 256];
-    recurse(depth + 1, &mut next) + u64::from(buf[0])
+    next[1] = std::hint::black_box(buf[0]);
+    recurse(&mut next) + u64::from(buf[0])
 }
 
 fn fetch(url: &str) -> Result<Session, ProviderError> {
-    let req = http::Request::get(url)
+    let req = ::http::Request::get(url)
         .body(Vec::new())
         .map_err(|e| error::invalid_argument(format!("bad target: {e}")))?;
     let resp = send(req)?;
@@ -42,11 +45,24 @@ impl Guest for Hostile {
             name: "test-hostile".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             vendor: "nobody".to_string(),
-            directions: vec![Direction::PullIn, Direction::PushIn, Direction::PushOut, Direction::PullOut],
+            directions: vec![
+                Direction::PullIn,
+                Direction::PushIn,
+                Direction::PushOut,
+                Direction::PullOut,
+            ],
             operations: vec![Operation::Start, Operation::Stop, Operation::Status],
             config_keys: vec![
-                ConfigKey { name: "mode".into(), required: false, description: "how to misbehave".into() },
-                ConfigKey { name: "target".into(), required: false, description: "URL for fetch modes".into() },
+                ConfigKey {
+                    name: "mode".into(),
+                    required: false,
+                    description: "how to misbehave".into(),
+                },
+                ConfigKey {
+                    name: "target".into(),
+                    required: false,
+                    description: "URL for fetch modes".into(),
+                },
             ],
             secrets: vec![],
             default_hosts: vec![],
@@ -71,7 +87,7 @@ impl Guest for Hostile {
             }
             "recursion" => {
                 let mut buf = [0u8; 256];
-                let n = recurse(0, &mut buf);
+                let n = recurse(&mut buf);
                 Ok(session(&n.to_string()))
             }
             "fetch" => fetch(&config::get("target").unwrap_or_default()),
@@ -89,7 +105,9 @@ impl Guest for Hostile {
     }
 
     fn stop(_request: StopRequest) -> Result<StopResult, ProviderError> {
-        Ok(StopResult { vendor_request_id: None })
+        Ok(StopResult {
+            vendor_request_id: None,
+        })
     }
 
     fn status(request: StatusRequest) -> Result<IngestStatus, ProviderError> {
