@@ -1,17 +1,43 @@
 //! Builds every plugin and test guest to a `wasm32-wasip2` component, once per change, and
-//! exposes their paths to the crate as `PLUGIN_<NAME>` environment constants.
+//! tells the crate where they are (`PLUGIN_DIR`) and which there are (`PLUGIN_NAMES`).
+//! Every crate under `plugins/` (but the SDK) and `tests/guests/` is a guest; nothing to list.
 //!
 //! A nested cargo with its own target directory (`target/plugins`) avoids waiting on the
-//! outer build's lock. The list of guests is checked by `artifacts::tests`.
+//! outer build's lock.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// (package, artifact file stem)
-const GUESTS: &[(&str, &str)] = &[
-    ("tencent-trtc", "tencent_trtc"),
-    ("test-hostile", "test_hostile"),
-];
+/// Folders holding one plugin crate each; `plugins/sdk` is the SDK, not a plugin.
+const GUEST_DIRS: &[&str] = &["plugins", "tests/guests"];
+
+/// Every Rust plugin package under [`GUEST_DIRS`], by its `name = "…"` in Cargo.toml.
+fn guests(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in GUEST_DIRS {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let manifest = entry.path().join("Cargo.toml");
+            if entry.file_name() == "sdk" || !manifest.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&manifest).expect("readable Cargo.toml");
+            let name = text
+                .lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("name = \"")
+                        .and_then(|r| r.strip_suffix('"'))
+                })
+                .unwrap_or_else(|| panic!("{} has no package name", manifest.display()));
+            found.push(name.to_string());
+        }
+    }
+    found.sort();
+    found
+}
 
 /// Variables the outer cargo sets that must not leak into the nested wasm build.
 const SCRUB: &[&str] = &[
@@ -56,7 +82,8 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for (package, _) in GUESTS {
+    let guests = guests(&root);
+    for package in &guests {
         cmd.args(["-p", package]);
     }
     for var in SCRUB {
@@ -69,11 +96,10 @@ fn main() {
         );
     }
     let out = target_dir.join("wasm32-wasip2").join("plugin");
-    for (package, stem) in GUESTS {
-        let path = out.join(format!("{stem}.wasm"));
+    for package in &guests {
+        let path = out.join(format!("{}.wasm", package.replace('-', "_")));
         assert!(path.is_file(), "{} was not produced", path.display());
-        let var = format!("PLUGIN_{}", package.to_uppercase().replace('-', "_"));
-        println!("cargo:rustc-env={var}={}", path.display());
     }
+    println!("cargo:rustc-env=PLUGIN_NAMES={}", guests.join(","));
     println!("cargo:rustc-env=PLUGIN_DIR={}", out.display());
 }

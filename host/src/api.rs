@@ -6,6 +6,7 @@
 //! | `POST` | `/v1/ingests` | start an ingest; `201` with the handle `id` |
 //! | `GET` | `/v1/ingests/{id}` | its status |
 //! | `DELETE` | `/v1/ingests/{id}` | stop it |
+//! | `POST` | `/v1/callbacks/{provider}` | a vendor callback: verified and normalized by the plugin |
 //! | `GET` | `/v1/providers` | configured providers and what they support |
 //! | `GET` | `/healthz` | liveness |
 //!
@@ -199,6 +200,17 @@ pub fn status_json(s: &types::IngestStatus) -> serde_json::Value {
     })
 }
 
+/// JSON for a normalized event.
+pub fn event_json(e: &types::IngestEvent) -> serde_json::Value {
+    serde_json::json!({
+        "state": state_name(e.state),
+        "vendor_event": e.vendor_event,
+        "vendor_task_id": e.vendor_task_id,
+        "detail": e.detail,
+        "occurred_at_ms": e.occurred_at_ms,
+    })
+}
+
 /// The request id to use: the caller's `x-request-id` when it is sane, else a new one.
 fn request_id(req: &Request<Bytes>) -> String {
     req.headers()
@@ -330,6 +342,10 @@ impl Gateway {
                 },
                 _ => method_not_allowed("GET, DELETE"),
             },
+            ["v1", "callbacks", provider] => match method {
+                Method::POST => self.api_callback(provider, &req, options).await,
+                _ => method_not_allowed("POST"),
+            },
             _ => problem_response(&ApiError::new(
                 ErrorKind::NotFound,
                 format!("no route for {method} {path}; see the API table in the README"),
@@ -353,6 +369,39 @@ impl Gateway {
                     "provider": parsed.provider,
                     "direction": parsed.direction,
                     "session": session_json(&started.session),
+                }),
+            ),
+            Err(e) => problem_response(&e),
+        }
+    }
+
+    async fn api_callback(
+        &self,
+        provider: &str,
+        req: &Request<Bytes>,
+        options: CallOptions,
+    ) -> Response<Bytes> {
+        let request = types::CallbackRequest {
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            query: req.uri().query().unwrap_or_default().to_string(),
+            body: req.body().to_vec(),
+        };
+        match self.parse_callback(provider, request, options).await {
+            Ok((provider, event, id)) => json_response(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "provider": provider.id,
+                    "id": id,
+                    "event": event_json(&event),
                 }),
             ),
             Err(e) => problem_response(&e),

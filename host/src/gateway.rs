@@ -461,6 +461,36 @@ impl Gateway {
         }
     }
 
+    /// Verifies a vendor callback with the provider's plugin and turns it into a normalized
+    /// event. When the plugin can name the session, the event carries the ingest's handle.
+    pub async fn parse_callback(
+        &self,
+        provider_id: &str,
+        request: types::CallbackRequest,
+        options: CallOptions,
+    ) -> Result<(Arc<Provider>, types::IngestEvent, Option<String>), ApiError> {
+        let provider = self.provider(provider_id)?.clone();
+        Self::check_supported(&provider, types::Operation::ParseCallback)?;
+        match self
+            .call(&provider, Operation::ParseCallback(request), options)
+            .await
+            .0?
+        {
+            Outcome::Event(event) => {
+                let id = event.session_ref.as_ref().map(|r| {
+                    self.handles.seal(&HandleData {
+                        provider: provider.id.clone(),
+                        session_ref: r.clone(),
+                    })
+                });
+                Ok((provider, event, id))
+            }
+            _ => Err(ApiError::plugin_fault(
+                "parse-callback returned the wrong shape",
+            )),
+        }
+    }
+
     /// Stops the ingest behind a handle.
     pub async fn stop(
         &self,

@@ -15,7 +15,7 @@ plugin = "{plugin}"
 [providers.config]
 mode = "{mode}"
 "#,
-        plugin = ingest_sim::artifacts::TEST_HOSTILE,
+        plugin = ingest_sim::artifacts::plugin("test-hostile"),
     )
 }
 

@@ -89,7 +89,7 @@ fn core_module_gets_a_hint() {
 
 #[test]
 fn seed_plugin_loads() {
-    let bytes = std::fs::read(ingest_sim::artifacts::TENCENT_TRTC).expect("built plugin");
+    let bytes = std::fs::read(ingest_sim::artifacts::plugin("tencent-trtc")).expect("built plugin");
     let plugin = runtime()
         .load("tencent-trtc", &bytes)
         .expect("valid plugin");

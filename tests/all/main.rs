@@ -3,7 +3,11 @@
 
 mod support;
 
+mod alibaba;
 mod cli;
 mod hostile;
+mod jocloud;
 mod loading;
+mod rongcloud;
 mod tencent;
+mod zego;

@@ -12,7 +12,23 @@ use ingest_gateway::{Config, Gateway};
 pub const TRTC_SECRET_ID: &str = "AKIDtest1111111111111111111111111111";
 pub const TRTC_SECRET_KEY: &str = "trtc-test-secret-key-Zq9w8e7r6t5y";
 pub const SDK_APP_ID: u64 = 1400188366;
-pub const ALL_SECRETS: &[&str] = &[TRTC_SECRET_ID, TRTC_SECRET_KEY];
+pub const RONGCLOUD_APP_SECRET: &str = "rc-test-app-secret-Hq3Lm8Px";
+pub const ALIBABA_ACCESS_KEY_ID: &str = "LTAItestAccessKeyId0001";
+pub const ALIBABA_ACCESS_KEY_SECRET: &str = "ali-test-access-key-secret-Vb7Nc2";
+pub const ZEGO_SERVER_SECRET: &str = "zego0test0server0secret0f4e5d6c7b";
+pub const JOCLOUD_RESTFUL_ID: &str = "jocloud-test-restful-id-1234";
+pub const JOCLOUD_RESTFUL_SECRET: &str = "jocloud-test-restful-secret-Kp9";
+/// Every secret value above: none may appear in any answer, output or log line.
+pub const ALL_SECRETS: &[&str] = &[
+    TRTC_SECRET_ID,
+    TRTC_SECRET_KEY,
+    RONGCLOUD_APP_SECRET,
+    ALIBABA_ACCESS_KEY_ID,
+    ALIBABA_ACCESS_KEY_SECRET,
+    ZEGO_SERVER_SECRET,
+    JOCLOUD_RESTFUL_ID,
+    JOCLOUD_RESTFUL_SECRET,
+];
 
 /// Everything the gateway logged during the whole test run.
 fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -78,24 +94,46 @@ pub async fn gateway(toml: &str) -> Gateway {
         .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
 }
 
+/// The TOML of one provider using plugin package `plugin`, pointed at `endpoint` (loopback
+/// allowed), with `extra` lines in its table, then its config (values are TOML literals:
+/// quote strings) and inline secrets (plain values).
+pub fn provider_toml(
+    id: &str,
+    plugin: &str,
+    endpoint: &str,
+    extra: &str,
+    config: &[(&str, &str)],
+    secrets: &[(&str, &str)],
+) -> String {
+    let mut out = format!(
+        "\n[[providers]]\nid = \"{id}\"\nplugin = \"{}\"\nendpoint = \"{endpoint}\"\nallow_private = true\n{extra}\n[providers.config]\n",
+        ingest_sim::artifacts::plugin(plugin)
+    );
+    for (k, v) in config {
+        out.push_str(&format!("{k} = {v}\n"));
+    }
+    out.push_str("[providers.secrets]\n");
+    for (k, v) in secrets {
+        out.push_str(&format!("{k} = {{ value = \"{v}\" }}\n"));
+    }
+    out
+}
+
 /// The TOML of a TRTC provider pointed at `endpoint`, with extra lines appended to it.
 pub fn trtc_provider(id: &str, endpoint: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[providers]]
-id = "{id}"
-plugin = "{plugin}"
-endpoint = "{endpoint}"
-allow_private = true
-{extra}
-[providers.config]
-region = "ap-guangzhou"
-sdk_app_id = {SDK_APP_ID}
-[providers.secrets]
-secret_id = {{ value = "{TRTC_SECRET_ID}" }}
-secret_key = {{ value = "{TRTC_SECRET_KEY}" }}
-"#,
-        plugin = ingest_sim::artifacts::TENCENT_TRTC,
+    provider_toml(
+        id,
+        "tencent-trtc",
+        endpoint,
+        extra,
+        &[
+            ("region", "\"ap-guangzhou\""),
+            ("sdk_app_id", &SDK_APP_ID.to_string()),
+        ],
+        &[
+            ("secret_id", TRTC_SECRET_ID),
+            ("secret_key", TRTC_SECRET_KEY),
+        ],
     )
 }
 

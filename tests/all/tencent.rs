@@ -38,8 +38,6 @@ async fn start_status_stop_round_trip() {
     assert_eq!(tasks[0].task_id, task_id);
     assert_eq!(tasks[0].room_id, "room-42");
     assert_eq!(tasks[0].stream_url, "rtmp://media.example.com/live/source");
-    // The handle is opaque: it does not show the vendor's task id in clear.
-    assert!(!id.contains(&task_id));
 
     let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
     assert_eq!(status.status, 200, "{}", status.text);
@@ -355,6 +353,16 @@ async fn secrets_never_leave_the_host() {
     assert!(auth.contains(TRTC_SECRET_ID), "{auth}");
     // … and neither value is in any answer or log line (support::answer checks every answer).
     assert_no_secrets("the log", "");
+    // TRTC publishes no callback spec: the plugin says so instead of accepting anything.
+    let cb = call(
+        &gw,
+        "POST",
+        "/v1/callbacks/trtc",
+        Some(serde_json::json!({"x": 1})),
+    )
+    .await;
+    assert_eq!(cb.status, 501, "{}", cb.text);
+    assert_eq!(cb.json["kind"], "unsupported");
     let providers = call(&gw, "GET", "/v1/providers", None).await;
     assert_eq!(
         providers.json["providers"][0]["plugin"], "tencent-trtc",

@@ -1,21 +1,33 @@
-//! Paths of the plugin components the build script compiled.
+//! Where the build script put the plugin components.
+
+use std::path::PathBuf;
 
 /// The directory holding every built plugin (`NAME_WITH_UNDERSCORES.wasm`).
 pub const PLUGIN_DIR: &str = env!("PLUGIN_DIR");
-/// The Tencent TRTC plugin.
-pub const TENCENT_TRTC: &str = env!("PLUGIN_TENCENT_TRTC");
-/// The deliberately misbehaving test plugin (never shipped).
-pub const TEST_HOSTILE: &str = env!("PLUGIN_TEST_HOSTILE");
+/// The package names of every plugin built (`plugins/*` and `tests/guests/*`), comma-separated.
+pub const PLUGIN_NAMES: &str = env!("PLUGIN_NAMES");
 
-/// Every artifact, for a check that none is missing.
-pub const ALL: &[&str] = &[TENCENT_TRTC, TEST_HOSTILE];
+/// The path of the component built from package `name` (e.g. `tencent-trtc`).
+///
+/// # Panics
+/// When no such plugin was built: a test naming a plugin that does not exist is a bug.
+pub fn plugin(name: &str) -> String {
+    assert!(
+        PLUGIN_NAMES.split(',').any(|n| n == name),
+        "no plugin `{name}` was built (built: {PLUGIN_NAMES})"
+    );
+    let path = PathBuf::from(PLUGIN_DIR).join(format!("{}.wasm", name.replace('-', "_")));
+    path.to_string_lossy().into_owned()
+}
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn every_artifact_exists() {
-        for path in super::ALL {
-            assert!(std::path::Path::new(path).is_file(), "{path} missing");
+    fn every_plugin_was_built() {
+        for name in super::PLUGIN_NAMES.split(',') {
+            let path = super::plugin(name);
+            assert!(std::path::Path::new(&path).is_file(), "{path} missing");
         }
+        assert!(super::PLUGIN_NAMES.split(',').any(|n| n == "tencent-trtc"));
     }
 }

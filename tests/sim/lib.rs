@@ -21,6 +21,10 @@
 //! The `ingest-sim` binary runs the simulators for the demo.
 #![deny(missing_docs)]
 
+pub mod alibaba;
 pub mod artifacts;
+pub mod jocloud;
+pub mod rongcloud;
 pub mod server;
 pub mod tencent;
+pub mod zego;

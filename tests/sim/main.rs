@@ -1,58 +1,53 @@
-//! `ingest-sim`: runs the vendor simulators on loopback for the demo, until Ctrl-C.
+//! `ingest-sim`: runs every vendor simulator on loopback for the demo, until Ctrl-C.
 //!
-//! Usage: `ingest-sim [--tencent ADDR]` (default `127.0.0.1:9101`). The simulators use the demo
-//! credentials from `ingest_sim::tencent::TencentSimConfig::demo`.
+//! Each simulator has a fixed port (the demo config points at them) and uses its vendor's
+//! demo credentials (`…SimConfig::demo()`):
+//!
+//! | vendor | address |
+//! |---|---|
+//! | Tencent TRTC | `127.0.0.1:9101` |
+//! | RongCloud | `127.0.0.1:9102` |
+//! | Alibaba ARTC | `127.0.0.1:9103` |
+//! | ZEGOCLOUD (dispatch and cloud player) | `127.0.0.1:9104` |
+//! | Jocloud Thunder | `127.0.0.1:9105` |
 
-use std::net::SocketAddr;
+use std::any::Any;
+use std::net::{Ipv4Addr, SocketAddr};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use ingest_sim::tencent::{TencentSim, TencentSimConfig};
 
-/// Where the TRTC simulator listens unless `--tencent` says otherwise.
-const DEFAULT_TENCENT_ADDR: &str = "127.0.0.1:9101";
+const USAGE: &str =
+    "usage: ingest-sim   (runs every vendor simulator on 127.0.0.1:9101..9105 until Ctrl-C)";
 
-const USAGE: &str = "usage: ingest-sim [--tencent ADDR]   (default 127.0.0.1:9101)";
-
-struct Args {
-    tencent: SocketAddr,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>> {
-    let mut tencent = DEFAULT_TENCENT_ADDR.to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tencent" => {
-                tencent = args.next().context("--tencent needs an address")?;
-            }
-            "-h" | "--help" => return Ok(None),
-            other => bail!("unknown argument `{other}`\n{USAGE}"),
-        }
-    }
-    let tencent = tencent
-        .parse()
-        .with_context(|| format!("`{tencent}` is not an IP:PORT address"))?;
-    Ok(Some(Args { tencent }))
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
+    if let Some(arg) = std::env::args().nth(1) {
+        if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             return Ok(());
         }
-        Err(err) => {
-            eprintln!("ingest-sim: {err:#}");
-            std::process::exit(2);
-        }
-    };
-    let tencent = TencentSim::start_on(args.tencent, TencentSimConfig::demo())
+        eprintln!("ingest-sim: unknown argument `{arg}`\n{USAGE}");
+        std::process::exit(2);
+    }
+    // Simulators stop when dropped: keep every one alive until Ctrl-C.
+    let mut running: Vec<Box<dyn Any>> = Vec::new();
+
+    let tencent = TencentSim::start_on(addr(9101), TencentSimConfig::demo())
         .await
         .context("starting the tencent-trtc simulator")?;
     println!("tencent-trtc simulator listening on {}", tencent.base_url());
+    running.push(Box::new(tencent));
+
+    // Further simulators start here, one block each, in port order.
+
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
+    drop(running);
     Ok(())
 }

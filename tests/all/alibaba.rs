@@ -1,0 +1,1 @@
+//! alibaba end to end (to be written).

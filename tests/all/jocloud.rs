@@ -1,0 +1,1 @@
+//! jocloud end to end (to be written).

@@ -1,0 +1,1 @@
+//! rongcloud end to end (to be written).

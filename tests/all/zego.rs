@@ -1,0 +1,1 @@
+//! zego end to end (to be written).

@@ -1,0 +1,1 @@
+//! Vendor simulator: alibaba (to be written).

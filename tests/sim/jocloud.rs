@@ -1,0 +1,1 @@
+//! Vendor simulator: jocloud (to be written).

@@ -1,0 +1,1 @@
+//! Vendor simulator: rongcloud (to be written).

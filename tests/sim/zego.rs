@@ -1,0 +1,1 @@
+//! Vendor simulator: zego (to be written).
