@@ -82,7 +82,13 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    let guests = guests(&root);
+    // `INGEST_TEST_PLUGINS=a,b` builds only those (handy while another plugin is mid-edit).
+    println!("cargo:rerun-if-env-changed=INGEST_TEST_PLUGINS");
+    let mut guests = guests(&root);
+    if let Ok(only) = std::env::var("INGEST_TEST_PLUGINS") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        guests.retain(|g| only.contains(&g.as_str()));
+    }
     for package in &guests {
         cmd.args(["-p", package]);
     }

@@ -99,13 +99,14 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
 }
 
 #[test]
-fn dry_run_without_a_response_still_prints_the_request() {
+fn dry_run_without_a_response_prints_the_request_and_a_transport_error() {
     let dir = temp_dir("dry-run-noresp");
     let config = config_file(&dir);
-    let (out, stderr, ok) = run(&[
+    let config = config.to_str().expect("utf8");
+    let args = [
         "call",
         "--config",
-        config.to_str().expect("utf8"),
+        config,
         "--provider",
         "trtc",
         "status",
@@ -116,8 +117,45 @@ fn dry_run_without_a_response_still_prints_the_request() {
         "--nonce",
         "x",
         "--dry-run",
-    ]);
-    // stdin is empty: the input is refused with a clear message.
+    ];
+    let (out, stderr, ok) = run_with_stdin(&args, r#"{"session_ref": "task-1"}"#);
+    assert!(
+        ok,
+        "a dry run exits 0 even when the operation fails: {stderr}"
+    );
+    assert_no_secrets("dry-run output", &out);
+    let out: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let body: serde_json::Value =
+        serde_json::from_str(out["requests"][0]["body"].as_str().expect("body"))
+            .expect("json body");
+    assert_eq!(body["TaskId"], "task-1");
+    assert_eq!(out["result"]["error"]["kind"], "unavailable", "{out}");
+
+    // An input of the wrong shape is refused with what was expected.
+    let (_, stderr, ok) = run_with_stdin(&args, r#"{"task": "x"}"#);
     assert!(!ok);
-    assert!(stderr.contains("session_ref"), "{stderr}\n{out}");
+    assert!(stderr.contains("session_ref"), "{stderr}");
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> (String, String, bool) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ingest-gateway");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
 }
