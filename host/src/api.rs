@@ -235,6 +235,16 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes
     resp
 }
 
+/// A JSON response from a plugin call, naming the plugin version that served it in
+/// `x-ingest-plugin` (`name@version+digest`), so a hot swap can be watched from outside.
+fn served_response(status: StatusCode, body: &serde_json::Value, plugin: &str) -> Response<Bytes> {
+    let mut resp = json_response(status, body);
+    if let Ok(v) = HeaderValue::from_str(plugin) {
+        resp.headers_mut().insert("x-ingest-plugin", v);
+    }
+    resp
+}
+
 /// The problem+json response for an error.
 pub fn problem_response(e: &ApiError) -> Response<Bytes> {
     let status =
@@ -320,23 +330,24 @@ impl Gateway {
             },
             ["v1", "ingests", id] => match method {
                 Method::GET => match self.status(id, options).await {
-                    Ok((provider, status)) => {
-                        let mut body = status_json(&status);
+                    Ok(served) => {
+                        let mut body = status_json(&served.value);
                         body["id"] = serde_json::Value::String((*id).to_string());
-                        body["provider"] = serde_json::Value::String(provider.id.clone());
-                        json_response(StatusCode::OK, &body)
+                        body["provider"] = serde_json::Value::String(served.provider.id.clone());
+                        served_response(StatusCode::OK, &body, &served.plugin)
                     }
                     Err(e) => problem_response(&e),
                 },
                 Method::DELETE => match self.stop(id, options).await {
-                    Ok((provider, stopped)) => json_response(
+                    Ok(served) => served_response(
                         StatusCode::OK,
                         &serde_json::json!({
                             "id": id,
-                            "provider": provider.id,
+                            "provider": served.provider.id,
                             "state": "stopped",
-                            "vendor_request_id": stopped.vendor_request_id,
+                            "vendor_request_id": served.value.vendor_request_id,
                         }),
+                        &served.plugin,
                     ),
                     Err(e) => problem_response(&e),
                 },
@@ -362,14 +373,15 @@ impl Gateway {
             .start(&parsed.provider, parsed.to_request(), options)
             .await
         {
-            Ok(started) => json_response(
+            Ok(served) => served_response(
                 StatusCode::CREATED,
                 &serde_json::json!({
-                    "id": started.id,
+                    "id": served.value.id,
                     "provider": parsed.provider,
                     "direction": parsed.direction,
-                    "session": session_json(&started.session),
+                    "session": session_json(&served.value.session),
                 }),
+                &served.plugin,
             ),
             Err(e) => problem_response(&e),
         }
@@ -396,13 +408,14 @@ impl Gateway {
             body: req.body().to_vec(),
         };
         match self.parse_callback(provider, request, options).await {
-            Ok((provider, event, id)) => json_response(
+            Ok(served) => served_response(
                 StatusCode::OK,
                 &serde_json::json!({
-                    "provider": provider.id,
-                    "id": id,
-                    "event": event_json(&event),
+                    "provider": served.provider.id,
+                    "id": served.value.1,
+                    "event": event_json(&served.value.0),
                 }),
+                &served.plugin,
             ),
             Err(e) => problem_response(&e),
         }
@@ -411,22 +424,24 @@ impl Gateway {
     fn list_providers(&self) -> Response<Bytes> {
         let providers: Vec<serde_json::Value> = self
             .providers()
-            .map(|p| {
-                serde_json::json!({
+            .map(|p| match p.binding() {
+                Some(b) => serde_json::json!({
                     "id": p.id,
-                    "plugin": p.info.name,
-                    "version": p.info.version,
-                    "vendor": p.info.vendor,
-                    "digest": p.plugin.digest,
-                    "directions": p.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
-                    "operations": p.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
+                    "plugin": b.info.name,
+                    "version": b.info.version,
+                    "vendor": b.info.vendor,
+                    "digest": b.version.digest,
+                    "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
+                    "operations": b.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
                     "health": "ok",
-                })
+                }),
+                None => serde_json::json!({
+                    "id": p.id,
+                    "plugin": p.plugin_name,
+                    "health": "no-plugin",
+                }),
             })
             .collect();
-        json_response(
-            StatusCode::OK,
-            &serde_json::json!({ "providers": providers }),
-        )
+        json_response(StatusCode::OK, &serde_json::json!({ "providers": providers }))
     }
 }

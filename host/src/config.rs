@@ -40,6 +40,9 @@ pub struct Config {
     /// The wasm runtime's limits.
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// Runtime plugin management (admin API, watched directory).
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// The configured provider instances.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -63,6 +66,11 @@ pub struct GatewayConfig {
     /// Largest accepted API request body, bytes. Default 65536.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Address of the Envoy external processing (ext_proc) gRPC service, e.g.
+    /// `127.0.0.1:50051`; it serves beside the HTTP API (`serve --no-http` runs it alone).
+    /// Default: none, no ext_proc service.
+    #[serde(default)]
+    pub extproc_listen: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -72,8 +80,43 @@ impl Default for GatewayConfig {
             plugin_dir: None,
             handle_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            extproc_listen: None,
         }
     }
+}
+
+/// `[admin]`: runtime plugin management. Off unless `listen` and `token` are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin API (its own listener; keep it off public networks).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Bearer token the admin API requires (at least 16 bytes).
+    #[serde(default)]
+    pub token: Option<SecretSource>,
+    /// Largest plugin upload, bytes. Default 32 MiB.
+    #[serde(default = "default_max_upload")]
+    pub max_upload_bytes: usize,
+    /// Poll `gateway.plugin_dir` this often (milliseconds) and hot-swap changed `*.wasm`
+    /// files. Default: not watched.
+    #[serde(default)]
+    pub watch_interval_ms: Option<u64>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            token: None,
+            max_upload_bytes: default_max_upload(),
+            watch_interval_ms: None,
+        }
+    }
+}
+
+fn default_max_upload() -> usize {
+    32 << 20
 }
 
 /// `[runtime]`: limits that apply to every plugin call.
@@ -97,6 +140,10 @@ pub struct RuntimeConfig {
     /// front). Default true; turned off automatically when virtual memory is scarce.
     #[serde(default = "default_true")]
     pub pooling: bool,
+    /// Directory for compiled plugin artifacts, so restarts and re-uploads skip compilation.
+    /// Relative to the config file. Default: no cache.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -107,6 +154,7 @@ impl Default for RuntimeConfig {
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
             pooling: true,
+            cache_dir: None,
         }
     }
 }
@@ -262,6 +310,12 @@ impl Config {
         if let Some(SecretSource::File { file }) = self.gateway.handle_key.as_mut() {
             fix(file);
         }
+        if let Some(SecretSource::File { file }) = self.admin.token.as_mut() {
+            fix(file);
+        }
+        if let Some(dir) = self.runtime.cache_dir.as_mut() {
+            fix(dir);
+        }
         for p in &mut self.providers {
             if p.plugin.ends_with(".wasm") && Path::new(&p.plugin).is_relative() {
                 p.plugin = base.join(&p.plugin).to_string_lossy().into_owned();
@@ -283,8 +337,35 @@ impl Config {
                 self.gateway.listen
             ));
         }
+        if let Some(addr) = &self.gateway.extproc_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            problems.push(format!(
+                "gateway.extproc_listen: `{addr}` is not an address like 127.0.0.1:50051"
+            ));
+        }
         if self.gateway.max_body_bytes == 0 {
             problems.push("gateway.max_body_bytes: must be greater than 0".to_string());
+        }
+        let admin = &self.admin;
+        if let Some(addr) = &admin.listen {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                problems.push(format!(
+                    "admin.listen: `{addr}` is not an address like 127.0.0.1:8081"
+                ));
+            }
+            if admin.token.is_none() {
+                problems.push(
+                    "admin.token: required when admin.listen is set, e.g. token = { env = \"INGEST_ADMIN_TOKEN\" }"
+                        .to_string(),
+                );
+            }
+        }
+        if admin.watch_interval_ms == Some(0) {
+            problems.push("admin.watch_interval_ms: must be greater than 0".to_string());
+        }
+        if admin.watch_interval_ms.is_some() && self.gateway.plugin_dir.is_none() {
+            problems.push("admin.watch_interval_ms: needs gateway.plugin_dir to watch".to_string());
         }
         let rt = &self.runtime;
         if rt.call_deadline_ms == 0 {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::bindings::types;
@@ -12,23 +12,82 @@ use crate::config::{Config, ProviderConfig};
 use crate::credentials::{SecretStore, read_source};
 use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::error::{ApiError, ConfigError, ErrorKind};
+use crate::cache::ArtifactCache;
 use crate::handle::{HandleData, HandleKey};
+use crate::registry::PluginRegistry;
 use crate::runtime::{
     CallReport, CallSetup, Operation, Outcome, PluginConfig, PluginVersion, Runtime,
 };
 
-/// A configured provider instance.
+/// A configured provider instance: its config and secrets, bound to the serving version of
+/// its plugin. The binding changes when the plugin is hot-swapped, rolled back or removed.
 #[derive(Debug)]
 pub struct Provider {
     /// The id API calls use.
     pub id: String,
-    /// The loaded plugin.
-    pub plugin: Arc<PluginVersion>,
-    /// What the plugin said of itself.
-    pub info: types::ProviderInfo,
+    /// The registry name of its plugin.
+    pub plugin_name: String,
+    config: ProviderConfig,
     secrets: Arc<SecretStore>,
-    config: Arc<PluginConfig>,
+    plugin_config: Arc<PluginConfig>,
+    binding: RwLock<Option<Arc<Binding>>>,
+}
+
+/// A provider bound to one plugin version.
+#[derive(Debug)]
+pub struct Binding {
+    /// The plugin version.
+    pub version: Arc<PluginVersion>,
+    /// What that version said of itself for this provider's config.
+    pub info: types::ProviderInfo,
     policy: Arc<EgressPolicy>,
+}
+
+impl Binding {
+    /// `name@version+digest` of the plugin version, for logs and the `x-ingest-plugin` header.
+    pub fn label(&self) -> String {
+        format!(
+            "{}@{}+{}",
+            self.info.name,
+            self.info.version,
+            self.version.digest.get(..12).unwrap_or_default()
+        )
+    }
+}
+
+impl Provider {
+    /// The current binding; `None` when its plugin was removed.
+    pub fn binding(&self) -> Option<Arc<Binding>> {
+        self.binding.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_binding(&self, binding: Option<Arc<Binding>>) {
+        *self.binding.write().unwrap_or_else(|p| p.into_inner()) = binding;
+    }
+
+    fn bound(&self) -> Result<Arc<Binding>, ApiError> {
+        self.binding().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "provider `{}` has no plugin: `{}` was removed; upload it again through the admin API",
+                    self.id, self.plugin_name
+                ),
+            )
+            .with_provider(&self.id)
+        })
+    }
+}
+
+/// A result together with the provider and plugin version that produced it.
+#[derive(Debug, Clone)]
+pub struct Served<T> {
+    /// The result.
+    pub value: T,
+    /// The provider.
+    pub provider: Arc<Provider>,
+    /// `name@version+digest` of the plugin version that served.
+    pub plugin: String,
 }
 
 /// How a call is run: the clock, the nonce and whether vendor requests really leave.
@@ -59,9 +118,12 @@ impl Default for CallOptions {
 #[derive(Debug)]
 pub struct Gateway {
     runtime: Arc<Runtime>,
+    registry: PluginRegistry,
     providers: BTreeMap<String, Arc<Provider>>,
     handles: HandleKey,
     max_body_bytes: usize,
+    /// Serializes installs, rollbacks and removals; calls never wait on it.
+    swap_lock: tokio::sync::Mutex<()>,
 }
 
 /// A normalized start request as the API receives it (the provider already chosen).
@@ -74,6 +136,23 @@ pub struct Started {
     pub id: String,
     /// The plugin's session.
     pub session: types::Session,
+}
+
+/// What an install, rollback or removal did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SwapReport {
+    /// The plugin's registry name.
+    pub plugin: String,
+    /// Digest of the version now serving (none after a removal).
+    pub digest: Option<String>,
+    /// Digest of the version kept for rollback.
+    pub previous: Option<String>,
+    /// Providers now bound to the serving version.
+    pub providers: Vec<String>,
+    /// Whether the compiled code came from the artifact cache.
+    pub from_cache: bool,
+    /// Time spent compiling or loading, and validating, milliseconds.
+    pub load_ms: u64,
 }
 
 fn random_hex(n: usize) -> String {
@@ -153,7 +232,14 @@ impl Gateway {
                 HandleKey::random()
             }
         };
-        let mut loaded: BTreeMap<PathBuf, Arc<PluginVersion>> = BTreeMap::new();
+        let cache = match &config.runtime.cache_dir {
+            Some(dir) => Some(ArtifactCache::new(dir).map_err(|e| ConfigError::Plugin {
+                provider: "(runtime)".into(),
+                reason: format!("cannot use cache_dir {}: {e}", dir.display()),
+            })?),
+            None => None,
+        };
+        let registry = PluginRegistry::new(runtime.clone(), cache);
         let mut providers = BTreeMap::new();
         for pc in &config.providers {
             let fail = |reason: String| ConfigError::Plugin {
@@ -162,68 +248,78 @@ impl Gateway {
             };
             let path = resolve_plugin_path(&pc.plugin, config.gateway.plugin_dir.as_deref())
                 .map_err(fail)?;
-            let plugin = match loaded.get(&path) {
-                Some(p) => p.clone(),
+            let name = plugin_name(&pc.plugin);
+            let version = match registry.current(&name) {
+                Some(v) => v,
                 None => {
                     let bytes = std::fs::read(&path)
                         .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-                    let name = plugin_name(&pc.plugin);
-                    let p = Arc::new(
-                        runtime
-                            .load(&name, &bytes)
-                            .map_err(|e| fail(e.to_string()))?,
-                    );
-                    loaded.insert(path.clone(), p.clone());
-                    p
+                    let v = registry
+                        .prepare(&name, &bytes)
+                        .map_err(|e| fail(e.to_string()))?;
+                    registry.install(v.clone());
+                    v
                 }
             };
-            let provider = Self::configure(&runtime, pc, plugin).await?;
+            let secrets = Arc::new(SecretStore::load(&pc.id, &pc.secrets)?);
+            let provider = Provider {
+                id: pc.id.clone(),
+                plugin_name: name,
+                plugin_config: Arc::new(PluginConfig {
+                    entries: pc.config_strings(),
+                    endpoint: pc.endpoint.clone(),
+                }),
+                config: pc.clone(),
+                secrets,
+                binding: RwLock::new(None),
+            };
+            let binding = Self::bind(&runtime, &provider, version)
+                .await
+                .map_err(|problems| ConfigError::Invalid(problems))?;
+            provider.set_binding(Some(Arc::new(binding)));
             providers.insert(pc.id.clone(), Arc::new(provider));
         }
         Ok(Self {
             runtime,
+            registry,
             providers,
             handles,
             max_body_bytes: config.gateway.max_body_bytes,
+            swap_lock: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Sets up one provider: secrets, `describe`, required config and secrets, egress policy.
-    async fn configure(
+    /// Binds a provider to a plugin version: runs `describe` with the provider's config,
+    /// checks the config and secrets against what the plugin needs, and derives the egress
+    /// policy. Every problem is reported, prefixed with the provider id.
+    async fn bind(
         runtime: &Runtime,
-        pc: &ProviderConfig,
-        plugin: Arc<PluginVersion>,
-    ) -> Result<Provider, ConfigError> {
-        let fail = |reason: String| ConfigError::Plugin {
-            provider: pc.id.clone(),
-            reason,
-        };
-        let secrets = Arc::new(SecretStore::load(&pc.id, &pc.secrets)?);
-        let plugin_config = Arc::new(PluginConfig {
-            entries: pc.config_strings(),
-            endpoint: pc.endpoint.clone(),
-        });
+        provider: &Provider,
+        version: Arc<PluginVersion>,
+    ) -> Result<Binding, Vec<String>> {
+        let pc = &provider.config;
+        let prefix = |p: String| format!("provider `{}`: {p}", pc.id);
         // `describe` runs with a policy that allows nothing: it must not call out.
         let closed = Arc::new(policy_for(pc, Vec::new()));
         let setup = CallSetup {
             provider: pc.id.clone(),
-            secrets: secrets.clone(),
-            config: plugin_config.clone(),
+            secrets: provider.secrets.clone(),
+            config: provider.plugin_config.clone(),
             policy: closed,
             mode: EgressMode::Live,
             now_ms: now_ms(),
             nonce: random_hex(8),
             request_id: format!("describe-{}", pc.id),
         };
-        let (result, _) = runtime.invoke(&plugin, setup, Operation::Describe).await;
+        let (result, _) = runtime.invoke(&version, setup, Operation::Describe).await;
         let info = match result {
             Ok(Outcome::Described(info)) => info,
-            Ok(_) => return Err(fail("describe returned the wrong shape".into())),
+            Ok(_) => return Err(vec![prefix("describe returned the wrong shape".into())]),
             Err(e) => {
-                return Err(fail(format!(
+                return Err(vec![prefix(format!(
                     "plugin `{}` failed in describe: {e}",
-                    plugin.name
-                )));
+                    version.name
+                ))]);
             }
         };
 
@@ -258,12 +354,7 @@ impl Gateway {
             }
         }
         if !problems.is_empty() {
-            return Err(ConfigError::Invalid(
-                problems
-                    .into_iter()
-                    .map(|p| format!("provider `{}`: {p}", pc.id))
-                    .collect(),
-            ));
+            return Err(problems.into_iter().map(prefix).collect());
         }
 
         let allow = match &pc.allow_hosts {
@@ -284,17 +375,121 @@ impl Gateway {
             provider = %pc.id,
             plugin = %info.name,
             version = %info.version,
+            digest = %version.digest.get(..12).unwrap_or_default(),
             allow = ?allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "provider ready"
+            "provider bound"
         );
-        Ok(Provider {
-            id: pc.id.clone(),
-            plugin,
+        Ok(Binding {
+            version,
             info,
-            secrets,
-            config: plugin_config,
             policy: Arc::new(policy_for(pc, allow)),
         })
+    }
+
+    /// The plugin registry.
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    fn users_of(&self, plugin: &str) -> Vec<Arc<Provider>> {
+        self.providers
+            .values()
+            .filter(|p| p.plugin_name == plugin)
+            .cloned()
+            .collect()
+    }
+
+    /// Binds every provider of `plugin` to `version`, all or nothing.
+    async fn rebind(
+        &self,
+        plugin: &str,
+        version: &Arc<PluginVersion>,
+    ) -> Result<Vec<(Arc<Provider>, Binding)>, ApiError> {
+        let mut bound = Vec::new();
+        for provider in self.users_of(plugin) {
+            match Self::bind(&self.runtime, &provider, version.clone()).await {
+                Ok(b) => bound.push((provider, b)),
+                Err(problems) => {
+                    self.registry.note_refused();
+                    return Err(ApiError::new(
+                        ErrorKind::FailedPrecondition,
+                        format!(
+                            "version {} of plugin `{plugin}` does not fit its providers; the serving version is unchanged: {}",
+                            version.digest.get(..12).unwrap_or_default(),
+                            problems.join("; ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(bound)
+    }
+
+    fn report(&self, plugin: &str, version: Option<&PluginVersion>) -> SwapReport {
+        SwapReport {
+            plugin: plugin.to_string(),
+            digest: version.map(|v| v.digest.clone()),
+            previous: self
+                .registry
+                .slot(plugin)
+                .and_then(|s| s.previous.map(|p| p.digest.clone())),
+            providers: self.users_of(plugin).iter().map(|p| p.id.clone()).collect(),
+            from_cache: version.is_some_and(|v| v.from_cache),
+            load_ms: version.map(|v| v.load_time.as_millis() as u64).unwrap_or(0),
+        }
+    }
+
+    /// Hot-swaps plugin `name` to the component `bytes`: compiles and validates it, binds every
+    /// provider that uses it (describe, config check) and only then makes it serve. Calls in
+    /// flight finish on the version they started with. Any failure leaves the serving version
+    /// as it was and says why.
+    pub async fn install_plugin(&self, name: &str, bytes: &[u8]) -> Result<SwapReport, ApiError> {
+        let _guard = self.swap_lock.lock().await;
+        let version = self.registry.prepare(name, bytes).map_err(|e| {
+            self.registry.note_refused();
+            ApiError::invalid(format!("{e}; the serving version is unchanged"))
+        })?;
+        let bound = self.rebind(name, &version).await?;
+        self.registry.install(version.clone());
+        for (provider, binding) in bound {
+            provider.set_binding(Some(Arc::new(binding)));
+        }
+        tracing::info!(plugin = name, digest = %version.digest.get(..12).unwrap_or_default(), from_cache = version.from_cache, "plugin version serving");
+        Ok(self.report(name, Some(&version)))
+    }
+
+    /// Makes the previous version of `name` serve again.
+    pub async fn rollback_plugin(&self, name: &str) -> Result<SwapReport, ApiError> {
+        let _guard = self.swap_lock.lock().await;
+        let Some(previous) = self.registry.slot(name).and_then(|s| s.previous) else {
+            return Err(ApiError::new(
+                ErrorKind::FailedPrecondition,
+                format!("plugin `{name}` has no previous version to roll back to"),
+            ));
+        };
+        let bound = self.rebind(name, &previous).await?;
+        self.registry.rollback(name);
+        for (provider, binding) in bound {
+            provider.set_binding(Some(Arc::new(binding)));
+        }
+        tracing::info!(plugin = name, digest = %previous.digest.get(..12).unwrap_or_default(), "plugin rolled back");
+        Ok(self.report(name, Some(&previous)))
+    }
+
+    /// Removes plugin `name`; its providers answer `unavailable` until it is uploaded again.
+    pub async fn remove_plugin(&self, name: &str) -> Result<SwapReport, ApiError> {
+        let _guard = self.swap_lock.lock().await;
+        if self.registry.remove(name).is_none() {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("no plugin `{name}` is loaded"),
+            ));
+        }
+        for provider in self.users_of(name) {
+            provider.set_binding(None);
+        }
+        tracing::warn!(plugin = name, "plugin removed");
+        Ok(self.report(name, None))
     }
 
     /// The runtime (engine, limits).
@@ -329,76 +524,91 @@ impl Gateway {
         })
     }
 
-    /// Runs one operation on a provider, returning the result and what the call did.
+    /// Runs one operation on a provider's current plugin version, returning the result and
+    /// what the call did. The call holds that version until it ends, whatever swaps happen.
     pub async fn call(
         &self,
         provider: &Provider,
         op: Operation,
         options: CallOptions,
     ) -> (Result<Outcome, ApiError>, CallReport) {
+        let binding = match provider.bound() {
+            Ok(b) => b,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
+        self.call_on(provider, &binding, op, options).await
+    }
+
+    async fn call_on(
+        &self,
+        provider: &Provider,
+        binding: &Binding,
+        op: Operation,
+        options: CallOptions,
+    ) -> (Result<Outcome, ApiError>, CallReport) {
         let nonce = options.nonce.unwrap_or_else(|| random_hex(8));
-        let request_id = options.request_id.unwrap_or_else(|| format!("req-{nonce}"));
+        let request_id = options
+            .request_id
+            .unwrap_or_else(|| format!("req-{nonce}"));
         let setup = CallSetup {
             provider: provider.id.clone(),
             secrets: provider.secrets.clone(),
-            config: provider.config.clone(),
-            policy: provider.policy.clone(),
+            config: provider.plugin_config.clone(),
+            policy: binding.policy.clone(),
             mode: options.mode,
             now_ms: options.now_ms.unwrap_or_else(now_ms),
             nonce,
             request_id: request_id.clone(),
         };
         let op_name = op.name();
-        let (result, report) = self.runtime.invoke(&provider.plugin, setup, op).await;
+        let (result, report) = self.runtime.invoke(&binding.version, setup, op).await;
+        let plugin = binding.label();
         match &result {
             Ok(_) => tracing::info!(
-                provider = %provider.id, plugin = %provider.info.name, version = %provider.info.version,
-                %request_id, operation = op_name, elapsed_us = report.elapsed.as_micros() as u64, "call ok"
+                provider = %provider.id, %plugin, %request_id, operation = op_name,
+                elapsed_us = report.elapsed.as_micros() as u64, "call ok"
             ),
             Err(e) => tracing::info!(
-                provider = %provider.id, plugin = %provider.info.name, version = %provider.info.version,
-                %request_id, operation = op_name, kind = e.kind.as_str(), vendor_code = e.vendor_code.as_deref().unwrap_or(""),
+                provider = %provider.id, %plugin, %request_id, operation = op_name,
+                kind = e.kind.as_str(), vendor_code = e.vendor_code.as_deref().unwrap_or(""),
                 elapsed_us = report.elapsed.as_micros() as u64, "call failed"
             ),
         }
         (result, report)
     }
 
-    fn check_supported(provider: &Provider, op: types::Operation) -> Result<(), ApiError> {
-        if provider.info.operations.contains(&op) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
+    /// Runs `op` on `provider` if its plugin supports `needed`, with the plugin label.
+    async fn run(
+        &self,
+        provider: &Arc<Provider>,
+        needed: types::Operation,
+        op: Operation,
+        options: CallOptions,
+    ) -> Result<Served<Outcome>, ApiError> {
+        let binding = provider.bound()?;
+        if !binding.info.operations.contains(&needed) {
+            return Err(ApiError::new(
                 ErrorKind::Unsupported,
                 format!(
                     "provider `{}` ({}) does not support `{}`",
                     provider.id,
-                    provider.info.name,
-                    operation_name(op)
+                    binding.info.name,
+                    operation_name(needed)
                 ),
             )
-            .with_provider(&provider.id))
+            .with_provider(&provider.id));
         }
-    }
-
-    /// Starts an ingest on `provider_id`; returns the sealed handle and the session.
-    pub async fn start(
-        &self,
-        provider_id: &str,
-        request: StartRequest,
-        options: CallOptions,
-    ) -> Result<Started, ApiError> {
-        let provider = self.provider(provider_id)?;
-        Self::check_supported(provider, types::Operation::Start)?;
-        if !provider.info.directions.contains(&request.direction) {
+        if let Operation::Start(request) = &op
+            && !binding.info.directions.contains(&request.direction)
+        {
             return Err(ApiError::new(
                 ErrorKind::Unsupported,
                 format!(
                     "provider `{}` ({}) does not support direction `{}` (it supports: {})",
                     provider.id,
-                    provider.info.name,
+                    binding.info.name,
                     direction_name(request.direction),
-                    provider
+                    binding
                         .info
                         .directions
                         .iter()
@@ -409,17 +619,36 @@ impl Gateway {
             )
             .with_provider(&provider.id));
         }
-        match self
-            .call(provider, Operation::Start(request), options)
-            .await
-            .0?
-        {
-            Outcome::Started(session) => Ok(Started {
-                id: self.handles.seal(&HandleData {
-                    provider: provider.id.clone(),
-                    session_ref: session.session_ref.clone(),
-                }),
-                session,
+        let value = self.call_on(provider, &binding, op, options).await.0?;
+        Ok(Served {
+            value,
+            provider: provider.clone(),
+            plugin: binding.label(),
+        })
+    }
+
+    /// Starts an ingest on `provider_id`; returns the sealed handle and the session.
+    pub async fn start(
+        &self,
+        provider_id: &str,
+        request: StartRequest,
+        options: CallOptions,
+    ) -> Result<Served<Started>, ApiError> {
+        let provider = self.provider(provider_id)?.clone();
+        let served = self
+            .run(&provider, types::Operation::Start, Operation::Start(request), options)
+            .await?;
+        match served.value {
+            Outcome::Started(session) => Ok(Served {
+                value: Started {
+                    id: self.handles.seal(&HandleData {
+                        provider: provider.id.clone(),
+                        session_ref: session.session_ref.clone(),
+                    }),
+                    session,
+                },
+                provider: served.provider,
+                plugin: served.plugin,
             }),
             _ => Err(ApiError::plugin_fault("start returned the wrong shape")),
         }
@@ -444,50 +673,17 @@ impl Gateway {
         &self,
         id: &str,
         options: CallOptions,
-    ) -> Result<(Arc<Provider>, types::IngestStatus), ApiError> {
+    ) -> Result<Served<types::IngestStatus>, ApiError> {
         let (provider, session_ref) = self.open_handle(id)?;
-        Self::check_supported(&provider, types::Operation::Status)?;
-        match self
-            .call(
-                &provider,
-                Operation::Status(types::StatusRequest { session_ref }),
-                options,
-            )
-            .await
-            .0?
-        {
-            Outcome::Status(s) => Ok((provider, s)),
+        let op = Operation::Status(types::StatusRequest { session_ref });
+        let served = self.run(&provider, types::Operation::Status, op, options).await?;
+        match served.value {
+            Outcome::Status(s) => Ok(Served {
+                value: s,
+                provider: served.provider,
+                plugin: served.plugin,
+            }),
             _ => Err(ApiError::plugin_fault("status returned the wrong shape")),
-        }
-    }
-
-    /// Verifies a vendor callback with the provider's plugin and turns it into a normalized
-    /// event. When the plugin can name the session, the event carries the ingest's handle.
-    pub async fn parse_callback(
-        &self,
-        provider_id: &str,
-        request: types::CallbackRequest,
-        options: CallOptions,
-    ) -> Result<(Arc<Provider>, types::IngestEvent, Option<String>), ApiError> {
-        let provider = self.provider(provider_id)?.clone();
-        Self::check_supported(&provider, types::Operation::ParseCallback)?;
-        match self
-            .call(&provider, Operation::ParseCallback(request), options)
-            .await
-            .0?
-        {
-            Outcome::Event(event) => {
-                let id = event.session_ref.as_ref().map(|r| {
-                    self.handles.seal(&HandleData {
-                        provider: provider.id.clone(),
-                        session_ref: r.clone(),
-                    })
-                });
-                Ok((provider, event, id))
-            }
-            _ => Err(ApiError::plugin_fault(
-                "parse-callback returned the wrong shape",
-            )),
         }
     }
 
@@ -496,20 +692,48 @@ impl Gateway {
         &self,
         id: &str,
         options: CallOptions,
-    ) -> Result<(Arc<Provider>, types::StopResult), ApiError> {
+    ) -> Result<Served<types::StopResult>, ApiError> {
         let (provider, session_ref) = self.open_handle(id)?;
-        Self::check_supported(&provider, types::Operation::Stop)?;
-        match self
-            .call(
-                &provider,
-                Operation::Stop(types::StopRequest { session_ref }),
-                options,
-            )
-            .await
-            .0?
-        {
-            Outcome::Stopped(s) => Ok((provider, s)),
+        let op = Operation::Stop(types::StopRequest { session_ref });
+        let served = self.run(&provider, types::Operation::Stop, op, options).await?;
+        match served.value {
+            Outcome::Stopped(s) => Ok(Served {
+                value: s,
+                provider: served.provider,
+                plugin: served.plugin,
+            }),
             _ => Err(ApiError::plugin_fault("stop returned the wrong shape")),
+        }
+    }
+
+    /// Verifies a vendor callback with the provider's plugin and turns it into a normalized
+    /// event. When the plugin can name the session, the event comes with the ingest's handle.
+    pub async fn parse_callback(
+        &self,
+        provider_id: &str,
+        request: types::CallbackRequest,
+        options: CallOptions,
+    ) -> Result<Served<(types::IngestEvent, Option<String>)>, ApiError> {
+        let provider = self.provider(provider_id)?.clone();
+        let op = Operation::ParseCallback(request);
+        let served = self
+            .run(&provider, types::Operation::ParseCallback, op, options)
+            .await?;
+        match served.value {
+            Outcome::Event(event) => {
+                let id = event.session_ref.as_ref().map(|r| {
+                    self.handles.seal(&HandleData {
+                        provider: provider.id.clone(),
+                        session_ref: r.clone(),
+                    })
+                });
+                Ok(Served {
+                    value: (event, id),
+                    provider: served.provider,
+                    plugin: served.plugin,
+                })
+            }
+            _ => Err(ApiError::plugin_fault("parse-callback returned the wrong shape")),
         }
     }
 }
@@ -523,6 +747,12 @@ fn policy_for(pc: &ProviderConfig, allow: Vec<HostPort>) -> EgressPolicy {
         request_timeout: Duration::from_millis(pc.egress.request_timeout_ms),
         max_response_bytes: pc.egress.max_response_bytes,
     }
+}
+
+/// SHA-256 of component bytes, hex: the identity of a plugin version.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn plugin_name(plugin: &str) -> String {

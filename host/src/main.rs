@@ -34,7 +34,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API.
+    /// Serve the HTTP API (and, with --extproc-listen, Envoy's ext_proc gRPC service).
     Serve {
         /// The config file (TOML).
         #[arg(long)]
@@ -42,6 +42,14 @@ enum Command {
         /// Override gateway.listen.
         #[arg(long)]
         listen: Option<String>,
+        /// Also serve the Envoy external processing (ext_proc) gRPC service on this address
+        /// (overrides gateway.extproc_listen).
+        #[arg(long, value_name = "ADDR")]
+        extproc_listen: Option<String>,
+        /// Do not serve the HTTP API: only the ext_proc service (needs --extproc-listen or
+        /// gateway.extproc_listen).
+        #[arg(long, conflicts_with = "listen")]
+        no_http: bool,
     },
     /// Run one operation through a provider's plugin and print the vendor requests and the
     /// result as one JSON object.
@@ -119,30 +127,90 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { config, listen } => {
+        Command::Serve {
+            config,
+            listen,
+            extproc_listen,
+            no_http,
+        } => {
             let mut config = Config::load(&config)?;
             if let Some(listen) = listen {
                 config.gateway.listen = listen;
             }
-            let listen = config.gateway.listen.clone();
+            if let Some(addr) = extproc_listen {
+                if addr.parse::<std::net::SocketAddr>().is_err() {
+                    anyhow::bail!("--extproc-listen: `{addr}` is not an address like 127.0.0.1:50051");
+                }
+                config.gateway.extproc_listen = Some(addr);
+            }
+            if no_http && config.gateway.extproc_listen.is_none() {
+                anyhow::bail!(
+                    "--no-http leaves nothing to serve: give --extproc-listen ADDR or set gateway.extproc_listen"
+                );
+            }
+            let http_addr = (!no_http).then(|| config.gateway.listen.clone());
+            let extproc_addr = config.gateway.extproc_listen.clone();
+            let admin = config.admin.clone();
+            let plugin_dir = config.gateway.plugin_dir.clone();
             let gateway = Arc::new(Gateway::from_config(config).await?);
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, providers = gateway.providers().count(), "ingest gateway listening");
-            eprintln!(
-                "ingest-gateway listening on http://{addr}  (providers: {})",
-                gateway
-                    .providers()
-                    .map(|p| p.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            ingest_gateway::server::serve(gateway, listener, async {
+            // Runtime plugin management: the admin listener and the watched plugin directory.
+            if let Some(addr) = ingest_gateway::admin::start(gateway.clone(), &admin, plugin_dir).await? {
+                eprintln!("ingest-gateway admin API on http://{addr}");
+            }
+            let providers = gateway
+                .providers()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Bind every listener before serving: a taken port fails start-up as a whole.
+            let mut http_listener = None;
+            if let Some(listen) = &http_addr {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+                let addr = listener.local_addr()?;
+                tracing::info!(%addr, providers = gateway.providers().count(), "ingest gateway listening");
+                eprintln!("ingest-gateway listening on http://{addr}  (providers: {providers})");
+                http_listener = Some(listener);
+            }
+            let mut extproc_listener = None;
+            if let Some(listen) = &extproc_addr {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (ext_proc): {e}"))?;
+                let addr = listener.local_addr()?;
+                tracing::info!(%addr, "ingest gateway ext_proc service listening");
+                eprintln!("ingest-gateway ext_proc (gRPC) listening on {addr}  (providers: {providers})");
+                extproc_listener = Some(listener);
+            }
+            // Ctrl-C stops both fronts; each lets its in-flight requests finish.
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+                let _ = stop_tx.send(true);
+            });
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let http = async {
+                match http_listener {
+                    Some(l) => {
+                        ingest_gateway::server::serve(gateway.clone(), l, stopped(stop_rx.clone()))
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            };
+            let extproc = async {
+                match extproc_listener {
+                    Some(l) => {
+                        ingest_gateway::extproc::serve(gateway.clone(), l, stopped(stop_rx.clone()))
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            };
+            tokio::try_join!(http, extproc)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Call {

@@ -17,6 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, AdapterPluginPre, types};
+use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
 use crate::credentials::{CallCredentials, SecretStore, scrub};
 use crate::egress::{CallLog, EgressHooks, EgressMode, EgressPolicy, SharedCallLog};
@@ -80,6 +81,10 @@ pub struct PluginVersion {
     pub name: String,
     /// SHA-256 of the component bytes, hex.
     pub digest: String,
+    /// Whether the compiled code came from the artifact cache (no compilation).
+    pub from_cache: bool,
+    /// How long compiling (or loading from the cache) and validating took.
+    pub load_time: Duration,
     pre: AdapterPluginPre<CallState>,
 }
 
@@ -414,12 +419,29 @@ impl Runtime {
 
     /// Compiles `bytes`, checks them against the world, and pre-instantiates them.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<PluginVersion, LoadError> {
+        self.load_cached(name, bytes, None)
+    }
+
+    /// Like [`Runtime::load`], taking the compiled code from `cache` when it has it and
+    /// storing it there when it does not.
+    pub fn load_cached(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        cache: Option<&ArtifactCache>,
+    ) -> Result<PluginVersion, LoadError> {
         let digest = hex::encode(sha2::Sha256::digest(bytes));
         let started = Instant::now();
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
-            name: name.to_string(),
-            reason: explain_compile_error(&e),
-        })?;
+        let cached = cache.and_then(|c| c.get(&self.engine, &digest));
+        let from_cache = cached.is_some();
+        // A cache miss compiles; the artifact is stored only once the component validates.
+        let component = match cached {
+            Some(component) => component,
+            None => Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
+                name: name.to_string(),
+                reason: explain_compile_error(&e),
+            })?,
+        };
         let problems = self.world_problems(&component);
         if !problems.is_empty() {
             return Err(LoadError::World {
@@ -435,15 +457,22 @@ impl Runtime {
                 name: name.to_string(),
                 problems: vec![format!("{e:#}")],
             })?;
+        if let (Some(cache), false) = (cache, from_cache) {
+            cache.put(&self.engine, &digest, &component);
+        }
+        let load_time = started.elapsed();
         tracing::info!(
             plugin = name,
             digest = &digest[..12],
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "plugin compiled and validated"
+            from_cache,
+            elapsed_ms = load_time.as_millis() as u64,
+            "plugin loaded and validated"
         );
         Ok(PluginVersion {
             name: name.to_string(),
             digest,
+            from_cache,
+            load_time,
             pre,
         })
     }

@@ -1,6 +1,8 @@
-//! The standalone HTTP/1.1 front: hyper on tokio, a thin adapter over [`Gateway::handle`].
+//! The standalone HTTP/1.1 fronts: hyper on tokio, thin adapters over [`Gateway::handle`]
+//! (the API) and [`Gateway::handle_admin`] (the admin API, on its own listener).
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,10 +16,31 @@ use crate::api::problem_with_status;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 
+/// A boxed response future.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send>>;
+/// What a listener does with one buffered request.
+pub type Handler = Arc<dyn Fn(http::Request<Bytes>) -> ResponseFuture + Send + Sync>;
+
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting and lets
 /// in-flight requests finish.
 pub async fn serve(
     gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let max_body = gateway.max_body_bytes();
+    let handler: Handler = Arc::new(move |req| {
+        let gateway = gateway.clone();
+        Box::pin(async move { gateway.handle(req).await })
+    });
+    serve_with(handler, max_body, listener, shutdown).await
+}
+
+/// Serves `handler` on `listener`, buffering request bodies up to `max_body` bytes (a larger
+/// one is answered 413), until `shutdown` resolves.
+pub async fn serve_with(
+    handler: Handler,
+    max_body: usize,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -35,10 +58,10 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let gateway = gateway.clone();
+                let handler = handler.clone();
                 let service = service_fn(move |req| {
-                    let gateway = gateway.clone();
-                    async move { Ok::<_, Infallible>(handle(&gateway, req).await) }
+                    let handler = handler.clone();
+                    async move { Ok::<_, Infallible>(buffered(&handler, max_body, req).await) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
@@ -58,9 +81,12 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(gateway: &Gateway, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+async fn buffered(
+    handler: &Handler,
+    limit: usize,
+    req: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let limit = gateway.max_body_bytes();
     let body = match Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
@@ -73,8 +99,7 @@ async fn handle(gateway: &Gateway, req: http::Request<Incoming>) -> http::Respon
             .map(Full::new);
         }
     };
-    gateway
-        .handle(http::Request::from_parts(parts, body))
+    handler(http::Request::from_parts(parts, body))
         .await
         .map(Full::new)
 }

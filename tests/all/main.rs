@@ -6,6 +6,7 @@ mod support;
 mod alibaba;
 mod cli;
 mod hostile;
+mod hotswap;
 mod jocloud;
 mod loading;
 mod rongcloud;
