@@ -302,10 +302,26 @@ impl Gateway {
         resp
     }
 
-    async fn route(&self, req: Request<Bytes>, options: CallOptions) -> Response<Bytes> {
+    async fn route(&self, req: Request<Bytes>, mut options: CallOptions) -> Response<Bytes> {
         let path = req.uri().path().to_string();
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let method = req.method().clone();
+        // Health probes and vendor callbacks (verified by the plugin) carry no tenant key.
+        let open = matches!(
+            segments.as_slice(),
+            ["healthz"] | ["readyz"] | ["v1", "callbacks", ..]
+        );
+        if !open {
+            match self.authenticate(req.headers()) {
+                Ok(tenant) => options.tenant = tenant,
+                Err(e) => {
+                    let mut resp = problem_with_status(&e, StatusCode::UNAUTHORIZED);
+                    resp.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return resp;
+                }
+            }
+        }
         if req.body().len() > self.max_body_bytes() {
             return problem_with_status(
                 &ApiError::invalid(format!(
@@ -321,7 +337,7 @@ impl Gateway {
                 _ => method_not_allowed("GET"),
             },
             ["v1", "providers"] => match method {
-                Method::GET => self.list_providers(),
+                Method::GET => self.list_providers(options.tenant.as_deref()),
                 _ => method_not_allowed("GET"),
             },
             ["v1", "ingests"] => match method {
@@ -354,7 +370,14 @@ impl Gateway {
                 _ => method_not_allowed("GET, DELETE"),
             },
             ["v1", "callbacks", provider] => match method {
-                Method::POST => self.api_callback(provider, &req, options).await,
+                Method::POST => self.api_callback(provider, None, &req, options).await,
+                _ => method_not_allowed("POST"),
+            },
+            ["v1", "callbacks", provider, tenant] => match method {
+                Method::POST => {
+                    self.api_callback(provider, Some(tenant), &req, options)
+                        .await
+                }
                 _ => method_not_allowed("POST"),
             },
             _ => problem_response(&ApiError::new(
@@ -390,9 +413,30 @@ impl Gateway {
     async fn api_callback(
         &self,
         provider: &str,
+        tenant: Option<&str>,
         req: &Request<Bytes>,
-        options: CallOptions,
+        mut options: CallOptions,
     ) -> Response<Bytes> {
+        // The vendor calls back on the URL the tenant gave it: the tenant is named in the path
+        // (the plugin verifies the vendor's signature; no API key is involved).
+        match (tenant, self.auth_off()) {
+            (Some(id), _) => match self.tenant(id) {
+                Some(t) => options.tenant = Some(t),
+                None => {
+                    return problem_response(&ApiError::new(
+                        ErrorKind::NotFound,
+                        format!("no tenant `{id}`"),
+                    ));
+                }
+            },
+            (None, false) => {
+                return problem_response(&ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("callbacks are received on /v1/callbacks/{provider}/{{tenant}}"),
+                ));
+            }
+            (None, true) => {}
+        }
         let request = types::CallbackRequest {
             headers: req
                 .headers()
@@ -421,9 +465,9 @@ impl Gateway {
         }
     }
 
-    fn list_providers(&self) -> Response<Bytes> {
+    fn list_providers(&self, tenant: Option<&crate::gateway::Tenant>) -> Response<Bytes> {
         let providers: Vec<serde_json::Value> = self
-            .providers()
+            .providers_for(tenant)
             .map(|p| match p.binding() {
                 Some(b) => serde_json::json!({
                     "id": p.id,
@@ -442,6 +486,9 @@ impl Gateway {
                 }),
             })
             .collect();
-        json_response(StatusCode::OK, &serde_json::json!({ "providers": providers }))
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "providers": providers }),
+        )
     }
 }

@@ -46,6 +46,9 @@ pub struct Config {
     /// The configured provider instances.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// API clients, with their keys, grants and webhooks.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
 }
 
 /// `[gateway]`: the HTTP API.
@@ -71,6 +74,55 @@ pub struct GatewayConfig {
     /// Default: none, no ext_proc service.
     #[serde(default)]
     pub extproc_listen: Option<String>,
+    /// `tenants` (default): every API call needs `Authorization: Bearer <api key>` of a
+    /// configured tenant and sees only the providers granted to it. `off`: no authentication,
+    /// one implicit tenant — only for local demos and tests.
+    #[serde(default)]
+    pub auth: AuthMode,
+}
+
+/// How API callers are authenticated.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Bearer API keys of `[[tenants]]`.
+    #[default]
+    Tenants,
+    /// No authentication (demos and tests only; logged as a warning).
+    Off,
+}
+
+/// `[[tenants]]`: one API client organisation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Tenant id (letters, digits, `-`, `_`); sealed into every handle it creates.
+    pub id: String,
+    /// Lowercase hex SHA-256 of the tenant's API key (`printf %s "$KEY" | sha256sum`); the key
+    /// itself is never stored.
+    pub api_key_sha256: String,
+    /// Provider ids this tenant may use; `["*"]` for all.
+    pub providers: Vec<String>,
+    /// Where the tenant's normalized ingest events are delivered.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// `[tenants.webhook]`: event delivery to a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The URL events are POSTed to (http or https).
+    pub url: String,
+    /// Key of the `Ingest-Signature` HMAC-SHA256 over `timestamp.body`.
+    pub secret: SecretSource,
+    /// Delivery attempts before an event is dropped (logged). Default 6.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_attempts() -> u32 {
+    6
 }
 
 impl Default for GatewayConfig {
@@ -81,6 +133,7 @@ impl Default for GatewayConfig {
             handle_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             extproc_listen: None,
+            auth: AuthMode::Tenants,
         }
     }
 }
@@ -313,6 +366,15 @@ impl Config {
         if let Some(SecretSource::File { file }) = self.admin.token.as_mut() {
             fix(file);
         }
+        for t in &mut self.tenants {
+            if let Some(WebhookConfig {
+                secret: SecretSource::File { file },
+                ..
+            }) = t.webhook.as_mut()
+            {
+                fix(file);
+            }
+        }
         if let Some(dir) = self.runtime.cache_dir.as_mut() {
             fix(dir);
         }
@@ -346,6 +408,52 @@ impl Config {
         }
         if self.gateway.max_body_bytes == 0 {
             problems.push("gateway.max_body_bytes: must be greater than 0".to_string());
+        }
+        let mut tenant_ids = std::collections::HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let at = format!("tenants[{i}]");
+            if t.id.is_empty()
+                || !t
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "{at}.id: `{}` must be non-empty and use only letters, digits, `-` and `_`",
+                    t.id
+                ));
+            } else if !tenant_ids.insert(t.id.as_str()) {
+                problems.push(format!("{at}.id: `{}` is used by an earlier tenant", t.id));
+            }
+            if t.api_key_sha256.len() != 64
+                || !t
+                    .api_key_sha256
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            {
+                problems.push(format!(
+                    "{at}.api_key_sha256: must be 64 lowercase hex digits (printf %s \"$KEY\" | sha256sum)"
+                ));
+            }
+            for (j, p) in t.providers.iter().enumerate() {
+                if p != "*" && !self.providers.iter().any(|c| &c.id == p) {
+                    problems.push(format!(
+                        "{at}.providers[{j}]: no provider `{p}` is configured"
+                    ));
+                }
+            }
+            if let Some(w) = &t.webhook {
+                match url::Url::parse(&w.url) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    _ => problems.push(format!(
+                        "{at}.webhook.url: `{}` is not an http(s) URL",
+                        w.url
+                    )),
+                }
+                if w.max_attempts == 0 {
+                    problems.push(format!("{at}.webhook.max_attempts: must be at least 1"));
+                }
+            }
         }
         let admin = &self.admin;
         if let Some(addr) = &admin.listen {

@@ -8,11 +8,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::bindings::types;
-use crate::config::{Config, ProviderConfig};
+use crate::cache::ArtifactCache;
+use crate::config::{AuthMode, Config, ProviderConfig};
 use crate::credentials::{SecretStore, read_source};
 use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::error::{ApiError, ConfigError, ErrorKind};
-use crate::cache::ArtifactCache;
 use crate::handle::{HandleData, HandleKey};
 use crate::registry::PluginRegistry;
 use crate::runtime::{
@@ -58,7 +58,10 @@ impl Binding {
 impl Provider {
     /// The current binding; `None` when its plugin was removed.
     pub fn binding(&self) -> Option<Arc<Binding>> {
-        self.binding.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.binding
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set_binding(&self, binding: Option<Arc<Binding>>) {
@@ -76,6 +79,24 @@ impl Provider {
             )
             .with_provider(&self.id)
         })
+    }
+}
+
+/// An authenticated API client.
+#[derive(Debug)]
+pub struct Tenant {
+    /// Tenant id.
+    pub id: String,
+    key_sha256: [u8; 32],
+    providers: Vec<String>,
+    /// Where its events go.
+    pub webhook: Option<crate::config::WebhookConfig>,
+}
+
+impl Tenant {
+    /// Whether this tenant may use provider `id`.
+    pub fn granted(&self, provider: &str) -> bool {
+        self.providers.iter().any(|p| p == "*" || p == provider)
     }
 }
 
@@ -99,6 +120,9 @@ pub struct CallOptions {
     pub nonce: Option<String>,
     /// The gateway request id (default: derived from the nonce).
     pub request_id: Option<String>,
+    /// The authenticated tenant (none when authentication is off): it may use only the
+    /// providers granted to it and only the handles it created.
+    pub tenant: Option<Arc<Tenant>>,
     /// Live or dry-run.
     pub mode: EgressMode,
 }
@@ -109,6 +133,7 @@ impl Default for CallOptions {
             now_ms: None,
             nonce: None,
             request_id: None,
+            tenant: None,
             mode: EgressMode::Live,
         }
     }
@@ -124,6 +149,8 @@ pub struct Gateway {
     max_body_bytes: usize,
     /// Serializes installs, rollbacks and removals; calls never wait on it.
     swap_lock: tokio::sync::Mutex<()>,
+    auth: AuthMode,
+    tenants: Vec<Arc<Tenant>>,
 }
 
 /// A normalized start request as the API receives it (the provider already chosen).
@@ -286,6 +313,8 @@ impl Gateway {
             handles,
             max_body_bytes: config.gateway.max_body_bytes,
             swap_lock: tokio::sync::Mutex::new(()),
+            auth: config.gateway.auth,
+            tenants: tenants_from(&config)?,
         })
     }
 
@@ -445,7 +474,8 @@ impl Gateway {
     /// as it was and says why.
     pub async fn install_plugin(&self, name: &str, bytes: &[u8]) -> Result<SwapReport, ApiError> {
         let _guard = self.swap_lock.lock().await;
-        let version = self.registry.prepare(name, bytes).map_err(|e| {
+        let prepared = self.registry.prepare_off_thread(name, bytes.to_vec()).await;
+        let version = prepared.map_err(|e| {
             self.registry.note_refused();
             ApiError::invalid(format!("{e}; the serving version is unchanged"))
         })?;
@@ -490,6 +520,52 @@ impl Gateway {
         }
         tracing::warn!(plugin = name, "plugin removed");
         Ok(self.report(name, None))
+    }
+
+    /// Who is calling: the tenant whose API key is in `Authorization: Bearer …` (compared as
+    /// SHA-256 digests in constant time), or nobody when authentication is off.
+    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Arc<Tenant>>, ApiError> {
+        if self.auth == AuthMode::Off {
+            return Ok(None);
+        }
+        let refuse = |why: &str| ApiError::new(ErrorKind::PermissionDenied, why.to_string());
+        let key = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .ok_or_else(|| refuse("this API needs `Authorization: Bearer <tenant API key>`"))?;
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let presented: [u8; 32] = sha2::Sha256::digest(key).into();
+        // Compare against every tenant so the time taken does not depend on which matched.
+        let mut found = None;
+        for t in &self.tenants {
+            if bool::from(t.key_sha256.ct_eq(&presented)) {
+                found = Some(t.clone());
+            }
+        }
+        found
+            .map(Some)
+            .ok_or_else(|| refuse("the API key is not valid"))
+    }
+
+    /// Whether authentication is off.
+    pub fn auth_off(&self) -> bool {
+        self.auth == AuthMode::Off
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, id: &str) -> Option<Arc<Tenant>> {
+        self.tenants.iter().find(|t| t.id == id).cloned()
+    }
+
+    /// The providers `tenant` may use (all when authentication is off).
+    pub fn providers_for<'a>(
+        &'a self,
+        tenant: Option<&'a Tenant>,
+    ) -> impl Iterator<Item = &'a Arc<Provider>> + 'a {
+        self.providers
+            .values()
+            .filter(move |p| tenant.is_none_or(|t| t.granted(&p.id)))
     }
 
     /// The runtime (engine, limits).
@@ -547,9 +623,7 @@ impl Gateway {
         options: CallOptions,
     ) -> (Result<Outcome, ApiError>, CallReport) {
         let nonce = options.nonce.unwrap_or_else(|| random_hex(8));
-        let request_id = options
-            .request_id
-            .unwrap_or_else(|| format!("req-{nonce}"));
+        let request_id = options.request_id.unwrap_or_else(|| format!("req-{nonce}"));
         let setup = CallSetup {
             provider: provider.id.clone(),
             secrets: provider.secrets.clone(),
@@ -634,9 +708,15 @@ impl Gateway {
         request: StartRequest,
         options: CallOptions,
     ) -> Result<Served<Started>, ApiError> {
-        let provider = self.provider(provider_id)?.clone();
+        let tenant = options.tenant.as_ref().map(|t| t.id.clone());
+        let provider = self.granted_provider(provider_id, &options)?;
         let served = self
-            .run(&provider, types::Operation::Start, Operation::Start(request), options)
+            .run(
+                &provider,
+                types::Operation::Start,
+                Operation::Start(request),
+                options,
+            )
             .await?;
         match served.value {
             Outcome::Started(session) => Ok(Served {
@@ -644,6 +724,7 @@ impl Gateway {
                     id: self.handles.seal(&HandleData {
                         provider: provider.id.clone(),
                         session_ref: session.session_ref.clone(),
+                        tenant,
                     }),
                     session,
                 },
@@ -654,9 +735,25 @@ impl Gateway {
         }
     }
 
-    /// Opens a handle; anything forged, altered or for an unknown provider is `not-found`,
-    /// and never reaches a plugin.
-    pub fn open_handle(&self, id: &str) -> Result<(Arc<Provider>, String), ApiError> {
+    /// A provider the caller may use; one it is not granted is `not-found`, like one that
+    /// does not exist.
+    fn granted_provider(&self, id: &str, options: &CallOptions) -> Result<Arc<Provider>, ApiError> {
+        match &options.tenant {
+            Some(t) if !t.granted(id) => Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("no provider `{id}` is available to tenant `{}`", t.id),
+            )),
+            _ => self.provider(id).cloned(),
+        }
+    }
+
+    /// Opens a handle for the calling tenant; anything forged, altered, for an unknown
+    /// provider or created by another tenant is `not-found`, and never reaches a plugin.
+    pub fn open_handle(
+        &self,
+        id: &str,
+        tenant: Option<&Tenant>,
+    ) -> Result<(Arc<Provider>, String), ApiError> {
         let not_found = || {
             ApiError::new(
                 ErrorKind::NotFound,
@@ -664,6 +761,9 @@ impl Gateway {
             )
         };
         let data = self.handles.open(id).ok_or_else(not_found)?;
+        if data.tenant.as_deref() != tenant.map(|t| t.id.as_str()) {
+            return Err(not_found());
+        }
         let provider = self.providers.get(&data.provider).ok_or_else(not_found)?;
         Ok((provider.clone(), data.session_ref))
     }
@@ -674,9 +774,11 @@ impl Gateway {
         id: &str,
         options: CallOptions,
     ) -> Result<Served<types::IngestStatus>, ApiError> {
-        let (provider, session_ref) = self.open_handle(id)?;
+        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
         let op = Operation::Status(types::StatusRequest { session_ref });
-        let served = self.run(&provider, types::Operation::Status, op, options).await?;
+        let served = self
+            .run(&provider, types::Operation::Status, op, options)
+            .await?;
         match served.value {
             Outcome::Status(s) => Ok(Served {
                 value: s,
@@ -693,9 +795,11 @@ impl Gateway {
         id: &str,
         options: CallOptions,
     ) -> Result<Served<types::StopResult>, ApiError> {
-        let (provider, session_ref) = self.open_handle(id)?;
+        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
         let op = Operation::Stop(types::StopRequest { session_ref });
-        let served = self.run(&provider, types::Operation::Stop, op, options).await?;
+        let served = self
+            .run(&provider, types::Operation::Stop, op, options)
+            .await?;
         match served.value {
             Outcome::Stopped(s) => Ok(Served {
                 value: s,
@@ -714,7 +818,8 @@ impl Gateway {
         request: types::CallbackRequest,
         options: CallOptions,
     ) -> Result<Served<(types::IngestEvent, Option<String>)>, ApiError> {
-        let provider = self.provider(provider_id)?.clone();
+        let options_tenant = options.tenant.as_ref().map(|t| t.id.clone());
+        let provider = self.granted_provider(provider_id, &options)?;
         let op = Operation::ParseCallback(request);
         let served = self
             .run(&provider, types::Operation::ParseCallback, op, options)
@@ -725,6 +830,7 @@ impl Gateway {
                     self.handles.seal(&HandleData {
                         provider: provider.id.clone(),
                         session_ref: r.clone(),
+                        tenant: options_tenant.clone(),
                     })
                 });
                 Ok(Served {
@@ -733,9 +839,42 @@ impl Gateway {
                     plugin: served.plugin,
                 })
             }
-            _ => Err(ApiError::plugin_fault("parse-callback returned the wrong shape")),
+            _ => Err(ApiError::plugin_fault(
+                "parse-callback returned the wrong shape",
+            )),
         }
     }
+}
+
+fn tenants_from(config: &Config) -> Result<Vec<Arc<Tenant>>, ConfigError> {
+    if config.gateway.auth == AuthMode::Off {
+        tracing::warn!(
+            "gateway.auth = \"off\": the API is open to anyone who can reach it (demos and tests only)"
+        );
+    } else if config.tenants.is_empty() {
+        tracing::warn!(
+            "no [[tenants]] configured: every API call will be refused until one is added"
+        );
+    }
+    config
+        .tenants
+        .iter()
+        .map(|t| {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(&t.api_key_sha256, &mut key).map_err(|_| {
+                ConfigError::Invalid(vec![format!(
+                    "tenant `{}`: api_key_sha256 is not 64 hex digits",
+                    t.id
+                )])
+            })?;
+            Ok(Arc::new(Tenant {
+                id: t.id.clone(),
+                key_sha256: key,
+                providers: t.providers.clone(),
+                webhook: t.webhook.clone(),
+            }))
+        })
+        .collect()
 }
 
 fn policy_for(pc: &ProviderConfig, allow: Vec<HostPort>) -> EgressPolicy {

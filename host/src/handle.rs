@@ -23,6 +23,9 @@ pub struct HandleData {
     /// The plugin's session reference.
     #[serde(rename = "r")]
     pub session_ref: String,
+    /// The tenant that created the ingest (none when authentication is off).
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// Seals and opens handles.
@@ -96,6 +99,7 @@ mod tests {
         HandleData {
             provider: "trtc".into(),
             session_ref: "task+1.a_b-c".into(),
+            tenant: Some("acme".into()),
         }
     }
 

@@ -139,7 +139,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             if let Some(addr) = extproc_listen {
                 if addr.parse::<std::net::SocketAddr>().is_err() {
-                    anyhow::bail!("--extproc-listen: `{addr}` is not an address like 127.0.0.1:50051");
+                    anyhow::bail!(
+                        "--extproc-listen: `{addr}` is not an address like 127.0.0.1:50051"
+                    );
                 }
                 config.gateway.extproc_listen = Some(addr);
             }
@@ -154,7 +156,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let plugin_dir = config.gateway.plugin_dir.clone();
             let gateway = Arc::new(Gateway::from_config(config).await?);
             // Runtime plugin management: the admin listener and the watched plugin directory.
-            if let Some(addr) = ingest_gateway::admin::start(gateway.clone(), &admin, plugin_dir).await? {
+            if let Some(addr) =
+                ingest_gateway::admin::start(gateway.clone(), &admin, plugin_dir).await?
+            {
                 eprintln!("ingest-gateway admin API on http://{addr}");
             }
             let providers = gateway
@@ -180,7 +184,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (ext_proc): {e}"))?;
                 let addr = listener.local_addr()?;
                 tracing::info!(%addr, "ingest gateway ext_proc service listening");
-                eprintln!("ingest-gateway ext_proc (gRPC) listening on {addr}  (providers: {providers})");
+                eprintln!(
+                    "ingest-gateway ext_proc (gRPC) listening on {addr}  (providers: {providers})"
+                );
                 extproc_listener = Some(listener);
             }
             // Ctrl-C stops both fronts; each lets its in-flight requests finish.
@@ -244,6 +250,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let options = CallOptions {
                 now_ms: now.map(|s| s.saturating_mul(1000)),
                 request_id: nonce.as_ref().map(|n| format!("call-{n}")),
+                tenant: None,
                 nonce,
                 mode,
             };

@@ -72,12 +72,38 @@ impl PluginRegistry {
     /// Compiles (or loads from the cache) and validates a component. Nothing is installed.
     pub fn prepare(&self, name: &str, bytes: &[u8]) -> Result<Arc<PluginVersion>, LoadError> {
         let version = self.runtime.load_cached(name, bytes, self.cache.as_ref())?;
+        self.count(&version);
+        Ok(Arc::new(version))
+    }
+
+    /// [`PluginRegistry::prepare`] on the blocking thread pool: compiling takes long enough
+    /// (hundreds of milliseconds) to stall an async worker and every request queued on it.
+    pub async fn prepare_off_thread(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Arc<PluginVersion>, LoadError> {
+        let runtime = self.runtime.clone();
+        let cache = self.cache.clone();
+        let owned = name.to_string();
+        let version = tokio::task::spawn_blocking(move || {
+            runtime.load_cached(&owned, &bytes, cache.as_ref())
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            name: name.to_string(),
+            reason: format!("the compilation task failed: {e}"),
+        })??;
+        self.count(&version);
+        Ok(Arc::new(version))
+    }
+
+    fn count(&self, version: &PluginVersion) {
         if version.from_cache {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         } else {
             self.stats.compiled.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(Arc::new(version))
     }
 
     /// Notes a refused upload.

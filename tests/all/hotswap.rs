@@ -58,19 +58,33 @@ async fn gateway_with(cache: Option<&std::path::Path>) -> Gateway {
     gateway(&toml).await
 }
 
-async fn admin(gw: &Gateway, method: &str, path: &str, body: Vec<u8>, token: Option<&str>) -> Answer {
+async fn admin(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    token: Option<&str>,
+) -> Answer {
     let mut req = http::Request::builder().method(method).uri(path);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let resp = gw
-        .handle_admin(req.body(Bytes::from(body)).expect("request"), &AdminToken::new(TOKEN.as_bytes().to_vec()))
+        .handle_admin(
+            req.body(Bytes::from(body)).expect("request"),
+            &AdminToken::new(TOKEN.as_bytes().to_vec()),
+        )
         .await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = String::from_utf8_lossy(resp.body()).into_owned();
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Answer { status, headers, json, text }
+    Answer {
+        status,
+        headers,
+        json,
+        text,
+    }
 }
 
 fn start_body() -> serde_json::Value {
@@ -100,36 +114,59 @@ async fn upload_under_load_loses_no_request() {
         workers.push(tokio::spawn(async move {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
+                let started = std::time::Instant::now();
                 let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
                 if a.status != 201 {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
-                seen.push(served_by(&a));
+                seen.push((started, served_by(&a)));
             }
             seen
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let swapped = admin(&gw, "PUT", "/admin/plugins/test-hostile", v2.clone(), Some(TOKEN)).await;
+    let swapped = admin(
+        &gw,
+        "PUT",
+        "/admin/plugins/test-hostile",
+        v2.clone(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(swapped.status, 200, "{}", swapped.text);
     assert_eq!(swapped.json["digest"], d2);
     assert_eq!(swapped.json["previous"], d1);
+    let swap_done = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    let mut last = Vec::new();
+    let mut all = Vec::new();
     for w in workers {
-        let seen = w.await.expect("worker");
-        total += seen.len();
-        if let Some(l) = seen.last() {
-            last.push(l.clone());
-        }
+        all.extend(w.await.expect("worker"));
     }
-    eprintln!("hot swap under load: {total} requests, {} failed", failures.load(Ordering::Relaxed));
-    assert!(total > 20, "the load ran ({total} requests)");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the swap");
-    for l in &last {
-        assert!(l.ends_with(&d2[..12]), "after the swap every worker is served by v2: {l}");
+    let total = all.len();
+    let before = all.iter().filter(|(_, l)| l.ends_with(&d1[..12])).count();
+    let after: Vec<&String> = all
+        .iter()
+        .filter(|(t, _)| *t > swap_done)
+        .map(|(_, l)| l)
+        .collect();
+    eprintln!(
+        "hot swap under load: {total} requests ({before} on v1, {} started after the swap), {} failed",
+        after.len(),
+        failures.load(Ordering::Relaxed)
+    );
+    assert!(before > 0, "the load ran before the swap");
+    assert!(!after.is_empty(), "the load ran after the swap");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during the swap"
+    );
+    for l in &after {
+        assert!(
+            l.ends_with(&d2[..12]),
+            "a request started after the swap was served by {l}"
+        );
     }
     let after = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
     assert!(served_by(&after).ends_with(&d2[..12]));
@@ -140,20 +177,52 @@ async fn bad_uploads_are_refused_and_the_old_version_serves() {
     let gw = gateway_with(None).await;
     let d1 = digest(&hostile_bytes());
 
-    let garbage = admin(&gw, "PUT", "/admin/plugins/test-hostile", b"not wasm".to_vec(), Some(TOKEN)).await;
+    let garbage = admin(
+        &gw,
+        "PUT",
+        "/admin/plugins/test-hostile",
+        b"not wasm".to_vec(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(garbage.status, 400, "{}", garbage.text);
-    assert!(garbage.json["detail"].as_str().is_some_and(|d| d.contains("not a valid WebAssembly component")), "{}", garbage.text);
+    assert!(
+        garbage.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not a valid WebAssembly component")),
+        "{}",
+        garbage.text
+    );
 
-    let empty = admin(&gw, "PUT", "/admin/plugins/test-hostile", b"(component)".to_vec(), Some(TOKEN)).await;
+    let empty = admin(
+        &gw,
+        "PUT",
+        "/admin/plugins/test-hostile",
+        b"(component)".to_vec(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(empty.status, 400, "{}", empty.text);
-    assert!(empty.json["detail"].as_str().is_some_and(|d| d.contains("missing export")), "{}", empty.text);
+    assert!(
+        empty.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("missing export")),
+        "{}",
+        empty.text
+    );
 
     // A valid component that does not fit the provider's config (the TRTC plugin needs
     // secrets and keys this provider lacks) is refused too.
     let trtc = std::fs::read(ingest_sim::artifacts::plugin("tencent-trtc")).expect("trtc");
     let misfit = admin(&gw, "PUT", "/admin/plugins/test-hostile", trtc, Some(TOKEN)).await;
     assert_eq!(misfit.status, 409, "{}", misfit.text);
-    assert!(misfit.json["detail"].as_str().is_some_and(|d| d.contains("secret_id")), "{}", misfit.text);
+    assert!(
+        misfit.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("secret_id")),
+        "{}",
+        misfit.text
+    );
 
     let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
     assert_eq!(a.status, 201);
@@ -169,41 +238,90 @@ async fn rollback_and_removal() {
     let v1 = hostile_bytes();
     let v2 = variant(&v1, "rollback");
     let (d1, d2) = (digest(&v1), digest(&v2));
-    assert_eq!(admin(&gw, "PUT", "/admin/plugins/test-hostile", v2, Some(TOKEN)).await.status, 200);
+    assert_eq!(
+        admin(&gw, "PUT", "/admin/plugins/test-hostile", v2, Some(TOKEN))
+            .await
+            .status,
+        200
+    );
     let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
     assert!(served_by(&a).ends_with(&d2[..12]));
 
-    let back = admin(&gw, "POST", "/admin/plugins/test-hostile/rollback", Vec::new(), Some(TOKEN)).await;
+    let back = admin(
+        &gw,
+        "POST",
+        "/admin/plugins/test-hostile/rollback",
+        Vec::new(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(back.status, 200, "{}", back.text);
     assert_eq!(back.json["digest"], d1);
     assert_eq!(back.json["previous"], d2);
     let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
     assert!(served_by(&a).ends_with(&d1[..12]));
 
-    let removed = admin(&gw, "DELETE", "/admin/plugins/test-hostile", Vec::new(), Some(TOKEN)).await;
+    let removed = admin(
+        &gw,
+        "DELETE",
+        "/admin/plugins/test-hostile",
+        Vec::new(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(removed.status, 200, "{}", removed.text);
     let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
     assert_eq!(a.status, 503, "{}", a.text);
-    assert!(a.json["detail"].as_str().is_some_and(|d| d.contains("was removed")), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("was removed")),
+        "{}",
+        a.text
+    );
     let providers = call(&gw, "GET", "/v1/providers", None).await;
     assert_eq!(providers.json["providers"][0]["health"], "no-plugin");
 
     // Uploading it again brings the provider back.
-    assert_eq!(admin(&gw, "PUT", "/admin/plugins/test-hostile", v1, Some(TOKEN)).await.status, 200);
-    assert_eq!(call(&gw, "POST", "/v1/ingests", Some(start_body())).await.status, 201);
+    assert_eq!(
+        admin(&gw, "PUT", "/admin/plugins/test-hostile", v1, Some(TOKEN))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&gw, "POST", "/v1/ingests", Some(start_body()))
+            .await
+            .status,
+        201
+    );
 }
 
 #[tokio::test]
 async fn admin_api_requires_the_token() {
     let gw = gateway_with(None).await;
     for token in [None, Some("wrong-token-wrong-token-wrong")] {
-        let a = admin(&gw, "PUT", "/admin/plugins/test-hostile", b"x".to_vec(), token).await;
+        let a = admin(
+            &gw,
+            "PUT",
+            "/admin/plugins/test-hostile",
+            b"x".to_vec(),
+            token,
+        )
+        .await;
         assert_eq!(a.status, 401, "{}", a.text);
         assert_eq!(a.headers["www-authenticate"], "Bearer");
     }
     let a = admin(&gw, "GET", "/admin/plugins", Vec::new(), Some(TOKEN)).await;
     assert_eq!(a.status, 200);
-    let a = admin(&gw, "PUT", "/admin/plugins/Bad_Name", Vec::new(), Some(TOKEN)).await;
+    let a = admin(
+        &gw,
+        "PUT",
+        "/admin/plugins/Bad_Name",
+        Vec::new(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(a.status, 400);
 }
 
@@ -215,19 +333,43 @@ async fn restart_with_a_warm_cache_compiles_nothing() {
     let stats = cold.registry().stats();
     assert_eq!(stats.compiled.load(Ordering::Relaxed), 1);
     assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 0);
-    let cold_ms = cold.registry().current("test-hostile").expect("loaded").load_time;
+    let cold_ms = cold
+        .registry()
+        .current("test-hostile")
+        .expect("loaded")
+        .load_time;
     drop(cold);
 
     let warm = gateway_with(Some(&dir)).await;
     let stats = warm.registry().stats();
-    assert_eq!(stats.compiled.load(Ordering::Relaxed), 0, "a warm restart must not compile");
+    assert_eq!(
+        stats.compiled.load(Ordering::Relaxed),
+        0,
+        "a warm restart must not compile"
+    );
     assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 1);
-    let warm_ms = warm.registry().current("test-hostile").expect("loaded").load_time;
+    let warm_ms = warm
+        .registry()
+        .current("test-hostile")
+        .expect("loaded")
+        .load_time;
     eprintln!("plugin load: cold {cold_ms:?}, warm cache {warm_ms:?}");
-    assert_eq!(call(&warm, "POST", "/v1/ingests", Some(start_body())).await.status, 201);
+    assert_eq!(
+        call(&warm, "POST", "/v1/ingests", Some(start_body()))
+            .await
+            .status,
+        201
+    );
 
     // A re-upload of known bytes through the admin API also skips compilation.
-    let same = admin(&warm, "PUT", "/admin/plugins/test-hostile", hostile_bytes(), Some(TOKEN)).await;
+    let same = admin(
+        &warm,
+        "PUT",
+        "/admin/plugins/test-hostile",
+        hostile_bytes(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(same.json["from_cache"], true, "{}", same.text);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -244,7 +386,8 @@ async fn a_changed_file_in_the_watched_directory_is_swapped_in() {
         dir.display()
     );
     let gw = Arc::new(gateway(&toml).await);
-    let watcher = ingest_gateway::admin::watch_plugin_dir(gw.clone(), dir.clone(), Duration::from_millis(20));
+    let watcher =
+        ingest_gateway::admin::watch_plugin_dir(gw.clone(), dir.clone(), Duration::from_millis(20));
 
     // A broken file is refused; the serving version stays.
     tokio::time::sleep(Duration::from_millis(60)).await;
@@ -260,13 +403,22 @@ async fn a_changed_file_in_the_watched_directory_is_swapped_in() {
         }
     }
     assert!(refused_seen, "the broken file was not noticed");
-    assert_eq!(call(&gw, "POST", "/v1/ingests", Some(start_body())).await.status, 201);
+    assert_eq!(
+        call(&gw, "POST", "/v1/ingests", Some(start_body()))
+            .await
+            .status,
+        201
+    );
 
     std::fs::write(dir.join("test_hostile.wasm"), &v2).expect("write v2");
     let mut swapped = false;
     for _ in 0..250 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if gw.registry().current("test-hostile").is_some_and(|v| v.digest == d2) {
+        if gw
+            .registry()
+            .current("test-hostile")
+            .is_some_and(|v| v.digest == d2)
+        {
             swapped = true;
             break;
         }

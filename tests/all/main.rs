@@ -5,10 +5,12 @@ mod support;
 
 mod alibaba;
 mod cli;
+mod envoy;
 mod hostile;
 mod hotswap;
 mod jocloud;
 mod loading;
 mod rongcloud;
 mod tencent;
+mod tenants;
 mod zego;

@@ -85,9 +85,18 @@ pub fn assert_no_secrets(what: &str, text: &str) {
     }
 }
 
-/// Builds a gateway from TOML text (plugin paths absolute).
+/// Builds a gateway from TOML text (plugin paths absolute). Unless the text sets
+/// `gateway.auth` itself, authentication is turned off (tests of tenants set it).
 pub async fn gateway(toml: &str) -> Gateway {
     init();
+    let toml = if toml.contains("auth =") {
+        toml.to_string()
+    } else if toml.contains("[gateway]\n") {
+        toml.replacen("[gateway]\n", "[gateway]\nauth = \"off\"\n", 1)
+    } else {
+        format!("[gateway]\nauth = \"off\"\n{toml}")
+    };
+    let toml = toml.as_str();
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
     Gateway::from_config(config)
         .await

@@ -1,0 +1,137 @@
+//! Tenants: API keys, provider grants, handles bound to their tenant, and replicas sharing
+//! one handle key.
+
+use ingest_sim::tencent::{TencentSim, TencentSimConfig};
+
+use crate::support::*;
+
+const KEY_A: &str = "tenant-a-api-key-0123456789abcdef";
+const KEY_B: &str = "tenant-b-api-key-fedcba9876543210";
+const KEY_C: &str = "tenant-c-api-key-nothing-granted0";
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+async fn sim() -> TencentSim {
+    TencentSim::start(TencentSimConfig {
+        secret_id: TRTC_SECRET_ID.to_string(),
+        secret_key: TRTC_SECRET_KEY.to_string(),
+        sdk_app_id: SDK_APP_ID,
+        max_skew_secs: 300,
+    })
+    .await
+    .expect("simulator")
+}
+
+fn config(sim: &TencentSim) -> String {
+    format!(
+        r#"[gateway]
+auth = "tenants"
+handle_key = {{ value = "shared-handle-key-for-two-replicas" }}
+{providers}
+{other}
+[[tenants]]
+id = "a"
+api_key_sha256 = "{a}"
+providers = ["trtc", "other"]
+[[tenants]]
+id = "b"
+api_key_sha256 = "{b}"
+providers = ["*"]
+[[tenants]]
+id = "c"
+api_key_sha256 = "{c}"
+providers = ["other"]
+"#,
+        providers = trtc_provider("trtc", &sim.base_url(), ""),
+        other = trtc_provider("other", &sim.base_url(), ""),
+        a = sha256_hex(KEY_A),
+        b = sha256_hex(KEY_B),
+        c = sha256_hex(KEY_C),
+    )
+}
+
+async fn as_tenant(
+    gw: &ingest_gateway::Gateway,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Answer {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = req
+        .body(body.map(|b| bytes::Bytes::from(b.to_string())).unwrap_or_default())
+        .expect("request");
+    let resp = gw.handle(req).await;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = String::from_utf8_lossy(resp.body()).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Answer { status, headers, json, text }
+}
+
+#[tokio::test]
+async fn keys_grants_and_handles_belong_to_their_tenant() {
+    let sim = sim().await;
+    let gw = gateway(&config(&sim)).await;
+
+    for key in [None, Some("not-a-key")] {
+        let a = as_tenant(&gw, key, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
+        assert_eq!(a.status, 401, "{}", a.text);
+        assert_eq!(a.headers["www-authenticate"], "Bearer");
+    }
+    assert_eq!(sim.request_count(), 0);
+
+    let started = as_tenant(&gw, Some(KEY_A), "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let seen = sim.request_count();
+
+    // Another tenant cannot use the handle, even one granted the same provider.
+    let other = as_tenant(&gw, Some(KEY_B), "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(other.status, 404, "{}", other.text);
+    let other = as_tenant(&gw, Some(KEY_B), "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(other.status, 404, "{}", other.text);
+    assert_eq!(sim.request_count(), seen, "a cross-tenant handle reached the vendor");
+
+    // A tenant not granted a provider neither sees nor uses it.
+    let c = as_tenant(&gw, Some(KEY_C), "POST", "/v1/ingests", Some(pull_in("trtc", "2"))).await;
+    assert_eq!(c.status, 404, "{}", c.text);
+    let listed = as_tenant(&gw, Some(KEY_C), "GET", "/v1/providers", None).await;
+    let ids: Vec<&str> = listed.json["providers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["other"]);
+
+    // The owner still can.
+    let mine = as_tenant(&gw, Some(KEY_A), "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(mine.json["state"], "running", "{}", mine.text);
+
+    // Health needs no key.
+    assert_eq!(as_tenant(&gw, None, "GET", "/healthz", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn replicas_with_one_key_serve_each_others_handles() {
+    let sim = sim().await;
+    let one = gateway(&config(&sim)).await;
+    let two = gateway(&config(&sim)).await;
+    let started = as_tenant(&one, Some(KEY_A), "POST", "/v1/ingests", Some(pull_in("trtc", "3"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id");
+    let status = as_tenant(&two, Some(KEY_A), "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+    let stopped = as_tenant(&two, Some(KEY_A), "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+}
