@@ -333,7 +333,27 @@ impl Gateway {
         }
         match segments.as_slice() {
             ["healthz"] => match method {
-                Method::GET => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+                Method::GET => json_response(StatusCode::OK, &self.health_json()),
+                _ => method_not_allowed("GET"),
+            },
+            ["readyz"] => match method {
+                Method::GET => {
+                    let health = self.health_json();
+                    let ready = health["ready"].as_bool().unwrap_or(false);
+                    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                    json_response(status, &health)
+                }
+                _ => method_not_allowed("GET"),
+            },
+            ["metrics"] => match method {
+                Method::GET => {
+                    let mut resp = Response::new(Bytes::from(self.metrics().render()));
+                    resp.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    );
+                    resp
+                }
                 _ => method_not_allowed("GET"),
             },
             ["v1", "providers"] => match method {
@@ -352,7 +372,7 @@ impl Gateway {
                         body["provider"] = serde_json::Value::String(served.provider.id.clone());
                         served_response(StatusCode::OK, &body, &served.plugin)
                     }
-                    Err(e) => problem_response(&e),
+                    Err(e) => self.error_response(&e),
                 },
                 Method::DELETE => match self.stop(id, options).await {
                     Ok(served) => served_response(
@@ -365,7 +385,7 @@ impl Gateway {
                         }),
                         &served.plugin,
                     ),
-                    Err(e) => problem_response(&e),
+                    Err(e) => self.error_response(&e),
                 },
                 _ => method_not_allowed("GET, DELETE"),
             },
@@ -406,7 +426,7 @@ impl Gateway {
                 }),
                 &served.plugin,
             ),
-            Err(e) => problem_response(&e),
+            Err(e) => self.error_response(&e),
         }
     }
 
@@ -465,6 +485,46 @@ impl Gateway {
         }
     }
 
+    /// Liveness and readiness detail: each provider's state.
+    fn health_json(&self) -> serde_json::Value {
+        let mut ready = true;
+        let providers: serde_json::Map<String, serde_json::Value> = self
+            .providers()
+            .map(|p| {
+                let state = match (p.binding().is_some(), p.healthy()) {
+                    (false, _) => "no-plugin",
+                    (true, false) => "unhealthy",
+                    (true, true) => "ok",
+                };
+                ready &= state == "ok";
+                (p.id.clone(), state.into())
+            })
+            .collect();
+        serde_json::json!({"status": "ok", "ready": ready, "providers": providers})
+    }
+
+    /// The answer for a failed plugin call: problem+json, or the provider's configured
+    /// degraded answer when it fails open and the plugin (not the vendor) is at fault.
+    fn error_response(&self, e: &ApiError) -> Response<Bytes> {
+        let provider = e.provider.as_deref().and_then(|id| self.provider(id).ok());
+        if let Some(p) = provider
+            && p.failure().mode == crate::config::FailureMode::Open
+            && (e.kind == ErrorKind::PluginFault
+                || (e.kind == ErrorKind::Unavailable && !p.healthy()))
+        {
+            let f = p.failure();
+            let mut resp = Response::new(Bytes::from(f.open_body.clone()));
+            *resp.status_mut() = StatusCode::from_u16(f.open_status).unwrap_or(StatusCode::ACCEPTED);
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp.headers_mut()
+                .insert("x-ingest-degraded", HeaderValue::from_static("true"));
+            tracing::warn!(provider = %p.id, kind = e.kind.as_str(), detail = %e.detail, "failing open");
+            return resp;
+        }
+        problem_response(e)
+    }
+
     fn list_providers(&self, tenant: Option<&crate::gateway::Tenant>) -> Response<Bytes> {
         let providers: Vec<serde_json::Value> = self
             .providers_for(tenant)
@@ -477,7 +537,7 @@ impl Gateway {
                     "digest": b.version.digest,
                     "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
                     "operations": b.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
-                    "health": "ok",
+                    "health": if p.healthy() { "ok" } else { "unhealthy" },
                 }),
                 None => serde_json::json!({
                     "id": p.id,

@@ -234,6 +234,9 @@ pub struct ProviderConfig {
     /// Timeouts and size caps for this provider's vendor requests.
     #[serde(default)]
     pub egress: EgressConfig,
+    /// What to answer when the plugin keeps failing.
+    #[serde(default)]
+    pub failure: FailureConfig,
     /// Non-secret settings the plugin reads (its README lists them).
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
@@ -265,6 +268,60 @@ impl Default for EgressConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
+}
+
+/// `[providers.failure]`: the failure policy of one provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureConfig {
+    /// `closed` (default): a plugin fault, or an unhealthy provider, is an error
+    /// (`plugin-fault` 500 / `unavailable` 503). `open`: answer `open_status` with `open_body`
+    /// instead, for clients that prefer a degraded answer to an error.
+    #[serde(default)]
+    pub mode: FailureMode,
+    /// Consecutive plugin faults after which the provider is marked unhealthy; while
+    /// unhealthy it fails fast, letting one trial call through after a backoff that doubles
+    /// from 1 s up to 60 s. Default 5.
+    #[serde(default = "default_unhealthy_after")]
+    pub unhealthy_after: u32,
+    /// With `mode = "open"`: the HTTP status answered. Default 202.
+    #[serde(default = "default_open_status")]
+    pub open_status: u16,
+    /// With `mode = "open"`: the JSON body answered. Default `{"degraded": true}`.
+    #[serde(default = "default_open_body")]
+    pub open_body: String,
+}
+
+/// Fail closed or open.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Errors are errors.
+    #[default]
+    Closed,
+    /// Errors become the configured answer.
+    Open,
+}
+
+impl Default for FailureConfig {
+    fn default() -> Self {
+        Self {
+            mode: FailureMode::Closed,
+            unhealthy_after: default_unhealthy_after(),
+            open_status: default_open_status(),
+            open_body: default_open_body(),
+        }
+    }
+}
+
+fn default_unhealthy_after() -> u32 {
+    5
+}
+fn default_open_status() -> u16 {
+    202
+}
+fn default_open_body() -> String {
+    r#"{"degraded": true}"#.to_string()
 }
 
 /// Where the host reads a secret's value.
@@ -529,6 +586,18 @@ impl Config {
                         ));
                     }
                 }
+            }
+            let f = &p.failure;
+            if f.unhealthy_after == 0 {
+                problems.push(format!("{at}.failure.unhealthy_after: must be at least 1"));
+            }
+            if !(200..600).contains(&f.open_status) {
+                problems.push(format!(
+                    "{at}.failure.open_status: must be an HTTP status 200..599"
+                ));
+            }
+            if serde_json::from_str::<serde_json::Value>(&f.open_body).is_err() {
+                problems.push(format!("{at}.failure.open_body: must be JSON text"));
             }
             let e = &p.egress;
             if e.connect_timeout_ms == 0 || e.request_timeout_ms == 0 {

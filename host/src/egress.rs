@@ -141,6 +141,8 @@ pub struct CallLog {
     pub denials: Vec<String>,
     /// Transport failures and timeouts, in the host's words.
     pub failures: Vec<String>,
+    /// Duration of each vendor exchange that got an answer.
+    pub latencies: Vec<Duration>,
 }
 
 /// A handle on a [`CallLog`].
@@ -426,8 +428,10 @@ async fn send(
             },
         }
     };
+    let sent = std::time::Instant::now();
     match tokio::time::timeout(policy.request_timeout, exchange).await {
         Ok(Ok((head, body))) => {
+            log.lock().latencies.push(sent.elapsed());
             let response = http::Response::from_parts(
                 head,
                 Full::new(body)

@@ -14,6 +14,7 @@ use crate::credentials::{SecretStore, read_source};
 use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::error::{ApiError, ConfigError, ErrorKind};
 use crate::handle::{HandleData, HandleKey};
+use crate::metrics::Metrics;
 use crate::registry::PluginRegistry;
 use crate::runtime::{
     CallReport, CallSetup, Operation, Outcome, PluginConfig, PluginVersion, Runtime,
@@ -31,7 +32,21 @@ pub struct Provider {
     secrets: Arc<SecretStore>,
     plugin_config: Arc<PluginConfig>,
     binding: RwLock<Option<Arc<Binding>>>,
+    health: std::sync::Mutex<Health>,
 }
+
+/// Circuit-breaker state of one provider.
+#[derive(Debug, Default)]
+struct Health {
+    consecutive_faults: u32,
+    /// Set while unhealthy: no call before this instant except the one trial.
+    next_trial: Option<std::time::Instant>,
+    backoff: Duration,
+}
+
+/// First and longest wait before a trial call to an unhealthy provider.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A provider bound to one plugin version.
 #[derive(Debug)]
@@ -56,6 +71,64 @@ impl Binding {
 }
 
 impl Provider {
+    /// Whether the provider is healthy (its plugin is not failing call after call).
+    pub fn healthy(&self) -> bool {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_trial
+            .is_none()
+    }
+
+    /// While unhealthy and before the next trial: the error to answer at once.
+    fn gate(&self) -> Option<ApiError> {
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let next = h.next_trial?;
+        let now = std::time::Instant::now();
+        if now >= next {
+            // Let this one call through as the trial; hold others until it reports.
+            h.next_trial = Some(now + h.backoff);
+            return None;
+        }
+        Some(
+            ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "provider `{}` is unhealthy: its plugin failed {} calls in a row; next trial in {} ms",
+                    self.id,
+                    h.consecutive_faults,
+                    (next - now).as_millis()
+                ),
+            )
+            .with_provider(&self.id),
+        )
+    }
+
+    /// Records a call's outcome; returns whether the health changed.
+    fn record(&self, faulted: bool) -> bool {
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let was_healthy = h.next_trial.is_none();
+        if faulted {
+            h.consecutive_faults = h.consecutive_faults.saturating_add(1);
+            if h.consecutive_faults >= self.config.failure.unhealthy_after {
+                h.backoff = if was_healthy {
+                    FIRST_BACKOFF
+                } else {
+                    (h.backoff * 2).min(MAX_BACKOFF)
+                };
+                h.next_trial = Some(std::time::Instant::now() + h.backoff);
+            }
+        } else {
+            *h = Health::default();
+        }
+        was_healthy != h.next_trial.is_none()
+    }
+
+    /// The configured failure policy.
+    pub fn failure(&self) -> &crate::config::FailureConfig {
+        &self.config.failure
+    }
+
     /// The current binding; `None` when its plugin was removed.
     pub fn binding(&self) -> Option<Arc<Binding>> {
         self.binding
@@ -151,6 +224,7 @@ pub struct Gateway {
     swap_lock: tokio::sync::Mutex<()>,
     auth: AuthMode,
     tenants: Vec<Arc<Tenant>>,
+    metrics: Metrics,
 }
 
 /// A normalized start request as the API receives it (the provider already chosen).
@@ -267,6 +341,7 @@ impl Gateway {
             None => None,
         };
         let registry = PluginRegistry::new(runtime.clone(), cache);
+        let metrics = Metrics::new();
         let mut providers = BTreeMap::new();
         for pc in &config.providers {
             let fail = |reason: String| ConfigError::Plugin {
@@ -299,13 +374,19 @@ impl Gateway {
                 config: pc.clone(),
                 secrets,
                 binding: RwLock::new(None),
+                health: std::sync::Mutex::new(Health::default()),
             };
             let binding = Self::bind(&runtime, &provider, version)
                 .await
                 .map_err(|problems| ConfigError::Invalid(problems))?;
             provider.set_binding(Some(Arc::new(binding)));
+            metrics.set_healthy(&provider.id, true);
             providers.insert(pc.id.clone(), Arc::new(provider));
         }
+        for (_, slot) in registry.list() {
+            metrics.compile(slot.current.from_cache);
+        }
+        metrics.set_versions(registry.list().len());
         Ok(Self {
             runtime,
             registry,
@@ -315,6 +396,7 @@ impl Gateway {
             swap_lock: tokio::sync::Mutex::new(()),
             auth: config.gateway.auth,
             tenants: tenants_from(&config)?,
+            metrics,
         })
     }
 
@@ -420,6 +502,22 @@ impl Gateway {
         &self.registry
     }
 
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn note_swap(&self, plugin: &str, action: &str) {
+        self.metrics.swap(plugin, action);
+        let held: usize = self
+            .registry
+            .list()
+            .iter()
+            .map(|(_, s)| 1 + usize::from(s.previous.is_some()))
+            .sum();
+        self.metrics.set_versions(held);
+    }
+
     fn users_of(&self, plugin: &str) -> Vec<Arc<Provider>> {
         self.providers
             .values()
@@ -440,6 +538,7 @@ impl Gateway {
                 Ok(b) => bound.push((provider, b)),
                 Err(problems) => {
                     self.registry.note_refused();
+                    self.note_swap(plugin, "refused");
                     return Err(ApiError::new(
                         ErrorKind::FailedPrecondition,
                         format!(
@@ -475,8 +574,12 @@ impl Gateway {
     pub async fn install_plugin(&self, name: &str, bytes: &[u8]) -> Result<SwapReport, ApiError> {
         let _guard = self.swap_lock.lock().await;
         let prepared = self.registry.prepare_off_thread(name, bytes.to_vec()).await;
+        if let Ok(v) = &prepared {
+            self.metrics.compile(v.from_cache);
+        }
         let version = prepared.map_err(|e| {
             self.registry.note_refused();
+            self.note_swap(name, "refused");
             ApiError::invalid(format!("{e}; the serving version is unchanged"))
         })?;
         let bound = self.rebind(name, &version).await?;
@@ -484,6 +587,7 @@ impl Gateway {
         for (provider, binding) in bound {
             provider.set_binding(Some(Arc::new(binding)));
         }
+        self.note_swap(name, "install");
         tracing::info!(plugin = name, digest = %version.digest.get(..12).unwrap_or_default(), from_cache = version.from_cache, "plugin version serving");
         Ok(self.report(name, Some(&version)))
     }
@@ -502,6 +606,7 @@ impl Gateway {
         for (provider, binding) in bound {
             provider.set_binding(Some(Arc::new(binding)));
         }
+        self.note_swap(name, "rollback");
         tracing::info!(plugin = name, digest = %previous.digest.get(..12).unwrap_or_default(), "plugin rolled back");
         Ok(self.report(name, Some(&previous)))
     }
@@ -518,6 +623,7 @@ impl Gateway {
         for provider in self.users_of(name) {
             provider.set_binding(None);
         }
+        self.note_swap(name, "remove");
         tracing::warn!(plugin = name, "plugin removed");
         Ok(self.report(name, None))
     }
@@ -635,8 +741,35 @@ impl Gateway {
             request_id: request_id.clone(),
         };
         let op_name = op.name();
+        if let Some(e) = provider.gate() {
+            self.metrics.call(&provider.id, op_name, "unhealthy", Duration::ZERO);
+            return (Err(e), CallReport::default());
+        }
         let (result, report) = self.runtime.invoke(&binding.version, setup, op).await;
         let plugin = binding.label();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.as_str(),
+        };
+        self.metrics.call(&provider.id, op_name, outcome, report.elapsed);
+        if let Some(t) = report.instantiate {
+            self.metrics.instantiate(&provider.id, t);
+        }
+        for t in &report.vendor_latencies {
+            self.metrics.vendor(&provider.id, *t);
+        }
+        if let Some(fault) = report.fault {
+            self.metrics.fault(&provider.id, fault);
+        }
+        if provider.record(report.fault.is_some()) {
+            let healthy = provider.healthy();
+            self.metrics.set_healthy(&provider.id, healthy);
+            if healthy {
+                tracing::info!(provider = %provider.id, %plugin, "provider healthy again");
+            } else {
+                tracing::error!(provider = %provider.id, %plugin, "provider marked unhealthy: its plugin keeps faulting");
+            }
+        }
         match &result {
             Ok(_) => tracing::info!(
                 provider = %provider.id, %plugin, %request_id, operation = op_name,

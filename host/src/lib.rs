@@ -56,6 +56,7 @@ pub mod error;
 pub mod extproc;
 pub mod gateway;
 pub mod handle;
+pub mod metrics;
 pub mod registry;
 pub mod runtime;
 pub mod server;

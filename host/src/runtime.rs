@@ -178,6 +178,13 @@ pub struct CallReport {
     pub plugin_logs: Vec<String>,
     /// Time from call start to result.
     pub elapsed: Duration,
+    /// Time to create the instance.
+    pub instantiate: Option<Duration>,
+    /// Duration of each vendor exchange.
+    pub vendor_latencies: Vec<Duration>,
+    /// The kind of plugin fault, when the call ended in one: `deadline`, `stack`, `panic`,
+    /// `memory`, `limit` (a host-enforced bound) or `other`.
+    pub fault: Option<&'static str>,
 }
 
 /// The data of one call's store. Host interfaces are implemented on it.
@@ -620,8 +627,11 @@ impl Runtime {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
+        let mut instantiated = None;
         let run = async {
+            let t0 = Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instantiated = Some(t0.elapsed());
             let p = instance.ingest_provider_provider();
             let out = match &op {
                 Operation::Describe => Ok(Outcome::Described(p.call_describe(&mut store).await?)),
@@ -635,14 +645,24 @@ impl Runtime {
             };
             wasmtime::Result::Ok(out)
         };
+        let mut fault_kind = None;
         let result = match tokio::time::timeout(deadline, run).await {
-            Ok(Ok(Ok(outcome))) => check_outcome(outcome),
+            Ok(Ok(Ok(outcome))) => {
+                check_outcome(outcome).inspect_err(|_| fault_kind = Some("limit"))
+            }
             Ok(Ok(Err(provider_error))) => Err(from_provider_error(provider_error, &log.lock())),
-            Ok(Err(trap)) => Err(fault(&plugin.name, &trap, self.limits.call_deadline_ms)),
-            Err(_) => Err(ApiError::plugin_fault(format!(
-                "plugin `{}` did not finish within the call deadline of {} ms",
-                plugin.name, self.limits.call_deadline_ms
-            ))),
+            Ok(Err(trap)) => {
+                let (e, kind) = fault(&plugin.name, &trap, self.limits.call_deadline_ms);
+                fault_kind = Some(kind);
+                Err(e)
+            }
+            Err(_) => {
+                fault_kind = Some("deadline");
+                Err(ApiError::plugin_fault(format!(
+                    "plugin `{}` did not finish within the call deadline of {} ms",
+                    plugin.name, self.limits.call_deadline_ms
+                )))
+            }
         };
         let result = result.map_err(|e| scrub_error(e.with_provider(&provider), &secrets));
 
@@ -657,10 +677,14 @@ impl Runtime {
         if state.logs_dropped > 0 {
             tracing::warn!(%provider, plugin = %plugin.name, dropped = state.logs_dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
         }
+        let mut log = log.lock();
         let report = CallReport {
-            requests: std::mem::take(&mut log.lock().requests),
+            requests: std::mem::take(&mut log.requests),
             plugin_logs: state.logs,
             elapsed: started.elapsed(),
+            instantiate: instantiated,
+            vendor_latencies: std::mem::take(&mut log.latencies),
+            fault: fault_kind,
         };
         (result, report)
     }
@@ -677,30 +701,38 @@ fn explain_compile_error(e: &wasmtime::Error) -> String {
     }
 }
 
-/// Maps a trap or host error during a call to `plugin-fault` with a readable reason.
-fn fault(plugin: &str, err: &wasmtime::Error, deadline_ms: u64) -> ApiError {
-    let reason = match err.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            format!("ran past the call deadline of {deadline_ms} ms (interrupted)")
-        }
-        Some(wasmtime::Trap::StackOverflow) => "overflowed its stack".to_string(),
-        Some(wasmtime::Trap::UnreachableCodeReached) => {
-            "trapped (unreachable: a panic or abort in the plugin)".to_string()
-        }
-        Some(wasmtime::Trap::MemoryOutOfBounds) => {
-            "accessed memory out of bounds (an overflow of the stack it keeps in linear memory, or a bug)".to_string()
-        }
-        Some(trap) => format!("trapped: {trap}"),
+/// Maps a trap or host error during a call to `plugin-fault` with a readable reason, and
+/// the fault's class for metrics.
+fn fault(plugin: &str, err: &wasmtime::Error, deadline_ms: u64) -> (ApiError, &'static str) {
+    let (reason, class) = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => (
+            format!("ran past the call deadline of {deadline_ms} ms (interrupted)"),
+            "deadline",
+        ),
+        Some(wasmtime::Trap::StackOverflow) => ("overflowed its stack".to_string(), "stack"),
+        Some(wasmtime::Trap::UnreachableCodeReached) => (
+            "trapped (unreachable: a panic or abort in the plugin)".to_string(),
+            "panic",
+        ),
+        Some(wasmtime::Trap::MemoryOutOfBounds) => (
+            "accessed memory out of bounds (an overflow of the stack it keeps in linear memory, or a bug)"
+                .to_string(),
+            "stack",
+        ),
+        Some(trap) => (format!("trapped: {trap}"), "other"),
         None => {
             let text = format!("{err:#}");
             if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
-                format!("exceeded its memory limit: {text}")
+                (format!("exceeded its memory limit: {text}"), "memory")
             } else {
-                format!("failed: {text}")
+                (format!("failed: {text}"), "other")
             }
         }
     };
-    ApiError::plugin_fault(format!("plugin `{plugin}` {reason}"))
+    (
+        ApiError::plugin_fault(format!("plugin `{plugin}` {reason}")),
+        class,
+    )
 }
 
 fn kind_of(kind: types::ErrorKind) -> ErrorKind {

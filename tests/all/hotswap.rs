@@ -230,6 +230,11 @@ async fn bad_uploads_are_refused_and_the_old_version_serves() {
     let list = admin(&gw, "GET", "/admin/plugins", Vec::new(), Some(TOKEN)).await;
     assert_eq!(list.json["plugins"][0]["digest"], d1);
     assert_eq!(list.json["stats"]["refused"], 3);
+    let metrics = gw.metrics().render();
+    assert!(
+        metrics.contains(r#"ingest_plugin_swaps_total{plugin="test-hostile",action="refused"} 3"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

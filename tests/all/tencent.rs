@@ -363,6 +363,11 @@ async fn secrets_never_leave_the_host() {
     .await;
     assert_eq!(cb.status, 501, "{}", cb.text);
     assert_eq!(cb.json["kind"], "unsupported");
+    let metrics = gw.metrics().render();
+    assert!(
+        metrics.contains(r#"ingest_vendor_request_duration_seconds_count{provider="trtc"} 1"#),
+        "{metrics}"
+    );
     let providers = call(&gw, "GET", "/v1/providers", None).await;
     assert_eq!(
         providers.json["providers"][0]["plugin"], "tencent-trtc",
