@@ -53,8 +53,10 @@ impl AdminToken {
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -106,7 +108,9 @@ impl Gateway {
             (&Method::POST, true) => self.rollback_plugin(name).await,
             _ => {
                 return problem_with_status(
-                    &ApiError::invalid("method not allowed: PUT or DELETE /admin/plugins/{name}, POST /admin/plugins/{name}/rollback"),
+                    &ApiError::invalid(
+                        "method not allowed: PUT or DELETE /admin/plugins/{name}, POST /admin/plugins/{name}/rollback",
+                    ),
                     StatusCode::METHOD_NOT_ALLOWED,
                 );
             }
@@ -199,8 +203,12 @@ pub fn watch_plugin_dir(
                     continue;
                 }
                 match gateway.install_plugin(&name, &bytes).await {
-                    Ok(report) => tracing::info!(plugin = %name, digest = ?report.digest, "plugin file changed: new version serving"),
-                    Err(e) => tracing::warn!(plugin = %name, reason = %e, "plugin file changed but was refused; the serving version stays"),
+                    Ok(report) => {
+                        tracing::info!(plugin = %name, digest = ?report.digest, "plugin file changed: new version serving")
+                    }
+                    Err(e) => {
+                        tracing::warn!(plugin = %name, reason = %e, "plugin file changed but was refused; the serving version stays")
+                    }
                 }
             }
             seen = now;
@@ -248,9 +256,11 @@ pub async fn start(
         ]));
     }
     let token = Arc::new(AdminToken::new(token));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: cannot listen on {listen}: {e}")]))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        ConfigError::Invalid(vec![format!(
+            "admin.listen: cannot listen on {listen}: {e}"
+        )])
+    })?;
     let addr = listener.local_addr().ok();
     let handler: crate::server::Handler = Arc::new(move |req| {
         let gateway = gateway.clone();
@@ -260,7 +270,7 @@ pub async fn start(
     let max = admin.max_upload_bytes;
     tokio::spawn(async move {
         if let Err(e) =
-            crate::server::serve_with(handler, max, listener, std::future::pending()).await
+            crate::server::serve_with(handler, None, max, listener, std::future::pending()).await
         {
             tracing::error!(error = %e, "admin listener failed");
         }

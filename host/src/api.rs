@@ -288,6 +288,34 @@ fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
 }
 
 impl Gateway {
+    /// The streaming routes, answered before the body is buffered: `GET /v1/events`
+    /// (Server-Sent Events of the caller's normalized events). `None` for any other request.
+    pub fn stream_route(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Option<Response<crate::server::Body>> {
+        use http_body_util::BodyExt;
+        if parts.uri.path().trim_end_matches('/') != "/v1/events" || parts.method != Method::GET {
+            return None;
+        }
+        let tenant = match self.authenticate(&parts.headers) {
+            Ok(t) => t,
+            Err(e) => {
+                let mut resp = problem_with_status(&e, StatusCode::UNAUTHORIZED);
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Some(resp.map(|b| http_body_util::Full::new(b).boxed_unsync()));
+            }
+        };
+        let stream = self.events().subscribe(tenant.map(|t| t.id.clone()));
+        let mut resp = Response::new(stream.boxed_unsync());
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        Some(resp)
+    }
+
     /// Serves one API request. Never panics on any input; every error is problem+json.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let request_id = request_id(&req);
@@ -340,7 +368,11 @@ impl Gateway {
                 Method::GET => {
                     let health = self.health_json();
                     let ready = health["ready"].as_bool().unwrap_or(false);
-                    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                    let status = if ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
                     json_response(status, &health)
                 }
                 _ => method_not_allowed("GET"),
@@ -471,6 +503,8 @@ impl Gateway {
             query: req.uri().query().unwrap_or_default().to_string(),
             body: req.body().to_vec(),
         };
+        // A callback whose signature does not verify is the *caller's* failure: 401, not the
+        // 502 an `unauthenticated` answer from a vendor means elsewhere.
         match self.parse_callback(provider, request, options).await {
             Ok(served) => served_response(
                 StatusCode::OK,
@@ -481,6 +515,9 @@ impl Gateway {
                 }),
                 &served.plugin,
             ),
+            Err(e) if e.kind == ErrorKind::Unauthenticated => {
+                problem_with_status(&e, StatusCode::UNAUTHORIZED)
+            }
             Err(e) => problem_response(&e),
         }
     }
@@ -514,9 +551,12 @@ impl Gateway {
         {
             let f = p.failure();
             let mut resp = Response::new(Bytes::from(f.open_body.clone()));
-            *resp.status_mut() = StatusCode::from_u16(f.open_status).unwrap_or(StatusCode::ACCEPTED);
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *resp.status_mut() =
+                StatusCode::from_u16(f.open_status).unwrap_or(StatusCode::ACCEPTED);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             resp.headers_mut()
                 .insert("x-ingest-degraded", HeaderValue::from_static("true"));
             tracing::warn!(provider = %p.id, kind = e.kind.as_str(), detail = %e.detail, "failing open");

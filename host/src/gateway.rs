@@ -14,6 +14,7 @@ use crate::credentials::{SecretStore, read_source};
 use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::error::{ApiError, ConfigError, ErrorKind};
 use crate::handle::{HandleData, HandleKey};
+use crate::events::{Event, EventHub, Webhook};
 use crate::metrics::Metrics;
 use crate::registry::PluginRegistry;
 use crate::runtime::{
@@ -163,7 +164,7 @@ pub struct Tenant {
     key_sha256: [u8; 32],
     providers: Vec<String>,
     /// Where its events go.
-    pub webhook: Option<crate::config::WebhookConfig>,
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl Tenant {
@@ -224,7 +225,8 @@ pub struct Gateway {
     swap_lock: tokio::sync::Mutex<()>,
     auth: AuthMode,
     tenants: Vec<Arc<Tenant>>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
+    events: EventHub,
 }
 
 /// A normalized start request as the API receives it (the provider already chosen).
@@ -396,7 +398,8 @@ impl Gateway {
             swap_lock: tokio::sync::Mutex::new(()),
             auth: config.gateway.auth,
             tenants: tenants_from(&config)?,
-            metrics,
+            metrics: Arc::new(metrics),
+            events: EventHub::default(),
         })
     }
 
@@ -505,6 +508,11 @@ impl Gateway {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The event hub (`GET /v1/events` subscribes to it).
+    pub fn events(&self) -> &EventHub {
+        &self.events
     }
 
     fn note_swap(&self, plugin: &str, action: &str) {
@@ -742,7 +750,8 @@ impl Gateway {
         };
         let op_name = op.name();
         if let Some(e) = provider.gate() {
-            self.metrics.call(&provider.id, op_name, "unhealthy", Duration::ZERO);
+            self.metrics
+                .call(&provider.id, op_name, "unhealthy", Duration::ZERO);
             return (Err(e), CallReport::default());
         }
         let (result, report) = self.runtime.invoke(&binding.version, setup, op).await;
@@ -751,7 +760,8 @@ impl Gateway {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
         };
-        self.metrics.call(&provider.id, op_name, outcome, report.elapsed);
+        self.metrics
+            .call(&provider.id, op_name, outcome, report.elapsed);
         if let Some(t) = report.instantiate {
             self.metrics.instantiate(&provider.id, t);
         }
@@ -952,6 +962,7 @@ impl Gateway {
         options: CallOptions,
     ) -> Result<Served<(types::IngestEvent, Option<String>)>, ApiError> {
         let options_tenant = options.tenant.as_ref().map(|t| t.id.clone());
+        let webhook = options.tenant.as_ref().and_then(|t| t.webhook.clone());
         let provider = self.granted_provider(provider_id, &options)?;
         let op = Operation::ParseCallback(request);
         let served = self
@@ -966,6 +977,18 @@ impl Gateway {
                         tenant: options_tenant.clone(),
                     })
                 });
+                self.events.publish(
+                    Event {
+                        id: format!("evt-{}", random_hex(12)),
+                        provider: provider.id.clone(),
+                        tenant: options_tenant.clone(),
+                        ingest_id: id.clone(),
+                        received_at_ms: now_ms(),
+                        event: crate::api::event_json(&event),
+                    },
+                    webhook,
+                    self.metrics.clone(),
+                );
                 Ok(Served {
                     value: (event, id),
                     provider: served.provider,
@@ -1000,11 +1023,25 @@ fn tenants_from(config: &Config) -> Result<Vec<Arc<Tenant>>, ConfigError> {
                     t.id
                 )])
             })?;
+            let webhook = match &t.webhook {
+                Some(w) => Some(Arc::new(Webhook {
+                    url: w.url.clone(),
+                    secret: zeroize::Zeroizing::new(read_source(&w.secret).map_err(|reason| {
+                        ConfigError::Secret {
+                            provider: format!("(tenant {})", t.id),
+                            name: "webhook.secret".into(),
+                            reason,
+                        }
+                    })?),
+                    max_attempts: w.max_attempts,
+                })),
+                None => None,
+            };
             Ok(Arc::new(Tenant {
                 id: t.id.clone(),
                 key_sha256: key,
                 providers: t.providers.clone(),
-                webhook: t.webhook.clone(),
+                webhook,
             }))
         })
         .collect()

@@ -54,6 +54,7 @@ pub mod credentials;
 pub mod egress;
 pub mod error;
 pub mod extproc;
+pub mod events;
 pub mod gateway;
 pub mod handle;
 pub mod metrics;

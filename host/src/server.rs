@@ -16,6 +16,12 @@ use crate::api::problem_with_status;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 
+/// The body type every listener answers with.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+/// Routes answered with a streaming body before any buffering (`GET /v1/events`): `None`
+/// when the request is not one of them.
+pub type StreamRoutes = Arc<dyn Fn(&http::request::Parts) -> Option<http::Response<Body>> + Send + Sync>;
+
 /// A boxed response future.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send>>;
 /// What a listener does with one buffered request.
@@ -29,17 +35,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let max_body = gateway.max_body_bytes();
+    let streams_gateway = gateway.clone();
+    let streams: StreamRoutes = Arc::new(move |parts| streams_gateway.stream_route(parts));
     let handler: Handler = Arc::new(move |req| {
         let gateway = gateway.clone();
         Box::pin(async move { gateway.handle(req).await })
     });
-    serve_with(handler, max_body, listener, shutdown).await
+    serve_with(handler, Some(streams), max_body, listener, shutdown).await
 }
 
 /// Serves `handler` on `listener`, buffering request bodies up to `max_body` bytes (a larger
 /// one is answered 413), until `shutdown` resolves.
 pub async fn serve_with(
     handler: Handler,
+    streams: Option<StreamRoutes>,
     max_body: usize,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -59,9 +68,11 @@ pub async fn serve_with(
                     }
                 };
                 let handler = handler.clone();
+                let streams = streams.clone();
                 let service = service_fn(move |req| {
                     let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(buffered(&handler, max_body, req).await) }
+                    let streams = streams.clone();
+                    async move { Ok::<_, Infallible>(respond(&handler, streams.as_ref(), max_body, req).await) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
@@ -81,12 +92,27 @@ pub async fn serve_with(
     Ok(())
 }
 
+async fn respond(
+    handler: &Handler,
+    streams: Option<&StreamRoutes>,
+    limit: usize,
+    req: http::Request<Incoming>,
+) -> http::Response<Body> {
+    let (parts, body) = req.into_parts();
+    if let Some(resp) = streams.and_then(|s| s(&parts)) {
+        return resp;
+    }
+    buffered(handler, limit, parts, body)
+        .await
+        .map(|b| b.boxed_unsync())
+}
+
 async fn buffered(
     handler: &Handler,
     limit: usize,
-    req: http::Request<Incoming>,
+    parts: http::request::Parts,
+    body: Incoming,
 ) -> http::Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
     let body = match Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {

@@ -5,6 +5,7 @@ mod support;
 
 mod alibaba;
 mod cli;
+mod events;
 mod envoy;
 mod hostile;
 mod hotswap;
