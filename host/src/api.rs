@@ -20,6 +20,21 @@ use crate::bindings::types;
 use crate::error::{ApiError, ErrorKind};
 use crate::gateway::{CallOptions, Gateway, direction_name, operation_name};
 
+/// Every route of the API as `(method, path template)`, as documented in `docs/openapi.json`
+/// (a test checks the two agree, and that each is routed).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/ingests"),
+    ("GET", "/v1/ingests/{id}"),
+    ("DELETE", "/v1/ingests/{id}"),
+    ("GET", "/v1/providers"),
+    ("POST", "/v1/callbacks/{provider}"),
+    ("POST", "/v1/callbacks/{provider}/{tenant}"),
+    ("GET", "/v1/events"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
 /// The JSON body of `POST /v1/ingests`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

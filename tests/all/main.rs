@@ -12,6 +12,7 @@ mod hotswap;
 mod jocloud;
 mod loading;
 mod observability;
+mod openapi;
 mod rongcloud;
 mod tenants;
 mod tencent;
