@@ -338,7 +338,13 @@ impl Gateway {
             request_id: Some(request_id.clone()),
             ..CallOptions::default()
         };
-        let mut resp = self.route(req, options).await;
+        // Every log line of this request carries its id and, once known, its tenant.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            tenant = tracing::field::Empty,
+        );
+        let mut resp = tracing::Instrument::instrument(self.route(req, options), span).await;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", v);
         }
@@ -356,7 +362,12 @@ impl Gateway {
         );
         if !open {
             match self.authenticate(req.headers()) {
-                Ok(tenant) => options.tenant = tenant,
+                Ok(tenant) => {
+                    if let Some(t) = &tenant {
+                        tracing::Span::current().record("tenant", t.id.as_str());
+                    }
+                    options.tenant = tenant;
+                }
                 Err(e) => {
                     let mut resp = problem_with_status(&e, StatusCode::UNAUTHORIZED);
                     resp.headers_mut()

@@ -754,8 +754,15 @@ impl Gateway {
                 .call(&provider.id, op_name, "unhealthy", Duration::ZERO);
             return (Err(e), CallReport::default());
         }
-        let (result, report) = self.runtime.invoke(&binding.version, setup, op).await;
         let plugin = binding.label();
+        // Every line logged during the call (the plugin's own included) names the provider
+        // and the plugin version.
+        let span = tracing::info_span!("call", provider = %provider.id, plugin = %plugin);
+        let (result, report) = tracing::Instrument::instrument(
+            self.runtime.invoke(&binding.version, setup, op),
+            span,
+        )
+        .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),

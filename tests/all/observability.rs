@@ -21,8 +21,12 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
-            let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("malformed line {l:?}"));
-            let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {l:?}"));
+            let (series, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("malformed line {l:?}"));
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {l:?}"));
             (series.to_string(), value)
         })
         .collect()
@@ -37,7 +41,12 @@ async fn metrics_count_calls_faults_and_health() {
     );
     let gw = gateway(&toml).await;
     for _ in 0..3 {
-        assert_eq!(call(&gw, "POST", "/v1/ingests", Some(start("ok"))).await.status, 201);
+        assert_eq!(
+            call(&gw, "POST", "/v1/ingests", Some(start("ok")))
+                .await
+                .status,
+            201
+        );
     }
     for _ in 0..2 {
         let a = call(&gw, "POST", "/v1/ingests", Some(start("bad"))).await;
@@ -46,7 +55,13 @@ async fn metrics_count_calls_faults_and_health() {
     // Unhealthy now: the next call fails fast without running the plugin.
     let fast = call(&gw, "POST", "/v1/ingests", Some(start("bad"))).await;
     assert_eq!(fast.status, 503, "{}", fast.text);
-    assert!(fast.json["detail"].as_str().is_some_and(|d| d.contains("unhealthy")), "{}", fast.text);
+    assert!(
+        fast.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("unhealthy")),
+        "{}",
+        fast.text
+    );
 
     let ready = call(&gw, "GET", "/readyz", None).await;
     assert_eq!(ready.status, 503, "{}", ready.text);
@@ -54,21 +69,45 @@ async fn metrics_count_calls_faults_and_health() {
     assert_eq!(ready.json["providers"]["ok"], "ok");
     assert_eq!(call(&gw, "GET", "/healthz", None).await.status, 200);
 
-    let req = http::Request::get("/metrics").body(bytes::Bytes::new()).expect("request");
+    let req = http::Request::get("/metrics")
+        .body(bytes::Bytes::new())
+        .expect("request");
     let resp = gw.handle(req).await;
     assert_eq!(resp.status(), 200);
     let text = String::from_utf8_lossy(resp.body()).into_owned();
     let m = parse_metrics(&text);
-    let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("no series {k} in:\n{text}"));
-    assert_eq!(get(r#"ingest_requests_total{provider="ok",operation="start",outcome="ok"}"#), 3.0);
-    assert_eq!(get(r#"ingest_requests_total{provider="bad",operation="start",outcome="plugin-fault"}"#), 2.0);
-    assert_eq!(get(r#"ingest_requests_total{provider="bad",operation="start",outcome="unhealthy"}"#), 1.0);
-    assert_eq!(get(r#"ingest_plugin_faults_total{provider="bad",fault="panic"}"#), 2.0);
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no series {k} in:\n{text}"))
+    };
+    assert_eq!(
+        get(r#"ingest_requests_total{provider="ok",operation="start",outcome="ok"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"ingest_requests_total{provider="bad",operation="start",outcome="plugin-fault"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"ingest_requests_total{provider="bad",operation="start",outcome="unhealthy"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"ingest_plugin_faults_total{provider="bad",fault="panic"}"#),
+        2.0
+    );
     assert_eq!(get(r#"ingest_provider_healthy{provider="bad"}"#), 0.0);
     assert_eq!(get(r#"ingest_provider_healthy{provider="ok"}"#), 1.0);
-    assert_eq!(get(r#"ingest_request_duration_seconds_count{provider="ok",operation="start"}"#), 3.0);
+    assert_eq!(
+        get(r#"ingest_request_duration_seconds_count{provider="ok",operation="start"}"#),
+        3.0
+    );
     assert!(get(r#"ingest_plugin_instantiate_seconds_count{provider="ok"}"#) >= 3.0);
-    assert_eq!(get(r#"ingest_plugin_compiles_total{source="compiled"}"#), 1.0);
+    assert_eq!(
+        get(r#"ingest_plugin_compiles_total{source="compiled"}"#),
+        1.0
+    );
     assert_eq!(get("ingest_plugin_versions_loaded"), 1.0);
     // Families with series are exposed with their help text (vendor latency is checked in
     // tencent.rs, swaps in hotswap.rs).
@@ -81,7 +120,10 @@ async fn metrics_count_calls_faults_and_health() {
         "ingest_plugin_compiles",
         "ingest_provider_healthy",
     ] {
-        assert!(text.contains(&format!("# HELP {family} ")), "{family} is not exposed");
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "{family} is not exposed"
+        );
     }
 }
 
@@ -105,9 +147,24 @@ async fn every_error_path_is_complete_problem_json() {
     let gw = gateway(&toml).await;
     let big = "x".repeat(70 * 1024);
     let cases: Vec<(&str, &str, Option<serde_json::Value>, u16)> = vec![
-        ("POST", "/v1/ingests", Some(serde_json::json!({"provider": "ok"})), 400),
-        ("POST", "/v1/ingests", Some(serde_json::json!({"nope": 1})), 400),
-        ("POST", "/v1/ingests", Some(serde_json::Value::String(big)), 413),
+        (
+            "POST",
+            "/v1/ingests",
+            Some(serde_json::json!({"provider": "ok"})),
+            400,
+        ),
+        (
+            "POST",
+            "/v1/ingests",
+            Some(serde_json::json!({"nope": 1})),
+            400,
+        ),
+        (
+            "POST",
+            "/v1/ingests",
+            Some(serde_json::Value::String(big)),
+            413,
+        ),
         ("GET", "/v1/ingests/not-a-handle", None, 404),
         ("GET", "/v2/anything", None, 404),
         ("PATCH", "/v1/ingests", None, 405),
@@ -117,10 +174,36 @@ async fn every_error_path_is_complete_problem_json() {
     for (method, path, body, status) in cases {
         let a = call(&gw, method, path, body).await;
         assert_eq!(a.status, status, "{method} {path}: {}", a.text);
-        assert_eq!(a.headers["content-type"], "application/problem+json", "{method} {path}");
+        assert_eq!(
+            a.headers["content-type"], "application/problem+json",
+            "{method} {path}"
+        );
         for field in ["type", "title", "status", "detail", "kind", "retryable"] {
-            assert!(!a.json[field].is_null(), "{method} {path}: `{field}` missing in {}", a.text);
+            assert!(
+                !a.json[field].is_null(),
+                "{method} {path}: `{field}` missing in {}",
+                a.text
+            );
         }
         assert_eq!(a.json["status"], status, "{method} {path}");
     }
+}
+
+#[tokio::test]
+async fn log_lines_name_the_request_provider_and_plugin_version() {
+    let gw = gateway(&hostile("logged", "ok", "")).await;
+    let req = http::Request::post("/v1/ingests")
+        .header("x-request-id", "obs-request-4711")
+        .body(bytes::Bytes::from(start("logged").to_string()))
+        .expect("request");
+    let resp = gw.handle(req).await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["x-request-id"], "obs-request-4711");
+    let log = log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("obs-request-4711") && l.contains("call ok"))
+        .unwrap_or_else(|| panic!("no `call ok` line for the request in:\n{log}"));
+    assert!(line.contains("provider=logged"), "{line}");
+    assert!(line.contains("plugin=test-hostile@0.1.0+"), "{line}");
 }
