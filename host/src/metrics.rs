@@ -70,16 +70,56 @@ impl Metrics {
         let compiles = Family::<Labels, Counter>::default();
         let healthy = Family::<Labels, Gauge>::default();
         let events = Family::<Labels, Counter>::default();
-        registry.register("ingest_requests", "Plugin calls by provider, operation and outcome", requests.clone());
-        registry.register("ingest_request_duration_seconds", "Plugin call duration, vendor requests included", duration.clone());
-        registry.register("ingest_vendor_request_duration_seconds", "Duration of one vendor HTTP exchange", vendor.clone());
-        registry.register("ingest_plugin_instantiate_seconds", "Time to create a fresh plugin instance", instantiate.clone());
-        registry.register("ingest_plugin_faults", "Plugin traps and deadlines by kind", faults.clone());
-        registry.register("ingest_plugin_swaps", "Plugin installs, rollbacks, removals and refusals", swaps.clone());
-        registry.register("ingest_plugin_versions_loaded", "Plugin versions held (serving and rollback)", versions.clone());
-        registry.register("ingest_plugin_compiles", "Plugin loads by source: compiled or cache", compiles.clone());
-        registry.register("ingest_provider_healthy", "1 when the provider is healthy", healthy.clone());
-        registry.register("ingest_events", "Normalized events by delivery outcome", events.clone());
+        registry.register(
+            "ingest_requests",
+            "Plugin calls by provider, operation and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "ingest_request_duration_seconds",
+            "Plugin call duration, vendor requests included",
+            duration.clone(),
+        );
+        registry.register(
+            "ingest_vendor_request_duration_seconds",
+            "Duration of one vendor HTTP exchange",
+            vendor.clone(),
+        );
+        registry.register(
+            "ingest_plugin_instantiate_seconds",
+            "Time to create a fresh plugin instance",
+            instantiate.clone(),
+        );
+        registry.register(
+            "ingest_plugin_faults",
+            "Plugin traps and deadlines by kind",
+            faults.clone(),
+        );
+        registry.register(
+            "ingest_plugin_swaps",
+            "Plugin installs, rollbacks, removals and refusals",
+            swaps.clone(),
+        );
+        registry.register(
+            "ingest_plugin_versions_loaded",
+            "Plugin versions held (serving and rollback)",
+            versions.clone(),
+        );
+        registry.register(
+            "ingest_plugin_compiles",
+            "Plugin loads by source: compiled or cache",
+            compiles.clone(),
+        );
+        registry.register(
+            "ingest_provider_healthy",
+            "1 when the provider is healthy",
+            healthy.clone(),
+        );
+        registry.register(
+            "ingest_events",
+            "Normalized events by delivery outcome",
+            events.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,

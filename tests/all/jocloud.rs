@@ -1,1 +1,421 @@
-//! jocloud end to end (to be written).
+//! Jocloud Thunder relayed live broadcasting end to end: gateway → `jocloud-thunder`
+//! component → simulator, and the byte-identical dry run.
+
+use std::process::Command;
+
+use base64::Engine as _;
+use ingest_sim::jocloud::{JocloudSim, JocloudSimConfig, RelayState};
+use ingest_sim::server::Fault;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const APP_ID: u64 = 1_500_000_009;
+
+async fn sim() -> JocloudSim {
+    JocloudSim::start(JocloudSimConfig {
+        app_id: APP_ID,
+        restful_id: JOCLOUD_RESTFUL_ID.to_string(),
+        restful_secret: JOCLOUD_RESTFUL_SECRET.to_string(),
+    })
+    .await
+    .expect("simulator starts")
+}
+
+fn provider(endpoint: &str, extra: &str, extra_config: &[(&str, &str)]) -> String {
+    let app_id = APP_ID.to_string();
+    let mut config = vec![("app_id", app_id.as_str())];
+    config.extend_from_slice(extra_config);
+    provider_toml(
+        "jo",
+        "jocloud-thunder",
+        endpoint,
+        extra,
+        &config,
+        &[
+            ("restful_id", JOCLOUD_RESTFUL_ID),
+            ("restful_secret", JOCLOUD_RESTFUL_SECRET),
+        ],
+    )
+}
+
+fn push_out(room: &str, options: Value) -> Value {
+    json!({
+        "provider": "jo",
+        "direction": "push-out",
+        "room_id": room,
+        "user_id": "alice",
+        "stream_url": "rtmp://cdn.example.com/live/room",
+        "options": options,
+    })
+}
+
+/// `Basic base64(id:secret)`, computed independently of the host.
+fn expected_token() -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{JOCLOUD_RESTFUL_ID}:{JOCLOUD_RESTFUL_SECRET}"))
+    )
+}
+
+#[tokio::test]
+async fn source_relay_start_and_stop() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(push_out("room-42", json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    assert!(started.json["session"]["vendor_task_id"].is_null());
+    let trace_id = started.json["session"]["vendor_request_id"]
+        .as_str()
+        .expect("traceId")
+        .to_string();
+
+    let relays = sim.running();
+    assert_eq!(relays.len(), 1);
+    assert_eq!(relays[0].roomid, "room-42");
+    assert_eq!(relays[0].uid.as_deref(), Some("alice"));
+    assert_eq!(relays[0].streamtype, 2);
+    assert_eq!(relays[0].destinations, ["rtmp://cdn.example.com/live/room"]);
+    assert_eq!(relays[0].trace_id, trace_id);
+
+    // On the wire: the documented path, the Basic credential in `token` (substituted by the host).
+    let req = &sim.requests()[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(
+        req.path_and_query,
+        format!("/app/{APP_ID}/v2/rtmpforward/startrtmp?traceId={trace_id}")
+    );
+    assert_eq!(req.header("token"), Some(expected_token().as_str()));
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/json;charset=utf-8")
+    );
+    assert!(req.header("authorization").is_none());
+    assert_eq!(
+        req.body_json(),
+        Some(json!({"appid": APP_ID, "roomid": "room-42",
+                    "rtmpurl": "rtmp://cdn.example.com/live/room", "streamtype": 2, "uid": "alice"}))
+    );
+
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.status, 501, "{}", status.text);
+    assert_eq!(status.json["kind"], "unsupported");
+
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert_eq!(sim.relays()[0].state, RelayState::Stopped);
+    assert_eq!(
+        sim.requests()[1].body_json(),
+        Some(json!({"appid": APP_ID, "roomid": "room-42", "uid": "alice"}))
+    );
+    // Stopping again: Jocloud knows no such running relay (404 → invalid-argument, per spec).
+    let again = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert_eq!(again.json["vendor_code"], "404");
+    assert_no_secrets("the log", "");
+}
+
+#[tokio::test]
+async fn mixed_relay_to_several_destinations() {
+    let sim = sim().await;
+    let gw = gateway(&provider(
+        &sim.base_url(),
+        "",
+        &[("path_prefix", "\"v1/recordoss\"")],
+    ))
+    .await;
+    let options = json!({
+        "template_id": 2,
+        "mix_output": {"width": 720, "height": 1280},
+        "task_id": "mix-7",
+        "destinations": ["rtmps://cdn2.example.com/live/b", "rtmp://cdn3.example.com/live/c"],
+    });
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(push_out("room-9", options)),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(started.json["session"]["vendor_task_id"], "mix-7");
+    let r = &sim.running()[0];
+    assert_eq!(
+        (r.streamtype, r.taskid.as_deref(), r.templateid),
+        (1, Some("mix-7"), Some(2))
+    );
+    assert_eq!(r.destinations.len(), 3);
+    assert!(
+        sim.requests()[0]
+            .path_and_query
+            .contains("/v1/recordoss/startrtmp?")
+    );
+
+    let id = started.json["id"].as_str().expect("id");
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert_eq!(
+        sim.requests()[1].body_json(),
+        Some(json!({"appid": APP_ID, "roomid": "room-9", "taskid": "mix-7"}))
+    );
+}
+
+/// The spec's status rule (there are no documented codes), reached through vendor errors.
+#[tokio::test]
+async fn vendor_error_statuses_map_to_normalized_kinds() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let cases = [
+        ("401", "unauthenticated", 502, false),
+        ("403", "unauthenticated", 502, false),
+        ("400", "invalid-argument", 400, false),
+        ("404", "invalid-argument", 400, false),
+        ("409", "invalid-argument", 400, false),
+        ("429", "rate-limited", 429, true),
+        ("500", "unavailable", 503, true),
+        ("503", "unavailable", 503, true),
+    ];
+    for (code, kind, status, retryable) in cases {
+        sim.fail_next(Fault::VendorError {
+            code: code.to_string(),
+            message: format!("simulated {code}"),
+        });
+        let a = call(&gw, "POST", "/v1/ingests", Some(push_out("r", json!({})))).await;
+        assert_eq!(a.status, status, "{code}: {}", a.text);
+        assert_eq!(a.json["kind"], kind, "{code}: {}", a.text);
+        assert_eq!(a.json["vendor_code"], code, "{}", a.text);
+        assert_eq!(a.json["vendor_message"], format!("simulated {code}"));
+        assert_eq!(a.json["retryable"], retryable, "{code}: {}", a.text);
+        assert!(
+            a.json["vendor_request_id"].is_string(),
+            "{code}: {}",
+            a.text
+        );
+        assert_eq!(a.headers["content-type"], "application/problem+json");
+    }
+    assert!(sim.relays().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_application_are_refused() {
+    let sim = sim().await;
+    let toml = provider(&sim.base_url(), "", &[])
+        .replace(JOCLOUD_RESTFUL_SECRET, "not-the-restful-secret");
+    let gw = gateway(&toml).await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(push_out("r", json!({})))).await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(a.json["kind"], "unauthenticated");
+    assert_eq!(a.json["vendor_code"], "401");
+    assert_eq!(sim.request_count(), 1, "the request reached the simulator");
+
+    let toml = provider(&sim.base_url(), "", &[]).replace(&APP_ID.to_string(), "1500000077");
+    let gw = gateway(&toml).await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(push_out("r", json!({})))).await;
+    assert_eq!(a.json["kind"], "unauthenticated", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "403");
+    assert!(sim.relays().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let six: Vec<String> = (1..=5)
+        .map(|i| format!("rtmp://cdn.example.com/x/{i}"))
+        .collect();
+    let mut no_url = push_out("r", json!({}));
+    no_url["stream_url"] = Value::Null;
+    let mut https = push_out("r", json!({}));
+    https["stream_url"] = json!("https://cdn.example.com/live");
+    let cases = [
+        (no_url, "stream_url"),
+        (https, "stream_url"),
+        (push_out("r", json!({"destinations": six})), "at most 5"),
+        (
+            push_out("r", json!({"destinations": ["srt://x/y"]})),
+            "options.destinations[0]",
+        ),
+        (
+            push_out(
+                "r",
+                json!({"destinations": ["rtmp://cdn.example.com/live/room"]}),
+            ),
+            "repeats",
+        ),
+        (
+            push_out("r", json!({"template_id": 9, "mix_output": {}})),
+            "options.template_id",
+        ),
+        (
+            push_out("r", json!({"template_id": 1})),
+            "options.mix_output",
+        ),
+        (push_out("r", json!({"task_id": "t"})), "options.task_id"),
+    ];
+    for (body, needle) in cases {
+        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_eq!(a.status, 400, "{needle}: {}", a.text);
+        assert_eq!(a.json["kind"], "invalid-argument");
+        assert!(
+            a.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(needle)),
+            "{needle}: {}",
+            a.text
+        );
+    }
+    let mut pull = push_out("r", json!({}));
+    pull["direction"] = json!("pull-in");
+    let a = call(&gw, "POST", "/v1/ingests", Some(pull)).await;
+    assert_eq!(
+        (a.status, a.json["kind"].as_str()),
+        (501, Some("unsupported"))
+    );
+    let mut audio = push_out("r", json!({}));
+    audio["media"] = json!("audio-only");
+    let a = call(&gw, "POST", "/v1/ingests", Some(audio)).await;
+    assert_eq!(
+        (a.status, a.json["kind"].as_str()),
+        (501, Some("unsupported")),
+        "{}",
+        a.text
+    );
+    let cb = call(&gw, "POST", "/v1/callbacks/jo", Some(json!({"x": 1}))).await;
+    assert_eq!(cb.status, 501, "{}", cb.text);
+    assert_eq!(cb.json["kind"], "unsupported");
+    assert_eq!(
+        sim.request_count(),
+        0,
+        "no invalid request may reach the vendor"
+    );
+}
+
+#[tokio::test]
+async fn transport_faults() {
+    let sim = sim().await;
+    let gw = gateway(&provider(
+        &sim.base_url(),
+        "[providers.egress]\nrequest_timeout_ms = 300",
+        &[],
+    ))
+    .await;
+    for (fault, kind) in [
+        (Fault::Status(502), "unavailable"),
+        (Fault::DropConnection, "unavailable"),
+        (Fault::MalformedBody, "vendor-internal"),
+        (
+            Fault::Delay(std::time::Duration::from_millis(1500)),
+            "timeout",
+        ),
+    ] {
+        sim.fail_next(fault.clone());
+        let a = call(&gw, "POST", "/v1/ingests", Some(push_out("r", json!({})))).await;
+        assert_eq!(a.json["kind"], kind, "{fault:?}: {}", a.text);
+    }
+}
+
+fn run_cli(args: &[&str]) -> (String, String, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run ingest-gateway");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn dry_run_is_byte_identical_and_never_shows_the_credential() {
+    let dir = std::env::temp_dir().join(format!(
+        "ingest-gateway-test-jocloud-dry-run-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, provider("http://127.0.0.1:9105", "", &[])).expect("config");
+    let input = dir.join("start.json");
+    std::fs::write(
+        &input,
+        push_out(
+            "42",
+            json!({"destinations": ["rtmp://cdn2.example.com/live/b"]}),
+        )
+        .to_string(),
+    )
+    .expect("input");
+    let respond = dir.join("respond.json");
+    std::fs::write(
+        &respond,
+        r#"{"status": 200, "headers": [["content-type", "application/json"]], "body": "{\"code\":0,\"msg\":\"success\"}"}"#,
+    )
+    .expect("respond");
+    let args = [
+        "call",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--provider",
+        "jo",
+        "start",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--now",
+        "1700000000",
+        "--nonce",
+        "n0nce",
+        "--dry-run",
+        "--respond",
+        respond.to_str().expect("utf8"),
+    ];
+    let (first, stderr, ok) = run_cli(&args);
+    assert!(ok, "{stderr}");
+    let (second, stderr2, _) = run_cli(&args);
+    assert_eq!(first, second, "dry-run output differs between runs");
+    for text in [&first, &second, &stderr, &stderr2] {
+        assert_no_secrets("dry-run output", text);
+        let encoded = expected_token();
+        assert!(!text.contains(&encoded[6..]), "the Basic credential leaked");
+    }
+    let out: Value = serde_json::from_str(&first).expect("json");
+    let req = &out["requests"][0];
+    assert_eq!(req["method"], "POST");
+    assert_eq!(
+        req["url"],
+        format!("http://127.0.0.1:9105/app/{APP_ID}/v2/rtmpforward/startrtmp?traceId=call-n0nce")
+    );
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(req["headers"].clone()).expect("headers");
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let token = get("token").expect("token");
+    assert!(token.starts_with("Basic {{secret:"), "{token}");
+    assert_eq!(
+        get("content-type").as_deref(),
+        Some("application/json;charset=utf-8")
+    );
+    assert_eq!(
+        req["body"],
+        format!(
+            r#"{{"appid":{APP_ID},"roomid":"42","rtmpurl":"rtmp://cdn.example.com/live/room,rtmp://cdn2.example.com/live/b","streamtype":2,"uid":"alice"}}"#
+        )
+    );
+    assert_eq!(
+        out["result"]["ok"]["session_ref"],
+        r#"{"roomid":"42","uid":"alice"}"#
+    );
+    assert_eq!(out["result"]["ok"]["vendor_request_id"], "call-n0nce");
+}

@@ -68,14 +68,22 @@ async fn as_tenant(
         req = req.header("authorization", format!("Bearer {k}"));
     }
     let req = req
-        .body(body.map(|b| bytes::Bytes::from(b.to_string())).unwrap_or_default())
+        .body(
+            body.map(|b| bytes::Bytes::from(b.to_string()))
+                .unwrap_or_default(),
+        )
         .expect("request");
     let resp = gw.handle(req).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = String::from_utf8_lossy(resp.body()).into_owned();
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Answer { status, headers, json, text }
+    Answer {
+        status,
+        headers,
+        json,
+        text,
+    }
 }
 
 #[tokio::test]
@@ -90,7 +98,14 @@ async fn keys_grants_and_handles_belong_to_their_tenant() {
     }
     assert_eq!(sim.request_count(), 0);
 
-    let started = as_tenant(&gw, Some(KEY_A), "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
+    let started = as_tenant(
+        &gw,
+        Some(KEY_A),
+        "POST",
+        "/v1/ingests",
+        Some(pull_in("trtc", "1")),
+    )
+    .await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json["id"].as_str().expect("id").to_string();
     let seen = sim.request_count();
@@ -98,12 +113,30 @@ async fn keys_grants_and_handles_belong_to_their_tenant() {
     // Another tenant cannot use the handle, even one granted the same provider.
     let other = as_tenant(&gw, Some(KEY_B), "GET", &format!("/v1/ingests/{id}"), None).await;
     assert_eq!(other.status, 404, "{}", other.text);
-    let other = as_tenant(&gw, Some(KEY_B), "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    let other = as_tenant(
+        &gw,
+        Some(KEY_B),
+        "DELETE",
+        &format!("/v1/ingests/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(other.status, 404, "{}", other.text);
-    assert_eq!(sim.request_count(), seen, "a cross-tenant handle reached the vendor");
+    assert_eq!(
+        sim.request_count(),
+        seen,
+        "a cross-tenant handle reached the vendor"
+    );
 
     // A tenant not granted a provider neither sees nor uses it.
-    let c = as_tenant(&gw, Some(KEY_C), "POST", "/v1/ingests", Some(pull_in("trtc", "2"))).await;
+    let c = as_tenant(
+        &gw,
+        Some(KEY_C),
+        "POST",
+        "/v1/ingests",
+        Some(pull_in("trtc", "2")),
+    )
+    .await;
     assert_eq!(c.status, 404, "{}", c.text);
     let listed = as_tenant(&gw, Some(KEY_C), "GET", "/v1/providers", None).await;
     let ids: Vec<&str> = listed.json["providers"]
@@ -119,7 +152,10 @@ async fn keys_grants_and_handles_belong_to_their_tenant() {
     assert_eq!(mine.json["state"], "running", "{}", mine.text);
 
     // Health needs no key.
-    assert_eq!(as_tenant(&gw, None, "GET", "/healthz", None).await.status, 200);
+    assert_eq!(
+        as_tenant(&gw, None, "GET", "/healthz", None).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -127,11 +163,25 @@ async fn replicas_with_one_key_serve_each_others_handles() {
     let sim = sim().await;
     let one = gateway(&config(&sim)).await;
     let two = gateway(&config(&sim)).await;
-    let started = as_tenant(&one, Some(KEY_A), "POST", "/v1/ingests", Some(pull_in("trtc", "3"))).await;
+    let started = as_tenant(
+        &one,
+        Some(KEY_A),
+        "POST",
+        "/v1/ingests",
+        Some(pull_in("trtc", "3")),
+    )
+    .await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json["id"].as_str().expect("id");
     let status = as_tenant(&two, Some(KEY_A), "GET", &format!("/v1/ingests/{id}"), None).await;
     assert_eq!(status.json["state"], "running", "{}", status.text);
-    let stopped = as_tenant(&two, Some(KEY_A), "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    let stopped = as_tenant(
+        &two,
+        Some(KEY_A),
+        "DELETE",
+        &format!("/v1/ingests/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
 }

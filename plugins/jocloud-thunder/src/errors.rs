@@ -1,0 +1,149 @@
+//! Mapping Jocloud answers to the gateway's error taxonomy.
+//!
+//! Jocloud publishes neither a response shape nor error codes for `startrtmp` / `stoprtmp`.
+//! The vendor spec's rule decides by HTTP status alone ([`kind_for_status`]); whatever the
+//! body carries (`code`, `msg` / `message`, else the text) is kept verbatim.
+
+use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::{ErrorKind, ProviderError};
+
+/// Longest body excerpt kept as the vendor message when the body is not a JSON envelope, bytes.
+pub const MAX_MESSAGE: usize = 512;
+
+/// The normalized kind of an HTTP status that is not a success, and whether retrying can help.
+///
+/// 401/403 → `unauthenticated` (the API certificate was refused), 429 → `rate-limited`,
+/// any other 4xx → `invalid-argument`, 5xx → `unavailable` (retryable), anything else
+/// (1xx, 3xx, nonsense) → `vendor-internal`.
+pub fn kind_for_status(status: u16) -> (ErrorKind, bool) {
+    use ErrorKind::*;
+    match status {
+        401 | 403 => (Unauthenticated, false),
+        429 => (RateLimited, true),
+        400..=499 => (InvalidArgument, false),
+        500..=599 => (Unavailable, true),
+        _ => (VendorInternal, false),
+    }
+}
+
+fn hint_for(status: u16) -> String {
+    match status {
+        401 | 403 => "Jocloud refused the API certificate; check that the provider's \
+                      `restful_id` and `restful_secret` secrets are the console's API \
+                      certificate id and key for `app_id`"
+            .to_string(),
+        429 => "Jocloud rate-limited the request; retry after a pause".to_string(),
+        404 => "Jocloud does not know this path or task; check `app_id` and `path_prefix` \
+                (and, for stop, that the relay is still running)"
+            .to_string(),
+        400..=499 => "Jocloud rejected the request; see vendor_message".to_string(),
+        500..=599 => "Jocloud failed or is unavailable; retry later".to_string(),
+        _ => "Jocloud answered with an unexpected HTTP status".to_string(),
+    }
+}
+
+/// What the vendor said, salvaged from an error body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VendorFields {
+    /// `code` from a JSON body, else the HTTP status.
+    pub code: String,
+    /// `msg` / `message` from a JSON body, else the body text (truncated), if any.
+    pub message: Option<String>,
+    /// The request's trace id.
+    pub request_id: Option<String>,
+}
+
+/// The error for a non-2xx answer.
+pub fn http_error(
+    operation: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    vendor: VendorFields,
+) -> ProviderError {
+    let (kind, retryable) = kind_for_status(status);
+    let message = format!(
+        "Jocloud {operation} answered HTTP {status}: {}",
+        hint_for(status)
+    );
+    let mut e = error::from_vendor(
+        kind,
+        message,
+        &vendor.code,
+        vendor.message.as_deref().unwrap_or_default(),
+        vendor.request_id,
+    );
+    e.retryable = retryable;
+    if vendor.message.is_none() {
+        e.vendor_message = None;
+    }
+    if status == 429 {
+        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorKind::*;
+
+    /// The spec's whole rule, one status per class, plus the edges.
+    #[test]
+    fn every_documented_status_class_is_mapped() {
+        let cases = [
+            (401, Unauthenticated, false),
+            (403, Unauthenticated, false),
+            (400, InvalidArgument, false),
+            (404, InvalidArgument, false),
+            (409, InvalidArgument, false),
+            (499, InvalidArgument, false),
+            (429, RateLimited, true),
+            (500, Unavailable, true),
+            (502, Unavailable, true),
+            (503, Unavailable, true),
+            (599, Unavailable, true),
+            (100, VendorInternal, false),
+            (302, VendorInternal, false),
+            (600, VendorInternal, false),
+            (0, VendorInternal, false),
+        ];
+        for (status, kind, retryable) in cases {
+            assert_eq!(kind_for_status(status), (kind, retryable), "{status}");
+        }
+    }
+
+    #[test]
+    fn errors_keep_vendor_fields() {
+        let e = http_error(
+            "startrtmp",
+            401,
+            None,
+            VendorFields {
+                code: "401".into(),
+                message: Some("token invalid".into()),
+                request_id: Some("t-1".into()),
+            },
+        );
+        assert_eq!((e.kind, e.retryable), (Unauthenticated, false));
+        assert!(e.message.contains("restful_secret"), "{}", e.message);
+        assert_eq!(e.vendor_code.as_deref(), Some("401"));
+        assert_eq!(e.vendor_message.as_deref(), Some("token invalid"));
+        assert_eq!(e.vendor_request_id.as_deref(), Some("t-1"));
+
+        let e = http_error(
+            "stoprtmp",
+            429,
+            Some("4"),
+            VendorFields {
+                code: "429".into(),
+                ..VendorFields::default()
+            },
+        );
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs, e.vendor_message),
+            (RateLimited, true, Some(4), None)
+        );
+        let e = http_error("stoprtmp", 503, Some("4"), VendorFields::default());
+        assert_eq!((e.kind, e.retry_after_secs), (Unavailable, None));
+    }
+}

@@ -1,0 +1,154 @@
+//! Ingest Gateway provider plugin for JOYY / Jocloud Thunder relayed live broadcasting.
+//!
+//! `push-out` only: `start` → `startrtmp` (one source stream, or a mixed stream with a layout
+//! template or custom layout), `stop` → `stoprtmp`, authenticated with the header
+//! `token: Basic base64(restful_id:restful_secret)` that the host fills in (the plugin only
+//! ever holds a placeholder). Jocloud has no query API and no published callback format:
+//! `status` and `parse-callback` answer `unsupported`. See the crate's README for the field
+//! mapping, config, options and error mapping.
+//!
+//! Layout: [`settings`] (config, hosts, URLs), [`start`] (validation, bodies, session
+//! reference), [`api`] (one call and its answer), [`errors`] (HTTP status → error kind).
+//! Everything except [`api::call`] and the [`Guest`] glue below is pure and unit-tested on the
+//! host target.
+
+pub mod api;
+pub mod errors;
+pub mod settings;
+pub mod start;
+
+use ingest_plugin_sdk::{
+    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
+    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
+    config, error,
+};
+
+use crate::api::Op;
+use crate::settings::Settings;
+
+/// The plugin's name.
+pub const NAME: &str = "jocloud-thunder";
+/// The vendor's name.
+pub const VENDOR: &str = "JOYY Jocloud Thunder (relayed live broadcasting)";
+
+/// Why `status` is unsupported.
+pub const STATUS_UNSUPPORTED: &str = "jocloud-thunder cannot query a relay: Jocloud documents \
+     no status API for relayed live broadcasting (startrtmp/stoprtmp only)";
+/// Why `parse-callback` is unsupported.
+pub const CALLBACK_UNSUPPORTED: &str = "jocloud-thunder does not handle callbacks: Jocloud's \
+     push-status callback is configured by its support team and its format is not published";
+
+/// The Jocloud provider.
+#[derive(Debug)]
+pub struct JocloudThunder;
+
+/// What the plugin is; `region` is the config value that decides the default host.
+pub fn info(region: Option<&str>) -> ProviderInfo {
+    let key = |name: &str, required: bool, description: &str| ConfigKey {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    };
+    ProviderInfo {
+        name: NAME.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        vendor: VENDOR.to_string(),
+        directions: vec![Direction::PushOut],
+        operations: vec![Operation::Start, Operation::Stop],
+        config_keys: vec![
+            key(
+                settings::KEY_APP_ID,
+                true,
+                "The Jocloud AppID (positive integer), sent as appid and in the URL path.",
+            ),
+            key(
+                settings::KEY_REGION,
+                false,
+                "mainland (api.jocloud.com; default) or oversea (api-oversea.jocloud.com). \
+                 Ignored when `endpoint` is set.",
+            ),
+            key(
+                settings::KEY_PATH_PREFIX,
+                false,
+                "The path between /app/{appid}/ and startrtmp|stoprtmp. Default v2/rtmpforward \
+                 (the docs' overview also shows v1/recordoss).",
+            ),
+        ],
+        secrets: vec![api::RESTFUL_ID.to_string(), api::RESTFUL_SECRET.to_string()],
+        default_hosts: settings::default_hosts(region),
+    }
+}
+
+fn settings() -> Result<Settings, ProviderError> {
+    Settings::load(config::get)
+}
+
+impl Guest for JocloudThunder {
+    fn describe() -> ProviderInfo {
+        info(config::get(settings::KEY_REGION).as_deref())
+    }
+
+    fn start(request: StartRequest) -> Result<Session, ProviderError> {
+        let settings = settings()?;
+        let start = start::build(&request, settings.app_id)?;
+        let reply = api::call(&settings, Op::Start, &start.body)?;
+        Ok(Session {
+            session_ref: start.session_ref,
+            vendor_task_id: start.body.taskid,
+            issued_urls: Vec::new(),
+            vendor_request_id: reply.trace_id,
+            expires_at: None,
+        })
+    }
+
+    fn stop(request: StopRequest) -> Result<StopResult, ProviderError> {
+        let settings = settings()?;
+        let target = start::SessionRef::decode(&request.session_ref)?;
+        let reply = api::call(&settings, Op::Stop, &target.stop_body(settings.app_id))?;
+        Ok(StopResult {
+            vendor_request_id: reply.trace_id,
+        })
+    }
+
+    fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        Err(error::unsupported(STATUS_UNSUPPORTED))
+    }
+
+    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        Err(error::unsupported(CALLBACK_UNSUPPORTED))
+    }
+}
+
+// Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
+// are not valid ELF symbol-version-script entries, and the link fails.
+#[cfg(target_arch = "wasm32")]
+ingest_plugin_sdk::export!(JocloudThunder);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_lists_what_the_plugin_does() {
+        let i = info(None);
+        assert_eq!(i.name, "jocloud-thunder");
+        assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(i.directions, vec![Direction::PushOut]);
+        assert_eq!(i.operations, vec![Operation::Start, Operation::Stop]);
+        let keys: Vec<(&str, bool)> = i
+            .config_keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.required))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("app_id", true), ("region", false), ("path_prefix", false)]
+        );
+        assert_eq!(i.secrets, vec!["restful_id", "restful_secret"]);
+        assert_eq!(i.default_hosts, vec!["api.jocloud.com:443"]);
+        assert_eq!(
+            info(Some("oversea")).default_hosts,
+            vec!["api-oversea.jocloud.com:443"]
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Mapping RongCloud answers to the gateway's error taxonomy.
+//!
+//! RongCloud publishes no per-operation error table for `cloudplayer/start` / `stop`. The only
+//! codes documented for the cloud player are the status codes of its callback; [`kind_for`]
+//! maps each of them (for when the API answers one synchronously) and leaves every other code
+//! `vendor-internal`, not retryable, with the code kept.
+
+use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::{ErrorKind, ProviderError};
+
+/// The success code.
+pub const OK: i64 = 10000;
+
+/// The normalized kind of a RongCloud code, and whether repeating the request can succeed.
+pub fn kind_for(code: i64) -> (ErrorKind, bool) {
+    use ErrorKind::*;
+    match code {
+        // "unsupported request": the service is not enabled or the request is not one it serves.
+        61000 => (Unsupported, false),
+        // Bad header, bad body, field validation failed.
+        61010..=61012 => (InvalidArgument, false),
+        // Signalling or media server timeout inside RongCloud.
+        61013 | 61014 => (Unavailable, true),
+        // Abnormal room exit.
+        61015 => (VendorInternal, true),
+        // "RTC publish succeeded" is a callback status, not an API result.
+        61017 => (VendorInternal, false),
+        // The source URL cannot be pulled.
+        61101 => (InvalidArgument, false),
+        // Pull error, reconnecting / reconnect failed after 3 tries: the source may come back.
+        61102 | 61103 => (Unavailable, true),
+        _ => (VendorInternal, false),
+    }
+}
+
+/// A sentence for the API client explaining `code`, where there is one.
+pub fn hint_for(code: i64) -> Option<&'static str> {
+    Some(match code {
+        61000 => {
+            "RongCloud does not support this request; check that the Cloud Player service is \
+             enabled for the App Key in the RongCloud console"
+        }
+        61010 => "RongCloud rejected a request header (App-Key, Room-Id, Nonce …)",
+        61011 => "RongCloud rejected the request body",
+        61012 => {
+            "RongCloud's field validation failed (user_id, media_type, room_type, rtmp_url, \
+             rtsp_transport; or no cloud player runs for this user in this room)"
+        }
+        61013 => "RongCloud's signalling timed out; retry",
+        61014 => "RongCloud's media server timed out; retry",
+        61015 => "the cloud player left the room abnormally; retry",
+        61017 => "RongCloud answered a callback status (RTC publish succeeded) as an API result",
+        61101 => "RongCloud cannot pull `stream_url`; check that it is public and playing",
+        61102 => "RongCloud hit a pull error and is reconnecting; retry",
+        61103 => "RongCloud could not reconnect to `stream_url` after 3 tries; retry later",
+        _ => return None,
+    })
+}
+
+/// The error for a RongCloud `{"code", "msg"}` answer other than success.
+pub fn vendor_error(
+    operation: &str,
+    code: i64,
+    vendor_message: &str,
+    request_id: Option<String>,
+) -> ProviderError {
+    let (kind, retryable) = kind_for(code);
+    let message = match hint_for(code) {
+        Some(hint) => format!("RongCloud {operation} failed with code {code}: {hint}"),
+        None => format!(
+            "RongCloud {operation} failed with code {code}, a code this plugin does not know; \
+             see vendor_message"
+        ),
+    };
+    ProviderError {
+        retryable,
+        ..error::from_vendor(kind, message, &code.to_string(), vendor_message, request_id)
+    }
+}
+
+/// Vendor fields salvaged from a body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VendorFields {
+    /// `code`, as text.
+    pub code: Option<String>,
+    /// `msg`.
+    pub message: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+}
+
+/// The error for an HTTP status that decides the kind by itself: 401 (bad signature or App
+/// Key), 429, 5xx, and any other non-2xx status without a RongCloud code.
+pub fn http_error(
+    operation: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    vendor: VendorFields,
+) -> ProviderError {
+    let (kind, message) = match status {
+        401 => (
+            ErrorKind::Unauthenticated,
+            format!(
+                "RongCloud refused {operation} with HTTP 401: the signature did not verify; check \
+                 that the provider's `app_secret` secret belongs to its `app_key` and that the \
+                 gateway's clock is right"
+            ),
+        ),
+        429 => (
+            ErrorKind::RateLimited,
+            format!(
+                "RongCloud answered {operation} with HTTP 429 (too many requests); retry after a pause"
+            ),
+        ),
+        500..=599 => (
+            ErrorKind::Unavailable,
+            format!("RongCloud answered {operation} with HTTP {status}; retry later"),
+        ),
+        _ => (
+            ErrorKind::VendorInternal,
+            format!("RongCloud answered {operation} with unexpected HTTP status {status}"),
+        ),
+    };
+    let mut e = error::new(kind, message);
+    e.vendor_code = vendor.code;
+    e.vendor_message = vendor.message;
+    e.vendor_request_id = vendor.request_id;
+    if status == 429 {
+        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorKind::*;
+
+    /// Every code in `shared/vendors/rongcloud.md` (the callback's `code` list), with its
+    /// mapping when an API call answers it.
+    const SPEC_CODES: &[(i64, ErrorKind, bool)] = &[
+        (61000, Unsupported, false),
+        (61010, InvalidArgument, false),
+        (61011, InvalidArgument, false),
+        (61012, InvalidArgument, false),
+        (61013, Unavailable, true),
+        (61014, Unavailable, true),
+        (61015, VendorInternal, true),
+        (61017, VendorInternal, false),
+        (61101, InvalidArgument, false),
+        (61102, Unavailable, true),
+        (61103, Unavailable, true),
+    ];
+
+    #[test]
+    fn every_spec_code_is_mapped_and_explained() {
+        for (code, kind, retryable) in SPEC_CODES {
+            assert_eq!(kind_for(*code), (*kind, *retryable), "{code}");
+            assert!(hint_for(*code).is_some(), "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_vendor_internal() {
+        for code in [0, 1, 1002, 1004, 61016, 61104, 99999, -1] {
+            assert_eq!(kind_for(code), (VendorInternal, false), "{code}");
+            assert!(hint_for(code).is_none());
+        }
+        let e = vendor_error("start", 20001, "weird", Some("r".into()));
+        assert_eq!((e.kind, e.retryable), (VendorInternal, false));
+        assert_eq!(e.vendor_code.as_deref(), Some("20001"));
+        assert_eq!(e.vendor_message.as_deref(), Some("weird"));
+        assert_eq!(e.vendor_request_id.as_deref(), Some("r"));
+        assert!(e.message.contains("does not know"));
+    }
+
+    #[test]
+    fn vendor_error_keeps_fields() {
+        let e = vendor_error("start", 61012, "rtmp_url invalid", None);
+        assert_eq!((e.kind, e.retryable), (InvalidArgument, false));
+        assert!(e.message.contains("61012"), "{}", e.message);
+        assert_eq!(e.vendor_code.as_deref(), Some("61012"));
+        let e = vendor_error("stop", 61014, "", None);
+        assert_eq!((e.kind, e.retryable), (Unavailable, true));
+    }
+
+    #[test]
+    fn http_statuses() {
+        let e = http_error(
+            "start",
+            401,
+            None,
+            VendorFields {
+                code: Some("1004".into()),
+                message: Some("signature error".into()),
+                request_id: Some("r".into()),
+            },
+        );
+        assert_eq!((e.kind, e.retryable), (Unauthenticated, false));
+        assert_eq!(e.vendor_code.as_deref(), Some("1004"));
+        assert!(e.message.contains("app_secret"));
+        let e = http_error("start", 503, None, VendorFields::default());
+        assert_eq!((e.kind, e.retryable), (Unavailable, true));
+        let e = http_error("start", 429, Some(" 7 "), VendorFields::default());
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs),
+            (RateLimited, true, Some(7))
+        );
+        let e = http_error("start", 429, Some("soon"), VendorFields::default());
+        assert_eq!(e.retry_after_secs, None);
+        let e = http_error("stop", 302, None, VendorFields::default());
+        assert_eq!((e.kind, e.retryable), (VendorInternal, false));
+    }
+}
