@@ -324,8 +324,10 @@ impl Gateway {
         };
         let stream = self.events().subscribe(tenant.map(|t| t.id.clone()));
         let mut resp = Response::new(stream.boxed_unsync());
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         Some(resp)

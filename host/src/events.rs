@@ -92,7 +92,10 @@ pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 impl EventHub {
@@ -112,7 +115,11 @@ impl EventHub {
         let mut rx = self.tx.subscribe();
         let (tx, out) = mpsc::channel::<Bytes>(64);
         tokio::spawn(async move {
-            if tx.send(Bytes::from_static(b": ingest-gateway event stream\n\n")).await.is_err() {
+            if tx
+                .send(Bytes::from_static(b": ingest-gateway event stream\n\n"))
+                .await
+                .is_err()
+            {
                 return;
             }
             loop {
@@ -126,9 +133,9 @@ impl EventHub {
                         let data = serde_json::to_string(&*event).unwrap_or_default();
                         Bytes::from(format!("id: {}\nevent: ingest\ndata: {data}\n\n", event.id))
                     }
-                    Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
-                        Bytes::from(format!(": {n} events were dropped for this slow listener\n\n"))
-                    }
+                    Ok(Err(broadcast::error::RecvError::Lagged(n))) => Bytes::from(format!(
+                        ": {n} events were dropped for this slow listener\n\n"
+                    )),
                     Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 };
                 if tx.send(chunk).await.is_err() {

@@ -13,8 +13,8 @@ use crate::config::{AuthMode, Config, ProviderConfig};
 use crate::credentials::{SecretStore, read_source};
 use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::error::{ApiError, ConfigError, ErrorKind};
-use crate::handle::{HandleData, HandleKey};
 use crate::events::{Event, EventHub, Webhook};
+use crate::handle::{HandleData, HandleKey};
 use crate::metrics::Metrics;
 use crate::registry::PluginRegistry;
 use crate::runtime::{
@@ -380,7 +380,7 @@ impl Gateway {
             };
             let binding = Self::bind(&runtime, &provider, version)
                 .await
-                .map_err(|problems| ConfigError::Invalid(problems))?;
+                .map_err(ConfigError::Invalid)?;
             provider.set_binding(Some(Arc::new(binding)));
             metrics.set_healthy(&provider.id, true);
             providers.insert(pc.id.clone(), Arc::new(provider));
@@ -758,11 +758,9 @@ impl Gateway {
         // Every line logged during the call (the plugin's own included) names the provider
         // and the plugin version.
         let span = tracing::info_span!("call", provider = %provider.id, plugin = %plugin);
-        let (result, report) = tracing::Instrument::instrument(
-            self.runtime.invoke(&binding.version, setup, op),
-            span,
-        )
-        .await;
+        let (result, report) =
+            tracing::Instrument::instrument(self.runtime.invoke(&binding.version, setup, op), span)
+                .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),

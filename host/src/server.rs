@@ -20,7 +20,8 @@ use crate::gateway::Gateway;
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 /// Routes answered with a streaming body before any buffering (`GET /v1/events`): `None`
 /// when the request is not one of them.
-pub type StreamRoutes = Arc<dyn Fn(&http::request::Parts) -> Option<http::Response<Body>> + Send + Sync>;
+pub type StreamRoutes =
+    Arc<dyn Fn(&http::request::Parts) -> Option<http::Response<Body>> + Send + Sync>;
 
 /// A boxed response future.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send>>;

@@ -92,18 +92,27 @@ async fn post_callback(gw: &ingest_gateway::Gateway, path: &str, sim: &RongCloud
     for (k, v) in &cb.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = gw.handle(req.body(Bytes::from(cb.body)).expect("request")).await;
+    let resp = gw
+        .handle(req.body(Bytes::from(cb.body)).expect("request"))
+        .await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = String::from_utf8_lossy(resp.body()).into_owned();
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Answer { status, headers, json, text }
+    Answer {
+        status,
+        headers,
+        json,
+        text,
+    }
 }
 
 #[tokio::test]
 async fn a_verified_callback_is_delivered_to_the_tenant_webhook_signed_and_retried() {
     let sim = sim().await;
-    let receiver = SimServer::start(Arc::new(Receiver)).await.expect("receiver");
+    let receiver = SimServer::start(Arc::new(Receiver))
+        .await
+        .expect("receiver");
     receiver.fail_next(Fault::Status(503)); // the first attempt fails: the gateway retries
     let url = format!("{}/hooks/ingest", receiver.base_url());
     let gw = gateway(&config(&sim, &url)).await;
@@ -124,7 +133,11 @@ async fn a_verified_callback_is_delivered_to_the_tenant_webhook_signed_and_retri
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(deliveries.len(), 2, "one failed attempt, then a retry: {deliveries:?}");
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "one failed attempt, then a retry: {deliveries:?}"
+    );
     let d = &deliveries[1];
     assert_eq!(d.path_and_query, "/hooks/ingest");
     let signature = d.header("ingest-signature").expect("signature header");
@@ -136,29 +149,45 @@ async fn a_verified_callback_is_delivered_to_the_tenant_webhook_signed_and_retri
     mac.update(t.as_bytes());
     mac.update(b".");
     mac.update(&d.body);
-    assert_eq!(hex::encode(mac.finalize().into_bytes()), v1, "webhook signature does not verify");
+    assert_eq!(
+        hex::encode(mac.finalize().into_bytes()),
+        v1,
+        "webhook signature does not verify"
+    );
     let body: serde_json::Value = serde_json::from_slice(&d.body).expect("json");
     assert_eq!(body["tenant"], "a");
     assert_eq!(body["provider"], "rc");
     assert_eq!(body["event"]["state"], "running");
     assert_eq!(d.header("ingest-event-id"), body["id"].as_str());
     let metrics = gw.metrics().render();
-    assert!(metrics.contains(r#"ingest_events_total{provider="rc",delivery="webhook_ok"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"ingest_events_total{provider="rc",delivery="webhook_ok"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn events_stream_to_the_tenants_listeners() {
     let sim = sim().await;
     let gw = Arc::new(gateway(&config(&sim, "http://127.0.0.1:9/unused")).await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(ingest_gateway::server::serve(gw.clone(), listener, std::future::pending()));
+    tokio::spawn(ingest_gateway::server::serve(
+        gw.clone(),
+        listener,
+        std::future::pending(),
+    ));
 
     async fn open(addr: std::net::SocketAddr, key: &str) -> tokio::net::TcpStream {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        s.write_all(format!("GET /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\n\r\n").as_bytes())
-            .await
-            .expect("write");
+        s.write_all(
+            format!("GET /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("write");
         s
     }
     async fn read_until(s: &mut tokio::net::TcpStream, needle: &str, within: Duration) -> String {
@@ -182,14 +211,19 @@ async fn events_stream_to_the_tenants_listeners() {
     let posted = post_callback(&gw, "/v1/callbacks/rc/a", &sim).await;
     assert_eq!(posted.status, 200, "{}", posted.text);
     let got = read_until(&mut a, "\n\n", Duration::from_secs(5)).await;
-    assert!(got.contains("event: ingest") && got.contains(r#""state":"running""#), "{got}");
+    assert!(
+        got.contains("event: ingest") && got.contains(r#""state":"running""#),
+        "{got}"
+    );
     // Tenant b's listener does not see tenant a's event.
     let other = read_until(&mut b, "event: ingest", Duration::from_millis(300)).await;
     assert!(!other.contains("event: ingest"), "{other}");
 
     // Without a key the stream is refused.
     let mut anon = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    anon.write_all(b"GET /v1/events HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+    anon.write_all(b"GET /v1/events HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
     let refused = read_until(&mut anon, "\r\n\r\n", Duration::from_secs(5)).await;
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
 }

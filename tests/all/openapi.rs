@@ -28,7 +28,10 @@ fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) {
     let schema = resolve(spec, schema);
     if let Some(required) = schema["required"].as_array() {
         for field in required.iter().filter_map(Value::as_str) {
-            assert!(value.get(field).is_some(), "{at}: required `{field}` missing in {value}");
+            assert!(
+                value.get(field).is_some(),
+                "{at}: required `{field}` missing in {value}"
+            );
         }
     }
     if let (Some(props), Some(obj)) = (schema["properties"].as_object(), value.as_object()) {
@@ -90,7 +93,11 @@ async fn every_documented_operation_answers_a_documented_status() {
     for (method, template) in operations(&spec) {
         if template == "/v1/events" {
             // Streaming: answered before buffering, checked in events.rs.
-            let parts = http::Request::get("/v1/events").body(()).expect("req").into_parts().0;
+            let parts = http::Request::get("/v1/events")
+                .body(())
+                .expect("req")
+                .into_parts()
+                .0;
             assert!(gw.stream_route(&parts).is_some());
             continue;
         }
@@ -102,9 +109,15 @@ async fn every_documented_operation_answers_a_documented_status() {
         let body = body.or_else(|| (method == "POST").then(|| serde_json::json!({})));
         let a = call(&gw, &method, &path, body).await;
         let op = &spec["paths"][&template][method.to_lowercase()];
-        let documented: Vec<&String> = op["responses"].as_object().expect("responses").keys().collect();
+        let documented: Vec<&String> = op["responses"]
+            .as_object()
+            .expect("responses")
+            .keys()
+            .collect();
         assert!(
-            documented.iter().any(|s| s.as_str() == a.status.to_string()),
+            documented
+                .iter()
+                .any(|s| s.as_str() == a.status.to_string()),
             "{method} {template} answered {} (documented: {documented:?}): {}",
             a.status,
             a.text
@@ -118,7 +131,12 @@ async fn every_documented_operation_answers_a_documented_status() {
             && let Some((_, media)) = content.iter().find(|(k, _)| k.contains("json"))
             && !a.json.is_null()
         {
-            conforms(&spec, &media["schema"], &a.json, &format!("{method} {template}"));
+            conforms(
+                &spec,
+                &media["schema"],
+                &a.json,
+                &format!("{method} {template}"),
+            );
         }
     }
 }

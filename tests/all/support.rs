@@ -18,6 +18,7 @@ pub const ALIBABA_ACCESS_KEY_SECRET: &str = "ali-test-access-key-secret-Vb7Nc2";
 pub const ZEGO_SERVER_SECRET: &str = "zego0test0server0secret0f4e5d6c7b";
 pub const JOCLOUD_RESTFUL_ID: &str = "jocloud-test-restful-id-1234";
 pub const JOCLOUD_RESTFUL_SECRET: &str = "jocloud-test-restful-secret-Kp9";
+pub const ZEGO_CALLBACK_SECRET: &str = "zego-test-callback-secret-Wq4Rt8";
 /// Every secret value above: none may appear in any answer, output or log line.
 pub const ALL_SECRETS: &[&str] = &[
     TRTC_SECRET_ID,
@@ -28,6 +29,7 @@ pub const ALL_SECRETS: &[&str] = &[
     ZEGO_SERVER_SECRET,
     JOCLOUD_RESTFUL_ID,
     JOCLOUD_RESTFUL_SECRET,
+    ZEGO_CALLBACK_SECRET,
 ];
 
 /// Everything the gateway logged during the whole test run.

@@ -1,1 +1,720 @@
-//! zego end to end (to be written).
+//! ZEGO end to end: gateway → zego-dispatch / zego-cloud-player components → the ZEGO
+//! simulator (one server for both APIs).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use ingest_sim::server::Fault;
+use ingest_sim::zego::{ZegoSim, ZegoSimConfig};
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+use crate::support::*;
+
+const APP_ID: u32 = 1_234_567_890;
+
+fn dispatch_provider(id: &str, endpoint: &str, config: &[(&str, &str)]) -> String {
+    let app = APP_ID.to_string();
+    let mut all = vec![("app_id", app.as_str())];
+    all.extend_from_slice(config);
+    provider_toml(
+        id,
+        "zego-dispatch",
+        endpoint,
+        "",
+        &all,
+        &[("server_secret", ZEGO_SERVER_SECRET)],
+    )
+}
+
+fn player_provider(id: &str, endpoint: &str, extra: &str, with_callback_secret: bool) -> String {
+    let app = APP_ID.to_string();
+    let mut secrets = vec![("server_secret", ZEGO_SERVER_SECRET)];
+    if with_callback_secret {
+        secrets.push(("callback_secret", ZEGO_CALLBACK_SECRET));
+    }
+    provider_toml(
+        id,
+        "zego-cloud-player",
+        endpoint,
+        extra,
+        &[("app_id", app.as_str())],
+        &secrets,
+    )
+}
+
+async fn sim() -> ZegoSim {
+    ZegoSim::start(ZegoSimConfig {
+        app_id: APP_ID,
+        server_secret: ZEGO_SERVER_SECRET.to_string(),
+        callback_secret: ZEGO_CALLBACK_SECRET.to_string(),
+        max_skew_secs: 600,
+        initial_player_status: 1,
+    })
+    .await
+    .expect("simulator starts")
+}
+
+fn dispatch_body(provider: &str, direction: &str, options: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "provider": provider,
+        "direction": direction,
+        "room_id": "room-1",
+        "user_id": "encoder",
+        "options": options,
+    })
+}
+
+fn pull_in_body(provider: &str) -> serde_json::Value {
+    serde_json::json!({
+        "provider": provider,
+        "direction": "pull-in",
+        "room_id": "room-1",
+        "user_id": "relay",
+        "display_name": "Background music",
+        "stream_url": "https://media.example.com/live/source.m3u8",
+        "options": { "stream_id": "bgm_1" },
+    })
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn query_params(path_and_query: &str) -> BTreeMap<String, String> {
+    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// ZEGO's signature, recomputed independently.
+fn zego_signature(nonce: &str, timestamp: &str) -> String {
+    hex::encode(Md5::digest(
+        format!("{APP_ID}{nonce}{ZEGO_SERVER_SECRET}{timestamp}").as_bytes(),
+    ))
+}
+
+fn assert_signed(path_and_query: &str) {
+    let q = query_params(path_and_query);
+    assert_eq!(q["AppId"], APP_ID.to_string());
+    assert_eq!(q["SignatureVersion"], "2.0");
+    let nonce = &q["SignatureNonce"];
+    assert_eq!(nonce.len(), 16);
+    assert!(nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{nonce}");
+    assert_eq!(q["Signature"], zego_signature(nonce, &q["Timestamp"]));
+}
+
+// ---------------------------------------------------------------- RTMP dispatch
+
+#[tokio::test]
+async fn dispatch_issues_publish_and_play_nodes() {
+    let sim = sim().await;
+    let gw = gateway(&dispatch_provider("zd", &sim.base_url(), &[])).await;
+
+    let before = now_secs();
+    let push = dispatch_body(
+        "zd",
+        "push-in",
+        serde_json::json!({"stream_id": "cam_1", "client_ip": "198.51.100.7"}),
+    );
+    let started = call(&gw, "POST", "/v1/ingests", Some(push)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let session = &started.json["session"];
+    assert_eq!(session["issued_urls"][0]["purpose"], "publish");
+    assert_eq!(
+        session["issued_urls"][0]["url"],
+        format!("rtmp://203.0.113.10:1935/{APP_ID}/cam_1")
+    );
+    let expires_at = session["expires_at"].as_u64().expect("expires_at");
+    assert!((before + 7200..=now_secs() + 7200).contains(&expires_at));
+    assert!(session["vendor_request_id"].is_string());
+    let dispatched = sim.dispatches();
+    assert_eq!(dispatched[0].kind, "push");
+    assert_eq!(
+        dispatched[0].client_ip.map(|ip| ip.to_string()).as_deref(),
+        Some("198.51.100.7")
+    );
+    assert_eq!(dispatched[0].is_test, None);
+    let sequence = u64::try_from(dispatched[0].sequence).expect("positive");
+    assert!(
+        (before * 1000..=now_secs() * 1000 + 999).contains(&sequence),
+        "ms timestamp"
+    );
+    let recorded = &sim.requests()[0];
+    assert_eq!(recorded.method, "GET");
+    assert_signed(&recorded.path_and_query);
+    let id = started.json["id"].as_str().expect("id").to_string();
+
+    let pull = dispatch_body("zd", "pull-out", serde_json::json!({"stream_id": "cam_1"}));
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(started.json["session"]["issued_urls"][0]["purpose"], "play");
+    assert_eq!(sim.dispatches()[1].kind, "pull");
+    // Every request had its own nonce.
+    let nonces: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| query_params(&r.path_and_query)["SignatureNonce"].clone())
+        .collect();
+    assert_ne!(nonces[0], nonces[1]);
+
+    // Neither stop nor status exists for a dispatched node.
+    let count = sim.request_count();
+    for method in ["GET", "DELETE"] {
+        let a = call(&gw, method, &format!("/v1/ingests/{id}"), None).await;
+        assert_eq!(a.status, 501, "{method}: {}", a.text);
+        assert_eq!(a.json["kind"], "unsupported");
+    }
+    assert_eq!(sim.request_count(), count);
+    assert_no_secrets("the log", "");
+}
+
+#[tokio::test]
+async fn dispatch_test_environment_needs_the_prefix() {
+    let sim = sim().await;
+    let gw = gateway(&dispatch_provider(
+        "zd",
+        &sim.base_url(),
+        &[("is_test", "true")],
+    ))
+    .await;
+    let a = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(dispatch_body(
+            "zd",
+            "push-in",
+            serde_json::json!({"stream_id": "cam"}),
+        )),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("zegotest-1234567890-"))
+    );
+    assert_eq!(sim.request_count(), 0);
+
+    let ok = dispatch_body(
+        "zd",
+        "push-in",
+        serde_json::json!({"stream_id": "zegotest-1234567890-cam"}),
+    );
+    let a = call(&gw, "POST", "/v1/ingests", Some(ok)).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(sim.dispatches()[0].is_test, Some(true));
+    assert_eq!(
+        query_params(&sim.requests()[0].path_and_query)["IsTest"],
+        "true"
+    );
+}
+
+#[tokio::test]
+async fn dispatch_vendor_codes_map_to_normalized_kinds() {
+    let sim = sim().await;
+    let gw = gateway(&dispatch_provider("zd", &sim.base_url(), &[])).await;
+    let cases = [
+        ("1010", "rate-limited", 429, true),
+        ("30002", "rate-limited", 429, true),
+        ("1001", "unavailable", 503, true),
+        ("1002", "unavailable", 503, true),
+        ("1003", "unavailable", 503, true),
+        ("1005", "failed-precondition", 409, false),
+        ("1006", "invalid-argument", 400, false),
+        ("30003", "vendor-internal", 502, true),
+        ("30004", "invalid-argument", 400, false),
+        ("30005", "unauthenticated", 502, false),
+        ("30009", "invalid-argument", 400, false),
+        ("30010", "invalid-argument", 400, false),
+        ("30011", "invalid-argument", 400, false),
+        ("100000004", "unauthenticated", 502, false),
+        ("100000005", "unauthenticated", 502, false),
+        ("424242", "vendor-internal", 502, false),
+    ];
+    for (code, kind, status, retryable) in cases {
+        sim.fail_next(Fault::VendorError {
+            code: code.to_string(),
+            message: format!("simulated {code}"),
+        });
+        let body = dispatch_body("zd", "push-in", serde_json::json!({"stream_id": "s"}));
+        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_eq!(a.status, status, "{code}: {}", a.text);
+        assert_eq!(a.json["kind"], kind, "{code}: {}", a.text);
+        assert_eq!(a.json["vendor_code"], code);
+        assert_eq!(a.json["vendor_message"], format!("simulated {code}"));
+        assert_eq!(a.json["retryable"], retryable, "{code}");
+        assert!(
+            a.json["vendor_request_id"].is_string(),
+            "{code}: {}",
+            a.text
+        );
+    }
+    assert!(sim.dispatches().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_secret_and_stale_clock_are_rejected_by_the_simulator() {
+    let sim = sim().await;
+    let toml = dispatch_provider("zd", &sim.base_url(), &[])
+        .replace(ZEGO_SERVER_SECRET, "not-the-zego-server-secret");
+    let gw = gateway(&toml).await;
+    let body = dispatch_body("zd", "push-in", serde_json::json!({"stream_id": "s"}));
+    let a = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(a.json["kind"], "unauthenticated");
+    assert_eq!(a.json["vendor_code"], "100000005");
+
+    let gw = gateway(&dispatch_provider("zd", &sim.base_url(), &[])).await;
+    let start = ingest_gateway::api::StartBody::parse(body.to_string().as_bytes()).expect("body");
+    let stale = ingest_gateway::CallOptions {
+        now_ms: Some((now_secs() - 15 * 60) * 1000),
+        ..Default::default()
+    };
+    let err = gw
+        .start("zd", start.to_request(), stale)
+        .await
+        .expect_err("stale");
+    assert_eq!(err.kind, ingest_gateway::ErrorKind::Unauthenticated);
+    assert_eq!(err.vendor_code.as_deref(), Some("100000004"));
+    assert_eq!(sim.request_count(), 2);
+    assert!(sim.dispatches().is_empty());
+}
+
+#[tokio::test]
+async fn dispatch_input_is_checked_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway(&dispatch_provider("zd", &sim.base_url(), &[])).await;
+    let cases = [
+        (
+            dispatch_body("zd", "push-in", serde_json::json!({})),
+            "options.stream_id",
+        ),
+        (
+            dispatch_body("zd", "push-in", serde_json::json!({"stream_id": "a.b"})),
+            "options.stream_id",
+        ),
+        (
+            dispatch_body(
+                "zd",
+                "pull-out",
+                serde_json::json!({"stream_id": "s", "client_ip": "2001:db8::1"}),
+            ),
+            "options.client_ip",
+        ),
+        (
+            {
+                let mut b = dispatch_body("zd", "push-in", serde_json::json!({"stream_id": "s"}));
+                b["stream_url"] = "rtmp://x.example/live/s".into();
+                b
+            },
+            "stream_url",
+        ),
+        (
+            {
+                let mut b = dispatch_body("zd", "push-in", serde_json::json!({"stream_id": "s"}));
+                b["expires_in_secs"] = 7201.into();
+                b
+            },
+            "expires_in_secs",
+        ),
+    ];
+    for (body, field) in cases {
+        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_eq!(a.status, 400, "{field}: {}", a.text);
+        assert!(
+            a.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("`{field}`"))),
+            "{field}: {}",
+            a.text
+        );
+    }
+    let mut pull_in = dispatch_body("zd", "pull-in", serde_json::json!({"stream_id": "s"}));
+    pull_in["stream_url"] = "rtmp://x.example/live/s".into();
+    let a = call(&gw, "POST", "/v1/ingests", Some(pull_in)).await;
+    assert_eq!(
+        (a.status, a.json["kind"].as_str()),
+        (501, Some("unsupported"))
+    );
+    assert_eq!(sim.request_count(), 0);
+}
+
+#[tokio::test]
+async fn transport_faults() {
+    let sim = sim().await;
+    let toml = dispatch_provider("zd", &sim.base_url(), &[]).replace(
+        "allow_private = true",
+        "allow_private = true\n[providers.egress]\nrequest_timeout_ms = 300",
+    );
+    let gw = gateway(&toml).await;
+    for (fault, kind) in [
+        (Fault::Status(503), "unavailable"),
+        (Fault::Status(429), "rate-limited"),
+        (Fault::DropConnection, "unavailable"),
+        (Fault::MalformedBody, "vendor-internal"),
+        (
+            Fault::Delay(std::time::Duration::from_millis(1500)),
+            "timeout",
+        ),
+    ] {
+        sim.fail_next(fault.clone());
+        let body = dispatch_body("zd", "push-in", serde_json::json!({"stream_id": "s"}));
+        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_eq!(a.json["kind"], kind, "{fault:?}: {}", a.text);
+    }
+}
+
+// ---------------------------------------------------------------- Cloud Player
+
+#[tokio::test]
+async fn cloud_player_start_status_stop() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let players = sim.players();
+    assert_eq!(players.len(), 1);
+    let player = &players[0];
+    assert_eq!(
+        started.json["session"]["vendor_task_id"],
+        player.player_id.as_str()
+    );
+    assert_eq!(player.room_id, "room-1");
+    assert_eq!(player.stream_id, "bgm_1");
+    assert_eq!(player.player_name.as_deref(), Some("Background music"));
+    assert_eq!(
+        player.stream_url,
+        "https://media.example.com/live/source.m3u8"
+    );
+    let recorded = &sim.requests()[0];
+    assert_eq!(recorded.method, "POST");
+    assert_eq!(
+        query_params(&recorded.path_and_query)["Action"],
+        "CreatePlayer"
+    );
+    assert_signed(&recorded.path_and_query);
+    let id = started.json["id"].as_str().expect("id").to_string();
+
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert_eq!(status.json["state"], "starting");
+    assert_eq!(status.json["vendor_state"], "1");
+
+    for (vendor, state) in [
+        (4, "running"),
+        (5, "running"),
+        (6, "failed"),
+        (7, "stopped"),
+    ] {
+        assert!(sim.set_player_status(&player.player_id, vendor));
+        let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+        assert_eq!(status.json["state"], state, "{vendor}: {}", status.text);
+    }
+    assert!(sim.set_player_status(&player.player_id, 4));
+
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert!(stopped.json["vendor_request_id"].is_string());
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.json["state"], "stopped", "{}", status.text);
+    assert_eq!(status.json["vendor_state"], "8");
+    assert!(
+        status.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("DeletePlayer"))
+    );
+
+    // Deleting twice: ZEGO refuses with its invalid-parameter code.
+    let again = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert_eq!(again.json["vendor_code"], "350006003");
+    assert_no_secrets("the log", "");
+}
+
+#[tokio::test]
+async fn cloud_player_callbacks_are_verified() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    let player_id = sim.players()[0].player_id.clone();
+    assert!(sim.set_player_status(&player_id, 4));
+
+    let cb = sim.callback(&player_id, 3).expect("callback");
+    let a = call(&gw, "POST", "/v1/callbacks/zp", Some(cb.json.clone())).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "running", "{}", a.text);
+    assert_eq!(a.json["event"]["vendor_event"], "3");
+    assert_eq!(a.json["event"]["vendor_task_id"], player_id.as_str());
+    assert!(a.json["event"]["occurred_at_ms"].is_u64());
+    // The callback's handle opens the same ingest as start's.
+    let cb_id = a.json["id"].as_str().expect("handle");
+    let status = call(&gw, "GET", &format!("/v1/ingests/{cb_id}"), None).await;
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+    assert_eq!(
+        started.json["session"]["vendor_task_id"],
+        player_id.as_str()
+    );
+
+    let destroyed = {
+        assert!(sim.set_player_status(&player_id, 8));
+        sim.callback(&player_id, 2).expect("callback")
+    };
+    let a = call(&gw, "POST", "/v1/callbacks/zp", Some(destroyed.json)).await;
+    assert_eq!(a.json["event"]["state"], "stopped", "{}", a.text);
+
+    // Tampering with a signed field, a forged signature, another project: refused.
+    let mut tampered = cb.json.clone();
+    tampered["Timestamp"] = (tampered["Timestamp"].as_i64().expect("ts") + 1).into();
+    let mut forged = cb.json.clone();
+    let sig = forged["Signature"].as_str().expect("sig").to_string();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    forged["Signature"] = format!("{flipped}{}", &sig[1..]).into();
+    let mut other_app = cb.json.clone();
+    other_app["AppID"] = 42.into();
+    let mut unsigned = cb.json.clone();
+    unsigned
+        .as_object_mut()
+        .expect("object")
+        .remove("Signature");
+    for body in [tampered, forged, other_app, unsigned] {
+        let a = call(&gw, "POST", "/v1/callbacks/zp", Some(body.clone())).await;
+        assert_eq!(a.json["kind"], "unauthenticated", "{body}: {}", a.text);
+        assert!(a.status >= 400);
+    }
+    let a = call(
+        &gw,
+        "POST",
+        "/v1/callbacks/zp",
+        Some(serde_json::json!([1])),
+    )
+    .await;
+    assert_eq!(a.json["kind"], "invalid-argument", "{}", a.text);
+
+    // Without a callback secret, the plugin says what is missing.
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", false)).await;
+    let a = call(&gw, "POST", "/v1/callbacks/zp", Some(cb.json)).await;
+    assert_eq!(a.status, 501, "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("callback_secret")),
+        "{}",
+        a.text
+    );
+}
+
+#[tokio::test]
+async fn cloud_player_vendor_codes_map_to_normalized_kinds() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let cases = [
+        ("100000004", "unauthenticated", 502, false),
+        ("100000005", "unauthenticated", 502, false),
+        ("350006001", "rate-limited", 429, true),
+        ("350006002", "unauthenticated", 502, false),
+        ("350006003", "invalid-argument", 400, false),
+        ("350006006", "permission-denied", 403, false),
+        ("350010000", "vendor-internal", 502, true),
+        ("350099999", "vendor-internal", 502, false),
+    ];
+    for (code, kind, status, retryable) in cases {
+        sim.fail_next(Fault::VendorError {
+            code: code.to_string(),
+            message: format!("simulated {code}"),
+        });
+        let a = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+        assert_eq!(a.status, status, "{code}: {}", a.text);
+        assert_eq!(a.json["kind"], kind, "{code}: {}", a.text);
+        assert_eq!(a.json["vendor_code"], code);
+        assert_eq!(a.json["retryable"], retryable, "{code}");
+        assert!(a.json["vendor_request_id"].is_string());
+    }
+    assert!(sim.players().is_empty());
+
+    // A wrong server secret reaches the simulator and is refused there.
+    let toml = player_provider("zp", &sim.base_url(), "", true)
+        .replace(ZEGO_SERVER_SECRET, "not-the-zego-server-secret");
+    let gw = gateway(&toml).await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    assert_eq!(a.json["vendor_code"], "100000005", "{}", a.text);
+}
+
+#[tokio::test]
+async fn cloud_player_input_is_checked_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let mut no_url = pull_in_body("zp");
+    no_url.as_object_mut().expect("object").remove("stream_url");
+    let mut bad_scheme = pull_in_body("zp");
+    bad_scheme["stream_url"] = "srt://media.example.com/live".into();
+    let mut bad_stream = pull_in_body("zp");
+    bad_stream["options"] = serde_json::json!({"stream_id": "a b"});
+    let mut bad_video = pull_in_body("zp");
+    bad_video["options"] = serde_json::json!({"video_options": "hd"});
+    for (body, field) in [
+        (no_url, "stream_url"),
+        (bad_scheme, "stream_url"),
+        (bad_stream, "options.stream_id"),
+        (bad_video, "options.video_options"),
+    ] {
+        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_eq!(a.status, 400, "{field}: {}", a.text);
+        assert!(
+            a.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("`{field}`"))),
+            "{field}: {}",
+            a.text
+        );
+    }
+    let mut push = pull_in_body("zp");
+    push["direction"] = "push-in".into();
+    let a = call(&gw, "POST", "/v1/ingests", Some(push)).await;
+    assert_eq!(a.status, 501, "{}", a.text);
+    assert_eq!(sim.request_count(), 0);
+}
+
+// ---------------------------------------------------------------- dry runs
+
+fn run_cli(args: &[&str]) -> (String, String, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run ingest-gateway");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+/// Runs `start` twice with a fixed time and nonce; returns the parsed output.
+fn dry_run_start(
+    name: &str,
+    toml: &str,
+    provider: &str,
+    body: &serde_json::Value,
+    respond: &str,
+) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!(
+        "ingest-gateway-test-zego-{name}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, toml).expect("config");
+    let input = dir.join("start.json");
+    std::fs::write(&input, body.to_string()).expect("input");
+    let respond_path = dir.join("respond.json");
+    std::fs::write(
+        &respond_path,
+        serde_json::json!({"status": 200, "headers": [["content-type", "application/json"]], "body": respond})
+            .to_string(),
+    )
+    .expect("respond");
+    let args = [
+        "call",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--provider",
+        provider,
+        "start",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--now",
+        "1700000000",
+        "--nonce",
+        "n0nce",
+        "--dry-run",
+        "--respond",
+        respond_path.to_str().expect("utf8"),
+    ];
+    let (first, stderr, ok) = run_cli(&args);
+    assert!(ok, "{stderr}");
+    let (second, stderr2, _) = run_cli(&args);
+    assert_eq!(first, second, "dry-run output differs between runs");
+    for text in [&first, &second, &stderr, &stderr2] {
+        assert_no_secrets("dry-run output", text);
+    }
+    serde_json::from_str(&first).expect("json")
+}
+
+/// `SignatureNonce` for the call nonce `n0nce`: the first 16 hex characters of its SHA-256.
+fn expected_nonce() -> String {
+    hex::encode(Sha256::digest(b"n0nce"))[..16].to_string()
+}
+
+#[test]
+fn dispatch_dry_run_is_byte_identical_and_signed_as_documented() {
+    let toml = dispatch_provider("zd", "http://127.0.0.1:9104", &[]);
+    let body = dispatch_body(
+        "zd",
+        "push-in",
+        serde_json::json!({"stream_id": "cam_1", "client_ip": "198.51.100.7"}),
+    );
+    let out = dry_run_start(
+        "dispatch",
+        &toml,
+        "zd",
+        &body,
+        r#"{"Code":0,"Message":"ok","RequestId":"req-9","Data":["rtmp://203.0.113.10:1935/1234567890/cam_1"]}"#,
+    );
+    let req = &out["requests"][0];
+    assert_eq!(req["method"], "GET");
+    let nonce = expected_nonce();
+    let signature = zego_signature(&nonce, "1700000000");
+    assert_eq!(
+        req["url"],
+        format!(
+            "http://127.0.0.1:9104/?Action=RTMPDispatchV2&StreamId=cam_1&Sequence=1700000000000\
+             &Type=push&ClientIP=198.51.100.7&AppId=1234567890&SignatureNonce={nonce}\
+             &Timestamp=1700000000&SignatureVersion=2.0&Signature={signature}"
+        )
+    );
+    let ok = &out["result"]["ok"];
+    assert_eq!(ok["session_ref"], "push:cam_1");
+    assert_eq!(ok["issued_urls"][0]["purpose"], "publish");
+    assert_eq!(ok["expires_at"], 1_700_007_200u64);
+    assert_eq!(ok["vendor_request_id"], "req-9");
+}
+
+#[test]
+fn cloud_player_dry_run_is_byte_identical_and_signed_as_documented() {
+    let toml = player_provider("zp", "http://127.0.0.1:9104", "", true);
+    let out = dry_run_start(
+        "player",
+        &toml,
+        "zp",
+        &pull_in_body("zp"),
+        r#"{"Code":0,"Message":"ok","RequestId":"req-7","Data":{"PlayerId":"cp-42"}}"#,
+    );
+    let req = &out["requests"][0];
+    assert_eq!(req["method"], "POST");
+    let nonce = expected_nonce();
+    let signature = zego_signature(&nonce, "1700000000");
+    assert_eq!(
+        req["url"],
+        format!(
+            "http://127.0.0.1:9104/?Action=CreatePlayer&AppId=1234567890&SignatureNonce={nonce}\
+             &Timestamp=1700000000&SignatureVersion=2.0&Signature={signature}"
+        )
+    );
+    assert_eq!(
+        req["body"],
+        r#"{"PlayerName":"Background music","RoomId":"room-1","StreamId":"bgm_1","StreamUrl":"https://media.example.com/live/source.m3u8"}"#
+    );
+    let ok = &out["result"]["ok"];
+    assert_eq!(ok["session_ref"], "cp-42");
+    assert_eq!(ok["vendor_task_id"], "cp-42");
+    assert_eq!(ok["vendor_request_id"], "req-7");
+}

@@ -45,6 +45,50 @@ async fn main() -> anyhow::Result<()> {
 
     // Further simulators start here, one block each, in port order.
 
+    // RongCloud Cloud Player, 9102.
+    let rongcloud = ingest_sim::rongcloud::RongCloudSim::start_on(
+        addr(9102),
+        ingest_sim::rongcloud::RongCloudSimConfig::demo(),
+    )
+    .await
+    .context("starting the rongcloud simulator")?;
+    println!("rongcloud simulator listening on {}", rongcloud.base_url());
+    running.push(Box::new(rongcloud));
+
+    // Alibaba ARTC (ApsaraVideo Live), 9103: issued addresses join their channel at once.
+    let alibaba = ingest_sim::alibaba::AlibabaSim::start_on(
+        addr(9103),
+        ingest_sim::alibaba::AlibabaSimConfig::demo(),
+    )
+    .await
+    .context("starting the alibaba-artc simulator")?;
+    println!("alibaba-artc simulator listening on {}", alibaba.base_url());
+    running.push(Box::new(alibaba));
+
+    // ZEGOCLOUD, 9104: one simulator for RTMP dispatch and the cloud player (by `Action`).
+    let zego =
+        ingest_sim::zego::ZegoSim::start_on(addr(9104), ingest_sim::zego::ZegoSimConfig::demo())
+            .await
+            .context("starting the zego simulator (dispatch and cloud player)")?;
+    println!(
+        "zego simulator (dispatch, cloud player) listening on {}",
+        zego.base_url()
+    );
+    running.push(Box::new(zego));
+
+    // Jocloud Thunder relayed live broadcasting, 9105.
+    let jocloud = ingest_sim::jocloud::JocloudSim::start_on(
+        addr(9105),
+        ingest_sim::jocloud::JocloudSimConfig::demo(),
+    )
+    .await
+    .context("starting the jocloud-thunder simulator")?;
+    println!(
+        "jocloud-thunder simulator listening on {}",
+        jocloud.base_url()
+    );
+    running.push(Box::new(jocloud));
+
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

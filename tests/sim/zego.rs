@@ -1,1 +1,1294 @@
-//! Vendor simulator: zego (to be written).
+//! ZEGOCLOUD simulator: `RTMPDispatchV2` (the RTC API) and the Cloud Player API
+//! (`CreatePlayer`, `UpdatePlayer`, `DeletePlayer`, `DescribePlayers`) on one server; the
+//! `Action` query parameter tells them apart, as the two real hosts would.
+//!
+//! Written from `shared/vendors/zego.md` only. It verifies the v2 signature
+//! (`md5(AppId ‖ SignatureNonce ‖ ServerSecret ‖ Timestamp)`) from the received query, refuses
+//! a Timestamp more than 10 minutes from its clock, validates each action's parameters, keeps
+//! dispatches and players, answers in ZEGO's envelope `{"Code", "Message", "RequestId",
+//! "Data"}` (always HTTP 200; `Code` 0 is success), and can produce a signed cloud-player
+//! callback ([`ZegoSim::callback`]).
+//!
+//! Check order: route (`/`) → query decoding → `Action` → common parameters (AppId,
+//! SignatureNonce, Timestamp, SignatureVersion, Signature) → AppId → Timestamp → signature →
+//! `IsTest` → the action (method, body, its own parameters).
+//!
+//! Error codes come from the action's family: dispatch uses its table (1006 invalid parameter,
+//! 30004 IsTest, 30005 AppId, 30009 StreamId, 30010 Type, 30011 ClientIP); the cloud player
+//! uses 350006002 (gateway check, e.g. an unknown AppId) and 350006003 (invalid parameter —
+//! also for an unknown PlayerId and for the undocumented 50-running-players limit, which has
+//! no published code). Both use 100000004 (signature expired) and 100000005 (wrong).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use md5::Md5;
+use serde_json::{Map, Value, json};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::server::{Fault, Recorded, SimResponse, SimServer, VendorHandler, lock};
+
+/// The demo's AppID.
+pub const DEMO_APP_ID: u32 = 1_234_567_890;
+/// The demo's ServerSecret (not a real credential).
+pub const DEMO_SERVER_SECRET: &str = "demo0zego0server0secret00000000";
+/// The demo's CallbackSecret (not a real credential).
+pub const DEMO_CALLBACK_SECRET: &str = "demo-zego-callback-secret";
+/// Most players running (status 1..=5) at once per AppID.
+pub const MAX_RUNNING_PLAYERS: usize = 50;
+/// The publish node dispatch answers (a documentation address).
+pub const PUSH_NODE: &str = "203.0.113.10:1935";
+/// The play node dispatch answers (a documentation address).
+pub const PLAY_NODE: &str = "203.0.113.20:1935";
+
+/// Which API a request belongs to, deciding its error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Dispatch,
+    CloudPlayer,
+}
+
+impl Family {
+    fn invalid_parameter(self) -> i64 {
+        match self {
+            Family::Dispatch => 1006,
+            Family::CloudPlayer => 350_006_003,
+        }
+    }
+
+    fn unknown_app(self) -> i64 {
+        match self {
+            Family::Dispatch => 30005,
+            Family::CloudPlayer => 350_006_002,
+        }
+    }
+
+    fn bad_is_test(self) -> i64 {
+        match self {
+            Family::Dispatch => 30004,
+            Family::CloudPlayer => 350_006_003,
+        }
+    }
+}
+
+/// The one project the simulator knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZegoSimConfig {
+    /// The project's AppID; any other is 30005 (dispatch) or 350006002 (cloud player).
+    pub app_id: u32,
+    /// The ServerSecret request signatures are checked with.
+    pub server_secret: String,
+    /// The CallbackSecret callbacks are signed with.
+    pub callback_secret: String,
+    /// Largest accepted difference between `Timestamp` and the simulator's clock, seconds
+    /// (ZEGO: 10 minutes).
+    pub max_skew_secs: i64,
+    /// The `Status` a new player starts in (1 creating … 4 playing).
+    pub initial_player_status: u8,
+}
+
+impl ZegoSimConfig {
+    /// Fixed, fake credentials for tests; players start as 1 (creating).
+    pub fn for_tests() -> Self {
+        Self {
+            app_id: 1_000_000_001,
+            server_secret: "sim0test0zego0server0secret0000".to_owned(),
+            callback_secret: "sim-test-zego-callback-secret".to_owned(),
+            max_skew_secs: 600,
+            initial_player_status: 1,
+        }
+    }
+
+    /// The demo's credentials ([`DEMO_APP_ID`], [`DEMO_SERVER_SECRET`],
+    /// [`DEMO_CALLBACK_SECRET`]); players start as 4 (playing).
+    pub fn demo() -> Self {
+        Self {
+            app_id: DEMO_APP_ID,
+            server_secret: DEMO_SERVER_SECRET.to_owned(),
+            callback_secret: DEMO_CALLBACK_SECRET.to_owned(),
+            max_skew_secs: 600,
+            initial_player_status: 4,
+        }
+    }
+}
+
+impl Default for ZegoSimConfig {
+    /// Same as [`ZegoSimConfig::for_tests`].
+    fn default() -> Self {
+        Self::for_tests()
+    }
+}
+
+/// One `RTMPDispatchV2` answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    /// `StreamId`.
+    pub stream_id: String,
+    /// `Type`: `push` or `pull`.
+    pub kind: String,
+    /// `Sequence`.
+    pub sequence: i64,
+    /// `ClientIP`.
+    pub client_ip: Option<Ipv4Addr>,
+    /// `IsTest`, if sent.
+    pub is_test: Option<bool>,
+    /// The URLs answered in `Data`.
+    pub urls: Vec<String>,
+}
+
+/// One cloud player as the simulator holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimPlayer {
+    /// `PlayerId`.
+    pub player_id: String,
+    /// `RoomId`.
+    pub room_id: String,
+    /// `StreamId`, as sent or generated.
+    pub stream_id: String,
+    /// `StreamUrl`.
+    pub stream_url: String,
+    /// `PlayerName`.
+    pub player_name: Option<String>,
+    /// `Status`: 1 creating, 2 connecting, 3 waiting, 4 playing, 5 paused, 6 source failed,
+    /// 7 finished, 8 destroyed.
+    pub status: u8,
+    /// `CreateTime`, Unix milliseconds.
+    pub create_time_ms: i64,
+    /// `DestroyReason`, once destroyed.
+    pub destroy_reason: Option<String>,
+    /// The whole `CreatePlayer` body as received.
+    pub create_body: Value,
+}
+
+impl SimPlayer {
+    fn running(&self) -> bool {
+        (1..=5).contains(&self.status)
+    }
+}
+
+/// A signed cloud-player callback, ready to POST to the gateway.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignedCallback {
+    /// Request headers (`content-type: application/json`).
+    pub headers: Vec<(String, String)>,
+    /// The JSON body bytes.
+    pub body: Vec<u8>,
+    /// The same body, parsed.
+    pub json: Value,
+}
+
+/// A running ZEGO simulator. Dropping it stops the server.
+pub struct ZegoSim {
+    server: SimServer,
+    zego: Arc<Zego>,
+}
+
+impl std::fmt::Debug for ZegoSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZegoSim")
+            .field("addr", &self.server.addr())
+            .field("app_id", &self.zego.cfg.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZegoSim {
+    /// Starts on `127.0.0.1:0` (a free port).
+    pub async fn start(cfg: ZegoSimConfig) -> anyhow::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), cfg).await
+    }
+
+    /// Starts on `addr`.
+    pub async fn start_on(addr: SocketAddr, cfg: ZegoSimConfig) -> anyhow::Result<Self> {
+        let zego = Arc::new(Zego {
+            cfg,
+            state: Mutex::new(State::default()),
+            serial: AtomicU64::new(0),
+        });
+        let server = SimServer::start_on(addr, Arc::clone(&zego) as Arc<dyn VendorHandler>).await?;
+        Ok(Self { server, zego })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ZegoSimConfig {
+        &self.zego.cfg
+    }
+
+    /// The underlying server.
+    pub fn server(&self) -> &SimServer {
+        &self.server
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+
+    /// How many requests were received so far.
+    pub fn request_count(&self) -> usize {
+        self.server.request_count()
+    }
+
+    /// Queues a fault for a coming request (see [`SimServer::fail_next`]).
+    pub fn fail_next(&self, fault: Fault) {
+        self.server.fail_next(fault);
+    }
+
+    /// Sets or clears the sticky fault (see [`SimServer::fail_always`]).
+    pub fn fail_always(&self, fault: Option<Fault>) {
+        self.server.fail_always(fault);
+    }
+
+    /// Every dispatch answered, in order.
+    pub fn dispatches(&self) -> Vec<Dispatched> {
+        lock(&self.zego.state).dispatches.clone()
+    }
+
+    /// Every player ever created, in creation order.
+    pub fn players(&self) -> Vec<SimPlayer> {
+        lock(&self.zego.state).players.clone()
+    }
+
+    /// The player `player_id`, if it exists.
+    pub fn player(&self, player_id: &str) -> Option<SimPlayer> {
+        lock(&self.zego.state)
+            .players
+            .iter()
+            .find(|p| p.player_id == player_id)
+            .cloned()
+    }
+
+    /// Moves a player to `status` (1..=8), as the vendor would on its own (connected, source
+    /// failed, finished …); 8 also records a DestroyReason. Returns whether it existed.
+    pub fn set_player_status(&self, player_id: &str, status: u8) -> bool {
+        let mut state = lock(&self.zego.state);
+        match state.players.iter_mut().find(|p| p.player_id == player_id) {
+            Some(p) => {
+                p.status = status;
+                if status == 8 && p.destroy_reason.is_none() {
+                    p.destroy_reason = Some("destroyed by the simulator".to_owned());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A correctly signed callback for `player_id` with `event_type` (1 created, 2 destroyed,
+    /// 3 status changed, 4 exception), a fresh nonce and the current time. `Detail` is
+    /// `{"Status": n}` for event 3 and `{"DestroyReason": …}` for event 2. `None` for an
+    /// unknown player.
+    pub fn callback(&self, player_id: &str, event_type: i64) -> Option<SignedCallback> {
+        let player = self.player(player_id)?;
+        let detail = match event_type {
+            3 => Some(json!({"Status": player.status}).to_string()),
+            2 => Some(
+                json!({"DestroyReason": player.destroy_reason.clone().unwrap_or_default()})
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        let nonce = hex::encode(&self.zego.entropy(b"callback")[..8]);
+        Some(self.callback_with(
+            &player.room_id,
+            player_id,
+            event_type,
+            &nonce,
+            unix_now(),
+            detail.as_deref(),
+        ))
+    }
+
+    /// A callback with every signed input chosen by the caller (tests pin the nonce and time).
+    pub fn callback_with(
+        &self,
+        room_id: &str,
+        player_id: &str,
+        event_type: i64,
+        nonce: &str,
+        timestamp: i64,
+        detail: Option<&str>,
+    ) -> SignedCallback {
+        let ts = timestamp.to_string();
+        let mut body = json!({
+            "AppID": self.zego.cfg.app_id,
+            "RoomId": url_encode(room_id),
+            "PlayerId": url_encode(player_id),
+            "EventType": event_type,
+            "Nonce": nonce,
+            "Timestamp": timestamp,
+            "Signature": callback_signature(&self.zego.cfg.callback_secret, &ts, nonce),
+            "EventTime": timestamp.saturating_mul(1000),
+        });
+        if let Some(detail) = detail {
+            body["Detail"] = Value::String(url_encode(detail));
+        }
+        SignedCallback {
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: body.to_string().into_bytes(),
+            json: body,
+        }
+    }
+}
+
+/// ZEGO's callback check: `sha1(concat(sort_as_strings([secret, timestamp, nonce])))`, hex.
+pub fn callback_signature(secret: &str, timestamp: &str, nonce: &str) -> String {
+    let mut parts = [secret, timestamp, nonce];
+    parts.sort_unstable();
+    hex::encode(Sha1::digest(parts.concat().as_bytes()))
+}
+
+#[derive(Default)]
+struct State {
+    dispatches: Vec<Dispatched>,
+    players: Vec<SimPlayer>,
+}
+
+/// The vendor handler: configuration, state, and a serial number for ids.
+struct Zego {
+    cfg: ZegoSimConfig,
+    state: Mutex<State>,
+    serial: AtomicU64,
+}
+
+/// An error answer: a ZEGO code and message.
+#[derive(Debug)]
+struct ApiError {
+    code: i64,
+    message: String,
+}
+
+fn err(code: i64, message: impl Into<String>) -> ApiError {
+    ApiError {
+        code,
+        message: message.into(),
+    }
+}
+
+fn envelope(code: Value, message: &str, request_id: &str, data: Option<Value>) -> SimResponse {
+    let mut body = json!({"Code": code, "Message": message, "RequestId": request_id});
+    if let Some(data) = data {
+        body["Data"] = data;
+    }
+    SimResponse::json(200, &body)
+}
+
+type Params = BTreeMap<String, String>;
+
+impl VendorHandler for Zego {
+    fn handle(&self, request: &Recorded) -> SimResponse {
+        let request_id = self.request_id();
+        match self.dispatch(request, unix_now()) {
+            Ok(data) => envelope(json!(0), "ok", &request_id, Some(data)),
+            Err(e) => envelope(json!(e.code), &e.message, &request_id, None),
+        }
+    }
+
+    fn vendor_error(&self, _request: &Recorded, code: &str, message: &str) -> SimResponse {
+        let code = code
+            .parse::<i64>()
+            .map_or_else(|_| Value::String(code.to_owned()), Value::from);
+        envelope(code, message, &self.request_id(), None)
+    }
+}
+
+impl Zego {
+    fn dispatch(&self, req: &Recorded, now: i64) -> Result<Value, ApiError> {
+        let (path, query) = req
+            .path_and_query
+            .split_once('?')
+            .unwrap_or((req.path_and_query.as_str(), ""));
+        let params = parse_query(query).map_err(|m| err(1006, m))?;
+        let family = match params.get("Action").map(String::as_str) {
+            Some("RTMPDispatchV2") => Family::Dispatch,
+            Some("CreatePlayer" | "UpdatePlayer" | "DeletePlayer" | "DescribePlayers") => {
+                Family::CloudPlayer
+            }
+            Some(other) => return Err(err(1006, format!("unknown Action `{other}`"))),
+            None => return Err(err(1006, "the parameter `Action` is missing")),
+        };
+        if path != "/" {
+            return Err(err(
+                family.invalid_parameter(),
+                format!("only `/` is served, got `{path}`"),
+            ));
+        }
+        self.authenticate(&params, family, now)?;
+        let is_test = match params.get("IsTest").map(String::as_str) {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(err(
+                    family.bad_is_test(),
+                    format!("IsTest must be `true` or `false`, got `{other}`"),
+                ));
+            }
+        };
+        match family {
+            Family::Dispatch => {
+                if req.method != "GET" {
+                    return Err(err(1006, "RTMPDispatchV2 is a GET"));
+                }
+                self.rtmp_dispatch(&params, is_test)
+            }
+            Family::CloudPlayer => {
+                let body = json_body(req)?;
+                match params.get("Action").map(String::as_str) {
+                    Some("CreatePlayer") => self.create_player(&body, is_test, now),
+                    Some("DeletePlayer") => self.delete_player(&body),
+                    Some("UpdatePlayer") => self.update_player(&body),
+                    _ => self.describe_players(&body),
+                }
+            }
+        }
+    }
+
+    /// AppId → Timestamp → signature, all from the received query.
+    fn authenticate(&self, params: &Params, family: Family, now: i64) -> Result<(), ApiError> {
+        let get = |name: &str| {
+            params.get(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                err(
+                    family.invalid_parameter(),
+                    format!("the common parameter `{name}` is missing"),
+                )
+            })
+        };
+        let app = get("AppId")?;
+        let nonce = get("SignatureNonce")?;
+        let timestamp = get("Timestamp")?;
+        let version = get("SignatureVersion")?;
+        let signature = params
+            .get("Signature")
+            .ok_or_else(|| err(100_000_005, "the signature is missing"))?;
+        if !digits(app) || app.parse::<u32>().ok() != Some(self.cfg.app_id) {
+            return Err(err(family.unknown_app(), format!("invalid AppId `{app}`")));
+        }
+        if version != "2.0" {
+            return Err(err(
+                family.invalid_parameter(),
+                format!("SignatureVersion must be 2.0, got `{version}`"),
+            ));
+        }
+        let ts = timestamp
+            .parse::<i64>()
+            .ok()
+            .filter(|_| digits(timestamp))
+            .ok_or_else(|| err(100_000_004, format!("invalid Timestamp `{timestamp}`")))?;
+        if (ts - now).abs() > self.cfg.max_skew_secs {
+            return Err(err(
+                100_000_004,
+                format!(
+                    "signature expired: Timestamp {ts} is more than {} s from the server time {now}",
+                    self.cfg.max_skew_secs
+                ),
+            ));
+        }
+        let expected = hex::encode(Md5::digest(
+            format!("{}{nonce}{}{ts}", self.cfg.app_id, self.cfg.server_secret).as_bytes(),
+        ));
+        if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+            return Err(err(100_000_005, "signature verification failed"));
+        }
+        Ok(())
+    }
+
+    fn check_stream_id(
+        &self,
+        stream_id: &str,
+        is_test: Option<bool>,
+        family: Family,
+        invalid: i64,
+    ) -> Result<(), ApiError> {
+        if !is_stream_id(stream_id) {
+            return Err(err(
+                invalid,
+                format!("StreamId `{stream_id}` must be 1 to 256 characters of 0-9 A-Z a-z _ -"),
+            ));
+        }
+        let prefix = format!("zegotest-{}-", self.cfg.app_id);
+        if is_test == Some(true) && !stream_id.starts_with(&prefix) {
+            return Err(err(
+                family.bad_is_test(),
+                format!("with IsTest=true, StreamId must start with `{prefix}`"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn rtmp_dispatch(&self, params: &Params, is_test: Option<bool>) -> Result<Value, ApiError> {
+        let stream_id = params
+            .get("StreamId")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err(1006, "the parameter `StreamId` is missing"))?;
+        self.check_stream_id(stream_id, is_test, Family::Dispatch, 30009)?;
+        let sequence = params
+            .get("Sequence")
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or_else(|| err(1006, "`Sequence` must be an int64"))?;
+        let (kind, node) = match params.get("Type").map(String::as_str) {
+            Some("push") => ("push", PUSH_NODE),
+            Some("pull") => ("pull", PLAY_NODE),
+            other => {
+                return Err(err(
+                    30010,
+                    format!("Type must be push or pull, got {other:?}"),
+                ));
+            }
+        };
+        let client_ip = match params.get("ClientIP") {
+            None => None,
+            Some(ip) => Some(
+                ip.parse::<Ipv4Addr>()
+                    .map_err(|_| err(30011, format!("ClientIP `{ip}` is not an IPv4 address")))?,
+            ),
+        };
+        let url = format!("rtmp://{node}/{}/{stream_id}", self.cfg.app_id);
+        lock(&self.state).dispatches.push(Dispatched {
+            stream_id: stream_id.clone(),
+            kind: kind.to_owned(),
+            sequence,
+            client_ip,
+            is_test,
+            urls: vec![url.clone()],
+        });
+        Ok(json!([url]))
+    }
+
+    fn create_player(
+        &self,
+        body: &Map<String, Value>,
+        is_test: Option<bool>,
+        now: i64,
+    ) -> Result<Value, ApiError> {
+        let invalid = |m: String| err(350_006_003, m);
+        let stream_url = source_url(body, "StreamUrl")?
+            .ok_or_else(|| invalid("StreamUrl is required".to_owned()))?;
+        source_url(body, "BackupStreamUrl")?;
+        let room_id = match body.get("RoomId") {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s.clone(),
+            _ => {
+                return Err(invalid(
+                    "RoomId must be a string of 1 to 128 bytes".to_owned(),
+                ));
+            }
+        };
+        let stream_id = match body.get("StreamId") {
+            None => None,
+            Some(Value::String(s)) => {
+                self.check_stream_id(s, is_test, Family::CloudPlayer, 350_006_003)?;
+                Some(s.clone())
+            }
+            Some(_) => return Err(invalid("StreamId must be a string".to_owned())),
+        };
+        let player_name = match body.get("PlayerName") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(invalid("PlayerName must be a string".to_owned())),
+        };
+        for key in ["MaxIdleTime", "PlayTime"] {
+            if body.get(key).is_some_and(|v| v.as_u64().is_none()) {
+                return Err(invalid(format!("{key} must be a non-negative integer")));
+            }
+        }
+        for key in ["VideoOptions", "AudioOptions"] {
+            if body.get(key).is_some_and(|v| !v.is_object()) {
+                return Err(invalid(format!("{key} must be an object")));
+            }
+        }
+        let mut state = lock(&self.state);
+        if state.players.iter().filter(|p| p.running()).count() >= MAX_RUNNING_PLAYERS {
+            return Err(invalid(format!(
+                "at most {MAX_RUNNING_PLAYERS} players may run at once per AppID"
+            )));
+        }
+        let player_id = format!("cp{}", hex::encode(&self.entropy(b"player")[..8]));
+        state.players.push(SimPlayer {
+            player_id: player_id.clone(),
+            room_id,
+            stream_id: stream_id.unwrap_or_else(|| format!("cloud_player_{player_id}")),
+            stream_url,
+            player_name,
+            status: self.cfg.initial_player_status,
+            create_time_ms: now.saturating_mul(1000),
+            destroy_reason: None,
+            create_body: Value::Object(body.clone()),
+        });
+        Ok(json!({"PlayerId": player_id}))
+    }
+
+    fn player_id(body: &Map<String, Value>) -> Result<&str, ApiError> {
+        match body.get("PlayerId") {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s),
+            _ => Err(err(350_006_003, "PlayerId is required")),
+        }
+    }
+
+    fn delete_player(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+        let id = Self::player_id(body)?;
+        let mut state = lock(&self.state);
+        let player = state
+            .players
+            .iter_mut()
+            .find(|p| p.player_id == id)
+            .ok_or_else(|| err(350_006_003, format!("player `{id}` does not exist")))?;
+        if player.status == 8 {
+            return Err(err(
+                350_006_003,
+                format!("player `{id}` is already destroyed"),
+            ));
+        }
+        player.status = 8;
+        player.destroy_reason = Some("DeletePlayer".to_owned());
+        Ok(Value::Null)
+    }
+
+    fn update_player(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+        let id = Self::player_id(body)?;
+        let new_url = source_url(body, "StreamUrl")?;
+        let mut state = lock(&self.state);
+        let player = state
+            .players
+            .iter_mut()
+            .find(|p| p.player_id == id && p.running())
+            .ok_or_else(|| err(350_006_003, format!("no running player `{id}`")))?;
+        if let Some(url) = new_url {
+            player.stream_url = url;
+        }
+        Ok(Value::Null)
+    }
+
+    fn describe_players(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+        let size = match body.get("PageSize").and_then(Value::as_u64) {
+            Some(n) if (1..=50).contains(&n) => usize::try_from(n).unwrap_or(50),
+            _ => return Err(err(350_006_003, "PageSize must be an integer from 1 to 50")),
+        };
+        let offset = match body.get("PageToken") {
+            None => 0,
+            Some(Value::String(t)) if t.is_empty() => 0,
+            Some(Value::String(t)) => t
+                .parse::<usize>()
+                .map_err(|_| err(350_006_003, format!("invalid PageToken `{t}`")))?,
+            Some(_) => return Err(err(350_006_003, "PageToken must be a string")),
+        };
+        let filter = |key: &str| match body.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(err(350_006_003, format!("{key} must be a string"))),
+        };
+        let (room, player) = (filter("RoomId")?, filter("PlayerId")?);
+        let state = lock(&self.state);
+        let matching: Vec<&SimPlayer> = state
+            .players
+            .iter()
+            .filter(|p| room.as_ref().is_none_or(|r| &p.room_id == r))
+            .filter(|p| player.as_ref().is_none_or(|id| &p.player_id == id))
+            .collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|p| {
+                json!({
+                    "PlayerId": p.player_id,
+                    "RoomId": p.room_id,
+                    "StreamId": p.stream_id,
+                    "CreateTime": p.create_time_ms,
+                    "PlayTime": 0,
+                    "PlayerName": p.player_name.clone().unwrap_or_default(),
+                    "StreamUrl": p.stream_url,
+                    "Status": p.status,
+                    "DestroyReason": p.destroy_reason.clone().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let next = offset + page.len();
+        let next_token = if next < matching.len() {
+            next.to_string()
+        } else {
+            String::new()
+        };
+        Ok(json!({"TotalSize": matching.len(), "NextPageToken": next_token, "Players": page}))
+    }
+
+    /// 32 pseudo-random bytes, unique per call (serial number + clock).
+    fn entropy(&self, seed: &[u8]) -> [u8; 32] {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut hasher = Sha256::new();
+        hasher.update(serial.to_be_bytes());
+        hasher.update(nanos.to_be_bytes());
+        hasher.update(seed);
+        hasher.finalize().into()
+    }
+
+    /// A request id: 16 lowercase hex characters.
+    fn request_id(&self) -> String {
+        hex::encode(&self.entropy(b"request")[..8])
+    }
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_stream_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// An optional source URL field: a string with an rtmp(s)/http(s) scheme.
+fn source_url(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None => Ok(None),
+        Some(Value::String(s))
+            if ["rtmp://", "rtmps://", "http://", "https://"]
+                .iter()
+                .any(|p| s.to_ascii_lowercase().starts_with(p) && s.len() > p.len()) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(other) => Err(err(
+            350_006_003,
+            format!("{key} must be an rtmp(s):// or http(s):// URL, got {other}"),
+        )),
+    }
+}
+
+/// The cloud player's JSON object body.
+fn json_body(req: &Recorded) -> Result<Map<String, Value>, ApiError> {
+    if req.method != "POST" {
+        return Err(err(
+            350_006_003,
+            "cloud player actions are POSTs with a JSON body",
+        ));
+    }
+    let json = req
+        .header("content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json"));
+    match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(map)) if json => Ok(map),
+        _ => Err(err(
+            350_006_003,
+            "the body must be a JSON object sent as application/json",
+        )),
+    }
+}
+
+/// The query's parameters, percent-decoded (`+` is a space); a repeated name is refused.
+fn parse_query(query: &str) -> Result<Params, String> {
+    let mut params = Params::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(name), Some(value)) = (url_decode(name), url_decode(value)) else {
+            return Err(format!("`{pair}` is not valid percent-encoded UTF-8"));
+        };
+        if params.insert(name.clone(), value).is_some() {
+            return Err(format!("the parameter `{name}` is given more than once"));
+        }
+    }
+    Ok(params)
+}
+
+fn url_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(s.get(i + 1..i + 3)?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// URL-encoding of callback values: unreserved characters stay, the rest is `%XY`.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::send;
+
+    // ---- A tiny signer, written separately from the verifier above. ----
+
+    struct Signer {
+        app_id: u32,
+        secret: String,
+        ts: i64,
+        nonce: String,
+        is_test: Option<&'static str>,
+    }
+
+    impl Signer {
+        fn new(sim: &ZegoSim, nonce: &str) -> Self {
+            Self {
+                app_id: sim.config().app_id,
+                secret: sim.config().server_secret.clone(),
+                ts: unix_now(),
+                nonce: nonce.to_owned(),
+                is_test: None,
+            }
+        }
+
+        fn query(&self, action: &str, own: &str) -> String {
+            let mut md5 = Md5::new();
+            md5.update(self.app_id.to_string());
+            md5.update(&self.nonce);
+            md5.update(&self.secret);
+            md5.update(self.ts.to_string());
+            let sig = hex::encode(md5.finalize());
+            let mut q = format!(
+                "Action={action}{own}&AppId={}&SignatureNonce={}&Timestamp={}&SignatureVersion=2.0&Signature={sig}",
+                self.app_id, self.nonce, self.ts
+            );
+            if let Some(t) = self.is_test {
+                q.push_str(&format!("&IsTest={t}"));
+            }
+            q
+        }
+    }
+
+    async fn sim() -> ZegoSim {
+        ZegoSim::start(ZegoSimConfig::for_tests())
+            .await
+            .expect("start simulator")
+    }
+
+    async fn get(sim: &ZegoSim, query: &str) -> Value {
+        let answer = send(sim.addr(), "GET", &format!("/?{query}"), &[], Vec::new())
+            .await
+            .expect("transport");
+        assert_eq!(answer.status, 200, "ZEGO answers errors with HTTP 200 too");
+        answer.body_json().expect("JSON")
+    }
+
+    async fn post(sim: &ZegoSim, s: &Signer, action: &str, body: &Value) -> Value {
+        let answer = send(
+            sim.addr(),
+            "POST",
+            &format!("/?{}", s.query(action, "")),
+            &[("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+        .await
+        .expect("transport");
+        answer.body_json().expect("JSON")
+    }
+
+    fn code(v: &Value) -> i64 {
+        v["Code"].as_i64().unwrap_or(-1)
+    }
+
+    #[tokio::test]
+    async fn dispatches_push_and_pull_nodes() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "0123456789abcdef");
+        let answer = get(
+            &sim,
+            &s.query(
+                "RTMPDispatchV2",
+                "&StreamId=cam_1&Sequence=1700000000123&Type=push&ClientIP=198.51.100.7",
+            ),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        assert_eq!(answer["Message"], "ok");
+        assert_eq!(answer["RequestId"].as_str().map(str::len), Some(16));
+        assert_eq!(
+            answer["Data"],
+            json!(["rtmp://203.0.113.10:1935/1000000001/cam_1"])
+        );
+        let answer = get(
+            &sim,
+            &Signer::new(&sim, "n2")
+                .query("RTMPDispatchV2", "&StreamId=cam_1&Sequence=1&Type=pull"),
+        )
+        .await;
+        assert_eq!(
+            answer["Data"][0],
+            "rtmp://203.0.113.20:1935/1000000001/cam_1"
+        );
+        let d = sim.dispatches();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].kind, "push");
+        assert_eq!(d[0].sequence, 1_700_000_000_123);
+        assert_eq!(d[0].client_ip, Some(Ipv4Addr::new(198, 51, 100, 7)));
+        assert_eq!(d[1].client_ip, None);
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_signatures_apps_and_clocks() {
+        let sim = sim().await;
+        let own = "&StreamId=s&Sequence=1&Type=push";
+        let mut s = Signer::new(&sim, "n");
+        s.secret = "wrong".into();
+        assert_eq!(
+            code(&get(&sim, &s.query("RTMPDispatchV2", own)).await),
+            100_000_005
+        );
+        let mut s = Signer::new(&sim, "n");
+        s.app_id = 42;
+        assert_eq!(
+            code(&get(&sim, &s.query("RTMPDispatchV2", own)).await),
+            30005
+        );
+        assert_eq!(
+            code(&post(&sim, &s, "DescribePlayers", &json!({"PageSize": 1})).await),
+            350_006_002
+        );
+        for offset in [-700, 700] {
+            let mut s = Signer::new(&sim, "n");
+            s.ts += offset;
+            assert_eq!(
+                code(&get(&sim, &s.query("RTMPDispatchV2", own)).await),
+                100_000_004,
+                "{offset}"
+            );
+        }
+        let mut s = Signer::new(&sim, "n");
+        s.ts -= 500;
+        assert_eq!(code(&get(&sim, &s.query("RTMPDispatchV2", own)).await), 0);
+        // A parameter changed after signing: the nonce is signed, the rest is not.
+        let s = Signer::new(&sim, "n");
+        let q = s
+            .query("RTMPDispatchV2", own)
+            .replace("SignatureNonce=n", "SignatureNonce=m");
+        assert_eq!(code(&get(&sim, &q).await), 100_000_005);
+        let q = s
+            .query("RTMPDispatchV2", own)
+            .replace("SignatureVersion=2.0", "SignatureVersion=1.0");
+        assert_eq!(code(&get(&sim, &q).await), 1006);
+        let q = s.query("RTMPDispatchV2", own);
+        let unsigned = q.split("&Signature=").next().expect("prefix");
+        assert_eq!(code(&get(&sim, unsigned).await), 100_000_005);
+        assert_eq!(sim.dispatches().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn validates_dispatch_parameters() {
+        let sim = sim().await;
+        let long = format!("&StreamId={}&Sequence=1&Type=push", "a".repeat(257));
+        let cases: Vec<(String, i64)> = vec![
+            ("&Sequence=1&Type=push".into(), 1006),
+            ("&StreamId=a.b&Sequence=1&Type=push".into(), 30009),
+            (long, 30009),
+            ("&StreamId=s&Type=push".into(), 1006),
+            ("&StreamId=s&Sequence=x&Type=push".into(), 1006),
+            ("&StreamId=s&Sequence=1&Type=both".into(), 30010),
+            ("&StreamId=s&Sequence=1".into(), 30010),
+            (
+                "&StreamId=s&Sequence=1&Type=push&ClientIP=2001:db8::1".into(),
+                30011,
+            ),
+            (
+                "&StreamId=s&Sequence=1&Type=push&ClientIP=1.2.3".into(),
+                30011,
+            ),
+        ];
+        for (own, want) in cases {
+            let answer = get(&sim, &Signer::new(&sim, "n").query("RTMPDispatchV2", &own)).await;
+            assert_eq!(code(&answer), want, "{own}: {answer}");
+        }
+        // The test environment.
+        let mut s = Signer::new(&sim, "n");
+        s.is_test = Some("true");
+        let answer = get(
+            &sim,
+            &s.query("RTMPDispatchV2", "&StreamId=s&Sequence=1&Type=push"),
+        )
+        .await;
+        assert_eq!(code(&answer), 30004);
+        let answer = get(
+            &sim,
+            &s.query(
+                "RTMPDispatchV2",
+                "&StreamId=zegotest-1000000001-s&Sequence=1&Type=push",
+            ),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        assert_eq!(sim.dispatches()[0].is_test, Some(true));
+        s.is_test = Some("maybe");
+        let answer = get(
+            &sim,
+            &s.query("RTMPDispatchV2", "&StreamId=s&Sequence=1&Type=push"),
+        )
+        .await;
+        assert_eq!(code(&answer), 30004);
+        assert_eq!(code(&get(&sim, "Action=Nope").await), 1006);
+        assert_eq!(code(&get(&sim, "").await), 1006);
+        assert_eq!(code(&get(&sim, "Action=%zz").await), 1006);
+    }
+
+    #[tokio::test]
+    async fn cloud_player_lifecycle() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "c1");
+        let answer = post(
+            &sim,
+            &s,
+            "CreatePlayer",
+            &json!({"RoomId": "room-1", "StreamUrl": "https://media.example/a.m3u8", "PlayerName": "bgm"}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let id = answer["Data"]["PlayerId"]
+            .as_str()
+            .expect("PlayerId")
+            .to_owned();
+        let p = sim.player(&id).expect("player");
+        assert_eq!((p.status, p.room_id.as_str()), (1, "room-1"));
+        assert!(p.stream_id.starts_with("cloud_player_"));
+
+        let describe = json!({"PlayerId": id, "PageSize": 10});
+        let answer = post(&sim, &s, "DescribePlayers", &describe).await;
+        assert_eq!(answer["Data"]["TotalSize"], 1);
+        assert_eq!(answer["Data"]["Players"][0]["Status"], 1);
+        assert_eq!(answer["Data"]["Players"][0]["PlayerName"], "bgm");
+
+        assert!(sim.set_player_status(&id, 4));
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "StreamUrl": "rtmp://b/c"}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        assert_eq!(sim.player(&id).expect("player").stream_url, "rtmp://b/c");
+
+        let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": id})).await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let answer = post(&sim, &s, "DescribePlayers", &describe).await;
+        assert_eq!(answer["Data"]["Players"][0]["Status"], 8);
+        assert_eq!(
+            answer["Data"]["Players"][0]["DestroyReason"],
+            "DeletePlayer"
+        );
+        let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": id})).await;
+        assert_eq!(code(&answer), 350_006_003);
+        let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": "nope"})).await;
+        assert_eq!(code(&answer), 350_006_003);
+        let answer = post(
+            &sim,
+            &s,
+            "DescribePlayers",
+            &json!({"PlayerId": "nope", "PageSize": 10}),
+        )
+        .await;
+        assert_eq!(answer["Data"]["TotalSize"], 0);
+        assert!(!sim.set_player_status("nope", 4));
+    }
+
+    #[tokio::test]
+    async fn validates_cloud_player_requests_and_limits_running_players() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "v");
+        for body in [
+            json!({"RoomId": "r"}),
+            json!({"RoomId": "r", "StreamUrl": "ftp://x"}),
+            json!({"StreamUrl": "rtmp://a/b"}),
+            json!({"RoomId": "", "StreamUrl": "rtmp://a/b"}),
+            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b", "StreamId": "a b"}),
+            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b", "MaxIdleTime": -1}),
+            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b", "VideoOptions": 1}),
+        ] {
+            assert_eq!(
+                code(&post(&sim, &s, "CreatePlayer", &body).await),
+                350_006_003,
+                "{body}"
+            );
+        }
+        for body in [
+            json!({}),
+            json!({"PageSize": 0}),
+            json!({"PageSize": 51}),
+            json!({"PageSize": 1, "PageToken": "x"}),
+        ] {
+            assert_eq!(
+                code(&post(&sim, &s, "DescribePlayers", &body).await),
+                350_006_003,
+                "{body}"
+            );
+        }
+        // Not JSON, or not a POST.
+        let answer = send(
+            sim.addr(),
+            "POST",
+            &format!("/?{}", s.query("CreatePlayer", "")),
+            &[("content-type", "text/plain")],
+            b"{}".to_vec(),
+        )
+        .await
+        .expect("transport")
+        .body_json()
+        .expect("json");
+        assert_eq!(code(&answer), 350_006_003);
+        assert_eq!(
+            code(&get(&sim, &s.query("CreatePlayer", "")).await),
+            350_006_003
+        );
+
+        let good = json!({"RoomId": "r", "StreamUrl": "rtmp://a/b"});
+        for _ in 0..MAX_RUNNING_PLAYERS {
+            assert_eq!(code(&post(&sim, &s, "CreatePlayer", &good).await), 0);
+        }
+        assert_eq!(
+            code(&post(&sim, &s, "CreatePlayer", &good).await),
+            350_006_003
+        );
+        let first = sim.players()[0].player_id.clone();
+        assert!(sim.set_player_status(&first, 7));
+        assert_eq!(code(&post(&sim, &s, "CreatePlayer", &good).await), 0);
+
+        // Paging.
+        let answer = post(
+            &sim,
+            &s,
+            "DescribePlayers",
+            &json!({"RoomId": "r", "PageSize": 50}),
+        )
+        .await;
+        assert_eq!(answer["Data"]["TotalSize"], 51);
+        assert_eq!(answer["Data"]["NextPageToken"], "50");
+        let answer = post(
+            &sim,
+            &s,
+            "DescribePlayers",
+            &json!({"RoomId": "r", "PageSize": 50, "PageToken": "50"}),
+        )
+        .await;
+        assert_eq!(answer["Data"]["Players"].as_array().map(Vec::len), Some(1));
+        assert_eq!(answer["Data"]["NextPageToken"], "");
+    }
+
+    #[tokio::test]
+    async fn callbacks_are_signed_as_zego_documents() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "cb");
+        let answer = post(
+            &sim,
+            &s,
+            "CreatePlayer",
+            &json!({"RoomId": "room 1", "StreamUrl": "rtmp://a/b"}),
+        )
+        .await;
+        let id = answer["Data"]["PlayerId"].as_str().expect("id").to_owned();
+        assert!(sim.set_player_status(&id, 4));
+        let cb = sim.callback(&id, 3).expect("callback");
+        let body = &cb.json;
+        assert_eq!(body["AppID"], 1_000_000_001u64);
+        assert_eq!(body["RoomId"], "room%201");
+        assert_eq!(body["EventType"], 3);
+        assert_eq!(body["Detail"], "%7B%22Status%22%3A4%7D");
+        // Recompute: sort the three as strings, concatenate, SHA-1.
+        let ts = body["Timestamp"].as_i64().expect("ts").to_string();
+        let nonce = body["Nonce"].as_str().expect("nonce");
+        let mut parts = [sim.config().callback_secret.clone(), ts, nonce.to_owned()];
+        parts.sort();
+        let mut sha = Sha1::new();
+        sha.update(parts.concat());
+        assert_eq!(body["Signature"], hex::encode(sha.finalize()));
+        assert_eq!(
+            cb.headers[0],
+            ("content-type".to_owned(), "application/json".to_owned())
+        );
+        assert_eq!(
+            serde_json::from_slice::<Value>(&cb.body).expect("json"),
+            cb.json
+        );
+        assert!(sim.callback("nope", 1).is_none());
+        // Pinned inputs give pinned output.
+        let a = sim.callback_with("r", "p", 1, "abc", 1_700_000_000, None);
+        let b = sim.callback_with("r", "p", 1, "abc", 1_700_000_000, None);
+        assert_eq!(a, b);
+        assert_eq!(
+            a.json["Signature"],
+            callback_signature(&sim.config().callback_secret, "1700000000", "abc")
+        );
+    }
+
+    #[tokio::test]
+    async fn vendor_error_fault_uses_the_zego_envelope() {
+        let sim = sim().await;
+        sim.fail_next(Fault::VendorError {
+            code: "350006001".into(),
+            message: "slow down".into(),
+        });
+        let s = Signer::new(&sim, "f");
+        let answer = post(
+            &sim,
+            &s,
+            "CreatePlayer",
+            &json!({"RoomId": "r", "StreamUrl": "rtmp://a/b"}),
+        )
+        .await;
+        assert_eq!(code(&answer), 350_006_001);
+        assert_eq!(answer["Message"], "slow down");
+        assert!(answer["RequestId"].is_string());
+        assert!(
+            sim.players().is_empty(),
+            "a faulted request never reaches the vendor"
+        );
+        sim.fail_next(Fault::VendorError {
+            code: "Weird".into(),
+            message: "m".into(),
+        });
+        let answer = get(
+            &sim,
+            &s.query("RTMPDispatchV2", "&StreamId=s&Sequence=1&Type=push"),
+        )
+        .await;
+        assert_eq!(answer["Code"], "Weird");
+    }
+}

@@ -1,0 +1,154 @@
+//! Ingest Gateway provider plugin for Alibaba Cloud ARTC RTMP ingest addresses.
+//!
+//! `push-in` only: `start` → `CreateRoomRealTimeStreamAddress` (ApsaraVideo Live API
+//! `2016-11-01`), `status` → `DescribeChannelParticipants`; there is no stop (the address
+//! expires). Requests are Alibaba Cloud RPC calls signed with HMAC-SHA1 (`SignatureVersion`
+//! 1.0) through the host's credentials interface. See the crate's README for the field mapping,
+//! config and error mapping.
+//!
+//! Layout: [`settings`] (config and endpoint), [`start`], [`status`] and [`session`] (request
+//! validation, parameters, reading answers), [`sign`] (the RPC signature), [`api`] (one signed
+//! call and its envelope), [`errors`] (vendor codes → error kinds). Everything except
+//! [`api::call`] and the [`Guest`] glue below is pure and unit-tested on the host target.
+
+pub mod api;
+pub mod errors;
+pub mod session;
+pub mod settings;
+pub mod sign;
+pub mod start;
+pub mod status;
+
+use ingest_plugin_sdk::{
+    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
+    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
+    config, context, error,
+};
+
+use crate::session::SessionRef;
+use crate::settings::Settings;
+
+/// The plugin's name.
+pub const NAME: &str = "alibaba-artc";
+/// The vendor's name.
+pub const VENDOR: &str = "Alibaba Cloud ARTC (ApsaraVideo Live)";
+
+/// Action names.
+const CREATE: &str = "CreateRoomRealTimeStreamAddress";
+const DESCRIBE: &str = "DescribeChannelParticipants";
+
+/// The Alibaba ARTC provider.
+#[derive(Debug)]
+pub struct AlibabaArtc;
+
+/// What the plugin is; `region` is the `region` config key, which decides the default host.
+pub fn info(region: Option<&str>) -> ProviderInfo {
+    let key = |name: &str, required: bool, description: &str| ConfigKey {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    };
+    ProviderInfo {
+        name: NAME.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        vendor: VENDOR.to_string(),
+        directions: vec![Direction::PushIn],
+        operations: vec![Operation::Start, Operation::Status],
+        config_keys: vec![
+            key(
+                settings::KEY_APP_ID,
+                true,
+                "The ARTC application id (text, up to 64 characters A-Z a-z 0-9 _ -), sent as \
+                 AppId.",
+            ),
+            key(
+                settings::KEY_REGION,
+                false,
+                "Alibaba Cloud region id, e.g. cn-shanghai: requests go to \
+                 live.{region}.aliyuncs.com. Default: none, i.e. live.aliyuncs.com. Ignored \
+                 when `endpoint` is set.",
+            ),
+        ],
+        secrets: vec![
+            sign::SECRET_ACCESS_KEY_ID.to_string(),
+            sign::SECRET_ACCESS_KEY_SECRET.to_string(),
+        ],
+        default_hosts: settings::default_hosts(region),
+    }
+}
+
+fn settings() -> Result<Settings, ProviderError> {
+    Settings::load(config::get)
+}
+
+impl Guest for AlibabaArtc {
+    fn describe() -> ProviderInfo {
+        info(config::get(settings::KEY_REGION).as_deref())
+    }
+
+    fn start(request: StartRequest) -> Result<Session, ProviderError> {
+        let params = start::build(&request)?;
+        let settings = settings()?;
+        let reply = api::call(&settings, CREATE, params.params(&settings.app_id))?;
+        start::session(reply, &params, context::now_ms() / 1000)
+    }
+
+    fn stop(_request: StopRequest) -> Result<StopResult, ProviderError> {
+        Err(error::unsupported(
+            "alibaba-artc cannot stop an ingest: Alibaba ARTC has no call that ends an issued \
+             RTMP address. The session ends when the encoder stops pushing, and the address \
+             stops working at the session's expires_at (start's `expires_in_secs`, default \
+             36000 s). Stop the encoder; `status` then reports not-found",
+        ))
+    }
+
+    fn status(request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        let session = SessionRef::decode(&request.session_ref)?;
+        let settings = settings()?;
+        status::scan(&session, |page| {
+            api::call(
+                &settings,
+                DESCRIBE,
+                status::params(&settings.app_id, &session, page),
+            )
+        })
+    }
+
+    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        Err(error::unsupported(
+            "alibaba-artc does not handle callbacks: Alibaba publishes no callback for issued \
+             ARTC ingest addresses; poll `status` (DescribeChannelParticipants) instead",
+        ))
+    }
+}
+
+// Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
+// are not valid ELF symbol-version-script entries, and the link fails.
+#[cfg(target_arch = "wasm32")]
+ingest_plugin_sdk::export!(AlibabaArtc);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_lists_what_the_plugin_does() {
+        let i = info(None);
+        assert_eq!(i.name, "alibaba-artc");
+        assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(i.directions, vec![Direction::PushIn]);
+        assert_eq!(i.operations, vec![Operation::Start, Operation::Status]);
+        let keys: Vec<(&str, bool)> = i
+            .config_keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.required))
+            .collect();
+        assert_eq!(keys, vec![("app_id", true), ("region", false)]);
+        assert_eq!(i.secrets, vec!["access_key_id", "access_key_secret"]);
+        assert_eq!(i.default_hosts, vec!["live.aliyuncs.com:443"]);
+        assert_eq!(
+            info(Some("cn-hangzhou")).default_hosts,
+            vec!["live.cn-hangzhou.aliyuncs.com:443"]
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! The provider's configuration (`[providers.config]`) and the vendor endpoint.
+//!
+//! Everything here is pure: the config lookup is passed in as a closure, so the parsing and
+//! its error messages are unit-tested on the host target.
+
+use ingest_plugin_sdk::ProviderError;
+use ingest_plugin_sdk::error::invalid_argument;
+
+/// The vendor's API host (ApsaraVideo Live, the central endpoint).
+pub const DEFAULT_HOST: &str = "live.aliyuncs.com";
+
+/// Config key: the ARTC application id (`AppId`).
+pub const KEY_APP_ID: &str = "app_id";
+/// Config key: the region whose endpoint to call (`live.{region}.aliyuncs.com`).
+pub const KEY_REGION: &str = "region";
+
+/// Longest ARTC id (AppId, ChannelId, UserId), characters.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// The config every operation needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `AppId`.
+    pub app_id: String,
+    /// The API host used when the operator sets no `endpoint`.
+    pub host: String,
+}
+
+impl Settings {
+    /// Reads and validates `app_id` and `region` through `get`.
+    pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
+        let app_id = match get(KEY_APP_ID) {
+            Some(v) if !v.trim().is_empty() => parse_app_id(v.trim())?,
+            _ => {
+                return Err(invalid_argument(format!(
+                    "provider config key `{KEY_APP_ID}` is not set; add `{KEY_APP_ID} = \"…\"` \
+                     (the ARTC application id) under [providers.config]"
+                )));
+            }
+        };
+        let host = host_for(get(KEY_REGION).as_deref())?;
+        Ok(Self { app_id, host })
+    }
+}
+
+/// Whether `s` is 1..=64 characters of `[A-Za-z0-9_-]` (the vendor's id alphabet).
+pub fn is_artc_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_ID_CHARS
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `app_id`: at most 64 characters `[A-Za-z0-9_-]`.
+pub fn parse_app_id(value: &str) -> Result<String, ProviderError> {
+    if is_artc_id(value) {
+        Ok(value.to_string())
+    } else {
+        Err(invalid_argument(format!(
+            "provider config key `{KEY_APP_ID}` is `{value}`; it must be the ARTC application \
+             id: 1 to {MAX_ID_CHARS} characters of A-Z a-z 0-9 _ -"
+        )))
+    }
+}
+
+/// The API host: [`DEFAULT_HOST`] without `region`, `live.{region}.aliyuncs.com` with one.
+pub fn host_for(region: Option<&str>) -> Result<String, ProviderError> {
+    let region = match region.map(str::trim) {
+        None | Some("") => return Ok(DEFAULT_HOST.to_string()),
+        Some(r) => r,
+    };
+    let ok = region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-');
+    if ok {
+        Ok(format!("live.{region}.aliyuncs.com"))
+    } else {
+        Err(invalid_argument(format!(
+            "provider config key `{KEY_REGION}` is `{region}`; it must be an Alibaba Cloud \
+             region id such as `cn-shanghai` or `ap-southeast-1` (lowercase letters, digits \
+             and `-`), or be left out for `{DEFAULT_HOST}`"
+        )))
+    }
+}
+
+/// The hosts `describe` reports: the configured region's host (or [`DEFAULT_HOST`]) on 443.
+pub fn default_hosts(region: Option<&str>) -> Vec<String> {
+    let host = host_for(region).unwrap_or_else(|_| DEFAULT_HOST.to_string());
+    vec![format!("{host}:443")]
+}
+
+/// The base URL requests go to, `scheme://authority/`: the operator's `endpoint` override
+/// if set, else `https://{host}/`.
+///
+/// The override must be `http(s)://host[:port]` with at most a trailing `/`: the RPC
+/// signature covers the path `/`, so a path prefix would make every signature wrong.
+pub fn endpoint(override_url: Option<&str>, host: &str) -> Result<String, ProviderError> {
+    let base = match override_url.map(str::trim) {
+        Some(v) if !v.is_empty() => v.to_string(),
+        _ => format!("https://{host}"),
+    };
+    let bad = |why: &str| {
+        invalid_argument(format!(
+            "the provider's `endpoint` `{base}` {why}; it must look like `https://{DEFAULT_HOST}` \
+             or `http://127.0.0.1:9103`"
+        ))
+    };
+    let uri: http::Uri = base
+        .parse()
+        .map_err(|_| bad("is not a valid absolute URL"))?;
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        Some(s) if s.eq_ignore_ascii_case("http") => "http",
+        _ => return Err(bad("does not start with http:// or https://")),
+    };
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("has no host"))?;
+    if authority.contains('@') {
+        return Err(bad("must not carry user information"));
+    }
+    match uri.path_and_query().map(|p| p.as_str()) {
+        None | Some("") | Some("/") => {}
+        Some(_) => return Err(bad("has a path or query")),
+    }
+    Ok(format!("{scheme}://{authority}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingest_plugin_sdk::ErrorKind;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn loads_settings() {
+        let s = Settings::load(lookup(&[("app_id", " demoapp01 ")])).expect("valid");
+        assert_eq!(
+            s,
+            Settings {
+                app_id: "demoapp01".into(),
+                host: DEFAULT_HOST.into()
+            }
+        );
+        let s = Settings::load(lookup(&[("app_id", "a_b-C9"), ("region", "cn-shanghai")]))
+            .expect("valid");
+        assert_eq!(s.host, "live.cn-shanghai.aliyuncs.com");
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        for pairs in [
+            vec![],
+            vec![("app_id", "  ")],
+            vec![("app_id", "has space")],
+            vec![("app_id", "ü")],
+        ] {
+            let e = Settings::load(lookup(&pairs)).expect_err("invalid");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("`app_id`"), "{}", e.message);
+        }
+        let long = "a".repeat(65);
+        assert!(Settings::load(lookup(&[("app_id", &long)])).is_err());
+        assert!(Settings::load(lookup(&[("app_id", &long[..64])])).is_ok());
+        for bad in [
+            "CN-SHANGHAI",
+            "cn shanghai",
+            "-cn",
+            "cn.shanghai",
+            "live.aliyuncs.com",
+        ] {
+            let e = Settings::load(lookup(&[("app_id", "a"), ("region", bad)])).expect_err(bad);
+            assert!(e.message.contains("`region`"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(default_hosts(None), vec!["live.aliyuncs.com:443"]);
+        assert_eq!(default_hosts(Some(" ")), vec!["live.aliyuncs.com:443"]);
+        assert_eq!(
+            default_hosts(Some("ap-southeast-1")),
+            vec!["live.ap-southeast-1.aliyuncs.com:443"]
+        );
+        assert_eq!(
+            default_hosts(Some("bad region")),
+            vec!["live.aliyuncs.com:443"]
+        );
+    }
+
+    #[test]
+    fn endpoint_default_and_override() {
+        assert_eq!(
+            endpoint(None, DEFAULT_HOST).expect("default"),
+            "https://live.aliyuncs.com/"
+        );
+        assert_eq!(
+            endpoint(Some("http://127.0.0.1:9103"), DEFAULT_HOST).expect("override"),
+            "http://127.0.0.1:9103/"
+        );
+        assert_eq!(
+            endpoint(Some("HTTP://127.0.0.1:9103/"), DEFAULT_HOST).expect("slash"),
+            "http://127.0.0.1:9103/"
+        );
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:9103",
+            "http://h/prefix",
+            "http://h/?a=b",
+            "http://u:p@h",
+            "not a url",
+        ] {
+            let e = endpoint(Some(bad), DEFAULT_HOST).expect_err(bad);
+            assert!(e.message.contains("`endpoint`"), "{bad}: {}", e.message);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Ingest Gateway provider plugin for the ZEGOCLOUD Cloud Player.
+//!
+//! `pull-in`: `start` → `CreatePlayer` (ZEGO pulls a source URL and publishes it into the
+//! room), `stop` → `DeletePlayer`, `status` → `DescribePlayers`, and `parse-callback` for the
+//! cloud player's status callback. Requests are signed with ZEGO's MD5 scheme
+//! (`SignatureVersion=2.0`) through the host's credentials interface; callbacks are checked
+//! with ZEGO's SHA-1 callback signature, also in the host. See the crate's README.
+//!
+//! Layout: [`settings`] (config and endpoint), [`player`] (request validation, bodies, reading
+//! answers), [`callback`] (callback verification and events), [`sign`] (the request
+//! signature), [`api`] (one signed call and its envelope), [`errors`] (return codes → error
+//! kinds). Everything except [`api::call`], the host crypto and the [`Guest`] glue below is
+//! pure and unit-tested on the host target.
+
+pub mod api;
+pub mod callback;
+pub mod errors;
+pub mod player;
+pub mod settings;
+pub mod sign;
+
+use ingest_plugin_sdk::{
+    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
+    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
+    config,
+};
+
+use crate::callback::HostCallbackCrypto;
+use crate::settings::Settings;
+
+/// The plugin's name.
+pub const NAME: &str = "zego-cloud-player";
+/// The vendor's name.
+pub const VENDOR: &str = "ZEGOCLOUD (Cloud Player)";
+
+/// Action names.
+const CREATE: &str = "CreatePlayer";
+const DELETE: &str = "DeletePlayer";
+const DESCRIBE: &str = "DescribePlayers";
+
+/// The ZEGO Cloud Player provider.
+#[derive(Debug)]
+pub struct ZegoCloudPlayer;
+
+/// What the plugin is; `region` is the `region` config key, which decides the default host.
+pub fn info(region: Option<&str>) -> ProviderInfo {
+    let key = |name: &str, required: bool, description: &str| ConfigKey {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    };
+    ProviderInfo {
+        name: NAME.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        vendor: VENDOR.to_string(),
+        directions: vec![Direction::PullIn],
+        operations: vec![
+            Operation::Start,
+            Operation::Stop,
+            Operation::Status,
+            Operation::ParseCallback,
+        ],
+        config_keys: vec![
+            key(
+                settings::KEY_APP_ID,
+                true,
+                "The ZEGO project's AppID (unsigned 32-bit integer), sent as AppId and checked \
+                 against callbacks' AppID.",
+            ),
+            key(
+                settings::KEY_REGION,
+                false,
+                "Regional host suffix (sha, hkg, fra, lax, bom, sgp …): requests go to \
+                 cloud-player-api-{region}.zego.im. Default: none, i.e. \
+                 cloud-player-api.zego.im. Ignored when `endpoint` is set.",
+            ),
+            key(
+                settings::KEY_IS_TEST,
+                false,
+                "true or false, sent as IsTest (older projects need it); with true, \
+                 options.stream_id must start with zegotest-{AppId}-. Default: not sent.",
+            ),
+        ],
+        // `callback_secret` is optional (only parse-callback uses it), so it is not listed
+        // here: the host refuses to start a provider without every listed secret.
+        secrets: vec![sign::SECRET_SERVER.to_string()],
+        default_hosts: settings::default_hosts(region),
+    }
+}
+
+fn settings() -> Result<Settings, ProviderError> {
+    Settings::load(config::get)
+}
+
+impl Guest for ZegoCloudPlayer {
+    fn describe() -> ProviderInfo {
+        info(config::get(settings::KEY_REGION).as_deref())
+    }
+
+    fn start(request: StartRequest) -> Result<Session, ProviderError> {
+        let settings = settings()?;
+        let body = player::create_body(&request, &settings)?;
+        player::session(api::call(&settings, CREATE, &body)?)
+    }
+
+    fn stop(request: StopRequest) -> Result<StopResult, ProviderError> {
+        let id = player::player_id(&request.session_ref)?;
+        let settings = settings()?;
+        Ok(player::stopped(api::call(
+            &settings,
+            DELETE,
+            &player::delete_body(id),
+        )?))
+    }
+
+    fn status(request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        let id = player::player_id(&request.session_ref)?;
+        let settings = settings()?;
+        player::status(
+            api::call(&settings, DESCRIBE, &player::describe_body(id))?,
+            id,
+        )
+    }
+
+    fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        let settings = settings()?;
+        let parsed = callback::parse(&request.body)?;
+        callback::verify(&HostCallbackCrypto, &parsed, settings.app_id)?;
+        Ok(callback::event(&parsed))
+    }
+}
+
+// Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
+// are not valid ELF symbol-version-script entries, and the link fails.
+#[cfg(target_arch = "wasm32")]
+ingest_plugin_sdk::export!(ZegoCloudPlayer);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_lists_what_the_plugin_does() {
+        let i = info(None);
+        assert_eq!(i.name, "zego-cloud-player");
+        assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(i.directions, vec![Direction::PullIn]);
+        assert_eq!(
+            i.operations,
+            vec![
+                Operation::Start,
+                Operation::Stop,
+                Operation::Status,
+                Operation::ParseCallback
+            ]
+        );
+        let keys: Vec<(&str, bool)> = i
+            .config_keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.required))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("app_id", true), ("region", false), ("is_test", false)]
+        );
+        assert_eq!(i.secrets, vec!["server_secret"]);
+        assert_eq!(i.default_hosts, vec!["cloud-player-api.zego.im:443"]);
+        assert_eq!(
+            info(Some("fra")).default_hosts,
+            vec!["cloud-player-api-fra.zego.im:443"]
+        );
+    }
+}

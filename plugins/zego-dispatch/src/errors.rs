@@ -1,0 +1,197 @@
+//! Mapping ZEGO return codes and HTTP failures to the gateway's error taxonomy.
+
+use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::{ErrorKind, ProviderError};
+
+/// The normalized kind of a ZEGO `Code` for `RTMPDispatchV2` (and the common signature codes),
+/// whether repeating the same request later can succeed, and a hint for the client.
+/// Unknown codes are `vendor-internal`, not retryable.
+pub fn kind_for(code: i64) -> (ErrorKind, bool, Option<&'static str>) {
+    use ErrorKind::*;
+    match code {
+        1010 | 30002 => (
+            RateLimited,
+            true,
+            Some("ZEGO's rate limit (40 requests/s per AppID) was exceeded; retry after a pause"),
+        ),
+        1001 => (
+            Unavailable,
+            true,
+            Some("ZEGO could not dispatch a node right now; retry"),
+        ),
+        1002 => (
+            Unavailable,
+            true,
+            Some("ZEGO has no RTMP publish node available right now; retry"),
+        ),
+        1003 => (
+            Unavailable,
+            true,
+            Some("ZEGO has no RTMP play node available right now; retry"),
+        ),
+        1005 => (
+            FailedPrecondition,
+            false,
+            Some(
+                "the ZEGO project is not online for RTMP dispatch; ZEGO support must enable \
+                 RTMPDispatchV2 for the AppID first",
+            ),
+        ),
+        1006 => (
+            InvalidArgument,
+            false,
+            Some("ZEGO rejected a parameter; see vendor_message"),
+        ),
+        30003 => (VendorInternal, true, Some("ZEGO failed internally; retry")),
+        30004 => (
+            InvalidArgument,
+            false,
+            Some(
+                "ZEGO rejected IsTest: check the provider config key `is_test` against the \
+                 project's environment (test-environment stream ids start with \
+                 `zegotest-{AppId}-`)",
+            ),
+        ),
+        30005 => (
+            Unauthenticated,
+            false,
+            Some("ZEGO does not know the AppID; check the provider config key `app_id`"),
+        ),
+        30009 => (
+            InvalidArgument,
+            false,
+            Some("ZEGO rejected `options.stream_id`"),
+        ),
+        30010 => (
+            InvalidArgument,
+            false,
+            Some("ZEGO rejected the dispatch Type (push/pull)"),
+        ),
+        30011 => (
+            InvalidArgument,
+            false,
+            Some("ZEGO rejected `options.client_ip`; it must be the encoder's or player's IPv4"),
+        ),
+        100_000_004 => (
+            Unauthenticated,
+            false,
+            Some(
+                "ZEGO says the signature expired: the Timestamp is more than 10 minutes from \
+                 ZEGO's clock; check that the gateway host's clock is synchronised (NTP)",
+            ),
+        ),
+        100_000_005 => (
+            Unauthenticated,
+            false,
+            Some(
+                "the signature did not verify; check the provider's `server_secret` secret and \
+                 `app_id`",
+            ),
+        ),
+        _ => (VendorInternal, false, None),
+    }
+}
+
+/// The error for an answer whose `Code` is not 0, keeping code, message and request id.
+pub fn vendor_error(
+    action: &str,
+    code: i64,
+    vendor_message: &str,
+    request_id: Option<String>,
+) -> ProviderError {
+    let (kind, retryable, hint) = kind_for(code);
+    let message = match hint {
+        Some(hint) => format!("ZEGO {action} failed with code {code}: {hint}"),
+        None => format!(
+            "ZEGO {action} failed with code {code}, a code this plugin does not know; see \
+             vendor_message"
+        ),
+    };
+    ProviderError {
+        retryable,
+        ..error::from_vendor(kind, message, &code.to_string(), vendor_message, request_id)
+    }
+}
+
+/// The error for a non-2xx answer that is not a ZEGO error envelope: 429 rate-limited, 5xx
+/// unavailable (both retryable), anything else vendor-internal.
+pub fn http_error(action: &str, status: u16, retry_after: Option<&str>) -> ProviderError {
+    let (kind, message) = match status {
+        429 => (
+            ErrorKind::RateLimited,
+            format!(
+                "ZEGO answered {action} with HTTP 429 (too many requests); retry after a pause"
+            ),
+        ),
+        500..=599 => (
+            ErrorKind::Unavailable,
+            format!("ZEGO answered {action} with HTTP {status}; retry later"),
+        ),
+        _ => (
+            ErrorKind::VendorInternal,
+            format!("ZEGO answered {action} with unexpected HTTP status {status}"),
+        ),
+    };
+    let mut e = error::new(kind, message);
+    if status == 429 {
+        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse().ok());
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorKind::*;
+
+    /// Every code in `shared/vendors/zego.md` for RTMPDispatchV2 and the common signature codes.
+    const SPEC_CODES: &[(i64, ErrorKind, bool)] = &[
+        (1010, RateLimited, true),
+        (30002, RateLimited, true),
+        (1001, Unavailable, true),
+        (1002, Unavailable, true),
+        (1003, Unavailable, true),
+        (1005, FailedPrecondition, false),
+        (1006, InvalidArgument, false),
+        (30003, VendorInternal, true),
+        (30004, InvalidArgument, false),
+        (30005, Unauthenticated, false),
+        (30009, InvalidArgument, false),
+        (30010, InvalidArgument, false),
+        (30011, InvalidArgument, false),
+        (100_000_004, Unauthenticated, false),
+        (100_000_005, Unauthenticated, false),
+    ];
+
+    #[test]
+    fn every_spec_code_is_mapped_and_explained() {
+        for (code, kind, retryable) in SPEC_CODES {
+            let (k, r, hint) = kind_for(*code);
+            assert_eq!((k, r), (*kind, *retryable), "{code}");
+            assert!(hint.is_some(), "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_and_vendor_fields() {
+        assert_eq!(kind_for(350_006_001), (VendorInternal, false, None));
+        assert_eq!(kind_for(-1), (VendorInternal, false, None));
+        let e = vendor_error("RTMPDispatchV2", 42, "odd", Some("rid".into()));
+        assert_eq!((e.kind, e.retryable), (VendorInternal, false));
+        assert_eq!(e.vendor_code.as_deref(), Some("42"));
+        assert_eq!(e.vendor_message.as_deref(), Some("odd"));
+        assert_eq!(e.vendor_request_id.as_deref(), Some("rid"));
+        let e = vendor_error("RTMPDispatchV2", 100_000_004, "expired", None);
+        assert!(e.message.contains("clock"), "{}", e.message);
+        assert_eq!(e.vendor_code.as_deref(), Some("100000004"));
+    }
+
+    #[test]
+    fn http_errors() {
+        assert_eq!(http_error("A", 503, None).kind, Unavailable);
+        assert!(http_error("A", 503, None).retryable);
+        let e = http_error("A", 429, Some("5"));
+        assert_eq!((e.kind, e.retry_after_secs), (RateLimited, Some(5)));
+        assert_eq!(http_error("A", 404, None).kind, VendorInternal);
+    }
+}

@@ -1,0 +1,147 @@
+//! Ingest Gateway provider plugin for ZEGOCLOUD RTMP dispatch (`RTMPDispatchV2`).
+//!
+//! `push-in` (`Type=push`: an RTMP node an encoder publishes to) and `pull-out` (`Type=pull`:
+//! a node to play the stream from). Only `start` exists: the vendor has neither a stop nor a
+//! query for a dispatched node. Requests are signed with ZEGO's MD5 scheme
+//! (`SignatureVersion=2.0`) through the host's credentials interface. See the crate's README.
+//!
+//! Layout: [`settings`] (config and endpoint), [`dispatch`] (request validation, parameters,
+//! reading the answer), [`sign`] (the signature), [`api`] (one signed call and its envelope),
+//! [`errors`] (return codes → error kinds). Everything except [`api::call`] and the [`Guest`]
+//! glue below is pure and unit-tested on the host target.
+
+pub mod api;
+pub mod dispatch;
+pub mod errors;
+pub mod settings;
+pub mod sign;
+
+use ingest_plugin_sdk::{
+    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
+    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
+    config, context, error,
+};
+
+use crate::settings::Settings;
+
+/// The plugin's name.
+pub const NAME: &str = "zego-dispatch";
+/// The vendor's name.
+pub const VENDOR: &str = "ZEGOCLOUD (RTMP dispatch)";
+
+/// The action.
+const DISPATCH: &str = "RTMPDispatchV2";
+
+/// The ZEGO RTMP dispatch provider.
+#[derive(Debug)]
+pub struct ZegoDispatch;
+
+/// What the plugin is; `region` is the `region` config key, which decides the default host.
+pub fn info(region: Option<&str>) -> ProviderInfo {
+    let key = |name: &str, required: bool, description: &str| ConfigKey {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    };
+    ProviderInfo {
+        name: NAME.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        vendor: VENDOR.to_string(),
+        directions: vec![Direction::PushIn, Direction::PullOut],
+        operations: vec![Operation::Start],
+        config_keys: vec![
+            key(
+                settings::KEY_APP_ID,
+                true,
+                "The ZEGO project's AppID (unsigned 32-bit integer), sent as AppId.",
+            ),
+            key(
+                settings::KEY_REGION,
+                false,
+                "Regional host suffix (sha, hkg, fra, lax, bom, sgp …): requests go to \
+                 rtc-api-{region}.zego.im. Default: none, i.e. rtc-api.zego.im. Ignored when \
+                 `endpoint` is set.",
+            ),
+            key(
+                settings::KEY_IS_TEST,
+                false,
+                "true or false, sent as IsTest (older projects need it); with true, \
+                 options.stream_id must start with zegotest-{AppId}-. Default: not sent.",
+            ),
+        ],
+        secrets: vec![sign::SECRET_SERVER.to_string()],
+        default_hosts: settings::default_hosts(region),
+    }
+}
+
+fn settings() -> Result<Settings, ProviderError> {
+    Settings::load(config::get)
+}
+
+impl Guest for ZegoDispatch {
+    fn describe() -> ProviderInfo {
+        info(config::get(settings::KEY_REGION).as_deref())
+    }
+
+    fn start(request: StartRequest) -> Result<Session, ProviderError> {
+        let settings = settings()?;
+        let dispatch = dispatch::build(&request, &settings)?;
+        let now_ms = context::now_ms();
+        let reply = api::call(&settings, DISPATCH, dispatch.params(now_ms))?;
+        dispatch::session(reply, &dispatch, now_ms / 1000)
+    }
+
+    fn stop(_request: StopRequest) -> Result<StopResult, ProviderError> {
+        Err(error::unsupported(
+            "zego-dispatch cannot stop anything: RTMPDispatchV2 only hands out an RTMP node, \
+             and ZEGO has no call to release it. Stop the encoder or player; the node is \
+             meant to be used within 2 hours (the session's expires_at)",
+        ))
+    }
+
+    fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        Err(error::unsupported(
+            "zego-dispatch has no status: ZEGO offers no query for a dispatched RTMP node",
+        ))
+    }
+
+    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        Err(error::unsupported(
+            "zego-dispatch does not handle callbacks: ZEGO sends none for RTMP dispatch",
+        ))
+    }
+}
+
+// Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
+// are not valid ELF symbol-version-script entries, and the link fails.
+#[cfg(target_arch = "wasm32")]
+ingest_plugin_sdk::export!(ZegoDispatch);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_lists_what_the_plugin_does() {
+        let i = info(None);
+        assert_eq!(i.name, "zego-dispatch");
+        assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(i.directions, vec![Direction::PushIn, Direction::PullOut]);
+        assert_eq!(i.operations, vec![Operation::Start]);
+        let keys: Vec<(&str, bool)> = i
+            .config_keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.required))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("app_id", true), ("region", false), ("is_test", false)]
+        );
+        assert_eq!(i.secrets, vec!["server_secret"]);
+        assert_eq!(i.default_hosts, vec!["rtc-api.zego.im:443"]);
+        assert_eq!(
+            info(Some("sgp")).default_hosts,
+            vec!["rtc-api-sgp.zego.im:443"]
+        );
+    }
+}
