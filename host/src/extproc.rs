@@ -71,6 +71,8 @@ const GATEWAY_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 /// Whether the gateway answers `path` (no query): `/v1` and everything under `/v1/`, plus
 /// `/healthz`, `/readyz` and `/metrics`. Everything else belongs to the upstream behind Envoy.
 pub fn is_gateway_path(path: &str) -> bool {
+    // The gateway's router ignores a trailing `/` (`/healthz/` is `/healthz`).
+    let path = path.trim_end_matches('/');
     path == "/v1" || path.starts_with("/v1/") || GATEWAY_PATHS.contains(&path)
 }
 
@@ -587,6 +589,7 @@ mod tests {
             "/v1/",
             "/v1/ingests",
             "/v1/ingests/abc",
+            "/healthz/",
         ] {
             assert!(is_gateway_path(p), "{p}");
         }

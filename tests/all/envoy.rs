@@ -112,6 +112,7 @@ impl Envoy {
     /// Starts Envoy on loopback for these backends and waits (bounded) until it is ready.
     async fn start(extproc: SocketAddr, upstream: SocketAddr) -> Envoy {
         static SEQ: AtomicU64 = AtomicU64::new(0);
+        let bin = envoy_binary();
         let dir = std::env::temp_dir().join(format!(
             "ingest-envoy-{}-{}",
             std::process::id(),
@@ -126,7 +127,7 @@ impl Envoy {
         )
         .expect("write envoy config");
         let stderr = std::fs::File::create(dir.join("envoy.log")).expect("envoy log file");
-        let child = Command::new(envoy_binary())
+        let child = Command::new(bin)
             .arg("-c")
             .arg(&config)
             .arg("--admin-address-path")

@@ -5,8 +5,8 @@ mod support;
 
 mod alibaba;
 mod cli;
-mod events;
 mod envoy;
+mod events;
 mod hostile;
 mod hotswap;
 mod jocloud;
