@@ -496,7 +496,8 @@ async fn tampered_unsigned_or_stale_callbacks_are_unauthenticated() {
     ];
     for (headers, why) in cases {
         let a = post_callback(&gw, &headers, good.body.clone()).await;
-        assert_eq!(a.status, 502, "{why}: {}", a.text);
+        // The caller (not a vendor) failed authentication: 401.
+        assert_eq!(a.status, 401, "{why}: {}", a.text);
         assert_eq!(a.json["kind"], "unauthenticated", "{why}: {}", a.text);
     }
     // A good signature still needs a body RongCloud would send.

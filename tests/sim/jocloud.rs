@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::server::{Fault, Recorded, SimResponse, SimServer, VendorHandler, lock};
+use crate::server::{Recorded, SimResponse, SimServer, VendorHandler, lock};
 
 /// The path prefixes served (the relay API's, and the one the docs' overview shows).
 pub const PREFIXES: &[&str] = &["v2/rtmpforward", "v1/recordoss"];
@@ -117,6 +117,8 @@ impl std::fmt::Debug for JocloudSim {
     }
 }
 
+crate::sim::deref_to_server!(JocloudSim);
+
 impl JocloudSim {
     /// Starts on `127.0.0.1:0` (a free port).
     pub async fn start(cfg: JocloudSimConfig) -> anyhow::Result<Self> {
@@ -141,36 +143,6 @@ impl JocloudSim {
     /// The underlying server.
     pub fn server(&self) -> &SimServer {
         &self.server
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
-    /// How many requests were received so far.
-    pub fn request_count(&self) -> usize {
-        self.server.request_count()
-    }
-
-    /// Queues a fault for a coming request (see [`SimServer::fail_next`]).
-    pub fn fail_next(&self, fault: Fault) {
-        self.server.fail_next(fault);
-    }
-
-    /// Sets or clears the sticky fault (see [`SimServer::fail_always`]).
-    pub fn fail_always(&self, fault: Option<Fault>) {
-        self.server.fail_always(fault);
     }
 
     /// Every relay ever started, in start order.
@@ -492,6 +464,7 @@ fn parse_destinations(body: &Map<String, Value>) -> Result<Vec<String>, ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Fault;
     use crate::server::send;
 
     async fn sim() -> JocloudSim {

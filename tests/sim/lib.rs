@@ -26,5 +26,6 @@ pub mod artifacts;
 pub mod jocloud;
 pub mod rongcloud;
 pub mod server;
+pub mod sim;
 pub mod tencent;
 pub mod zego;

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
 
-use crate::server::{Fault, Recorded, SimResponse, SimServer, VendorHandler, lock};
+use crate::server::{Recorded, SimResponse, SimServer, VendorHandler, lock};
 
 /// The start path.
 pub const START_PATH: &str = "/v2/rtc/cloudplayer/start";
@@ -162,6 +162,8 @@ impl std::fmt::Debug for RongCloudSim {
     }
 }
 
+crate::sim::deref_to_server!(RongCloudSim);
+
 impl RongCloudSim {
     /// Starts on `127.0.0.1:0` (a free port).
     pub async fn start(cfg: RongCloudSimConfig) -> anyhow::Result<Self> {
@@ -187,36 +189,6 @@ impl RongCloudSim {
     /// The underlying server.
     pub fn server(&self) -> &SimServer {
         &self.server
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
-    /// How many requests were received so far.
-    pub fn request_count(&self) -> usize {
-        self.server.request_count()
-    }
-
-    /// Queues a fault for a coming request (see [`SimServer::fail_next`]).
-    pub fn fail_next(&self, fault: Fault) {
-        self.server.fail_next(fault);
-    }
-
-    /// Sets or clears the sticky fault (see [`SimServer::fail_always`]).
-    pub fn fail_always(&self, fault: Option<Fault>) {
-        self.server.fail_always(fault);
     }
 
     /// Every player ever started, in start order.
@@ -535,6 +507,7 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Fault;
     use crate::server::send;
 
     async fn sim() -> RongCloudSim {

@@ -20,7 +20,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::server::{Fault, Recorded, SimResponse, SimServer, VendorHandler, lock};
+use crate::server::{Recorded, SimResponse, SimServer, VendorHandler, lock};
 
 /// The API version this simulator serves (`X-TC-Version`).
 pub const API_VERSION: &str = "2019-07-22";
@@ -138,6 +138,8 @@ impl std::fmt::Debug for TencentSim {
     }
 }
 
+crate::sim::deref_to_server!(TencentSim);
+
 impl TencentSim {
     /// Starts on `127.0.0.1:0` (a free port).
     pub async fn start(cfg: TencentSimConfig) -> anyhow::Result<Self> {
@@ -163,36 +165,6 @@ impl TencentSim {
     /// The underlying server.
     pub fn server(&self) -> &SimServer {
         &self.server
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
-    /// How many requests were received so far.
-    pub fn request_count(&self) -> usize {
-        self.server.request_count()
-    }
-
-    /// Queues a fault for a coming request (see [`SimServer::fail_next`]).
-    pub fn fail_next(&self, fault: Fault) {
-        self.server.fail_next(fault);
-    }
-
-    /// Sets or clears the sticky fault (see [`SimServer::fail_always`]).
-    pub fn fail_always(&self, fault: Option<Fault>) {
-        self.server.fail_always(fault);
     }
 
     /// Every task ever started, in start order.
@@ -892,6 +864,7 @@ fn task_id(body: &Fields) -> Result<&str, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Fault;
     use crate::server::send;
 
     // ---- A tiny signer, written separately from the verifier above. ----

@@ -30,7 +30,7 @@ use serde_json::{Map, Value, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::server::{Fault, Recorded, SimResponse, SimServer, VendorHandler, lock};
+use crate::server::{Recorded, SimResponse, SimServer, VendorHandler, lock};
 
 /// The demo's AppID.
 pub const DEMO_APP_ID: u32 = 1_234_567_890;
@@ -196,6 +196,8 @@ impl std::fmt::Debug for ZegoSim {
     }
 }
 
+crate::sim::deref_to_server!(ZegoSim);
+
 impl ZegoSim {
     /// Starts on `127.0.0.1:0` (a free port).
     pub async fn start(cfg: ZegoSimConfig) -> anyhow::Result<Self> {
@@ -221,36 +223,6 @@ impl ZegoSim {
     /// The underlying server.
     pub fn server(&self) -> &SimServer {
         &self.server
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
-    /// How many requests were received so far.
-    pub fn request_count(&self) -> usize {
-        self.server.request_count()
-    }
-
-    /// Queues a fault for a coming request (see [`SimServer::fail_next`]).
-    pub fn fail_next(&self, fault: Fault) {
-        self.server.fail_next(fault);
-    }
-
-    /// Sets or clears the sticky fault (see [`SimServer::fail_always`]).
-    pub fn fail_always(&self, fault: Option<Fault>) {
-        self.server.fail_always(fault);
     }
 
     /// Every dispatch answered, in order.
@@ -857,6 +829,7 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Fault;
     use crate::server::send;
 
     // ---- A tiny signer, written separately from the verifier above. ----

@@ -106,10 +106,7 @@ pub fn call(settings: &Settings, action: &str, params: Vec<Param>) -> Result<Rep
     let request = build_request(&base_url, action, &query)?;
     ingest_plugin_sdk::debug!("calling Alibaba Cloud {action} at {base_url}");
     let response = transport::send(request).map_err(transport::SendError::into_provider_error)?;
-    let retry_after = response
-        .headers()
-        .get(::http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok());
+    let retry_after = transport::retry_after(&response);
     let reply = parse_reply(
         action,
         response.status().as_u16(),

@@ -5,6 +5,7 @@
 //! it decides the kind when the plugin knows it; otherwise the HTTP status does.
 
 use ingest_plugin_sdk::error;
+pub use ingest_plugin_sdk::error::parse_retry_after;
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
 /// The normalized kind of a documented Alibaba Cloud error code and whether repeating the
@@ -153,30 +154,13 @@ pub fn http_error(
     retry_after: Option<&str>,
     request_id: Option<String>,
 ) -> ProviderError {
-    let (kind, _) = by_status(status);
-    let message = match kind {
-        ErrorKind::RateLimited => format!(
-            "Alibaba Cloud answered {action} with HTTP 429 (too many requests); retry after a pause"
-        ),
-        ErrorKind::Unavailable => {
-            format!("Alibaba Cloud answered {action} with HTTP {status}; retry later")
-        }
-        _ => format!(
-            "Alibaba Cloud answered {action} with unexpected HTTP status {status} and a body \
-             that is not its error envelope"
-        ),
-    };
-    let mut e = error::new(kind, message);
-    e.vendor_request_id = request_id;
-    if kind == ErrorKind::RateLimited {
-        e.retry_after_secs = retry_after.and_then(parse_retry_after);
+    let mut e = error::from_http_status("Alibaba Cloud", action, status, retry_after);
+    if e.kind == ErrorKind::VendorInternal {
+        e.message
+            .push_str(" and a body that is not its error envelope");
     }
+    e.vendor_request_id = request_id;
     e
-}
-
-/// `Retry-After` in delta-seconds; the HTTP-date form is ignored.
-pub fn parse_retry_after(value: &str) -> Option<u32> {
-    value.trim().parse::<u32>().ok()
 }
 
 #[cfg(test)]

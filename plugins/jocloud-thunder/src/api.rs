@@ -154,10 +154,7 @@ pub fn call(settings: &Settings, op: Op, body: &impl Serialize) -> Result<Reply,
     let request = build_request(&url, &basic, body)?;
     ingest_plugin_sdk::debug!("calling Jocloud {} at {base}", op.name());
     let response = transport::send(request).map_err(transport::SendError::into_provider_error)?;
-    let retry_after = response
-        .headers()
-        .get(::http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok());
+    let retry_after = transport::retry_after(&response);
     let reply = parse_reply(
         op,
         response.status().as_u16(),

@@ -3,8 +3,8 @@
 //! Everything here is pure: the config lookup is passed in as a closure, so parsing and its
 //! error messages are unit-tested on the host target.
 
-use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::error::invalid_argument;
+use ingest_plugin_sdk::{ProviderError, endpoint};
 
 /// Config key: the Jocloud application id.
 pub const KEY_APP_ID: &str = "app_id";
@@ -125,30 +125,11 @@ pub fn base_url(override_url: Option<&str>, region: Region) -> Result<String, Pr
         Some(v) if !v.is_empty() => v,
         _ => return Ok(format!("https://{}", region.host())),
     };
-    let bad = |why: &str| {
-        invalid_argument(format!(
-            "the provider's `endpoint` `{value}` {why}; it must look like \
-             `https://{MAINLAND_HOST}` or `http://127.0.0.1:9105` (put path segments in \
-             `{KEY_PATH_PREFIX}`)"
-        ))
-    };
-    let uri: http::Uri = value
-        .parse()
-        .map_err(|_| bad("is not a valid absolute URL"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        _ => return Err(bad("does not start with http:// or https://")),
-    };
-    let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
-    if authority.as_str().contains('@') || authority.host().is_empty() {
-        return Err(bad("has no host or carries user information"));
-    }
-    match uri.path_and_query().map(|p| p.as_str()) {
-        None | Some("") | Some("/") => {}
-        Some(_) => return Err(bad("has a path or query")),
-    }
-    Ok(format!("{scheme}://{}", authority.as_str()))
+    let example = format!(
+        "`https://{MAINLAND_HOST}` or `http://127.0.0.1:9105` (put path segments in \
+         `{KEY_PATH_PREFIX}`)"
+    );
+    Ok(endpoint::parse("endpoint", value, &example)?.origin())
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters.

@@ -97,8 +97,8 @@ pub fn http_error(
     retry_after: Option<&str>,
     vendor: VendorFields,
 ) -> ProviderError {
-    let (kind, message) = match status {
-        401 => (
+    let mut e = match status {
+        401 => error::new(
             ErrorKind::Unauthenticated,
             format!(
                 "RongCloud refused {operation} with HTTP 401: the signature did not verify; check \
@@ -106,28 +106,11 @@ pub fn http_error(
                  gateway's clock is right"
             ),
         ),
-        429 => (
-            ErrorKind::RateLimited,
-            format!(
-                "RongCloud answered {operation} with HTTP 429 (too many requests); retry after a pause"
-            ),
-        ),
-        500..=599 => (
-            ErrorKind::Unavailable,
-            format!("RongCloud answered {operation} with HTTP {status}; retry later"),
-        ),
-        _ => (
-            ErrorKind::VendorInternal,
-            format!("RongCloud answered {operation} with unexpected HTTP status {status}"),
-        ),
+        _ => error::from_http_status("RongCloud", operation, status, retry_after),
     };
-    let mut e = error::new(kind, message);
     e.vendor_code = vendor.code;
     e.vendor_message = vendor.message;
     e.vendor_request_id = vendor.request_id;
-    if status == 429 {
-        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
-    }
     e
 }
 

@@ -3,8 +3,8 @@
 //! Everything here is pure: the config lookup is passed in as a closure, so parsing and its
 //! error messages are unit-tested on the host target.
 
-use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::error::invalid_argument;
+use ingest_plugin_sdk::{ProviderError, endpoint};
 
 /// Config key: the RongCloud App Key.
 pub const KEY_APP_KEY: &str = "app_key";
@@ -210,37 +210,11 @@ impl Endpoint {
 
 /// An `http(s)://host[:port]` URL with at most a trailing `/` (`key` names it in errors).
 pub fn parse_endpoint(key: &str, value: &str) -> Result<Endpoint, ProviderError> {
-    let value = value.trim();
-    let bad = |why: &str| {
-        invalid_argument(format!(
-            "the provider's `{key}` `{value}` {why}; it must look like `https://api.rong-api.com` \
-             or `http://127.0.0.1:9102`"
-        ))
-    };
-    let uri: http::Uri = value
-        .parse()
-        .map_err(|_| bad("is not a valid absolute URL"))?;
-    let (scheme, default_port) = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => ("https", 443),
-        Some(s) if s.eq_ignore_ascii_case("http") => ("http", 80),
-        _ => return Err(bad("does not start with http:// or https://")),
-    };
-    let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err(bad("must not carry user information"));
-    }
-    if authority.host().is_empty() {
-        return Err(bad("has no host"));
-    }
-    match uri.path_and_query().map(|p| p.as_str()) {
-        None | Some("") | Some("/") => {}
-        Some(_) => return Err(bad("has a path or query")),
-    }
-    let port = authority.port_u16().unwrap_or(default_port);
-    let host = authority.host().to_ascii_lowercase();
+    let example = "`https://api.rong-api.com` or `http://127.0.0.1:9102`";
+    let base = endpoint::parse(key, value, example)?;
     Ok(Endpoint {
-        base: format!("{scheme}://{}", authority.as_str()),
-        host_port: format!("{host}:{port}"),
+        base: base.origin(),
+        host_port: base.host_port(),
     })
 }
 

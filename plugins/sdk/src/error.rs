@@ -58,3 +58,79 @@ pub fn from_vendor(
         ..new(kind, message)
     }
 }
+
+/// `Retry-After` in delta-seconds (surrounding white space allowed); the HTTP-date form and
+/// anything else unreadable give `None`.
+pub fn parse_retry_after(value: &str) -> Option<u32> {
+    value.trim().parse::<u32>().ok()
+}
+
+/// The error for a non-2xx HTTP `status` that the vendor explained no further (no error
+/// envelope, or one the plugin decided not to use):
+///
+/// - 429 → `rate-limited`, retryable, with `retry_after_secs` from the `Retry-After` header
+///   value `retry_after` when it holds delta-seconds ([`parse_retry_after`]);
+/// - 5xx → `unavailable`, retryable;
+/// - anything else → `vendor-internal`, not retryable.
+///
+/// The message reads "`{vendor}` answered `{action}` with HTTP …"; `vendor` is the vendor's
+/// display name (`"ZEGO"`, `"Tencent TRTC"`) and `action` the API call. The vendor fields are
+/// left empty: set them on the result if the body carried any. Statuses a vendor gives a
+/// meaning of its own (RongCloud's 401, say) belong in the plugin, before this fallback.
+pub fn from_http_status(
+    vendor: &str,
+    action: &str,
+    status: u16,
+    retry_after: Option<&str>,
+) -> ProviderError {
+    let (kind, message) = match status {
+        429 => (
+            ErrorKind::RateLimited,
+            format!(
+                "{vendor} answered {action} with HTTP 429 (too many requests); retry after a pause"
+            ),
+        ),
+        500..=599 => (
+            ErrorKind::Unavailable,
+            format!("{vendor} answered {action} with HTTP {status}; retry later"),
+        ),
+        _ => (
+            ErrorKind::VendorInternal,
+            format!("{vendor} answered {action} with unexpected HTTP status {status}"),
+        ),
+    };
+    let mut e = new(kind, message);
+    if status == 429 {
+        e.retry_after_secs = retry_after.and_then(parse_retry_after);
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_statuses() {
+        let e = from_http_status("V", "Act", 429, Some(" 7 "));
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs),
+            (ErrorKind::RateLimited, true, Some(7))
+        );
+        assert!(
+            e.message.starts_with("V answered Act with HTTP 429"),
+            "{}",
+            e.message
+        );
+        let e = from_http_status("V", "Act", 429, Some("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(e.retry_after_secs, None);
+        let e = from_http_status("V", "Act", 503, Some("5"));
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs),
+            (ErrorKind::Unavailable, true, None)
+        );
+        let e = from_http_status("V", "Act", 404, None);
+        assert_eq!((e.kind, e.retryable), (ErrorKind::VendorInternal, false));
+        assert!(e.vendor_code.is_none() && e.vendor_request_id.is_none());
+    }
+}

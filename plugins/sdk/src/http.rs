@@ -83,6 +83,15 @@ fn from_error_code(code: ErrorCode) -> SendError {
     }
 }
 
+/// The response's `Retry-After` header as text, if present and visible ASCII; pass it to
+/// [`crate::error::from_http_status`] (or read it with [`crate::error::parse_retry_after`]).
+pub fn retry_after<B>(response: &::http::Response<B>) -> Option<&str> {
+    response
+        .headers()
+        .get(::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Sends `request` and waits for the whole response.
 pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8>>, SendError> {
     let (parts, body) = request.into_parts();

@@ -9,7 +9,8 @@
 //!   returning [`::http`] types;
 //! - [`creds`]: HMACs, digests and placeholders computed by the host over *secret
 //!   references*, so the plugin never holds a secret's bytes;
-//! - [`error`]: building normalized [`ProviderError`]s;
+//! - [`endpoint`]: validating the base URL requests go to (the operator's `endpoint`);
+//! - [`error`]: building normalized [`ProviderError`]s, and the generic HTTP-status fallback;
 //! - [`options`]: reading the vendor-specific `options-json` object of a start request.
 //!
 //! A plugin implements [`Guest`] and exports it:
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod creds;
+pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod options;

@@ -1,6 +1,7 @@
 //! Mapping Tencent Cloud error codes and HTTP failures to the gateway's error taxonomy.
 
 use ingest_plugin_sdk::error;
+pub use ingest_plugin_sdk::error::parse_retry_after;
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
 /// The normalized kind of a Tencent Cloud error code, and whether repeating the same request
@@ -171,29 +172,10 @@ pub fn http_error(
     retry_after: Option<&str>,
     vendor: VendorFields,
 ) -> ProviderError {
-    let (kind, message) = match status {
-        429 => (
-            ErrorKind::RateLimited,
-            format!(
-                "Tencent TRTC answered {action} with HTTP 429 (too many requests); retry after a pause"
-            ),
-        ),
-        500..=599 => (
-            ErrorKind::Unavailable,
-            format!("Tencent TRTC answered {action} with HTTP {status}; retry later"),
-        ),
-        _ => (
-            ErrorKind::VendorInternal,
-            format!("Tencent TRTC answered {action} with unexpected HTTP status {status}"),
-        ),
-    };
-    let mut e = error::new(kind, message);
+    let mut e = error::from_http_status("Tencent TRTC", action, status, retry_after);
     e.vendor_code = vendor.code;
     e.vendor_message = vendor.message;
     e.vendor_request_id = vendor.request_id;
-    if status == 429 {
-        e.retry_after_secs = retry_after.and_then(parse_retry_after);
-    }
     e
 }
 
@@ -206,11 +188,6 @@ pub struct VendorFields {
     pub message: Option<String>,
     /// `Response.RequestId`.
     pub request_id: Option<String>,
-}
-
-/// `Retry-After` in delta-seconds; the HTTP-date form is ignored.
-pub fn parse_retry_after(value: &str) -> Option<u32> {
-    value.trim().parse::<u32>().ok()
 }
 
 #[cfg(test)]

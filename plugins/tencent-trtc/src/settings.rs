@@ -3,8 +3,8 @@
 //! Everything here is pure: the config lookup is passed in as a closure, so the parsing and
 //! its error messages are unit-tested on the host target.
 
-use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::error::invalid_argument;
+use ingest_plugin_sdk::{ProviderError, endpoint};
 
 /// The vendor's API host (Chinese mainland site).
 pub const DEFAULT_HOST: &str = "trtc.tencentcloudapi.com";
@@ -172,39 +172,11 @@ pub struct Endpoint {
 /// The override must be `http(s)://host[:port]` with at most a trailing `/`: TC3 signs the
 /// path `/`, so a path prefix would make every signature wrong.
 pub fn endpoint(override_url: Option<&str>, host: &str) -> Result<Endpoint, ProviderError> {
-    let base = match override_url.map(str::trim) {
-        Some(v) if !v.is_empty() => v.to_string(),
-        _ => format!("https://{host}"),
-    };
-    let bad = |why: &str| {
-        invalid_argument(format!(
-            "the provider's `endpoint` `{base}` {why}; it must look like `https://{DEFAULT_HOST}` \
-             or `http://127.0.0.1:9101`"
-        ))
-    };
-    let uri: http::Uri = base
-        .parse()
-        .map_err(|_| bad("is not a valid absolute URL"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        _ => return Err(bad("does not start with http:// or https://")),
-    };
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad("has no host"))?;
-    if authority.contains('@') {
-        return Err(bad("must not carry user information"));
-    }
-    match uri.path_and_query().map(|p| p.as_str()) {
-        None | Some("") | Some("/") => {}
-        Some(_) => return Err(bad("has a path or query")),
-    }
+    let example = format!("`https://{DEFAULT_HOST}` or `http://127.0.0.1:9101`");
+    let base = endpoint::override_or(override_url, host, &example)?;
     Ok(Endpoint {
-        url: format!("{scheme}://{authority}/"),
-        authority,
+        url: base.root(),
+        authority: base.authority,
     })
 }
 

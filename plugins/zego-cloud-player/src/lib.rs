@@ -17,7 +17,8 @@ pub mod callback;
 pub mod errors;
 pub mod player;
 pub mod settings;
-pub mod sign;
+
+pub use zego_shared::sign;
 
 use ingest_plugin_sdk::{
     CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
@@ -89,7 +90,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
 }
 
 fn settings() -> Result<Settings, ProviderError> {
-    Settings::load(config::get)
+    settings::load(config::get)
 }
 
 impl Guest for ZegoCloudPlayer {

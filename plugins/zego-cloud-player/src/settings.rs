@@ -1,141 +1,35 @@
-//! The provider's configuration (`[providers.config]`) and the vendor endpoint.
-//!
-//! Everything here is pure: the config lookup is passed in as a closure, so the parsing and
-//! its error messages are unit-tested on the host target.
+//! The provider's configuration (`[providers.config]`) and the vendor endpoint: the ZEGO
+//! keys and their parsing are shared with every ZEGO plugin ([`zego_shared::settings`]); only
+//! the host is this API's.
 
 use ingest_plugin_sdk::ProviderError;
-use ingest_plugin_sdk::error::invalid_argument;
+use zego_shared::Service;
+pub use zego_shared::settings::{KEY_APP_ID, KEY_IS_TEST, KEY_REGION, Settings};
 
 /// The vendor's Cloud Player API host (no region).
 pub const DEFAULT_HOST: &str = "cloud-player-api.zego.im";
 
-/// Config key: the ZEGO project's AppID (uint32).
-pub const KEY_APP_ID: &str = "app_id";
-/// Config key: the regional host suffix (`sgp` → `cloud-player-api-sgp.zego.im`).
-pub const KEY_REGION: &str = "region";
-/// Config key: whether the project uses ZEGO's test environment (`IsTest`).
-pub const KEY_IS_TEST: &str = "is_test";
+/// The Cloud Player API: its host (`sgp` → `cloud-player-api-sgp.zego.im`) and its return codes.
+pub const SERVICE: Service = Service {
+    host_stem: "cloud-player-api",
+    default_host: DEFAULT_HOST,
+    kind_for: crate::errors::kind_for,
+};
 
-/// The config every operation needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// `AppId`.
-    pub app_id: u32,
-    /// The API host used when the operator sets no `endpoint`.
-    pub host: String,
-    /// `IsTest`, when configured.
-    pub is_test: Option<bool>,
-}
-
-impl Settings {
-    /// Reads and validates `app_id`, `region` and `is_test` through `get`.
-    pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
-        let app_id = match get(KEY_APP_ID) {
-            Some(v) if !v.trim().is_empty() => parse_app_id(v.trim())?,
-            _ => {
-                return Err(invalid_argument(format!(
-                    "provider config key `{KEY_APP_ID}` is not set; add `{KEY_APP_ID} = …` (the \
-                     ZEGO project's AppID, an unsigned 32-bit integer) under [providers.config]"
-                )));
-            }
-        };
-        Ok(Self {
-            app_id,
-            host: host_for(get(KEY_REGION).as_deref())?,
-            is_test: parse_is_test(get(KEY_IS_TEST).as_deref())?,
-        })
-    }
-
-    /// The prefix test-environment stream ids must carry: `zegotest-{AppId}-`.
-    pub fn test_prefix(&self) -> String {
-        format!("zegotest-{}-", self.app_id)
-    }
-}
-
-/// `app_id`: 1..=4294967295.
-pub fn parse_app_id(value: &str) -> Result<u32, ProviderError> {
-    match value.parse::<u32>() {
-        Ok(n) if n > 0 && value.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-        _ => Err(invalid_argument(format!(
-            "provider config key `{KEY_APP_ID}` is `{value}`; it must be the ZEGO project's \
-             AppID, an integer from 1 to 4294967295"
-        ))),
-    }
-}
-
-/// `is_test`: `true` or `false`; unset or blank means "not configured" (no `IsTest` sent).
-pub fn parse_is_test(value: Option<&str>) -> Result<Option<bool>, ProviderError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(invalid_argument(format!(
-            "provider config key `{KEY_IS_TEST}` is `{other}`; it must be true or false"
-        ))),
-    }
-}
-
-/// The API host: [`DEFAULT_HOST`], or `cloud-player-api-{region}.zego.im` with a region
-/// suffix.
-pub fn host_for(region: Option<&str>) -> Result<String, ProviderError> {
-    match region.map(str::trim) {
-        None | Some("") => Ok(DEFAULT_HOST.to_string()),
-        Some(r)
-            if r.len() <= 16
-                && r.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
-        {
-            Ok(format!("cloud-player-api-{r}.zego.im"))
-        }
-        Some(r) => Err(invalid_argument(format!(
-            "provider config key `{KEY_REGION}` is `{r}`; it must be a ZEGO region suffix such as \
-             `sha`, `hkg`, `fra`, `lax`, `bom` or `sgp` (lowercase letters and digits), or be \
-             left out for `{DEFAULT_HOST}`"
-        ))),
-    }
+/// Reads and validates `app_id`, `region` and `is_test` through `get`.
+pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ProviderError> {
+    Settings::load(&SERVICE, get)
 }
 
 /// The hosts `describe` reports: the configured region's host (or [`DEFAULT_HOST`]) on 443.
 pub fn default_hosts(region: Option<&str>) -> Vec<String> {
-    let host = host_for(region).unwrap_or_else(|_| DEFAULT_HOST.to_string());
-    vec![format!("{host}:443")]
+    SERVICE.default_hosts(region)
 }
 
 /// The base URL requests go to, `scheme://authority/`: the operator's `endpoint` override
-/// if set, else `https://{host}/`. The override must be `http(s)://host[:port]` with at most
-/// a trailing `/` (the API lives at `/`).
+/// if set, else `https://{host}/`.
 pub fn endpoint(override_url: Option<&str>, host: &str) -> Result<String, ProviderError> {
-    let base = match override_url.map(str::trim) {
-        Some(v) if !v.is_empty() => v.to_string(),
-        _ => format!("https://{host}"),
-    };
-    let bad = |why: &str| {
-        invalid_argument(format!(
-            "the provider's `endpoint` `{base}` {why}; it must look like `https://{DEFAULT_HOST}` \
-             or `http://127.0.0.1:9104`"
-        ))
-    };
-    let uri: http::Uri = base
-        .parse()
-        .map_err(|_| bad("is not a valid absolute URL"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        _ => return Err(bad("does not start with http:// or https://")),
-    };
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad("has no host"))?;
-    if authority.contains('@') {
-        return Err(bad("must not carry user information"));
-    }
-    match uri.path_and_query().map(|p| p.as_str()) {
-        None | Some("") | Some("/") => {}
-        Some(_) => return Err(bad("has a path or query")),
-    }
-    Ok(format!("{scheme}://{authority}/"))
+    SERVICE.endpoint(override_url, host)
 }
 
 #[cfg(test)]
@@ -153,7 +47,7 @@ mod tests {
 
     #[test]
     fn loads_settings() {
-        let s = Settings::load(lookup(&[("app_id", " 1234567890 ")])).expect("valid");
+        let s = load(lookup(&[("app_id", " 1234567890 ")])).expect("valid");
         assert_eq!(
             s,
             Settings {
@@ -162,7 +56,7 @@ mod tests {
                 is_test: None
             }
         );
-        let s = Settings::load(lookup(&[
+        let s = load(lookup(&[
             ("app_id", "4294967295"),
             ("region", "sgp"),
             ("is_test", "true"),
@@ -171,23 +65,23 @@ mod tests {
         assert_eq!(s.host, "cloud-player-api-sgp.zego.im");
         assert_eq!(s.is_test, Some(true));
         assert_eq!(s.test_prefix(), "zegotest-4294967295-");
-        let s = Settings::load(lookup(&[("app_id", "1"), ("is_test", "false")])).expect("valid");
+        let s = load(lookup(&[("app_id", "1"), ("is_test", "false")])).expect("valid");
         assert_eq!(s.is_test, Some(false));
     }
 
     #[test]
     fn bad_config_names_the_key() {
         for bad in ["", "0", "-1", "+5", "4294967296", "1.5", "abc"] {
-            let e = Settings::load(lookup(&[("app_id", bad)])).expect_err(bad);
+            let e = load(lookup(&[("app_id", bad)])).expect_err(bad);
             assert!(e.message.contains("`app_id`"), "{bad}: {}", e.message);
         }
-        assert!(Settings::load(lookup(&[])).is_err());
+        assert!(load(lookup(&[])).is_err());
         for bad in ["SGP", "-sgp", "cloud-player-api-sgp.zego.im", "s g p"] {
-            let e = Settings::load(lookup(&[("app_id", "1"), ("region", bad)])).expect_err(bad);
+            let e = load(lookup(&[("app_id", "1"), ("region", bad)])).expect_err(bad);
             assert!(e.message.contains("`region`"), "{bad}: {}", e.message);
         }
         for bad in ["yes", "1", "True"] {
-            let e = Settings::load(lookup(&[("app_id", "1"), ("is_test", bad)])).expect_err(bad);
+            let e = load(lookup(&[("app_id", "1"), ("is_test", bad)])).expect_err(bad);
             assert!(e.message.contains("`is_test`"), "{bad}: {}", e.message);
         }
     }

@@ -1,11 +1,12 @@
 //! Mapping ZEGO return codes and HTTP failures to the gateway's error taxonomy.
 
-use ingest_plugin_sdk::error;
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
+pub use zego_shared::errors::{common_kind, http_error};
 
 /// The normalized kind of a ZEGO `Code` for `RTMPDispatchV2` (and the common signature codes),
 /// whether repeating the same request later can succeed, and a hint for the client.
-/// Unknown codes are `vendor-internal`, not retryable.
+/// The signature codes and unknown codes (`vendor-internal`, not retryable) come from
+/// [`common_kind`].
 pub fn kind_for(code: i64) -> (ErrorKind, bool, Option<&'static str>) {
     use ErrorKind::*;
     match code {
@@ -72,23 +73,7 @@ pub fn kind_for(code: i64) -> (ErrorKind, bool, Option<&'static str>) {
             false,
             Some("ZEGO rejected `options.client_ip`; it must be the encoder's or player's IPv4"),
         ),
-        100_000_004 => (
-            Unauthenticated,
-            false,
-            Some(
-                "ZEGO says the signature expired: the Timestamp is more than 10 minutes from \
-                 ZEGO's clock; check that the gateway host's clock is synchronised (NTP)",
-            ),
-        ),
-        100_000_005 => (
-            Unauthenticated,
-            false,
-            Some(
-                "the signature did not verify; check the provider's `server_secret` secret and \
-                 `app_id`",
-            ),
-        ),
-        _ => (VendorInternal, false, None),
+        _ => common_kind(code),
     }
 }
 
@@ -99,44 +84,7 @@ pub fn vendor_error(
     vendor_message: &str,
     request_id: Option<String>,
 ) -> ProviderError {
-    let (kind, retryable, hint) = kind_for(code);
-    let message = match hint {
-        Some(hint) => format!("ZEGO {action} failed with code {code}: {hint}"),
-        None => format!(
-            "ZEGO {action} failed with code {code}, a code this plugin does not know; see \
-             vendor_message"
-        ),
-    };
-    ProviderError {
-        retryable,
-        ..error::from_vendor(kind, message, &code.to_string(), vendor_message, request_id)
-    }
-}
-
-/// The error for a non-2xx answer that is not a ZEGO error envelope: 429 rate-limited, 5xx
-/// unavailable (both retryable), anything else vendor-internal.
-pub fn http_error(action: &str, status: u16, retry_after: Option<&str>) -> ProviderError {
-    let (kind, message) = match status {
-        429 => (
-            ErrorKind::RateLimited,
-            format!(
-                "ZEGO answered {action} with HTTP 429 (too many requests); retry after a pause"
-            ),
-        ),
-        500..=599 => (
-            ErrorKind::Unavailable,
-            format!("ZEGO answered {action} with HTTP {status}; retry later"),
-        ),
-        _ => (
-            ErrorKind::VendorInternal,
-            format!("ZEGO answered {action} with unexpected HTTP status {status}"),
-        ),
-    };
-    let mut e = error::new(kind, message);
-    if status == 429 {
-        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse().ok());
-    }
-    e
+    zego_shared::errors::vendor_error(kind_for, action, code, vendor_message, request_id)
 }
 
 #[cfg(test)]

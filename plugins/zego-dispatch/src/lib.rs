@@ -14,7 +14,8 @@ pub mod api;
 pub mod dispatch;
 pub mod errors;
 pub mod settings;
-pub mod sign;
+
+pub use zego_shared::sign;
 
 use ingest_plugin_sdk::{
     CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
@@ -75,7 +76,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
 }
 
 fn settings() -> Result<Settings, ProviderError> {
-    Settings::load(config::get)
+    settings::load(config::get)
 }
 
 impl Guest for ZegoDispatch {

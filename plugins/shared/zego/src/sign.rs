@@ -3,6 +3,8 @@
 //! concatenation, AppId and Timestamp in decimal, a new nonce for every request.
 //!
 //! The MD5 runs in the host ([`HostCrypto`]), so the plugin never holds `server_secret`.
+//!
+//! Every ZEGO server API signs alike.
 
 use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
