@@ -2,6 +2,25 @@
 //!
 //! Every function here runs in the host: the plugin passes [`Part`]s, some of which are
 //! references to secrets by name ([`secret`]), and gets back only the result.
+//!
+//! ```no_run
+//! // Runs only inside the gateway (the host computes the HMAC); compiled, not run, here.
+//! use ingest_plugin_sdk::creds::{self, HashAlgorithm};
+//!
+//! # fn sign() -> Result<(), ingest_plugin_sdk::ProviderError> {
+//! // hex(HMAC-SHA256(api_secret, "POST\n/v1/relays\n1700000000")), the secret never seen:
+//! let mac = creds::hmac(
+//!     HashAlgorithm::Sha256,
+//!     &[creds::secret("api_secret")],
+//!     &[creds::text("POST\n/v1/relays\n1700000000")],
+//! )?;
+//! // A value that must travel (a key id, a Basic credential) goes as a placeholder the host
+//! // replaces when the request leaves, towards allowed hosts only:
+//! let key_id = creds::placeholder(&[creds::secret("api_key_id")])?;
+//! let basic = creds::basic_auth_placeholder(&[creds::secret("customer_id")], &[creds::secret("customer_secret")])?;
+//! let _headers = [("x-api-key", key_id), ("authorization", format!("Basic {basic}"))];
+//! # let _ = mac; Ok(()) }
+//! ```
 
 use crate::bindings::ingest::provider::credentials as host;
 pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};

@@ -1,4 +1,22 @@
 //! Building normalized [`ProviderError`]s.
+//!
+//! A provider error is a value the host reports as is (a panic is a `plugin-fault`). Keep the
+//! vendor's own code, message and request id, and write the message for the API client:
+//!
+//! ```
+//! use ingest_plugin_sdk::{ErrorKind, error};
+//!
+//! let e = error::from_vendor(
+//!     ErrorKind::Unauthenticated,
+//!     "the vendor refused the signature; check the provider's `api_secret`",
+//!     "AuthFailure.SignatureFailure",
+//!     "The provided credentials could not be validated.",
+//!     Some("req-1".to_string()),
+//! );
+//! assert!(!e.retryable);
+//! assert_eq!(e.vendor_code.as_deref(), Some("AuthFailure.SignatureFailure"));
+//! assert!(error::new(ErrorKind::RateLimited, "slow down").retryable);
+//! ```
 
 use crate::{ErrorKind, ProviderError};
 

@@ -93,6 +93,22 @@ pub fn retry_after<B>(response: &::http::Response<B>) -> Option<&str> {
 }
 
 /// Sends `request` and waits for the whole response.
+///
+/// The host's egress policy applies (allowlist, timeouts, size caps) and it replaces secret
+/// placeholders on the way out; a refused or failed exchange is a [`SendError`], which `?`
+/// turns into the matching [`ProviderError`].
+///
+/// ```no_run
+/// // Runs only inside the gateway; compiled, not run, here.
+/// # fn call() -> Result<(), ingest_plugin_sdk::ProviderError> {
+/// let request = http::Request::post("https://api.example-rtc.invalid/v1/relays")
+///     .header("content-type", "application/json")
+///     .body(br#"{"room_id":"42"}"#.to_vec())
+///     .map_err(|e| ingest_plugin_sdk::error::invalid_argument(e.to_string()))?;
+/// let response = ingest_plugin_sdk::http::send(request)?;
+/// println!("{} {}", response.status(), String::from_utf8_lossy(response.body()));
+/// # Ok(()) }
+/// ```
 pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8>>, SendError> {
     let (parts, body) = request.into_parts();
     let mut headers: Vec<(String, Vec<u8>)> = parts

@@ -15,13 +15,56 @@
 //!
 //! A plugin implements [`Guest`] and exports it:
 //!
-//! ```ignore
-//! use ingest_plugin_sdk::*;
+//! ```no_run
+//! use ingest_plugin_sdk::{
+//!     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
+//!     ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, error,
+//! };
 //!
 //! struct MyVendor;
-//! impl Guest for MyVendor { /* describe, start, stop, status, parse_callback */ }
+//!
+//! impl Guest for MyVendor {
+//!     fn describe() -> ProviderInfo {
+//!         ProviderInfo {
+//!             name: "my-vendor".into(),
+//!             version: "0.1.0".into(),
+//!             vendor: "My Vendor".into(),
+//!             directions: vec![Direction::PullIn],
+//!             operations: vec![Operation::Start],
+//!             config_keys: Vec::new(),
+//!             secrets: vec!["api_secret".into()],
+//!             default_hosts: vec!["api.my-vendor.example:443".into()],
+//!         }
+//!     }
+//!     fn start(request: StartRequest) -> Result<Session, ProviderError> {
+//!         // Validate, build the vendor request, sign it with `creds`, send it with `http::send`.
+//!         Err(error::invalid_argument(format!("room `{}`: not implemented", request.room_id)))
+//!     }
+//!     fn stop(_: StopRequest) -> Result<StopResult, ProviderError> {
+//!         Err(error::unsupported("stop is not supported"))
+//!     }
+//!     fn status(_: StatusRequest) -> Result<IngestStatus, ProviderError> {
+//!         Err(error::unsupported("status is not supported"))
+//!     }
+//!     fn parse_callback(_: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+//!         Err(error::unsupported("no callbacks"))
+//!     }
+//! }
+//!
+//! // Only on wasm: a native cdylib cannot carry the component's export names.
+//! #[cfg(target_arch = "wasm32")]
 //! ingest_plugin_sdk::export!(MyVendor);
 //! ```
+//!
+//! Build with `cargo build --target wasm32-wasip2` (the repository's plugins use
+//! `--profile plugin`); `ingest-gateway plugin new NAME` writes a complete crate to start from,
+//! and `docs/plugin-authoring.md` explains the contract, credentials, egress and testing.
+//!
+//! The functions that call into the host (the [`creds`], [`config`], [`context`] and [`log`]
+//! interfaces, [`http::send`]) work only inside the gateway; on the build machine, keep the
+//! rest of the plugin pure and unit-test it there.
+
+#![deny(missing_docs)]
 
 pub mod creds;
 pub mod endpoint;

@@ -1,4 +1,18 @@
 //! Reading the vendor-specific `options-json` object of a start request.
+//!
+//! Every accessor answers `Ok(None)` for a missing (or `null`) key and an `invalid-argument`
+//! error naming `options.KEY` for a value of the wrong type or range, so a plugin can `?` it:
+//!
+//! ```
+//! use ingest_plugin_sdk::options::Options;
+//!
+//! let options = Options::parse(r#"{"volume": "80", "loop": true}"#).expect("an object");
+//! assert_eq!(options.int("volume", 0, 100).expect("in range"), Some(80));
+//! assert_eq!(options.bool("loop").expect("a boolean"), Some(true));
+//! assert_eq!(options.str("token").expect("absent"), None);
+//! let e = options.int("volume", 0, 50).expect_err("out of range");
+//! assert!(e.message.contains("`options.volume`"));
+//! ```
 
 use serde_json::{Map, Value};
 

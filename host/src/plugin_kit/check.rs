@@ -1,0 +1,487 @@
+//! `plugin check FILE.wasm`: is this component a provider plugin this host can serve?
+//!
+//! 1. Compile it (once; the compiled code is handed to [`Runtime::load_cached`] through a
+//!    private artifact cache, so the check costs one compilation even for a 15 MB JavaScript
+//!    component).
+//! 2. Validate it against the world with the host's own loader, which names every missing or
+//!    mismatched export and every import the host does not provide, and compares the contract
+//!    version it was built against with the one this host speaks.
+//! 3. List what it imports, sorted into the world's interfaces and the WASI interfaces a
+//!    language runtime pulls in (linked, with nothing behind them).
+//! 4. Run `describe` with an empty config, no secrets and an egress policy that allows
+//!    nothing, and print the answer: a plugin must describe itself before it is configured.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Component;
+
+use crate::bindings::{self, types};
+use crate::cache::ArtifactCache;
+use crate::config::{EgressConfig, RuntimeConfig};
+use crate::credentials::SecretStore;
+use crate::egress::{EgressMode, EgressPolicy, HostPort};
+use crate::gateway::{digest_of, direction_name, operation_name};
+use crate::runtime::{LoadError, Operation, Outcome, PluginConfig, Runtime};
+
+/// WASI interfaces the `adapter-plugin` world imports: `wasi:http/outgoing-handler` and what
+/// its types use. Any other WASI import is language-runtime support that the host links with
+/// nothing behind it (no files, sockets, environment or arguments).
+pub const WORLD_WASI: [&str; 6] = [
+    "wasi:http/outgoing-handler",
+    "wasi:http/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/monotonic-clock",
+];
+
+/// How an import relates to the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportClass {
+    /// One of the contract's host interfaces (`ingest:provider/…`).
+    Contract,
+    /// A WASI interface the world grants (outgoing HTTP and what it needs).
+    World,
+    /// A WASI 0.2 interface outside the world, linked with nothing behind it.
+    Stubbed,
+    /// Something this host does not provide: the component cannot be instantiated.
+    Unknown,
+}
+
+/// What `plugin check` found.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The file checked.
+    pub path: PathBuf,
+    /// Its size, bytes.
+    pub size: usize,
+    /// SHA-256 of its bytes, hex.
+    pub digest: String,
+    /// Time to compile it.
+    pub compile_time: Duration,
+    /// Its exports (names).
+    pub exports: Vec<String>,
+    /// Its imports, classified.
+    pub imports: Vec<(String, ImportClass)>,
+    /// Why the host refuses it (empty when it loads).
+    pub problems: Vec<String>,
+    /// Things worth fixing that do not stop it from loading.
+    pub warnings: Vec<String>,
+    /// What `describe` answered with an empty config.
+    pub info: Option<types::ProviderInfo>,
+    /// Time `describe` took, instantiation included.
+    pub describe_time: Option<Duration>,
+}
+
+impl CheckReport {
+    /// Whether the component fits the world and described itself.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.info.is_some()
+    }
+
+    /// The report as JSON (`plugin check --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "file": self.path.display().to_string(),
+            "ok": self.ok(),
+            "size": self.size,
+            "sha256": self.digest,
+            "compile_ms": self.compile_time.as_millis() as u64,
+            "contract": bindings::PROVIDER_EXPORT,
+            "exports": self.exports,
+            "imports": self.imports.iter().map(|(name, class)| serde_json::json!({"name": name, "class": class})).collect::<Vec<_>>(),
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "describe": self.info.as_ref().map(info_json),
+        })
+    }
+
+    /// The report as text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut line = |label: &str, text: &str| {
+            out.push_str(&format!("  {label:<13} {text}\n"));
+        };
+        line("file", &self.path.display().to_string());
+        line(
+            "component",
+            &format!(
+                "{:.1} KiB, sha256 {}, compiled in {:.2} s",
+                self.size as f64 / 1024.0,
+                self.digest.get(..16).unwrap_or_default(),
+                self.compile_time.as_secs_f64()
+            ),
+        );
+        let contract: Vec<&str> = self
+            .exports
+            .iter()
+            .filter(|e| e.starts_with(bindings::PACKAGE))
+            .map(String::as_str)
+            .collect();
+        line(
+            "exports",
+            &if self.exports.is_empty() {
+                "(nothing)".to_string()
+            } else {
+                self.exports.join(", ")
+            },
+        );
+        if contract.contains(&bindings::PROVIDER_EXPORT) {
+            line(
+                "contract",
+                &format!(
+                    "{} — this host speaks {}: compatible",
+                    bindings::PROVIDER_EXPORT,
+                    bindings::CONTRACT_VERSION
+                ),
+            );
+        }
+        for (class, label) in [
+            (ImportClass::Contract, "imports"),
+            (ImportClass::World, ""),
+            (ImportClass::Stubbed, ""),
+            (ImportClass::Unknown, ""),
+        ] {
+            let names: Vec<&str> = self
+                .imports
+                .iter()
+                .filter(|(_, c)| *c == class)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            let what = match class {
+                ImportClass::Contract => "the contract's host interfaces",
+                ImportClass::World => "granted by the world",
+                ImportClass::Stubbed => {
+                    "not in the world: linked so language runtimes start, with nothing behind them"
+                }
+                ImportClass::Unknown => "NOT PROVIDED by this host",
+            };
+            line(label, &format!("{} ({what})", names.join(", ")));
+        }
+        if let Some(info) = &self.info {
+            out.push_str(&format!(
+                "describe (empty config, {:.1} ms):\n",
+                self.describe_time.unwrap_or_default().as_secs_f64() * 1000.0
+            ));
+            let mut line = |label: &str, text: &str| {
+                out.push_str(&format!("  {label:<13} {text}\n"));
+            };
+            line(
+                "plugin",
+                &format!("{} {} ({})", info.name, info.version, info.vendor),
+            );
+            line(
+                "directions",
+                &join(info.directions.iter().map(|d| direction_name(*d))),
+            );
+            line(
+                "operations",
+                &join(info.operations.iter().map(|o| operation_name(*o))),
+            );
+            line(
+                "hosts",
+                &join(info.default_hosts.iter().map(String::as_str)),
+            );
+            line("secrets", &join(info.secrets.iter().map(String::as_str)));
+            if info.config_keys.is_empty() {
+                line("config keys", "(none)");
+            }
+            for (i, key) in info.config_keys.iter().enumerate() {
+                line(
+                    if i == 0 { "config keys" } else { "" },
+                    &format!(
+                        "{}{} — {}",
+                        key.name,
+                        if key.required { " (required)" } else { "" },
+                        key.description
+                    ),
+                );
+            }
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        for p in &self.problems {
+            out.push_str(&format!("problem: {p}\n"));
+        }
+        if self.ok() {
+            out.push_str(&format!(
+                "OK: the component fits ingest:provider/adapter-plugin@{}\n",
+                bindings::CONTRACT_VERSION
+            ));
+        } else {
+            out.push_str(&format!(
+                "FAILED: {} problem(s); the host would refuse this component\n",
+                self.problems.len()
+            ));
+        }
+        out
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// `describe`'s answer as JSON, with the API's spellings.
+pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
+    serde_json::json!({
+        "name": info.name,
+        "version": info.version,
+        "vendor": info.vendor,
+        "directions": info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
+        "operations": info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
+        "config_keys": info.config_keys.iter().map(|k| serde_json::json!({
+            "name": k.name, "required": k.required, "description": k.description,
+        })).collect::<Vec<_>>(),
+        "secrets": info.secrets,
+        "default_hosts": info.default_hosts,
+    })
+}
+
+/// Classifies one import name.
+pub fn classify_import(name: &str) -> ImportClass {
+    let (iface, version) = name.split_once('@').unwrap_or((name, ""));
+    if let Some(rest) = iface.strip_prefix("ingest:provider/") {
+        if bindings::HOST_INTERFACES.contains(&rest) && version.starts_with("0.1.") {
+            return ImportClass::Contract;
+        }
+        return ImportClass::Unknown;
+    }
+    if iface.starts_with("wasi:") && version.starts_with("0.2.") {
+        if WORLD_WASI.contains(&iface) {
+            return ImportClass::World;
+        }
+        return ImportClass::Stubbed;
+    }
+    ImportClass::Unknown
+}
+
+/// Whether `v` looks like a semver version (`MAJOR.MINOR.PATCH`, optional `-pre` / `+build`).
+pub fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Loads `bytes` with `runtime`, compiling them only once: the compiled component is put in a
+/// private artifact cache that [`Runtime::load_cached`] then reads. Returns the compiled
+/// component (for inspection) and the loader's verdict.
+pub(crate) fn compile_and_load(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    cache: &ArtifactCache,
+) -> (
+    Option<Component>,
+    Duration,
+    Result<crate::runtime::PluginVersion, LoadError>,
+) {
+    let started = Instant::now();
+    let component = Component::new(runtime.engine(), bytes).ok();
+    let compile_time = started.elapsed();
+    if let Some(c) = &component {
+        cache.put(runtime.engine(), &digest_of(bytes), c);
+    }
+    // With the artifact in the cache this only validates; without one (the bytes did not
+    // compile) it fails the same way and explains why.
+    let loaded = runtime.load_cached(name, bytes, Some(cache));
+    (component, compile_time, loaded)
+}
+
+/// Checks the component at `path`. `Err` only when the file cannot be read or the runtime
+/// cannot start; everything about the component itself is in the report.
+pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let name = plugin_name(path);
+    let runtime = Runtime::new(super::kit_runtime_config())?;
+    let scratch = super::TempDir::new("check")?;
+    let cache = ArtifactCache::new(scratch.path())?;
+    let (component, compile_time, loaded) = compile_and_load(&runtime, &name, &bytes, &cache);
+
+    let mut report = CheckReport {
+        path: path.to_path_buf(),
+        size: bytes.len(),
+        digest: digest_of(&bytes),
+        compile_time,
+        exports: Vec::new(),
+        imports: Vec::new(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        info: None,
+        describe_time: None,
+    };
+    if let Some(component) = &component {
+        let ty = component.component_type();
+        report.exports = ty
+            .exports(runtime.engine())
+            .map(|(n, _)| n.to_string())
+            .collect();
+        report.imports = ty
+            .imports(runtime.engine())
+            .map(|(n, _)| (n.to_string(), classify_import(n)))
+            .collect();
+        report
+            .imports
+            .sort_by(|a, b| (a.1 as u8, &a.0).cmp(&(b.1 as u8, &b.0)));
+    }
+    let version = match loaded {
+        Ok(v) => v,
+        Err(LoadError::World { problems, .. }) => {
+            report.problems = problems;
+            return Ok(report);
+        }
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return Ok(report);
+        }
+    };
+
+    let started = Instant::now();
+    let (result, _) = runtime
+        .invoke(&version, describe_setup(&name), Operation::Describe)
+        .await;
+    report.describe_time = Some(started.elapsed());
+    match result {
+        Ok(Outcome::Described(info)) => {
+            report.warnings = info_warnings(&info);
+            report.info = Some(info);
+        }
+        Ok(_) => report
+            .problems
+            .push("describe returned the wrong shape".to_string()),
+        Err(e) => report.problems.push(format!(
+            "describe failed with an empty config ({}): {}; describe must answer before the \
+             plugin is configured (report config problems from start/stop/status instead)",
+            e.kind.as_str(),
+            e.detail
+        )),
+    }
+    Ok(report)
+}
+
+/// What a describe-only call gets: no config, no secrets, no egress.
+fn describe_setup(name: &str) -> crate::runtime::CallSetup {
+    let egress = EgressConfig::default();
+    crate::runtime::CallSetup {
+        provider: name.to_string(),
+        secrets: Arc::new(SecretStore::default()),
+        config: Arc::new(PluginConfig::default()),
+        policy: Arc::new(EgressPolicy {
+            provider: name.to_string(),
+            allow: Vec::new(),
+            allow_private: false,
+            connect_timeout: Duration::from_millis(egress.connect_timeout_ms),
+            request_timeout: Duration::from_millis(egress.request_timeout_ms),
+            max_response_bytes: egress.max_response_bytes,
+        }),
+        mode: EgressMode::DryRun(None),
+        now_ms: 1_700_000_000_000,
+        nonce: "check".to_string(),
+        request_id: "plugin-check".to_string(),
+    }
+}
+
+/// Things in a describe answer worth fixing.
+pub fn info_warnings(info: &types::ProviderInfo) -> Vec<String> {
+    let mut w = Vec::new();
+    if info.name.trim().is_empty() {
+        w.push("describe: `name` is empty".to_string());
+    }
+    if !is_semver(&info.version) {
+        w.push(format!(
+            "describe: `version` `{}` is not semver (MAJOR.MINOR.PATCH); operators read it in \
+             `x-ingest-plugin` and /v1/providers",
+            info.version
+        ));
+    }
+    if info.directions.is_empty() {
+        w.push("describe: no directions: the gateway will refuse every start".to_string());
+    }
+    if !info.operations.contains(&types::Operation::Start) {
+        w.push("describe: `start` is not among the operations".to_string());
+    }
+    for host in &info.default_hosts {
+        if HostPort::parse(host).is_none() {
+            w.push(format!(
+                "describe: default host `{host}` is not `host:port`; the egress policy ignores it"
+            ));
+        }
+    }
+    if info.default_hosts.is_empty() {
+        w.push(
+            "describe: no default hosts: every vendor request is refused unless the operator \
+             sets `endpoint` or `allow_hosts`"
+                .to_string(),
+        );
+    }
+    w
+}
+
+/// The registry name of a component file: its stem, `_` read as `-`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().replace('_', "-"))
+        .unwrap_or_else(|| "plugin".to_string())
+}
+
+/// The runtime limits used by `plugin check` and `plugin test`.
+pub fn runtime_config() -> RuntimeConfig {
+    super::kit_runtime_config()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_classified() {
+        assert_eq!(
+            classify_import("ingest:provider/credentials@0.1.0"),
+            ImportClass::Contract
+        );
+        assert_eq!(
+            classify_import("ingest:provider/credentials@0.2.0"),
+            ImportClass::Unknown
+        );
+        assert_eq!(
+            classify_import("wasi:http/outgoing-handler@0.2.12"),
+            ImportClass::World
+        );
+        assert_eq!(classify_import("wasi:io/streams@0.2.3"), ImportClass::World);
+        assert_eq!(
+            classify_import("wasi:cli/environment@0.2.6"),
+            ImportClass::Stubbed
+        );
+        assert_eq!(
+            classify_import("wasi:http/types@0.3.0"),
+            ImportClass::Unknown
+        );
+        assert_eq!(classify_import("evil:net/socket"), ImportClass::Unknown);
+    }
+
+    #[test]
+    fn semver() {
+        for ok in ["0.1.0", "1.2.3-rc.1", "10.0.0+build.5"] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in ["", "1", "1.2", "1.2.x", "v1.2.3", "1..3"] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+}

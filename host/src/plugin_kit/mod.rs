@@ -1,0 +1,197 @@
+//! The plugin author's kit: `ingest-gateway plugin new | check | test`.
+//!
+//! - [`scaffold`] (`plugin new`): writes a ready-to-build adapter from the templates in
+//!   `examples/plugin-template` (Rust) and `examples/plugin-template-js` (JavaScript), which
+//!   are embedded in the binary so the command works anywhere.
+//! - [`check`] (`plugin check`): compiles a component, validates it against the
+//!   `ingest:provider/adapter-plugin` world with [`Runtime::load`](crate::runtime::Runtime),
+//!   lists what it imports and exports, and prints what its `describe` says with an empty
+//!   config.
+//! - [`runner`] (`plugin test`): a conformance runner. Each [`case`] is one recorded exchange
+//!   (input, provider config, fake secrets, the vendor requests the plugin must make, the
+//!   vendor responses to play back, the normalized result); it runs through the real host in
+//!   dry-run mode with a fixed clock and nonce, and [`matcher`] compares what happened with
+//!   what the case expects, field by field, with placeholders for what legitimately varies.
+//!
+//! Nothing here reaches the network: `check` gives the plugin an egress policy that allows
+//! nothing, and `test` answers every vendor request from the case.
+
+pub mod case;
+pub mod check;
+pub mod matcher;
+pub mod runner;
+pub mod scaffold;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tracing::instrument::WithSubscriber as _;
+
+/// Exit status when every check or case passed.
+const EXIT_OK: u8 = 0;
+/// Exit status when a check or a case failed.
+const EXIT_FAILED: u8 = 1;
+
+/// The `plugin` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PluginCommand {
+    /// Write a ready-to-build adapter skeleton (a fictitious vendor, a unit test and sample
+    /// conformance cases) into a new directory.
+    New {
+        /// The plugin's name: lowercase letters, digits and `-`, starting with a letter.
+        name: String,
+        /// The language of the skeleton.
+        #[arg(long, value_enum, default_value_t = scaffold::Lang::Rust)]
+        lang: scaffold::Lang,
+        /// Where to write it (default: `./NAME`). Must not exist, or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust: the path of the `ingest-plugin-sdk` crate written into Cargo.toml, as given
+        /// (a relative path stays relative to the new crate). Default: the SDK of the source
+        /// tree this binary was built from, as an absolute path.
+        #[arg(long, value_name = "PATH")]
+        sdk_path: Option<String>,
+    },
+    /// Validate a component against the ingest:provider/adapter-plugin world and print what
+    /// its `describe` says (run with an empty config).
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run conformance cases (recorded exchanges) against a component, through the host in
+    /// dry-run mode with a fixed clock and nonce; print a pass/fail table and a diff for each
+    /// failure.
+    Test {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// A directory of cases (`*.json`, `*.toml`), or one case file.
+        #[arg(long)]
+        cases: PathBuf,
+        /// Defaults for every case (JSON or TOML: `endpoint`, `config`, `secrets`, `now`,
+        /// `nonce`); a case's own values win, key by key.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Keep compiled artifacts here between runs (default: a temporary directory, so the
+        /// component is compiled once per run).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Run only the cases whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Also print, for every case, what the plugin actually did, in the case format (a
+        /// starting point for a new case: replace what varies by placeholders).
+        #[arg(long)]
+        show_actual: bool,
+        /// Show the host's log lines (hidden by default; plugin log lines are shown with a
+        /// failure either way).
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+/// Runs one `plugin` subcommand; the exit status is 0 when everything passed, 1 when a check
+/// or a case failed. Usage errors (unreadable files, bad arguments) are `Err`.
+pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PluginCommand::New {
+            name,
+            lang,
+            dir,
+            sdk_path,
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let written = scaffold::generate(&name, lang, &dir, sdk_path.as_deref())?;
+            println!(
+                "wrote {} files for plugin `{name}` into {}:",
+                written.len(),
+                dir.display()
+            );
+            for path in &written {
+                println!("  {}", path.display());
+            }
+            println!();
+            println!("{}", scaffold::next_steps(&name, lang, &dir));
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        PluginCommand::Check { file, json } => {
+            // The host's own log lines (compiling, loading) would only repeat the report.
+            let report = check::check(&file)
+                .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::from(if report.ok() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }))
+        }
+        PluginCommand::Test {
+            file,
+            cases,
+            config,
+            cache_dir,
+            filter,
+            show_actual,
+            verbose,
+        } => {
+            let options = runner::RunOptions {
+                defaults: config,
+                cache_dir,
+                filter,
+                quiet: !verbose,
+            };
+            let report = runner::run(&file, &cases, &options).await?;
+            print!("{}", report.render(show_actual));
+            Ok(ExitCode::from(if report.passed() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }))
+        }
+    }
+}
+
+/// The runtime limits the kit's commands use: the defaults, with a small instance pool (one
+/// call runs at a time).
+fn kit_runtime_config() -> crate::config::RuntimeConfig {
+    crate::config::RuntimeConfig {
+        max_concurrent_calls: 4,
+        ..crate::config::RuntimeConfig::default()
+    }
+}
+
+/// A directory removed (with its contents) when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new, empty directory under the system's temporary directory.
+    fn new(purpose: &str) -> std::io::Result<Self> {
+        let mut random = [0u8; 6];
+        let _ = getrandom::fill(&mut random);
+        let dir = std::env::temp_dir().join(format!(
+            "ingest-gateway-{purpose}-{}-{}",
+            std::process::id(),
+            hex::encode(random)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,318 @@
+// Ingest Gateway provider plugin for Agora Media Pull ("cloud player"), pull-in, written in
+// JavaScript and built into a component with componentize-js (see ../README.md and build.mjs).
+//
+// start  → POST   {base}/{region}/v1/projects/{appId}/cloud-player/players
+// stop   → DELETE {base}/{region}/v1/projects/{appId}/cloud-player/players/{playerId}
+// status → GET    {base}/{region}/v1/projects/{appId}/cloud-player/players?filter=channelName eq {channel}
+//
+// Authentication is HTTP Basic with the project's RESTful credentials. The plugin never holds
+// them: `basicAuthPlaceholder` returns an opaque token that the host replaces with
+// base64(customer_id:customer_secret) as the request leaves, towards allowed hosts only.
+// Time, nonces and the request id come from the host, so dry runs are byte-identical.
+
+import { basicAuthPlaceholder } from 'ingest:provider/credentials@0.1.0';
+import { endpoint, get } from 'ingest:provider/config@0.1.0';
+import { requestId } from 'ingest:provider/context@0.1.0';
+
+const NAME = 'agora-js';
+const VERSION = '0.1.0';
+const DEFAULT_BASE = 'https://api.agora.io';
+const DEFAULT_REGION = 'na';
+const SECRET_ID = 'customer_id';
+const SECRET_KEY = 'customer_secret';
+/** Longest session reference the contract allows, bytes. */
+const MAX_SESSION_REF = 2048;
+
+/** A normalized provider error; thrown from an export, it becomes `err(provider-error)`. */
+class ProviderError {
+  constructor(kind, message, vendor = {}) {
+    this.kind = kind;
+    this.message = message;
+    this.vendorCode = vendor.code;
+    this.vendorMessage = vendor.message;
+    this.vendorRequestId = vendor.requestId;
+    this.retryable = vendor.retryable ?? ['rate-limited', 'unavailable', 'timeout'].includes(kind);
+    this.retryAfterSecs = vendor.retryAfterSecs;
+  }
+}
+
+const invalid = (message) => new ProviderError('invalid-argument', message);
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+/** The base URL: the operator's `endpoint` (checked), else Agora's host. */
+function baseUrl() {
+  const configured = endpoint();
+  if (configured === undefined || configured === null) return DEFAULT_BASE;
+  const m = /^(https?):\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?\/?$/.exec(configured.trim());
+  if (!m) {
+    throw invalid(`the provider's \`endpoint\` \`${configured}\` must look like \`https://api.agora.io\` or \`http://127.0.0.1:9106\` (no path)`);
+  }
+  return `${m[1].toLowerCase()}://${m[2]}${m[3] ?? ''}`;
+}
+
+function settings() {
+  const appId = (get('app_id') ?? '').trim();
+  if (!/^[0-9A-Za-z]{1,64}$/.test(appId)) {
+    throw invalid(appId
+      ? `provider config key \`app_id\` \`${appId}\` must be the Agora App ID (letters and digits)`
+      : 'provider config key `app_id` is not set; add `app_id = "…"` under [providers.config]');
+  }
+  const region = (get('region') ?? DEFAULT_REGION).trim();
+  if (!/^[a-z]{2,8}$/.test(region)) {
+    throw invalid(`provider config key \`region\` \`${region}\` must be an Agora region code in lowercase, e.g. \`na\`, \`eu\`, \`ap\` or \`cn\``);
+  }
+  return { appId, region, base: baseUrl() };
+}
+
+const playersPath = (s) => `/${s.region}/v1/projects/${encodeURIComponent(s.appId)}/cloud-player/players`;
+
+// ---------------------------------------------------------------------------------------------
+// Start request → Agora `player`
+
+/** Characters Agora allows in channel names and user accounts (besides letters and digits). */
+const NAME_CHARS = /^[A-Za-z0-9 !#$%&()+\-:;<=.>?@[\]^_{}|~,]+$/;
+
+const utf8Length = (s) => new TextEncoder().encode(s).length;
+
+function checkName(field, value, max) {
+  if (!value || !value.trim()) throw invalid(`\`${field}\` must not be empty`);
+  if (utf8Length(value) > max || !NAME_CHARS.test(value)) {
+    throw invalid(`\`${field}\` \`${value}\` must be 1 to ${max} bytes of letters, digits, space and !#$%&()+-:;<=.>?@[]^_{}|~,`);
+  }
+  return value;
+}
+
+function intOption(options, key, min, max) {
+  const v = options[key];
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v;
+  if (!Number.isSafeInteger(n)) throw invalid(`\`options.${key}\` must be an integer`);
+  if (n < min || n > max) throw invalid(`\`options.${key}\` is ${n}; it must be between ${min} and ${max}`);
+  return n;
+}
+
+function objectOption(options, key) {
+  const v = options[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(`\`options.${key}\` must be a JSON object`);
+  return v;
+}
+
+/** Validates a start request and builds Agora's body (fixed field order: deterministic bytes). */
+function startBody(req) {
+  if (req.direction !== 'pull-in') {
+    throw new ProviderError('unsupported', `agora-js supports only direction \`pull-in\` (Media Pull); direction \`${req.direction}\` is not supported`);
+  }
+  if (req.media !== 'audio-video') {
+    throw new ProviderError('unsupported', `Agora Media Pull relays the source's tracks; media \`${req.media}\` is not supported (use \`audio-video\`, and options.audio_options / video_options to shape them)`);
+  }
+  let options;
+  try {
+    options = JSON.parse(req.optionsJson || '{}');
+  } catch (e) {
+    throw invalid(`\`options\` is not valid JSON: ${e.message}`);
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('`options` must be a JSON object');
+
+  const channelName = checkName('room_id', req.roomId, 64);
+  const source = (req.streamUrl ?? '').trim();
+  if (!/^(rtmps?|https?):\/\/[^/\s]+/i.test(source)) {
+    throw invalid('`stream_url` is required for pull-in: the source Agora pulls (http://, https://, rtmp:// or rtmps://; FLV, MP4, MPEG-TS, MKV or HLS)');
+  }
+  const player = { streamUrl: source, channelName };
+  if (options.token !== undefined && options.token !== null) {
+    if (typeof options.token !== 'string' || !options.token.trim()) throw invalid('`options.token` must be a non-empty string (the RTC token for `user_id` in `room_id`)');
+    player.token = options.token;
+  }
+  // A user id of digits that fits 32 bits is an Agora uid; anything else is a user account.
+  if (/^[0-9]{1,10}$/.test(req.userId) && Number(req.userId) >= 1 && Number(req.userId) <= 4294967295) {
+    player.uid = Number(req.userId);
+  } else {
+    player.account = checkName('user_id', req.userId, 255);
+  }
+  const idleTimeout = intOption(options, 'idle_timeout', 1, 86400);
+  if (idleTimeout !== undefined) player.idleTimeout = idleTimeout;
+  const playTs = intOption(options, 'play_ts', 0, 4294967295);
+  if (playTs !== undefined) player.playTs = playTs;
+  const name = req.displayName ?? req.userId;
+  if (!name.trim() || utf8Length(name) > 64) throw invalid('`display_name` (the player name; `user_id` when absent) must be 1 to 64 bytes');
+  player.name = name;
+  const repeatTime = intOption(options, 'repeat_time', -1, 1000);
+  if (repeatTime === 0) throw invalid('`options.repeat_time` is 0; it must be -1 (loop) or 1..=1000 plays');
+  if (repeatTime !== undefined) player.repeatTime = repeatTime;
+  const audioOptions = objectOption(options, 'audio_options');
+  if (audioOptions !== undefined) player.audioOptions = audioOptions;
+  const videoOptions = objectOption(options, 'video_options');
+  if (videoOptions !== undefined) player.videoOptions = videoOptions;
+  return { player };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session references: {"id":"<playerId>","channel":"<channelName>"}
+
+function sessionRef(id, channel) {
+  return JSON.stringify({ id, channel });
+}
+
+function parseSessionRef(ref) {
+  let v;
+  try {
+    v = JSON.parse(ref);
+  } catch {
+    v = undefined;
+  }
+  if (!v || typeof v.id !== 'string' || !v.id || typeof v.channel !== 'string' || !v.channel) {
+    throw invalid('the session reference is not one agora-js made ({"id": player id, "channel": channel name})');
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vendor answers
+
+/** The vendor's request id: its own `X-Request-ID`, its echo `X-Custom-Request-ID`, or ours. */
+function vendorRequestId(headers, sent) {
+  return headers.get('x-request-id') ?? headers.get('x-custom-request-id') ?? sent;
+}
+
+function kindForStatus(status) {
+  if (status === 400) return ['invalid-argument', 'Agora refused the request as invalid'];
+  if (status === 401) return ['unauthenticated', 'Agora refused the RESTful credentials; check the `customer_id` and `customer_secret` secrets'];
+  if (status === 403) return ['permission-denied', 'Agora refused the request: Media Pull may not be enabled for this project, or the credentials may not use it'];
+  if (status === 404) return ['not-found', 'Agora does not know this player (stopped, idle-timed-out, or never created)'];
+  if (status === 409) return ['already-exists', 'Agora already has a player with this name in the project; choose another `display_name`'];
+  if (status === 429) return ['rate-limited', 'Agora answered 429 (too many requests); retry after a pause'];
+  if (status >= 500 && status <= 599) return ['unavailable', `Agora answered HTTP ${status}; retry later`];
+  return ['vendor-internal', `Agora answered with unexpected HTTP status ${status}`];
+}
+
+/** The error for a non-2xx answer, keeping whatever Agora said. */
+function vendorError(status, headers, text, sentId) {
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const obj = body && typeof body === 'object' && !Array.isArray(body) ? body : {};
+  const [kind, what] = kindForStatus(status);
+  const code = obj.reason ?? obj.code ?? String(status);
+  const message = obj.message ?? obj.msg ?? (text ? text.slice(0, 512) : undefined);
+  const retryAfter = headers.get('retry-after');
+  const retryAfterSecs = status === 429 && retryAfter && /^\s*\d{1,9}\s*$/.test(retryAfter) ? Number(retryAfter.trim()) : undefined;
+  return new ProviderError(kind, message ? `${what}: ${message}` : what, {
+    code: String(code),
+    message: message === undefined ? undefined : String(message),
+    requestId: vendorRequestId(headers, sentId),
+    retryAfterSecs,
+  });
+}
+
+function badResponse(what, requestId) {
+  return new ProviderError('vendor-internal', `the vendor's response could not be understood: ${what}`, { requestId });
+}
+
+/** One authenticated request; returns {status, headers, json, requestId} of a 2xx answer. */
+async function call(method, path, body) {
+  const s = settings();
+  let auth;
+  try {
+    auth = basicAuthPlaceholder([{ tag: 'secret', val: SECRET_ID }], [{ tag: 'secret', val: SECRET_KEY }]);
+  } catch (e) {
+    const p = e?.payload ?? e;
+    if (p?.tag === 'unknown-secret') {
+      throw invalid(`secret \`${p.val}\` is not configured for this provider; add it under [providers.secrets]`);
+    }
+    throw new ProviderError('plugin-fault', `the credentials call failed: ${p?.val ?? p}`);
+  }
+  const sentId = requestId();
+  const headers = { authorization: `Basic ${auth}`, 'x-request-id': sentId };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(`${s.base}${playersPath(s)}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    // The host's egress policy, a timeout or a broken connection; the host adds its reason.
+    throw new ProviderError('unavailable', `the vendor could not be reached: ${e?.message ?? e}`);
+  }
+  const text = await response.text();
+  if (response.status < 200 || response.status > 299) {
+    throw vendorError(response.status, response.headers, text, sentId);
+  }
+  let json;
+  if (text.trim()) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw badResponse('the body is not JSON', vendorRequestId(response.headers, sentId));
+    }
+  }
+  return { json, requestId: vendorRequestId(response.headers, sentId) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider interface
+
+const STATES = { connecting: 'starting', running: 'running', stopped: 'stopped', failed: 'failed' };
+
+export const provider = {
+  describe() {
+    return {
+      name: NAME,
+      version: VERSION,
+      vendor: 'Agora Media Pull',
+      directions: ['pull-in'],
+      operations: ['start', 'stop', 'status'],
+      configKeys: [
+        { name: 'app_id', required: true, description: 'The Agora project\'s App ID, in the request path.' },
+        { name: 'region', required: false, description: 'Agora region code near the source, lowercase (`na`, `eu`, `ap`, `cn`). Default `na`.' },
+      ],
+      secrets: [SECRET_ID, SECRET_KEY],
+      defaultHosts: ['api.agora.io:443'],
+    };
+  },
+
+  async start(req) {
+    const body = startBody(req);
+    const { json, requestId: rid } = await call('POST', '', body);
+    const id = json?.player?.id;
+    if (typeof id !== 'string' || !id) throw badResponse('the answer carries no `player.id`', rid);
+    const ref = sessionRef(id, body.player.channelName);
+    if (utf8Length(ref) > MAX_SESSION_REF) throw badResponse(`a player id of ${id.length} characters`, rid);
+    return { sessionRef: ref, vendorTaskId: id, issuedUrls: [], vendorRequestId: rid, expiresAt: undefined };
+  },
+
+  async stop(req) {
+    const { id } = parseSessionRef(req.sessionRef);
+    const { requestId: rid } = await call('DELETE', `/${encodeURIComponent(id)}`);
+    return { vendorRequestId: rid };
+  },
+
+  async status(req) {
+    const { id, channel } = parseSessionRef(req.sessionRef);
+    const filter = encodeURIComponent(`channelName eq ${channel}`);
+    const { json, requestId: rid } = await call('GET', `?filter=${filter}`);
+    if (!json || !Array.isArray(json.players)) throw badResponse('the answer carries no `players` list', rid);
+    const player = json.players.find((p) => p && p.id === id);
+    if (!player) {
+      return { state: 'not-found', vendorState: undefined, detail: `no player ${id} in channel ${channel}`, vendorRequestId: rid };
+    }
+    const vendorState = typeof player.status === 'string' ? player.status : undefined;
+    return {
+      state: STATES[vendorState] ?? 'unknown',
+      vendorState,
+      detail: player.name === undefined ? undefined : `player ${player.name}`,
+      vendorRequestId: rid,
+    };
+  },
+
+  parseCallback() {
+    throw new ProviderError('unsupported', 'agora-js does not handle callbacks: Agora reports Media Pull events through its Notification Center Service, whose format the vendor spec does not cover; poll `status` instead');
+  },
+};
