@@ -358,8 +358,11 @@ impl Gateway {
                 None => {
                     let bytes = std::fs::read(&path)
                         .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+                    // Compiling can take seconds (a JavaScript plugin embeds a whole engine):
+                    // keep it off the async workers, as uploads do.
                     let v = registry
-                        .prepare(&name, &bytes)
+                        .prepare_off_thread(&name, bytes)
+                        .await
                         .map_err(|e| fail(e.to_string()))?;
                     registry.install(v.clone());
                     v
