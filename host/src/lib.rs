@@ -58,6 +58,7 @@ pub mod extproc;
 pub mod gateway;
 pub mod handle;
 pub mod metrics;
+pub mod plugin_kit;
 pub mod registry;
 pub mod runtime;
 pub mod server;

@@ -81,6 +81,12 @@ enum Command {
         #[arg(long, requires = "dry_run")]
         respond: Option<PathBuf>,
     },
+    /// Plugin authors' kit: scaffold an adapter, check a component against the world, run
+    /// conformance cases against it.
+    Plugin {
+        #[command(subcommand)]
+        command: ingest_gateway::plugin_kit::PluginCommand,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -219,6 +225,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             tokio::try_join!(http, extproc)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin { command } => ingest_gateway::plugin_kit::run(command).await,
         Command::Call {
             config,
             provider,

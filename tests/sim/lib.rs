@@ -21,6 +21,7 @@
 //! The `ingest-sim` binary runs the simulators for the demo.
 #![deny(missing_docs)]
 
+pub mod agora;
 pub mod alibaba;
 pub mod artifacts;
 pub mod jocloud;
