@@ -389,7 +389,8 @@ fn default_max_response() -> usize {
 impl Config {
     /// Parses TOML text. Relative paths stay relative; see [`Config::resolve_paths`].
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse(redact_inline_values(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -632,6 +633,21 @@ impl Config {
     }
 }
 
+/// A TOML error quotes the offending line; when that line holds an inline secret
+/// (`value = "…"`), the quoted text is replaced so the error never carries it.
+fn redact_inline_values(message: &str) -> String {
+    message
+        .lines()
+        .map(|line| match line.find("value") {
+            Some(at) if line[at..].contains('=') && (line.contains('"') || line.contains('\'')) => {
+                format!("{}value = [redacted]", &line[..at])
+            }
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl ProviderConfig {
     /// The `[providers.config]` table as plain strings: strings as they are, numbers and
     /// booleans in their TOML spelling, arrays and tables as JSON.
@@ -663,6 +679,17 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("endpont"), "{msg}");
         assert!(msg.contains("line 4"), "{msg}");
+    }
+
+    #[test]
+    fn parse_errors_never_quote_an_inline_secret() {
+        let err = Config::parse(
+            "[[providers]]\nid = \"a\"\nplugin = \"p\"\n[providers.secrets]\nk = { value = \"hunter2-secret\", typo = 1 }\n",
+        )
+        .expect_err("unknown key in the secret table");
+        let msg = err.to_string();
+        assert!(!msg.contains("hunter2-secret"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
     }
 
     #[test]

@@ -320,13 +320,17 @@ fn digest_bytes(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Shortest secret value the host looks for in text (scrubbing, result checks, vendor
+/// responses). Shorter values would match innocent text; secrets in scope are long random
+/// strings. A secret shorter than this is not protected against echoing.
+pub(crate) const MIN_SCRUB_BYTES: usize = 6;
+
 /// Replaces every secret value found in `text` with `[redacted]`: a last line of defence
 /// for text that came from a plugin or a vendor (log lines, error messages).
 pub(crate) fn scrub(store: &SecretStore, text: &str) -> String {
     let mut out = text.to_string();
     for value in store.values() {
-        // Short values would redact innocent text; secrets in scope are long random strings.
-        if value.len() < 6 {
+        if value.len() < MIN_SCRUB_BYTES {
             continue;
         }
         if let Ok(v) = std::str::from_utf8(value)
@@ -336,6 +340,14 @@ pub(crate) fn scrub(store: &SecretStore, text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `text` holds the value of one of `store`'s secrets (of at least
+/// [`MIN_SCRUB_BYTES`]). Used to refuse plugin results that would carry a secret out.
+pub(crate) fn contains_secret(store: &SecretStore, text: &str) -> bool {
+    store.values().any(|value| {
+        value.len() >= MIN_SCRUB_BYTES && std::str::from_utf8(value).is_ok_and(|v| text.contains(v))
+    })
 }
 
 #[cfg(test)]
@@ -418,5 +430,14 @@ mod tests {
     fn scrub_removes_values() {
         let store = SecretStore::from_values([("key", "secret-value")]);
         assert_eq!(scrub(&store, "x secret-value y"), "x [redacted] y");
+    }
+
+    #[test]
+    fn contains_secret_finds_values_of_the_minimum_length() {
+        let store = SecretStore::from_values([("key", "secret-value"), ("short", "abc")]);
+        assert!(contains_secret(&store, "x secret-value y"));
+        assert!(!contains_secret(&store, "x secret-valu y"));
+        // Values shorter than MIN_SCRUB_BYTES are not looked for (they would match anything).
+        assert!(!contains_secret(&store, "abc"));
     }
 }

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
-use crate::credentials::Substitution;
+use crate::credentials::{MIN_SCRUB_BYTES, Substitution};
 
 /// Largest request body a plugin may send to a vendor.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -114,6 +114,10 @@ pub enum EgressMode {
     Live,
     /// Record them; answer each with the canned response, or with a transport error.
     DryRun(Option<CannedResponse>),
+    /// Record them; answer the first request with the first response, the second with the
+    /// second, and so on; requests beyond the list get a transport error. For conformance
+    /// cases that play back a recorded exchange (`ingest-gateway plugin test`).
+    DryRunSequence(Vec<CannedResponse>),
 }
 
 /// An outgoing request as it goes on the wire (placeholders shown by their labels).
@@ -328,7 +332,11 @@ async fn send(
         };
         wire_headers.append(name.clone(), real);
     }
-    log.lock().requests.push(recorded);
+    let index = {
+        let mut log = log.lock();
+        log.requests.push(recorded);
+        log.requests.len() - 1
+    };
 
     if let EgressMode::DryRun(canned) = mode {
         return match canned {
@@ -336,6 +344,20 @@ async fn send(
             None => Err(fail(
                 &log,
                 "dry run: request recorded, not sent (no --respond given)".to_string(),
+                HttpError::ConnectionRefused,
+            )),
+        };
+    }
+    if let EgressMode::DryRunSequence(canned) = mode {
+        return match canned.get(index) {
+            Some(c) => canned_response(c),
+            None => Err(fail(
+                &log,
+                format!(
+                    "dry run: request {} recorded, not sent (only {} canned responses)",
+                    index + 1,
+                    canned.len()
+                ),
                 HttpError::ConnectionRefused,
             )),
         };
@@ -402,6 +424,15 @@ async fn send(
     } else {
         uri
     };
+    // Substituting placeholders in the body changes its length: the plugin's Content-Length
+    // described the body with the tokens, and a stale one makes the vendor wait for bytes that
+    // never come (or cut the body short).
+    if wire_headers.contains_key(http::header::CONTENT_LENGTH) {
+        wire_headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(real_body.len()),
+        );
+    }
     parts.headers = wire_headers;
     let request =
         http::Request::from_parts(parts, Full::new(real_body).map_err(|never| match never {}));
@@ -430,8 +461,9 @@ async fn send(
     };
     let sent = std::time::Instant::now();
     match tokio::time::timeout(policy.request_timeout, exchange).await {
-        Ok(Ok((head, body))) => {
+        Ok(Ok((mut head, body))) => {
             log.lock().latencies.push(sent.elapsed());
+            let body = unsubstitute_response(&mut head, body, &subs);
             let response = http::Response::from_parts(
                 head,
                 Full::new(body)
@@ -459,6 +491,78 @@ async fn send(
             HttpError::HttpResponseTimeout,
         )),
     }
+}
+
+/// The forms in which a placeholder's value can come back from a vendor: as sent in headers
+/// and bodies, and percent-encoded as sent in URLs. Only values that carry a secret and are
+/// long enough to look for (the scrubbing minimum) are reverted.
+fn reflected_forms(subs: &[Substitution]) -> Vec<(Vec<u8>, &str)> {
+    let mut forms = Vec::new();
+    for s in subs {
+        if s.label == "literal" || s.value.len() < MIN_SCRUB_BYTES {
+            continue;
+        }
+        forms.push((s.value.to_vec(), s.token.as_str()));
+        let encoded = percent_encode(&s.value).into_bytes();
+        if encoded != *s.value {
+            forms.push((encoded, s.token.as_str()));
+        }
+    }
+    forms
+}
+
+/// `haystack` with every `needle` replaced by `with`; `None` when there is none.
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    let mut out = Vec::new();
+    let (mut i, mut copied, mut found) = (0, 0, false);
+    while i + needle.len() <= haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(&haystack[copied..i]);
+            out.extend_from_slice(with);
+            i += needle.len();
+            copied = i;
+            found = true;
+        } else {
+            i += 1;
+        }
+    }
+    if !found {
+        return None;
+    }
+    out.extend_from_slice(&haystack[copied..]);
+    Some(out)
+}
+
+/// Reverts placeholder substitution in a vendor's answer: wherever the response headers or
+/// body carry the value the host put in place of a placeholder (verbatim or
+/// percent-encoded), the plugin sees the placeholder token again. A vendor that echoes a
+/// request field (an error message quoting the access key id, a debug echo of the request)
+/// therefore cannot hand a secret to the plugin that the host kept from it.
+fn unsubstitute_response(
+    head: &mut http::response::Parts,
+    mut body: Bytes,
+    subs: &[Substitution],
+) -> Bytes {
+    let forms = reflected_forms(subs);
+    if forms.is_empty() {
+        return body;
+    }
+    for (value, token) in &forms {
+        if let Some(replaced) = replace_bytes(&body, value, token.as_bytes()) {
+            body = Bytes::from(replaced);
+        }
+        for header in head.headers.values_mut() {
+            if let Some(replaced) = replace_bytes(header.as_bytes(), value, token.as_bytes())
+                && let Ok(v) = http::HeaderValue::from_bytes(&replaced)
+            {
+                *header = v;
+            }
+        }
+    }
+    body
 }
 
 fn pin_to(uri: &http::Uri, addr: SocketAddr) -> Option<http::Uri> {
@@ -530,6 +634,40 @@ mod tests {
         for ip in ["1.1.1.1", "203.0.114.1", "2606:4700::1111"] {
             assert!(!is_non_public(ip.parse().expect("ip")), "{ip}");
         }
+    }
+
+    #[test]
+    fn reflected_secrets_become_tokens_again() {
+        let subs = vec![
+            Substitution {
+                token: "ingest-secret-0-aa".into(),
+                value: zeroize::Zeroizing::new(b"AKID/secret+1".to_vec()),
+                label: "secret_id".into(),
+            },
+            Substitution {
+                token: "ingest-secret-1-bb".into(),
+                value: zeroize::Zeroizing::new(b"plain-literal".to_vec()),
+                label: "literal".into(),
+            },
+        ];
+        let mut head = http::Response::builder()
+            .header("x-echo", "id=AKID/secret+1")
+            .body(())
+            .expect("response")
+            .into_parts()
+            .0;
+        let body = Bytes::from_static(
+            b"{\"echo\":\"AKID/secret+1\",\"url\":\"?k=AKID%2Fsecret%2B1\",\"l\":\"plain-literal\"}",
+        );
+        let body = unsubstitute_response(&mut head, body, &subs);
+        assert_eq!(
+            &body[..],
+            b"{\"echo\":\"ingest-secret-0-aa\",\"url\":\"?k=ingest-secret-0-aa\",\"l\":\"plain-literal\"}"
+        );
+        assert_eq!(head.headers["x-echo"], "id=ingest-secret-0-aa");
+        assert_eq!(replace_bytes(b"abc", b"", b"x"), None);
+        assert_eq!(replace_bytes(b"ab", b"abc", b"x"), None);
+        assert_eq!(replace_bytes(b"aaa", b"aa", b"x"), Some(b"xa".to_vec()));
     }
 
     #[test]

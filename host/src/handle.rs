@@ -11,8 +11,10 @@ use zeroize::Zeroizing;
 
 /// Domain separation for the MAC, and the format version.
 const CONTEXT: &[u8] = b"ingest-gateway/handle/v1\n";
-/// Longest handle accepted, bytes (a session reference is at most 2 KiB).
-pub const MAX_HANDLE_LEN: usize = 4096;
+/// Longest handle accepted, bytes. A session reference is at most 2 KiB; JSON may escape
+/// each of its bytes to six (`\u00XX`) and base64 adds a third, so a legal one seals to under
+/// 17 KiB. Anything the gateway sealed itself must open again.
+pub const MAX_HANDLE_LEN: usize = 20 * 1024;
 
 /// What a handle carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

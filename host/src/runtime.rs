@@ -19,7 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::{self, AdapterPluginPre, types};
 use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
-use crate::credentials::{CallCredentials, SecretStore, scrub};
+use crate::credentials::{CallCredentials, SecretStore, contains_secret, scrub};
 use crate::egress::{CallLog, EgressHooks, EgressMode, EgressPolicy, SharedCallLog};
 use crate::error::{ApiError, ErrorKind};
 
@@ -33,6 +33,18 @@ const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 const MAX_RESOURCES: usize = 1024;
 /// Longest session reference a plugin may return, bytes.
 pub const MAX_SESSION_REF_BYTES: usize = 2048;
+/// Most issued URLs one `start` may return: vendors issue one address per protocol (RTMP,
+/// FLV, HLS …), a handful at most. A longer list is garbage output (`plugin-fault`).
+pub const MAX_ISSUED_URLS: usize = 64;
+/// Longest issued URL a plugin may return, bytes (the API accepts client URLs of the same
+/// length).
+pub const MAX_URL_BYTES: usize = 4096;
+/// Longest identifier a plugin may return (vendor task id, vendor request id), bytes. An
+/// identifier cut short would be wrong, so a longer one is a fault, not clipped.
+pub const MAX_ID_BYTES: usize = 1024;
+/// Most entries in each list `describe` returns (directions, operations, config keys,
+/// secrets, default hosts).
+pub const MAX_DESCRIBE_ITEMS: usize = 256;
 
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -419,6 +431,15 @@ impl Runtime {
         self.pooling
     }
 
+    /// Plugin calls holding a pool slot right now (instantiating, running, or waiting on a
+    /// vendor). Every call returns its slot when it ends, however it ends (result, error, trap,
+    /// deadline), so this is zero whenever no call is in progress; a value that stays above
+    /// zero on an idle gateway would be a leaked instance. At most
+    /// `runtime.max_concurrent_calls`.
+    pub fn calls_in_flight(&self) -> usize {
+        (self.limits.max_concurrent_calls as usize).saturating_sub(self.slots.available_permits())
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -648,7 +669,7 @@ impl Runtime {
         let mut fault_kind = None;
         let result = match tokio::time::timeout(deadline, run).await {
             Ok(Ok(Ok(outcome))) => {
-                check_outcome(outcome).inspect_err(|_| fault_kind = Some("limit"))
+                check_outcome(outcome, &secrets).inspect_err(|_| fault_kind = Some("limit"))
             }
             Ok(Ok(Err(provider_error))) => Err(from_provider_error(provider_error, &log.lock())),
             Ok(Err(trap)) => {
@@ -755,7 +776,8 @@ fn kind_of(kind: types::ErrorKind) -> ErrorKind {
     }
 }
 
-/// Longest text field kept from a plugin's error.
+/// Longest text field kept from a plugin's error or from the free text of its result
+/// (status detail, vendor state, event name, describe texts); longer text is clipped.
 const MAX_ERROR_TEXT: usize = 2048;
 
 fn clip(mut s: String) -> String {
@@ -806,21 +828,188 @@ fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
     err
 }
 
-fn check_outcome(outcome: Outcome) -> Result<Outcome, ApiError> {
-    if let Outcome::Started(session) = &outcome
-        && (session.session_ref.is_empty() || session.session_ref.len() > MAX_SESSION_REF_BYTES)
+/// Clips free text from a plugin's result to [`MAX_ERROR_TEXT`].
+fn clip_opt(s: Option<String>) -> Option<String> {
+    s.map(clip)
+}
+
+/// Checks a plugin's result against the host's bounds before anything else sees it, so a
+/// hostile or broken plugin cannot make the gateway answer (or seal, or log) unbounded or
+/// secret-bearing data:
+///
+/// - structure: the session reference is 1 to [`MAX_SESSION_REF_BYTES`] bytes, at most
+///   [`MAX_ISSUED_URLS`] issued URLs of at most [`MAX_URL_BYTES`] each, identifiers at most
+///   [`MAX_ID_BYTES`], `describe` lists at most [`MAX_DESCRIBE_ITEMS`] entries — anything
+///   beyond is garbage output, a `plugin-fault`;
+/// - free text (status detail, vendor state, event name): clipped to [`MAX_ERROR_TEXT`];
+/// - secrets: a result holding the value of one of the provider's secrets is a
+///   `plugin-fault` (a well-behaved plugin never holds a secret; the only way to get one is a
+///   vendor reflecting a placeholder's value, which the egress hook already reverts).
+///
+/// The plugin's strings were copied into host memory before this check; that copy is bounded
+/// by the instance's memory cap.
+fn check_outcome(outcome: Outcome, secrets: &SecretStore) -> Result<Outcome, ApiError> {
+    let fault = |what: String| {
+        Err(ApiError::plugin_fault(format!(
+            "the plugin returned {what}"
+        )))
+    };
+    let long_id = |id: &Option<String>| id.as_ref().is_some_and(|v| v.len() > MAX_ID_BYTES);
+    let outcome = match outcome {
+        Outcome::Started(session) => {
+            if session.session_ref.is_empty() || session.session_ref.len() > MAX_SESSION_REF_BYTES {
+                return fault(format!(
+                    "a session reference of {} bytes; it must be 1 to {MAX_SESSION_REF_BYTES}",
+                    session.session_ref.len()
+                ));
+            }
+            if session.issued_urls.len() > MAX_ISSUED_URLS {
+                return fault(format!(
+                    "{} issued URLs; at most {MAX_ISSUED_URLS} are accepted",
+                    session.issued_urls.len()
+                ));
+            }
+            if let Some(u) = session
+                .issued_urls
+                .iter()
+                .find(|u| u.url.len() > MAX_URL_BYTES)
+            {
+                return fault(format!(
+                    "an issued URL of {} bytes; at most {MAX_URL_BYTES} are accepted",
+                    u.url.len()
+                ));
+            }
+            if long_id(&session.vendor_task_id) || long_id(&session.vendor_request_id) {
+                return fault(format!(
+                    "a vendor task or request id longer than {MAX_ID_BYTES} bytes"
+                ));
+            }
+            Outcome::Started(session)
+        }
+        Outcome::Status(status) => {
+            if long_id(&status.vendor_request_id) {
+                return fault(format!(
+                    "a vendor request id longer than {MAX_ID_BYTES} bytes"
+                ));
+            }
+            Outcome::Status(types::IngestStatus {
+                vendor_state: clip_opt(status.vendor_state),
+                detail: clip_opt(status.detail),
+                ..status
+            })
+        }
+        Outcome::Stopped(stopped) => {
+            if long_id(&stopped.vendor_request_id) {
+                return fault(format!(
+                    "a vendor request id longer than {MAX_ID_BYTES} bytes"
+                ));
+            }
+            Outcome::Stopped(stopped)
+        }
+        Outcome::Event(event) => {
+            if event
+                .session_ref
+                .as_ref()
+                .is_some_and(|r| r.is_empty() || r.len() > MAX_SESSION_REF_BYTES)
+            {
+                return fault(format!(
+                    "an event session reference that is not 1 to {MAX_SESSION_REF_BYTES} bytes"
+                ));
+            }
+            if long_id(&event.vendor_task_id) {
+                return fault(format!("a vendor task id longer than {MAX_ID_BYTES} bytes"));
+            }
+            Outcome::Event(types::IngestEvent {
+                vendor_event: clip(event.vendor_event),
+                detail: clip_opt(event.detail),
+                ..event
+            })
+        }
+        Outcome::Described(info) => {
+            let lists = [
+                info.directions.len(),
+                info.operations.len(),
+                info.config_keys.len(),
+                info.secrets.len(),
+                info.default_hosts.len(),
+            ];
+            if lists.iter().any(|n| *n > MAX_DESCRIBE_ITEMS) {
+                return fault(format!(
+                    "a description with a list longer than {MAX_DESCRIBE_ITEMS} entries"
+                ));
+            }
+            Outcome::Described(types::ProviderInfo {
+                name: clip(info.name),
+                version: clip(info.version),
+                vendor: clip(info.vendor),
+                config_keys: info
+                    .config_keys
+                    .into_iter()
+                    .map(|k| types::ConfigKey {
+                        description: clip(k.description),
+                        ..k
+                    })
+                    .collect(),
+                ..info
+            })
+        }
+    };
+    if outcome_strings(&outcome)
+        .into_iter()
+        .any(|s| contains_secret(secrets, s))
     {
-        return Err(ApiError::plugin_fault(format!(
-            "the plugin returned a session reference of {} bytes; it must be 1 to {MAX_SESSION_REF_BYTES}",
-            session.session_ref.len()
-        )));
+        return fault("the value of one of its provider's secrets in its result".to_string());
     }
     Ok(outcome)
+}
+
+/// Every string in a result, for the secret check.
+fn outcome_strings(outcome: &Outcome) -> Vec<&str> {
+    fn opt(s: &Option<String>) -> Option<&str> {
+        s.as_deref()
+    }
+    match outcome {
+        Outcome::Started(s) => [s.session_ref.as_str()]
+            .into_iter()
+            .chain(s.issued_urls.iter().map(|u| u.url.as_str()))
+            .chain(opt(&s.vendor_task_id))
+            .chain(opt(&s.vendor_request_id))
+            .collect(),
+        Outcome::Status(s) => [
+            opt(&s.vendor_state),
+            opt(&s.detail),
+            opt(&s.vendor_request_id),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        Outcome::Stopped(s) => opt(&s.vendor_request_id).into_iter().collect(),
+        Outcome::Event(e) => [
+            opt(&e.session_ref),
+            opt(&e.vendor_task_id),
+            Some(e.vendor_event.as_str()),
+            opt(&e.detail),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        Outcome::Described(i) => [i.name.as_str(), i.version.as_str(), i.vendor.as_str()]
+            .into_iter()
+            .chain(
+                i.config_keys
+                    .iter()
+                    .flat_map(|k| [k.name.as_str(), k.description.as_str()]),
+            )
+            .chain(i.secrets.iter().map(String::as_str))
+            .chain(i.default_hosts.iter().map(String::as_str))
+            .collect(),
+    }
 }
 
 fn scrub_error(mut e: ApiError, secrets: &SecretStore) -> ApiError {
     e.detail = scrub(secrets, &e.detail);
     e.vendor_message = e.vendor_message.map(|m| scrub(secrets, &m));
     e.vendor_code = e.vendor_code.map(|m| scrub(secrets, &m));
+    e.vendor_request_id = e.vendor_request_id.map(|m| scrub(secrets, &m));
     e
 }

@@ -1,31 +1,80 @@
 //! A misbehaving plugin fails its own call with `plugin-fault` (or `denied`) within its
-//! deadline; the host and the other providers carry on.
+//! deadline; the host and the other providers carry on, the failure is counted, and no
+//! secret reaches an answer or the log.
+//!
+//! Every case runs the `test-hostile` guest (tests/guests/hostile) in one of its modes.
+//! `cargo test -p ingest-gateway --test all hostile:: -- --nocapture` prints each case's
+//! outcome and time to fail.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ingest_gateway::Gateway;
+use ingest_sim::server::{Recorded, SimResponse, SimServer, VendorHandler};
 
 use crate::support::*;
 
+/// The call deadline of the hostile fleet.
+const DEADLINE_MS: u64 = 1000;
+/// How late past the deadline a failing call may answer (scheduling on a busy 2-core box).
+const GRACE: Duration = Duration::from_secs(2);
+/// The secret granted to hostile providers that need one: a value `assert_no_secrets` checks.
+const GRANTED: &str = TRTC_SECRET_KEY;
+
 fn hostile(id: &str, mode: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[providers]]
-id = "{id}"
-plugin = "{plugin}"
-{extra}
-[providers.config]
-mode = "{mode}"
-"#,
+    hostile_with(id, mode, extra, &[], false)
+}
+
+/// A hostile provider: `extra` lines in its table (before the sub-tables), `config` lines
+/// (TOML literals) after `mode`, and the secret `api_key` = [`GRANTED`] when `secret`.
+fn hostile_with(
+    id: &str,
+    mode: &str,
+    extra: &str,
+    config: &[(&str, &str)],
+    secret: bool,
+) -> String {
+    let mut out = format!(
+        "\n[[providers]]\nid = \"{id}\"\nplugin = \"{plugin}\"\n{extra}\n[providers.config]\nmode = \"{mode}\"\n",
         plugin = ingest_sim::artifacts::plugin("test-hostile"),
-    )
+    );
+    for (k, v) in config {
+        out.push_str(&format!("{k} = {v}\n"));
+    }
+    if secret {
+        out.push_str(&format!(
+            "[providers.secrets]\napi_key = {{ value = \"{GRANTED}\" }}\n"
+        ));
+    }
+    out
 }
 
 fn start(provider: &str) -> serde_json::Value {
     serde_json::json!({"provider": provider, "direction": "pull-in", "room_id": "r", "user_id": "u"})
 }
 
-async fn fleet() -> ingest_gateway::Gateway {
+/// The value of one metric series (`name{labels}`), 0 when absent.
+fn metric(gw: &Gateway, series: &str) -> f64 {
+    gw.metrics()
+        .render()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+fn detail(a: &Answer) -> &str {
+    a.json["detail"].as_str().unwrap_or_default()
+}
+
+async fn fleet() -> Gateway {
     let toml = format!(
-        "[runtime]\ncall_deadline_ms = 1000\nmemory_limit_bytes = 16777216\n{}{}{}{}{}{}",
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\nmemory_limit_bytes = 16777216\n{}{}{}{}{}{}",
         hostile("loop", "loop", ""),
         hostile("panic", "panic", ""),
         hostile("memory", "memory", ""),
@@ -34,6 +83,50 @@ async fn fleet() -> ingest_gateway::Gateway {
         hostile("ok", "ok", ""),
     );
     gateway(&toml).await
+}
+
+/// Starts on `provider`, checks the answer's kind (and the fault class in the metrics when
+/// given), that it came within the deadline, that nothing secret is in it, and that the `ok`
+/// provider of the same gateway still serves. Prints the figures.
+async fn expect_failure(
+    gw: &Gateway,
+    provider: &str,
+    kind: &str,
+    fault: Option<&str>,
+    needle: &str,
+) -> Answer {
+    let started = Instant::now();
+    let a = call(gw, "POST", "/v1/ingests", Some(start(provider))).await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "hostile case `{provider}`: HTTP {} {} in {elapsed:?}",
+        a.status, a.json["kind"]
+    );
+    assert_eq!(a.json["kind"], kind, "{provider}: {}", a.text);
+    assert!(
+        detail(&a).contains(needle),
+        "{provider}: `{needle}` not in {}",
+        a.text
+    );
+    assert!(
+        elapsed < Duration::from_millis(DEADLINE_MS) + GRACE,
+        "{provider} took {elapsed:?}"
+    );
+    assert_no_secrets(provider, &a.text);
+    let outcome = format!(
+        "ingest_requests_total{{provider=\"{provider}\",operation=\"start\",outcome=\"{kind}\"}}"
+    );
+    assert_eq!(metric(gw, &outcome), 1.0, "{outcome} not counted");
+    if let Some(fault) = fault {
+        let series =
+            format!("ingest_plugin_faults_total{{provider=\"{provider}\",fault=\"{fault}\"}}");
+        assert_eq!(metric(gw, &series), 1.0, "{series} not counted");
+    }
+    // The same gateway keeps serving other providers, and no pool slot stays taken.
+    let ok = call(gw, "POST", "/v1/ingests", Some(start("ok"))).await;
+    assert_eq!(ok.status, 201, "after {provider}: {}", ok.text);
+    assert_eq!(gw.runtime().calls_in_flight(), 0, "after {provider}");
+    a
 }
 
 #[tokio::test]
@@ -45,25 +138,13 @@ async fn each_fault_fails_only_its_call() {
         ("memory", "memory"),
         ("recursion", "stack"),
     ] {
-        let started = Instant::now();
-        let a = call(&gw, "POST", "/v1/ingests", Some(start(provider))).await;
-        let elapsed = started.elapsed();
+        let class = match provider {
+            "loop" => "deadline",
+            "recursion" => "stack",
+            other => other,
+        };
+        let a = expect_failure(&gw, provider, "plugin-fault", Some(class), needle).await;
         assert_eq!(a.status, 500, "{provider}: {}", a.text);
-        assert_eq!(a.json["kind"], "plugin-fault", "{provider}: {}", a.text);
-        assert!(
-            a.json["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains(needle)),
-            "{provider}: {}",
-            a.text
-        );
-        assert!(
-            elapsed < Duration::from_secs(5),
-            "{provider} took {elapsed:?}"
-        );
-        // The same gateway keeps serving other providers.
-        let ok = call(&gw, "POST", "/v1/ingests", Some(start("ok"))).await;
-        assert_eq!(ok.status, 201, "after {provider}: {}", ok.text);
     }
 }
 
@@ -72,13 +153,7 @@ async fn ungranted_secret_is_refused_by_name() {
     let gw = fleet().await;
     let a = call(&gw, "POST", "/v1/ingests", Some(start("probe"))).await;
     assert_eq!(a.status, 400, "{}", a.text);
-    assert!(
-        a.json["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("not_granted")),
-        "{}",
-        a.text
-    );
+    assert!(detail(&a).contains("not_granted"), "{}", a.text);
 }
 
 #[tokio::test]
@@ -105,11 +180,273 @@ allow_private = true"#,
     .await;
     let a = call(&gw, "POST", "/v1/ingests", Some(start("fetch"))).await;
     assert_eq!(a.json["kind"], "denied", "{}", a.text);
+    assert!(detail(&a).contains("127.0.0.1:9"), "{}", a.text);
+}
+
+/// Enormous results: a 10 MiB error message is clipped, 100,000 issued URLs and a 1 MiB task
+/// id are refused as garbage output; the answers stay small and the gateway serves on.
+#[tokio::test]
+async fn enormous_results_are_bounded() {
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}{}{}",
+        hostile("message", "huge-message", ""),
+        hostile("urls", "huge-urls", ""),
+        hostile("id", "huge-id", ""),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+
+    // An error is a value: its kind stays the plugin's, its texts are clipped.
+    let a = expect_failure(&gw, "message", "vendor-internal", None, "mmmm").await;
+    assert!(a.text.len() < 16 * 1024, "answer of {} bytes", a.text.len());
+    for field in [
+        "detail",
+        "vendor_message",
+        "vendor_code",
+        "vendor_request_id",
+    ] {
+        let len = a.json[field].as_str().map_or(0, str::len);
+        assert!(
+            (1..=2048 + 3).contains(&len),
+            "{field} is {len} bytes: {}",
+            &a.text[..200]
+        );
+    }
+
+    let a = expect_failure(
+        &gw,
+        "urls",
+        "plugin-fault",
+        Some("limit"),
+        "100000 issued URLs",
+    )
+    .await;
+    assert!(a.text.len() < 4096, "{}", a.text);
+    let a = expect_failure(
+        &gw,
+        "id",
+        "plugin-fault",
+        Some("limit"),
+        "task or request id",
+    )
+    .await;
+    assert!(a.text.len() < 4096, "{}", a.text);
+}
+
+/// A plugin that logs without end: its call dies at the deadline; the host kept at most 200
+/// lines of at most 4 KiB from it and said how many it dropped.
+#[tokio::test]
+async fn a_log_flood_is_capped_and_the_call_dies_at_its_deadline() {
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}",
+        hostile("flood", "log-flood", ""),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+    let before = log_text().len();
+    expect_failure(&gw, "flood", "plugin-fault", Some("deadline"), "deadline").await;
+    let log = log_text();
+    let written = &log[before.min(log.len())..];
+    let lines = written.lines().filter(|l| l.contains("flood-line")).count();
     assert!(
-        a.json["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("127.0.0.1:9")),
+        (1..=200).contains(&lines),
+        "{lines} flood lines reached the log"
+    );
+    let big = written
+        .lines()
+        .find(|l| l.contains("flood-big"))
+        .expect("the first line is logged, truncated");
+    assert!(big.len() < 4096 + 512, "a {} byte log line", big.len());
+    assert!(
+        written.contains("plugin log lines dropped"),
+        "the drop is reported"
+    );
+    eprintln!(
+        "log flood: {lines} lines kept, log grew by {} bytes",
+        written.len()
+    );
+}
+
+/// A plugin that starts an outgoing call which never returns (a server that accepts and
+/// never answers): the call fails at its deadline, and its pool slot comes back.
+#[tokio::test]
+async fn an_outgoing_call_that_never_returns_ends_at_the_deadline() {
+    // Bound but never accepting: the kernel completes the handshake, nobody ever answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}",
+        hostile_with(
+            "hang",
+            "fetch",
+            &format!("allow_hosts = [\"{addr}\"]\nallow_private = true"),
+            &[("target", &format!("\"http://{addr}/never\""))],
+            false,
+        ),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+    expect_failure(
+        &gw,
+        "hang",
+        "plugin-fault",
+        Some("deadline"),
+        "call deadline",
+    )
+    .await;
+    drop(silent);
+}
+
+/// `localhost` is on the allowlist but resolves to loopback: refused by address, and the
+/// server behind it never sees a connection.
+#[tokio::test]
+async fn a_private_address_by_name_is_denied() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}",
+        hostile_with(
+            "byname",
+            "fetch",
+            &format!("allow_hosts = [\"localhost:{port}\"]"),
+            &[("target", &format!("\"http://localhost:{port}/internal\""))],
+            false,
+        ),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+    let a = expect_failure(&gw, "byname", "denied", None, "loopback or private address").await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the private server was contacted"
+    );
+}
+
+/// An echo "vendor": answers with the query, a header, the body, and the body hex-encoded
+/// (a reflection the host cannot recognise).
+struct Echo;
+
+impl VendorHandler for Echo {
+    fn handle(&self, request: &Recorded) -> SimResponse {
+        SimResponse::json(
+            200,
+            &serde_json::json!({
+                "query": request.path_and_query,
+                "header": request.header("x-token"),
+                "body": String::from_utf8_lossy(&request.body),
+                "hex": hex::encode(&request.body),
+            }),
+        )
+    }
+
+    fn vendor_error(&self, _request: &Recorded, code: &str, message: &str) -> SimResponse {
+        SimResponse::json(500, &serde_json::json!({"code": code, "message": message}))
+    }
+}
+
+/// Every route the contract offers for reading a secret, tried by a hostile plugin that was
+/// granted one: none gives it the value, and nothing secret reaches an answer or the log.
+///
+/// What the host guarantees, case by case:
+/// - config: secrets are not config; `config.entries` and `endpoint` never hold one;
+/// - credentials: a secret not granted is refused by name (`ungranted_secret_is_refused_by_name`);
+/// - a digest of a granted secret is the plugin's to publish: it is a one-way function, not
+///   the secret (SECURITY.md says why that is acceptable), so it may appear;
+/// - a placeholder echoed into logs or errors is only its token, meaningless outside the call;
+/// - a vendor that reflects a placeholder's value back: the host turns it into the token
+///   again before the plugin reads the answer;
+/// - a plugin that still obtains the value (an encoded reflection it decodes): the value is
+///   scrubbed from its errors and logs, and a result holding it is a `plugin-fault`.
+#[tokio::test]
+async fn every_route_to_a_secret_is_closed() {
+    let echo = SimServer::start(Arc::new(Echo)).await.expect("echo server");
+    let endpoint = format!("endpoint = \"{}\"\nallow_private = true", echo.base_url());
+    let target = format!("\"{}\"", echo.base_url());
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}{}{}{}{}{}",
+        hostile_with("dump", "config-dump", &endpoint, &[], true),
+        hostile_with("digest", "digest-leak", "", &[], true),
+        hostile_with("echo", "placeholder-echo", "", &[], true),
+        hostile_with(
+            "reflect",
+            "reflect",
+            &endpoint,
+            &[("target", &target)],
+            true
+        ),
+        hostile_with(
+            "decode",
+            "reflect-decode",
+            &endpoint,
+            &[("target", &target)],
+            true
+        ),
+        hostile_with(
+            "smuggle",
+            "reflect-decode",
+            &endpoint,
+            &[("target", &target), ("out", "\"session\"")],
+            true
+        ),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+
+    let a = expect_failure(&gw, "dump", "vendor-internal", None, "config:").await;
+    assert!(
+        detail(&a).contains("mode") && detail(&a).contains(&echo.base_url()),
         "{}",
         a.text
     );
+
+    let a = expect_failure(&gw, "digest", "vendor-internal", None, "digest-leak").await;
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(GRANTED.as_bytes()));
+    assert!(
+        detail(&a).contains(&digest),
+        "the digest is published: {}",
+        a.text
+    );
+
+    let a = expect_failure(&gw, "echo", "vendor-internal", None, "ingest-secret-").await;
+    assert!(
+        a.json["vendor_request_id"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ingest-secret-")),
+        "{}",
+        a.text
+    );
+
+    // The echo saw the real value (the host substituted it on the way out) …
+    let a = expect_failure(&gw, "reflect", "vendor-internal", None, "reflect").await;
+    let sent = echo.requests();
+    let last = sent.last().expect("the echo was called");
+    assert!(String::from_utf8_lossy(&last.body).contains(GRANTED));
+    assert_eq!(last.header("x-token"), Some(GRANTED));
+    assert!(last.path_and_query.contains(GRANTED));
+    // … and echoed it in the query, a header and the body; the plugin read tokens instead.
+    let text = detail(&a);
+    assert!(
+        text.matches("ingest-secret-").count() >= 3,
+        "reflections became tokens: {text}"
+    );
+
+    // Decoded from hex, the plugin holds the value: scrubbed from every error field.
+    let a = expect_failure(&gw, "decode", "vendor-internal", None, "[redacted]").await;
+    for field in ["vendor_request_id", "vendor_code", "vendor_message"] {
+        assert_eq!(a.json[field], "[redacted]", "{field}: {}", a.text);
+    }
+    // A result holding it is refused as a whole.
+    expect_failure(
+        &gw,
+        "smuggle",
+        "plugin-fault",
+        Some("limit"),
+        "provider's secrets",
+    )
+    .await;
+
+    assert_no_secrets("the log", "");
 }

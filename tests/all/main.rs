@@ -3,17 +3,21 @@
 
 mod support;
 
+mod agora;
 mod alibaba;
 mod cli;
 mod envoy;
 mod events;
+mod faults;
 mod hostile;
 mod hotswap;
 mod jocloud;
 mod loading;
 mod observability;
 mod openapi;
+mod plugin_kit;
 mod rongcloud;
+mod soak;
 mod tenants;
 mod tencent;
 mod zego;

@@ -12,8 +12,10 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -25,6 +27,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -117,7 +120,8 @@ impl SimResponse {
 /// `Status`, `MalformedBody`, `DropConnection` and `VendorError` answer *instead of* the vendor:
 /// the vendor never sees the request and its state does not change. `Delay` and
 /// `TruncatedBody` let the vendor process the request (so, like on a real network, the client
-/// cannot tell whether a truncated `start` took effect).
+/// cannot tell whether a truncated `start` took effect). Of the later additions, `Respond` and
+/// `Reset` answer instead of the vendor; `SlowDrip` lets it process the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Answer this HTTP status with a short plain-text body.
@@ -138,6 +142,30 @@ pub enum Fault {
         /// Human-readable message.
         message: String,
     },
+    /// Answer exactly this response instead of the vendor: any status with any headers and
+    /// body (`429` with `Retry-After`, a 5xx with a vendor envelope, a body far larger than a
+    /// client accepts …). See [`Fault::status_with_headers`].
+    Respond(SimResponse),
+    /// Process the request, then send the vendor's answer one body byte per interval (the
+    /// headers, with the full `Content-Length`, go at once): a vendor that trickles.
+    SlowDrip(Duration),
+    /// Read the request, then abort the connection with a TCP reset (`RST`), sending nothing.
+    /// The vendor never sees the request.
+    Reset,
+}
+
+impl Fault {
+    /// [`Fault::Respond`] with `status`, these headers and a short plain-text body, e.g.
+    /// `Fault::status_with_headers(429, &[("retry-after", "7")])`.
+    pub fn status_with_headers(status: u16, headers: &[(&str, &str)]) -> Self {
+        let mut answer = SimResponse::text(status, format!("simulated failure: HTTP {status}"));
+        answer.headers.extend(
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        Fault::Respond(answer)
+    }
 }
 
 /// The vendor-specific half of a simulator.
@@ -294,15 +322,84 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = ConnIo {
+        stream,
+        reset: Arc::clone(&reset),
+    };
     let service = hyper::service::service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        async move { respond(&shared, request).await }
+        let reset = Arc::clone(&reset);
+        async move { respond(&shared, request, &reset).await }
     });
     // A connection ends with an error when the client misbehaves or when a fault closed it on
-    // purpose (`DropConnection`, `TruncatedBody`); neither is worth reporting.
+    // purpose (`DropConnection`, `TruncatedBody`, `Reset`); neither is worth reporting.
     let _ended = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .await;
+}
+
+/// A connection's socket. When a [`Fault::Reset`] set `reset`, it skips the orderly shutdown
+/// and closes with `SO_LINGER` 0, so the peer gets a TCP reset instead of a FIN.
+struct ConnIo {
+    stream: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            // Closing a socket with a zero linger time sends RST and discards unsent data.
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.reset.load(Ordering::SeqCst) {
+            // No FIN: the reset on drop is the first thing the peer sees.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }
 
 /// The service error that makes hyper close the connection without writing a response.
@@ -320,6 +417,7 @@ impl std::error::Error for DroppedOnPurpose {}
 async fn respond(
     shared: &Shared,
     request: Request<Incoming>,
+    reset: &AtomicBool,
 ) -> Result<Response<OutBody>, DroppedOnPurpose> {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
@@ -373,6 +471,17 @@ async fn respond(
         Some(Fault::VendorError { code, message }) => {
             handler.vendor_error(&recorded, &code, &message)
         }
+        Some(Fault::Respond(answer)) => answer,
+        Some(Fault::SlowDrip(interval)) => {
+            return Ok(into_hyper(
+                handler.handle(&recorded),
+                BodyMode::Drip(interval),
+            ));
+        }
+        Some(Fault::Reset) => {
+            reset.store(true, Ordering::SeqCst);
+            return Err(DroppedOnPurpose);
+        }
     };
     Ok(into_hyper(answer, BodyMode::Whole))
 }
@@ -381,6 +490,8 @@ async fn respond(
 enum BodyMode {
     Whole,
     Truncated,
+    /// One byte per interval.
+    Drip(Duration),
 }
 
 fn into_hyper(answer: SimResponse, mode: BodyMode) -> Response<OutBody> {
@@ -389,10 +500,18 @@ fn into_hyper(answer: SimResponse, mode: BodyMode) -> Response<OutBody> {
     if mode == BodyMode::Truncated {
         body.truncate(full_len / 2);
     }
+    let drip = match mode {
+        BodyMode::Drip(interval) => Some(Drip {
+            interval,
+            pause: None,
+        }),
+        _ => None,
+    };
     let mut response = Response::new(OutBody {
         data: Some(body),
         exact: mode == BodyMode::Whole,
         yielded_once: false,
+        drip,
     });
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -419,10 +538,19 @@ fn into_hyper(answer: SimResponse, mode: BodyMode) -> Response<OutBody> {
 /// Without, the `Content-Length` header announces more than the chunk; after the chunk the body
 /// yields once (so hyper flushes what it has) and then ends, which makes hyper close the
 /// connection mid-body.
+/// With `drip`, the body goes out one byte per interval instead, its length announced.
 struct OutBody {
     data: Option<Bytes>,
     exact: bool,
     yielded_once: bool,
+    drip: Option<Drip>,
+}
+
+/// The pacing of a [`Fault::SlowDrip`] body.
+struct Drip {
+    interval: Duration,
+    /// The pause before the next byte (none before the first).
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Body for OutBody {
@@ -433,6 +561,19 @@ impl Body for OutBody {
         mut self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Some(drip) = this.drip.as_mut() {
+            let Some(data) = this.data.as_mut().filter(|d| !d.is_empty()) else {
+                return Poll::Ready(None);
+            };
+            if let Some(pause) = drip.pause.as_mut()
+                && pause.as_mut().poll(cx).is_pending()
+            {
+                return Poll::Pending;
+            }
+            drip.pause = Some(Box::pin(tokio::time::sleep(drip.interval)));
+            return Poll::Ready(Some(Ok(Frame::data(data.split_to(1)))));
+        }
         if let Some(data) = self.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
@@ -445,10 +586,14 @@ impl Body for OutBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.exact && self.data.as_ref().is_none_or(Bytes::is_empty)
+        (self.exact || self.drip.is_some()) && self.data.as_ref().is_none_or(Bytes::is_empty)
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.drip.is_some() {
+            // The exact length, so hyper sends `Content-Length` and the client waits for it.
+            return SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64));
+        }
         match (&self.data, self.exact) {
             (Some(data), true) => SizeHint::with_exact(data.len() as u64),
             (None, true) => SizeHint::with_exact(0),
@@ -641,6 +786,46 @@ mod tests {
         let answer = post(&server, "{}").await.expect("answer");
         assert_eq!(answer.status, 200);
         assert_eq!(answer.body, b"{}");
+    }
+
+    #[tokio::test]
+    async fn respond_fault_answers_exactly_that() {
+        let server = echo_server().await;
+        server.fail_next(Fault::status_with_headers(429, &[("retry-after", "7")]));
+        let answer = post(&server, "{}").await.expect("answer");
+        assert_eq!(answer.status, 429);
+        assert_eq!(answer.header("retry-after"), Some("7"));
+        server.fail_next(Fault::Respond(SimResponse::json(
+            200,
+            &serde_json::json!({"big": "x".repeat(1000)}),
+        )));
+        let answer = post(&server, "{}").await.expect("answer");
+        assert!(answer.body.len() > 1000);
+    }
+
+    #[tokio::test]
+    async fn slow_drip_delivers_the_whole_body_slowly() {
+        let server = echo_server().await;
+        server.fail_next(Fault::SlowDrip(Duration::from_millis(5)));
+        let started = std::time::Instant::now();
+        let answer = post(&server, r#"{"drip":1}"#).await.expect("answer");
+        assert_eq!(answer.body, br#"{"drip":1}"#);
+        assert_eq!(answer.header("content-length"), Some("10"));
+        // Ten bytes, nine pauses.
+        assert!(started.elapsed() >= Duration::from_millis(45));
+    }
+
+    #[tokio::test]
+    async fn reset_fault_is_a_transport_error_and_the_server_carries_on() {
+        let server = echo_server().await;
+        server.fail_next(Fault::Reset);
+        let err = post(&server, "{}").await.expect_err("reset");
+        assert!(
+            format!("{err:#}").contains("sending the request"),
+            "{err:#}"
+        );
+        assert_eq!(server.request_count(), 1);
+        assert_eq!(post(&server, "{}").await.expect("after").status, 200);
     }
 
     #[tokio::test]

