@@ -1,7 +1,6 @@
 //! Alibaba ARTC end to end: gateway → alibaba-artc component → ApsaraVideo Live simulator.
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::Command;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -431,19 +430,6 @@ async fn transport_faults() {
         assert_eq!(a.json["kind"], kind, "{fault:?}: {}", a.text);
         assert_eq!(a.status, status, "{fault:?}: {}", a.text);
     }
-}
-
-fn run_cli(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run ingest-gateway");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
 }
 
 #[test]

@@ -11,26 +11,6 @@ fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn run(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run ingest-gateway");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ingest-gateway-test-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 #[test]
 fn dry_run_is_byte_identical_and_shows_the_wire_request() {
     let dir = temp_dir("dry-run");
@@ -60,9 +40,9 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
         "--respond",
         respond.to_str().expect("utf8"),
     ];
-    let (first, stderr, ok) = run(&args);
+    let (first, stderr, ok) = run_cli(&args);
     assert!(ok, "{stderr}");
-    let (second, stderr2, _) = run(&args);
+    let (second, stderr2, _) = run_cli(&args);
     assert_eq!(first, second, "dry-run output differs between runs");
     for text in [&first, &second, &stderr, &stderr2] {
         assert_no_secrets("dry-run output", text);
@@ -94,7 +74,7 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
     // Another nonce or time changes nothing but what depends on them.
     let mut other = args.to_vec();
     other[10] = "1700000001";
-    let (third, _, _) = run(&other);
+    let (third, _, _) = run_cli(&other);
     assert_ne!(first, third);
 }
 

@@ -1,8 +1,6 @@
 //! Jocloud Thunder relayed live broadcasting end to end: gateway → `jocloud-thunder`
 //! component → simulator, and the byte-identical dry run.
 
-use std::process::Command;
-
 use base64::Engine as _;
 use ingest_sim::jocloud::{JocloudSim, JocloudSimConfig, RelayState};
 use ingest_sim::server::Fault;
@@ -320,19 +318,6 @@ async fn transport_faults() {
         let a = call(&gw, "POST", "/v1/ingests", Some(push_out("r", json!({})))).await;
         assert_eq!(a.json["kind"], kind, "{fault:?}: {}", a.text);
     }
-}
-
-fn run_cli(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run ingest-gateway");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
 }
 
 #[test]

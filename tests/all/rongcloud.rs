@@ -1,8 +1,6 @@
 //! RongCloud Cloud Player end to end: gateway → `rongcloud` component → simulator, including
 //! fail-over to a backup host, status callbacks, and the byte-identical dry run.
 
-use std::process::Command;
-
 use bytes::Bytes;
 use ingest_sim::rongcloud::{
     CallbackEvent, PlayerState, RongCloudSim, RongCloudSimConfig, SimCallback,
@@ -516,28 +514,6 @@ async fn tampered_unsigned_or_stale_callbacks_are_unauthenticated() {
     assert_eq!(sim.request_count(), 0, "callbacks never call the vendor");
 }
 
-fn run_cli(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run ingest-gateway");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ingest-gateway-test-rongcloud-{name}-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 fn header_of(req: &Value, name: &str) -> Option<String> {
     let headers: Vec<(String, String)> =
         serde_json::from_value(req["headers"].clone()).expect("headers");
@@ -549,7 +525,7 @@ fn header_of(req: &Value, name: &str) -> Option<String> {
 
 #[test]
 fn dry_run_is_byte_identical_and_signed_as_documented() {
-    let dir = temp_dir("dry-run");
+    let dir = temp_dir("rongcloud-dry-run");
     let config = dir.join("gateway.toml");
     std::fs::write(&config, provider("http://127.0.0.1:9102", &[])).expect("config");
     let input = dir.join("start.json");
@@ -660,7 +636,7 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
 
 #[test]
 fn dry_run_without_an_answer_shows_the_fail_over() {
-    let dir = temp_dir("dry-run-failover");
+    let dir = temp_dir("rongcloud-dry-run-failover");
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,

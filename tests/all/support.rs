@@ -228,3 +228,26 @@ pub fn pull_in(provider: &str, room: &str) -> serde_json::Value {
         "options": { "user_sig": "eJyrVkrNSMxSslIyNDBQ" },
     })
 }
+
+/// Runs the `ingest-gateway` binary with `args` (debug logging on); returns stdout, stderr
+/// and whether it exited 0.
+pub fn run_cli(args: &[&str]) -> (String, String, bool) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run ingest-gateway");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+/// A scratch directory for this test process; `name` must be unique across the suite.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("ingest-gateway-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

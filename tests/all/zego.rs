@@ -2,7 +2,6 @@
 //! simulator (one server for both APIs).
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use ingest_sim::server::Fault;
 use ingest_sim::zego::{ZegoSim, ZegoSimConfig};
@@ -584,19 +583,6 @@ async fn cloud_player_input_is_checked_before_the_vendor() {
 }
 
 // ---------------------------------------------------------------- dry runs
-
-fn run_cli(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run ingest-gateway");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
-}
 
 /// Runs `start` twice with a fixed time and nonce; returns the parsed output.
 fn dry_run_start(
