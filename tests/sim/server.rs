@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -216,6 +216,8 @@ impl SimServer {
         let shared = Arc::new(Shared {
             handler,
             recorded: Mutex::new(Vec::new()),
+            received: AtomicUsize::new(0),
+            recording: AtomicBool::new(true),
             faults: Mutex::new(Faults::default()),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -241,14 +243,24 @@ impl SimServer {
         lock(&self.shared.recorded).clone()
     }
 
-    /// How many requests were received so far.
+    /// How many requests were received so far (since the last [`SimServer::clear_requests`]),
+    /// recorded or not.
     pub fn request_count(&self) -> usize {
-        lock(&self.shared.recorded).len()
+        self.shared.received.load(Ordering::SeqCst)
     }
 
-    /// Forgets the recorded requests.
+    /// Forgets the recorded requests and resets the count.
     pub fn clear_requests(&self) {
-        lock(&self.shared.recorded).clear();
+        let mut recorded = lock(&self.shared.recorded);
+        recorded.clear();
+        self.shared.received.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether requests are kept for [`SimServer::requests`] (on by default). A load test
+    /// turns it off so the simulator neither grows nor copies every request; they are still
+    /// counted.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.recording.store(on, Ordering::SeqCst);
     }
 
     /// Queues `fault` for a coming request: queued faults are used one per request, in the
@@ -281,6 +293,8 @@ impl Drop for SimServer {
 struct Shared {
     handler: Arc<dyn VendorHandler>,
     recorded: Mutex<Vec<Recorded>>,
+    received: AtomicUsize,
+    recording: AtomicBool,
     faults: Mutex<Faults>,
 }
 
@@ -447,7 +461,10 @@ async fn respond(
             .collect(),
         body: body.to_vec(),
     };
-    lock(&shared.recorded).push(recorded.clone());
+    if shared.recording.load(Ordering::Relaxed) {
+        lock(&shared.recorded).push(recorded.clone());
+    }
+    shared.received.fetch_add(1, Ordering::SeqCst);
 
     let handler = &shared.handler;
     let answer = match shared.take_fault() {

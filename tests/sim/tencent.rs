@@ -12,7 +12,7 @@
 //! region → action → body → the action's own parameters.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -152,6 +152,7 @@ impl TencentSim {
             cfg,
             tasks: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
+            load_test: AtomicBool::new(false),
         });
         let server = SimServer::start_on(addr, Arc::clone(&trtc) as Arc<dyn VendorHandler>).await?;
         Ok(Self { server, trtc })
@@ -165,6 +166,13 @@ impl TencentSim {
     /// The underlying server.
     pub fn server(&self) -> &SimServer {
         &self.server
+    }
+
+    /// Load-test mode: every valid `StartStreamIngest` succeeds with a new `TaskId` and no
+    /// task is kept (no `FailedOperation.TaskExist` for a repeated room and user, and no task
+    /// list growing with every request). Signatures and fields are checked as always.
+    pub fn set_load_test(&self, on: bool) {
+        self.trtc.load_test.store(on, Ordering::SeqCst);
     }
 
     /// Every task ever started, in start order.
@@ -194,6 +202,7 @@ struct Trtc {
     cfg: TencentSimConfig,
     tasks: Mutex<Vec<SimTask>>,
     serial: AtomicU64,
+    load_test: AtomicBool,
 }
 
 /// An error answer: a Tencent error code and message.
@@ -473,6 +482,14 @@ impl Trtc {
         boolean(body, "AutoPush")?;
         string(body, "PrivateMapKey")?;
 
+        if self.load_test.load(Ordering::Relaxed) {
+            let mut out = Fields::new();
+            out.insert(
+                "TaskId".to_owned(),
+                Value::String(self.task_id(&room_id, &user_id)),
+            );
+            return Ok(out);
+        }
         let mut tasks = lock(&self.tasks);
         if tasks.iter().any(|t| {
             t.state == TaskState::InProgress && t.room_id == room_id && t.user_id == user_id

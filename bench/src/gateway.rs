@@ -1,0 +1,145 @@
+//! The gateway under test: its configuration (the demo's, with the bench's addresses) and its
+//! process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use toml::{Table, Value};
+
+use crate::procs::{self, Proc};
+
+/// The gateway's default `runtime.max_concurrent_calls`.
+pub use ingest_gateway::config::DEFAULT_MAX_CONCURRENT_CALLS;
+
+/// The admin token of every benchmark gateway (loopback only, thrown away with the run).
+pub const ADMIN_TOKEN: &str = "ingest-bench-admin-token-0001";
+
+/// The seed plugins: every provider in the demo configuration.
+pub const SEED_PROVIDERS: &[&str] = &[
+    "trtc",
+    "alibaba",
+    "rongcloud",
+    "jocloud",
+    "zego",
+    "zego-player",
+];
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// API listener.
+    pub listen: SocketAddr,
+    /// Admin listener, if any.
+    pub admin: Option<SocketAddr>,
+    /// Artifact cache directory.
+    pub cache_dir: PathBuf,
+    /// `runtime.max_concurrent_calls`.
+    pub max_concurrent_calls: u32,
+    /// Provider ids to keep from the demo configuration.
+    pub providers: Vec<&'static str>,
+    /// Endpoint of provider `trtc` (the Tencent simulator), if it is kept.
+    pub trtc_endpoint: Option<String>,
+}
+
+/// The demo configuration (`examples/demo/gateway.toml`) with the bench's listeners, cache,
+/// plugin directory and providers.
+pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
+    let root = crate::workspace_root();
+    let demo_path = root.join("examples/demo/gateway.toml");
+    let text = std::fs::read_to_string(&demo_path)
+        .with_context(|| format!("reading {}", demo_path.display()))?;
+    let mut config: Table = toml::from_str(&text)?;
+
+    let gateway = table(&mut config, "gateway")?;
+    gateway.insert("listen".into(), spec.listen.to_string().into());
+    gateway.insert(
+        "plugin_dir".into(),
+        ingest_sim::artifacts::PLUGIN_DIR.into(),
+    );
+
+    let runtime = table(&mut config, "runtime")?;
+    runtime.insert(
+        "cache_dir".into(),
+        spec.cache_dir.to_string_lossy().into_owned().into(),
+    );
+    runtime.insert(
+        "max_concurrent_calls".into(),
+        Value::Integer(i64::from(spec.max_concurrent_calls)),
+    );
+
+    if let Some(admin) = spec.admin {
+        let mut t = Table::new();
+        t.insert("listen".into(), admin.to_string().into());
+        let mut token = Table::new();
+        token.insert("value".into(), ADMIN_TOKEN.into());
+        t.insert("token".into(), Value::Table(token));
+        config.insert("admin".into(), Value::Table(t));
+    }
+
+    let Some(Value::Array(providers)) = config.get_mut("providers") else {
+        anyhow::bail!("{}: no [[providers]]", demo_path.display());
+    };
+    providers.retain(|p| {
+        p.get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| spec.providers.contains(&id))
+    });
+    for p in providers.iter_mut() {
+        if let (Some(t), Some(endpoint)) = (p.as_table_mut(), &spec.trtc_endpoint)
+            && t.get("id").and_then(Value::as_str) == Some("trtc")
+        {
+            t.insert("endpoint".into(), endpoint.clone().into());
+        }
+    }
+    Ok(toml::to_string(&config)?)
+}
+
+fn table<'a>(config: &'a mut Table, name: &str) -> anyhow::Result<&'a mut Table> {
+    config
+        .entry(name)
+        .or_insert_with(|| Value::Table(Table::new()))
+        .as_table_mut()
+        .with_context(|| format!("[{name}] is not a table"))
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// Its process.
+    pub proc: Proc,
+    /// API address.
+    pub addr: SocketAddr,
+    /// Admin address.
+    pub admin: Option<SocketAddr>,
+    /// Time from spawn to `/readyz` answering 200.
+    pub ready_after: Duration,
+}
+
+/// Starts `bin serve` on `spec` (config and log in `dir`) and waits until `/readyz` is 200.
+pub async fn start(bin: &Path, spec: &Spec, dir: &Path) -> anyhow::Result<Running> {
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, config_toml(spec)?)?;
+    let mut command = Command::new(bin);
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        // Warnings and errors only: no per-request log lines in the measured path (Envoy's
+        // plain proxy has no access log either).
+        .env("RUST_LOG", "warn");
+    let mut proc = Proc::spawn("ingest-gateway", command, &dir.join("gateway.log"))?;
+    let ready_after =
+        procs::wait_ready(spec.listen, "/readyz", Duration::from_secs(120), &mut proc).await?;
+    Ok(Running {
+        proc,
+        addr: spec.listen,
+        admin: spec.admin,
+        ready_after,
+    })
+}
+
+/// The start body the end-to-end and memory sections send (the demo's TRTC example).
+pub const START_BODY: &str = r#"{"provider": "trtc", "direction": "pull-in", "room_id": "42", "user_id": "relay-bot", "stream_url": "rtmp://example.invalid/live/stream", "options": {"user_sig": "demo-user-sig"}}"#;

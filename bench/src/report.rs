@@ -1,0 +1,415 @@
+//! The table and the JSON: every figure, its baseline from the same run, and the product's
+//! target with how far it is met or missed.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::e2e::LoadRun;
+use crate::lifecycle::{Memory, Startup, Swap, median};
+use crate::micro::PluginCall;
+
+/// Plugin call median target, µs.
+pub const CALL_TARGET_US: f64 = 20.0;
+/// Hot swap with a cold compile, ms.
+pub const SWAP_COLD_TARGET_MS: f64 = 100.0;
+/// Hot swap from the cache, ms.
+pub const SWAP_WARM_TARGET_MS: f64 = 10.0;
+/// Start-up with a warm cache, ms.
+pub const STARTUP_WARM_TARGET_MS: f64 = 300.0;
+/// Throughput ratio gateway / Envoy.
+pub const THROUGHPUT_TARGET_RATIO: f64 = 1.0;
+/// p99 latency allowance over Envoy's, µs.
+pub const P99_ALLOWANCE_US: f64 = 1000.0;
+
+/// Everything one run measured.
+#[derive(Debug)]
+pub struct Results {
+    smoke: bool,
+    connections: u32,
+    duration: Duration,
+    /// Plugin calls.
+    pub micro: Option<Vec<PluginCall>>,
+    /// End to end.
+    pub e2e: Option<Vec<LoadRun>>,
+    /// Hot swap.
+    pub swap: Option<Swap>,
+    /// Start-up.
+    pub startup: Option<Startup>,
+    /// Memory.
+    pub memory: Option<Memory>,
+}
+
+/// One target and how the run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// What is measured.
+    pub figure: String,
+    /// The measurement.
+    pub value: f64,
+    /// `<=` or `>=`.
+    pub op: &'static str,
+    /// The target.
+    pub target: f64,
+    /// Unit of both.
+    pub unit: &'static str,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+impl Verdict {
+    fn at_most(figure: impl Into<String>, value: f64, target: f64, unit: &'static str) -> Self {
+        Self {
+            figure: figure.into(),
+            value,
+            op: "<=",
+            target,
+            unit,
+            met: value <= target,
+        }
+    }
+
+    fn at_least(figure: impl Into<String>, value: f64, target: f64, unit: &'static str) -> Self {
+        Self {
+            figure: figure.into(),
+            value,
+            op: ">=",
+            target,
+            unit,
+            met: value >= target,
+        }
+    }
+
+    /// `met` or `MISSED by …`.
+    pub fn status(&self) -> String {
+        if self.value.is_nan() {
+            return "not measured".into();
+        }
+        if self.met {
+            return "met".into();
+        }
+        let by = (self.value - self.target).abs();
+        format!(
+            "MISSED by {} {} ({:.2}x the target)",
+            fmt(by),
+            self.unit,
+            self.value / self.target
+        )
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b == 0.0 || a.is_nan() || b.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.2}x", a / b)
+    }
+}
+
+impl Results {
+    /// Nothing measured yet.
+    pub fn new(smoke: bool, connections: u32, duration: Duration) -> Self {
+        Self {
+            smoke,
+            connections,
+            duration,
+            micro: None,
+            e2e: None,
+            swap: None,
+            startup: None,
+            memory: None,
+        }
+    }
+
+    fn run(&self, target: &str) -> Option<&LoadRun> {
+        self.e2e.as_ref()?.iter().find(|r| r.target == target)
+    }
+
+    /// Every target the run can judge.
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        let mut v = Vec::new();
+        for call in self.micro.iter().flatten().filter(|c| c.measured) {
+            v.push(Verdict::at_most(
+                format!("plugin call median, {}", call.plugin),
+                call.median_us,
+                CALL_TARGET_US,
+                "µs",
+            ));
+        }
+        if let (Some(g), Some(e)) = (self.run("gateway"), self.run("envoy")) {
+            v.push(Verdict::at_least(
+                "end-to-end throughput, gateway / Envoy",
+                g.rps / e.rps,
+                THROUGHPUT_TARGET_RATIO,
+                "x",
+            ));
+            v.push(Verdict::at_most(
+                "end-to-end p99, gateway",
+                g.p99_us / 1e3,
+                (e.p99_us + P99_ALLOWANCE_US) / 1e3,
+                "ms",
+            ));
+        }
+        if let Some(s) = &self.swap {
+            v.push(Verdict::at_most(
+                "hot swap, cold compile (median)",
+                median(&s.cold_ms),
+                SWAP_COLD_TARGET_MS,
+                "ms",
+            ));
+            v.push(Verdict::at_most(
+                "hot swap, warm cache (median)",
+                median(&s.warm_ms),
+                SWAP_WARM_TARGET_MS,
+                "ms",
+            ));
+        }
+        if let Some(s) = &self.startup {
+            v.push(Verdict::at_most(
+                "start-up, warm cache (median)",
+                median(&s.warm_ms),
+                STARTUP_WARM_TARGET_MS,
+                "ms",
+            ));
+        }
+        v
+    }
+
+    /// The table.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "\nIngest Gateway benchmarks{} — {} cores, {}",
+            if self.smoke {
+                " (SMOKE RUN: the figures mean nothing)"
+            } else {
+                ""
+            },
+            crate::cores(),
+            cpu_model()
+        );
+        if let Some(micro) = &self.micro {
+            let _ = writeln!(
+                t,
+                "\nPlugin call: fresh instance + start + signing + response parsing, transport stubbed in-process"
+            );
+            let _ = writeln!(
+                t,
+                "  {:<18} {:>9} {:>10} {:>10} {:>13} {:>10}  vs target {CALL_TARGET_US} µs",
+                "plugin", "size KiB", "median µs", "p99 µs", "instantiate µs", "calls/s",
+            );
+            for c in micro {
+                if !c.measured {
+                    let _ = writeln!(
+                        t,
+                        "  {:<18} not measured: {}",
+                        c.plugin,
+                        c.note.as_deref().unwrap_or_default()
+                    );
+                    continue;
+                }
+                let _ = writeln!(
+                    t,
+                    "  {:<18} {:>9} {:>10} {:>10} {:>13} {:>10.0}  {}",
+                    c.plugin,
+                    c.component_bytes / 1024,
+                    fmt(c.median_us),
+                    fmt(c.p99_us),
+                    fmt(c.instantiate_median_us),
+                    c.calls_per_sec,
+                    ratio(c.median_us, CALL_TARGET_US)
+                );
+            }
+        }
+        if let Some(runs) = &self.e2e {
+            let envoy = self.run("envoy");
+            let _ = writeln!(
+                t,
+                "\nEnd to end: wrk, {} connections, {} s per target, all to one Tencent TRTC simulator on loopback",
+                self.connections,
+                self.duration.as_secs()
+            );
+            let _ = writeln!(
+                t,
+                "  {:<9} {:>9} {:>9} {:>9} {:>13} {:>8}  {:>9} {:>9} {:>9}",
+                "target",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "CPU µs/req",
+                "errors",
+                "rps/Envoy",
+                "p50/Envoy",
+                "p99/Envoy"
+            );
+            for r in runs {
+                let (rr, r50, r99) = match envoy {
+                    Some(e) => (
+                        ratio(r.rps, e.rps),
+                        ratio(r.p50_us, e.p50_us),
+                        ratio(r.p99_us, e.p99_us),
+                    ),
+                    None => ("-".into(), "-".into(), "-".into()),
+                };
+                let _ = writeln!(
+                    t,
+                    "  {:<9} {:>9.0} {:>9} {:>9} {:>13} {:>8}  {:>9} {:>9} {:>9}",
+                    r.target,
+                    r.rps,
+                    fmt(r.p50_us / 1e3),
+                    fmt(r.p99_us / 1e3),
+                    r.proxy_cpu_us_per_req
+                        .map(fmt)
+                        .unwrap_or_else(|| "-".into()),
+                    r.errors + r.bad_status,
+                    rr,
+                    r50,
+                    r99
+                );
+            }
+            let _ = writeln!(
+                t,
+                "  (CPU µs/req: the proxy process, gateway or Envoy; direct has none. The simulator used {} µs/req through the gateway.)",
+                self.run("gateway")
+                    .map(|g| fmt(g.upstream_cpu_us_per_req))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        if let Some(s) = &self.swap {
+            let _ = writeln!(
+                t,
+                "\nHot swap: upload of {} ({} KiB) to the first answer from the new version",
+                s.plugin,
+                s.component_bytes / 1024
+            );
+            let _ = writeln!(
+                t,
+                "  cold compile  median {} ms  (runs: {})",
+                fmt(median(&s.cold_ms)),
+                list(&s.cold_ms)
+            );
+            let _ = writeln!(
+                t,
+                "  warm cache    median {} ms  (runs: {})",
+                fmt(median(&s.warm_ms)),
+                list(&s.warm_ms)
+            );
+        }
+        if let Some(s) = &self.startup {
+            let envoy = median(&s.envoy_ms);
+            let _ = writeln!(
+                t,
+                "\nStart-up: spawn to ready, {} seed plugins (Envoy: spawn to accepting, plain-proxy config)",
+                s.plugins
+            );
+            let _ = writeln!(
+                t,
+                "  gateway cold cache  median {} ms  ({:.2}x Envoy)  runs: {}",
+                fmt(median(&s.cold_ms)),
+                median(&s.cold_ms) / envoy,
+                list(&s.cold_ms)
+            );
+            let _ = writeln!(
+                t,
+                "  gateway warm cache  median {} ms  ({:.2}x Envoy)  runs: {}",
+                fmt(median(&s.warm_ms)),
+                median(&s.warm_ms) / envoy,
+                list(&s.warm_ms)
+            );
+            let _ = writeln!(t, "  Envoy               median {} ms", fmt(envoy));
+        }
+        if let Some(m) = &self.memory {
+            let (g, e) = m.per_thousand_mib();
+            let _ = writeln!(t, "\nMemory: resident (RSS)");
+            let _ = writeln!(
+                t,
+                "  idle                    gateway {} MiB, Envoy {} MiB  ({:.2}x)",
+                fmt(m.gateway_idle_kib as f64 / 1024.0),
+                fmt(m.envoy_idle_kib as f64 / 1024.0),
+                m.gateway_idle_kib as f64 / m.envoy_idle_kib.max(1) as f64
+            );
+            let _ = writeln!(
+                t,
+                "  per 1000 in flight      gateway {} MiB, Envoy {} MiB  ({})   (measured with {} held requests)",
+                fmt(g),
+                fmt(e),
+                ratio(g, e),
+                m.in_flight
+            );
+        }
+        let verdicts = self.verdicts();
+        if !verdicts.is_empty() {
+            let _ = writeln!(t, "\nTargets");
+            for v in verdicts {
+                let _ = writeln!(
+                    t,
+                    "  {:<42} {:>9} {} {:<9} {}",
+                    v.figure,
+                    format!("{} {}", fmt(v.value), v.unit),
+                    v.op,
+                    format!("{} {}", fmt(v.target), v.unit),
+                    v.status()
+                );
+            }
+        }
+        t
+    }
+
+    /// The JSON written to `target/bench/`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let swap = self.swap.as_ref().map(|s| {
+            serde_json::json!({
+                "runs": s, "cold_median_ms": median(&s.cold_ms), "warm_median_ms": median(&s.warm_ms),
+            })
+        });
+        let startup = self.startup.as_ref().map(|s| {
+            serde_json::json!({
+                "runs": s, "cold_median_ms": median(&s.cold_ms), "warm_median_ms": median(&s.warm_ms),
+                "envoy_median_ms": median(&s.envoy_ms),
+            })
+        });
+        let memory = self.memory.as_ref().map(|m| {
+            let (g, e) = m.per_thousand_mib();
+            serde_json::json!({"raw": m, "gateway_per_1000_mib": g, "envoy_per_1000_mib": e})
+        });
+        serde_json::json!({
+            "smoke": self.smoke,
+            "machine": {"cores": crate::cores(), "cpu": cpu_model()},
+            "end_to_end": {"connections": self.connections, "seconds": self.duration.as_secs(), "runs": self.e2e},
+            "plugin_call": self.micro,
+            "hot_swap": swap,
+            "startup": startup,
+            "memory": memory,
+            "targets": self.verdicts(),
+        })
+    }
+}
+
+fn list(v: &[f64]) -> String {
+    v.iter().map(|x| fmt(*x)).collect::<Vec<_>>().join(", ")
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
