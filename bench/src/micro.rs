@@ -52,10 +52,18 @@ pub struct PluginCall {
 }
 
 /// Measures every plugin of [`PLUGINS`]: `warmup` untimed calls, then `iterations` timed.
-pub async fn run(iterations: usize, warmup: usize) -> anyhow::Result<Vec<PluginCall>> {
+/// `only`, when not empty, names the plugins to measure.
+pub async fn run(
+    iterations: usize,
+    warmup: usize,
+    only: &[String],
+) -> anyhow::Result<Vec<PluginCall>> {
     let cache = TempDir::new("micro-cache")?;
     let mut out = Vec::new();
     for (plugin, case_name) in PLUGINS {
+        if !only.is_empty() && !only.iter().any(|p| p == plugin) {
+            continue;
+        }
         let wasm = PathBuf::from(ingest_sim::artifacts::PLUGIN_DIR)
             .join(format!("{}.wasm", plugin.replace('-', "_")));
         if !wasm.is_file() {

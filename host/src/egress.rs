@@ -419,7 +419,8 @@ async fn send(
             HttpError::DestinationNotFound,
         ));
     };
-    parts.uri = if uri.scheme_str() == Some("http") {
+    let plain_http = uri.scheme_str() == Some("http");
+    parts.uri = if plain_http {
         pin_to(&uri, first).unwrap_or(uri)
     } else {
         uri
@@ -434,8 +435,6 @@ async fn send(
         );
     }
     parts.headers = wire_headers;
-    let request =
-        http::Request::from_parts(parts, Full::new(real_body).map_err(|never| match never {}));
     let options = RequestOptions {
         connect_timeout: Some(policy.connect_timeout),
         first_byte_timeout: Some(policy.request_timeout),
@@ -443,6 +442,19 @@ async fn send(
     };
 
     let exchange = async {
+        if plain_http {
+            // Plain http is pinned to the checked address: keep-alive connections to it.
+            let request = http::Request::from_parts(parts, Full::new(real_body));
+            return crate::upstream::send(
+                first,
+                request,
+                policy.connect_timeout,
+                policy.max_response_bytes,
+            )
+            .await;
+        }
+        let request =
+            http::Request::from_parts(parts, Full::new(real_body).map_err(|never| match never {}));
         let (response, io) =
             wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
         let io = tokio::spawn(io);

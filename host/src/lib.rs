@@ -62,6 +62,7 @@ pub mod plugin_kit;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod upstream;
 
 pub use config::Config;
 pub use error::{ApiError, ConfigError, ErrorKind};

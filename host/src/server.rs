@@ -68,6 +68,8 @@ pub async fn serve_with(
                         continue;
                     }
                 };
+                // Answers are small and complete: no Nagle delay.
+                let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
                 let streams = streams.clone();
                 let service = service_fn(move |req| {

@@ -59,6 +59,31 @@ async fn start_status_stop_round_trip() {
 }
 
 #[tokio::test]
+async fn vendor_connections_are_kept_alive_and_reused() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
+    for (i, room) in ["r1", "r2", "r3"].into_iter().enumerate() {
+        let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", room))).await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        assert_eq!(sim.request_count(), i + 1);
+        // Every start went over the one connection the first one opened.
+        assert_eq!(sim.connections_accepted(), 1, "after start {}", i + 1);
+        assert_eq!(ingest_gateway::upstream::idle_connections(sim.addr()), 1);
+    }
+
+    // A vendor answer that asks to close: that connection is not used again.
+    sim.fail_next(ingest_sim::server::Fault::status_with_headers(
+        503,
+        &[("connection", "close")],
+    ));
+    let refused = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "r4"))).await;
+    assert!(refused.status >= 500, "{}", refused.text);
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "r5"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(sim.connections_accepted(), 2);
+}
+
+#[tokio::test]
 async fn over_real_http_with_request_id() {
     let sim = sim().await;
     let gw = std::sync::Arc::new(gateway(&trtc_provider("trtc", &sim.base_url(), "")).await);

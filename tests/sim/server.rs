@@ -217,6 +217,7 @@ impl SimServer {
             handler,
             recorded: Mutex::new(Vec::new()),
             received: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             recording: AtomicBool::new(true),
             faults: Mutex::new(Faults::default()),
         });
@@ -247,6 +248,11 @@ impl SimServer {
     /// recorded or not.
     pub fn request_count(&self) -> usize {
         self.shared.received.load(Ordering::SeqCst)
+    }
+
+    /// How many TCP connections the simulator has accepted since it started.
+    pub fn connections_accepted(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// Forgets the recorded requests and resets the count.
@@ -294,6 +300,7 @@ struct Shared {
     handler: Arc<dyn VendorHandler>,
     recorded: Mutex<Vec<Recorded>>,
     received: AtomicUsize,
+    connections: AtomicUsize,
     recording: AtomicBool,
     faults: Mutex<Faults>,
 }
@@ -323,6 +330,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    shared.connections.fetch_add(1, Ordering::SeqCst);
                     connections.spawn(serve_connection(stream, Arc::clone(&shared)));
                 }
                 Err(err) => {
