@@ -187,6 +187,10 @@ pub fn envoy_config(listen: SocketAddr, upstream: SocketAddr) -> String {
   - name: simulator
     type: STATIC
     connect_timeout: 1s
+    # Far above any load here: the baseline is never held back by its default limits (1024).
+    circuit_breakers:
+      thresholds:
+      - {{ max_connections: 100000, max_pending_requests: 100000, max_requests: 100000 }}
     load_assignment:
       cluster_name: simulator
       endpoints:

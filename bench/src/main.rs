@@ -175,8 +175,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .build()?
                 .block_on(micro::run(iterations, warmup, &only))
         })
-        .await??;
-        results.micro = Some(measured);
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        results.micro = results.section("plugin call", measured);
     }
     if want("e2e") {
         eprintln!(
@@ -191,20 +193,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
             duration,
             warmup: e2e_warmup,
         };
-        results.e2e = Some(e2e::run(&options).await?);
+        results.e2e = results.section("end to end", e2e::run(&options).await);
     }
     if want("swap") {
         eprintln!("==> hot swap");
-        results.swap = Some(lifecycle::swap(&gateway_bin, swaps_cold, swaps_warm).await?);
+        results.swap = results.section(
+            "hot swap",
+            lifecycle::swap(&gateway_bin, swaps_cold, swaps_warm).await,
+        );
     }
     if want("startup") {
         eprintln!("==> start-up");
-        results.startup =
-            Some(lifecycle::startup(&gateway_bin, &envoy_bin, starts_cold, starts_warm).await?);
+        results.startup = results.section(
+            "start-up",
+            lifecycle::startup(&gateway_bin, &envoy_bin, starts_cold, starts_warm).await,
+        );
     }
     if want("memory") {
         eprintln!("==> memory ({in_flight} requests in flight)");
-        results.memory = Some(lifecycle::memory(&gateway_bin, &envoy_bin, in_flight).await?);
+        results.memory = results.section(
+            "memory",
+            lifecycle::memory(&gateway_bin, &envoy_bin, in_flight).await,
+        );
     }
 
     println!("{}", results.table());
@@ -217,5 +227,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     std::fs::write(&path, serde_json::to_string_pretty(&results.to_json())?)?;
     println!("figures written to {}", path.display());
+    if !results.failed.is_empty() {
+        anyhow::bail!(
+            "{} section(s) failed: {}",
+            results.failed.len(),
+            results.failed.join("; ")
+        );
+    }
     Ok(())
 }

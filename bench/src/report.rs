@@ -39,6 +39,8 @@ pub struct Results {
     pub startup: Option<Startup>,
     /// Memory.
     pub memory: Option<Memory>,
+    /// Sections that could not be measured, with the reason.
+    pub failed: Vec<String>,
 }
 
 /// One target and how the run did.
@@ -131,6 +133,19 @@ impl Results {
             swap: None,
             startup: None,
             memory: None,
+            failed: Vec::new(),
+        }
+    }
+
+    /// A section's figures; a failure is reported and kept, and the other sections still run.
+    pub fn section<T>(&mut self, name: &str, result: anyhow::Result<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("  {name}: FAILED: {e:#}");
+                self.failed.push(format!("{name}: {e:#}"));
+                None
+            }
         }
     }
 
@@ -351,6 +366,9 @@ impl Results {
                 m.in_flight
             );
         }
+        for f in &self.failed {
+            let _ = writeln!(t, "\nNOT MEASURED — {f}");
+        }
         let verdicts = self.verdicts();
         if !verdicts.is_empty() {
             let _ = writeln!(t, "\nTargets");
@@ -395,6 +413,7 @@ impl Results {
             "startup": startup,
             "memory": memory,
             "targets": self.verdicts(),
+            "failed": self.failed,
         })
     }
 }
