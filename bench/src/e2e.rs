@@ -84,73 +84,74 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<LoadRun>> {
     let mut gateway = crate::gateway::start(&options.gateway, &spec, dir.path()).await?;
 
     let envoy_addr = procs::free_addr()?;
-    let mut envoy = start_envoy(&options.envoy, envoy_addr, sim_addr, dir.path()).await?;
-
-    let mut runs = Vec::new();
+    let mut envoy_proc = start_envoy(&options.envoy, envoy_addr, sim_addr, dir.path()).await?;
 
     // The floor and the baseline replay a vendor request the gateway just signed.
-    let captured = capture(&sim, gateway.addr).await?;
-    let script = dir.path().join("vendor.lua");
-    std::fs::write(&script, vendor_script(&captured, sim_addr))?;
-    let direct = wrk(options, &script, sim_addr, &captured.path_and_query, None).await?;
-    runs.push(LoadRun {
-        target: "direct".into(),
-        ..direct
-    });
-    sim.clear_requests();
-
-    let captured = capture(&sim, gateway.addr).await?;
-    std::fs::write(&script, vendor_script(&captured, sim_addr))?;
-    let through_envoy = wrk(
+    let direct = replay(
         options,
-        &script,
-        envoy_addr,
-        &captured.path_and_query,
-        Some(&mut envoy),
+        &sim,
+        gateway.addr,
+        "direct",
+        sim_addr,
+        None,
+        dir.path(),
     )
     .await?;
-    runs.push(LoadRun {
-        target: "envoy".into(),
-        ..through_envoy
-    });
-    sim.clear_requests();
-
+    let envoy = replay(
+        options,
+        &sim,
+        gateway.addr,
+        "envoy",
+        envoy_addr,
+        Some(&mut envoy_proc),
+        dir.path(),
+    )
+    .await?;
     let script = dir.path().join("gateway.lua");
     std::fs::write(&script, gateway_script())?;
     let through_gateway = wrk(
         options,
+        "gateway",
         &script,
         gateway.addr,
         "/v1/ingests",
         Some(&mut gateway.proc),
     )
     .await?;
-    runs.push(LoadRun {
-        target: "gateway".into(),
-        ..through_gateway
-    });
-    sim.clear_requests();
+    let runs = vec![direct, envoy, through_gateway];
     Ok(runs)
+}
+
+/// Loads `target` (at `addr`, process `proxy`) with the vendor request the gateway signs just
+/// before, addressed to the simulator.
+async fn replay(
+    options: &Options,
+    sim: &TencentSim,
+    gateway: SocketAddr,
+    target: &str,
+    addr: SocketAddr,
+    proxy: Option<&mut Proc>,
+    dir: &Path,
+) -> anyhow::Result<LoadRun> {
+    let captured = capture(sim, gateway).await?;
+    let script = dir.join(format!("{target}.lua"));
+    std::fs::write(&script, vendor_script(&captured, sim.addr()))?;
+    wrk(
+        options,
+        target,
+        &script,
+        addr,
+        &captured.path_and_query,
+        proxy,
+    )
+    .await
 }
 
 /// One start through the gateway; the vendor request it made, as the simulator got it.
 pub async fn capture(sim: &TencentSim, gateway: SocketAddr) -> anyhow::Result<Recorded> {
     sim.clear_requests();
     sim.set_recording(true);
-    let (status, body) = procs::http(
-        gateway,
-        "POST",
-        "/v1/ingests",
-        &[("content-type", "application/json")],
-        crate::gateway::START_BODY,
-    )
-    .await?;
-    if status != 201 {
-        anyhow::bail!(
-            "the gateway answered {status} to a start: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
+    crate::gateway::start_ingest(gateway).await?;
     let captured = sim.requests().pop();
     sim.set_recording(false);
     sim.clear_requests();
@@ -295,10 +296,11 @@ struct WrkLine {
     p99_us: f64,
 }
 
-/// A warm-up run, then the measured run, with the CPU time of `proxy` and of this process
+/// `target`: a warm-up run, then the measured run, with the CPU time of `proxy` and of this process
 /// (the simulator) over the measured run.
 async fn wrk(
     options: &Options,
+    target: &str,
     script: &Path,
     addr: SocketAddr,
     path: &str,
@@ -325,7 +327,7 @@ async fn wrk(
     let n = line.requests.max(1) as f64;
     let secs = line.duration_us as f64 / 1e6;
     Ok(LoadRun {
-        target: String::new(),
+        target: target.to_string(),
         connections: options.connections,
         duration_s: secs,
         requests: line.requests,

@@ -143,3 +143,23 @@ pub async fn start(bin: &Path, spec: &Spec, dir: &Path) -> anyhow::Result<Runnin
 
 /// The start body the end-to-end and memory sections send (the demo's TRTC example).
 pub const START_BODY: &str = r#"{"provider": "trtc", "direction": "pull-in", "room_id": "42", "user_id": "relay-bot", "stream_url": "rtmp://example.invalid/live/stream", "options": {"user_sig": "demo-user-sig"}}"#;
+
+/// `POST /v1/ingests` with [`START_BODY`] to the gateway at `addr`; an error unless it
+/// answers 201.
+pub async fn start_ingest(addr: SocketAddr) -> anyhow::Result<()> {
+    let answer = ingest_sim::server::send(
+        addr,
+        "POST",
+        "/v1/ingests",
+        &[("content-type", "application/json")],
+        START_BODY,
+    )
+    .await?;
+    anyhow::ensure!(
+        answer.status == 201,
+        "the gateway answered {} to a start: {}",
+        answer.status,
+        String::from_utf8_lossy(&answer.body)
+    );
+    Ok(())
+}

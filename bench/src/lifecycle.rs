@@ -9,7 +9,7 @@ use ingest_sim::server::Fault;
 use ingest_sim::tencent::TencentSim;
 use serde::Serialize;
 
-use crate::gateway::{self, ADMIN_TOKEN, SEED_PROVIDERS, START_BODY, Spec};
+use crate::gateway::{self, ADMIN_TOKEN, SEED_PROVIDERS, Spec};
 use crate::procs::{self, TempDir, percentiles};
 
 /// Start-up figures, milliseconds from spawn to ready.
@@ -118,8 +118,11 @@ pub async fn swap(gateway_bin: &Path, cold: usize, warm: usize) -> anyhow::Resul
     for i in 0..cold + warm {
         let is_cold = i < cold;
         let bytes = if is_cold {
-            let variant =
-                with_custom_section(&original, &format!("run {} swap {i}", std::process::id()));
+            let variant = ingest_sim::artifacts::variant(
+                &original,
+                "ingest-bench",
+                &format!("run {} swap {i}", std::process::id()),
+            );
             uploaded.push(variant.clone());
             variant
         } else {
@@ -127,7 +130,7 @@ pub async fn swap(gateway_bin: &Path, cold: usize, warm: usize) -> anyhow::Resul
             uploaded[i % uploaded.len()].clone()
         };
         let started = Instant::now();
-        let (status, body) = procs::http(
+        let upload = ingest_sim::server::send(
             admin,
             "PUT",
             "/admin/plugins/tencent-trtc",
@@ -135,29 +138,19 @@ pub async fn swap(gateway_bin: &Path, cold: usize, warm: usize) -> anyhow::Resul
             bytes,
         )
         .await?;
-        if status != 200 {
+        if upload.status != 200 {
             running.proc.check_alive()?;
             anyhow::bail!(
-                "upload answered {status}: {}",
-                String::from_utf8_lossy(&body)
+                "upload answered {}: {}",
+                upload.status,
+                String::from_utf8_lossy(&upload.body)
             );
         }
-        let report: serde_json::Value = serde_json::from_slice(&body)?;
-        let (status, body) = procs::http(
-            running.addr,
-            "POST",
-            "/v1/ingests",
-            &[("content-type", "application/json")],
-            START_BODY,
-        )
-        .await?;
+        let report: serde_json::Value = serde_json::from_slice(&upload.body)?;
+        gateway::start_ingest(running.addr)
+            .await
+            .context("the first start after the swap")?;
         let ms = millis(started.elapsed());
-        if status != 201 {
-            anyhow::bail!(
-                "the first start after the swap answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
         let from_cache = report["from_cache"].as_bool().unwrap_or(false);
         if from_cache == is_cold {
             anyhow::bail!(
@@ -177,32 +170,6 @@ pub async fn swap(gateway_bin: &Path, cold: usize, warm: usize) -> anyhow::Resul
         }
     }
     Ok(out)
-}
-
-/// `component` with one more custom section (a new digest, the same code).
-pub fn with_custom_section(component: &[u8], payload: &str) -> Vec<u8> {
-    let name = b"ingest-bench";
-    let mut content = Vec::new();
-    leb128(&mut content, name.len());
-    content.extend_from_slice(name);
-    content.extend_from_slice(payload.as_bytes());
-    let mut out = component.to_vec();
-    out.push(0); // custom section id
-    leb128(&mut out, content.len());
-    out.extend_from_slice(&content);
-    out
-}
-
-fn leb128(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// Memory figures, KiB of resident memory.
@@ -266,7 +233,7 @@ pub async fn memory(
         running.addr,
         "/v1/ingests",
         vec![("content-type".into(), "application/json".into())],
-        START_BODY.as_bytes().to_vec(),
+        gateway::START_BODY.as_bytes().to_vec(),
         in_flight,
     )
     .await
@@ -328,14 +295,15 @@ async fn burst(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        procs::http(addr, "POST", &path, &h, body).await
+        ingest_sim::server::send(addr, "POST", &path, &h, body).await
     };
     for _ in 0..50 {
-        let (status, answer) = send(headers.clone(), body.clone(), path.to_string()).await?;
+        let answer = send(headers.clone(), body.clone(), path.to_string()).await?;
         anyhow::ensure!(
-            status < 300,
-            "warm-up request answered {status}: {}",
-            String::from_utf8_lossy(&answer)
+            answer.status < 300,
+            "warm-up request answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
         );
     }
     settle().await;
@@ -362,7 +330,7 @@ async fn burst(
     sim.fail_always(None);
     let mut failed = 0;
     while let Some(done) = tasks.join_next().await {
-        if !matches!(done, Ok(Ok((s, _))) if s < 300) {
+        if !matches!(&done, Ok(Ok(answer)) if answer.status < 300) {
             failed += 1;
         }
     }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> anyhow::Result<u16> {
@@ -142,36 +141,6 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-/// One HTTP/1.1 request on a new connection: status and body.
-pub async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Bytes>,
-) -> anyhow::Result<(u16, Bytes)> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(conn);
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let response = sender
-        .send_request(request.body(Full::new(body.into()))?)
-        .await?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    driver.abort();
-    Ok((status, body))
-}
-
 /// Polls `GET path` on `addr` until it answers 200 (or `timeout` passes); the time it took.
 pub async fn wait_ready(
     addr: SocketAddr,
@@ -179,20 +148,13 @@ pub async fn wait_ready(
     timeout: Duration,
     proc: &mut Proc,
 ) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    loop {
-        if let Ok((200, _)) = http(addr, "GET", path, &[], Bytes::new()).await {
-            return Ok(started.elapsed());
-        }
-        proc.check_alive()?;
-        if started.elapsed() > timeout {
-            anyhow::bail!(
-                "not ready on {addr}{path} after {timeout:?}; the end of its log:\n{}",
-                proc.log_tail(20)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let what = format!("not ready on {addr}{path}");
+    poll_until(&what, timeout, proc, || async {
+        ingest_sim::server::send(addr, "GET", path, &[], Bytes::new())
+            .await
+            .is_ok_and(|answer| answer.status == 200)
+    })
+    .await
 }
 
 /// Polls until something accepts TCP connections on `addr`.
@@ -201,15 +163,34 @@ pub async fn wait_listening(
     timeout: Duration,
     proc: &mut Proc,
 ) -> anyhow::Result<Duration> {
+    let what = format!("nothing listens on {addr}");
+    poll_until(&what, timeout, proc, || async {
+        tokio::net::TcpStream::connect(addr).await.is_ok()
+    })
+    .await
+}
+
+/// Tries `done` every millisecond until it holds (the time it took), `proc` exits, or
+/// `timeout` passes.
+async fn poll_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    proc: &mut Proc,
+    mut done: F,
+) -> anyhow::Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let started = Instant::now();
     loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+        if done().await {
             return Ok(started.elapsed());
         }
         proc.check_alive()?;
         if started.elapsed() > timeout {
             anyhow::bail!(
-                "nothing listens on {addr} after {timeout:?}; the end of its log:\n{}",
+                "{what} after {timeout:?}; the end of its log:\n{}",
                 proc.log_tail(20)
             );
         }

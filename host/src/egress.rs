@@ -435,11 +435,6 @@ async fn send(
         );
     }
     parts.headers = wire_headers;
-    let options = RequestOptions {
-        connect_timeout: Some(policy.connect_timeout),
-        first_byte_timeout: Some(policy.request_timeout),
-        between_bytes_timeout: Some(policy.request_timeout),
-    };
 
     let exchange = async {
         if plain_http {
@@ -455,6 +450,11 @@ async fn send(
         }
         let request =
             http::Request::from_parts(parts, Full::new(real_body).map_err(|never| match never {}));
+        let options = RequestOptions {
+            connect_timeout: Some(policy.connect_timeout),
+            first_byte_timeout: Some(policy.request_timeout),
+            between_bytes_timeout: Some(policy.request_timeout),
+        };
         let (response, io) =
             wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
         let io = tokio::spawn(io);

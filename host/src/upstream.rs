@@ -33,6 +33,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Idle for less than [`IDLE_TIMEOUT`] and still open.
+    fn usable(&self) -> bool {
+        self.since.elapsed() < IDLE_TIMEOUT && !self.sender.is_closed()
+    }
+}
+
 /// Idle connections by address.
 #[derive(Default)]
 struct Pool {
@@ -45,12 +52,9 @@ impl Pool {
     fn take(&self, addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.get_mut(&addr)?;
-        while let Some(c) = list.pop() {
-            if c.since.elapsed() < IDLE_TIMEOUT && !c.sender.is_closed() {
-                return Some(c.sender);
-            }
-        }
-        None
+        std::iter::from_fn(|| list.pop())
+            .find(Idle::usable)
+            .map(|c| c.sender)
     }
 
     fn put(&self, addr: SocketAddr, sender: SendRequest<Full<Bytes>>) {
@@ -59,7 +63,7 @@ impl Pool {
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.entry(addr).or_default();
-        list.retain(|c| c.since.elapsed() < IDLE_TIMEOUT && !c.sender.is_closed());
+        list.retain(Idle::usable);
         if list.len() < MAX_IDLE_PER_ADDR {
             list.push(Idle {
                 sender,
@@ -72,11 +76,8 @@ impl Pool {
 /// Idle pooled connections to `addr` right now.
 pub fn idle_connections(addr: SocketAddr) -> usize {
     let idle = POOL.idle.lock().unwrap_or_else(PoisonError::into_inner);
-    idle.get(&addr).map_or(0, |l| {
-        l.iter()
-            .filter(|c| c.since.elapsed() < IDLE_TIMEOUT && !c.sender.is_closed())
-            .count()
-    })
+    idle.get(&addr)
+        .map_or(0, |l| l.iter().filter(|c| c.usable()).count())
 }
 
 /// Sends `request` to `addr` over HTTP/1.1 and reads the whole response, at most

@@ -19,27 +19,7 @@ fn hostile_bytes() -> Vec<u8> {
 
 /// The same component with a custom section appended: behaviour identical, digest new.
 fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"ingest-test-variant";
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section id
-    leb(payload.len(), &mut out);
-    out.extend_from_slice(&payload);
-    out
+    ingest_sim::artifacts::variant(bytes, "ingest-test-variant", tag)
 }
 
 fn digest(bytes: &[u8]) -> String {

@@ -22,6 +22,31 @@ pub fn plugin(name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// `component` with one more custom section, `name` holding `tag`: the same code and
+/// behaviour under a new digest (a "new version" for hot-swap tests and benchmarks).
+pub fn variant(component: &[u8], name: &str, tag: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb128(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
