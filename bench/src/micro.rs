@@ -1,5 +1,6 @@
-//! Plugin call: a fresh instance, `start`, signing through the credentials interface and the
-//! parsing of the vendor's answer, per call, with the transport stubbed in-process (the
+//! Plugin call: `start` step by step (a fresh instance per step: the request built and signed
+//! through the credentials interface, then the vendor's answer parsed), with the transport
+//! stubbed in-process (the
 //! plugin's conformance case `start-ok` supplies the input, the config, the secrets and the
 //! vendor's canned answer). This is the gateway's own call path (`Gateway::call`) without
 //! the HTTP front and without a network.
@@ -11,6 +12,7 @@ use anyhow::Context as _;
 use ingest_gateway::egress::EgressMode;
 use ingest_gateway::plugin_kit::case::{self, Case, Defaults};
 use ingest_gateway::plugin_kit::runner;
+use ingest_gateway::runtime::CallShape;
 use ingest_gateway::{CallOptions, Config, Gateway};
 use serde::Serialize;
 
@@ -49,6 +51,11 @@ pub struct PluginCall {
     pub instantiate_median_us: f64,
     /// Calls per second of one core (1 / mean).
     pub calls_per_sec: f64,
+    /// Steps per call (plugin runs: one per vendor request, plus the final one).
+    pub steps: u32,
+    /// Whole call with the other call shape (one instance held across the exchange), median,
+    /// µs: the comparison behind the contract's choice of a fresh instance per step.
+    pub held_median_us: f64,
 }
 
 /// Measures every plugin of [`PLUGINS`]: `warmup` untimed calls, then `iterations` timed.
@@ -80,6 +87,8 @@ pub async fn run(
                 p99_us: f64::NAN,
                 instantiate_median_us: f64::NAN,
                 calls_per_sec: f64::NAN,
+                steps: 0,
+                held_median_us: f64::NAN,
             });
             continue;
         }
@@ -87,8 +96,8 @@ pub async fn run(
             .await
             .with_context(|| format!("plugin call benchmark of `{plugin}`"))?;
         eprintln!(
-            "  plugin call {plugin:<18} median {:>7.1} µs  p99 {:>7.1} µs  (instantiate {:.1} µs)",
-            result.median_us, result.p99_us, result.instantiate_median_us
+            "  plugin call {plugin:<18} median {:>7.1} µs  p99 {:>7.1} µs  (instantiate {:.1} µs, {} steps; held instance {:.1} µs)",
+            result.median_us, result.p99_us, result.instantiate_median_us, result.steps, result.held_median_us
         );
         out.push(result);
     }
@@ -120,9 +129,7 @@ async fn measure(
     let canned: Vec<_> = case.exchanges.iter().map(|x| x.response.canned()).collect();
     let now_ms = case.now.unwrap_or(case::DEFAULT_NOW).saturating_mul(1000);
 
-    let mut total = Vec::with_capacity(iterations);
-    let mut instantiate = Vec::with_capacity(iterations);
-    for i in 0..warmup + iterations {
+    let call = |i: usize| {
         let options = CallOptions {
             now_ms: Some(now_ms),
             nonce: Some(format!("bench{i}")),
@@ -131,19 +138,48 @@ async fn measure(
             mode: EgressMode::DryRunSequence(canned.clone()),
         };
         let started = Instant::now();
-        let (result, report) = gateway.call(&provider, op.clone(), options).await;
-        let elapsed = started.elapsed();
+        let gateway = &gateway;
+        let provider = &provider;
+        let op = op.clone();
+        async move {
+            let (result, report) = gateway.call(provider, op, options).await;
+            (started.elapsed(), result, report)
+        }
+    };
+
+    let mut total = Vec::with_capacity(iterations);
+    let mut instantiate = Vec::with_capacity(iterations);
+    let mut steps = 0;
+    for i in 0..warmup + iterations {
+        let (elapsed, result, report) = call(i).await;
         if let Err(e) = result {
             anyhow::bail!("call {i} failed (the case `{case_name}` should succeed): {e}");
         }
         if i >= warmup {
             total.push(micros(elapsed));
             instantiate.push(micros(report.instantiate.unwrap_or_default()));
+            steps = report.steps;
         }
     }
+    // The other call shape, same calls: one instance held across the exchange.
+    gateway.runtime().set_call_shape(CallShape::HeldAcrossSteps);
+    let mut held = Vec::with_capacity(iterations);
+    for i in 0..warmup + iterations {
+        let (elapsed, result, _) = call(i).await;
+        if let Err(e) = result {
+            gateway.runtime().set_call_shape(CallShape::FreshPerStep);
+            anyhow::bail!("held-instance call {i} failed: {e}");
+        }
+        if i >= warmup {
+            held.push(micros(elapsed));
+        }
+    }
+    gateway.runtime().set_call_shape(CallShape::FreshPerStep);
+
     let mean = total.iter().sum::<f64>() / total.len().max(1) as f64;
     let (median_us, p99_us) = percentiles(&mut total);
     let (instantiate_median_us, _) = percentiles(&mut instantiate);
+    let (held_median_us, _) = percentiles(&mut held);
     Ok(PluginCall {
         plugin: plugin.to_string(),
         measured: true,
@@ -154,6 +190,8 @@ async fn measure(
         p99_us,
         instantiate_median_us,
         calls_per_sec: 1e6 / mean,
+        steps,
+        held_median_us,
     })
 }
 

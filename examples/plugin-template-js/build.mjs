@@ -17,10 +17,12 @@ const { component } = await componentize({
   sourcePath: here('src/plugin.js'),
   witPath: wit,
   worldName: 'ingest:provider/adapter-plugin',
-  // `random`: without it Math.random is deterministic (plugins take nonces from the host);
-  // `fetch-event`: a plugin serves no incoming HTTP. Outbound `fetch` stays: it rides on the
-  // world's wasi:http/outgoing-handler, where the host applies its egress policy.
-  disableFeatures: ['random', 'fetch-event'],
+  // The world grants no HTTP, clock or randomness: a plugin returns its vendor requests as
+  // values and takes time and nonces from ingest:provider/context. So the engine's `http`
+  // (`fetch`), `fetch-event` (incoming HTTP), `clocks` (timers) and `random` are off; without
+  // `random`, Math.random is deterministic. `stdio` stays: an uncaught exception's message
+  // goes to stderr, which the gateway shows with the plugin-fault report.
+  disableFeatures: ['http', 'fetch-event', 'clocks', 'random'],
 });
 await writeFile(out, component);
 console.log(`wrote ${out} (${(component.length / 1048576).toFixed(1)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -17,6 +17,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default wall-clock budget for one plugin call, including its vendor requests.
 pub const DEFAULT_CALL_DEADLINE_MS: u64 = 10_000;
+/// Default CPU budget of one step of a plugin call: a step builds or reads one small JSON
+/// document and signs it (tens of microseconds; a JavaScript plugin a few milliseconds).
+pub const DEFAULT_STEP_BUDGET_MS: u64 = 100;
 /// Default cap on one plugin instance's linear memory: adapters parse small JSON documents.
 pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 64 << 20;
 /// Default number of plugin calls that may run at once (pool slots); more wait their turn.
@@ -183,7 +186,14 @@ pub struct RuntimeConfig {
     /// Cap on one plugin instance's linear memory, bytes. Default 64 MiB.
     #[serde(default = "default_memory")]
     pub memory_limit_bytes: u64,
-    /// Plugin calls that may run at once; further calls wait. Default 256.
+    /// CPU budget of one step of a call (one run of the plugin between two vendor requests),
+    /// milliseconds: a plugin that computes longer is interrupted (`plugin-fault`), so a
+    /// runaway plugin holds a worker thread this long at most, not for the whole call.
+    /// Default 100; at most `call_deadline_ms`.
+    #[serde(default = "default_step_budget")]
+    pub step_budget_ms: u64,
+    /// Plugin instances that may run at once (an instance lives for one step, never across a
+    /// vendor request); further steps wait. Default 256.
     #[serde(default = "default_concurrency")]
     pub max_concurrent_calls: u32,
     /// How often running wasm checks its deadline, milliseconds. Default 5.
@@ -203,6 +213,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             call_deadline_ms: DEFAULT_CALL_DEADLINE_MS,
+            step_budget_ms: DEFAULT_STEP_BUDGET_MS,
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
@@ -258,6 +269,10 @@ pub struct EgressConfig {
     /// Largest vendor response body, bytes; a larger one fails the request. Default 1 MiB.
     #[serde(default = "default_max_response")]
     pub max_response_bytes: usize,
+    /// A PEM file of extra trust roots for `https` vendor requests (a private CA), on top of
+    /// the bundled web roots. Relative to the config file. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for EgressConfig {
@@ -266,6 +281,7 @@ impl Default for EgressConfig {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            ca_file: None,
         }
     }
 }
@@ -364,6 +380,9 @@ fn default_max_body() -> usize {
 fn default_deadline() -> u64 {
     DEFAULT_CALL_DEADLINE_MS
 }
+fn default_step_budget() -> u64 {
+    DEFAULT_STEP_BUDGET_MS
+}
 fn default_memory() -> u64 {
     DEFAULT_MEMORY_LIMIT_BYTES
 }
@@ -444,6 +463,9 @@ impl Config {
                 if let SecretSource::File { file } = source {
                     fix(file);
                 }
+            }
+            if let Some(ca) = p.egress.ca_file.as_mut() {
+                fix(ca);
             }
         }
     }
@@ -537,6 +559,9 @@ impl Config {
         if rt.call_deadline_ms == 0 {
             problems.push("runtime.call_deadline_ms: must be greater than 0".to_string());
         }
+        if rt.step_budget_ms == 0 {
+            problems.push("runtime.step_budget_ms: must be greater than 0".to_string());
+        }
         if rt.epoch_tick_ms == 0 || rt.epoch_tick_ms > rt.call_deadline_ms.max(1) {
             problems.push(
                 "runtime.epoch_tick_ms: must be between 1 and runtime.call_deadline_ms".to_string(),
@@ -603,6 +628,14 @@ impl Config {
             let e = &p.egress;
             if e.connect_timeout_ms == 0 || e.request_timeout_ms == 0 {
                 problems.push(format!("{at}.egress: timeouts must be greater than 0"));
+            }
+            if let Some(ca) = &e.ca_file
+                && !ca.is_file()
+            {
+                problems.push(format!(
+                    "{at}.egress.ca_file: `{}` is not a readable file (a PEM file of CA certificates)",
+                    ca.display()
+                ));
             }
             if e.max_response_bytes == 0 {
                 problems.push(format!(

@@ -132,7 +132,9 @@ pub(crate) struct Substitution {
 }
 
 /// The credentials a single call may use: the provider's store plus the placeholders the
-/// plugin asked for during this call.
+/// plugin asked for during this call. Cloning shares both (every step of a call holds a
+/// clone).
+#[derive(Clone)]
 pub struct CallCredentials {
     store: Arc<SecretStore>,
     log: SharedCallLog,

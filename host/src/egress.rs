@@ -1,20 +1,22 @@
-//! Egress policy: every vendor request a plugin makes passes through [`EgressHooks`], the
-//! host's `wasi:http` send hook. This is where the allowlist, the private-address block, the
-//! timeouts, the response size cap, placeholder substitution and dry-run recording live.
+//! Egress policy: every vendor request a plugin returns passes through [`send`]. This is
+//! where the allowlist, the private-address block, the timeouts, the response size cap,
+//! placeholder substitution and dry-run recording live; the connection itself is the
+//! provider's [`VendorClient`].
 //!
 //! Set-up: [`EgressPolicy`] per provider (from config and the plugin's `describe`);
-//! per call: an [`EgressHooks`] sharing a [`CallLog`] with the call's credentials.
+//! per call: a [`CallLog`] shared with the call's credentials.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
+use crate::bindings::types;
 use crate::credentials::{MIN_SCRUB_BYTES, Substitution};
+use crate::vendor::{SendFailure, VendorClient};
 
 /// Largest request body a plugin may send to a vendor.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -85,9 +87,30 @@ pub struct EgressPolicy {
     pub request_timeout: Duration,
     /// Largest response body.
     pub max_response_bytes: usize,
+    /// The provider's pooled client; `None` where no request may leave (describe, checks).
+    pub client: Option<VendorClient>,
 }
 
 impl EgressPolicy {
+    /// The policy of provider `provider` from its `[providers.egress]` settings.
+    pub fn new(
+        provider: &str,
+        allow: Vec<HostPort>,
+        allow_private: bool,
+        egress: &crate::config::EgressConfig,
+        client: Option<VendorClient>,
+    ) -> Self {
+        Self {
+            provider: provider.to_string(),
+            allow,
+            allow_private,
+            connect_timeout: Duration::from_millis(egress.connect_timeout_ms),
+            request_timeout: Duration::from_millis(egress.request_timeout_ms),
+            max_response_bytes: egress.max_response_bytes,
+            client,
+        }
+    }
+
     fn allows(&self, target: &HostPort) -> bool {
         self.allow.iter().any(|a| a == target)
     }
@@ -160,29 +183,15 @@ impl SharedCallLog {
     }
 }
 
-/// The per-call `wasi:http` hooks.
-pub struct EgressHooks {
-    policy: Arc<EgressPolicy>,
-    mode: EgressMode,
-    log: SharedCallLog,
-}
-
-impl EgressHooks {
-    /// Hooks for one call.
-    pub fn new(policy: Arc<EgressPolicy>, mode: EgressMode, log: SharedCallLog) -> Self {
-        Self { policy, mode, log }
-    }
-}
-
-fn deny(log: &SharedCallLog, reason: String) -> HttpError {
+fn deny(log: &SharedCallLog, reason: String) -> String {
     tracing::warn!(%reason, "egress refused");
-    log.lock().denials.push(reason);
-    HttpError::HttpRequestDenied
+    log.lock().denials.push(reason.clone());
+    reason
 }
 
-fn fail(log: &SharedCallLog, reason: String, err: HttpError) -> HttpError {
-    log.lock().failures.push(reason);
-    err
+fn fail(log: &SharedCallLog, reason: String) -> String {
+    log.lock().failures.push(reason.clone());
+    reason
 }
 
 /// Whether `ip` is loopback, private, link-local, unspecified or otherwise not public.
@@ -248,89 +257,88 @@ fn percent_encode(bytes: &[u8]) -> String {
     out
 }
 
-type SendResult = Result<
-    (
-        http::Response<wasmtime_wasi_http::WasiBody>,
-        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ),
-    HttpError,
->;
-
-impl WasiHttpHooks for EgressHooks {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<dyn Future<Output = SendResult> + Send> {
-        let policy = self.policy.clone();
-        let mode = self.mode.clone();
-        let log = self.log.clone();
-        Box::new(async move { send(policy, mode, log, request).await })
-    }
-}
-
-async fn send(
-    policy: Arc<EgressPolicy>,
-    mode: EgressMode,
-    log: SharedCallLog,
-    request: http::Request<wasmtime_wasi_http::WasiBody>,
-) -> SendResult {
+/// Sends one vendor request a plugin returned, under the provider's policy, and gives the
+/// plugin's answer: the vendor's response (placeholder values reverted to tokens) or why
+/// there is none. Every request is recorded in `log` with placeholders as labels.
+pub async fn send(
+    policy: &EgressPolicy,
+    mode: &EgressMode,
+    log: &SharedCallLog,
+    request: types::VendorRequest,
+) -> types::VendorAnswer {
+    use types::TransportError as T;
     if log.lock().requests.len() >= MAX_REQUESTS_PER_CALL {
-        return Err(deny(
-            &log,
+        return Err(T::Denied(deny(
+            log,
             format!("more than {MAX_REQUESTS_PER_CALL} vendor requests in one call"),
-        ));
+        )));
     }
-    let (mut parts, body) = request.into_parts();
-    let url = parts.uri.to_string();
+    let url = request.url;
     let Some(target) = HostPort::of_url(&url) else {
-        return Err(deny(
-            &log,
-            format!("`{url}` is not an http(s) URL with a host"),
-        ));
+        return Err(T::Denied(deny(
+            log,
+            format!("`{}` is not an http(s) URL with a host", clip_url(&url)),
+        )));
     };
     if !policy.allows(&target) {
         let allowed: Vec<String> = policy.allow.iter().map(ToString::to_string).collect();
-        return Err(deny(
-            &log,
+        return Err(T::Denied(deny(
+            log,
             format!(
                 "{target} is not on provider `{}`'s egress allowlist [{}]; add it to `allow_hosts` if the plugin should reach it",
                 policy.provider,
                 allowed.join(", ")
             ),
-        ));
+        )));
     }
-
-    // The whole request body, bounded.
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Err(deny(
-                &log,
-                format!("request body larger than {MAX_REQUEST_BYTES} bytes"),
-            ));
-        }
+    if request.body.len() > MAX_REQUEST_BYTES {
+        return Err(T::Denied(deny(
+            log,
+            format!("request body larger than {MAX_REQUEST_BYTES} bytes"),
+        )));
+    }
+    let Ok(method) = http::Method::from_bytes(request.method.as_bytes()) else {
+        return Err(T::Denied(deny(
+            log,
+            format!("`{}` is not an HTTP method", clip_url(&request.method)),
+        )));
     };
 
     // Placeholders: real values for the wire, labels for the record.
     let subs = log.lock().substitutions.clone();
     let labelled = |text: &str| substitute(text, &subs, |s| format!("{{{{secret:{}}}}}", s.label));
     let mut recorded = RecordedRequest {
-        method: parts.method.to_string(),
+        method: method.to_string(),
         url: labelled(&url),
-        headers: Vec::new(),
-        body: labelled(&utf8(&body)),
+        headers: Vec::with_capacity(request.headers.len()),
+        body: labelled(&utf8(&request.body)),
     };
-    let mut wire_headers = http::HeaderMap::new();
-    for (name, value) in &parts.headers {
-        let text = utf8(value.as_bytes());
-        recorded.headers.push((name.to_string(), labelled(&text)));
-        let real = substitute(&text, &subs, |s| utf8(&s.value));
-        let Ok(real) = http::HeaderValue::from_str(&real) else {
-            return Err(deny(&log, format!("header `{name}` is not a valid value")));
+    let mut wire_headers = http::HeaderMap::with_capacity(request.headers.len() + 1);
+    for (name, value) in &request.headers {
+        recorded.headers.push((name.clone(), labelled(value)));
+        let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            return Err(T::Denied(deny(
+                log,
+                format!("`{}` is not a valid header name", clip_url(name)),
+            )));
         };
-        wire_headers.append(name.clone(), real);
+        // The host frames the body itself: a plugin's length would describe the body with
+        // the tokens, not the values.
+        if header == http::header::CONTENT_LENGTH
+            || header == http::header::HOST
+            || header == http::header::TRANSFER_ENCODING
+            || header == http::header::CONNECTION
+        {
+            continue;
+        }
+        let real = substitute(value, &subs, |s| utf8(&s.value));
+        let Ok(real) = http::HeaderValue::from_str(&real) else {
+            return Err(T::Denied(deny(
+                log,
+                format!("header `{name}` is not a valid value"),
+            )));
+        };
+        wire_headers.append(header, real);
     }
     let index = {
         let mut log = log.lock();
@@ -338,171 +346,147 @@ async fn send(
         log.requests.len() - 1
     };
 
-    if let EgressMode::DryRun(canned) = mode {
-        return match canned {
-            Some(c) => canned_response(&c),
-            None => Err(fail(
-                &log,
-                "dry run: request recorded, not sent (no --respond given)".to_string(),
-                HttpError::ConnectionRefused,
-            )),
-        };
-    }
-    if let EgressMode::DryRunSequence(canned) = mode {
-        return match canned.get(index) {
-            Some(c) => canned_response(c),
-            None => Err(fail(
-                &log,
-                format!(
-                    "dry run: request {} recorded, not sent (only {} canned responses)",
-                    index + 1,
-                    canned.len()
-                ),
-                HttpError::ConnectionRefused,
-            )),
-        };
+    match mode {
+        EgressMode::Live => {}
+        EgressMode::DryRun(canned) => {
+            return match canned {
+                Some(c) => Ok(canned_response(c)),
+                None => Err(T::NotSent(fail(
+                    log,
+                    "dry run: request recorded, not sent (no --respond given)".to_string(),
+                ))),
+            };
+        }
+        EgressMode::DryRunSequence(canned) => {
+            return match canned.get(index) {
+                Some(c) => Ok(canned_response(c)),
+                None => Err(T::NotSent(fail(
+                    log,
+                    format!(
+                        "dry run: request {} recorded, not sent (only {} canned responses)",
+                        index + 1,
+                        canned.len()
+                    ),
+                ))),
+            };
+        }
     }
 
     let real_url = substitute(&url, &subs, |s| percent_encode(&s.value));
     let real_body = if subs.is_empty() {
-        body
+        Bytes::from(request.body)
     } else {
-        Bytes::from(substitute(&utf8(&body), &subs, |s| utf8(&s.value)).into_bytes())
+        Bytes::from(substitute(&utf8(&request.body), &subs, |s| utf8(&s.value)).into_bytes())
     };
     let Ok(uri) = real_url.parse::<http::Uri>() else {
-        return Err(deny(
-            &log,
+        return Err(T::Denied(deny(
+            log,
             "the URL is invalid after substitution".to_string(),
-        ));
+        )));
     };
-
-    // Resolve, then refuse non-public addresses unless allowed. For plain http the
-    // connection is pinned to the checked address, so a second lookup cannot swap it.
-    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
-        policy.connect_timeout,
-        tokio::net::lookup_host((target.host.as_str(), target.port)),
-    )
-    .await
-    {
-        Ok(Ok(addrs)) => addrs.collect(),
-        Ok(Err(e)) => {
-            return Err(fail(
-                &log,
-                format!("cannot resolve {target}: {e}"),
-                HttpError::DestinationNotFound,
-            ));
-        }
-        Err(_) => {
-            return Err(fail(
-                &log,
-                format!("resolving {target} timed out"),
-                HttpError::DnsTimeout,
-            ));
-        }
+    let Some(client) = policy.client.as_ref() else {
+        return Err(T::Denied(deny(
+            log,
+            format!("provider `{}` has no vendor client (describe and checks make no requests)", policy.provider),
+        )));
     };
-    if !policy.allow_private
-        && let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip()))
-    {
-        return Err(deny(
-            &log,
-            format!(
-                "{target} resolves to {}, a loopback or private address; set `allow_private = true` for provider `{}` only if that is intended",
-                bad.ip(),
-                policy.provider
-            ),
-        ));
+    if let Some(reason) = client.check_literal(&target.host) {
+        return Err(T::Denied(deny(log, reason)));
     }
-    let Some(first) = addrs.first().copied() else {
-        return Err(fail(
-            &log,
-            format!("{target} has no addresses"),
-            HttpError::DestinationNotFound,
-        ));
-    };
-    let plain_http = uri.scheme_str() == Some("http");
-    parts.uri = if plain_http {
-        pin_to(&uri, first).unwrap_or(uri)
-    } else {
-        uri
-    };
-    // Substituting placeholders in the body changes its length: the plugin's Content-Length
-    // described the body with the tokens, and a stale one makes the vendor wait for bytes that
-    // never come (or cut the body short).
-    if wire_headers.contains_key(http::header::CONTENT_LENGTH) {
+    if !real_body.is_empty() || method == http::Method::POST || method == http::Method::PUT || method == http::Method::PATCH {
         wire_headers.insert(
             http::header::CONTENT_LENGTH,
             http::HeaderValue::from(real_body.len()),
         );
     }
-    parts.headers = wire_headers;
 
-    let exchange = async {
-        if plain_http {
-            // Plain http is pinned to the checked address: keep-alive connections to it.
-            let request = http::Request::from_parts(parts, Full::new(real_body));
-            return crate::upstream::send(
-                first,
-                request,
-                policy.connect_timeout,
-                policy.max_response_bytes,
-            )
-            .await;
-        }
-        let request =
-            http::Request::from_parts(parts, Full::new(real_body).map_err(|never| match never {}));
-        let options = RequestOptions {
-            connect_timeout: Some(policy.connect_timeout),
-            first_byte_timeout: Some(policy.request_timeout),
-            between_bytes_timeout: Some(policy.request_timeout),
-        };
-        let (response, io) =
-            wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-        let io = tokio::spawn(io);
-        let (head, body) = response.into_parts();
-        let collected = Limited::new(body, policy.max_response_bytes)
-            .collect()
-            .await;
-        io.abort();
-        match collected {
-            Ok(c) => Ok((head, c.to_bytes())),
-            Err(e) => match e.downcast::<HttpError>() {
-                Ok(inner) => Err(*inner),
-                Err(_) => Err(HttpError::HttpResponseBodySize(None)),
-            },
-        }
+    let build = || {
+        let mut r = http::Request::new(Full::new(real_body.clone()));
+        *r.method_mut() = method.clone();
+        *r.uri_mut() = uri.clone();
+        *r.headers_mut() = wire_headers.clone();
+        r
     };
     let sent = std::time::Instant::now();
+    let exchange = async {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match client.send(build()).await {
+                Ok(response) => {
+                    let (head, body) = response.into_parts();
+                    return match Limited::new(body, policy.max_response_bytes).collect().await {
+                        Ok(c) => Ok((head, c.to_bytes())),
+                        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                            Err(T::TooLarge(fail(
+                                log,
+                                format!(
+                                    "the response from {target} exceeded {} bytes",
+                                    policy.max_response_bytes
+                                ),
+                            )))
+                        }
+                        Err(e) => Err(T::Unreachable(fail(
+                            log,
+                            format!("reading the response from {target} failed: {e}"),
+                        ))),
+                    };
+                }
+                Err(SendFailure::Refused(reason)) => return Err(T::Denied(deny(log, reason))),
+                Err(SendFailure::ConnectTimeout(reason)) => {
+                    return Err(T::Timeout(fail(
+                        log,
+                        format!(
+                            "ConnectionTimeout: no connection to {target} within {} ms ({reason})",
+                            policy.connect_timeout.as_millis()
+                        ),
+                    )));
+                }
+                Err(SendFailure::Transport { reason, connected }) => {
+                    // A request that may have reached the vendor is repeated only when the
+                    // plugin said it is idempotent (a request that never left was already
+                    // re-sent by the pool when that was possible).
+                    if attempt == 1 && connected && request.idempotent {
+                        tracing::debug!(%target, %reason, "vendor request failed; sending it once more");
+                        continue;
+                    }
+                    return Err(T::Unreachable(fail(
+                        log,
+                        format!("request to {target} failed: {reason}"),
+                    )));
+                }
+            }
+        }
+    };
     match tokio::time::timeout(policy.request_timeout, exchange).await {
-        Ok(Ok((mut head, body))) => {
+        Ok(Ok((head, body))) => {
             log.lock().latencies.push(sent.elapsed());
+            let mut head = head;
             let body = unsubstitute_response(&mut head, body, &subs);
-            let response = http::Response::from_parts(
-                head,
-                Full::new(body)
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            );
-            Ok((response, Box::new(async { Ok(()) })))
+            Ok(types::VendorResponse {
+                status: head.status.as_u16(),
+                headers: head
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), utf8(v.as_bytes())))
+                    .collect(),
+                body: body.to_vec(),
+            })
         }
-        Ok(Err(e)) => {
-            let reason = match &e {
-                HttpError::HttpResponseBodySize(_) => format!(
-                    "the response from {target} exceeded {} bytes",
-                    policy.max_response_bytes
-                ),
-                other => format!("request to {target} failed: {other:?}"),
-            };
-            Err(fail(&log, reason, e))
-        }
-        Err(_) => Err(fail(
-            &log,
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(T::Timeout(fail(
+            log,
             format!(
                 "request to {target} took longer than {} ms",
                 policy.request_timeout.as_millis()
             ),
-            HttpError::HttpResponseTimeout,
-        )),
+        ))),
     }
+}
+
+/// A URL or name clipped for a message.
+fn clip_url(s: &str) -> String {
+    s.chars().take(200).collect()
 }
 
 /// The forms in which a placeholder's value can come back from a vendor: as sent in headers
@@ -577,24 +561,12 @@ fn unsubstitute_response(
     body
 }
 
-fn pin_to(uri: &http::Uri, addr: SocketAddr) -> Option<http::Uri> {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    format!("http://{addr}{path}").parse().ok()
-}
-
-fn canned_response(c: &CannedResponse) -> SendResult {
-    let mut builder = http::Response::builder().status(c.status);
-    for (k, v) in &c.headers {
-        builder = builder.header(k, v);
+fn canned_response(c: &CannedResponse) -> types::VendorResponse {
+    types::VendorResponse {
+        status: c.status,
+        headers: c.headers.clone(),
+        body: c.body.clone().into_bytes(),
     }
-    let response = builder
-        .body(
-            Full::new(Bytes::from(c.body.clone()))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .map_err(|e| HttpError::InternalError(Some(format!("invalid canned response: {e}"))))?;
-    Ok((response, Box::new(async { Ok(()) })))
 }
 
 #[cfg(test)]

@@ -190,6 +190,25 @@ async fn deliver(event: Arc<Event>, hook: Arc<Webhook>, metrics: Arc<Metrics>) {
     tracing::error!(event = %event.id, provider = %event.provider, attempts = hook.max_attempts, "event dropped: webhook never accepted it");
 }
 
+/// The pooled client webhooks go out on (keep-alive across deliveries; tenants' endpoints may
+/// be on private networks, which the operator configured).
+fn webhook_client() -> Result<&'static crate::vendor::VendorClient, String> {
+    static CLIENT: std::sync::OnceLock<Result<crate::vendor::VendorClient, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            crate::vendor::VendorClient::new(&crate::vendor::ClientSettings {
+                provider: "webhooks".to_string(),
+                allow_private: true,
+                connect_timeout: WEBHOOK_TIMEOUT,
+                ca_file: None,
+            })
+            .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 async fn attempt_once(event: &Event, hook: &Webhook, body: &Bytes) -> Result<(), String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -199,21 +218,19 @@ async fn attempt_once(event: &Event, hook: &Webhook, body: &Bytes) -> Result<(),
         .header(http::header::CONTENT_TYPE, "application/json")
         .header("ingest-signature", sign(&hook.secret, now, body))
         .header("ingest-event-id", &event.id)
-        .body(Full::new(body.clone()).map_err(|never| match never {}))
+        .body(Full::new(body.clone()))
         .map_err(|e| format!("invalid webhook request: {e}"))?;
-    let options = wasmtime_wasi_http::RequestOptions {
-        connect_timeout: Some(WEBHOOK_TIMEOUT),
-        first_byte_timeout: Some(WEBHOOK_TIMEOUT),
-        between_bytes_timeout: Some(WEBHOOK_TIMEOUT),
-    };
     let exchange = async {
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options))
+        let response = webhook_client()?
+            .send(request)
             .await
-            .map_err(|e| format!("{e:?}"))?;
-        let io = tokio::spawn(io);
+            .map_err(|e| match e {
+                crate::vendor::SendFailure::Refused(r)
+                | crate::vendor::SendFailure::ConnectTimeout(r)
+                | crate::vendor::SendFailure::Transport { reason: r, .. } => r,
+            })?;
         let status = response.status();
         let _ = response.into_body().collect().await;
-        io.abort();
         Ok::<_, String>(status)
     };
     match tokio::time::timeout(WEBHOOK_TIMEOUT, exchange).await {

@@ -17,6 +17,7 @@ use crate::events::{Event, EventHub, Webhook};
 use crate::handle::{HandleData, HandleKey};
 use crate::metrics::Metrics;
 use crate::registry::PluginRegistry;
+use crate::vendor::{ClientSettings, VendorClient};
 use crate::runtime::{
     CallReport, CallSetup, Operation, Outcome, PluginConfig, PluginVersion, Runtime,
 };
@@ -32,6 +33,8 @@ pub struct Provider {
     config: ProviderConfig,
     secrets: Arc<SecretStore>,
     plugin_config: Arc<PluginConfig>,
+    /// The provider's pooled vendor client: it outlives plugin swaps, so its connections do.
+    vendor: VendorClient,
     binding: RwLock<Option<Arc<Binding>>>,
     health: std::sync::Mutex<Health>,
 }
@@ -369,7 +372,15 @@ impl Gateway {
                 }
             };
             let secrets = Arc::new(SecretStore::load(&pc.id, &pc.secrets)?);
+            let vendor = VendorClient::new(&ClientSettings {
+                provider: pc.id.clone(),
+                allow_private: pc.allow_private,
+                connect_timeout: Duration::from_millis(pc.egress.connect_timeout_ms),
+                ca_file: pc.egress.ca_file.clone(),
+            })
+            .map_err(|e| ConfigError::Invalid(vec![format!("providers `{}`: {e}", pc.id)]))?;
             let provider = Provider {
+                vendor,
                 id: pc.id.clone(),
                 plugin_name: name,
                 plugin_config: Arc::new(PluginConfig {
@@ -417,7 +428,7 @@ impl Gateway {
         let pc = &provider.config;
         let prefix = |p: String| format!("provider `{}`: {p}", pc.id);
         // `describe` runs with a policy that allows nothing: it must not call out.
-        let closed = Arc::new(policy_for(pc, Vec::new()));
+        let closed = Arc::new(policy_for(pc, Vec::new(), None));
         let setup = CallSetup {
             provider: pc.id.clone(),
             secrets: provider.secrets.clone(),
@@ -499,7 +510,7 @@ impl Gateway {
         Ok(Binding {
             version,
             info,
-            policy: Arc::new(policy_for(pc, allow)),
+            policy: Arc::new(policy_for(pc, allow, Some(provider.vendor.clone()))),
         })
     }
 
@@ -1055,15 +1066,12 @@ fn tenants_from(config: &Config) -> Result<Vec<Arc<Tenant>>, ConfigError> {
         .collect()
 }
 
-fn policy_for(pc: &ProviderConfig, allow: Vec<HostPort>) -> EgressPolicy {
-    EgressPolicy {
-        provider: pc.id.clone(),
-        allow,
-        allow_private: pc.allow_private,
-        connect_timeout: Duration::from_millis(pc.egress.connect_timeout_ms),
-        request_timeout: Duration::from_millis(pc.egress.request_timeout_ms),
-        max_response_bytes: pc.egress.max_response_bytes,
-    }
+fn policy_for(
+    pc: &ProviderConfig,
+    allow: Vec<HostPort>,
+    client: Option<VendorClient>,
+) -> EgressPolicy {
+    EgressPolicy::new(&pc.id, allow, pc.allow_private, &pc.egress, client)
 }
 
 /// SHA-256 of component bytes, hex: the identity of a plugin version.

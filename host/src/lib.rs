@@ -38,7 +38,7 @@
 //! ```
 //!
 //! Module map (one capability each): [`config`] (the TOML file), [`runtime`] (engine,
-//! loading, per-call instances), [`egress`] (allowlist, timeouts, caps, dry-run),
+//! loading, per-call instances), [`egress`] (allowlist, timeouts, caps, dry-run), [`vendor`] (the pooled https client),
 //! [`credentials`] (host-held secrets), [`handle`] (sealed ingest ids), [`gateway`]
 //! (providers and operations), [`api`] (HTTP routes), [`server`] (the standalone front),
 //! [`extproc`] (the Envoy ext_proc front).
@@ -62,7 +62,7 @@ pub mod plugin_kit;
 pub mod registry;
 pub mod runtime;
 pub mod server;
-pub mod upstream;
+pub mod vendor;
 
 pub use config::Config;
 pub use error::{ApiError, ConfigError, ErrorKind};

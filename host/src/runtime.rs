@@ -14,13 +14,12 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, AdapterPluginPre, types};
 use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
 use crate::credentials::{CallCredentials, SecretStore, contains_secret, scrub};
-use crate::egress::{CallLog, EgressHooks, EgressMode, EgressPolicy, SharedCallLog};
+use crate::egress::{self, CallLog, EgressMode, EgressPolicy, SharedCallLog};
 use crate::error::{ApiError, ErrorKind};
 
 /// Most log lines one call may write; further lines are counted and dropped.
@@ -75,6 +74,8 @@ pub struct Runtime {
     limits: RuntimeConfig,
     slots: Arc<Semaphore>,
     pooling: bool,
+    /// [`CallShape::HeldAcrossSteps`] is selected (benchmark comparison only).
+    held_shape: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -197,14 +198,14 @@ pub struct CallReport {
     /// The kind of plugin fault, when the call ended in one: `deadline`, `stack`, `panic`,
     /// `memory`, `limit` (a host-enforced bound) or `other`.
     pub fault: Option<&'static str>,
+    /// Steps the call took (plugin runs; one more than its vendor requests when it finished).
+    pub steps: u32,
 }
 
 /// The data of one call's store. Host interfaces are implemented on it.
 pub struct CallState {
     wasi: WasiCtx,
-    http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: EgressHooks,
     limits: StoreLimits,
     creds: CallCredentials,
     config: Arc<PluginConfig>,
@@ -223,16 +224,6 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for CallState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
         }
     }
 }
@@ -412,8 +403,6 @@ impl Runtime {
         // them has no preopens, no environment, no sockets and no name lookup.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         bindings::add_host_interfaces(&mut linker, |s| s).map_err(|e| anyhow::anyhow!("{e:#}"))?;
 
         let slots = Arc::new(Semaphore::new(limits.max_concurrent_calls as usize));
@@ -423,6 +412,7 @@ impl Runtime {
             limits,
             slots,
             pooling,
+            held_shape: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -560,11 +550,18 @@ impl Runtime {
         }
 
         for (name, _) in ty.imports(engine) {
+            if bindings::REFUSED_WASI.iter().any(|p| name.starts_with(p)) {
+                problems.push(format!(
+                    "imports `{name}`: a contract {} plugin makes no network calls of its own; it returns each vendor request as a value (`send` step) and the host sends it. Rebuild it against this host's wit/",
+                    bindings::CONTRACT_VERSION
+                ));
+                continue;
+            }
             let ok = if let Some(rest) = name.strip_prefix("wasi:") {
                 rest.contains("@0.2.")
             } else if let Some(rest) = name.strip_prefix("ingest:provider/") {
                 let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-                bindings::HOST_INTERFACES.contains(&iface) && version.starts_with("0.1.")
+                bindings::HOST_INTERFACES.contains(&iface) && version.starts_with("0.2.")
             } else {
                 false
             };
@@ -579,10 +576,12 @@ impl Runtime {
         problems
     }
 
-    /// Runs one operation on a fresh instance of `plugin`.
+    /// Runs one operation on `plugin`: step by step, each step on a fresh instance, the vendor
+    /// requests in between sent by the host (contract 0.2).
     ///
-    /// A provider error comes back as an [`ApiError`] of the plugin's kind; a trap, a deadline
-    /// or malformed output as `plugin-fault`. Either way the host carries on.
+    /// A provider error comes back as an [`ApiError`] of the plugin's kind; a trap, a step
+    /// over its CPU budget or malformed output as `plugin-fault`; a vendor that does not answer
+    /// in time as the plugin's reading of a `timeout` answer. Either way the host carries on.
     pub async fn invoke(
         &self,
         plugin: &PluginVersion,
@@ -594,100 +593,75 @@ impl Runtime {
         let provider = setup.provider.clone();
         let secrets = setup.secrets.clone();
         let log = SharedCallLog::default();
-
-        let _slot = match self.slots.acquire().await {
-            Ok(permit) => permit,
-            Err(_) => {
-                return (
-                    Err(ApiError::new(
-                        ErrorKind::Unavailable,
-                        "the gateway is shutting down",
-                    )),
-                    CallReport::default(),
-                );
-            }
-        };
-
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone()).allow_ip_name_lookup(false);
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_RESOURCES);
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(self.limits.memory_limit_bytes).unwrap_or(usize::MAX))
-            .instances(32)
-            .tables(32)
-            .memories(4)
-            .trap_on_grow_failure(true)
-            .build();
-        let state = CallState {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table,
-            hooks: EgressHooks::new(setup.policy.clone(), setup.mode.clone(), log.clone()),
-            limits,
-            creds: CallCredentials::new(setup.secrets.clone(), log.clone()),
-            config: setup.config.clone(),
-            now_ms: setup.now_ms,
-            nonce: setup.nonce.clone(),
-            nonces_issued: 0,
-            request_id: setup.request_id.clone(),
-            provider: setup.provider.clone(),
-            plugin: plugin.name.clone(),
+        let mut carry = Carry {
+            creds: CallCredentials::new(secrets.clone(), log.clone()),
             logs: Vec::new(),
             logs_dropped: 0,
+            instantiate: None,
+            steps: 0,
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let deadline = Duration::from_millis(self.limits.call_deadline_ms);
-        let ticks = self
-            .limits
-            .call_deadline_ms
-            .div_ceil(self.limits.epoch_tick_ms)
-            .max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-
-        let mut instantiated = None;
-        let run = async {
-            let t0 = Instant::now();
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instantiated = Some(t0.elapsed());
-            let p = instance.ingest_provider_provider();
-            let out = match &op {
-                Operation::Describe => Ok(Outcome::Described(p.call_describe(&mut store).await?)),
-                Operation::Start(r) => p.call_start(&mut store, r).await?.map(Outcome::Started),
-                Operation::Stop(r) => p.call_stop(&mut store, r).await?.map(Outcome::Stopped),
-                Operation::Status(r) => p.call_status(&mut store, r).await?.map(Outcome::Status),
-                Operation::ParseCallback(r) => p
-                    .call_parse_callback(&mut store, r)
-                    .await?
-                    .map(Outcome::Event),
-            };
-            wasmtime::Result::Ok(out)
-        };
+        let call_deadline = started + Duration::from_millis(self.limits.call_deadline_ms);
+        let mut answers: Vec<types::VendorAnswer> = Vec::new();
         let mut fault_kind = None;
-        let result = match tokio::time::timeout(deadline, run).await {
-            Ok(Ok(Ok(outcome))) => {
-                check_outcome(outcome, &secrets).inspect_err(|_| fault_kind = Some("limit"))
-            }
-            Ok(Ok(Err(provider_error))) => Err(from_provider_error(provider_error, &log.lock())),
-            Ok(Err(trap)) => {
-                let (e, kind) = fault(&plugin.name, &trap, self.limits.call_deadline_ms);
-                fault_kind = Some(kind);
-                Err(e)
-            }
-            Err(_) => {
-                fault_kind = Some("deadline");
-                Err(ApiError::plugin_fault(format!(
-                    "plugin `{}` did not finish within the call deadline of {} ms",
-                    plugin.name, self.limits.call_deadline_ms
-                )))
+        let hold = self.held_shape.load(std::sync::atomic::Ordering::Relaxed);
+        let mut held: Option<Held> = None;
+        let result = loop {
+            let step = if hold {
+                self.step_held(plugin, &setup, &op, &answers, &stderr, &mut carry, &mut held)
+                    .await
+            } else {
+                self.step(plugin, &setup, &op, &answers, &stderr, &mut carry)
+                    .await
+            };
+            match step {
+                Err(StepError::Shutdown) => {
+                    break Err(ApiError::new(
+                        ErrorKind::Unavailable,
+                        "the gateway is shutting down",
+                    ));
+                }
+                Err(StepError::Trap(trap)) => {
+                    let (e, kind) = fault(&plugin.name, &trap, self.step_budget_ms());
+                    fault_kind = Some(kind);
+                    break Err(e);
+                }
+                Ok(Step::Done(Ok(outcome))) => {
+                    break check_outcome(outcome, &secrets)
+                        .inspect_err(|_| fault_kind = Some("limit"));
+                }
+                Ok(Step::Done(Err(provider_error))) => {
+                    break Err(from_provider_error(provider_error, &log.lock()));
+                }
+                Ok(Step::Send(request)) => {
+                    // Vendor I/O is bounded by the provider's request timeout and by what is
+                    // left of the call deadline; the plugin then reads a `timeout` answer.
+                    let left = call_deadline.saturating_duration_since(Instant::now());
+                    let answer = match tokio::time::timeout(
+                        left,
+                        egress::send(&setup.policy, &setup.mode, &log, request),
+                    )
+                    .await
+                    {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            let reason = format!(
+                                "the call deadline of {} ms passed while waiting for the vendor",
+                                self.limits.call_deadline_ms
+                            );
+                            log.lock().failures.push(reason.clone());
+                            Err(types::TransportError::Timeout(reason))
+                        }
+                    };
+                    answers.push(answer);
+                }
             }
         };
+        if let Some(h) = held.take() {
+            carry.take_back(h.store.into_data());
+        }
         let result = result.map_err(|e| scrub_error(e.with_provider(&provider), &secrets));
 
-        let state = store.into_data();
         if let Err(e) = &result
             && e.kind == ErrorKind::PluginFault
         {
@@ -695,20 +669,234 @@ impl Runtime {
             let captured = scrub(&secrets, captured.trim());
             tracing::warn!(%provider, plugin = %plugin.name, operation = op_name, detail = %e.detail, stderr = %captured, "plugin fault");
         }
-        if state.logs_dropped > 0 {
-            tracing::warn!(%provider, plugin = %plugin.name, dropped = state.logs_dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
+        if carry.logs_dropped > 0 {
+            tracing::warn!(%provider, plugin = %plugin.name, dropped = carry.logs_dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
         }
         let mut log = log.lock();
         let report = CallReport {
             requests: std::mem::take(&mut log.requests),
-            plugin_logs: state.logs,
+            plugin_logs: carry.logs,
             elapsed: started.elapsed(),
-            instantiate: instantiated,
+            instantiate: carry.instantiate,
             vendor_latencies: std::mem::take(&mut log.latencies),
             fault: fault_kind,
+            steps: carry.steps,
         };
         (result, report)
     }
+
+    /// The CPU budget of one step, milliseconds.
+    fn step_budget_ms(&self) -> u64 {
+        self.limits
+            .step_budget_ms
+            .min(self.limits.call_deadline_ms)
+            .max(1)
+    }
+
+    /// One step: a fresh instance, one call of the operation's function with the answers so
+    /// far, and the instance gone again (its pool slot returned) before any vendor I/O.
+    async fn step(
+        &self,
+        plugin: &PluginVersion,
+        setup: &CallSetup,
+        op: &Operation,
+        answers: &[types::VendorAnswer],
+        stderr: &MemoryOutputPipe,
+        carry: &mut Carry,
+    ) -> Result<Step, StepError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| StepError::Shutdown)?;
+        let mut store = self.new_store(plugin, setup, stderr, carry);
+        let run = async {
+            let t0 = Instant::now();
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            carry.instantiate.get_or_insert(t0.elapsed());
+            run_op(&mut store, &instance, op, answers).await
+        };
+        let step = run.await;
+        carry.steps += 1;
+        carry.take_back(store.into_data());
+        step.map_err(StepError::Trap)
+    }
+
+    /// The alternative call shape, for the benchmark's comparison only: one instance held
+    /// across the whole exchange (instantiated at the first step, its slot and memory held
+    /// while the vendor answers). See docs/performance.md, "The call shape".
+    async fn step_held(
+        &self,
+        plugin: &PluginVersion,
+        setup: &CallSetup,
+        op: &Operation,
+        answers: &[types::VendorAnswer],
+        stderr: &MemoryOutputPipe,
+        carry: &mut Carry,
+        held: &mut Option<Held>,
+    ) -> Result<Step, StepError> {
+        if held.is_none() {
+            let slot = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| StepError::Shutdown)?;
+            let mut store = self.new_store(plugin, setup, stderr, carry);
+            let t0 = Instant::now();
+            let instance = plugin
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(StepError::Trap)?;
+            carry.instantiate.get_or_insert(t0.elapsed());
+            *held = Some(Held {
+                store,
+                instance,
+                _slot: slot,
+            });
+        }
+        let Some(h) = held.as_mut() else {
+            return Err(StepError::Shutdown);
+        };
+        h.store.set_epoch_deadline(self.step_ticks());
+        carry.steps += 1;
+        run_op(&mut h.store, &h.instance, op, answers)
+            .await
+            .map_err(StepError::Trap)
+    }
+
+    /// Epoch ticks of one step's budget.
+    fn step_ticks(&self) -> u64 {
+        self.step_budget_ms()
+            .div_ceil(self.limits.epoch_tick_ms)
+            .max(1)
+    }
+
+    /// A store for one step: the call's host-side state, the memory cap, the step's budget.
+    fn new_store(
+        &self,
+        plugin: &PluginVersion,
+        setup: &CallSetup,
+        stderr: &MemoryOutputPipe,
+        carry: &mut Carry,
+    ) -> Store<CallState> {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = CallState {
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            table,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(usize::try_from(self.limits.memory_limit_bytes).unwrap_or(usize::MAX))
+                .trap_on_grow_failure(true)
+                .build(),
+            creds: carry.creds.clone(),
+            config: setup.config.clone(),
+            now_ms: setup.now_ms,
+            nonce: setup.nonce.clone(),
+            nonces_issued: 0,
+            request_id: setup.request_id.clone(),
+            provider: setup.provider.clone(),
+            plugin: plugin.name.clone(),
+            logs: std::mem::take(&mut carry.logs),
+            logs_dropped: carry.logs_dropped,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(self.step_ticks());
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Selects the call shape (benchmark comparison only; production always runs a fresh
+    /// instance per step).
+    #[doc(hidden)]
+    pub fn set_call_shape(&self, shape: CallShape) {
+        self.held_shape
+            .store(shape == CallShape::HeldAcrossSteps, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How the steps of one call map to instances.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallShape {
+    /// A fresh instance per step; none is held while the vendor answers (the gateway's shape).
+    FreshPerStep,
+    /// One instance for the whole call, held across the vendor exchange (measured only).
+    HeldAcrossSteps,
+}
+
+/// An instance held across the steps of one call ([`CallShape::HeldAcrossSteps`]).
+struct Held {
+    store: Store<CallState>,
+    instance: bindings::AdapterPlugin,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Calls the operation's function on `instance`: the next step.
+async fn run_op(
+    store: &mut Store<CallState>,
+    instance: &bindings::AdapterPlugin,
+    op: &Operation,
+    answers: &[types::VendorAnswer],
+) -> wasmtime::Result<Step> {
+    use bindings::guest::{StartStep, StatusStep, StopStep};
+    let p = instance.ingest_provider_provider();
+    Ok(match op {
+        Operation::Describe => Step::Done(Ok(Outcome::Described(p.call_describe(&mut *store).await?))),
+        Operation::Start(r) => match p.call_start(&mut *store, r, answers).await? {
+            StartStep::Send(req) => Step::Send(req),
+            StartStep::Done(r) => Step::Done(r.map(Outcome::Started)),
+        },
+        Operation::Stop(r) => match p.call_stop(&mut *store, r, answers).await? {
+            StopStep::Send(req) => Step::Send(req),
+            StopStep::Done(r) => Step::Done(r.map(Outcome::Stopped)),
+        },
+        Operation::Status(r) => match p.call_status(&mut *store, r, answers).await? {
+            StatusStep::Send(req) => Step::Send(req),
+            StatusStep::Done(r) => Step::Done(r.map(Outcome::Status)),
+        },
+        Operation::ParseCallback(r) => Step::Done(
+            p.call_parse_callback(&mut *store, r)
+                .await?
+                .map(Outcome::Event),
+        ),
+    })
+}
+
+/// What passes from one step of a call to the next: host-side state only (the call's
+/// credentials with its placeholders, the plugin's log lines), never the instance.
+struct Carry {
+    creds: CallCredentials,
+    logs: Vec<String>,
+    logs_dropped: usize,
+    instantiate: Option<Duration>,
+    steps: u32,
+}
+
+impl Carry {
+    /// Takes the host-side state back from a finished step's store.
+    fn take_back(&mut self, state: CallState) {
+        self.logs = state.logs;
+        self.logs_dropped = state.logs_dropped;
+    }
+}
+
+/// What one step asked for.
+enum Step {
+    /// Send this vendor request and run the next step with its answer.
+    Send(types::VendorRequest),
+    /// The operation's result.
+    Done(Result<Outcome, types::ProviderError>),
+}
+
+/// Why a step produced nothing.
+enum StepError {
+    /// The runtime is closing (no instance slot will come).
+    Shutdown,
+    /// The plugin trapped, ran past its budget or memory, or returned garbage.
+    Trap(wasmtime::Error),
 }
 
 fn explain_compile_error(e: &wasmtime::Error) -> String {
@@ -727,7 +915,9 @@ fn explain_compile_error(e: &wasmtime::Error) -> String {
 fn fault(plugin: &str, err: &wasmtime::Error, deadline_ms: u64) -> (ApiError, &'static str) {
     let (reason, class) = match err.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => (
-            format!("ran past the call deadline of {deadline_ms} ms (interrupted)"),
+            format!(
+                "ran past its CPU budget of {deadline_ms} ms for one step (interrupted at the step deadline; runtime.step_budget_ms)"
+            ),
             "deadline",
         ),
         Some(wasmtime::Trap::StackOverflow) => ("overflowed its stack".to_string(), "stack"),
@@ -822,6 +1012,7 @@ fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
             err.kind,
             ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal
         )
+        && !err.detail.contains(failure.as_str())
     {
         err.detail = format!("{} ({failure})", err.detail);
     }

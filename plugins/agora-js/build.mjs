@@ -19,11 +19,13 @@ const { component } = await componentize({
   sourcePath: here('src/plugin.js'),
   witPath: wit,
   worldName: 'ingest:provider/adapter-plugin',
-  // `random`: off, so nothing in the engine is random (the plugin takes what must vary from
-  // the host's context interface) and dry runs stay byte-identical. `fetch-event`: a provider
-  // serves no incoming HTTP. `fetch` itself stays: it runs over the world's
-  // wasi:http/outgoing-handler, through the host's egress policy.
-  disableFeatures: ['random', 'fetch-event'],
+  // The world grants no HTTP, clock or randomness: vendor requests are values the plugin
+  // returns, time and nonces come from the host's context interface. So the engine's `http`
+  // (the `fetch` global over wasi:http), `fetch-event` (incoming HTTP), `clocks` (timers,
+  // wasi:clocks/monotonic-clock) and `random` are off: nothing in the engine varies between
+  // runs, and dry runs stay byte-identical. `stdio` stays: an uncaught exception's message and
+  // stack go to stderr, which the host keeps with the plugin-fault report.
+  disableFeatures: ['http', 'fetch-event', 'clocks', 'random'],
 });
 await mkdir(outDir, { recursive: true });
 // Written next to its final name, then renamed: a test build never sees half a file.

@@ -267,10 +267,32 @@ async fn a_log_flood_is_capped_and_the_call_dies_at_its_deadline() {
     );
 }
 
-/// A plugin that starts an outgoing call which never returns (a server that accepts and
-/// never answers): the call fails at its deadline, and its pool slot comes back.
+/// A runaway plugin is interrupted at its step budget, far before the call deadline: it holds
+/// a worker thread for one step's budget, not for the whole call.
 #[tokio::test]
-async fn an_outgoing_call_that_never_returns_ends_at_the_deadline() {
+async fn a_runaway_step_ends_at_its_step_budget_not_the_call_deadline() {
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = 30000\nstep_budget_ms = 50\n{}{}",
+        hostile("loop", "loop", ""),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+    let started = Instant::now();
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("loop"))).await;
+    let elapsed = started.elapsed();
+    eprintln!("runaway step: HTTP {} in {elapsed:?}", a.status);
+    assert_eq!(a.json["kind"], "plugin-fault", "{}", a.text);
+    assert!(detail(&a).contains("step"), "{}", a.text);
+    assert!(elapsed < GRACE, "took {elapsed:?} with a 50 ms step budget");
+    assert_eq!(gw.runtime().calls_in_flight(), 0);
+}
+
+/// A vendor that accepts the connection and never answers: in contract 0.2 the wait belongs
+/// to the host (the plugin holds no instance meanwhile). The request ends at the provider's
+/// request timeout, the plugin reads a `timeout` answer, and the call fails as `timeout`
+/// naming the host's reason — no plugin fault, no slot held.
+#[tokio::test]
+async fn a_vendor_that_never_answers_is_a_timeout_not_a_fault() {
     // Bound but never accepting: the kernel completes the handshake, nobody ever answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = silent.local_addr().expect("addr");
@@ -279,21 +301,24 @@ async fn an_outgoing_call_that_never_returns_ends_at_the_deadline() {
         hostile_with(
             "hang",
             "fetch",
-            &format!("allow_hosts = [\"{addr}\"]\nallow_private = true"),
+            &format!(
+                "allow_hosts = [\"{addr}\"]\nallow_private = true\n[providers.egress]\nrequest_timeout_ms = 300"
+            ),
             &[("target", &format!("\"http://{addr}/never\""))],
             false,
         ),
         hostile("ok", "ok", ""),
     );
     let gw = gateway(&toml).await;
-    expect_failure(
-        &gw,
-        "hang",
-        "plugin-fault",
-        Some("deadline"),
-        "call deadline",
-    )
-    .await;
+    let a = expect_failure(&gw, "hang", "timeout", None, "longer than 300 ms").await;
+    assert_eq!(a.status, 504, "{}", a.text);
+    assert_eq!(
+        metric(
+            &gw,
+            "ingest_plugin_faults_total{provider=\"hang\",fault=\"deadline\"}"
+        ),
+        0.0
+    );
     drop(silent);
 }
 

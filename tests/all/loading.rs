@@ -22,7 +22,7 @@ fn empty_component_names_the_missing_export() {
         .expect_err("refused");
     let msg = problems(err);
     assert!(
-        msg.contains("missing export `ingest:provider/provider@0.1.0`"),
+        msg.contains("missing export `ingest:provider/provider@0.2.0`"),
         "{msg}"
     );
 }
@@ -35,7 +35,7 @@ fn partial_export_names_the_missing_functions() {
         (core instance $i (instantiate $m))
         (func $d (canon lift (core func $i "d")))
         (instance $p (export "describe" (func $d)))
-        (export "ingest:provider/provider@0.1.0" (instance $p)))
+        (export "ingest:provider/provider@0.2.0" (instance $p)))
     "#;
     let msg = problems(
         runtime()
@@ -44,6 +44,28 @@ fn partial_export_names_the_missing_functions() {
     );
     assert!(
         msg.contains("lacks function(s): start, stop, status, parse-callback"),
+        "{msg}"
+    );
+}
+
+/// A component built against contract 0.1 (its plugins did their own `wasi:http` I/O) is
+/// refused at load, naming the version it targets and the one this host serves.
+#[test]
+fn a_contract_0_1_component_is_refused_with_both_versions() {
+    let wat = r#"
+      (component
+        (import "wasi:http/outgoing-handler@0.2.12" (instance))
+        (instance $p)
+        (export "ingest:provider/provider@0.1.0" (instance $p)))
+    "#;
+    let msg = problems(runtime().load("old", wat.as_bytes()).expect_err("refused"));
+    assert!(
+        msg.contains("exports `ingest:provider/provider@0.1.0`")
+            && msg.contains("contract version 0.2.0"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("imports `wasi:http/outgoing-handler@0.2.12`: a contract 0.2.0 plugin makes no network calls"),
         "{msg}"
     );
 }
@@ -61,7 +83,7 @@ fn newer_contract_major_is_named() {
             .expect_err("refused"),
     );
     assert!(
-        msg.contains("provider@2.0.0") && msg.contains("contract version 0.1.0"),
+        msg.contains("provider@2.0.0") && msg.contains("contract version 0.2.0"),
         "{msg}"
     );
 }
@@ -72,7 +94,7 @@ fn unknown_import_is_named() {
       (component
         (import "acme:evil/exfiltrate@1.0.0" (instance))
         (instance $p)
-        (export "ingest:provider/provider@0.1.0" (instance $p)))
+        (export "ingest:provider/provider@0.2.0" (instance $p)))
     "#;
     let msg = problems(runtime().load("evil", wat.as_bytes()).expect_err("refused"));
     assert!(

@@ -11,6 +11,7 @@ mod events;
 mod faults;
 mod hostile;
 mod hotswap;
+mod https;
 mod jocloud;
 mod loading;
 mod observability;

@@ -158,8 +158,7 @@ fn a_javascript_skeleton_has_everything_to_build() {
     );
     assert!(read("build.mjs").contains("kit_js.wasm"));
     assert!(read("src/plugin.js").contains("const NAME = 'kit-js';"));
-    assert!(read("wit/provider.wit").contains("package ingest:provider@0.1.0;"));
-    assert!(read("wit/deps/http/package.wit").contains("package wasi:http@0.2.12;"));
+    assert!(read("wit/provider.wit").contains("package ingest:provider@0.2.0;"));
     assert!(read("cases/start-ok.json").contains("\"operation\": \"start\""));
 
     // An existing, non-empty directory is refused; so is a bad name.
@@ -279,16 +278,21 @@ fn check_names_what_does_not_fit_the_world() {
         (
             "empty.wat",
             "(component)",
-            "missing export `ingest:provider/provider@0.1.0`",
+            "missing export `ingest:provider/provider@0.2.0`",
         ),
         (
-            "future.wat",
-            r#"(component (instance $e) (export "ingest:provider/provider@0.2.0" (instance $e)))"#,
-            "exports `ingest:provider/provider@0.2.0`, but this host speaks `ingest:provider/provider@0.1.0`",
+            "old.wat",
+            r#"(component (instance $e) (export "ingest:provider/provider@0.1.0" (instance $e)))"#,
+            "exports `ingest:provider/provider@0.1.0`, but this host speaks `ingest:provider/provider@0.2.0` (contract version 0.2.0)",
+        ),
+        (
+            "http.wat",
+            r#"(component (import "wasi:http/outgoing-handler@0.2.12" (instance)))"#,
+            "imports `wasi:http/outgoing-handler@0.2.12`: a contract 0.2.0 plugin makes no network calls of its own",
         ),
         (
             "hollow.wat",
-            r#"(component (instance $e) (export "ingest:provider/provider@0.1.0" (instance $e)))"#,
+            r#"(component (instance $e) (export "ingest:provider/provider@0.2.0" (instance $e)))"#,
             "lacks function(s): describe, start, stop, status, parse-callback",
         ),
         (
@@ -312,15 +316,17 @@ fn check_names_what_does_not_fit_the_world() {
     let (out, err, code) = gateway(&["plugin", "check", &wasm]);
     assert_eq!(code, 0, "{out}\n{err}");
     for expected in [
-        "contract      ingest:provider/provider@0.1.0 — this host speaks 0.1.0: compatible",
+        "contract      ingest:provider/provider@0.2.0 — this host speaks 0.2.0: compatible",
         "plugin        tencent-trtc",
         "hosts         trtc.tencentcloudapi.com:443",
         "secrets       secret_id, secret_key",
         "sdk_app_id (required)",
-        "(granted by the world)",
+        "(the contract's host interfaces)",
     ] {
         assert!(out.contains(expected), "{expected}: {out}");
     }
+    // A 0.2 seed plugin makes no network calls of its own.
+    assert!(!out.contains("wasi:http"), "{out}");
 
     // No such file is a usage error.
     let (_, err, code) = gateway(&["plugin", "check", s(&dir.join("missing.wasm"))]);

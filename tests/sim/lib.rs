@@ -17,7 +17,8 @@
 //! - **Hermetic and robust.** Servers bind `127.0.0.1:0` by default, stop when dropped, never
 //!   panic on a malformed request, and use no sleeps for synchronisation.
 //!
-//! [`server`] holds the shared scaffolding; each vendor has one module (for now [`tencent`]).
+//! [`server`] holds the shared scaffolding (plain HTTP/1.1, or https with HTTP/2 and HTTP/1.1
+//! by ALPN using a throw-away CA from [`tls`]); each vendor has one module.
 //! The `ingest-sim` binary runs the simulators for the demo.
 #![deny(missing_docs)]
 
@@ -29,4 +30,5 @@ pub mod rongcloud;
 pub mod server;
 pub mod sim;
 pub mod tencent;
+pub mod tls;
 pub mod zego;

@@ -1,6 +1,12 @@
 //! Scaffolding shared by every vendor simulator: an HTTP/1.1 server on loopback that records
 //! each request, injects faults, and hands everything else to a [`VendorHandler`].
 //!
+//! The same server also runs over TLS ([`SimServer::start_tls`], material from
+//! [`crate::tls`]): it offers ALPN `h2` and `http/1.1` and serves HTTP/2 or HTTP/1.1 according
+//! to what the handshake settled on, counting completed handshakes
+//! ([`SimServer::tls_handshakes`]) and recording each request's HTTP version
+//! ([`Recorded::version`]).
+//!
 //! The life of one request:
 //! 1. the body is read completely (at most [`MAX_REQUEST_BODY`] bytes, else `413`);
 //! 2. the request is recorded, whatever happens next;
@@ -26,10 +32,12 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 /// Largest request body a simulator reads, in bytes (1 MiB). Vendors' own limits are lower;
 /// this only keeps a hostile client from making the simulator buffer without bound.
@@ -48,9 +56,15 @@ pub struct Recorded {
     pub path_and_query: String,
     /// Headers in the order received; names are lowercase (HTTP/1 names are case-insensitive
     /// and hyper normalises them), values are the received bytes (invalid UTF-8 replaced).
+    /// An HTTP/2 request has no `Host` header of its own; unless it sent one anyway, its
+    /// `:authority` is recorded first as `host` (RFC 9113 §8.3.1: the two mean the same), so
+    /// vendor handlers that sign or check the host work the same on both versions.
     pub headers: Vec<(String, String)>,
     /// The exact body bytes.
     pub body: Vec<u8>,
+    /// The HTTP version the request came in with: `HTTP/1.1` on a plain server, `HTTP/2` over
+    /// TLS when ALPN settled on `h2`.
+    pub version: http::Version,
 }
 
 impl Recorded {
@@ -182,6 +196,13 @@ pub trait VendorHandler: Send + Sync + 'static {
 }
 
 /// A running simulator server. Dropping it stops accepting and closes open connections.
+///
+/// Plain ([`SimServer::start`]) it speaks HTTP/1.1. Over TLS ([`SimServer::start_tls`]) it
+/// speaks HTTP/2 when the client's ALPN picks `h2` and HTTP/1.1 otherwise. On HTTP/2 the
+/// connection-ending faults ([`Fault::DropConnection`], [`Fault::Reset`]) close the whole
+/// connection, as on HTTP/1.1 (every other stream on it fails too), and
+/// [`Fault::TruncatedBody`] ends the stream short of its `content-length`, which the client
+/// sees as a stream error.
 pub struct SimServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -207,6 +228,40 @@ impl SimServer {
         addr: SocketAddr,
         handler: Arc<dyn VendorHandler>,
     ) -> anyhow::Result<Self> {
+        Self::bind(addr, handler, None).await
+    }
+
+    /// Starts an https server on `127.0.0.1:0` with `tls`'s certificate, offering ALPN `h2`
+    /// and `http/1.1` ([`crate::tls::TestTls::server_config`]). Must be called inside a tokio
+    /// runtime.
+    pub async fn start_tls(
+        handler: Arc<dyn VendorHandler>,
+        tls: &crate::tls::TestTls,
+    ) -> anyhow::Result<Self> {
+        Self::start_tls_on(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            handler,
+            tls.server_config()?,
+        )
+        .await
+    }
+
+    /// Starts an https server on `addr` with any rustls server configuration (its ALPN list
+    /// decides what is offered: `h2` is served as HTTP/2, anything else or none as HTTP/1.1).
+    /// Must be called inside a tokio runtime.
+    pub async fn start_tls_on(
+        addr: SocketAddr,
+        handler: Arc<dyn VendorHandler>,
+        config: Arc<rustls::ServerConfig>,
+    ) -> anyhow::Result<Self> {
+        Self::bind(addr, handler, Some(TlsAcceptor::from(config))).await
+    }
+
+    async fn bind(
+        addr: SocketAddr,
+        handler: Arc<dyn VendorHandler>,
+        tls: Option<TlsAcceptor>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding simulator to {addr}"))?;
@@ -218,6 +273,9 @@ impl SimServer {
             recorded: Mutex::new(Vec::new()),
             received: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            tls,
+            tls_handshakes: AtomicUsize::new(0),
+            http2_requests: AtomicUsize::new(0),
             recording: AtomicBool::new(true),
             faults: Mutex::new(Faults::default()),
         });
@@ -234,9 +292,25 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://IP:PORT`, without a trailing slash.
+    /// `http://IP:PORT` (`https://IP:PORT` for a TLS server), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// `SCHEME://HOST:PORT` with this server's scheme and port and `host` as given, e.g.
+    /// `server.url_with_host("localhost")` is `https://localhost:PORT` for a TLS server (the
+    /// test certificate is valid for `localhost`, `127.0.0.1` and `::1`).
+    pub fn url_with_host(&self, host: &str) -> String {
+        format!("{}://{host}:{}", self.scheme(), self.addr.port())
+    }
+
+    /// Whether this server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls.is_some()
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.is_tls() { "https" } else { "http" }
     }
 
     /// Every request received so far, in arrival order (including those hit by a fault).
@@ -250,9 +324,23 @@ impl SimServer {
         self.shared.received.load(Ordering::SeqCst)
     }
 
-    /// How many TCP connections the simulator has accepted since it started.
+    /// How many TCP connections the simulator has accepted since it started (for a TLS
+    /// server, including those whose handshake then failed).
     pub fn connections_accepted(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// How many TLS handshakes completed since the server started (0 for a plain server).
+    /// A handshake the client aborted, for example because it does not trust the
+    /// certificate, is not counted.
+    pub fn tls_handshakes(&self) -> usize {
+        self.shared.tls_handshakes.load(Ordering::SeqCst)
+    }
+
+    /// How many requests came in over HTTP/2 since the server started (counted whether or not
+    /// requests are recorded, and not reset by [`SimServer::clear_requests`]).
+    pub fn http2_requests(&self) -> usize {
+        self.shared.http2_requests.load(Ordering::SeqCst)
     }
 
     /// Forgets the recorded requests and resets the count.
@@ -301,6 +389,9 @@ struct Shared {
     recorded: Mutex<Vec<Recorded>>,
     received: AtomicUsize,
     connections: AtomicUsize,
+    tls: Option<TlsAcceptor>,
+    tls_handshakes: AtomicUsize,
+    http2_requests: AtomicUsize,
     recording: AtomicBool,
     faults: Mutex<Faults>,
 }
@@ -343,22 +434,61 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// The switches a connection's faults pull.
+struct ConnCtl {
+    /// Set by [`Fault::Reset`]: close with a TCP reset (see [`ConnIo`]).
+    reset: Arc<AtomicBool>,
+    /// Notified by the connection-ending faults. HTTP/1 closes the connection by itself after
+    /// the failed request; on HTTP/2 (where a failed request only resets its stream) the
+    /// serving loop drops the whole connection when notified.
+    close: Notify,
+}
+
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     let reset = Arc::new(AtomicBool::new(false));
     let io = ConnIo {
         stream,
         reset: Arc::clone(&reset),
     };
-    let service = hyper::service::service_fn(move |request| {
-        let shared = Arc::clone(&shared);
-        let reset = Arc::clone(&reset);
-        async move { respond(&shared, request, &reset).await }
+    let ctl = Arc::new(ConnCtl {
+        reset,
+        close: Notify::new(),
     });
+    let service = {
+        let shared = Arc::clone(&shared);
+        let ctl = Arc::clone(&ctl);
+        hyper::service::service_fn(move |request| {
+            let shared = Arc::clone(&shared);
+            let ctl = Arc::clone(&ctl);
+            async move { respond(&shared, request, &ctl).await }
+        })
+    };
     // A connection ends with an error when the client misbehaves or when a fault closed it on
     // purpose (`DropConnection`, `TruncatedBody`, `Reset`); neither is worth reporting.
-    let _ended = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .await;
+    let Some(acceptor) = shared.tls.clone() else {
+        let _ended = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .await;
+        return;
+    };
+    // A failed handshake (an untrusted certificate, plain HTTP on the TLS port) is the
+    // client's to report; the server only does not count it.
+    let Ok(tls) = acceptor.accept(io).await else {
+        return;
+    };
+    shared.tls_handshakes.fetch_add(1, Ordering::SeqCst);
+    if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2) {
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service);
+        tokio::select! {
+            _ended = connection => {}
+            () = ctl.close.notified() => {}
+        }
+    } else {
+        let _ended = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    }
 }
 
 /// A connection's socket. When a [`Fault::Reset`] set `reset`, it skips the orderly shutdown
@@ -439,7 +569,7 @@ impl std::error::Error for DroppedOnPurpose {}
 async fn respond(
     shared: &Shared,
     request: Request<Incoming>,
-    reset: &AtomicBool,
+    ctl: &ConnCtl,
 ) -> Result<Response<OutBody>, DroppedOnPurpose> {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
@@ -451,23 +581,33 @@ async fn respond(
         // The client went away mid-body: nobody is left to answer.
         Err(_) => return Err(DroppedOnPurpose),
     };
+    let mut headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if parts.version == http::Version::HTTP_2 {
+        shared.http2_requests.fetch_add(1, Ordering::SeqCst);
+        if let Some(authority) = parts.uri.authority()
+            && !headers.iter().any(|(n, _)| n == "host")
+        {
+            headers.insert(0, ("host".to_owned(), authority.as_str().to_owned()));
+        }
+    }
     let recorded = Recorded {
         method: parts.method.as_str().to_owned(),
         path_and_query: parts
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers,
         body: body.to_vec(),
+        version: parts.version,
     };
     if shared.recording.load(Ordering::Relaxed) {
         lock(&shared.recorded).push(recorded.clone());
@@ -492,7 +632,10 @@ async fn respond(
         Some(Fault::TruncatedBody) => {
             return Ok(into_hyper(handler.handle(&recorded), BodyMode::Truncated));
         }
-        Some(Fault::DropConnection) => return Err(DroppedOnPurpose),
+        Some(Fault::DropConnection) => {
+            ctl.close.notify_one();
+            return Err(DroppedOnPurpose);
+        }
         Some(Fault::VendorError { code, message }) => {
             handler.vendor_error(&recorded, &code, &message)
         }
@@ -504,7 +647,8 @@ async fn respond(
             ));
         }
         Some(Fault::Reset) => {
-            reset.store(true, Ordering::SeqCst);
+            ctl.reset.store(true, Ordering::SeqCst);
+            ctl.close.notify_one();
             return Err(DroppedOnPurpose);
         }
     };
@@ -657,38 +801,39 @@ pub async fn send(
         .body(Full::new(body.into()))
         .context("building the request")?;
 
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .context("sending the request")?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .context("reading the response body")?
-            .to_bytes()
-            .to_vec();
-        anyhow::Ok(SimResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-    .await;
+    let result = exchange(sender.send_request(request)).await;
     driver.abort();
     result
+}
+
+/// Awaits a client's `send_request` and reads the whole answer (HTTP/1 or HTTP/2 alike).
+pub(crate) async fn exchange(
+    sent: impl std::future::Future<Output = hyper::Result<Response<Incoming>>>,
+) -> anyhow::Result<SimResponse> {
+    let response = sent.await.context("sending the request")?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the response body")?
+        .to_bytes()
+        .to_vec();
+    Ok(SimResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[cfg(test)]

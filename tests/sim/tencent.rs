@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::server::{Recorded, SimResponse, SimServer, VendorHandler, lock};
+use crate::tls::TestTls;
 
 /// The API version this simulator serves (`X-TC-Version`).
 pub const API_VERSION: &str = "2019-07-22";
@@ -148,13 +149,32 @@ impl TencentSim {
 
     /// Starts on `addr`.
     pub async fn start_on(addr: SocketAddr, cfg: TencentSimConfig) -> anyhow::Result<Self> {
-        let trtc = Arc::new(Trtc {
-            cfg,
-            tasks: Mutex::new(Vec::new()),
-            serial: AtomicU64::new(0),
-            load_test: AtomicBool::new(false),
-        });
+        let trtc = Trtc::new(cfg);
         let server = SimServer::start_on(addr, Arc::clone(&trtc) as Arc<dyn VendorHandler>).await?;
+        Ok(Self { server, trtc })
+    }
+
+    /// Starts over https on `127.0.0.1:0` with `tls`'s certificate (valid for `localhost`
+    /// and `127.0.0.1`), offering HTTP/2 and HTTP/1.1 by ALPN: see
+    /// [`SimServer::start_tls`]. `sim.url_with_host("localhost")` is then the endpoint.
+    pub async fn start_tls(cfg: TencentSimConfig, tls: &TestTls) -> anyhow::Result<Self> {
+        let trtc = Trtc::new(cfg);
+        let server = SimServer::start_tls(Arc::clone(&trtc) as Arc<dyn VendorHandler>, tls).await?;
+        Ok(Self { server, trtc })
+    }
+
+    /// Starts over https on `addr` with any rustls server configuration, e.g.
+    /// [`TestTls::server_config_with_alpn`] for a vendor that offers only HTTP/1.1: see
+    /// [`SimServer::start_tls_on`].
+    pub async fn start_tls_on(
+        addr: SocketAddr,
+        cfg: TencentSimConfig,
+        config: Arc<rustls::ServerConfig>,
+    ) -> anyhow::Result<Self> {
+        let trtc = Trtc::new(cfg);
+        let server =
+            SimServer::start_tls_on(addr, Arc::clone(&trtc) as Arc<dyn VendorHandler>, config)
+                .await?;
         Ok(Self { server, trtc })
     }
 
@@ -203,6 +223,17 @@ struct Trtc {
     tasks: Mutex<Vec<SimTask>>,
     serial: AtomicU64,
     load_test: AtomicBool,
+}
+
+impl Trtc {
+    fn new(cfg: TencentSimConfig) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            tasks: Mutex::new(Vec::new()),
+            serial: AtomicU64::new(0),
+            load_test: AtomicBool::new(false),
+        })
+    }
 }
 
 /// An error answer: a Tencent error code and message.
@@ -1049,6 +1080,7 @@ mod tests {
                 ("x-tc-action".into(), "DescribeInstances".into()),
             ],
             body: body.to_vec(),
+            version: http::Version::HTTP_11,
         };
         let canonical =
             canonical_request(&req, &["content-type", "host"]).expect("headers present");
@@ -1432,5 +1464,45 @@ mod tests {
             "a faulted request never reaches the vendor"
         );
         assert_eq!(sim.request_count(), 1);
+    }
+
+    /// Over https with HTTP/2 there is no Host header: the signature is checked against the
+    /// `:authority` the simulator records as `host`.
+    #[tokio::test]
+    async fn accepts_a_signed_start_over_h2() {
+        let tls = TestTls::new().expect("tls");
+        let sim = TencentSim::start_tls(TencentSimConfig::for_tests(), &tls)
+            .await
+            .expect("start simulator");
+        assert!(sim.base_url().starts_with("https://"));
+        let body = start_body(&sim, "room-h2", "robot-1");
+        let mut s = signed(&sim, "StartStreamIngest", &body);
+        s.host = format!("localhost:{}", sim.addr().port());
+        let ts = s.ts.to_string();
+        let auth = s.authorization();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-tc-action", s.action.as_str()),
+            ("x-tc-version", API_VERSION),
+            ("x-tc-timestamp", ts.as_str()),
+            ("x-tc-region", "ap-guangzhou"),
+            ("authorization", auth.as_str()),
+        ];
+        let answer = crate::tls::send(
+            sim.addr(),
+            "localhost",
+            tls.client_config().expect("client"),
+            "POST",
+            "/",
+            &headers,
+            s.body.clone(),
+        )
+        .await
+        .expect("transport");
+        let answer = answer.body_json().expect("JSON answer");
+        assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
+        assert_eq!(sim.requests()[0].version, http::Version::HTTP_2);
+        assert_eq!(sim.tls_handshakes(), 1);
+        assert_eq!(sim.tasks().len(), 1);
     }
 }

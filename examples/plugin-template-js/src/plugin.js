@@ -2,23 +2,35 @@
 // The Rust template (examples/plugin-template) implements the same vendor; both pass the same
 // cases in cases/ (`ingest-gateway plugin test example_vendor.wasm --cases cases`).
 //
+// Contract ingest:provider@0.2.0: a plugin performs no I/O. `start`, `stop` and `status` get
+// the operation's input and the vendor's answers so far, and return the next step: a vendor
+// request to send (`{tag: 'send', val: request}`) or the result (`{tag: 'done', val: result}`).
+// The host sends the request and calls the function again, on a fresh instance, with the
+// answer appended. The clock, nonces, request id and placeholders are the same at every step,
+// so the code below simply runs from the top each time: `send(request)` returns the answer
+// when there is one, and otherwise ends the step with that request (see `step`).
+//
 // How the WIT contract looks from JavaScript (componentize-js):
-// - imports are ES modules named after the interface: 'ingest:provider/credentials@0.1.0' …;
+// - imports are ES modules named after the interface: 'ingest:provider/credentials@0.2.0' …;
 // - the exported `provider` interface is an object with camelCase functions;
 // - records are objects with camelCase fields, enums are strings ('pull-in'), `option<T>` is
-//   the value or `undefined`, `list<u8>` is a Uint8Array, `u64` is a BigInt;
-// - a `result` export returns the ok value, and *throws* the error value;
+//   the value or `undefined`, `list<u8>` is a Uint8Array, `u64` is a BigInt, `u16`/`u32` are
+//   numbers, a tuple is an array (`[name, value]`);
+// - a variant or a `result` inside a value is `{tag, val}` (`{tag: 'ok', val}`,
+//   `{tag: 'err', val}`, `{tag: 'send', val}`, `{tag: 'not-sent', val: 'why'}`);
+// - an export whose return type *is* a `result` (`parseCallback`) returns the ok value and
+//   *throws* the error value;
 // - an import returning `result` throws on error (the error value is in `.payload`).
 
-import { hmac, placeholder } from 'ingest:provider/credentials@0.1.0';
-import { endpoint, get } from 'ingest:provider/config@0.1.0';
-import { nowMs, nextNonce } from 'ingest:provider/context@0.1.0';
+import { hmac, placeholder } from 'ingest:provider/credentials@0.2.0';
+import { endpoint, get } from 'ingest:provider/config@0.2.0';
+import { nowMs, nextNonce } from 'ingest:provider/context@0.2.0';
 
 const NAME = 'example-vendor';
 const VERSION = '0.1.0';
 const DEFAULT_BASE = 'https://api.example-rtc.invalid';
 
-/** A normalized provider error (thrown from an export, it becomes `err(provider-error)`). */
+/** A normalized provider error; thrown inside an operation, `step` returns it as `done(err(…))`. */
 class ProviderError {
   constructor(kind, message, vendor = {}) {
     this.kind = kind;
@@ -77,8 +89,54 @@ function readAnswer(status, bodyText) {
   });
 }
 
-/** One signed request; the time and nonce come from the host, so dry runs are reproducible. */
-async function call(method, path, body) {
+// ---------------------------------------------------------------------------------------------
+// Steps. Keep this helper as it is: it turns straight-line code that "sends" requests into the
+// step the host expects.
+
+/** Thrown by `send` when the answers are exhausted: the request to return as the next step. */
+class Pending {
+  constructor(request) {
+    this.request = request;
+  }
+}
+
+/** Runs `operation(send)` against the answers so far. The i-th `send(request)` returns the
+ *  i-th answer (`{tag: 'ok', val: {status, headers, body}}` or `{tag: 'err', val: {tag, val}}`);
+ *  the first request without an answer becomes the step `send(request)`. A returned value is
+ *  `done(ok(value))`, a thrown ProviderError `done(err(error))`; anything else thrown is a bug
+ *  and traps (the host reports a plugin fault, with the exception on the plugin's stderr). */
+function step(answers, operation) {
+  let next = 0;
+  const send = (request) => {
+    if (next < answers.length) return answers[next++];
+    throw new Pending(request);
+  };
+  try {
+    return { tag: 'done', val: { tag: 'ok', val: operation(send) } };
+  } catch (e) {
+    if (e instanceof Pending) return { tag: 'send', val: e.request };
+    if (e instanceof ProviderError) return { tag: 'done', val: { tag: 'err', val: e } };
+    throw e;
+  }
+}
+
+/** A transport failure (the host got no response) as a provider error. */
+function transportError(error) {
+  switch (error.tag) {
+    case 'denied':
+      return new ProviderError('denied', "the gateway's egress policy refused the vendor request");
+    case 'timeout':
+      return new ProviderError('timeout', `the vendor did not answer in time: ${error.val}`);
+    case 'too-large':
+      return new ProviderError('vendor-internal', "the vendor's response exceeded the gateway's size limit");
+    default: // 'unreachable', and 'not-sent' (a dry run without a canned answer)
+      return new ProviderError('unavailable', `the vendor could not be reached: ${error.val}`);
+  }
+}
+
+/** One signed request; the time and nonce come from the host, so every step (and every dry
+ *  run) builds the same bytes. */
+function call(send, method, path, body) {
   const base = (endpoint() ?? DEFAULT_BASE).replace(/\/$/, '');
   const payload = body === undefined ? '' : JSON.stringify(body);
   const timestamp = nowMs() / 1000n;
@@ -86,23 +144,23 @@ async function call(method, path, body) {
   const signature = host('signing', () =>
     hmac('sha256', [secret('api_secret')], [text(`${method}\n${path}\n${timestamp}\n${nonce}\n${payload}`)]));
   const keyId = host('placeholder', () => placeholder([secret('api_key_id')]));
-  let response;
-  try {
-    response = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        'content-type': 'application/json',
-        'x-api-key': keyId,
-        'x-timestamp': String(timestamp),
-        'x-nonce': nonce,
-        'x-signature': hex(signature),
-      },
-      body: method === 'GET' || method === 'DELETE' ? undefined : payload,
-    });
-  } catch (e) {
-    throw new ProviderError('unavailable', `the vendor could not be reached: ${e}`);
-  }
-  return readAnswer(response.status, await response.text());
+  const answer = send({
+    method,
+    url: `${base}${path}`,
+    headers: [
+      ['content-type', 'application/json'],
+      ['x-api-key', keyId],
+      ['x-timestamp', String(timestamp)],
+      ['x-nonce', nonce],
+      ['x-signature', hex(signature)],
+    ],
+    // The host sets content-length itself.
+    body: method === 'GET' || method === 'DELETE' ? new Uint8Array(0) : new TextEncoder().encode(payload),
+    // May the host repeat it after a connection failure? Only a query.
+    idempotent: method === 'GET',
+  });
+  if (answer.tag === 'err') throw transportError(answer.val);
+  return readAnswer(answer.val.status, new TextDecoder().decode(answer.val.body));
 }
 
 function appPath() {
@@ -132,47 +190,56 @@ export const provider = {
     };
   },
 
-  async start(req) {
-    if (req.direction !== 'pull-in') throw new ProviderError('unsupported', 'example-vendor supports only direction `pull-in`');
-    if (!req.roomId.trim()) throw new ProviderError('invalid-argument', '`room_id` must not be empty');
-    const source = (req.streamUrl ?? '').trim();
-    if (!source.startsWith('rtmp://') && !source.startsWith('https://')) {
-      throw new ProviderError('invalid-argument', '`stream_url` is required for pull-in and must start with rtmp:// or https://');
-    }
-    const options = JSON.parse(req.optionsJson || '{}');
-    const body = { room_id: req.roomId, user_id: req.userId, source_url: source };
-    if (options.volume !== undefined) {
-      if (!Number.isInteger(options.volume) || options.volume < 0 || options.volume > 100) {
-        throw new ProviderError('invalid-argument', '`options.volume` must be an integer between 0 and 100');
+  start(req, answers) {
+    return step(answers, (send) => {
+      if (req.direction !== 'pull-in') throw new ProviderError('unsupported', 'example-vendor supports only direction `pull-in`');
+      if (!req.roomId.trim()) throw new ProviderError('invalid-argument', '`room_id` must not be empty');
+      const source = (req.streamUrl ?? '').trim();
+      if (!source.startsWith('rtmp://') && !source.startsWith('https://')) {
+        throw new ProviderError('invalid-argument', '`stream_url` is required for pull-in and must start with rtmp:// or https://');
       }
-      body.volume = options.volume;
-    }
-    if (req.callbackUrl) body.callback_url = req.callbackUrl;
-    const { data, requestId } = await call('POST', appPath(), body);
-    if (typeof data.relay_id !== 'string' || !/^[A-Za-z0-9_-]+$/.test(data.relay_id)) {
-      throw new ProviderError('vendor-internal', "the vendor's response could not be understood: no valid `relay_id`");
-    }
-    return { sessionRef: data.relay_id, vendorTaskId: data.relay_id, issuedUrls: [], vendorRequestId: requestId, expiresAt: undefined };
-  },
-
-  async stop(req) {
-    const { requestId } = await call('DELETE', `${appPath()}/${relayId(req.sessionRef)}`);
-    return { vendorRequestId: requestId };
-  },
-
-  async status(req) {
-    try {
-      const { data, requestId } = await call('GET', `${appPath()}/${relayId(req.sessionRef)}`);
-      const vendorState = String(data.state ?? '');
-      return { state: STATES[vendorState] ?? 'unknown', vendorState, detail: data.reason, vendorRequestId: requestId };
-    } catch (e) {
-      if (e instanceof ProviderError && e.kind === 'not-found') {
-        return { state: 'not-found', vendorState: undefined, detail: e.message, vendorRequestId: e.vendorRequestId };
+      const options = JSON.parse(req.optionsJson || '{}');
+      const body = { room_id: req.roomId, user_id: req.userId, source_url: source };
+      if (options.volume !== undefined) {
+        if (!Number.isInteger(options.volume) || options.volume < 0 || options.volume > 100) {
+          throw new ProviderError('invalid-argument', '`options.volume` must be an integer between 0 and 100');
+        }
+        body.volume = options.volume;
       }
-      throw e;
-    }
+      if (req.callbackUrl) body.callback_url = req.callbackUrl;
+      const { data, requestId } = call(send, 'POST', appPath(), body);
+      if (typeof data.relay_id !== 'string' || !/^[A-Za-z0-9_-]+$/.test(data.relay_id)) {
+        throw new ProviderError('vendor-internal', "the vendor's response could not be understood: no valid `relay_id`");
+      }
+      return { sessionRef: data.relay_id, vendorTaskId: data.relay_id, issuedUrls: [], vendorRequestId: requestId, expiresAt: undefined };
+    });
   },
 
+  stop(req, answers) {
+    return step(answers, (send) => {
+      const { requestId } = call(send, 'DELETE', `${appPath()}/${relayId(req.sessionRef)}`);
+      return { vendorRequestId: requestId };
+    });
+  },
+
+  status(req, answers) {
+    return step(answers, (send) => {
+      try {
+        const { data, requestId } = call(send, 'GET', `${appPath()}/${relayId(req.sessionRef)}`);
+        const vendorState = String(data.state ?? '');
+        return { state: STATES[vendorState] ?? 'unknown', vendorState, detail: data.reason, vendorRequestId: requestId };
+      } catch (e) {
+        // Catch only what you handle and rethrow the rest: that includes `step`'s marker.
+        if (e instanceof ProviderError && e.kind === 'not-found') {
+          return { state: 'not-found', vendorState: undefined, detail: e.message, vendorRequestId: e.vendorRequestId };
+        }
+        throw e;
+      }
+    });
+  },
+
+  // Makes no vendor requests, so no steps: its return type is a `result`, so the ok value is
+  // returned and the error thrown.
   parseCallback(req) {
     const presented = (req.headers.find(([k]) => k.toLowerCase() === 'x-signature')?.[1] ?? '').toLowerCase();
     const expected = hex(host('signing', () => hmac('sha256', [secret('api_secret')], [{ tag: 'bytes', val: req.body }])));

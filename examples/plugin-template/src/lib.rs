@@ -3,9 +3,16 @@
 //!
 //! - `describe`: what the plugin supports, the config keys and secrets it needs, its hosts;
 //! - `start` / `stop` / `status`: validate the normalized request, build the vendor request,
-//!   sign it through the host (the plugin never sees a secret), send it with the SDK's HTTP
-//!   client, and map the answer (or the vendor's error code) to the normalized result;
+//!   sign it through the host (the plugin never sees a secret), send it with
+//!   `ingest_plugin_sdk::http::send`, and map the answer (or the vendor's error code) to the
+//!   normalized result;
 //! - `parse-callback`: verify a vendor callback's signature and turn it into an event.
+//!
+//! The plugin performs no I/O itself (contract `ingest:provider@0.2.0`): the host calls
+//! `start`, `stop` and `status` once per step with the vendor's answers so far, and the SDK
+//! replays them, so `http::send` returns the recorded answer to each earlier request and the
+//! first new request ends the step. Code stays sequential, but must be deterministic: take
+//! time and nonces from `context` (the same at every step), keep no state between calls.
 //!
 //! Everything but [`call`] and the [`Guest`] glue is a pure function, unit-tested on the build
 //! machine (`cargo test`); the component is tested by `ingest-gateway plugin test` with the
@@ -14,9 +21,9 @@
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
 use ingest_plugin_sdk::options::Options;
 use ingest_plugin_sdk::{
-    CallbackRequest, ConfigKey, Direction, ErrorKind, Guest, IngestEvent, IngestState,
-    IngestStatus, Operation, ProviderError, ProviderInfo, Session, StartRequest, StatusRequest,
-    StopRequest, StopResult, config, context, error,
+    CallbackRequest, Direction, ErrorKind, Guest, IngestEvent, IngestState, IngestStatus,
+    Operation, ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest,
+    StopResult, config, config_key, context, error, sign,
 };
 use serde_json::{Value, json};
 
@@ -48,11 +55,11 @@ pub fn info() -> ProviderInfo {
             Operation::Status,
             Operation::ParseCallback,
         ],
-        config_keys: vec![ConfigKey {
-            name: KEY_APP_ID.to_string(),
-            required: true,
-            description: "The Example RTC application id, e.g. `app-123`.".to_string(),
-        }],
+        config_keys: vec![config_key(
+            KEY_APP_ID,
+            true,
+            "The Example RTC application id, e.g. `app-123`.",
+        )],
         secrets: vec![SECRET_KEY_ID.to_string(), SECRET_SECRET.to_string()],
         default_hosts: vec!["api.example-rtc.invalid:443".to_string()],
     }
@@ -171,8 +178,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Sends one signed request and reads the answer. The only function that talks to the host's
-/// HTTP client.
+/// Sends one signed request and reads the answer. The only function that makes a vendor
+/// request (by replay: see the crate documentation).
 fn call(
     method: &str,
     path: &str,
@@ -212,6 +219,8 @@ fn app_path() -> Result<String, ProviderError> {
     Ok(format!("/v1/apps/{app}/relays"))
 }
 
+// `stop`, `status` and `parse_callback` have defaults that answer `unsupported`: a provider
+// that lacks one simply leaves it out (and out of `info().operations`).
 impl Guest for ExampleVendor {
     fn describe() -> ProviderInfo {
         info()
@@ -275,13 +284,8 @@ impl Guest for ExampleVendor {
             &[creds::secret(SECRET_SECRET)],
             &[creds::bytes(request.body.clone())],
         )?);
-        if presented.len() != expected.len()
-            || presented
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                != 0
-        {
+        // Constant time: the comparison must not tell an attacker how much of a guess was right.
+        if !sign::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             return Err(error::new(
                 ErrorKind::Unauthenticated,
                 "the callback's X-Signature does not verify",

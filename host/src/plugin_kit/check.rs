@@ -25,29 +25,16 @@ use crate::egress::{EgressMode, EgressPolicy, HostPort};
 use crate::gateway::{digest_of, direction_name, operation_name};
 use crate::runtime::{LoadError, Operation, Outcome, PluginConfig, Runtime};
 
-/// WASI interfaces the `adapter-plugin` world imports: `wasi:http/outgoing-handler` and what
-/// its types use. Any other WASI import is language-runtime support that the host links with
-/// nothing behind it (no files, sockets, environment or arguments).
-pub const WORLD_WASI: [&str; 6] = [
-    "wasi:http/outgoing-handler",
-    "wasi:http/types",
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:clocks/monotonic-clock",
-];
-
 /// How an import relates to the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImportClass {
     /// One of the contract's host interfaces (`ingest:provider/…`).
     Contract,
-    /// A WASI interface the world grants (outgoing HTTP and what it needs).
-    World,
     /// A WASI 0.2 interface outside the world, linked with nothing behind it.
     Stubbed,
-    /// Something this host does not provide: the component cannot be instantiated.
+    /// Something this host does not provide (including `wasi:http` and `wasi:sockets`: a 0.2
+    /// plugin returns its vendor requests as values): the component is refused.
     Unknown,
 }
 
@@ -141,7 +128,6 @@ impl CheckReport {
         }
         for (class, label) in [
             (ImportClass::Contract, "imports"),
-            (ImportClass::World, ""),
             (ImportClass::Stubbed, ""),
             (ImportClass::Unknown, ""),
         ] {
@@ -156,7 +142,6 @@ impl CheckReport {
             }
             let what = match class {
                 ImportClass::Contract => "the contract's host interfaces",
-                ImportClass::World => "granted by the world",
                 ImportClass::Stubbed => {
                     "not in the world: linked so language runtimes start, with nothing behind them"
                 }
@@ -254,15 +239,15 @@ pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
 pub fn classify_import(name: &str) -> ImportClass {
     let (iface, version) = name.split_once('@').unwrap_or((name, ""));
     if let Some(rest) = iface.strip_prefix("ingest:provider/") {
-        if bindings::HOST_INTERFACES.contains(&rest) && version.starts_with("0.1.") {
+        if bindings::HOST_INTERFACES.contains(&rest) && version.starts_with("0.2.") {
             return ImportClass::Contract;
         }
         return ImportClass::Unknown;
     }
+    if bindings::REFUSED_WASI.iter().any(|p| name.starts_with(p)) {
+        return ImportClass::Unknown;
+    }
     if iface.starts_with("wasi:") && version.starts_with("0.2.") {
-        if WORLD_WASI.contains(&iface) {
-            return ImportClass::World;
-        }
         return ImportClass::Stubbed;
     }
     ImportClass::Unknown
@@ -382,14 +367,7 @@ fn describe_setup(name: &str) -> crate::runtime::CallSetup {
         provider: name.to_string(),
         secrets: Arc::new(SecretStore::default()),
         config: Arc::new(PluginConfig::default()),
-        policy: Arc::new(EgressPolicy {
-            provider: name.to_string(),
-            allow: Vec::new(),
-            allow_private: false,
-            connect_timeout: Duration::from_millis(egress.connect_timeout_ms),
-            request_timeout: Duration::from_millis(egress.request_timeout_ms),
-            max_response_bytes: egress.max_response_bytes,
-        }),
+        policy: Arc::new(EgressPolicy::new(name, Vec::new(), false, &egress, None)),
         mode: EgressMode::DryRun(None),
         now_ms: 1_700_000_000_000,
         nonce: "check".to_string(),
@@ -452,18 +430,23 @@ mod tests {
     #[test]
     fn imports_are_classified() {
         assert_eq!(
-            classify_import("ingest:provider/credentials@0.1.0"),
+            classify_import("ingest:provider/credentials@0.2.0"),
             ImportClass::Contract
         );
         assert_eq!(
-            classify_import("ingest:provider/credentials@0.2.0"),
+            classify_import("ingest:provider/credentials@0.1.0"),
+            ImportClass::Unknown
+        );
+        // 0.2 plugins make no network calls of their own.
+        assert_eq!(
+            classify_import("wasi:http/outgoing-handler@0.2.12"),
             ImportClass::Unknown
         );
         assert_eq!(
-            classify_import("wasi:http/outgoing-handler@0.2.12"),
-            ImportClass::World
+            classify_import("wasi:sockets/tcp@0.2.12"),
+            ImportClass::Unknown
         );
-        assert_eq!(classify_import("wasi:io/streams@0.2.3"), ImportClass::World);
+        assert_eq!(classify_import("wasi:io/streams@0.2.3"), ImportClass::Stubbed);
         assert_eq!(
             classify_import("wasi:cli/environment@0.2.6"),
             ImportClass::Stubbed

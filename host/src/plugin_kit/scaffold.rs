@@ -63,16 +63,10 @@ const JS: &[(&str, &str)] = files!("../../../examples/plugin-template-js/":
     "cases/callback-bad-signature.json",
 );
 
-/// The WIT contract and its WASI dependencies, written into a JavaScript project's `wit/`.
+/// The WIT contract, written into a JavaScript project's `wit/` (the 0.2 world imports no
+/// WASI package, so it has no dependencies).
 const WIT: &[(&str, &str)] = files!("../../../wit/":
     "provider.wit",
-    "deps/cli/package.wit",
-    "deps/clocks/package.wit",
-    "deps/filesystem/package.wit",
-    "deps/http/package.wit",
-    "deps/io/package.wit",
-    "deps/random/package.wit",
-    "deps/sockets/package.wit",
 );
 
 /// Whether `name` is a valid plugin name: lowercase ASCII letters, digits and single `-`,

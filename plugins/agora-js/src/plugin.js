@@ -1,5 +1,8 @@
 // Ingest Gateway provider plugin for Agora Media Pull ("cloud player"), pull-in, written in
 // JavaScript and built into a component with componentize-js (see ../README.md and build.mjs).
+// Contract ingest:provider@0.2.0: the plugin performs no I/O. `start`, `stop` and `status`
+// return the vendor request to send (`send`) or the result (`done`); the host sends the
+// request and calls again, on a fresh instance, with the answers so far (see `step` below).
 //
 // start  → POST   {base}/{region}/v1/projects/{appId}/cloud-player/players
 // stop   → DELETE {base}/{region}/v1/projects/{appId}/cloud-player/players/{playerId}
@@ -8,11 +11,12 @@
 // Authentication is HTTP Basic with the project's RESTful credentials. The plugin never holds
 // them: `basicAuthPlaceholder` returns an opaque token that the host replaces with
 // base64(customer_id:customer_secret) as the request leaves, towards allowed hosts only.
-// Time, nonces and the request id come from the host, so dry runs are byte-identical.
+// Time, nonces and the request id come from the host, identical at every step of a call, so
+// each step rebuilds the same request and dry runs are byte-identical.
 
-import { basicAuthPlaceholder } from 'ingest:provider/credentials@0.1.0';
-import { endpoint, get } from 'ingest:provider/config@0.1.0';
-import { requestId } from 'ingest:provider/context@0.1.0';
+import { basicAuthPlaceholder } from 'ingest:provider/credentials@0.2.0';
+import { endpoint, get } from 'ingest:provider/config@0.2.0';
+import { requestId } from 'ingest:provider/context@0.2.0';
 
 const NAME = 'agora-js';
 const VERSION = '0.1.0';
@@ -23,7 +27,7 @@ const SECRET_KEY = 'customer_secret';
 /** Longest session reference the contract allows, bytes. */
 const MAX_SESSION_REF = 2048;
 
-/** A normalized provider error; thrown from an export, it becomes `err(provider-error)`. */
+/** A normalized provider error; thrown inside an operation, `step` returns it as `done(err(…))`. */
 class ProviderError {
   constructor(kind, message, vendor = {}) {
     this.kind = kind;
@@ -214,8 +218,80 @@ function badResponse(what, requestId) {
   return new ProviderError('vendor-internal', `the vendor's response could not be understood: ${what}`, { requestId });
 }
 
-/** One authenticated request; returns {status, headers, json, requestId} of a 2xx answer. */
-async function call(method, path, body) {
+// ---------------------------------------------------------------------------------------------
+// Steps: the operation's code runs from the top at every step and "sends" its requests in
+// order; a request already answered gets its answer back, the first unanswered one ends the
+// step. Nothing is kept between steps: the host passes the answers in again.
+
+/** Thrown by `send` when the answers are exhausted: the request to return as the next step. */
+class Pending {
+  constructor(request) {
+    this.request = request;
+  }
+}
+
+/** A `send` over the answers so far: the i-th call returns the i-th answer (a `vendor-answer`,
+ *  `{tag: 'ok', val: vendor-response}` or `{tag: 'err', val: transport-error}`). */
+function replay(answers) {
+  let next = 0;
+  return (request) => {
+    if (next < answers.length) return answers[next++];
+    throw new Pending(request);
+  };
+}
+
+/** Runs `operation(send)` against `answers`: `send(request)`, `done(ok(value))` or
+ *  `done(err(provider-error))`. Anything else thrown is a bug: it traps (a plugin fault). */
+function step(answers, operation) {
+  try {
+    return { tag: 'done', val: { tag: 'ok', val: operation(replay(answers)) } };
+  } catch (e) {
+    if (e instanceof Pending) return { tag: 'send', val: e.request };
+    if (e instanceof ProviderError) return { tag: 'done', val: { tag: 'err', val: e } };
+    throw e;
+  }
+}
+
+/** Response headers (`list<tuple<string, string>>`) with `get(name)` as the WHATWG `Headers`
+ *  class has it (as under contract 0.1): case-insensitive, repeated values joined with `, `,
+ *  surrounding whitespace trimmed, `null` when absent. */
+function headerMap(list) {
+  return {
+    get(name) {
+      const want = name.toLowerCase();
+      const values = list.filter(([k]) => k.toLowerCase() === want).map(([, v]) => v.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, ''));
+      return values.length ? values.join(', ') : null;
+    },
+  };
+}
+
+/** The URL WHATWG-normalized (lower-case host, no default port), as the plugin sent it under
+ *  contract 0.1. */
+function normalizeUrl(url) {
+  try {
+    return new URL(url).href;
+  } catch {
+    return url; // The host's egress policy refuses it, with its reason.
+  }
+}
+
+/** A transport failure (no response) as a provider error, as the Rust SDK maps it. The host
+ *  adds what it saw (an egress refusal outranks the plugin's guess). */
+function transportError(error) {
+  switch (error.tag) {
+    case 'denied':
+      return new ProviderError('denied', "the gateway's egress policy refused the vendor request");
+    case 'timeout':
+      return new ProviderError('timeout', `the vendor did not answer in time: ${error.val}`);
+    case 'too-large':
+      return new ProviderError('vendor-internal', "the vendor's response exceeded the gateway's size limit");
+    default: // 'unreachable', and 'not-sent' (a dry run without a canned answer)
+      return new ProviderError('unavailable', `the vendor could not be reached: ${error.val}`);
+  }
+}
+
+/** One authenticated request through `send`; returns {json, requestId} of a 2xx answer. */
+function call(send, method, path, body) {
   const s = settings();
   let auth;
   try {
@@ -228,32 +304,32 @@ async function call(method, path, body) {
     throw new ProviderError('plugin-fault', `the credentials call failed: ${p?.val ?? p}`);
   }
   const sentId = requestId();
-  const headers = { authorization: `Basic ${auth}`, 'x-request-id': sentId };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  let response;
-  try {
-    response = await fetch(`${s.base}${playersPath(s)}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    // The host's egress policy, a timeout or a broken connection; the host adds its reason.
-    throw new ProviderError('unavailable', `the vendor could not be reached: ${e?.message ?? e}`);
-  }
-  const text = await response.text();
+  const headers = [['authorization', `Basic ${auth}`], ['x-request-id', sentId]];
+  if (body !== undefined) headers.push(['content-type', 'application/json']);
+  const answer = send({
+    method,
+    url: normalizeUrl(`${s.base}${playersPath(s)}${path}`),
+    headers,
+    body: body === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(body)),
+    // A query may be repeated after a broken connection; a create or a delete may not.
+    idempotent: method === 'GET',
+  });
+  if (answer.tag === 'err') throw transportError(answer.val);
+  const response = answer.val;
+  const responseHeaders = headerMap(response.headers);
+  const text = new TextDecoder().decode(response.body);
   if (response.status < 200 || response.status > 299) {
-    throw vendorError(response.status, response.headers, text, sentId);
+    throw vendorError(response.status, responseHeaders, text, sentId);
   }
   let json;
   if (text.trim()) {
     try {
       json = JSON.parse(text);
     } catch {
-      throw badResponse('the body is not JSON', vendorRequestId(response.headers, sentId));
+      throw badResponse('the body is not JSON', vendorRequestId(responseHeaders, sentId));
     }
   }
-  return { json, requestId: vendorRequestId(response.headers, sentId) };
+  return { json, requestId: vendorRequestId(responseHeaders, sentId) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,40 +354,47 @@ export const provider = {
     };
   },
 
-  async start(req) {
-    const body = startBody(req);
-    const { json, requestId: rid } = await call('POST', '', body);
-    const id = json?.player?.id;
-    if (typeof id !== 'string' || !id) throw badResponse('the answer carries no `player.id`', rid);
-    const ref = sessionRef(id, body.player.channelName);
-    if (utf8Length(ref) > MAX_SESSION_REF) throw badResponse(`a player id of ${id.length} characters`, rid);
-    return { sessionRef: ref, vendorTaskId: id, issuedUrls: [], vendorRequestId: rid, expiresAt: undefined };
+  start(req, answers) {
+    return step(answers, (send) => {
+      const body = startBody(req);
+      const { json, requestId: rid } = call(send, 'POST', '', body);
+      const id = json?.player?.id;
+      if (typeof id !== 'string' || !id) throw badResponse('the answer carries no `player.id`', rid);
+      const ref = sessionRef(id, body.player.channelName);
+      if (utf8Length(ref) > MAX_SESSION_REF) throw badResponse(`a player id of ${id.length} characters`, rid);
+      return { sessionRef: ref, vendorTaskId: id, issuedUrls: [], vendorRequestId: rid, expiresAt: undefined };
+    });
   },
 
-  async stop(req) {
-    const { id } = parseSessionRef(req.sessionRef);
-    const { requestId: rid } = await call('DELETE', `/${encodeURIComponent(id)}`);
-    return { vendorRequestId: rid };
+  stop(req, answers) {
+    return step(answers, (send) => {
+      const { id } = parseSessionRef(req.sessionRef);
+      const { requestId: rid } = call(send, 'DELETE', `/${encodeURIComponent(id)}`);
+      return { vendorRequestId: rid };
+    });
   },
 
-  async status(req) {
-    const { id, channel } = parseSessionRef(req.sessionRef);
-    const filter = encodeURIComponent(`channelName eq ${channel}`);
-    const { json, requestId: rid } = await call('GET', `?filter=${filter}`);
-    if (!json || !Array.isArray(json.players)) throw badResponse('the answer carries no `players` list', rid);
-    const player = json.players.find((p) => p && p.id === id);
-    if (!player) {
-      return { state: 'not-found', vendorState: undefined, detail: `no player ${id} in channel ${channel}`, vendorRequestId: rid };
-    }
-    const vendorState = typeof player.status === 'string' ? player.status : undefined;
-    return {
-      state: STATES[vendorState] ?? 'unknown',
-      vendorState,
-      detail: player.name === undefined ? undefined : `player ${player.name}`,
-      vendorRequestId: rid,
-    };
+  status(req, answers) {
+    return step(answers, (send) => {
+      const { id, channel } = parseSessionRef(req.sessionRef);
+      const filter = encodeURIComponent(`channelName eq ${channel}`);
+      const { json, requestId: rid } = call(send, 'GET', `?filter=${filter}`);
+      if (!json || !Array.isArray(json.players)) throw badResponse('the answer carries no `players` list', rid);
+      const player = json.players.find((p) => p && p.id === id);
+      if (!player) {
+        return { state: 'not-found', vendorState: undefined, detail: `no player ${id} in channel ${channel}`, vendorRequestId: rid };
+      }
+      const vendorState = typeof player.status === 'string' ? player.status : undefined;
+      return {
+        state: STATES[vendorState] ?? 'unknown',
+        vendorState,
+        detail: player.name === undefined ? undefined : `player ${player.name}`,
+        vendorRequestId: rid,
+      };
+    });
   },
 
+  // A `result` export (no steps): the ok value is returned, the error *thrown*.
   parseCallback() {
     throw new ProviderError('unsupported', 'agora-js does not handle callbacks: Agora reports Media Pull events through its Notification Center Service, whose format the vendor spec does not cover; poll `status` instead');
   },

@@ -33,7 +33,7 @@ impl Reply {
     }
 }
 
-/// The HTTP request: `GET {base_url}?{query}`. No `Host` header is set (`wasi:http` derives
+/// The HTTP request: `GET {base_url}?{query}`. No `Host` header is set (the host derives
 /// it from the URL).
 pub fn build_request(
     base_url: &str,
@@ -105,27 +105,13 @@ pub fn call(settings: &Settings, action: &str, params: Vec<Param>) -> Result<Rep
     let query = sign::signed_query(&HostCrypto, METHOD, all)?;
     let request = build_request(&base_url, action, &query)?;
     ingest_plugin_sdk::debug!("calling Alibaba Cloud {action} at {base_url}");
-    let response = transport::send(request).map_err(transport::SendError::into_provider_error)?;
-    let retry_after = transport::retry_after(&response);
-    let reply = parse_reply(
+    transport::exchange(
+        "Alibaba Cloud",
         action,
-        response.status().as_u16(),
-        retry_after,
-        response.body(),
-    );
-    match &reply {
-        Ok(r) => ingest_plugin_sdk::debug!(
-            "Alibaba Cloud {action} succeeded, RequestId {}",
-            r.request_id.as_deref().unwrap_or("-")
-        ),
-        Err(e) => ingest_plugin_sdk::debug!(
-            "Alibaba Cloud {action} failed: {} (vendor code {}, RequestId {})",
-            e.message,
-            e.vendor_code.as_deref().unwrap_or("-"),
-            e.vendor_request_id.as_deref().unwrap_or("-")
-        ),
-    }
-    reply
+        request,
+        |status, retry_after, body| parse_reply(action, status, retry_after, body),
+        |r| r.request_id.as_deref(),
+    )
 }
 
 #[cfg(test)]

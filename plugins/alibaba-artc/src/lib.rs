@@ -20,9 +20,9 @@ pub mod start;
 pub mod status;
 
 use ingest_plugin_sdk::{
-    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
-    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
-    config, context, error,
+    CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, context,
+    error,
 };
 
 use crate::session::SessionRef;
@@ -43,11 +43,7 @@ pub struct AlibabaArtc;
 
 /// What the plugin is; `region` is the `region` config key, which decides the default host.
 pub fn info(region: Option<&str>) -> ProviderInfo {
-    let key = |name: &str, required: bool, description: &str| ConfigKey {
-        name: name.to_string(),
-        required,
-        description: description.to_string(),
-    };
+    let key = ingest_plugin_sdk::config_key;
     ProviderInfo {
         name: NAME.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -138,11 +134,7 @@ mod tests {
         assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(i.directions, vec![Direction::PushIn]);
         assert_eq!(i.operations, vec![Operation::Start, Operation::Status]);
-        let keys: Vec<(&str, bool)> = i
-            .config_keys
-            .iter()
-            .map(|k| (k.name.as_str(), k.required))
-            .collect();
+        let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(keys, vec![("app_id", true), ("region", false)]);
         assert_eq!(i.secrets, vec!["access_key_id", "access_key_secret"]);
         assert_eq!(i.default_hosts, vec!["live.aliyuncs.com:443"]);

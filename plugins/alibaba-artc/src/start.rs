@@ -53,30 +53,13 @@ impl StartParams {
     }
 }
 
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::PullIn => "pull-in",
-        Direction::PushIn => "push-in",
-        Direction::PushOut => "push-out",
-        Direction::PullOut => "pull-out",
-    }
-}
-
-fn media_name(m: MediaKind) -> &'static str {
-    match m {
-        MediaKind::AudioVideo => "audio-video",
-        MediaKind::AudioOnly => "audio-only",
-        MediaKind::VideoOnly => "video-only",
-    }
-}
-
 /// Validates `req` and builds the parameters.
 pub fn build(req: &StartRequest) -> Result<StartParams, ProviderError> {
     if req.direction != Direction::PushIn {
         return Err(unsupported(format!(
             "alibaba-artc supports only direction `push-in` (CreateRoomRealTimeStreamAddress \
              issues an RTMP address an encoder pushes to); direction `{}` is not supported",
-            direction_name(req.direction)
+            req.direction.name()
         )));
     }
     if req.media != MediaKind::AudioVideo {
@@ -84,7 +67,7 @@ pub fn build(req: &StartRequest) -> Result<StartParams, ProviderError> {
             "Alibaba ARTC carries whatever tracks the encoder pushes and has no parameter to \
              restrict them; media `{}` is not supported (use `audio-video` and configure the \
              encoder)",
-            media_name(req.media)
+            req.media.name()
         )));
     }
     // Parsed only to refuse malformed JSON; this plugin reads no options.

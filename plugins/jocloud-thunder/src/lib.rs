@@ -18,9 +18,8 @@ pub mod settings;
 pub mod start;
 
 use ingest_plugin_sdk::{
-    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
-    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
-    config, error,
+    CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, error,
 };
 
 use crate::api::Op;
@@ -44,11 +43,7 @@ pub struct JocloudThunder;
 
 /// What the plugin is; `region` is the config value that decides the default host.
 pub fn info(region: Option<&str>) -> ProviderInfo {
-    let key = |name: &str, required: bool, description: &str| ConfigKey {
-        name: name.to_string(),
-        required,
-        description: description.to_string(),
-    };
+    let key = ingest_plugin_sdk::config_key;
     ProviderInfo {
         name: NAME.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -135,11 +130,7 @@ mod tests {
         assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(i.directions, vec![Direction::PushOut]);
         assert_eq!(i.operations, vec![Operation::Start, Operation::Stop]);
-        let keys: Vec<(&str, bool)> = i
-            .config_keys
-            .iter()
-            .map(|k| (k.name.as_str(), k.required))
-            .collect();
+        let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(
             keys,
             vec![("app_id", true), ("region", false), ("path_prefix", false)]

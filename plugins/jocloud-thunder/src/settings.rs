@@ -4,6 +4,7 @@
 //! error messages are unit-tested on the host target.
 
 use ingest_plugin_sdk::error::invalid_argument;
+pub use ingest_plugin_sdk::sign::percent_encode;
 use ingest_plugin_sdk::{ProviderError, endpoint};
 
 /// Config key: the Jocloud application id.
@@ -132,19 +133,6 @@ pub fn base_url(override_url: Option<&str>, region: Region) -> Result<String, Pr
     Ok(endpoint::parse("endpoint", value, &example)?.origin())
 }
 
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// `{base}/app/{appid}/{prefix}/{operation}?traceId={trace_id}`.
 pub fn operation_url(base: &str, settings: &Settings, operation: &str, trace_id: &str) -> String {
     format!(
@@ -168,15 +156,7 @@ pub fn default_hosts(region: Option<&str>) -> Vec<String> {
 mod tests {
     use super::*;
     use ingest_plugin_sdk::ErrorKind;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
-    }
+    use ingest_plugin_sdk::testing::config_lookup as lookup;
 
     #[test]
     fn loads_with_defaults() {

@@ -138,15 +138,6 @@ pub struct Start {
     pub session_ref: String,
 }
 
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::PullIn => "pull-in",
-        Direction::PushIn => "push-in",
-        Direction::PushOut => "push-out",
-        Direction::PullOut => "pull-out",
-    }
-}
-
 fn check_text(field: &str, value: &str, what: &str) -> Result<(), ProviderError> {
     if value.trim().is_empty() || value.chars().any(char::is_control) {
         return Err(invalid_argument(format!(
@@ -290,7 +281,7 @@ pub fn build(req: &StartRequest, appid: u64) -> Result<Start, ProviderError> {
         return Err(unsupported(format!(
             "jocloud-thunder supports only direction `push-out` (Jocloud relays the room's \
              stream to a CDN), not `{}`",
-            direction_name(req.direction)
+            req.direction.name()
         )));
     }
     if req.media != MediaKind::AudioVideo {

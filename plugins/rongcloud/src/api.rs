@@ -87,8 +87,8 @@ impl Headers {
     }
 }
 
-/// The HTTP request for `op` on `endpoint`. No `Host` header: `wasi:http` derives it from the
-/// URL (and nothing signed depends on it).
+/// The HTTP request for `op` on `endpoint`. No `Host` header: the host derives it from the URL
+/// (and nothing signed depends on it).
 pub fn build_request(
     endpoint: &Endpoint,
     op: Op,
@@ -239,9 +239,9 @@ pub fn next_step(attempt: Attempt<'_>, has_next: bool) -> Step {
         Attempt::Failed(SendError::Timeout(what)) => {
             what.starts_with("ConnectionTimeout") || what.starts_with("DnsTimeout")
         }
-        Attempt::Failed(SendError::Denied | SendError::InvalidRequest(_) | SendError::TooLarge) => {
-            false
-        }
+        // An egress refusal, an invalid request, a response too large, or (under replay) the
+        // SDK's pending request: no fail-over.
+        Attempt::Failed(_) => false,
     };
     if fail_over {
         Step::FailOver

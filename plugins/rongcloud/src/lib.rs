@@ -21,9 +21,9 @@ pub mod sign;
 pub mod start;
 
 use ingest_plugin_sdk::{
-    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
-    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
-    config, context, error,
+    CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, context,
+    error,
 };
 
 use crate::api::Op;
@@ -41,11 +41,7 @@ pub struct RongCloud;
 /// What the plugin is; `region` and `backup_endpoint` are the config values that decide the
 /// default hosts.
 pub fn info(region: Option<&str>, backup_endpoint: Option<&str>) -> ProviderInfo {
-    let key = |name: &str, required: bool, description: &str| ConfigKey {
-        name: name.to_string(),
-        required,
-        description: description.to_string(),
-    };
+    let key = ingest_plugin_sdk::config_key;
     ProviderInfo {
         name: NAME.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -155,11 +151,7 @@ mod tests {
             i.operations,
             vec![Operation::Start, Operation::Stop, Operation::ParseCallback]
         );
-        let keys: Vec<(&str, bool)> = i
-            .config_keys
-            .iter()
-            .map(|k| (k.name.as_str(), k.required))
-            .collect();
+        let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(
             keys,
             vec![

@@ -241,15 +241,7 @@ pub fn default_hosts(region: Option<&str>, backup_endpoint: Option<&str>) -> Vec
 mod tests {
     use super::*;
     use ingest_plugin_sdk::ErrorKind;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
-    }
+    use ingest_plugin_sdk::testing::config_lookup as lookup;
 
     #[test]
     fn regions_and_domains() {

@@ -7,6 +7,7 @@
 
 use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::creds::{self, HashAlgorithm, Part};
+pub use ingest_plugin_sdk::sign::same_hex_signature as same_signature;
 
 /// The secret holding the App Secret.
 pub const APP_SECRET: &str = "app_secret";
@@ -85,18 +86,6 @@ pub fn request_id_header(request_id: &str) -> Option<String> {
         .take(MAX_REQUEST_ID_LEN)
         .collect();
     (!id.is_empty()).then_some(id)
-}
-
-/// Compares two hex signatures case-insensitively in time independent of where they differ.
-pub fn same_signature(expected: &str, given: &str) -> bool {
-    let a = expected.as_bytes();
-    let b = given.as_bytes();
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| {
-        acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
-    }) == 0
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ pub fn build(req: &StartRequest) -> Result<Start, ProviderError> {
         return Err(unsupported(format!(
             "rongcloud supports only direction `pull-in` (RongCloud Cloud Player pulls a source \
              URL into the room), not `{}`",
-            direction_name(req.direction)
+            req.direction.name()
         )));
     }
     let options = Options::parse(&req.options_json)?;
@@ -195,15 +195,6 @@ pub fn build(req: &StartRequest) -> Result<Start, ProviderError> {
         },
         session_ref,
     })
-}
-
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::PullIn => "pull-in",
-        Direction::PushIn => "push-in",
-        Direction::PushOut => "push-out",
-        Direction::PullOut => "pull-out",
-    }
 }
 
 fn has_scheme(url: &str, schemes: &[&str]) -> bool {

@@ -1,34 +1,43 @@
-//! A blocking HTTP client over `wasi:http/outgoing-handler`.
+//! Vendor HTTP requests, answered by replay.
 //!
-//! The host applies its egress policy (allowlist, timeouts, response size cap, placeholder
-//! substitution) to every request sent here; a refused request comes back as
-//! [`SendError::Denied`].
+//! [`send`] takes and returns [`::http`] types. A plugin performs no I/O: inside an operation
+//! run by [`step::run`](crate::step::run) (as the [`export!`](crate::export) glue runs `start`,
+//! `stop` and `status`), the `i`-th `send` returns the host's answer to the `i`-th request of
+//! the operation; the first `send` past the answers so far ends the step: the host sends that
+//! request (egress allowlist, timeouts, response size cap, placeholder substitution) and runs
+//! the operation again with its answer. A refused or failed exchange is a [`SendError`], which
+//! `?` turns into the matching [`ProviderError`].
+//!
+//! The request goes as a `vendor-request`: method, absolute URL, headers in order (values must
+//! be UTF-8 text), body. The host sets `content-length` (after placeholder substitution) and
+//! `host` (from the URL); the plugin sets neither. A request is `idempotent` (the host may
+//! repeat it after a connection failure) when its method is `GET`, `HEAD` or `OPTIONS`, unless
+//! the plugin says otherwise with the [`Idempotent`] extension or [`send_idempotent`].
 
-use crate::bindings::wasi::http::outgoing_handler;
-use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme, http_error_code,
+use crate::{
+    ErrorKind, ProviderError, TransportError, VendorAnswer, VendorRequest, VendorResponse,
 };
-use crate::bindings::wasi::io::streams::StreamError;
-use crate::{ErrorKind, ProviderError};
-
-/// Largest chunk written to an output stream in one call (the WASI limit is 4096).
-const WRITE_CHUNK: usize = 4096;
-/// Largest chunk requested from an input stream in one call.
-const READ_CHUNK: u64 = 64 * 1024;
 
 /// Why a request did not produce a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendError {
-    /// The request could not be built (bad URL, header, method).
+    /// The request could not be built (bad URL, header, method), or was made outside `start`,
+    /// `stop` and `status`.
     InvalidRequest(String),
     /// The host's egress policy refused the request.
     Denied,
-    /// The vendor did not answer in time (connect or response).
+    /// The vendor did not answer in time.
     Timeout(String),
-    /// The connection failed or broke.
+    /// The connection failed or broke; also a dry run's request that was not sent.
     Transport(String),
     /// The response was larger than the host allows.
     TooLarge,
+    /// The request was handed to the host; this step of the operation ends here. Let it
+    /// propagate (with `?`): the SDK answers the host with the request whatever the plugin
+    /// returns, and runs the operation again with the answer.
+    #[doc(hidden)]
+    Pending,
 }
 
 impl SendError {
@@ -55,6 +64,10 @@ impl SendError {
                 ErrorKind::VendorInternal,
                 "the vendor's response exceeded the gateway's size limit".to_string(),
             ),
+            SendError::Pending => (
+                ErrorKind::PluginFault,
+                "a vendor request is pending (this step of the operation ends here)".to_string(),
+            ),
         };
         crate::error::new(kind, message)
     }
@@ -66,22 +79,21 @@ impl From<SendError> for ProviderError {
     }
 }
 
-fn invalid(what: &str) -> SendError {
-    SendError::InvalidRequest(what.to_string())
-}
-
-fn from_error_code(code: ErrorCode) -> SendError {
-    match code {
-        ErrorCode::HttpRequestDenied => SendError::Denied,
-        ErrorCode::ConnectionTimeout
-        | ErrorCode::ConnectionReadTimeout
-        | ErrorCode::ConnectionWriteTimeout
-        | ErrorCode::HttpResponseTimeout
-        | ErrorCode::DnsTimeout => SendError::Timeout(format!("{code:?}")),
-        ErrorCode::HttpResponseBodySize(_) => SendError::TooLarge,
-        other => SendError::Transport(format!("{other:?}")),
-    }
-}
+/// A request extension overriding whether a request is idempotent (by default: `GET`, `HEAD`
+/// and `OPTIONS` are, other methods are not). Mark a query sent as `POST`, or a call carrying
+/// an idempotency key:
+///
+/// ```
+/// use ingest_plugin_sdk::http::{Idempotent, vendor_request};
+///
+/// let request = http::Request::post("https://api.example.com/DescribeTask")
+///     .extension(Idempotent(true))
+///     .body(b"{}".to_vec())
+///     .expect("request");
+/// assert!(vendor_request(request).expect("valid").idempotent);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idempotent(pub bool);
 
 /// The response's `Retry-After` header as text, if present and visible ASCII; pass it to
 /// [`crate::error::from_http_status`] (or read it with [`crate::error::parse_retry_after`]).
@@ -92,14 +104,71 @@ pub fn retry_after<B>(response: &::http::Response<B>) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// Sends `request` and waits for the whole response.
-///
-/// The host's egress policy applies (allowlist, timeouts, size caps) and it replaces secret
-/// placeholders on the way out; a refused or failed exchange is a [`SendError`], which `?`
-/// turns into the matching [`ProviderError`].
+fn invalid(what: impl Into<String>) -> SendError {
+    SendError::InvalidRequest(what.into())
+}
+
+/// The `vendor-request` the host receives for `request`: method, the absolute URL, headers in
+/// order as text, body, and whether it is idempotent (see [`Idempotent`]). Nothing is added:
+/// no `content-length`, no `host`.
+pub fn vendor_request(request: ::http::Request<Vec<u8>>) -> Result<VendorRequest, SendError> {
+    let (parts, body) = request.into_parts();
+    match parts.uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "the URL's scheme `{other}` is not http(s)"
+            )));
+        }
+        None => return Err(invalid("the URL has no scheme")),
+    }
+    if parts.uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err(invalid("the URL has no host"));
+    }
+    let mut headers = Vec::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let value = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| invalid(format!("header `{name}`: the value is not UTF-8 text")))?;
+        headers.push((name.as_str().to_string(), value.to_string()));
+    }
+    let idempotent = match parts.extensions.get::<Idempotent>() {
+        Some(Idempotent(yes)) => *yes,
+        None => matches!(
+            parts.method,
+            ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
+        ),
+    };
+    Ok(VendorRequest {
+        method: parts.method.as_str().to_string(),
+        url: parts.uri.to_string(),
+        headers,
+        body,
+        idempotent,
+    })
+}
+
+/// The host's answer as the plugin sees it: the vendor's response, or why there is none.
+pub fn from_answer(answer: VendorAnswer) -> Result<::http::Response<Vec<u8>>, SendError> {
+    let response: VendorResponse = answer.map_err(|e| match e {
+        TransportError::Denied(_) => SendError::Denied,
+        TransportError::Unreachable(why) | TransportError::NotSent(why) => {
+            SendError::Transport(why)
+        }
+        TransportError::Timeout(why) => SendError::Timeout(why),
+        TransportError::TooLarge(_) => SendError::TooLarge,
+    })?;
+    let mut builder = ::http::Response::builder().status(response.status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder
+        .body(response.body)
+        .map_err(|e| SendError::Transport(format!("response: {e}")))
+}
+
+/// Sends `request` and returns the whole response (see the [module](self) documentation).
 ///
 /// ```no_run
-/// // Runs only inside the gateway; compiled, not run, here.
 /// # fn call() -> Result<(), ingest_plugin_sdk::ProviderError> {
 /// let request = http::Request::post("https://api.example-rtc.invalid/v1/relays")
 ///     .header("content-type", "application/json")
@@ -109,104 +178,354 @@ pub fn retry_after<B>(response: &::http::Response<B>) -> Option<&str> {
 /// println!("{} {}", response.status(), String::from_utf8_lossy(response.body()));
 /// # Ok(()) }
 /// ```
+///
+/// Outside `start`, `stop` and `status` (in `describe` or `parse-callback`, or natively
+/// outside [`step::run`](crate::step::run)) it fails with [`SendError::InvalidRequest`].
 pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8>>, SendError> {
-    let (parts, body) = request.into_parts();
-    let mut headers: Vec<(String, Vec<u8>)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-        .collect();
-    if !body.is_empty() && !parts.headers.contains_key(::http::header::CONTENT_LENGTH) {
-        headers.push((
-            "content-length".to_string(),
-            body.len().to_string().into_bytes(),
-        ));
+    let request = vendor_request(request)?;
+    match crate::step::next_answer(request) {
+        crate::step::Next::Answer(answer) => from_answer(answer),
+        crate::step::Next::Suspend => Err(SendError::Pending),
+        crate::step::Next::Outside => Err(invalid(
+            "vendor requests can be made only in start, stop and status",
+        )),
     }
-    let fields = Fields::from_list(&headers)
-        .map_err(|e| SendError::InvalidRequest(format!("header: {e:?}")))?;
-    let out = OutgoingRequest::new(fields);
+}
 
-    let method = match parts.method.as_str() {
-        "GET" => Method::Get,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "PATCH" => Method::Patch,
-        "HEAD" => Method::Head,
-        other => Method::Other(other.to_string()),
-    };
-    out.set_method(&method).map_err(|()| invalid("method"))?;
-    let scheme = match parts.uri.scheme_str() {
-        Some("https") => Scheme::Https,
-        Some("http") => Scheme::Http,
-        Some(other) => Scheme::Other(other.to_string()),
-        None => return Err(invalid("the URL has no scheme")),
-    };
-    out.set_scheme(Some(&scheme))
-        .map_err(|()| invalid("scheme"))?;
-    let authority = parts
-        .uri
-        .authority()
-        .ok_or_else(|| invalid("the URL has no host"))?;
-    out.set_authority(Some(authority.as_str()))
-        .map_err(|()| invalid("authority"))?;
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    out.set_path_with_query(Some(path))
-        .map_err(|()| invalid("path"))?;
+/// [`send`] with the request marked idempotent (see [`Idempotent`]): for a query the vendor
+/// takes as `POST`, or a call carrying an idempotency key.
+pub fn send_idempotent(
+    mut request: ::http::Request<Vec<u8>>,
+) -> Result<::http::Response<Vec<u8>>, SendError> {
+    request.extensions_mut().insert(Idempotent(true));
+    send(request)
+}
 
-    let out_body = out.body().map_err(|()| invalid("body already taken"))?;
-    let pending = outgoing_handler::handle(out, None).map_err(from_error_code)?;
-    {
-        let stream = out_body.write().map_err(|()| invalid("body stream"))?;
-        for chunk in body.chunks(WRITE_CHUNK) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| SendError::Transport(format!("writing the request body: {e:?}")))?;
+/// One vendor exchange as most adapters make it: [`send`]s `request`, reads the response with
+/// `read(status, retry_after, body)` and logs the outcome at `debug` level —
+/// "`{vendor} {action}` succeeded, RequestId …" with `request_id` of the result, or
+/// "`{vendor} {action}` failed: … (vendor code …, RequestId …)". A [`SendError`] is returned
+/// as its [`ProviderError`] (a pending request ends the step there, unlogged).
+pub fn exchange<T>(
+    vendor: &str,
+    action: &str,
+    request: ::http::Request<Vec<u8>>,
+    read: impl FnOnce(u16, Option<&str>, &[u8]) -> Result<T, ProviderError>,
+    request_id: impl FnOnce(&T) -> Option<&str>,
+) -> Result<T, ProviderError> {
+    let response = send(request).map_err(SendError::into_provider_error)?;
+    let reply = read(
+        response.status().as_u16(),
+        retry_after(&response),
+        response.body(),
+    );
+    match &reply {
+        Ok(r) => crate::debug!(
+            "{vendor} {action} succeeded, RequestId {}",
+            request_id(r).unwrap_or("-")
+        ),
+        Err(e) => crate::debug!(
+            "{vendor} {action} failed: {} (vendor code {}, RequestId {})",
+            e.message,
+            e.vendor_code.as_deref().unwrap_or("-"),
+            e.vendor_request_id.as_deref().unwrap_or("-")
+        ),
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::step::{self, Step};
+
+    fn ok(status: u16, body: &str) -> VendorAnswer {
+        Ok(VendorResponse {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-request-id".into(), "r-1".into()),
+            ],
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    fn get(url: &str) -> ::http::Request<Vec<u8>> {
+        ::http::Request::get(url).body(Vec::new()).expect("request")
+    }
+
+    #[test]
+    fn requests_convert_as_they_are() {
+        let request = ::http::Request::post("http://127.0.0.1:9101")
+            .header("X-TC-Action", "Start")
+            .header("content-type", "application/json")
+            .header("x-multi", "a")
+            .header("x-multi", "b")
+            .header(
+                "x-utf8",
+                ::http::HeaderValue::from_bytes("é".as_bytes()).expect("v"),
+            )
+            .body(b"{}".to_vec())
+            .expect("request");
+        let r = vendor_request(request).expect("valid");
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.url, "http://127.0.0.1:9101/");
+        let headers: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            headers,
+            vec![
+                ("x-tc-action", "Start"),
+                ("content-type", "application/json"),
+                ("x-multi", "a"),
+                ("x-multi", "b"),
+                ("x-utf8", "é"),
+            ]
+        );
+        assert_eq!(r.body, b"{}");
+        assert!(!r.idempotent);
+
+        let r = vendor_request(get("https://h.example/a/b?x=1&y=%20")).expect("valid");
+        assert_eq!(
+            (r.method.as_str(), r.url.as_str()),
+            ("GET", "https://h.example/a/b?x=1&y=%20")
+        );
+        assert!(r.idempotent && r.headers.is_empty() && r.body.is_empty());
+    }
+
+    #[test]
+    fn idempotency_follows_the_method_unless_overridden() {
+        for (method, expected) in [
+            ("GET", true),
+            ("HEAD", true),
+            ("OPTIONS", true),
+            ("POST", false),
+            ("PUT", false),
+            ("DELETE", false),
+            ("PATCH", false),
+        ] {
+            let r = ::http::Request::builder()
+                .method(method)
+                .uri("https://h/")
+                .body(Vec::new())
+                .expect("request");
+            assert_eq!(
+                vendor_request(r).expect("valid").idempotent,
+                expected,
+                "{method}"
+            );
         }
+        let r = ::http::Request::get("https://h/")
+            .extension(Idempotent(false))
+            .body(Vec::new())
+            .expect("request");
+        assert!(!vendor_request(r).expect("valid").idempotent);
     }
-    OutgoingBody::finish(out_body, None).map_err(from_error_code)?;
 
-    pending.subscribe().block();
-    let response = match pending.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(from_error_code(code)),
-        Some(Err(())) | None => return Err(SendError::Transport("no response".to_string())),
-    };
-
-    let mut builder = ::http::Response::builder().status(response.status());
-    for (name, value) in response.headers().entries() {
-        builder = builder.header(name, value);
-    }
-    let incoming = response
-        .consume()
-        .map_err(|()| SendError::Transport("response body taken".to_string()))?;
-    let mut buf = Vec::new();
-    {
-        let stream = incoming
-            .stream()
-            .map_err(|()| SendError::Transport("response body stream".to_string()))?;
-        loop {
-            match stream.blocking_read(READ_CHUNK) {
-                Ok(chunk) => buf.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(match http_error_code(&e) {
-                        Some(code) => from_error_code(code),
-                        None => SendError::Transport(format!(
-                            "reading the response body: {}",
-                            e.to_debug_string()
-                        )),
-                    });
-                }
+    #[test]
+    fn invalid_requests_are_refused() {
+        let bad_value = ::http::Request::post("https://h/")
+            .header(
+                "x-bin",
+                ::http::HeaderValue::from_bytes(b"\xff\xfe").expect("v"),
+            )
+            .body(Vec::new())
+            .expect("request");
+        for (request, why) in [
+            (bad_value, "UTF-8"),
+            (get("/relative"), "scheme"),
+            (get("ftp://h/x"), "scheme"),
+        ] {
+            match vendor_request(request) {
+                Err(SendError::InvalidRequest(m)) => assert!(m.contains(why), "{m}"),
+                other => panic!("{why}: {other:?}"),
             }
         }
+        // An invalid request fails at once, at every step: it is never made pending.
+        let step = step::run(Vec::new(), || {
+            send(get("/relative"))?;
+            Ok(())
+        });
+        match step {
+            Step::Done(Err(e)) => assert_eq!(e.kind, ErrorKind::PluginFault),
+            other => panic!("{other:?}"),
+        }
     }
-    let _trailers = IncomingBody::finish(incoming);
-    builder
-        .body(buf)
-        .map_err(|e| SendError::Transport(format!("response: {e}")))
+
+    #[test]
+    fn answers_convert_to_responses_and_errors() {
+        let r = from_answer(ok(201, "{\"a\":1}")).expect("response");
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers()["x-request-id"], "r-1");
+        assert_eq!(r.body(), b"{\"a\":1}");
+        let cases = [
+            (TransportError::Denied("d".into()), SendError::Denied),
+            (
+                TransportError::Unreachable("refused".into()),
+                SendError::Transport("refused".into()),
+            ),
+            (
+                TransportError::Timeout("slow".into()),
+                SendError::Timeout("slow".into()),
+            ),
+            (TransportError::TooLarge("big".into()), SendError::TooLarge),
+            (
+                TransportError::NotSent("dry run".into()),
+                SendError::Transport("dry run".into()),
+            ),
+        ];
+        for (transport, expected) in cases {
+            assert_eq!(from_answer(Err(transport)).expect_err("error"), expected);
+        }
+        let weird = Ok(VendorResponse {
+            status: 1000,
+            headers: Vec::new(),
+            body: Vec::new(),
+        });
+        assert!(matches!(from_answer(weird), Err(SendError::Transport(_))));
+    }
+
+    #[test]
+    fn outside_a_step_send_is_refused() {
+        match send(get("https://h/")) {
+            Err(SendError::InvalidRequest(m)) => assert!(m.contains("only in start"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(step::is_live());
+    }
+
+    /// Sends up to three requests, the second only after the first answered 200.
+    fn flow() -> Result<Vec<u16>, ProviderError> {
+        let mut seen = Vec::new();
+        let a = send(get("https://h/1"))?;
+        seen.push(a.status().as_u16());
+        if a.status() == 200 {
+            let b = send(get("https://h/2"))?;
+            seen.push(b.status().as_u16());
+        }
+        match send(get("https://h/3")) {
+            Ok(c) => seen.push(c.status().as_u16()),
+            Err(SendError::Transport(_)) => seen.push(0),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(seen)
+    }
+
+    #[test]
+    fn replay_sends_the_next_request_then_finishes() {
+        let url = |s: Step<Vec<u16>>| match s {
+            Step::Send(r) => r.url,
+            Step::Done(d) => panic!("done early: {d:?}"),
+        };
+        assert_eq!(url(step::run(Vec::new(), flow)), "https://h/1");
+        assert_eq!(url(step::run(vec![ok(200, "")], flow)), "https://h/2");
+        assert_eq!(
+            url(step::run(vec![ok(200, ""), ok(204, "")], flow)),
+            "https://h/3"
+        );
+        assert_eq!(url(step::run(vec![ok(404, "")], flow)), "https://h/3");
+        match step::run(vec![ok(200, ""), ok(204, ""), ok(202, "")], flow) {
+            Step::Done(Ok(seen)) => assert_eq!(seen, vec![200, 204, 202]),
+            other => panic!("{other:?}"),
+        }
+        let unreachable = Err(TransportError::Unreachable("refused".into()));
+        match step::run(vec![ok(404, ""), unreachable], flow) {
+            Step::Done(Ok(seen)) => assert_eq!(seen, vec![404, 0]),
+            other => panic!("{other:?}"),
+        }
+        // The exchange ends with the step.
+        assert!(matches!(
+            send(get("https://h/")),
+            Err(SendError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn only_the_first_request_past_the_answers_is_pending() {
+        let step = step::run(Vec::new(), || {
+            let first = send(get("https://h/first"));
+            let second = send(get("https://h/second"));
+            assert_eq!(first.as_ref().err(), Some(&SendError::Pending));
+            assert_eq!(second.as_ref().err(), Some(&SendError::Pending));
+            assert!(!step::is_live());
+            // Whatever the plugin makes of it, the pending request is what the step answers.
+            Ok::<_, ProviderError>("ignored the error")
+        });
+        match step {
+            Step::Send(r) => assert_eq!(r.url, "https://h/first"),
+            other => panic!("{other:?}"),
+        }
+        // Pending converts to an error without panicking.
+        let e = ProviderError::from(SendError::Pending);
+        assert_eq!(e.kind, ErrorKind::PluginFault);
+    }
+
+    #[test]
+    fn logging_is_live_only_past_the_replayed_answers() {
+        let step = step::run(vec![ok(200, "")], || {
+            assert!(!step::is_live(), "replaying the first answer");
+            send(get("https://h/1"))?;
+            assert!(step::is_live(), "past the answers");
+            Ok(())
+        });
+        assert!(matches!(step, Step::Done(Ok(()))));
+    }
+
+    #[test]
+    fn exchange_reads_the_answer_and_passes_errors_on() {
+        let read = |status: u16, retry: Option<&str>, body: &[u8]| {
+            if status == 200 {
+                Ok(String::from_utf8_lossy(body).into_owned())
+            } else {
+                Err(crate::error::from_http_status("V", "Act", status, retry))
+            }
+        };
+        let run = |answers: Vec<VendorAnswer>| {
+            step::run(answers, || {
+                exchange("V", "Act", get("https://h/"), read, |r: &String| {
+                    Some(r.as_str())
+                })
+            })
+        };
+        assert!(matches!(run(Vec::new()), Step::Send(_)));
+        match run(vec![ok(200, "body")]) {
+            Step::Done(Ok(text)) => assert_eq!(text, "body"),
+            other => panic!("{other:?}"),
+        }
+        let slow = Ok(VendorResponse {
+            status: 429,
+            headers: vec![("retry-after".into(), "3".into())],
+            body: Vec::new(),
+        });
+        match run(vec![slow]) {
+            Step::Done(Err(e)) => {
+                assert_eq!(
+                    (e.kind, e.retry_after_secs),
+                    (ErrorKind::RateLimited, Some(3))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match run(vec![Err(TransportError::Timeout("slow".into()))]) {
+            Step::Done(Err(e)) => assert_eq!(e.kind, ErrorKind::Timeout),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unused_answers_are_a_plugin_fault() {
+        match step::run(vec![ok(200, ""), ok(200, "")], || {
+            send(get("https://h/1"))?;
+            Ok(())
+        }) {
+            Step::Done(Err(e)) => {
+                assert_eq!(e.kind, ErrorKind::PluginFault);
+                assert!(e.message.contains("not deterministic"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

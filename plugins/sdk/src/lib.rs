@@ -1,24 +1,34 @@
 //! The guest-side SDK for Ingest Gateway provider plugins written in Rust.
 //!
 //! A provider plugin is a `wasm32-wasip2` component that targets the
-//! `ingest:provider/adapter-plugin` world in the repository's `wit/` directory. This crate
-//! holds the generated bindings (so every plugin shares one copy), and small helpers for what
-//! every adapter does:
+//! `ingest:provider/adapter-plugin@0.2.0` world in the repository's `wit/` directory. In that
+//! contract a plugin performs no I/O: each of `start`, `stop` and `status` is called once per
+//! *step*, with the vendor's answers so far, and returns either the next vendor request for the
+//! host to send or the final result. This SDK hides that shape: a plugin implements the SDK's
+//! own [`Guest`] trait with ordinary sequential code that calls [`http::send`], and the glue
+//! that [`export!`] generates runs it by **deterministic replay** ([`step`]): at every step the
+//! plugin runs from the beginning, its earlier `send`s return the recorded answers, and the
+//! first `send` past them suspends the operation with that request.
 //!
-//! - [`http::send`]: a blocking HTTP client over `wasi:http/outgoing-handler`, taking and
-//!   returning [`::http`] types;
+//! What the crate holds:
+//!
+//! - the generated bindings (so every plugin shares one copy) and the [`Guest`] trait;
+//! - [`http::send`]: a vendor request as [`::http`] types, answered by replay;
 //! - [`creds`]: HMACs, digests and placeholders computed by the host over *secret
 //!   references*, so the plugin never holds a secret's bytes;
+//! - [`sign`]: the secret-free pieces of signature schemes (percent-encoding, constant-time
+//!   comparison of signatures);
 //! - [`endpoint`]: validating the base URL requests go to (the operator's `endpoint`);
 //! - [`error`]: building normalized [`ProviderError`]s, and the generic HTTP-status fallback;
-//! - [`options`]: reading the vendor-specific `options-json` object of a start request.
+//! - [`options`]: reading the vendor-specific `options-json` object of a start request;
+//! - [`config_key`], [`required_config`] and [`testing::config_lookup`] for configuration.
 //!
 //! A plugin implements [`Guest`] and exports it:
 //!
 //! ```no_run
 //! use ingest_plugin_sdk::{
-//!     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
-//!     ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, error,
+//!     Direction, Guest, Operation, ProviderError, ProviderInfo, Session, StartRequest,
+//!     config_key, error,
 //! };
 //!
 //! struct MyVendor;
@@ -31,7 +41,7 @@
 //!             vendor: "My Vendor".into(),
 //!             directions: vec![Direction::PullIn],
 //!             operations: vec![Operation::Start],
-//!             config_keys: Vec::new(),
+//!             config_keys: vec![config_key("app_id", true, "The application id.")],
 //!             secrets: vec!["api_secret".into()],
 //!             default_hosts: vec!["api.my-vendor.example:443".into()],
 //!         }
@@ -40,15 +50,7 @@
 //!         // Validate, build the vendor request, sign it with `creds`, send it with `http::send`.
 //!         Err(error::invalid_argument(format!("room `{}`: not implemented", request.room_id)))
 //!     }
-//!     fn stop(_: StopRequest) -> Result<StopResult, ProviderError> {
-//!         Err(error::unsupported("stop is not supported"))
-//!     }
-//!     fn status(_: StatusRequest) -> Result<IngestStatus, ProviderError> {
-//!         Err(error::unsupported("status is not supported"))
-//!     }
-//!     fn parse_callback(_: CallbackRequest) -> Result<IngestEvent, ProviderError> {
-//!         Err(error::unsupported("no callbacks"))
-//!     }
+//!     // `stop`, `status` and `parse_callback` default to `unsupported`.
 //! }
 //!
 //! // Only on wasm: a native cdylib cannot carry the component's export names.
@@ -56,13 +58,21 @@
 //! ingest_plugin_sdk::export!(MyVendor);
 //! ```
 //!
+//! Because every step re-runs the operation from the start, a plugin must be a deterministic
+//! function of its input and the answers: take time, nonces and the request id from
+//! [`context`] (the host gives the same values at every step of one call, and the nonce
+//! sequence starts over at each step), never from a clock or a random source, and keep no
+//! state between calls. Then every earlier request is rebuilt exactly (same signature, same
+//! nonce) and its recorded answer fits it.
+//!
 //! Build with `cargo build --target wasm32-wasip2` (the repository's plugins use
 //! `--profile plugin`); `ingest-gateway plugin new NAME` writes a complete crate to start from,
 //! and `docs/plugin-authoring.md` explains the contract, credentials, egress and testing.
 //!
 //! The functions that call into the host (the [`creds`], [`config`], [`context`] and [`log`]
-//! interfaces, [`http::send`]) work only inside the gateway; on the build machine, keep the
-//! rest of the plugin pure and unit-test it there.
+//! interfaces) work only inside the gateway; on the build machine, keep the rest of the plugin
+//! pure and unit-test it there. [`http::send`] and [`step::run`] work natively, so a flow that
+//! sends several requests can be unit-tested with recorded answers.
 
 #![deny(missing_docs)]
 
@@ -71,6 +81,9 @@ pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod options;
+pub mod sign;
+pub mod step;
+pub mod testing;
 
 /// The bindings generated from the `adapter-plugin` world.
 #[allow(missing_docs, clippy::all, reason = "generated by wit-bindgen")]
@@ -78,48 +91,157 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "ingest:provider/adapter-plugin",
-        generate_all,
         pub_export_macro: true,
-        export_macro_name: "export",
+        export_macro_name: "__export_adapter",
         default_bindings_module: "ingest_plugin_sdk::bindings",
     });
 }
 
-pub use bindings::exports::ingest::provider::provider::Guest;
+pub use bindings::exports::ingest::provider::provider::{StartStep, StatusStep, StopStep};
 pub use bindings::ingest::provider::config;
 pub use bindings::ingest::provider::context;
 pub use bindings::ingest::provider::log;
 pub use bindings::ingest::provider::types::{
     CallbackRequest, ConfigKey, Direction, ErrorKind, IngestEvent, IngestState, IngestStatus,
     IssuedUrl, MediaKind, Operation, ProviderError, ProviderInfo, Session, StartRequest,
-    StatusRequest, StopRequest, StopResult, UrlPurpose,
+    StatusRequest, StopRequest, StopResult, TransportError, UrlPurpose, VendorAnswer,
+    VendorRequest, VendorResponse,
 };
 
-/// Export a type implementing [`Guest`] as this component's `provider` interface.
-pub use bindings::export;
+/// What a provider plugin implements: the operations of the `provider` interface, written as
+/// ordinary functions that send vendor requests with [`http::send`].
+///
+/// [`export!`] turns an implementation into the component's `provider` export, running
+/// `start`, `stop` and `status` by replay ([`step`]). `stop`, `status` and `parse_callback`
+/// default to an `unsupported` error; override the ones the provider supports (and list them
+/// in [`ProviderInfo::operations`]).
+pub trait Guest {
+    /// What this provider is and can do. Makes no vendor requests.
+    fn describe() -> ProviderInfo;
 
-/// Logs a formatted line at `info` level through the host's log interface.
+    /// Start an ingest.
+    fn start(request: StartRequest) -> Result<Session, ProviderError>;
+
+    /// Stop an ingest. Default: `unsupported`.
+    fn stop(request: StopRequest) -> Result<StopResult, ProviderError> {
+        let _ = request;
+        Err(unsupported_operation("stop"))
+    }
+
+    /// Query an ingest. Default: `unsupported`.
+    fn status(request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        let _ = request;
+        Err(unsupported_operation("status"))
+    }
+
+    /// Verify a vendor callback and turn it into a normalized event; makes no vendor
+    /// requests. Default: `unsupported`.
+    fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        let _ = request;
+        Err(unsupported_operation("parse-callback"))
+    }
+}
+
+/// The `unsupported` error the [`Guest`] defaults answer.
+fn unsupported_operation(operation: &str) -> ProviderError {
+    error::unsupported(format!("this provider does not support `{operation}`"))
+}
+
+/// Exports a type implementing [`Guest`] as this component's `provider` interface.
+///
+/// ```ignore
+/// #[cfg(target_arch = "wasm32")]
+/// ingest_plugin_sdk::export!(MyVendor);
+/// ```
+///
+/// The generated glue runs `start`, `stop` and `status` by replay over the step's answers
+/// ([`step`]) and answers the host with the next vendor request or the result.
+#[macro_export]
+macro_rules! export {
+    ($ty:ty) => {
+        const _: () = {
+            struct __IngestPluginExport;
+
+            impl $crate::bindings::exports::ingest::provider::provider::Guest
+                for __IngestPluginExport
+            {
+                fn describe() -> $crate::ProviderInfo {
+                    <$ty as $crate::Guest>::describe()
+                }
+
+                fn start(
+                    request: $crate::StartRequest,
+                    answers: ::std::vec::Vec<$crate::VendorAnswer>,
+                ) -> $crate::StartStep {
+                    $crate::step::start::<$ty>(request, answers)
+                }
+
+                fn stop(
+                    request: $crate::StopRequest,
+                    answers: ::std::vec::Vec<$crate::VendorAnswer>,
+                ) -> $crate::StopStep {
+                    $crate::step::stop::<$ty>(request, answers)
+                }
+
+                fn status(
+                    request: $crate::StatusRequest,
+                    answers: ::std::vec::Vec<$crate::VendorAnswer>,
+                ) -> $crate::StatusStep {
+                    $crate::step::status::<$ty>(request, answers)
+                }
+
+                fn parse_callback(
+                    request: $crate::CallbackRequest,
+                ) -> ::std::result::Result<$crate::IngestEvent, $crate::ProviderError> {
+                    $crate::step::parse_callback::<$ty>(request)
+                }
+            }
+
+            $crate::bindings::__export_adapter!(__IngestPluginExport with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Logs a formatted line at `info` level through the host's log interface (once per
+/// operation: see [`step::is_live`]; a no-op on the build machine).
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)*) => {
-        $crate::log::log($crate::log::Level::Info, &format!($($arg)*))
+        if $crate::step::log_now() {
+            $crate::log::log($crate::log::Level::Info, &format!($($arg)*))
+        }
     };
 }
 
-/// Logs a formatted line at `warn` level through the host's log interface.
+/// Logs a formatted line at `warn` level through the host's log interface (once per
+/// operation: see [`step::is_live`]; a no-op on the build machine).
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)*) => {
-        $crate::log::log($crate::log::Level::Warn, &format!($($arg)*))
+        if $crate::step::log_now() {
+            $crate::log::log($crate::log::Level::Warn, &format!($($arg)*))
+        }
     };
 }
 
-/// Logs a formatted line at `debug` level through the host's log interface.
+/// Logs a formatted line at `debug` level through the host's log interface (once per
+/// operation: see [`step::is_live`]; a no-op on the build machine).
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => {
-        $crate::log::log($crate::log::Level::Debug, &format!($($arg)*))
+        if $crate::step::log_now() {
+            $crate::log::log($crate::log::Level::Debug, &format!($($arg)*))
+        }
     };
+}
+
+/// A config key declaration for [`ProviderInfo::config_keys`].
+pub fn config_key(name: &str, required: bool, description: &str) -> ConfigKey {
+    ConfigKey {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    }
 }
 
 /// A required config key's value, or an `invalid-argument` error naming the key.
@@ -129,5 +251,28 @@ pub fn required_config(key: &str) -> Result<String, ProviderError> {
         _ => Err(error::invalid_argument(format!(
             "provider config key `{key}` is not set; add `{key} = \"…\"` under [providers.config]"
         ))),
+    }
+}
+
+impl Direction {
+    /// The gateway's name for the direction: `pull-in`, `push-in`, `push-out`, `pull-out`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::PullIn => "pull-in",
+            Direction::PushIn => "push-in",
+            Direction::PushOut => "push-out",
+            Direction::PullOut => "pull-out",
+        }
+    }
+}
+
+impl MediaKind {
+    /// The gateway's name for the media kind: `audio-video`, `audio-only`, `video-only`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaKind::AudioVideo => "audio-video",
+            MediaKind::AudioOnly => "audio-only",
+            MediaKind::VideoOnly => "video-only",
+        }
     }
 }

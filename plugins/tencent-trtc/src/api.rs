@@ -4,6 +4,7 @@
 //! call context and talks to the host.
 
 use ingest_plugin_sdk::error::bad_vendor_response;
+use ingest_plugin_sdk::http::Idempotent;
 use ingest_plugin_sdk::{ErrorKind, ProviderError, config, context, error, http as transport};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -44,8 +45,9 @@ impl Reply {
 /// The HTTP request for `action`, ready to send. `authorization` must sign `endpoint.authority`
 /// as `host`, [`CONTENT_TYPE`] and exactly `body`.
 ///
-/// No `Host` header is set: `wasi:http` forbids it and derives it from the URL's authority,
-/// which is what was signed.
+/// No `Host` header is set: the host derives it from the URL's authority, which is what was
+/// signed. `Describe*` actions are queries, sent as idempotent (the host may repeat them after
+/// a broken connection).
 pub fn build_request(
     endpoint: &Endpoint,
     action: &str,
@@ -64,6 +66,7 @@ pub fn build_request(
         .header("X-TC-Region", region)
         .header("X-TC-RequestClient", REQUEST_CLIENT)
         .header(::http::header::AUTHORIZATION, authorization)
+        .extension(Idempotent(action.starts_with("Describe")))
         .body(body)
         .map_err(|e| {
             error::new(
@@ -174,27 +177,13 @@ pub fn call(
         body,
     )?;
     ingest_plugin_sdk::debug!("calling Tencent TRTC {action} at {}", endpoint.url);
-    let response = transport::send(request).map_err(transport::SendError::into_provider_error)?;
-    let retry_after = transport::retry_after(&response);
-    let reply = parse_reply(
+    transport::exchange(
+        "Tencent TRTC",
         action,
-        response.status().as_u16(),
-        retry_after,
-        response.body(),
-    );
-    match &reply {
-        Ok(r) => ingest_plugin_sdk::debug!(
-            "Tencent TRTC {action} succeeded, RequestId {}",
-            r.request_id.as_deref().unwrap_or("-")
-        ),
-        Err(e) => ingest_plugin_sdk::debug!(
-            "Tencent TRTC {action} failed: {} (vendor code {}, RequestId {})",
-            e.message,
-            e.vendor_code.as_deref().unwrap_or("-"),
-            e.vendor_request_id.as_deref().unwrap_or("-")
-        ),
-    }
-    reply
+        request,
+        |status, retry_after, body| parse_reply(action, status, retry_after, body),
+        |r| r.request_id.as_deref(),
+    )
 }
 
 #[cfg(test)]
@@ -227,6 +216,21 @@ mod tests {
         assert!(get("authorization").starts_with("TC3-HMAC-SHA256 Credential="));
         assert!(h.get("host").is_none());
         assert_eq!(req.body(), b"{}");
+        let sent = ingest_plugin_sdk::http::vendor_request(req).expect("vendor request");
+        assert!(!sent.idempotent, "StartStreamIngest is not a query");
+        assert!(sent.headers.iter().all(|(k, _)| k != "content-length"));
+
+        let describe = build_request(
+            &endpoint,
+            "DescribeStreamIngest",
+            "ap-guangzhou",
+            1_700_000_000,
+            "TC3-HMAC-SHA256 x",
+            b"{}".to_vec(),
+        )
+        .expect("request");
+        let sent = ingest_plugin_sdk::http::vendor_request(describe).expect("vendor request");
+        assert!(sent.idempotent, "DescribeStreamIngest is a query");
     }
 
     #[test]

@@ -18,9 +18,8 @@ pub mod start;
 pub mod task;
 
 use ingest_plugin_sdk::{
-    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
-    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
-    config, error,
+    CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, error,
 };
 
 use crate::settings::Settings;
@@ -41,11 +40,7 @@ pub struct TencentTrtc;
 
 /// What the plugin is; `host` is the `host` config key, which decides the default host.
 pub fn info(host: Option<&str>) -> ProviderInfo {
-    let key = |name: &str, required: bool, description: &str| ConfigKey {
-        name: name.to_string(),
-        required,
-        description: description.to_string(),
-    };
+    let key = ingest_plugin_sdk::config_key;
     ProviderInfo {
         name: NAME.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -138,11 +133,7 @@ mod tests {
             i.operations,
             vec![Operation::Start, Operation::Stop, Operation::Status]
         );
-        let keys: Vec<(&str, bool)> = i
-            .config_keys
-            .iter()
-            .map(|k| (k.name.as_str(), k.required))
-            .collect();
+        let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(
             keys,
             vec![

@@ -52,24 +52,6 @@ pub struct StartBody {
 /// Source URL schemes TRTC pulls from.
 const STREAM_URL_SCHEMES: [&str; 4] = ["rtmp://", "rtmps://", "http://", "https://"];
 
-/// The gateway's name for a direction.
-pub fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::PullIn => "pull-in",
-        Direction::PushIn => "push-in",
-        Direction::PushOut => "push-out",
-        Direction::PullOut => "pull-out",
-    }
-}
-
-fn media_name(m: MediaKind) -> &'static str {
-    match m {
-        MediaKind::AudioVideo => "audio-video",
-        MediaKind::AudioOnly => "audio-only",
-        MediaKind::VideoOnly => "video-only",
-    }
-}
-
 /// Validates `req` and builds the body. `config_room_id_type` is the provider's
 /// `room_id_type` config key, used when `options.room_id_type` is absent.
 pub fn build(
@@ -81,14 +63,14 @@ pub fn build(
         return Err(unsupported(format!(
             "tencent-trtc supports only direction `pull-in` (StartStreamIngest); direction `{}` \
              is not supported",
-            direction_name(req.direction)
+            req.direction.name()
         )));
     }
     if req.media != MediaKind::AudioVideo {
         return Err(unsupported(format!(
             "Tencent TRTC stream ingest relays the source's tracks as they are; media `{}` is \
              not supported (use `audio-video`)",
-            media_name(req.media)
+            req.media.name()
         )));
     }
     let options = Options::parse(&req.options_json)?;

@@ -20,6 +20,7 @@
 use ingest_plugin_sdk::bindings::ingest::provider::credentials as host;
 use ingest_plugin_sdk::creds::{CredentialError, HashAlgorithm, Part};
 use ingest_plugin_sdk::error::{invalid_argument, new, unsupported};
+use ingest_plugin_sdk::sign::constant_time_eq;
 use ingest_plugin_sdk::{ErrorKind, IngestEvent, IngestState, ProviderError};
 use serde_json::{Map, Value};
 
@@ -205,10 +206,6 @@ pub fn candidates(timestamp: &str, nonce: &str) -> [Vec<Piece>; 3] {
         vec![t(a), Piece::CallbackSecret, t(b)],
         vec![t(a), t(b), Piece::CallbackSecret],
     ]
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Checks the signature and that the callback is for `app_id`.

@@ -26,15 +26,6 @@ pub const DESCRIBE_PAGE_SIZE: u32 = 50;
 /// Source URL schemes the plugin passes on.
 const URL_SCHEMES: [&str; 4] = ["rtmp://", "rtmps://", "http://", "https://"];
 
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::PullIn => "pull-in",
-        Direction::PushIn => "push-in",
-        Direction::PushOut => "push-out",
-        Direction::PullOut => "pull-out",
-    }
-}
-
 /// Whether `s` is a ZEGO stream id: 1..=256 characters `[0-9A-Za-z_-]`.
 pub fn is_stream_id(s: &str) -> bool {
     !s.is_empty()
@@ -67,7 +58,7 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
         return Err(unsupported(format!(
             "zego-cloud-player supports only direction `pull-in` (CreatePlayer pulls a source \
              URL into the room); direction `{}` is not supported",
-            direction_name(req.direction)
+            req.direction.name()
         )));
     }
     if req.media != MediaKind::AudioVideo {

@@ -35,15 +35,7 @@ pub fn endpoint(override_url: Option<&str>, host: &str) -> Result<String, Provid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
-    }
+    use ingest_plugin_sdk::testing::config_lookup as lookup;
 
     #[test]
     fn loads_settings() {

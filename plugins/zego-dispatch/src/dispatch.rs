@@ -77,15 +77,6 @@ impl Dispatch {
     }
 }
 
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::PullIn => "pull-in",
-        Direction::PushIn => "push-in",
-        Direction::PushOut => "push-out",
-        Direction::PullOut => "pull-out",
-    }
-}
-
 /// Whether `s` is a ZEGO stream id: 1..=256 characters `[0-9A-Za-z_-]`.
 pub fn is_stream_id(s: &str) -> bool {
     !s.is_empty()
@@ -103,7 +94,7 @@ pub fn build(req: &StartRequest, settings: &Settings) -> Result<Dispatch, Provid
             return Err(unsupported(format!(
                 "zego-dispatch supports directions `push-in` (RTMPDispatchV2 Type=push) and \
                  `pull-out` (Type=pull); direction `{}` is not supported",
-                direction_name(other)
+                other.name()
             )));
         }
     };

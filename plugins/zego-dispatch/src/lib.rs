@@ -18,9 +18,9 @@ pub mod settings;
 pub use zego_shared::sign;
 
 use ingest_plugin_sdk::{
-    CallbackRequest, ConfigKey, Direction, Guest, IngestEvent, IngestStatus, Operation,
-    ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult,
-    config, context, error,
+    CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, context,
+    error,
 };
 
 use crate::settings::Settings;
@@ -39,11 +39,7 @@ pub struct ZegoDispatch;
 
 /// What the plugin is; `region` is the `region` config key, which decides the default host.
 pub fn info(region: Option<&str>) -> ProviderInfo {
-    let key = |name: &str, required: bool, description: &str| ConfigKey {
-        name: name.to_string(),
-        required,
-        description: description.to_string(),
-    };
+    let key = ingest_plugin_sdk::config_key;
     ProviderInfo {
         name: NAME.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -129,11 +125,7 @@ mod tests {
         assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(i.directions, vec![Direction::PushIn, Direction::PullOut]);
         assert_eq!(i.operations, vec![Operation::Start]);
-        let keys: Vec<(&str, bool)> = i
-            .config_keys
-            .iter()
-            .map(|k| (k.name.as_str(), k.required))
-            .collect();
+        let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(
             keys,
             vec![("app_id", true), ("region", false), ("is_test", false)]

@@ -6,6 +6,7 @@
 //! that reads the call context and talks to the host.
 
 use ingest_plugin_sdk::error::bad_vendor_response;
+use ingest_plugin_sdk::http::Idempotent;
 use ingest_plugin_sdk::{ErrorKind, ProviderError, config, context, error, http as transport};
 use serde_json::{Map, Value};
 
@@ -34,16 +35,20 @@ impl Reply {
 }
 
 /// `GET {base_url}?{query}` without a body, or `POST {base_url}?{query}` with a JSON `body`.
-/// No `Host` header is set (`wasi:http` derives it from the URL).
+/// No `Host` header is set (the host derives it from the URL). `Describe*` actions are
+/// queries, sent as idempotent (the host may repeat them after a broken connection).
 pub fn build_request(
     base_url: &str,
     action: &str,
     query: &str,
     body: Option<Vec<u8>>,
 ) -> Result<::http::Request<Vec<u8>>, ProviderError> {
-    let builder = ::http::Request::builder()
+    let mut builder = ::http::Request::builder()
         .uri(format!("{base_url}?{query}"))
         .header(::http::header::ACCEPT, "application/json");
+    if action.starts_with("Describe") {
+        builder = builder.extension(Idempotent(true));
+    }
     let built = match body {
         None => builder.method(::http::Method::GET).body(Vec::new()),
         Some(body) => builder
@@ -159,27 +164,13 @@ impl Service {
         )?);
         let request = build_request(&base_url, action, &sign::query(&all), body)?;
         ingest_plugin_sdk::debug!("calling ZEGO {action} at {base_url}");
-        let response =
-            transport::send(request).map_err(transport::SendError::into_provider_error)?;
-        let reply = self.parse_reply(
+        transport::exchange(
+            "ZEGO",
             action,
-            response.status().as_u16(),
-            transport::retry_after(&response),
-            response.body(),
-        );
-        match &reply {
-            Ok(r) => ingest_plugin_sdk::debug!(
-                "ZEGO {action} succeeded, RequestId {}",
-                r.request_id.as_deref().unwrap_or("-")
-            ),
-            Err(e) => ingest_plugin_sdk::debug!(
-                "ZEGO {action} failed: {} (vendor code {}, RequestId {})",
-                e.message,
-                e.vendor_code.as_deref().unwrap_or("-"),
-                e.vendor_request_id.as_deref().unwrap_or("-")
-            ),
-        }
-        reply
+            request,
+            |status, retry_after, body| self.parse_reply(action, status, retry_after, body),
+            |r| r.request_id.as_deref(),
+        )
     }
 }
 
@@ -210,6 +201,23 @@ mod tests {
         assert_eq!(req.headers()["content-type"], "application/json");
         assert!(req.headers().get("host").is_none());
         assert_eq!(req.body(), br#"{"PlayerId":"p"}"#);
+    }
+
+    #[test]
+    fn only_queries_are_idempotent() {
+        let sent = |action: &str, body: Option<Vec<u8>>| {
+            let req = build_request("https://h/", action, "Action=x", body).expect("req");
+            ingest_plugin_sdk::http::vendor_request(req)
+                .expect("vendor request")
+                .idempotent
+        };
+        assert!(sent("DescribePlayers", Some(b"{}".to_vec())));
+        assert!(!sent("CreatePlayer", Some(b"{}".to_vec())));
+        assert!(!sent("DeletePlayer", Some(b"{}".to_vec())));
+        assert!(
+            sent("RTMPDispatchV2", None),
+            "a GET is idempotent by default"
+        );
     }
 
     #[test]

@@ -124,21 +124,13 @@ impl Service {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use ingest_plugin_sdk::testing::config_lookup as lookup;
 
     pub(crate) const RTC: Service = Service {
         host_stem: "rtc-api",
         default_host: "rtc-api.zego.im",
         kind_for: crate::errors::common_kind,
     };
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
-    }
 
     #[test]
     fn loads_settings() {

@@ -8,6 +8,7 @@
 
 use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
+pub use ingest_plugin_sdk::sign::percent_encode;
 
 /// The secret holding the ServerSecret.
 pub const SECRET_SERVER: &str = "server_secret";
@@ -70,19 +71,6 @@ impl Crypto for HostCrypto {
 pub fn nonce(crypto: &impl Crypto, call_nonce: &str) -> Result<String, ProviderError> {
     let hex = crypto.sha256_hex(call_nonce)?;
     Ok(hex.chars().take(NONCE_LEN).collect())
-}
-
-/// RFC 3986 percent-encoding (unreserved characters stay) for query values.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The common query parameters, in the order sent: `AppId`, `SignatureNonce`, `Timestamp`,

@@ -8,7 +8,7 @@
 //! | `panic` | panics |
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
-//! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …) |
+//! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …): returns that request as its first step |
 //! | `secret-probe` | asks the host to hash a secret it was not granted |
 //! | `huge-ref` | returns a 64 KiB session reference |
 //! | `huge-message` | fails with a 10 MiB message and 10 MiB vendor fields |
@@ -20,6 +20,9 @@
 //! | `placeholder-echo` | logs and fails with a placeholder for the secret named by `secret` |
 //! | `reflect` | POSTs a placeholder of `secret` to `target` (an echo server) and fails with the answer |
 //! | `reflect-decode` | as `reflect`, then decodes the hex echo to recover the secret and returns it: in an error (`out = "error"`, default) or a session (`out = "session"`) |
+//!
+//! In contract 0.2 the plugin performs no I/O: `fetch` and `reflect` return their request as a
+//! step (the SDK's replay glue), and read the host's answer when `start` runs again.
 
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
 use ingest_plugin_sdk::http::send;
@@ -271,9 +274,7 @@ impl Guest for Hostile {
         })
     }
 
-    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
-        Err(error::unsupported("no callbacks"))
-    }
+    // parse-callback: the SDK's default, `unsupported`.
 }
 
 ingest_plugin_sdk::export!(Hostile);
