@@ -11,8 +11,9 @@
 //! The request goes as a `vendor-request`: method, absolute URL, headers in order (values must
 //! be UTF-8 text), body. The host sets `content-length` (after placeholder substitution) and
 //! `host` (from the URL); the plugin sets neither. A request is `idempotent` (the host may
-//! repeat it after a connection failure) when its method is `GET`, `HEAD` or `OPTIONS`, unless
-//! the plugin says otherwise with the [`Idempotent`] extension or [`send_idempotent`].
+//! repeat it after a broken exchange) only when the plugin says so with the [`Idempotent`]
+//! extension or [`send_idempotent`]: RPC-style vendor APIs put actions with effects (create,
+//! stop) in `GET` query strings, so the method says nothing.
 
 use crate::{
     ErrorKind, ProviderError, TransportError, VendorAnswer, VendorRequest, VendorResponse,
@@ -79,9 +80,9 @@ impl From<SendError> for ProviderError {
     }
 }
 
-/// A request extension overriding whether a request is idempotent (by default: `GET`, `HEAD`
-/// and `OPTIONS` are, other methods are not). Mark a query sent as `POST`, or a call carrying
-/// an idempotency key:
+/// A request extension saying whether a request is idempotent (by default none is, whatever
+/// its method: RPC-style vendor APIs start and stop things with `GET`). Mark a pure query, or
+/// a call carrying an idempotency key:
 ///
 /// ```
 /// use ingest_plugin_sdk::http::{Idempotent, vendor_request};
@@ -131,13 +132,10 @@ pub fn vendor_request(request: ::http::Request<Vec<u8>>) -> Result<VendorRequest
             .map_err(|_| invalid(format!("header `{name}`: the value is not UTF-8 text")))?;
         headers.push((name.as_str().to_string(), value.to_string()));
     }
-    let idempotent = match parts.extensions.get::<Idempotent>() {
-        Some(Idempotent(yes)) => *yes,
-        None => matches!(
-            parts.method,
-            ::http::Method::GET | ::http::Method::HEAD | ::http::Method::OPTIONS
-        ),
-    };
+    let idempotent = parts
+        .extensions
+        .get::<Idempotent>()
+        .is_some_and(|Idempotent(yes)| *yes);
     Ok(VendorRequest {
         method: parts.method.as_str().to_string(),
         url: parts.uri.to_string(),
@@ -293,15 +291,15 @@ mod tests {
             (r.method.as_str(), r.url.as_str()),
             ("GET", "https://h.example/a/b?x=1&y=%20")
         );
-        assert!(r.idempotent && r.headers.is_empty() && r.body.is_empty());
+        assert!(!r.idempotent && r.headers.is_empty() && r.body.is_empty());
     }
 
     #[test]
-    fn idempotency_follows_the_method_unless_overridden() {
+    fn idempotency_is_only_what_the_plugin_says() {
         for (method, expected) in [
-            ("GET", true),
-            ("HEAD", true),
-            ("OPTIONS", true),
+            ("GET", false),
+            ("HEAD", false),
+            ("OPTIONS", false),
             ("POST", false),
             ("PUT", false),
             ("DELETE", false),
@@ -318,11 +316,11 @@ mod tests {
                 "{method}"
             );
         }
-        let r = ::http::Request::get("https://h/")
-            .extension(Idempotent(false))
+        let r = ::http::Request::post("https://h/")
+            .extension(Idempotent(true))
             .body(Vec::new())
             .expect("request");
-        assert!(!vendor_request(r).expect("valid").idempotent);
+        assert!(vendor_request(r).expect("valid").idempotent);
     }
 
     #[test]

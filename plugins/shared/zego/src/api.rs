@@ -215,8 +215,8 @@ mod tests {
         assert!(!sent("CreatePlayer", Some(b"{}".to_vec())));
         assert!(!sent("DeletePlayer", Some(b"{}".to_vec())));
         assert!(
-            sent("RTMPDispatchV2", None),
-            "a GET is idempotent by default"
+            !sent("RTMPDispatchV2", None),
+            "a GET that issues an address is not marked idempotent"
         );
     }
 
