@@ -97,7 +97,11 @@ pub async fn run(
             .with_context(|| format!("plugin call benchmark of `{plugin}`"))?;
         eprintln!(
             "  plugin call {plugin:<18} median {:>7.1} µs  p99 {:>7.1} µs  (instantiate {:.1} µs, {} steps; held instance {:.1} µs)",
-            result.median_us, result.p99_us, result.instantiate_median_us, result.steps, result.held_median_us
+            result.median_us,
+            result.p99_us,
+            result.instantiate_median_us,
+            result.steps,
+            result.held_median_us
         );
         out.push(result);
     }

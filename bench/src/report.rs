@@ -168,7 +168,10 @@ impl Results {
         for call in &calls {
             if call.plugin.ends_with("-js") {
                 v.push(Verdict::at_most(
-                    format!("plugin call median, {} (≤ {JS_FACTOR}x the Rust median)", call.plugin),
+                    format!(
+                        "plugin call median, {} (≤ {JS_FACTOR}x the Rust median)",
+                        call.plugin
+                    ),
                     call.median_us,
                     JS_FACTOR * rust_median,
                     "µs",
@@ -243,7 +246,14 @@ impl Results {
             let _ = writeln!(
                 t,
                 "  {:<18} {:>9} {:>10} {:>10} {:>13} {:>6} {:>10} {:>10}  vs target {CALL_TARGET_US} µs",
-                "plugin", "size KiB", "median µs", "p99 µs", "instantiate µs", "steps", "held µs", "calls/s",
+                "plugin",
+                "size KiB",
+                "median µs",
+                "p99 µs",
+                "instantiate µs",
+                "steps",
+                "held µs",
+                "calls/s",
             );
             for c in micro {
                 if !c.measured {

@@ -11,9 +11,9 @@ mod generated {
     });
 }
 
-pub use generated::{AdapterPlugin, AdapterPluginPre};
 pub use generated::exports::ingest::provider::provider as guest;
 pub use generated::ingest::provider::{config, context, credentials, log, types};
+pub use generated::{AdapterPlugin, AdapterPluginPre};
 
 /// The exported interface's name, with the contract version this host speaks.
 pub const PROVIDER_EXPORT: &str = "ingest:provider/provider@0.2.0";

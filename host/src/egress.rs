@@ -387,13 +387,20 @@ pub async fn send(
     let Some(client) = policy.client.as_ref() else {
         return Err(T::Denied(deny(
             log,
-            format!("provider `{}` has no vendor client (describe and checks make no requests)", policy.provider),
+            format!(
+                "provider `{}` has no vendor client (describe and checks make no requests)",
+                policy.provider
+            ),
         )));
     };
     if let Some(reason) = client.check_literal(&target.host) {
         return Err(T::Denied(deny(log, reason)));
     }
-    if !real_body.is_empty() || method == http::Method::POST || method == http::Method::PUT || method == http::Method::PATCH {
+    if !real_body.is_empty()
+        || method == http::Method::POST
+        || method == http::Method::PUT
+        || method == http::Method::PATCH
+    {
         wire_headers.insert(
             http::header::CONTENT_LENGTH,
             http::HeaderValue::from(real_body.len()),
@@ -415,7 +422,10 @@ pub async fn send(
             match client.send(build()).await {
                 Ok(response) => {
                     let (head, body) = response.into_parts();
-                    return match Limited::new(body, policy.max_response_bytes).collect().await {
+                    return match Limited::new(body, policy.max_response_bytes)
+                        .collect()
+                        .await
+                    {
                         Ok(c) => Ok((head, c.to_bytes())),
                         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                             Err(T::TooLarge(fail(

@@ -221,14 +221,11 @@ async fn attempt_once(event: &Event, hook: &Webhook, body: &Bytes) -> Result<(),
         .body(Full::new(body.clone()))
         .map_err(|e| format!("invalid webhook request: {e}"))?;
     let exchange = async {
-        let response = webhook_client()?
-            .send(request)
-            .await
-            .map_err(|e| match e {
-                crate::vendor::SendFailure::Refused(r)
-                | crate::vendor::SendFailure::ConnectTimeout(r)
-                | crate::vendor::SendFailure::Transport { reason: r, .. } => r,
-            })?;
+        let response = webhook_client()?.send(request).await.map_err(|e| match e {
+            crate::vendor::SendFailure::Refused(r)
+            | crate::vendor::SendFailure::ConnectTimeout(r)
+            | crate::vendor::SendFailure::Transport { reason: r, .. } => r,
+        })?;
         let status = response.status();
         let _ = response.into_body().collect().await;
         Ok::<_, String>(status)

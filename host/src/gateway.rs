@@ -17,10 +17,10 @@ use crate::events::{Event, EventHub, Webhook};
 use crate::handle::{HandleData, HandleKey};
 use crate::metrics::Metrics;
 use crate::registry::PluginRegistry;
-use crate::vendor::{ClientSettings, VendorClient};
 use crate::runtime::{
     CallReport, CallSetup, Operation, Outcome, PluginConfig, PluginVersion, Runtime,
 };
+use crate::vendor::{ClientSettings, VendorClient};
 
 /// A configured provider instance: its config and secrets, bound to the serving version of
 /// its plugin. The binding changes when the plugin is hot-swapped, rolled back or removed.

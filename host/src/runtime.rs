@@ -600,15 +600,15 @@ impl Runtime {
             logs_dropped: 0,
             instantiate: None,
             steps: 0,
+            held: None,
         };
         let call_deadline = started + Duration::from_millis(self.limits.call_deadline_ms);
         let mut answers: Vec<types::VendorAnswer> = Vec::new();
         let mut fault_kind = None;
         let hold = self.held_shape.load(std::sync::atomic::Ordering::Relaxed);
-        let mut held: Option<Held> = None;
         let result = loop {
             let step = if hold {
-                self.step_held(plugin, &setup, &op, &answers, &stderr, &mut carry, &mut held)
+                self.step_held(plugin, &setup, &op, &answers, &stderr, &mut carry)
                     .await
             } else {
                 self.step(plugin, &setup, &op, &answers, &stderr, &mut carry)
@@ -657,7 +657,7 @@ impl Runtime {
                 }
             }
         };
-        if let Some(h) = held.take() {
+        if let Some(h) = carry.held.take() {
             carry.take_back(h.store.into_data());
         }
         let result = result.map_err(|e| scrub_error(e.with_provider(&provider), &secrets));
@@ -733,9 +733,8 @@ impl Runtime {
         answers: &[types::VendorAnswer],
         stderr: &MemoryOutputPipe,
         carry: &mut Carry,
-        held: &mut Option<Held>,
     ) -> Result<Step, StepError> {
-        if held.is_none() {
+        if carry.held.is_none() {
             let slot = self
                 .slots
                 .clone()
@@ -750,13 +749,13 @@ impl Runtime {
                 .await
                 .map_err(StepError::Trap)?;
             carry.instantiate.get_or_insert(t0.elapsed());
-            *held = Some(Held {
+            carry.held = Some(Held {
                 store,
                 instance,
                 _slot: slot,
             });
         }
-        let Some(h) = held.as_mut() else {
+        let Some(h) = carry.held.as_mut() else {
             return Err(StepError::Shutdown);
         };
         h.store.set_epoch_deadline(self.step_ticks());
@@ -812,8 +811,10 @@ impl Runtime {
     /// instance per step).
     #[doc(hidden)]
     pub fn set_call_shape(&self, shape: CallShape) {
-        self.held_shape
-            .store(shape == CallShape::HeldAcrossSteps, std::sync::atomic::Ordering::Relaxed);
+        self.held_shape.store(
+            shape == CallShape::HeldAcrossSteps,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -844,7 +845,9 @@ async fn run_op(
     use bindings::guest::{StartStep, StatusStep, StopStep};
     let p = instance.ingest_provider_provider();
     Ok(match op {
-        Operation::Describe => Step::Done(Ok(Outcome::Described(p.call_describe(&mut *store).await?))),
+        Operation::Describe => {
+            Step::Done(Ok(Outcome::Described(p.call_describe(&mut *store).await?)))
+        }
         Operation::Start(r) => match p.call_start(&mut *store, r, answers).await? {
             StartStep::Send(req) => Step::Send(req),
             StartStep::Done(r) => Step::Done(r.map(Outcome::Started)),
@@ -873,6 +876,8 @@ struct Carry {
     logs_dropped: usize,
     instantiate: Option<Duration>,
     steps: u32,
+    /// The instance of [`CallShape::HeldAcrossSteps`] (benchmark comparison only).
+    held: Option<Held>,
 }
 
 impl Carry {

@@ -110,9 +110,7 @@ impl tower_service::Service<Name> for CheckedResolver {
                 }
             };
             if !this.allow_private
-                && let Some(bad) = addrs
-                    .iter()
-                    .find(|a| crate::egress::is_non_public(a.ip()))
+                && let Some(bad) = addrs.iter().find(|a| crate::egress::is_non_public(a.ip()))
             {
                 return Err(std::io::Error::other(PrivateAddress {
                     host,

@@ -446,7 +446,10 @@ mod tests {
             classify_import("wasi:sockets/tcp@0.2.12"),
             ImportClass::Unknown
         );
-        assert_eq!(classify_import("wasi:io/streams@0.2.3"), ImportClass::Stubbed);
+        assert_eq!(
+            classify_import("wasi:io/streams@0.2.3"),
+            ImportClass::Stubbed
+        );
         assert_eq!(
             classify_import("wasi:cli/environment@0.2.6"),
             ImportClass::Stubbed
