@@ -837,11 +837,12 @@ pub(crate) async fn exchange(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Echoes the request body back with `200`; renders vendor errors as `{"code","message"}`.
-    struct Echo;
+    /// The TLS server's tests use it too.
+    pub(crate) struct Echo;
 
     impl VendorHandler for Echo {
         fn handle(&self, request: &Recorded) -> SimResponse {

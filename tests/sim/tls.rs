@@ -328,22 +328,7 @@ mod tests {
     use super::*;
     use crate::server::{Recorded, SimServer, VendorHandler};
 
-    /// Echoes the request body with `200`.
-    struct Echo;
-
-    impl VendorHandler for Echo {
-        fn handle(&self, request: &Recorded) -> SimResponse {
-            SimResponse {
-                status: 200,
-                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-                body: request.body.clone(),
-            }
-        }
-
-        fn vendor_error(&self, _request: &Recorded, code: &str, message: &str) -> SimResponse {
-            SimResponse::json(418, &serde_json::json!({"code": code, "message": message}))
-        }
-    }
+    use crate::server::tests::Echo;
 
     async fn post(
         server: &SimServer,
