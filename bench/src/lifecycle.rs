@@ -218,9 +218,9 @@ pub async fn memory(
         listen: procs::free_addr()?,
         admin: None,
         cache_dir: dir.path().join("cache"),
-        max_concurrent_calls: u32::try_from(in_flight)
-            .unwrap_or(u32::MAX)
-            .max(gateway::DEFAULT_MAX_CONCURRENT_CALLS),
+        // The default: a call waiting on its vendor holds no instance (contract 0.2), so 1000
+        // requests in flight need no more instance slots than a handful of running steps.
+        max_concurrent_calls: gateway::DEFAULT_MAX_CONCURRENT_CALLS,
         providers: SEED_PROVIDERS.to_vec(),
         trtc_endpoint: Some(sim.base_url()),
     };
