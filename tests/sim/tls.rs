@@ -326,8 +326,7 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::{Recorded, SimServer, VendorHandler};
-
+    use crate::server::SimServer;
     use crate::server::tests::Echo;
 
     async fn post(
