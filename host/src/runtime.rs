@@ -633,6 +633,16 @@ impl Runtime {
                 Ok(Step::Done(Err(provider_error))) => {
                     break Err(from_provider_error(provider_error, &log.lock()));
                 }
+                Ok(Step::Send(_)) if answers.len() > egress::MAX_REQUESTS_PER_CALL => {
+                    // The request past the cap was answered `denied`; asking again after that
+                    // would only spin: the call ends here (at most cap + 2 steps).
+                    fault_kind = Some("limit");
+                    break Err(ApiError::plugin_fault(format!(
+                        "plugin `{}` kept asking for vendor requests after the host's cap of {} per call refused one",
+                        plugin.name,
+                        egress::MAX_REQUESTS_PER_CALL
+                    )));
+                }
                 Ok(Step::Send(request)) => {
                     // Vendor I/O is bounded by the provider's request timeout and by what is
                     // left of the call deadline; the plugin then reads a `timeout` answer.

@@ -322,6 +322,46 @@ async fn a_vendor_that_never_answers_is_a_timeout_not_a_fault() {
     drop(silent);
 }
 
+/// A plugin that keeps asking for vendor requests whatever the host answers: the host sends
+/// at most its cap per call, refuses the next one, and ends the call as a `limit` fault when
+/// the plugin asks again — a bounded number of steps, however the plugin behaves.
+#[tokio::test]
+async fn a_request_storm_ends_at_the_cap_of_requests_per_call() {
+    let sim = SimServer::start(Arc::new(Ok200)).await.expect("sim");
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}",
+        hostile_with(
+            "storm",
+            "request-storm",
+            &format!("allow_hosts = [\"{}\"]\nallow_private = true", sim.addr()),
+            &[("target", &format!("\"{}/again\"", sim.base_url()))],
+            false,
+        ),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+    let a = expect_failure(&gw, "storm", "plugin-fault", Some("limit"), "cap of 16").await;
+    assert_eq!(a.status, 500, "{}", a.text);
+    assert_eq!(
+        sim.request_count(),
+        ingest_gateway::egress::MAX_REQUESTS_PER_CALL,
+        "the vendor saw exactly the cap"
+    );
+}
+
+/// Answers every request `200 {}`.
+struct Ok200;
+
+impl VendorHandler for Ok200 {
+    fn handle(&self, _request: &Recorded) -> SimResponse {
+        SimResponse::json(200, &serde_json::json!({}))
+    }
+
+    fn vendor_error(&self, _request: &Recorded, code: &str, message: &str) -> SimResponse {
+        SimResponse::json(500, &serde_json::json!({"code": code, "message": message}))
+    }
+}
+
 /// `localhost` is on the allowlist but resolves to loopback: refused by address, and the
 /// server behind it never sees a connection.
 #[tokio::test]

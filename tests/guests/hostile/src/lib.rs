@@ -9,6 +9,7 @@
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
 //! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …): returns that request as its first step |
+//! | `request-storm` | GETs `target` again and again, whatever the answer (a refusal included) |
 //! | `secret-probe` | asks the host to hash a secret it was not granted |
 //! | `huge-ref` | returns a 64 KiB session reference |
 //! | `huge-message` | fails with a 10 MiB message and 10 MiB vendor fields |
@@ -25,7 +26,7 @@
 //! step (the SDK's replay glue), and read the host's answer when `start` runs again.
 
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
-use ingest_plugin_sdk::http::send;
+use ingest_plugin_sdk::http::{self, send};
 use ingest_plugin_sdk::*;
 
 struct Hostile;
@@ -115,7 +116,10 @@ impl Guest for Hostile {
             operations: vec![Operation::Start, Operation::Stop, Operation::Status],
             config_keys: vec![
                 key("mode", "how to misbehave"),
-                key("target", "URL for fetch and reflect modes"),
+                key(
+                    "target",
+                    "URL for the fetch, request-storm and reflect modes",
+                ),
                 key("secret", "name of a granted secret for the secret modes"),
                 key(
                     "out",
@@ -149,6 +153,19 @@ impl Guest for Hostile {
                 Ok(session(&n.to_string()))
             }
             "fetch" => fetch(&config::get("target").unwrap_or_default()),
+            "request-storm" => {
+                // Asks for the same request again and again, whatever the host answers (a
+                // refusal included), and ends its step only to ask once more.
+                let url = config::get("target").unwrap_or_default();
+                loop {
+                    let req = ::http::Request::get(&url)
+                        .body(Vec::new())
+                        .map_err(|e| error::invalid_argument(format!("bad target: {e}")))?;
+                    if let Err(e @ http::SendError::Pending) = send(req) {
+                        return Err(e.into());
+                    }
+                }
+            }
             "secret-probe" => {
                 // Ask for a secret this provider was not granted; the host must refuse by name.
                 let out = creds::digest(HashAlgorithm::Sha256, &[creds::secret("not_granted")]);
