@@ -67,6 +67,8 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
     let body: serde_json::Value =
         serde_json::from_str(req["body"].as_str().expect("body")).expect("body json");
     assert_eq!(body["RoomId"], "42");
+    // No `room_id_type` in the request or the config: Tencent's default, the integer room 42.
+    assert_eq!(body["RoomIdType"], 1, "{body}");
     assert_eq!(body["SdkAppId"], SDK_APP_ID);
     assert_eq!(out["result"]["ok"]["vendor_task_id"], "t-1+x.y");
     assert_eq!(out["result"]["ok"]["session_ref"], "t-1+x.y");

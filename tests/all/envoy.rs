@@ -520,7 +520,7 @@ async fn start_status_stop_through_envoy() {
             "POST",
             "/v1/ingests",
             &[],
-            json_body(&pull_in("trtc", "room-envoy")),
+            json_body(&pull_in("trtc", "8001")),
         )
         .await;
     assert_eq!(started.status, 201, "{}", started.text);
@@ -528,7 +528,7 @@ async fn start_status_stop_through_envoy() {
     let id = started.json["id"].as_str().expect("id").to_string();
     let tasks = stack.sim.tasks();
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].room_id, "room-envoy");
+    assert_eq!(tasks[0].room_id, "8001");
 
     let status = stack
         .send("GET", &format!("/v1/ingests/{id}"), &[], Bytes::new())
@@ -573,14 +573,14 @@ async fn start_status_stop_through_envoy() {
 async fn large_bodies_go_through_and_oversized_ones_are_413() {
     let stack = Stack::start().await;
     // 60 KiB of JSON whitespace inside the object: valid only if every byte arrived.
-    let json = pull_in("trtc", "room-large").to_string();
+    let json = pull_in("trtc", "8002").to_string();
     let padded = format!("{{{}{}", " ".repeat(60 * 1024), &json[1..]);
     assert!(padded.len() < stack.gateway.max_body_bytes());
     let started = stack
         .send("POST", "/v1/ingests", &[], Bytes::from(padded))
         .await;
     assert_eq!(started.status, 201, "{}", started.text);
-    assert_eq!(stack.sim.tasks()[0].room_id, "room-large");
+    assert_eq!(stack.sim.tasks()[0].room_id, "8002");
 
     let huge = format!("{{{}{}", " ".repeat(70 * 1024), &json[1..]);
     let too_big = stack
@@ -605,7 +605,7 @@ async fn the_request_id_envoy_sends_is_the_one_the_gateway_uses() {
             "POST",
             "/v1/ingests",
             &[],
-            json_body(&pull_in("trtc", "room-rid")),
+            json_body(&pull_in("trtc", "8003")),
         )
         .await;
     assert_eq!(started.status, 201, "{}", started.text);
@@ -691,7 +691,7 @@ async fn with_the_gateway_down_envoy_fails_closed() {
             "POST",
             "/v1/ingests",
             &[],
-            json_body(&pull_in("trtc", "room-down")),
+            json_body(&pull_in("trtc", "8004")),
         )
         .await;
     assert_eq!(down.status, 500, "{}", down.text);
@@ -753,7 +753,7 @@ async fn front_costs() {
             "POST",
             "/v1/ingests",
             &[],
-            json_body(&pull_in("trtc", "room-bench")),
+            json_body(&pull_in("trtc", "8005")),
         )
         .await;
     let status_path = format!("/v1/ingests/{}", started.json["id"].as_str().expect("id"));

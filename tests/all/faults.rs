@@ -173,7 +173,7 @@ async fn run_cases(gw: &Gateway, provider: &str, sim: &SimServer) {
             gw,
             "POST",
             "/v1/ingests",
-            Some(start_body(provider, &format!("fault-{i}"))),
+            Some(start_body(provider, &(100 + i).to_string())),
         )
         .await;
         let elapsed = started.elapsed();
@@ -212,7 +212,7 @@ async fn run_cases(gw: &Gateway, provider: &str, sim: &SimServer) {
             gw,
             "POST",
             "/v1/ingests",
-            Some(start_body(provider, &format!("after-{i}"))),
+            Some(start_body(provider, &(200 + i).to_string())),
         )
         .await;
         assert_eq!(ok.status, 201, "after {}: {}", case.name, ok.text);
@@ -289,7 +289,7 @@ async fn unreachable_vendors_time_out_or_are_unavailable() {
     let gw = gateway(&toml).await;
     for (provider, kind) in [("blackhole", "timeout"), ("closed", "unavailable")] {
         let started = Instant::now();
-        let a = call(&gw, "POST", "/v1/ingests", Some(start_body(provider, "r"))).await;
+        let a = call(&gw, "POST", "/v1/ingests", Some(start_body(provider, "1"))).await;
         let elapsed = started.elapsed();
         eprintln!(
             "vendor fault `{provider}`: HTTP {} {} in {elapsed:?}; detail: {}",
@@ -306,7 +306,7 @@ async fn unreachable_vendors_time_out_or_are_unavailable() {
         &gw,
         "POST",
         "/v1/ingests",
-        Some(start_body("blackhole", "r")),
+        Some(start_body("blackhole", "1")),
     )
     .await;
     assert!(
@@ -327,13 +327,13 @@ async fn a_retried_trtc_start_never_makes_a_second_task() {
     let sim = tencent_sim().await;
     let gw = gateway(&trtc("trtc", &sim.base_url())).await;
     sim.fail_next(Fault::TruncatedBody);
-    let first = call(&gw, "POST", "/v1/ingests", Some(start_body("trtc", "idem"))).await;
+    let first = call(&gw, "POST", "/v1/ingests", Some(start_body("trtc", "77"))).await;
     assert_eq!(first.json["kind"], "unavailable", "{}", first.text);
     assert_eq!(first.json["retryable"], true);
     assert_eq!(sim.request_count(), 1, "the plugin did not retry by itself");
     assert_eq!(sim.tasks().len(), 1, "the vendor did create the task");
 
-    let retry = call(&gw, "POST", "/v1/ingests", Some(start_body("trtc", "idem"))).await;
+    let retry = call(&gw, "POST", "/v1/ingests", Some(start_body("trtc", "77"))).await;
     assert_eq!(retry.status, 409, "{}", retry.text);
     assert_eq!(retry.json["kind"], "already-exists");
     assert_eq!(retry.json["vendor_code"], "FailedOperation.TaskExist");

@@ -202,6 +202,101 @@ async fn vendor_error_statuses_map_to_normalized_kinds() {
     assert!(sim.relays().is_empty());
 }
 
+/// Jocloud answers errors with HTTP 200 and a non-zero `code` (the vendor spec): such an answer
+/// is an error with the vendor's code and message — in start and in stop — never a success.
+#[tokio::test]
+async fn a_200_answer_with_a_nonzero_code_is_an_error() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+
+    // A code Jocloud publishes no meaning for: vendor-internal, code and message kept.
+    sim.fail_next(Fault::VendorError {
+        code: "20001".to_string(),
+        message: "rtmpurl is already used by another task".to_string(),
+    });
+    let a = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(push_out("room-7", json!({}))),
+    )
+    .await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(a.json["kind"], "vendor-internal", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "20001", "{}", a.text);
+    assert_eq!(
+        a.json["vendor_message"], "rtmpurl is already used by another task",
+        "{}",
+        a.text
+    );
+    assert_eq!(a.json["retryable"], false, "{}", a.text);
+    assert_eq!(a.json["provider"], "jo");
+    assert!(a.json["vendor_request_id"].is_string(), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("HTTP 200") && d.contains("20001")),
+        "{}",
+        a.text
+    );
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+    assert_eq!(sim.request_count(), 1, "the request reached the simulator");
+
+    // A code that is an HTTP status takes that status's kind, though the answer is a 200.
+    let cases = [
+        (json!(401), "401", "unauthenticated", 502, false),
+        (json!("403"), "403", "unauthenticated", 502, false),
+        (json!(400), "400", "invalid-argument", 400, false),
+        (json!(503), "503", "unavailable", 503, true),
+        (json!(-1), "-1", "vendor-internal", 502, false),
+    ];
+    for (code, text, kind, status, retryable) in cases {
+        sim.fail_next(Fault::Respond(ingest_sim::server::SimResponse::json(
+            200,
+            &json!({"code": code, "message": format!("simulated {text}")}),
+        )));
+        let a = call(
+            &gw,
+            "POST",
+            "/v1/ingests",
+            Some(push_out("room-7", json!({}))),
+        )
+        .await;
+        assert_eq!(a.status, status, "{text}: {}", a.text);
+        assert_eq!(a.json["kind"], kind, "{text}: {}", a.text);
+        assert_eq!(a.json["vendor_code"], text, "{}", a.text);
+        assert_eq!(a.json["vendor_message"], format!("simulated {text}"));
+        assert_eq!(a.json["retryable"], retryable, "{text}: {}", a.text);
+    }
+    assert!(sim.relays().is_empty(), "no failed start made a relay");
+
+    // Stop: a 200 with a non-zero code is not "stopped"; the relay is still running, and a
+    // later stop that the vendor accepts stops it.
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(push_out("room-7", json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    sim.fail_next(Fault::VendorError {
+        code: "20002".to_string(),
+        message: "stop failed".to_string(),
+    });
+    let refused = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(refused.status, 502, "{}", refused.text);
+    assert_eq!(refused.json["kind"], "vendor-internal", "{}", refused.text);
+    assert_eq!(refused.json["vendor_code"], "20002", "{}", refused.text);
+    assert_eq!(refused.json["vendor_message"], "stop failed");
+    assert_eq!(sim.running().len(), 1, "the relay is still running");
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert_eq!(stopped.json["state"], "stopped", "{}", stopped.text);
+    assert!(sim.running().is_empty());
+}
+
 #[tokio::test]
 async fn wrong_credentials_and_application_are_refused() {
     let sim = sim().await;

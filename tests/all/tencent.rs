@@ -21,7 +21,7 @@ async fn start_status_stop_round_trip() {
     let sim = sim().await;
     let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
 
-    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "room-42"))).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "42"))).await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json["id"].as_str().expect("id").to_string();
     let task_id = started.json["session"]["vendor_task_id"]
@@ -36,7 +36,11 @@ async fn start_status_stop_round_trip() {
     let tasks = sim.tasks();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].task_id, task_id);
-    assert_eq!(tasks[0].room_id, "room-42");
+    assert_eq!(tasks[0].room_id, "42");
+    assert_eq!(
+        tasks[0].room_id_type, 1,
+        "Tencent's default: the integer room 42"
+    );
     assert_eq!(tasks[0].stream_url, "rtmp://media.example.com/live/source");
 
     let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
@@ -62,7 +66,7 @@ async fn start_status_stop_round_trip() {
 async fn vendor_connections_are_kept_alive_and_reused() {
     let sim = sim().await;
     let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
-    for (i, room) in ["r1", "r2", "r3"].into_iter().enumerate() {
+    for (i, room) in ["1", "2", "3"].into_iter().enumerate() {
         let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", room))).await;
         assert_eq!(started.status, 201, "{}", started.text);
         assert_eq!(sim.request_count(), i + 1);
@@ -75,9 +79,9 @@ async fn vendor_connections_are_kept_alive_and_reused() {
         503,
         &[("connection", "close")],
     ));
-    let refused = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "r4"))).await;
+    let refused = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "4"))).await;
     assert!(refused.status >= 500, "{}", refused.text);
-    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "r5"))).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "5"))).await;
     assert_eq!(started.status, 201, "{}", started.text);
     assert_eq!(sim.connections_accepted(), 2);
 }
@@ -397,5 +401,124 @@ async fn secrets_never_leave_the_host() {
         providers.json["providers"][0]["plugin"], "tencent-trtc",
         "{}",
         providers.text
+    );
+}
+
+/// A start without `room_id_type` goes to Tencent's default room type, 1 (32-bit integer):
+/// room "42" is the integer room 42, never the string room "42". A room id that is not an
+/// integer room is refused before any vendor request, naming the field and the fix; a string
+/// room only when asked for. (Before the fix the plugin sent `RoomIdType` 0: a 201 and
+/// "running" while the stream played into an empty string room.)
+#[tokio::test]
+async fn room_id_type_defaults_to_tencents_integer_rooms() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
+
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "42"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let sent = sim.requests()[0].body_json().expect("JSON body");
+    assert_eq!(sent["RoomIdType"], 1, "{sent}");
+    assert_eq!(sent["RoomId"], "42", "{sent}");
+    let tasks = sim.tasks();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        (tasks[0].room_id.as_str(), tasks[0].room_id_type),
+        ("42", 1)
+    );
+
+    // Not an integer room with the default type: refused here, nothing reaches the vendor.
+    for room in ["room-42", "0", "4294967295", "042", "-1"] {
+        let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", room))).await;
+        assert_eq!(a.status, 400, "{room}: {}", a.text);
+        assert_eq!(a.json["kind"], "invalid-argument", "{room}: {}", a.text);
+        let detail = a.json["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("`room_id`")
+                && detail.contains("options.room_id_type")
+                && detail.contains("1..=4294967294"),
+            "{room}: {}",
+            a.text
+        );
+    }
+    assert_eq!(
+        sim.request_count(),
+        1,
+        "no refused start reached the vendor"
+    );
+
+    // A string room when asked for: `options.room_id_type` 0. The string room "42" is another
+    // room than the integer room 42, so it does not clash with the running task.
+    for room in ["room-42", "42"] {
+        let mut body = pull_in("trtc", room);
+        body["options"]["room_id_type"] = 0.into();
+        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_eq!(a.status, 201, "{room}: {}", a.text);
+    }
+    let rooms: Vec<(String, u8)> = sim
+        .tasks()
+        .into_iter()
+        .map(|t| (t.room_id, t.room_id_type))
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            ("42".to_string(), 1),
+            ("room-42".to_string(), 0),
+            ("42".to_string(), 0)
+        ]
+    );
+    let sent = sim.requests()[2].body_json().expect("JSON body");
+    assert_eq!(sent["RoomId"], "42", "{sent}");
+    assert_eq!(sent["RoomIdType"], 0, "{sent}");
+
+    // `options.room_id_type` 1 with a string room id: refused, never switched.
+    let mut body = pull_in("trtc", "room-43");
+    body["options"]["room_id_type"] = 1.into();
+    let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(sim.request_count(), 3);
+}
+
+/// The operator's `room_id_type = 0` makes string rooms the provider's default; a request's
+/// `options.room_id_type` still wins.
+#[tokio::test]
+async fn room_id_type_config_key_chooses_string_rooms() {
+    let sim = sim().await;
+    let toml = provider_toml(
+        "trtc",
+        "tencent-trtc",
+        &sim.base_url(),
+        "",
+        &[
+            ("region", "\"ap-guangzhou\""),
+            ("sdk_app_id", &SDK_APP_ID.to_string()),
+            ("room_id_type", "0"),
+        ],
+        &[
+            ("secret_id", TRTC_SECRET_ID),
+            ("secret_key", TRTC_SECRET_KEY),
+        ],
+    );
+    let gw = gateway(&toml).await;
+    for room in ["room-42", "42"] {
+        let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", room))).await;
+        assert_eq!(a.status, 201, "{room}: {}", a.text);
+    }
+    let mut body = pull_in("trtc", "42");
+    body["options"]["room_id_type"] = 1.into();
+    let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let rooms: Vec<(String, u8)> = sim
+        .tasks()
+        .into_iter()
+        .map(|t| (t.room_id, t.room_id_type))
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            ("room-42".to_string(), 0),
+            ("42".to_string(), 0),
+            ("42".to_string(), 1)
+        ]
     );
 }

@@ -8,10 +8,18 @@
 //! one running task only), keeps the relays in memory (a start for a running task updates it,
 //! as the vendor documents for layout changes), and answers JSON.
 //!
-//! Jocloud publishes no response shapes, so these are the simulator's choices: success is HTTP
-//! 200 `{"code":0,"msg":"success"}`; a failure is its HTTP status (400 invalid, 401 credential,
-//! 403 wrong application, 404 unknown path or task, 409 destination in use) with
-//! `{"code":<status>,"msg":"…"}`. There is no timestamp in this scheme, so nothing can be stale.
+//! Jocloud publishes no response shapes for these two operations, so these are the simulator's
+//! choices: success is HTTP 200 `{"code":0,"msg":"success"}`; a failure it detects itself is
+//! its HTTP status (400 invalid, 401 credential, 403 wrong application, 404 unknown path or
+//! task, 409 destination in use) with `{"code":<status>,"msg":"…"}`. There is no timestamp in
+//! this scheme, so nothing can be stale.
+//!
+//! Jocloud's other REST APIs on the same host answer an error with HTTP **200** and a non-zero
+//! `code` (`{"code": <non-zero>, "message": "…"}`). [`Fault::VendorError`] renders that shape for
+//! any code that is not an HTTP error status (`"20001"`, `"E_DEST"` …); a code that is one
+//! (400..=599) is answered with that HTTP status instead, as above.
+//!
+//! [`Fault::VendorError`]: crate::server::Fault::VendorError
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -191,16 +199,18 @@ impl VendorHandler for Jo {
         }
     }
 
+    /// A code that is an HTTP error status (400..=599) is answered with that status and
+    /// `{"code", "msg"}`; any other code the way Jocloud's REST APIs carry errors: HTTP 200 with
+    /// `{"code": <code>, "message": …}` (a number when the code is one).
     fn vendor_error(&self, _request: &Recorded, code: &str, message: &str) -> SimResponse {
-        let status = code
-            .parse::<u16>()
-            .ok()
-            .filter(|s| (400..600).contains(s))
-            .unwrap_or(400);
-        let code = code
+        let status = code.parse::<u16>().ok().filter(|s| (400..600).contains(s));
+        let code_value = code
             .parse::<i64>()
             .map_or_else(|_| Value::String(code.to_owned()), Value::from);
-        SimResponse::json(status, &json!({"code": code, "msg": message}))
+        match status {
+            Some(status) => SimResponse::json(status, &json!({"code": code_value, "msg": message})),
+            None => SimResponse::json(200, &json!({"code": code_value, "message": message})),
+        }
     }
 }
 
@@ -728,8 +738,21 @@ mod tests {
         assert_eq!(a.status, 503);
         assert_eq!(a.body_json(), Some(json!({"code": 503, "msg": "busy"})));
         let a = post(&sim, "startrtmp", &source(&sim)).await;
-        assert_eq!(a.status, 400);
-        assert_eq!(a.body_json(), Some(json!({"code": "E_ODD", "msg": "odd"})));
+        assert_eq!(a.status, 200, "a vendor code rides in a 200 body");
+        assert_eq!(
+            a.body_json(),
+            Some(json!({"code": "E_ODD", "message": "odd"}))
+        );
+        sim.fail_next(Fault::VendorError {
+            code: "20001".into(),
+            message: "destination in use".into(),
+        });
+        let a = post(&sim, "stoprtmp", &source(&sim)).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(
+            a.body_json(),
+            Some(json!({"code": 20001, "message": "destination in use"}))
+        );
         assert!(sim.relays().is_empty());
     }
 

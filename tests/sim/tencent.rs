@@ -3,7 +3,9 @@
 //! Written from `shared/vendors/tencent-trtc.md` only. It verifies TC3-HMAC-SHA256 from the
 //! received bytes, checks the timestamp against its own clock, validates the inputs of
 //! `StartStreamIngest`, `StopStreamIngest`, `DescribeStreamIngest` and `UpdateStreamIngest`,
-//! keeps the tasks in memory, and answers in Tencent's shapes: success
+//! keeps the tasks in memory (a task's room is its `RoomId` *and* `RoomIdType`: the integer
+//! room 42 and the string room "42" are different rooms; `RoomIdType` 1 needs an integer
+//! `RoomId` in 1..=4294967294), and answers in Tencent's shapes: success
 //! `{"Response": {..., "RequestId"}}`, error (always HTTP 200)
 //! `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
 //!
@@ -465,11 +467,14 @@ impl Trtc {
                 )));
             }
         };
-        if room_id_type == 1 && !is_u32(&room_id) {
+        // RoomIdType 1 (Tencent's default): a 32-bit integer room, 1..4294967294. The number
+        // 42 and the string "42" are different rooms, so the type is part of the room.
+        if room_id_type == 1 && !is_integer_room(&room_id) {
             return Err(err(
                 "InvalidParameter.RoomId",
                 format!(
-                    "with RoomIdType 1, `RoomId` must be a 32-bit unsigned integer, got `{room_id}`"
+                    "with RoomIdType 1, `RoomId` must be an integer room id in \
+                     1..=4294967294, got `{room_id}`"
                 ),
             ));
         }
@@ -477,6 +482,16 @@ impl Trtc {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(body_error("`UserId` must be a non-empty string")),
         };
+        // The relay robot's user id: at most 32 characters of `A-Z a-z 0-9 _ -`.
+        if user_id.len() > 32
+            || !user_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(body_error(format!(
+                "`UserId` must be at most 32 characters of A-Z a-z 0-9 _ -, got `{user_id}`"
+            )));
+        }
         match present(body, "UserSig") {
             Some(Value::String(s)) if !s.is_empty() => {}
             _ => {
@@ -523,11 +538,17 @@ impl Trtc {
         }
         let mut tasks = lock(&self.tasks);
         if tasks.iter().any(|t| {
-            t.state == TaskState::InProgress && t.room_id == room_id && t.user_id == user_id
+            t.state == TaskState::InProgress
+                && t.room_id == room_id
+                && t.room_id_type == room_id_type
+                && t.user_id == user_id
         }) {
             return Err(err(
                 "FailedOperation.TaskExist",
-                format!("a task for room `{room_id}` and user `{user_id}` is already running"),
+                format!(
+                    "a task for room `{room_id}` (RoomIdType {room_id_type}) and user \
+                     `{user_id}` is already running"
+                ),
             ));
         }
         let task_id = self.task_id(&room_id, &user_id);
@@ -797,8 +818,13 @@ fn parse_timestamp(text: &str) -> Option<i64> {
     text.parse().ok()
 }
 
-fn is_u32(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u32>().is_ok()
+/// An integer room id (`RoomIdType` 1): decimal digits, 1..=4294967294.
+fn is_integer_room(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && text
+            .parse::<u32>()
+            .is_ok_and(|n| (1..=4_294_967_294).contains(&n))
 }
 
 fn required_header<'r>(req: &'r Recorded, name: &str) -> Result<&'r str, ApiError> {
@@ -1368,6 +1394,30 @@ mod tests {
                 "InvalidParameter.RoomId",
             ),
             (
+                {
+                    let mut b = with("RoomIdType", json!(1));
+                    b["RoomId"] = json!("4294967295");
+                    b
+                },
+                "InvalidParameter.RoomId",
+            ),
+            (
+                {
+                    let mut b = with("RoomIdType", json!(1));
+                    b["RoomId"] = json!("0");
+                    b
+                },
+                "InvalidParameter.RoomId",
+            ),
+            (
+                with("UserId", json!("relay.bot")),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
+                with("UserId", json!("x".repeat(33))),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (
                 with("UserId", json!("")),
                 "InvalidParameter.BodyParamsError",
             ),
@@ -1429,11 +1479,33 @@ mod tests {
         let mut looping = with("RepeatNum", json!(-1));
         looping["MaxDuration"] = json!(10080);
         looping["RoomIdType"] = json!(1);
-        looping["RoomId"] = json!("4294967295");
+        looping["RoomId"] = json!("4294967294");
         let answer = call(&sim, "StartStreamIngest", looping.clone()).await;
         assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
         let answer = call(&sim, "StartStreamIngest", looping).await;
         assert_eq!(error_code(&answer), "FailedOperation.TaskExist");
+    }
+
+    /// The integer room 42 and the string room "42" are different rooms: the same user may
+    /// run a task in each, and the task records which one it is in.
+    #[tokio::test]
+    async fn integer_and_string_rooms_with_the_same_digits_are_different_rooms() {
+        let sim = sim().await;
+        let mut integer = start_body(&sim, "42", "robot");
+        integer["RoomIdType"] = json!(1);
+        let string = start_body(&sim, "42", "robot");
+        let answer = call(&sim, "StartStreamIngest", integer.clone()).await;
+        assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
+        let answer = call(&sim, "StartStreamIngest", string).await;
+        assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
+        let answer = call(&sim, "StartStreamIngest", integer).await;
+        assert_eq!(error_code(&answer), "FailedOperation.TaskExist");
+        let types: Vec<(String, u8)> = sim
+            .tasks()
+            .into_iter()
+            .map(|t| (t.room_id, t.room_id_type))
+            .collect();
+        assert_eq!(types, [("42".to_string(), 1), ("42".to_string(), 0)]);
     }
 
     #[tokio::test]

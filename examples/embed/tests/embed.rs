@@ -77,7 +77,7 @@ async fn the_gateway_api_and_the_apps_own_routes_share_one_listener() {
     let start = serde_json::json!({
         "provider": "trtc",
         "direction": "pull-in",
-        "room_id": "room-embed",
+        "room_id": "4242",
         "user_id": "relay-bot",
         "stream_url": "rtmp://media.example.com/live/source",
         "options": { "user_sig": "eJyrVkrNSMxSslIyNDBQ" },
@@ -86,7 +86,7 @@ async fn the_gateway_api_and_the_apps_own_routes_share_one_listener() {
     assert_eq!(status, 201, "{text}");
     let started: serde_json::Value = serde_json::from_str(&text).expect("json");
     let id = started["id"].as_str().expect("id");
-    assert_eq!(sim.tasks()[0].room_id, "room-embed");
+    assert_eq!(sim.tasks()[0].room_id, "4242");
 
     let (status, text) = send(addr, "GET", &format!("/v1/ingests/{id}"), "").await;
     assert_eq!(status, 200, "{text}");

@@ -10,7 +10,7 @@ use ingest_plugin_sdk::{ErrorKind, ProviderError, config, context, creds, error}
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::errors::{MAX_MESSAGE, VendorFields, http_error};
+use crate::errors::{MAX_MESSAGE, VendorFields, code_error, http_error};
 use crate::settings::{self, Settings};
 
 /// The body's content type, as the vendor documents it.
@@ -86,8 +86,35 @@ fn excerpt(text: &str) -> String {
     text.get(..end).unwrap_or_default().to_string()
 }
 
-/// Reads Jocloud's answer: any 2xx with a JSON body is success (the vendor spec's rule); any
-/// other status is the mapped error with the body's `code` and `msg` kept.
+/// What a 2xx body's `code` says.
+enum BodyCode {
+    /// `code` is absent, `null`, `0` or `"0"`: success.
+    Success,
+    /// A non-zero `code`, as text.
+    Error(String),
+    /// A `code` that is neither a number nor a non-empty string.
+    Unreadable,
+}
+
+fn body_code(json: &Value) -> BodyCode {
+    match json.get("code") {
+        None | Some(Value::Null) => BodyCode::Success,
+        Some(Value::Number(n)) if n.as_f64() == Some(0.0) => BodyCode::Success,
+        Some(Value::Number(n)) => BodyCode::Error(n.to_string()),
+        Some(Value::String(s)) if s.trim() == "0" => BodyCode::Success,
+        Some(Value::String(s)) if !s.trim().is_empty() => BodyCode::Error(s.clone()),
+        Some(_) => BodyCode::Unreadable,
+    }
+}
+
+/// Reads Jocloud's answer.
+///
+/// - A status that is not 2xx is the error [`http_error`] maps, with the body's `code` and
+///   `msg` / `message` kept.
+/// - A 2xx is success only when its body is JSON whose `code` is 0 or absent (the vendor
+///   spec's rule: Jocloud answers errors with HTTP 200 and a non-zero `code`). A non-zero
+///   `code` is the error [`code_error`] maps, with the code and `message` / `msg` kept; a body
+///   that is not JSON, or a `code` that is neither a number nor a string, is `vendor-internal`.
 pub fn parse_reply(
     op: Op,
     status: u16,
@@ -122,7 +149,29 @@ pub fn parse_reply(
         ));
     }
     match json {
-        Some(body) => Ok(Reply { trace_id, body }),
+        Some(body) => match body_code(&body) {
+            BodyCode::Success => Ok(Reply { trace_id, body }),
+            BodyCode::Error(code) => Err(code_error(
+                op.name(),
+                status,
+                retry_after,
+                VendorFields {
+                    code,
+                    message: str_field(&body, &["message", "msg", "error"]),
+                    request_id: trace_id,
+                },
+            )),
+            BodyCode::Unreadable => {
+                let mut e = bad_vendor_response(format!(
+                    "{} answered HTTP {status} with a `code` that is neither a number nor a \
+                     string: {}",
+                    op.name(),
+                    excerpt(&body.get("code").map(Value::to_string).unwrap_or_default())
+                ));
+                e.vendor_request_id = trace_id;
+                Err(e)
+            }
+        },
         None => {
             let mut e = bad_vendor_response(format!(
                 "{} answered HTTP {status} with a body that is not JSON ({} bytes)",
@@ -209,9 +258,21 @@ mod tests {
     }
 
     #[test]
-    fn success_is_any_2xx_json() {
+    fn success_is_a_2xx_json_whose_code_is_0_or_absent() {
         let r = parse_reply(Op::Start, 200, None, Some("t".into()), br#"{"code":0}"#).expect("ok");
         assert_eq!(r.trace_id.as_deref(), Some("t"));
+        for ok in [
+            &br#"{"code":0,"message":"success"}"#[..],
+            br#"{"code":"0","msg":"success"}"#,
+            br#"{"code":0.0}"#,
+            br#"{"code":null}"#,
+            br#"{"message":"success"}"#,
+            b"{}",
+        ] {
+            let text = String::from_utf8_lossy(ok);
+            parse_reply(Op::Start, 200, None, None, ok).expect(&text);
+            parse_reply(Op::Stop, 201, None, None, ok).expect(&text);
+        }
         let r = parse_reply(Op::Stop, 204, None, None, b"[]").expect("ok");
         assert_eq!(r.body, serde_json::json!([]));
         let r = parse_reply(
@@ -226,6 +287,92 @@ mod tests {
         for bad in [&b""[..], b"ok", b"\xff", b"{\"a\":"] {
             let e = parse_reply(Op::Start, 200, None, Some("t".into()), bad).expect_err("not json");
             assert_eq!(e.kind, ErrorKind::VendorInternal);
+            assert_eq!(e.vendor_request_id.as_deref(), Some("t"));
+        }
+    }
+
+    /// Jocloud answers errors with HTTP 200 and a non-zero `code`: never a success, in
+    /// start or stop.
+    #[test]
+    fn a_2xx_with_a_nonzero_code_is_an_error() {
+        for op in [Op::Start, Op::Stop] {
+            let e = parse_reply(
+                op,
+                200,
+                None,
+                Some("t".into()),
+                br#"{"code":20001,"message":"rtmpurl is used by another task"}"#,
+            )
+            .expect_err("code 20001");
+            assert_eq!((e.kind, e.retryable), (ErrorKind::VendorInternal, false));
+            assert_eq!(e.vendor_code.as_deref(), Some("20001"));
+            assert_eq!(
+                e.vendor_message.as_deref(),
+                Some("rtmpurl is used by another task")
+            );
+            assert_eq!(e.vendor_request_id.as_deref(), Some("t"));
+            assert!(e.message.contains(op.name()), "{}", e.message);
+        }
+        let cases: [(&[u8], ErrorKind, &str, Option<&str>); 7] = [
+            (
+                br#"{"code":401,"msg":"invalid token"}"#,
+                ErrorKind::Unauthenticated,
+                "401",
+                Some("invalid token"),
+            ),
+            (
+                br#"{"code":"403","message":"no"}"#,
+                ErrorKind::Unauthenticated,
+                "403",
+                Some("no"),
+            ),
+            (
+                br#"{"code":400,"message":"roomid is required"}"#,
+                ErrorKind::InvalidArgument,
+                "400",
+                Some("roomid is required"),
+            ),
+            (br#"{"code":500}"#, ErrorKind::Unavailable, "500", None),
+            (
+                br#"{"code":-1,"message":"failed"}"#,
+                ErrorKind::VendorInternal,
+                "-1",
+                Some("failed"),
+            ),
+            (
+                br#"{"code":"E_DEST","message":"x"}"#,
+                ErrorKind::VendorInternal,
+                "E_DEST",
+                Some("x"),
+            ),
+            (
+                br#"{"code":1,"message":"m","msg":"other"}"#,
+                ErrorKind::VendorInternal,
+                "1",
+                Some("m"),
+            ),
+        ];
+        for (body, kind, code, message) in cases {
+            let text = String::from_utf8_lossy(body);
+            let e = parse_reply(Op::Start, 200, None, None, body).expect_err(&text);
+            assert_eq!(e.kind, kind, "{text}");
+            assert_eq!(e.vendor_code.as_deref(), Some(code), "{text}");
+            assert_eq!(e.vendor_message.as_deref(), message, "{text}");
+        }
+        let e = parse_reply(Op::Start, 204, Some("2"), None, br#"{"code":429}"#).expect_err("429");
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs),
+            (ErrorKind::RateLimited, true, Some(2))
+        );
+        for odd in [
+            &br#"{"code":true}"#[..],
+            br#"{"code":""}"#,
+            br#"{"code":[0]}"#,
+            br#"{"code":{"n":0}}"#,
+        ] {
+            let text = String::from_utf8_lossy(odd);
+            let e = parse_reply(Op::Stop, 200, None, Some("t".into()), odd).expect_err(&text);
+            assert_eq!(e.kind, ErrorKind::VendorInternal, "{text}");
             assert_eq!(e.vendor_request_id.as_deref(), Some("t"));
         }
     }

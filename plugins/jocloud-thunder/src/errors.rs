@@ -1,8 +1,16 @@
 //! Mapping Jocloud answers to the gateway's error taxonomy.
 //!
-//! Jocloud publishes neither a response shape nor error codes for `startrtmp` / `stoprtmp`.
-//! The vendor spec's rule decides by HTTP status alone ([`kind_for_status`]); whatever the
-//! body carries (`code`, `msg` / `message`, else the text) is kept verbatim.
+//! Jocloud publishes no response shape for `startrtmp` / `stoprtmp`; its other REST APIs on the
+//! same host answer HTTP 200 with `{"code": 0, "message": "success"}` and carry an error as a
+//! non-zero `code` with a `message` in that 200 body. So there are two ways to fail:
+//!
+//! - a status that is not 2xx: the vendor spec's status rule ([`kind_for_status`],
+//!   [`http_error`]);
+//! - a 2xx whose JSON `code` is not 0: [`kind_for_code`], [`code_error`]. Jocloud publishes no
+//!   code table, so a code that is an HTTP status (400..=599) takes that status's kind, and any
+//!   other code is `vendor-internal`, not retryable.
+//!
+//! Whatever the body carries (`code`, `msg` / `message`, else the text) is kept verbatim.
 
 use ingest_plugin_sdk::error;
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
@@ -40,6 +48,64 @@ fn hint_for(status: u16) -> String {
         500..=599 => "Jocloud failed or is unavailable; retry later".to_string(),
         _ => "Jocloud answered with an unexpected HTTP status".to_string(),
     }
+}
+
+/// The normalized kind of a non-zero `code` in a 2xx answer, and whether retrying can help.
+///
+/// Jocloud publishes no code table. A code that reads as an HTTP status in 400..=599 (as a
+/// number or a string of digits) is mapped like that status by [`kind_for_status`] (401/403
+/// `unauthenticated`, 429 `rate-limited`, other 4xx `invalid-argument`, 5xx `unavailable`);
+/// any other code is `vendor-internal`, not retryable — an error the plugin cannot classify,
+/// with the code kept.
+pub fn kind_for_code(code: &str) -> (ErrorKind, bool) {
+    match http_like(code) {
+        Some(status) => kind_for_status(status),
+        None => (ErrorKind::VendorInternal, false),
+    }
+}
+
+/// `code` as an HTTP status in 400..=599, if it is one.
+fn http_like(code: &str) -> Option<u16> {
+    let code = code.trim();
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    code.parse::<u16>().ok().filter(|s| (400..=599).contains(s))
+}
+
+/// The error for a 2xx answer whose body carries a non-zero `code`.
+pub fn code_error(
+    operation: &str,
+    status: u16,
+    retry_after: Option<&str>,
+    vendor: VendorFields,
+) -> ProviderError {
+    let (kind, retryable) = kind_for_code(&vendor.code);
+    let hint = match http_like(&vendor.code) {
+        Some(code) => hint_for(code),
+        None => "Jocloud refused the request with its own error code (Jocloud publishes no \
+                 code table); see vendor_code and vendor_message"
+            .to_string(),
+    };
+    let message = format!(
+        "Jocloud {operation} answered HTTP {status} with error code {}: {hint}",
+        vendor.code
+    );
+    let mut e = error::from_vendor(
+        kind,
+        message,
+        &vendor.code,
+        vendor.message.as_deref().unwrap_or_default(),
+        vendor.request_id,
+    );
+    e.retryable = retryable;
+    if vendor.message.is_none() {
+        e.vendor_message = None;
+    }
+    if kind == ErrorKind::RateLimited {
+        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
+    }
+    e
 }
 
 /// What the vendor said, salvaged from an error body.
@@ -145,5 +211,85 @@ mod tests {
         );
         let e = http_error("stoprtmp", 503, Some("4"), VendorFields::default());
         assert_eq!((e.kind, e.retry_after_secs), (Unavailable, None));
+    }
+
+    /// A non-zero `code` in a 2xx body: HTTP-status codes by the status rule, anything else
+    /// `vendor-internal`.
+    #[test]
+    fn body_codes_are_mapped() {
+        let cases = [
+            ("401", Unauthenticated, false),
+            ("403", Unauthenticated, false),
+            ("400", InvalidArgument, false),
+            ("404", InvalidArgument, false),
+            ("429", RateLimited, true),
+            ("500", Unavailable, true),
+            ("503", Unavailable, true),
+            ("1", VendorInternal, false),
+            ("-1", VendorInternal, false),
+            ("200", VendorInternal, false),
+            ("302", VendorInternal, false),
+            ("600", VendorInternal, false),
+            ("20001", VendorInternal, false),
+            ("E_DEST_IN_USE", VendorInternal, false),
+            ("4O4", VendorInternal, false),
+            ("", VendorInternal, false),
+        ];
+        for (code, kind, retryable) in cases {
+            assert_eq!(kind_for_code(code), (kind, retryable), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn code_errors_keep_vendor_fields() {
+        let e = code_error(
+            "startrtmp",
+            200,
+            None,
+            VendorFields {
+                code: "20001".into(),
+                message: Some("rtmpurl is used by another task".into()),
+                request_id: Some("t-1".into()),
+            },
+        );
+        assert_eq!((e.kind, e.retryable), (VendorInternal, false));
+        assert!(
+            e.message.contains("HTTP 200") && e.message.contains("error code 20001"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.vendor_code.as_deref(), Some("20001"));
+        assert_eq!(
+            e.vendor_message.as_deref(),
+            Some("rtmpurl is used by another task")
+        );
+        assert_eq!(e.vendor_request_id.as_deref(), Some("t-1"));
+
+        let e = code_error(
+            "stoprtmp",
+            200,
+            None,
+            VendorFields {
+                code: "401".into(),
+                ..VendorFields::default()
+            },
+        );
+        assert_eq!((e.kind, e.retryable), (Unauthenticated, false));
+        assert!(e.message.contains("restful_secret"), "{}", e.message);
+        assert_eq!(e.vendor_message, None);
+
+        let e = code_error(
+            "startrtmp",
+            200,
+            Some("5"),
+            VendorFields {
+                code: "429".into(),
+                ..VendorFields::default()
+            },
+        );
+        assert_eq!(
+            (e.kind, e.retryable, e.retry_after_secs),
+            (RateLimited, true, Some(5))
+        );
     }
 }

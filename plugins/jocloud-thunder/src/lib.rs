@@ -8,7 +8,8 @@
 //! mapping, config, options and error mapping.
 //!
 //! Layout: [`settings`] (config, hosts, URLs), [`start`] (validation, bodies, session
-//! reference), [`api`] (one call and its answer), [`errors`] (HTTP status → error kind).
+//! reference), [`api`] (one call and its answer), [`errors`] (HTTP status, or a non-zero `code`
+//! in a 2xx body → error kind).
 //! Everything except [`api::call`] and the [`Guest`] glue below is pure and unit-tested on the
 //! host target.
 

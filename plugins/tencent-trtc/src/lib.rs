@@ -67,8 +67,8 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
             key(
                 settings::KEY_ROOM_ID_TYPE,
                 false,
-                "Default RoomIdType: 0 string room ids, 1 32-bit integer room ids. Default 0; \
-                 options.room_id_type overrides it per request.",
+                "Default RoomIdType: 0 string room ids, 1 32-bit integer room ids (1..4294967294). \
+                 Default 1, Tencent's default; options.room_id_type overrides it per request.",
             ),
         ],
         secrets: vec![sign::SECRET_ID.to_string(), sign::SECRET_KEY.to_string()],

@@ -21,12 +21,17 @@ pub const KEY_HOST: &str = "host";
 pub const KEY_ROOM_ID_TYPE: &str = "room_id_type";
 
 /// How TRTC reads a room id (`RoomIdType`).
+///
+/// The default is [`RoomIdType::Integer`], as Tencent documents it ("1: 32-bit Integer type
+/// RoomId (default)"). The integer room 42 and the string room "42" are different rooms, so the
+/// plugin never changes the type on its own: a room id that does not fit the type in effect is
+/// refused (see [`crate::start::build`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RoomIdType {
     /// `0`: the room id is a string.
-    #[default]
     String,
-    /// `1`: the room id is a 32-bit unsigned integer.
+    /// `1`: the room id is a 32-bit integer, 1..=4294967294. Tencent's default.
+    #[default]
     Integer,
 }
 
@@ -146,7 +151,7 @@ pub fn parse_room_id_type(value: Option<&str>) -> Result<Option<RoomIdType>, Pro
         .ok_or_else(|| {
             invalid_argument(format!(
                 "provider config key `{KEY_ROOM_ID_TYPE}` is `{v}`; it must be 0 (string room ids) \
-                 or 1 (32-bit integer room ids)"
+                 or 1 (32-bit integer room ids, Tencent's default when the key is unset)"
             ))
         })
 }
@@ -262,8 +267,21 @@ mod tests {
             parse_room_id_type(Some(" 1 ")).expect("1"),
             Some(RoomIdType::Integer)
         );
-        let e = parse_room_id_type(Some("2")).expect_err("2");
-        assert!(e.message.contains("`room_id_type`"));
+        for bad in ["2", "-1", "string", "1.0"] {
+            let e = parse_room_id_type(Some(bad)).expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("`room_id_type`"), "{bad}: {}", e.message);
+        }
+    }
+
+    /// Tencent's documented default: "1: 32-bit Integer type RoomId (default)".
+    #[test]
+    fn the_default_room_id_type_is_tencents_integer() {
+        assert_eq!(RoomIdType::default(), RoomIdType::Integer);
+        assert_eq!(RoomIdType::default().wire(), 1);
+        assert_eq!(RoomIdType::from_wire(0), Some(RoomIdType::String));
+        assert_eq!(RoomIdType::from_wire(1), Some(RoomIdType::Integer));
+        assert_eq!(RoomIdType::from_wire(2), None);
     }
 
     #[test]

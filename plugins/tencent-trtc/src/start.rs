@@ -85,6 +85,7 @@ pub fn build(
             "`user_id` is empty; it must be the user id TRTC gives the relay robot",
         ));
     }
+    validate_user_id(&req.user_id)?;
     let stream_url = validate_stream_url(req.stream_url.as_deref())?;
 
     let user_sig = options
@@ -98,15 +99,28 @@ pub fn build(
             )
         })?;
 
-    let room_id_type = match options.int("room_id_type", 0, 1)? {
-        Some(n) => RoomIdType::from_wire(n).unwrap_or_default(),
-        None => config_room_id_type.unwrap_or_default(),
+    // `options.room_id_type`, else the provider config, else Tencent's default (1, integer).
+    // Never changed here: the integer room 42 and the string room "42" are different rooms.
+    let (room_id_type, source) = match options.int("room_id_type", 0, 1)? {
+        Some(n) => (
+            RoomIdType::from_wire(n).ok_or_else(|| {
+                invalid_argument("`options.room_id_type` must be 0 (string) or 1 (integer)")
+            })?,
+            "set by `options.room_id_type`",
+        ),
+        None => match config_room_id_type {
+            Some(t) => (t, "set by the provider config key `room_id_type`"),
+            None => (RoomIdType::default(), "Tencent's default"),
+        },
     };
-    if room_id_type == RoomIdType::Integer && !is_u32(&req.room_id) {
+    if room_id_type == RoomIdType::Integer && integer_room_id(&req.room_id).is_none() {
         return Err(invalid_argument(format!(
-            "`room_id` is `{}`; with room_id_type 1 (set by `options.room_id_type` or the \
-             provider config key `{KEY_ROOM_ID_TYPE}`) it must be a 32-bit unsigned integer \
-             (0..=4294967295)",
+            "`room_id` is `{}`; with room_id_type 1 ({source}) Tencent TRTC reads it as a 32-bit \
+             integer room id, which must be decimal digits without a leading zero, \
+             {MIN_INTEGER_ROOM}..={MAX_INTEGER_ROOM}. If the TRTC room has a string id, set \
+             `options.room_id_type` to 0 (or `{KEY_ROOM_ID_TYPE} = 0` under \
+             [providers.config]); the integer room 42 and the string room \"42\" are different \
+             rooms",
             req.room_id
         )));
     }
@@ -173,8 +187,38 @@ fn validate_stream_url(url: Option<&str>) -> Result<String, ProviderError> {
     }
 }
 
-fn is_u32(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok()
+/// The smallest integer room id (`RoomIdType` 1).
+pub const MIN_INTEGER_ROOM: u32 = 1;
+/// The largest integer room id (`RoomIdType` 1): Tencent's range is 1..4294967294.
+pub const MAX_INTEGER_ROOM: u32 = 4_294_967_294;
+/// The longest `UserId`, characters.
+pub const MAX_USER_ID: usize = 32;
+
+/// `room_id` as an integer room id: decimal digits only, no leading zero (so that one room has
+/// one spelling), in [`MIN_INTEGER_ROOM`]..=[`MAX_INTEGER_ROOM`].
+pub fn integer_room_id(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
+        return None;
+    }
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (MIN_INTEGER_ROOM..=MAX_INTEGER_ROOM).contains(n))
+}
+
+/// `UserId`: at most 32 characters of `A-Z a-z 0-9 _ -`.
+fn validate_user_id(user_id: &str) -> Result<(), ProviderError> {
+    let ok = user_id.len() <= MAX_USER_ID
+        && user_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid_argument(format!(
+            "`user_id` is `{user_id}`; Tencent TRTC user ids are 1 to {MAX_USER_ID} characters of \
+             A-Z, a-z, 0-9, `_` and `-`"
+        )))
+    }
 }
 
 /// The session for a successful `StartStreamIngest` answer: the session reference is the
@@ -214,7 +258,7 @@ mod tests {
     fn request(options: &str) -> StartRequest {
         StartRequest {
             direction: Direction::PullIn,
-            room_id: "room-42".into(),
+            room_id: "42".into(),
             user_id: "relay-bot".into(),
             display_name: None,
             stream_url: Some("rtmp://src.example/live/a".into()),
@@ -237,8 +281,129 @@ mod tests {
         let json = serde_json::to_string(&body).expect("serialize");
         assert_eq!(
             json,
-            r#"{"SdkAppId":1400000001,"RoomId":"room-42","RoomIdType":0,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a"}"#
+            r#"{"SdkAppId":1400000001,"RoomId":"42","RoomIdType":1,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a"}"#
         );
+    }
+
+    /// Without `options.room_id_type` and without the config key the type is Tencent's
+    /// default, 1: room 42 is the integer room 42, never the string room "42".
+    #[test]
+    fn default_room_id_type_is_integer() {
+        let body = build(&request(r#"{"user_sig":"s"}"#), 1, None).expect("valid");
+        assert_eq!((body.room_id.as_str(), body.room_id_type), ("42", 1));
+    }
+
+    /// A room id that is not an integer room, with the default type: refused, naming the
+    /// field, the rule and the way to ask for a string room — never sent as another type.
+    #[test]
+    fn non_numeric_room_with_the_default_type_is_refused_with_the_fix() {
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.room_id = "room-42".into();
+        let msg = invalid(&req, None);
+        for needle in [
+            "`room_id`",
+            "room-42",
+            "Tencent's default",
+            "1..=4294967294",
+            "`options.room_id_type` to 0",
+            "room_id_type = 0",
+        ] {
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+        // The same with the type set to 1 explicitly names where it came from.
+        let msg = invalid(&req, Some(RoomIdType::Integer));
+        assert!(msg.contains("provider config key `room_id_type`"), "{msg}");
+        let mut req = request(r#"{"user_sig":"s","room_id_type":1}"#);
+        req.room_id = "room-42".into();
+        assert!(invalid(&req, Some(RoomIdType::String)).contains("`options.room_id_type`"));
+    }
+
+    /// A string room only when asked for, by option or config; the room id is sent as is.
+    #[test]
+    fn string_room_ids_when_asked_for() {
+        let mut req = request(r#"{"user_sig":"s","room_id_type":0}"#);
+        req.room_id = "room-42".into();
+        let body = build(&req, 1, None).expect("valid");
+        assert_eq!((body.room_id.as_str(), body.room_id_type), ("room-42", 0));
+        let json = serde_json::to_string(&body).expect("serialize");
+        assert!(
+            json.contains(r#""RoomId":"room-42","RoomIdType":0"#),
+            "{json}"
+        );
+
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.room_id = "room-42".into();
+        let body = build(&req, 1, Some(RoomIdType::String)).expect("config string");
+        assert_eq!(body.room_id_type, 0);
+        // A numeric room with the string type stays the string room "42".
+        let body =
+            build(&request(r#"{"user_sig":"s"}"#), 1, Some(RoomIdType::String)).expect("string 42");
+        assert_eq!((body.room_id.as_str(), body.room_id_type), ("42", 0));
+        let body = build(&request(r#"{"user_sig":"s","room_id_type":"0"}"#), 1, None)
+            .expect("string 42 by option");
+        assert_eq!((body.room_id.as_str(), body.room_id_type), ("42", 0));
+    }
+
+    /// Integer rooms are 1..4294967294, in decimal digits.
+    #[test]
+    fn integer_room_range() {
+        for ok in ["1", "7", "42", "4294967294"] {
+            let mut req = request(r#"{"user_sig":"s"}"#);
+            req.room_id = ok.into();
+            let body = build(&req, 1, None).expect(ok);
+            assert_eq!((body.room_id.as_str(), body.room_id_type), (ok, 1));
+        }
+        for bad in [
+            "0",
+            "4294967295",
+            "4294967296",
+            "99999999999999999999",
+            "-1",
+            "+5",
+            " 5",
+            "5 ",
+            "1.0",
+            "1e3",
+            "042",
+            "00",
+            "0x2a",
+            "\u{ff11}",
+        ] {
+            let mut req = request(r#"{"user_sig":"s"}"#);
+            req.room_id = bad.into();
+            assert!(invalid(&req, None).contains("`room_id`"), "{bad:?}");
+        }
+        assert_eq!(integer_room_id("4294967294"), Some(4_294_967_294));
+        assert_eq!(integer_room_id("1"), Some(1));
+        assert_eq!(integer_room_id("0"), None);
+        assert_eq!(integer_room_id(""), None);
+    }
+
+    /// `UserId`: at most 32 characters of `A-Z a-z 0-9 _ -`.
+    #[test]
+    fn user_id_rules() {
+        for ok in ["relay-bot", "Relay_Bot_01", "a", &"x".repeat(32)] {
+            let mut req = request(r#"{"user_sig":"s"}"#);
+            req.user_id = ok.to_string();
+            let body = build(&req, 1, None).expect(ok);
+            assert_eq!(body.user_id, ok);
+        }
+        for bad in [
+            "relay.bot",
+            "bot@example",
+            "relay bot",
+            " relay-bot",
+            "机器人",
+            &"x".repeat(33),
+        ] {
+            let mut req = request(r#"{"user_sig":"s"}"#);
+            req.user_id = bad.to_string();
+            let msg = invalid(&req, None);
+            assert!(
+                msg.contains("`user_id`") && msg.contains("32"),
+                "{bad}: {msg}"
+            );
+        }
     }
 
     #[test]
@@ -247,35 +412,45 @@ mod tests {
             r#"{"user_sig":"sig","room_id_type":1,"repeat":-1,"max_duration_mins":60,
                 "volume":150,"seek_second":"30","private_map_key":"pmk","auto_push":true,"ignored":1}"#,
         );
-        req.room_id = "4294967295".into();
+        req.room_id = "4294967294".into();
         let body = build(&req, 7, None).expect("valid");
         let json = serde_json::to_string(&body).expect("serialize");
         assert_eq!(
             json,
-            r#"{"SdkAppId":7,"RoomId":"4294967295","RoomIdType":1,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a","PrivateMapKey":"pmk","SeekSecond":30,"AutoPush":true,"RepeatNum":-1,"MaxDuration":60,"Volume":150}"#
+            r#"{"SdkAppId":7,"RoomId":"4294967294","RoomIdType":1,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a","PrivateMapKey":"pmk","SeekSecond":30,"AutoPush":true,"RepeatNum":-1,"MaxDuration":60,"Volume":150}"#
         );
     }
 
     #[test]
     fn room_id_type_precedence() {
-        let req = request(r#"{"user_sig":"s"}"#);
+        let mut req = request(r#"{"user_sig":"s"}"#);
+        req.room_id = "room-42".into();
         // Config says integer, the room id is not one.
         assert!(invalid(&req, Some(RoomIdType::Integer)).contains("`room_id`"));
-        // Options override config.
-        let req = request(r#"{"user_sig":"s","room_id_type":0}"#);
+        // Options override config, both ways.
+        let mut req = request(r#"{"user_sig":"s","room_id_type":0}"#);
+        req.room_id = "room-42".into();
         let body = build(&req, 1, Some(RoomIdType::Integer)).expect("valid");
         assert_eq!(body.room_id_type, 0);
-        let mut req = request(r#"{"user_sig":"s"}"#);
-        req.room_id = "42".into();
+        let req = request(r#"{"user_sig":"s","room_id_type":1}"#);
+        let body = build(&req, 1, Some(RoomIdType::String)).expect("valid");
+        assert_eq!(body.room_id_type, 1);
+        // Config over the default.
         assert_eq!(
-            build(&req, 1, Some(RoomIdType::Integer))
-                .expect("valid")
-                .room_id_type,
+            build(
+                &request(r#"{"user_sig":"s"}"#),
+                1,
+                Some(RoomIdType::Integer)
+            )
+            .expect("valid")
+            .room_id_type,
             1
         );
         // Out of range.
-        let req = request(r#"{"user_sig":"s","room_id_type":2}"#);
-        assert!(invalid(&req, None).contains("room_id_type"));
+        for bad in ["2", "-1", "\"x\"", "true"] {
+            let req = request(&format!(r#"{{"user_sig":"s","room_id_type":{bad}}}"#));
+            assert!(invalid(&req, None).contains("room_id_type"), "{bad}");
+        }
         for bad in ["4294967296", "-1", "+5", " 5", "1.0"] {
             let mut req = request(r#"{"user_sig":"s","room_id_type":1}"#);
             req.room_id = bad.into();
