@@ -148,10 +148,10 @@ async fn start_issues_a_publish_url_and_status_follows_the_encoder() {
     );
     assert_eq!(params["Signature"], expected_signature("GET", &params));
 
-    // Nobody pushes yet.
+    // Nobody pushes yet: the address is valid, so the ingest is starting (not gone).
     let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
     assert_eq!(status.status, 200, "{}", status.text);
-    assert_eq!(status.json["state"], "not-found", "{}", status.text);
+    assert_eq!(status.json["state"], "starting", "{}", status.text);
     assert!(status.json["vendor_request_id"].is_string());
 
     // The encoder starts pushing: the user is online among others.
@@ -169,10 +169,10 @@ async fn start_issues_a_publish_url_and_status_follows_the_encoder() {
         status.text
     );
 
-    // … and stops.
+    // … and stops. The address stays valid (and reusable) until it expires.
     assert!(sim.leave("room-42", "obs-1"));
     let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
-    assert_eq!(status.json["state"], "not-found", "{}", status.text);
+    assert_eq!(status.json["state"], "starting", "{}", status.text);
 
     // There is no stop: the gateway says so without calling the vendor.
     let before = sim.request_count();
@@ -370,6 +370,24 @@ async fn invalid_input_is_refused_before_the_vendor() {
             "user_id",
         ),
     ];
+    // UserId outside Alibaba's alphabet (A-Z a-z 0-9 _ -): refused, naming the rule.
+    let mut cases = cases;
+    for bad in ["obs 1", "obs:1", "obs.1", "obs@studio", "ü"] {
+        let mut b = push_in("ali", "r");
+        b["user_id"] = bad.into();
+        cases.push((b, "user_id"));
+    }
+    let mut bad_user = push_in("ali", "r");
+    bad_user["user_id"] = "obs 1".into();
+    let a = call(&gw, "POST", "/v1/ingests", Some(bad_user)).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 to 64 characters of A-Z a-z 0-9 _ -")),
+        "{}",
+        a.text
+    );
     for (body, field) in cases {
         let a = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
         assert_eq!(a.status, 400, "{body}: {}", a.text);
@@ -503,7 +521,10 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
     assert_eq!(decode(signature), expected_signature("GET", &params));
 
     let ok = &out["result"]["ok"];
-    assert_eq!(ok["session_ref"], "room-42:obs-1");
+    assert_eq!(
+        ok["session_ref"],
+        r#"{"channel_id":"room-42","user_id":"obs-1","expires_at":1700030000}"#
+    );
     assert_eq!(ok["vendor_request_id"], "req-9");
     assert_eq!(ok["issued_urls"][0]["purpose"], "publish");
     assert_eq!(
@@ -521,7 +542,11 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
 
     // The plugin's own answer to stop (the CLI calls the plugin directly).
     let stop_input = dir.join("stop.json");
-    std::fs::write(&stop_input, r#"{"session_ref":"room-42:obs-1"}"#).expect("stop input");
+    std::fs::write(
+        &stop_input,
+        serde_json::json!({"session_ref": ok["session_ref"]}).to_string(),
+    )
+    .expect("stop input");
     let (out, stderr, _) = run_cli(&[
         "call",
         "--config",
@@ -546,4 +571,134 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
         "{out}"
     );
     assert_eq!(out["requests"].as_array().map(Vec::len), Some(0));
+}
+
+/// A freshly issued address nobody pushes to yet is `starting` until it expires; then
+/// `not-found`. The time is the call's (`CallOptions::now_ms`), never the plugin's own clock.
+#[tokio::test]
+async fn status_is_starting_until_the_address_expires() {
+    use ingest_gateway::api::state_name;
+
+    let sim = sim().await;
+    let gw = gateway(&provider("ali", &sim.base_url(), "")).await;
+    let mut body = push_in("ali", "fresh-room");
+    body["expires_in_secs"] = 60.into();
+    let started = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let expires_at = started.json["session"]["expires_at"]
+        .as_u64()
+        .expect("expires_at");
+
+    // Before any push, while the address is valid: starting.
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert_eq!(status.json["state"], "starting", "{}", status.text);
+
+    let at = |secs: u64| ingest_gateway::CallOptions {
+        now_ms: Some(secs * 1000),
+        ..Default::default()
+    };
+    // One second before the expiry: still starting.
+    let st = gw
+        .status(&id, at(expires_at - 1))
+        .await
+        .expect("status before expiry");
+    assert_eq!(state_name(st.value.state), "starting");
+    // At and after the expiry (well within the vendor's timestamp window): not-found.
+    for now in [expires_at, expires_at + 60] {
+        let st = gw.status(&id, at(now)).await.expect("status after expiry");
+        assert_eq!(state_name(st.value.state), "not-found", "{now}");
+    }
+    // An encoder that is online is running, whatever the time.
+    sim.join("fresh-room", "obs-1");
+    let st = gw
+        .status(&id, at(expires_at + 60))
+        .await
+        .expect("status while pushing");
+    assert_eq!(state_name(st.value.state), "running");
+}
+
+/// Without an `endpoint` override, the region maps to the host Alibaba's official SDK uses
+/// (its endpoint table: the China regions and most others → live.aliyuncs.com; a region it
+/// does not list → live.{region}.aliyuncs.com), and that host is on the default allowlist
+/// (a dry run records only requests the egress policy allows).
+#[test]
+fn region_maps_to_the_official_sdk_endpoint() {
+    let dir = temp_dir("alibaba-region-endpoint");
+    let respond = dir.join("respond.json");
+    std::fs::write(
+        &respond,
+        serde_json::json!({
+            "status": 200,
+            "headers": [["content-type", "application/json"]],
+            "body": r#"{"RequestId":"req-1","RtmpAddress":"rtmp://push.example/testapp01/room-42"}"#,
+        })
+        .to_string(),
+    )
+    .expect("respond");
+    let input = dir.join("start.json");
+    std::fs::write(&input, push_in("ali", "room-42").to_string()).expect("input");
+    for (region, host) in [
+        (None, "live.aliyuncs.com"),
+        (Some("cn-shanghai"), "live.aliyuncs.com"),
+        (Some("cn-hangzhou"), "live.aliyuncs.com"),
+        (Some("cn-beijing"), "live.aliyuncs.com"),
+        (Some("ap-southeast-1"), "live.aliyuncs.com"),
+        (Some("ap-southeast-7"), "live.ap-southeast-7.aliyuncs.com"),
+    ] {
+        let region_value = region.map(|r| format!("\"{r}\""));
+        let mut config_keys = vec![("app_id", format!("\"{APP_ID}\""))];
+        if let Some(v) = &region_value {
+            config_keys.push(("region", v.clone()));
+        }
+        let config_refs: Vec<(&str, &str)> =
+            config_keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let placeholder = "http://127.0.0.1:9";
+        let toml = provider_toml(
+            "ali",
+            "alibaba-artc",
+            placeholder,
+            "",
+            &config_refs,
+            &[
+                ("access_key_id", ALIBABA_ACCESS_KEY_ID),
+                ("access_key_secret", ALIBABA_ACCESS_KEY_SECRET),
+            ],
+        );
+        // No `endpoint`: the plugin picks the host itself.
+        let endpoint_line = format!("endpoint = \"{placeholder}\"\n");
+        assert!(toml.contains(&endpoint_line), "{toml}");
+        let toml = toml.replace(&endpoint_line, "");
+        let config = dir.join(format!("gateway-{}.toml", region.unwrap_or("none")));
+        std::fs::write(&config, toml).expect("config");
+        let (out, stderr, ok) = run_cli(&[
+            "call",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--provider",
+            "ali",
+            "start",
+            "--input",
+            input.to_str().expect("utf8"),
+            "--now",
+            "1700000000",
+            "--nonce",
+            "n0nce",
+            "--dry-run",
+            "--respond",
+            respond.to_str().expect("utf8"),
+        ]);
+        assert!(ok, "{region:?}: {stderr}");
+        assert_no_secrets("dry-run output", &out);
+        let out: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let requests = out["requests"].as_array().expect("requests");
+        assert_eq!(requests.len(), 1, "{region:?}: allowed and recorded: {out}");
+        let url = requests[0]["url"].as_str().expect("url");
+        assert!(
+            url.starts_with(&format!("https://{host}/?")),
+            "{region:?} should call {host}: {url}"
+        );
+        assert!(out["result"]["ok"].is_object(), "{region:?}: {out}");
+    }
 }

@@ -60,7 +60,10 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
             key(
                 settings::KEY_REGION,
                 false,
-                "Alibaba Cloud region id, e.g. cn-shanghai: requests go to \
+                "Alibaba Cloud region id, e.g. cn-shanghai. Mapped to the API host like \
+                 Alibaba's official SDK does: the regions in its endpoint table (cn-hangzhou, \
+                 cn-shanghai, cn-beijing, cn-shenzhen, cn-qingdao, ap-southeast-1, \
+                 eu-central-1, …) use live.aliyuncs.com, any other region \
                  live.{region}.aliyuncs.com. Default: none, i.e. live.aliyuncs.com. Ignored \
                  when `endpoint` is set.",
             ),
@@ -101,7 +104,7 @@ impl Guest for AlibabaArtc {
     fn status(request: StatusRequest) -> Result<IngestStatus, ProviderError> {
         let session = SessionRef::decode(&request.session_ref)?;
         let settings = settings()?;
-        status::scan(&session, |page| {
+        status::scan(&session, context::now_ms() / 1000, |page| {
             api::call(
                 &settings,
                 DESCRIBE,
@@ -138,9 +141,24 @@ mod tests {
         assert_eq!(keys, vec![("app_id", true), ("region", false)]);
         assert_eq!(i.secrets, vec!["access_key_id", "access_key_secret"]);
         assert_eq!(i.default_hosts, vec!["live.aliyuncs.com:443"]);
+        // The host the plugin calls is the one it declares.
         assert_eq!(
             info(Some("cn-hangzhou")).default_hosts,
-            vec!["live.cn-hangzhou.aliyuncs.com:443"]
+            vec!["live.aliyuncs.com:443"]
         );
+        assert_eq!(
+            info(Some("ap-southeast-7")).default_hosts,
+            vec!["live.ap-southeast-7.aliyuncs.com:443"]
+        );
+        for region in ["cn-hangzhou", "ap-southeast-7"] {
+            let lookup = ingest_plugin_sdk::testing::config_lookup;
+            let host = Settings::load(lookup(&[("app_id", "app"), ("region", region)]))
+                .expect("settings")
+                .host;
+            assert_eq!(
+                info(Some(region)).default_hosts,
+                vec![format!("{host}:443")]
+            );
+        }
     }
 }

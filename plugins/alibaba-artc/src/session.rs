@@ -1,33 +1,77 @@
-//! The session reference: `{ChannelId}:{UserId}`.
+//! The session reference: compact JSON `{"channel_id":…,"user_id":…,"expires_at":…}`.
 //!
-//! Channel ids never contain `:` (their alphabet is `[A-Za-z0-9_-]`), so the first `:` splits
-//! the two unambiguously whatever the user id holds.
+//! `expires_at` is when the issued address stops working (Unix seconds, the session's
+//! `expires_at`): `status` needs it to tell an address nobody pushed to yet (`starting`) from
+//! one that has expired (`not-found`).
+//!
+//! Earlier versions wrote `{ChannelId}:{UserId}` without the expiry; those references are
+//! still read (channel ids never contain `:` or start with `{`, so the first `:` splits the
+//! two unambiguously whatever the user id holds), with `expires_at` unknown.
 
 use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::error::invalid_argument;
+use serde_json::Value;
 
 use crate::settings::{MAX_ID_CHARS, is_artc_id};
 
-/// What `status` needs to find the encoder: its channel and user id.
+/// What `status` needs to find the encoder: its channel and user id, and when the address
+/// expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRef {
     /// `ChannelId`.
     pub channel_id: String,
     /// `UserId`.
     pub user_id: String,
+    /// When the issued address expires, Unix seconds; `None` for a reference written by an
+    /// earlier version (`{channel}:{user}`).
+    pub expires_at: Option<u64>,
 }
 
 impl SessionRef {
-    /// `{channel}:{user}`.
+    /// `{"channel_id":"…","user_id":"…","expires_at":N}` (fixed field order; without
+    /// `expires_at`, the legacy `{channel}:{user}`).
     pub fn encode(&self) -> String {
-        format!("{}:{}", self.channel_id, self.user_id)
+        match self.expires_at {
+            Some(at) => format!(
+                "{{\"channel_id\":{},\"user_id\":{},\"expires_at\":{at}}}",
+                Value::String(self.channel_id.clone()),
+                Value::String(self.user_id.clone()),
+            ),
+            None => format!("{}:{}", self.channel_id, self.user_id),
+        }
     }
 
-    /// Parses what [`SessionRef::encode`] wrote.
+    /// Parses what [`SessionRef::encode`] wrote, in either format.
     pub fn decode(text: &str) -> Result<Self, ProviderError> {
         let bad = || {
-            invalid_argument("`session_ref` must be `{channel_id}:{user_id}` as start returned it")
+            invalid_argument(
+                "`session_ref` must be the reference start returned \
+                 (`{\"channel_id\":…,\"user_id\":…,\"expires_at\":…}`, or \
+                 `{channel_id}:{user_id}` from an earlier plugin version)",
+            )
         };
+        if text.starts_with('{') {
+            let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+                return Err(bad());
+            };
+            let text_field = |key: &str| map.get(key).and_then(Value::as_str);
+            let (Some(channel), Some(user), Some(expires_at)) = (
+                text_field("channel_id"),
+                text_field("user_id"),
+                map.get("expires_at").and_then(Value::as_u64),
+            ) else {
+                return Err(bad());
+            };
+            if !is_artc_id(channel) || !is_artc_id(user) {
+                return Err(bad());
+            }
+            return Ok(Self {
+                channel_id: channel.to_string(),
+                user_id: user.to_string(),
+                expires_at: Some(expires_at),
+            });
+        }
+        // Legacy: `{channel}:{user}`, where the user id was any 1..=64 characters.
         let (channel, user) = text.split_once(':').ok_or_else(bad)?;
         if !is_artc_id(channel) || user.is_empty() || user.chars().count() > MAX_ID_CHARS {
             return Err(bad());
@@ -35,6 +79,7 @@ impl SessionRef {
         Ok(Self {
             channel_id: channel.to_string(),
             user_id: user.to_string(),
+            expires_at: None,
         })
     }
 }
@@ -45,19 +90,65 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for (c, u) in [("room-42", "obs"), ("r", "a:b:c"), ("r_1", "ü ser")] {
-            let s = SessionRef {
-                channel_id: c.into(),
-                user_id: u.into(),
-            };
-            assert_eq!(SessionRef::decode(&s.encode()).expect("decode"), s);
+        let s = SessionRef {
+            channel_id: "room-42".into(),
+            user_id: "obs-1".into(),
+            expires_at: Some(1_700_036_000),
+        };
+        assert_eq!(
+            s.encode(),
+            r#"{"channel_id":"room-42","user_id":"obs-1","expires_at":1700036000}"#
+        );
+        assert_eq!(SessionRef::decode(&s.encode()).expect("decode"), s);
+        // Field order does not matter when reading.
+        assert_eq!(
+            SessionRef::decode(
+                r#"{"expires_at":1700036000,"user_id":"obs-1","channel_id":"room-42"}"#
+            )
+            .expect("decode"),
+            s
+        );
+    }
+
+    #[test]
+    fn reads_legacy_references() {
+        for (text, c, u) in [
+            ("room-42:obs", "room-42", "obs"),
+            ("r:a:b:c", "r", "a:b:c"),
+            ("r_1:ü ser", "r_1", "ü ser"),
+        ] {
+            let s = SessionRef::decode(text).expect(text);
+            assert_eq!(
+                s,
+                SessionRef {
+                    channel_id: c.into(),
+                    user_id: u.into(),
+                    expires_at: None
+                }
+            );
+            assert_eq!(s.encode(), text);
         }
     }
 
     #[test]
     fn rejects_garbage() {
         let long = format!("r:{}", "u".repeat(65));
-        for bad in ["", "room", ":user", "room:", "ro om:u", long.as_str()] {
+        for bad in [
+            "",
+            "room",
+            ":user",
+            "room:",
+            "ro om:u",
+            long.as_str(),
+            "{",
+            "{}",
+            r#"{"channel_id":"r","user_id":"u"}"#,
+            r#"{"channel_id":"r","user_id":"u","expires_at":-1}"#,
+            r#"{"channel_id":"r","user_id":"u","expires_at":"1"}"#,
+            r#"{"channel_id":"r","user_id":"u s","expires_at":1}"#,
+            r#"{"channel_id":"r:x","user_id":"u","expires_at":1}"#,
+            r#"["r","u",1]"#,
+        ] {
             let e = SessionRef::decode(bad).expect_err(bad);
             assert!(e.message.contains("`session_ref`"), "{}", e.message);
         }

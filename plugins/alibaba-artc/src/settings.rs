@@ -11,8 +11,74 @@ pub const DEFAULT_HOST: &str = "live.aliyuncs.com";
 
 /// Config key: the ARTC application id (`AppId`).
 pub const KEY_APP_ID: &str = "app_id";
-/// Config key: the region whose endpoint to call (`live.{region}.aliyuncs.com`).
+/// Config key: the Alibaba Cloud region id; [`host_for`] maps it to the API host.
 pub const KEY_REGION: &str = "region";
+
+/// The regions the official SDK's endpoint table maps to [`DEFAULT_HOST`] for the Live API
+/// (`2016-11-01`): `_endpoint_map` in `alibabacloud_live20161101/client.py`
+/// (aliyun/alibabacloud-python-sdk) and `EndpointData.endpoint_map` in
+/// `aliyunsdklive/endpoint.py` (aliyun/aliyun-openapi-python-sdk), which list the same 57
+/// regions, every one mapped to `live.aliyuncs.com`. Regions not listed fall back to the
+/// SDK's `regional` rule, `live.{region}.aliyuncs.com`. Sorted, for a binary search.
+pub const CENTRAL_REGIONS: &[&str] = &[
+    "ap-northeast-1",
+    "ap-northeast-2-pop",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "cn-beijing",
+    "cn-beijing-finance-1",
+    "cn-beijing-finance-pop",
+    "cn-beijing-gov-1",
+    "cn-beijing-nu16-b01",
+    "cn-chengdu",
+    "cn-edge-1",
+    "cn-fujian",
+    "cn-haidian-cm12-c01",
+    "cn-hangzhou",
+    "cn-hangzhou-bj-b01",
+    "cn-hangzhou-finance",
+    "cn-hangzhou-internal-prod-1",
+    "cn-hangzhou-internal-test-1",
+    "cn-hangzhou-internal-test-2",
+    "cn-hangzhou-internal-test-3",
+    "cn-hangzhou-test-306",
+    "cn-hongkong",
+    "cn-hongkong-finance-pop",
+    "cn-huhehaote",
+    "cn-huhehaote-nebula-1",
+    "cn-north-2-gov-1",
+    "cn-qingdao",
+    "cn-qingdao-nebula",
+    "cn-shanghai",
+    "cn-shanghai-et15-b01",
+    "cn-shanghai-et2-b01",
+    "cn-shanghai-finance-1",
+    "cn-shanghai-inner",
+    "cn-shanghai-internal-test-1",
+    "cn-shenzhen",
+    "cn-shenzhen-finance-1",
+    "cn-shenzhen-inner",
+    "cn-shenzhen-st4-d01",
+    "cn-shenzhen-su18-b01",
+    "cn-wuhan",
+    "cn-wulanchabu",
+    "cn-yushanfang",
+    "cn-zhangbei",
+    "cn-zhangbei-na61-b01",
+    "cn-zhangjiakou",
+    "cn-zhangjiakou-na62-a01",
+    "cn-zhengzhou-nebula-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-1-oxs",
+    "me-east-1",
+    "rus-west-1-pop",
+    "us-east-1",
+    "us-west-1",
+];
 
 /// Longest ARTC id (AppId, ChannelId, UserId), characters.
 pub const MAX_ID_CHARS: usize = 64;
@@ -63,7 +129,8 @@ pub fn parse_app_id(value: &str) -> Result<String, ProviderError> {
     }
 }
 
-/// The API host: [`DEFAULT_HOST`] without `region`, `live.{region}.aliyuncs.com` with one.
+/// The API host, as the official SDK picks it: [`DEFAULT_HOST`] without `region` or for a
+/// region in [`CENTRAL_REGIONS`], else `live.{region}.aliyuncs.com`.
 pub fn host_for(region: Option<&str>) -> Result<String, ProviderError> {
     let region = match region.map(str::trim) {
         None | Some("") => return Ok(DEFAULT_HOST.to_string()),
@@ -74,7 +141,9 @@ pub fn host_for(region: Option<&str>) -> Result<String, ProviderError> {
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !region.starts_with('-')
         && !region.ends_with('-');
-    if ok {
+    if ok && CENTRAL_REGIONS.binary_search(&region).is_ok() {
+        Ok(DEFAULT_HOST.to_string())
+    } else if ok {
         Ok(format!("live.{region}.aliyuncs.com"))
     } else {
         Err(invalid_argument(format!(
@@ -119,7 +188,16 @@ mod tests {
         );
         let s = Settings::load(lookup(&[("app_id", "a_b-C9"), ("region", "cn-shanghai")]))
             .expect("valid");
-        assert_eq!(s.host, "live.cn-shanghai.aliyuncs.com");
+        assert_eq!(
+            s.host, "live.aliyuncs.com",
+            "the SDK maps cn-shanghai centrally"
+        );
+        let s = Settings::load(lookup(&[("app_id", "a"), ("region", "ap-southeast-7")]))
+            .expect("valid");
+        assert_eq!(
+            s.host, "live.ap-southeast-7.aliyuncs.com",
+            "unlisted: regional rule"
+        );
     }
 
     #[test]
@@ -153,14 +231,47 @@ mod tests {
     fn hosts() {
         assert_eq!(default_hosts(None), vec!["live.aliyuncs.com:443"]);
         assert_eq!(default_hosts(Some(" ")), vec!["live.aliyuncs.com:443"]);
-        assert_eq!(
-            default_hosts(Some("ap-southeast-1")),
-            vec!["live.ap-southeast-1.aliyuncs.com:443"]
-        );
+        for central in [
+            "cn-hangzhou",
+            "cn-shanghai",
+            "cn-beijing",
+            "cn-shenzhen",
+            "cn-qingdao",
+            "cn-hongkong",
+            "ap-southeast-1",
+            "ap-northeast-1",
+            "eu-central-1",
+            "us-west-1",
+            " cn-shanghai ",
+        ] {
+            assert_eq!(
+                default_hosts(Some(central)),
+                vec!["live.aliyuncs.com:443"],
+                "{central}"
+            );
+        }
+        for regional in ["ap-southeast-7", "cn-nanjing", "na-south-1"] {
+            assert_eq!(
+                default_hosts(Some(regional)),
+                vec![format!("live.{regional}.aliyuncs.com:443")]
+            );
+        }
         assert_eq!(
             default_hosts(Some("bad region")),
             vec!["live.aliyuncs.com:443"]
         );
+    }
+
+    #[test]
+    fn central_regions_are_sorted_and_well_formed() {
+        assert_eq!(CENTRAL_REGIONS.len(), 57);
+        assert!(
+            CENTRAL_REGIONS.windows(2).all(|w| w[0] < w[1]),
+            "sorted, unique"
+        );
+        for r in CENTRAL_REGIONS {
+            assert_eq!(host_for(Some(r)).expect(r), DEFAULT_HOST, "{r}");
+        }
     }
 
     #[test]

@@ -80,18 +80,14 @@ pub fn build(req: &StartRequest) -> Result<StartParams, ProviderError> {
             req.room_id
         )));
     }
-    let user_chars = req.user_id.chars().count();
-    if req.user_id.trim().is_empty() || user_chars > MAX_ID_CHARS {
+    if !is_artc_id(&req.user_id) {
         return Err(invalid_argument(format!(
-            "`user_id` must be 1 to {MAX_ID_CHARS} characters (it is {user_chars}); it is the \
-             user id the encoder appears as in the channel"
+            "`user_id` is `{}`; Alibaba ARTC user ids (UserId, the user the encoder appears as \
+             in the channel) are 1 to {MAX_ID_CHARS} characters of A-Z a-z 0-9 _ -",
+            req.user_id.escape_debug()
         )));
     }
-    if req.user_id.chars().any(char::is_control) {
-        return Err(invalid_argument(
-            "`user_id` must not contain control characters",
-        ));
-    }
+    let user_chars = req.user_id.len();
     let display_name = match req.display_name.as_deref() {
         Some(name) => name.to_string(),
         None if user_chars <= MAX_DISPLAY_NAME_CHARS => req.user_id.clone(),
@@ -163,7 +159,8 @@ pub fn expires_at(now_secs: u64, validity_secs: u64, url: &str) -> u64 {
 }
 
 /// The session for a successful answer: the RTMP address as a publish URL; the session
-/// reference names the channel and user, which is what `status` asks about.
+/// reference names the channel and user, which is what `status` asks about, and the expiry,
+/// which tells `status` whether a user not (yet) online is `starting` or gone.
 pub fn session(
     reply: Reply,
     params: &StartParams,
@@ -177,15 +174,17 @@ pub fn session(
             )));
         }
     };
+    let expires_at = expires_at(now_secs, params.validity_secs(), &url);
     let session_ref = SessionRef {
         channel_id: params.channel_id.clone(),
         user_id: params.user_id.clone(),
+        expires_at: Some(expires_at),
     }
     .encode();
     Ok(Session {
         session_ref,
         vendor_task_id: None,
-        expires_at: Some(expires_at(now_secs, params.validity_secs(), &url)),
+        expires_at: Some(expires_at),
         issued_urls: vec![IssuedUrl {
             purpose: UrlPurpose::Publish,
             url,
@@ -280,17 +279,35 @@ mod tests {
         req.room_id = "A_z-09".repeat(10);
         assert!(build(&req).is_ok());
 
-        for bad in ["", " ", "a\nb"] {
+        for bad in [
+            "",
+            " ",
+            "a\nb",
+            "obs 1",
+            "obs:1",
+            "obs.1",
+            "ü",
+            "obs@studio",
+            "a/b",
+            "名前",
+        ] {
             let mut req = request();
             req.user_id = bad.into();
-            assert!(invalid(&req).contains("`user_id`"), "{bad:?}");
+            req.display_name = Some("n".into());
+            let message = invalid(&req);
+            assert!(message.contains("`user_id`"), "{bad:?}: {message}");
+            assert!(
+                message.contains("1 to 64 characters of A-Z a-z 0-9 _ -"),
+                "the rule is named: {message}"
+            );
         }
         let mut req = request();
         req.user_id = "u".repeat(65);
         req.display_name = Some("n".into());
         assert!(invalid(&req).contains("`user_id`"));
-        req.user_id = "ü".repeat(64);
-        assert!(build(&req).is_ok(), "64 characters");
+        req.user_id = "Az09_-".repeat(10) + "abcd";
+        assert_eq!(req.user_id.len(), 64);
+        assert!(build(&req).is_ok(), "64 characters of the alphabet");
     }
 
     #[test]
@@ -335,7 +352,15 @@ mod tests {
             1_700_000_000,
         )
         .expect("session");
-        assert_eq!(s.session_ref, "room-42:obs-encoder");
+        assert_eq!(
+            s.session_ref,
+            r#"{"channel_id":"room-42","user_id":"obs-encoder","expires_at":1700036000}"#
+        );
+        assert_eq!(
+            SessionRef::decode(&s.session_ref).expect("ref").expires_at,
+            s.expires_at,
+            "the reference carries the session's expiry"
+        );
         assert_eq!(s.vendor_task_id, None);
         assert_eq!(s.vendor_request_id.as_deref(), Some("r1"));
         assert_eq!(s.issued_urls.len(), 1);

@@ -2,7 +2,10 @@
 //!
 //! The vendor recommends exactly this poll: an address has no state of its own; the push is
 //! live while `UserId` is among the channel's online users. The answer is paged, so the plugin
-//! reads pages until it finds the user or runs out ([`MAX_PAGES`]). Pure, but for the paging
+//! reads pages until it finds the user or runs out ([`MAX_PAGES`]). A user not online is
+//! `starting` while the issued address is still valid (the encoder may not have started
+//! pushing yet, and the address is reusable until it expires) and `not-found` once it has
+//! expired; the time is the call's (`context::now_ms`), passed in. Pure, but for the paging
 //! loop in `lib.rs`.
 
 use ingest_plugin_sdk::error::bad_vendor_response;
@@ -83,9 +86,11 @@ pub fn read_page(reply: &Reply, user_id: &str) -> Result<Page, ProviderError> {
 }
 
 /// Reads pages through `fetch` (given the page number, from 1) until the user is found, the
-/// pages run out, or [`MAX_PAGES`] were read. The status carries the last page's request id.
+/// pages run out, or [`MAX_PAGES`] were read. `now_secs` is the call's time (Unix seconds).
+/// The status carries the last page's request id.
 pub fn scan(
     session: &SessionRef,
+    now_secs: u64,
     mut fetch: impl FnMut(u32) -> Result<Reply, ProviderError>,
 ) -> Result<IngestStatus, ProviderError> {
     let mut number = 1;
@@ -97,7 +102,7 @@ pub fn scan(
             return Ok(running(session, &page, request_id));
         }
         if u64::from(number) >= page.total_pages {
-            return Ok(absent(session, &page, request_id));
+            return Ok(absent(session, &page, now_secs, request_id));
         }
         if number >= MAX_PAGES {
             return Ok(too_many(session, &page, request_id));
@@ -119,14 +124,39 @@ pub fn running(session: &SessionRef, page: &Page, request_id: Option<String>) ->
     }
 }
 
-/// The status once every page was read without finding the user.
-pub fn absent(session: &SessionRef, page: &Page, request_id: Option<String>) -> IngestStatus {
+/// The status once every page was read without finding the user: `starting` while the
+/// address is valid (`now_secs` before the session's `expires_at`), else `not-found`. A
+/// reference from an earlier version carries no expiry: `not-found`, as that version said.
+pub fn absent(
+    session: &SessionRef,
+    page: &Page,
+    now_secs: u64,
+    request_id: Option<String>,
+) -> IngestStatus {
+    let (state, why) = match session.expires_at {
+        Some(at) if now_secs < at => (
+            IngestState::Starting,
+            format!(
+                "the encoder is not pushing yet (or paused); the address stays valid until \
+                 {at} (Unix seconds)"
+            ),
+        ),
+        Some(at) => (
+            IngestState::NotFound,
+            format!("the address expired at {at} (Unix seconds)"),
+        ),
+        None => (
+            IngestState::NotFound,
+            "the encoder is not pushing (not started yet, stopped, or the address expired; \
+             this session reference does not say when the address expires)"
+                .to_string(),
+        ),
+    };
     IngestStatus {
-        state: IngestState::NotFound,
+        state,
         vendor_state: None,
         detail: Some(format!(
-            "user `{}` is not online in channel `{}` ({} online): the encoder is not pushing \
-             (not started yet, stopped, or the address expired)",
+            "user `{}` is not online in channel `{}` ({} online): {why}",
             session.user_id, session.channel_id, page.total_users
         )),
         vendor_request_id: request_id,
@@ -160,10 +190,14 @@ mod tests {
             .expect("envelope")
     }
 
+    /// When the test session's address expires.
+    const EXPIRES: u64 = 1_700_036_000;
+
     fn session() -> SessionRef {
         SessionRef {
             channel_id: "room-42".into(),
             user_id: "obs".into(),
+            expires_at: Some(EXPIRES),
         }
     }
 
@@ -254,18 +288,22 @@ mod tests {
         let mut asked = Vec::new();
         let mut s = session();
         s.user_id = "u27".into();
-        let st = scan(&s, |n| {
+        let st = scan(&s, EXPIRES + 1, |n| {
             asked.push(n);
             Ok(channel(&users, n))
         })
         .expect("status");
-        assert_eq!(st.state, IngestState::Running);
+        assert_eq!(
+            st.state,
+            IngestState::Running,
+            "online counts, whatever the time"
+        );
         assert_eq!(st.vendor_request_id.as_deref(), Some("r3"));
         assert_eq!(asked, [1, 2, 3]);
 
         let mut asked = Vec::new();
         s.user_id = "absent".into();
-        let st = scan(&s, |n| {
+        let st = scan(&s, EXPIRES, |n| {
             asked.push(n);
             Ok(channel(&users, n))
         })
@@ -275,17 +313,20 @@ mod tests {
 
         // An empty channel: one request.
         let mut asked = 0;
-        let st = scan(&s, |n| {
+        let st = scan(&s, EXPIRES, |n| {
             asked += 1;
             Ok(channel(&[], n))
         })
         .expect("status");
         assert_eq!((st.state, asked), (IngestState::NotFound, 1));
+        // Before the expiry, the same empty channel means the encoder has not started yet.
+        let st = scan(&s, EXPIRES - 1, |n| Ok(channel(&[], n))).expect("status");
+        assert_eq!(st.state, IngestState::Starting);
 
         // A huge channel: at most MAX_PAGES requests, then `unknown`.
         let crowd: Vec<String> = (0..1000).map(|i| format!("u{i}")).collect();
         let mut asked = 0;
-        let st = scan(&s, |n| {
+        let st = scan(&s, 0, |n| {
             asked += 1;
             Ok(channel(&crowd, n))
         })
@@ -293,7 +334,7 @@ mod tests {
         assert_eq!((st.state, asked), (IngestState::Unknown, MAX_PAGES));
 
         // An error on any page is the answer.
-        let e = scan(&s, |n| {
+        let e = scan(&s, 0, |n| {
             if n == 2 {
                 Err(ingest_plugin_sdk::error::new(
                     ErrorKind::Unavailable,
@@ -318,7 +359,28 @@ mod tests {
         assert_eq!(s.state, IngestState::Running);
         assert_eq!(s.vendor_request_id.as_deref(), Some("r"));
         assert!(s.detail.as_deref().is_some_and(|d| d.contains("`obs`")));
-        assert_eq!(absent(&session(), &page, None).state, IngestState::NotFound);
+        // Not online: starting until the address expires, then not-found.
+        let before = absent(&session(), &page, EXPIRES - 1, Some("r".into()));
+        assert_eq!(before.state, IngestState::Starting);
+        assert_eq!(before.vendor_request_id.as_deref(), Some("r"));
+        assert!(
+            before
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("1700036000")),
+            "{before:?}"
+        );
+        for now in [EXPIRES, EXPIRES + 1, u64::MAX] {
+            assert_eq!(
+                absent(&session(), &page, now, None).state,
+                IngestState::NotFound,
+                "{now}"
+            );
+        }
+        // A legacy reference (no expiry): not-found, as before.
+        let mut legacy = session();
+        legacy.expires_at = None;
+        assert_eq!(absent(&legacy, &page, 0, None).state, IngestState::NotFound);
         let s = too_many(&session(), &page, None);
         assert_eq!(s.state, IngestState::Unknown);
         assert!(s.detail.as_deref().is_some_and(|d| d.contains("150")));
