@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use ingest_gateway::egress::EgressMode;
-use ingest_gateway::plugin_kit::case::{self, Case, Defaults};
-use ingest_gateway::plugin_kit::runner;
-use ingest_gateway::runtime::CallShape;
+use ingest_gateway::EgressMode;
+use ingest_gateway::internals::CallShape;
+use ingest_gateway::internals::runner;
+use ingest_gateway::internals::{Case, Defaults, case};
 use ingest_gateway::{CallOptions, Config, Gateway};
 use serde::Serialize;
 

@@ -13,8 +13,8 @@
 
 use std::sync::LazyLock;
 
-use ingest_gateway::api::StartBody;
-use ingest_gateway::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
+use ingest_gateway::StartBody;
+use ingest_gateway::internals::{HandleData, HandleKey, MAX_HANDLE_LEN};
 use ingest_gateway::{Config, ErrorKind};
 
 /// A fuzz target: any bytes in, a panic when a check fails.

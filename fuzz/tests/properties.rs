@@ -2,7 +2,7 @@
 //! provider, session reference and tenant, a handle opens to exactly what was sealed; any
 //! altered, truncated or extended handle, and any handle under another key, is refused.
 
-use ingest_gateway::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
+use ingest_gateway::internals::{HandleData, HandleKey, MAX_HANDLE_LEN};
 use proptest::prelude::*;
 
 fn key() -> HandleKey {

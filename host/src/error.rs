@@ -224,12 +224,13 @@ impl std::error::Error for ApiError {}
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {reason}")]
+    #[error("cannot read config file {path}: {source}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The TOML is malformed or has an unknown key or a wrong type.
     #[error("config: {0}")]
@@ -238,23 +239,174 @@ pub enum ConfigError {
     #[error("config has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
     Invalid(Vec<String>),
     /// A secret could not be read from its source.
-    #[error("secret `{name}` of provider `{provider}`: {reason}")]
+    #[error("secret `{name}` of {owner}: {source}")]
     Secret {
-        /// Provider id.
-        provider: String,
+        /// Whose secret: `provider `x``, `the gateway`, `tenant `t``, `the admin API`.
+        owner: String,
         /// Secret name.
         name: String,
         /// Why (never the value).
-        reason: String,
+        #[source]
+        source: SourceError,
     },
     /// A plugin could not be found or loaded.
-    #[error("provider `{provider}`: {reason}")]
+    #[error("provider `{provider}`: {source}")]
     Plugin {
         /// Provider id.
         provider: String,
         /// Why.
+        #[source]
+        source: PluginFileError,
+    },
+    /// A provider's config does not fit what its plugin says it needs.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The wasm engine could not be built from `[runtime]`.
+    #[error("runtime: {0:#}")]
+    Runtime(anyhow::Error),
+    /// A listener could not be bound.
+    #[error("{what}: cannot listen on {addr}: {source}")]
+    Listen {
+        /// Which setting (`admin.listen`, `gateway.listen` …).
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a secret source (`env`, `file`, inline `value`) gave no bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The environment variable is not set (or not UTF-8).
+    #[error("environment variable `{0}` is not set")]
+    EnvUnset(String),
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The value is shorter than the setting needs.
+    #[error("must be at least {0} bytes")]
+    TooShort(usize),
+}
+
+/// Why a provider's plugin file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginFileError {
+    /// A plugin named without a path, and no plugin directory configured.
+    #[error(
+        "plugin `{0}` is a name, but no gateway.plugin_dir is configured; set plugin_dir or give a path to a .wasm file"
+    )]
+    NoPluginDir(String),
+    /// No file found for the name.
+    #[error("plugin `{name}` not found: looked for {} (build the plugins with scripts/build-plugins)", .candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and "))]
+    NotFound {
+        /// The plugin name.
+        name: String,
+        /// The paths tried.
+        candidates: Vec<PathBuf>,
+    },
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The component does not compile or does not match the world.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Not a wasm component, or it failed to compile.
+    #[error("`{name}` is not a valid WebAssembly component: {reason}")]
+    Compile {
+        /// Plugin name.
+        name: String,
+        /// Why.
         reason: String,
     },
+    /// A component, but not one of the `adapter-plugin` world.
+    #[error("`{name}` does not match the ingest:provider/adapter-plugin@{} world:\n  - {}", crate::contract::CONTRACT_VERSION, .problems.join("\n  - "))]
+    World {
+        /// Plugin name.
+        name: String,
+        /// Each mismatch.
+        problems: Vec<String>,
+    },
+}
+
+/// Why a provider could not be bound to a plugin version: `describe` failed, or the
+/// provider's config and secrets do not fit what the plugin says it needs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// `describe` failed or returned the wrong shape.
+    #[error("provider `{provider}`: plugin `{plugin}` failed in describe: {source}")]
+    Describe {
+        /// Provider id.
+        provider: String,
+        /// Plugin name.
+        plugin: String,
+        /// The call's error.
+        #[source]
+        source: ApiError,
+    },
+    /// Each way the config misses what the plugin needs.
+    #[error("{}", .problems.iter().map(|p| format!("provider `{provider}`: {p}")).collect::<Vec<_>>().join("; "))]
+    Mismatch {
+        /// Provider id.
+        provider: String,
+        /// Each problem, with its fix.
+        problems: Vec<String>,
+    },
+}
+
+/// What kind of fault ended a plugin call (`ingest_plugin_faults_total{fault}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// A step ran past its CPU budget.
+    Deadline,
+    /// Stack overflow (the host's wasm stack or the plugin's shadow stack).
+    Stack,
+    /// `unreachable`: a panic or abort in the plugin.
+    Panic,
+    /// The instance's memory cap was hit.
+    Memory,
+    /// A host-enforced bound on output or requests.
+    Limit,
+    /// Any other trap or host error.
+    Other,
+}
+
+impl FaultKind {
+    /// The label value in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Deadline => "deadline",
+            FaultKind::Stack => "stack",
+            FaultKind::Panic => "panic",
+            FaultKind::Memory => "memory",
+            FaultKind::Limit => "limit",
+            FaultKind::Other => "other",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,20 +2,21 @@
 //!
 //! Vendor adapters are sandboxed WebAssembly components targeting the
 //! `ingest:provider/adapter-plugin` world (`wit/` in the repository). The host compiles each
-//! once, runs every call in a fresh instance with its own memory cap and deadline, keeps the
-//! vendor secrets on its side of the sandbox, and polices every outgoing request.
+//! once, runs every call in fresh instances with their own memory cap and CPU budget, keeps
+//! the vendor secrets on its side of the sandbox, and sends every vendor request the plugin
+//! returns through its egress policy.
 //!
 //! The core is [`Gateway`]: build it from a [`Config`], then either serve HTTP with
-//! [`server::serve`], serve Envoy's external processing filter with [`extproc::serve`], call
-//! [`Gateway::handle`] from your own server, or use the typed operations
+//! [`serve`], serve Envoy's external processing filter with [`serve_extproc`], answer
+//! requests from your own server with [`handle`], or use the typed operations
 //! ([`Gateway::start`], [`Gateway::status`], [`Gateway::stop`]).
 //!
 //! # Embedding
 //!
 //! The whole HTTP API is one async function of an `http::Request<Bytes>`: collect the body
-//! (capped at [`Gateway::max_body_bytes`]), call [`Gateway::handle`], send back what it
-//! returns. It never panics and answers every error as `application/problem+json`.
-//! `examples/embed` in the repository mounts it in a plain hyper service.
+//! (capped at [`Gateway::max_body_bytes`]), call [`handle`], send back what it returns. It
+//! never panics and answers every error as `application/problem+json`. `examples/embed` in
+//! the repository mounts it in a plain hyper service.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -28,42 +29,75 @@
 //! let request = http::Request::post("/v1/ingests")
 //!     .header("content-type", "application/json")
 //!     .header("x-request-id", "req-42") // used for the call and echoed back
-//!     .body(Bytes::from_static(br#"{"provider": "trtc", "direction": "pull-in",
+//!     .body(Bytes::from(r#"{"provider": "trtc", "direction": "pull-in",
 //!         "room_id": "42", "user_id": "relay-bot", "stream_url": "rtmp://example.com/live/a",
 //!         "options": {"user_sig": "eJyrVkrNSMxSslIyNDBQ"}}"#))?;
-//! let response: http::Response<Bytes> = gateway.handle(request).await;
+//! let response: http::Response<Bytes> = ingest_gateway::handle(&gateway, request).await;
 //! println!("{} {}", response.status(), String::from_utf8_lossy(response.body()));
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Module map (one capability each): [`config`] (the TOML file), [`runtime`] (engine,
-//! loading, per-call instances), [`egress`] (allowlist, timeouts, caps, dry-run), [`vendor`] (the pooled https client),
-//! [`credentials`] (host-held secrets), [`handle`] (sealed ingest ids), [`gateway`]
-//! (providers and operations), [`api`] (HTTP routes), [`server`] (the standalone front),
-//! [`extproc`] (the Envoy ext_proc front).
+//! # Layout
+//!
+//! One layer per folder; dependencies point one way, down this list:
+//!
+//! | folder | layer |
+//! |---|---|
+//! | `front/` | HTTP server, API routes, admin API, Envoy ext_proc, CLI |
+//! | `plugin_kit/` | the plugin authors' kit (`ingest-gateway plugin …`) |
+//! | `core/` | [`Gateway`]: providers, breaker, hot swap, registry, handles, tenants, events, metrics |
+//! | `sandbox/` | engine, plugin versions, artifact cache, calls and their steps, faults, result checks |
+//! | `capability/` | what a plugin gets: credentials, config, context, log; egress and the vendor client |
+//! | `contract/` | the WIT bindings, the world check, the API spelling of contract types |
+//! | `config/`, `error.rs`, `clock.rs`, `text.rs` | used by every layer |
 
 #![deny(missing_docs)]
 
-pub mod admin;
-pub mod api;
-pub mod bindings;
-pub mod cache;
+mod capability;
+mod clock;
 pub mod config;
-pub mod credentials;
-pub mod egress;
+mod contract;
+mod core;
 pub mod error;
-pub mod events;
-pub mod extproc;
-pub mod gateway;
-pub mod handle;
-pub mod metrics;
-pub mod plugin_kit;
-pub mod registry;
-pub mod runtime;
-pub mod server;
-pub mod vendor;
+mod front;
+mod plugin_kit;
+mod sandbox;
+mod text;
 
-pub use config::Config;
-pub use error::{ApiError, ConfigError, ErrorKind};
-pub use gateway::{CallOptions, Gateway};
+pub use crate::capability::egress::{CannedResponse, EgressMode};
+pub use crate::capability::record::RecordedRequest;
+pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use crate::config::{Config, RuntimeConfig};
+pub use crate::contract::types;
+pub use crate::core::{
+    Binding, CallOptions, Gateway, Provider, ProviderState, Readiness, Served, Started, SwapReport,
+    Tenant,
+};
+pub use crate::error::{
+    ApiError, BindError, ConfigError, ErrorKind, FaultKind, LoadError, PluginFileError, SourceError,
+};
+pub use crate::front::admin::{AdminToken, handle_admin};
+pub use crate::front::api::{ROUTES, handle, stream_route};
+pub use crate::front::body::StartBody;
+pub use crate::front::cli::main as cli_main;
+pub use crate::front::extproc::serve as serve_extproc;
+pub use crate::front::http::serve;
+pub use crate::sandbox::{CallReport, Operation, Outcome, Runtime};
+
+/// Parts this repository's own tests, fuzz targets and benchmarks reach into. Not a stable
+/// API: embedders use the items re-exported at the crate root.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::capability::egress::MAX_REQUESTS_PER_CALL;
+    pub use crate::contract::json::state_name;
+    pub use crate::core::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
+    pub use crate::front::admin::start as start_admin;
+    pub use crate::front::http::serve_with;
+    pub use crate::front::watch::watch_plugin_dir;
+    pub use crate::plugin_kit::case::{self, Case, Defaults};
+    pub use crate::plugin_kit::runner;
+    pub use crate::plugin_kit::{PluginCommand, run as run_plugin_command};
+    pub use crate::sandbox::CallShape;
+    pub use crate::text::sha256_hex;
+}

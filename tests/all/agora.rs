@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ingest_gateway::egress::{CannedResponse, EgressMode};
-use ingest_gateway::runtime::{Operation, Outcome};
 use ingest_gateway::{CallOptions, Gateway};
+use ingest_gateway::{CannedResponse, EgressMode};
+use ingest_gateway::{Operation, Outcome};
 use ingest_sim::agora::{AgoraSim, AgoraSimConfig};
 use ingest_sim::server::Fault;
 use serde_json::{Value, json};
@@ -341,7 +341,7 @@ async fn requests_are_validated_before_any_vendor_call() {
     let (result, report) = gw
         .call(
             &provider,
-            Operation::Stop(ingest_gateway::bindings::types::StopRequest {
+            Operation::Stop(ingest_gateway::types::StopRequest {
                 session_ref: "not json".into(),
             }),
             CallOptions::default(),
@@ -442,8 +442,7 @@ async fn dry_run_output_is_identical_twice() {
 async fn measure_compile_and_call_times_js_vs_rust() {
     init();
     let runtime =
-        ingest_gateway::runtime::Runtime::new(ingest_gateway::config::RuntimeConfig::default())
-            .expect("runtime");
+        ingest_gateway::Runtime::new(ingest_gateway::RuntimeConfig::default()).expect("runtime");
     for plugin in ["tencent-trtc", "agora-js"] {
         let bytes = std::fs::read(ingest_sim::artifacts::plugin(plugin)).expect("component");
         let t = Instant::now();
@@ -478,7 +477,7 @@ async fn measure_compile_and_call_times_js_vs_rust() {
     const N: u32 = 200;
     for (gw, id, body, answer) in runs {
         let provider = gw.provider(id).expect("provider").clone();
-        let request = ingest_gateway::api::StartBody::parse(body.to_string().as_bytes())
+        let request = ingest_gateway::StartBody::parse(body.to_string().as_bytes())
             .expect("body")
             .to_request();
         let mut total = Duration::ZERO;

@@ -300,8 +300,8 @@ async fn wrong_credentials_are_rejected_by_the_simulator() {
 async fn stale_timestamps_and_reused_nonces_are_rejected() {
     let sim = sim().await;
     let gw = gateway(&provider("ali", &sim.base_url(), "")).await;
-    let body = ingest_gateway::api::StartBody::parse(push_in("ali", "r").to_string().as_bytes())
-        .expect("body");
+    let body =
+        ingest_gateway::StartBody::parse(push_in("ali", "r").to_string().as_bytes()).expect("body");
 
     let stale = ingest_gateway::CallOptions {
         now_ms: Some((now_secs() - 40 * 60) * 1000),
@@ -577,7 +577,7 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
 /// `not-found`. The time is the call's (`CallOptions::now_ms`), never the plugin's own clock.
 #[tokio::test]
 async fn status_is_starting_until_the_address_expires() {
-    use ingest_gateway::api::state_name;
+    use ingest_gateway::internals::state_name;
 
     let sim = sim().await;
     let gw = gateway(&provider("ali", &sim.base_url(), "")).await;

@@ -261,7 +261,7 @@ async fn extproc(gw: Arc<Gateway>) -> Serving {
     let listener = listen().await;
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(ingest_gateway::extproc::serve(gw, listener, async {
+    let task = tokio::spawn(ingest_gateway::serve_extproc(gw, listener, async {
         let _ = stopped.await;
     }));
     Serving {
@@ -276,7 +276,7 @@ async fn standalone(gw: Arc<Gateway>) -> Serving {
     let listener = listen().await;
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(ingest_gateway::server::serve(gw, listener, async {
+    let task = tokio::spawn(ingest_gateway::serve(gw, listener, async {
         let _ = stopped.await;
     }));
     Serving {
@@ -771,7 +771,7 @@ async fn front_costs() {
                 .body(Bytes::new())
                 .expect("request");
             let t = Instant::now();
-            let resp = stack.gateway.handle(req).await;
+            let resp = ingest_gateway::handle(&stack.gateway, req).await;
             lib.push(t.elapsed());
             assert_eq!(resp.status(), 200);
         }

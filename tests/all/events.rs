@@ -92,9 +92,7 @@ async fn post_callback(gw: &ingest_gateway::Gateway, path: &str, sim: &RongCloud
     for (k, v) in &cb.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = gw
-        .handle(req.body(Bytes::from(cb.body)).expect("request"))
-        .await;
+    let resp = ingest_gateway::handle(gw, req.body(Bytes::from(cb.body)).expect("request")).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = String::from_utf8_lossy(resp.body()).into_owned();
@@ -174,7 +172,7 @@ async fn events_stream_to_the_tenants_listeners() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(ingest_gateway::server::serve(
+    tokio::spawn(ingest_gateway::serve(
         gw.clone(),
         listener,
         std::future::pending(),

@@ -344,7 +344,7 @@ async fn a_request_storm_ends_at_the_cap_of_requests_per_call() {
     assert_eq!(a.status, 500, "{}", a.text);
     assert_eq!(
         sim.request_count(),
-        ingest_gateway::egress::MAX_REQUESTS_PER_CALL,
+        ingest_gateway::internals::MAX_REQUESTS_PER_CALL,
         "the vendor saw exactly the cap"
     );
 }

@@ -1,7 +1,7 @@
 //! A component that does not match the world is refused at load, with what is wrong named.
 
-use ingest_gateway::config::RuntimeConfig;
-use ingest_gateway::runtime::{LoadError, Runtime};
+use ingest_gateway::RuntimeConfig;
+use ingest_gateway::{LoadError, Runtime};
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig {

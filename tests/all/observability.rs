@@ -72,7 +72,7 @@ async fn metrics_count_calls_faults_and_health() {
     let req = http::Request::get("/metrics")
         .body(bytes::Bytes::new())
         .expect("request");
-    let resp = gw.handle(req).await;
+    let resp = ingest_gateway::handle(&gw, req).await;
     assert_eq!(resp.status(), 200);
     let text = String::from_utf8_lossy(resp.body()).into_owned();
     let m = parse_metrics(&text);
@@ -196,7 +196,7 @@ async fn log_lines_name_the_request_provider_and_plugin_version() {
         .header("x-request-id", "obs-request-4711")
         .body(bytes::Bytes::from(start("logged").to_string()))
         .expect("request");
-    let resp = gw.handle(req).await;
+    let resp = ingest_gateway::handle(&gw, req).await;
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["x-request-id"], "obs-request-4711");
     let log = log_text();

@@ -199,8 +199,8 @@ async fn wrong_secret_and_stale_time_get_http_401() {
     assert_eq!(sim.request_count(), 1, "the request reached the simulator");
 
     let gw = gateway(&provider(&sim.base_url(), &[])).await;
-    let body = ingest_gateway::api::StartBody::parse(start_body("r1").to_string().as_bytes())
-        .expect("body");
+    let body =
+        ingest_gateway::StartBody::parse(start_body("r1").to_string().as_bytes()).expect("body");
     let options = ingest_gateway::CallOptions {
         now_ms: Some((unix_now() - 600) * 1000),
         ..Default::default()
@@ -373,9 +373,7 @@ async fn post_callback(
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = gw
-        .handle(req.body(Bytes::from(body)).expect("request"))
-        .await;
+    let resp = ingest_gateway::handle(gw, req.body(Bytes::from(body)).expect("request")).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = String::from_utf8_lossy(resp.body()).into_owned();

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ingest_gateway::admin::AdminToken;
+use ingest_gateway::AdminToken;
 use ingest_gateway::{Config, Gateway};
 
 /// Swaps to perform under load (about 5 ms each here, so the run takes well under a minute).
@@ -56,7 +56,10 @@ async fn upload(gw: &Gateway, token: &AdminToken, bytes: &Bytes) -> u16 {
         .header("authorization", format!("Bearer {TOKEN}"))
         .body(bytes.clone())
         .expect("request");
-    gw.handle_admin(req, token).await.status().as_u16()
+    ingest_gateway::handle_admin(gw, req, token)
+        .await
+        .status()
+        .as_u16()
 }
 
 fn start_body() -> Bytes {
@@ -103,7 +106,7 @@ async fn thousands_of_swaps_under_load_fail_nothing_and_leak_nothing() {
                     .header("content-type", "application/json")
                     .body(start_body())
                     .expect("request");
-                let resp = gw.handle(req).await;
+                let resp = ingest_gateway::handle(&gw, req).await;
                 requests.fetch_add(1, Ordering::Relaxed);
                 if resp.status() != http::StatusCode::CREATED {
                     failures.fetch_add(1, Ordering::Relaxed);

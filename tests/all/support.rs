@@ -170,7 +170,7 @@ pub async fn call(
         .header("content-type", "application/json")
         .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
         .expect("valid request");
-    let resp = gw.handle(req).await;
+    let resp = ingest_gateway::handle(gw, req).await;
     answer(
         resp.status().as_u16(),
         resp.headers().clone(),

@@ -73,7 +73,7 @@ async fn as_tenant(
                 .unwrap_or_default(),
         )
         .expect("request");
-    let resp = gw.handle(req).await;
+    let resp = ingest_gateway::handle(gw, req).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = String::from_utf8_lossy(resp.body()).into_owned();

@@ -95,7 +95,7 @@ async fn over_real_http_with_request_id() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ingest_gateway::server::serve(gw, listener, async {
+    let server = tokio::spawn(ingest_gateway::serve(gw, listener, async {
         let _ = stop_rx.await;
     }));
 
@@ -230,7 +230,7 @@ async fn stale_timestamp_is_rejected() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64;
-    let body = ingest_gateway::api::StartBody::parse(pull_in("trtc", "1").to_string().as_bytes())
+    let body = ingest_gateway::StartBody::parse(pull_in("trtc", "1").to_string().as_bytes())
         .expect("body");
     let options = ingest_gateway::CallOptions {
         now_ms: Some(now_ms - 10 * 60 * 1000),

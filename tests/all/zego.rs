@@ -272,7 +272,7 @@ async fn wrong_secret_and_stale_clock_are_rejected_by_the_simulator() {
     assert_eq!(a.json["vendor_code"], "100000005");
 
     let gw = gateway(&dispatch_provider("zd", &sim.base_url(), &[])).await;
-    let start = ingest_gateway::api::StartBody::parse(body.to_string().as_bytes()).expect("body");
+    let start = ingest_gateway::StartBody::parse(body.to_string().as_bytes()).expect("body");
     let stale = ingest_gateway::CallOptions {
         now_ms: Some((now_secs() - 15 * 60) * 1000),
         ..Default::default()

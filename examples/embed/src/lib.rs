@@ -29,7 +29,7 @@ pub async fn app(gateway: &Gateway, req: Request<Incoming>) -> Response<Full<Byt
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         };
         let req = Request::from_parts(parts, body.to_bytes());
-        return gateway.handle(req).await.map(Full::new);
+        return ingest_gateway::handle(gateway, req).await.map(Full::new);
     }
     // Your own routes.
     match path {

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::egress::CannedResponse;
+use crate::capability::egress::CannedResponse;
 
 /// Default call timestamp of a case, Unix seconds (2023-11-14T22:13:20Z).
 pub const DEFAULT_NOW: u64 = 1_700_000_000;

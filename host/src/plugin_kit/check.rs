@@ -17,13 +17,17 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
-use crate::bindings::{self, types};
-use crate::cache::ArtifactCache;
-use crate::config::{EgressConfig, RuntimeConfig};
-use crate::credentials::SecretStore;
-use crate::egress::{EgressMode, EgressPolicy, HostPort};
-use crate::gateway::{digest_of, direction_name, operation_name};
-use crate::runtime::{LoadError, Operation, Outcome, PluginConfig, Runtime};
+use crate::capability::config::PluginConfig;
+use crate::capability::credentials::SecretStore;
+use crate::capability::egress::{EgressMode, EgressPolicy};
+use crate::config::EgressConfig;
+use crate::config::HostPort;
+use crate::contract::json::{direction_name, operation_name};
+use crate::contract::{self, types};
+use crate::error::LoadError;
+use crate::sandbox::cache::ArtifactCache;
+use crate::sandbox::{Operation, Outcome, Runtime};
+use crate::text::sha256_hex as digest_of;
 
 /// How an import relates to the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -77,7 +81,7 @@ impl CheckReport {
             "size": self.size,
             "sha256": self.digest,
             "compile_ms": self.compile_time.as_millis() as u64,
-            "contract": bindings::PROVIDER_EXPORT,
+            "contract": contract::PROVIDER_EXPORT,
             "exports": self.exports,
             "imports": self.imports.iter().map(|(name, class)| serde_json::json!({"name": name, "class": class})).collect::<Vec<_>>(),
             "problems": self.problems,
@@ -105,7 +109,7 @@ impl CheckReport {
         let contract: Vec<&str> = self
             .exports
             .iter()
-            .filter(|e| e.starts_with(bindings::PACKAGE))
+            .filter(|e| e.starts_with(contract::PACKAGE))
             .map(String::as_str)
             .collect();
         line(
@@ -116,13 +120,13 @@ impl CheckReport {
                 self.exports.join(", ")
             },
         );
-        if contract.contains(&bindings::PROVIDER_EXPORT) {
+        if contract.contains(&contract::PROVIDER_EXPORT) {
             line(
                 "contract",
                 &format!(
                     "{} — this host speaks {}: compatible",
-                    bindings::PROVIDER_EXPORT,
-                    bindings::CONTRACT_VERSION
+                    contract::PROVIDER_EXPORT,
+                    contract::CONTRACT_VERSION
                 ),
             );
         }
@@ -198,7 +202,7 @@ impl CheckReport {
         if self.ok() {
             out.push_str(&format!(
                 "OK: the component fits ingest:provider/adapter-plugin@{}\n",
-                bindings::CONTRACT_VERSION
+                contract::CONTRACT_VERSION
             ));
         } else {
             out.push_str(&format!(
@@ -239,12 +243,12 @@ pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
 pub fn classify_import(name: &str) -> ImportClass {
     let (iface, version) = name.split_once('@').unwrap_or((name, ""));
     if let Some(rest) = iface.strip_prefix("ingest:provider/") {
-        if bindings::HOST_INTERFACES.contains(&rest) && version.starts_with("0.2.") {
+        if contract::HOST_INTERFACES.contains(&rest) && version.starts_with("0.2.") {
             return ImportClass::Contract;
         }
         return ImportClass::Unknown;
     }
-    if bindings::REFUSED_WASI.iter().any(|p| name.starts_with(p)) {
+    if contract::REFUSED_WASI.iter().any(|p| name.starts_with(p)) {
         return ImportClass::Unknown;
     }
     if iface.starts_with("wasi:") && version.starts_with("0.2.") {
@@ -274,7 +278,7 @@ pub(crate) fn compile_and_load(
 ) -> (
     Option<Component>,
     Duration,
-    Result<crate::runtime::PluginVersion, LoadError>,
+    Result<crate::sandbox::PluginVersion, LoadError>,
 ) {
     let started = Instant::now();
     let component = Component::new(runtime.engine(), bytes).ok();
@@ -361,13 +365,12 @@ pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
 }
 
 /// What a describe-only call gets: no config, no secrets, no egress.
-fn describe_setup(name: &str) -> crate::runtime::CallSetup {
-    let egress = EgressConfig::default();
-    crate::runtime::CallSetup {
+fn describe_setup(name: &str) -> crate::sandbox::CallSetup {
+    crate::sandbox::CallSetup {
         provider: name.to_string(),
         secrets: Arc::new(SecretStore::default()),
         config: Arc::new(PluginConfig::default()),
-        policy: Arc::new(EgressPolicy::new(name, Vec::new(), false, &egress, None)),
+        policy: Arc::new(EgressPolicy::closed(name, &EgressConfig::default())),
         mode: EgressMode::DryRun(None),
         now_ms: 1_700_000_000_000,
         nonce: "check".to_string(),
@@ -413,14 +416,7 @@ pub fn info_warnings(info: &types::ProviderInfo) -> Vec<String> {
 
 /// The registry name of a component file: its stem, `_` read as `-`.
 pub fn plugin_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().replace('_', "-"))
-        .unwrap_or_else(|| "plugin".to_string())
-}
-
-/// The runtime limits used by `plugin check` and `plugin test`.
-pub fn runtime_config() -> RuntimeConfig {
-    super::kit_runtime_config()
+    crate::text::plugin_name(path).unwrap_or_else(|| "plugin".to_string())
 }
 
 #[cfg(test)]

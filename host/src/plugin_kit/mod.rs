@@ -4,7 +4,7 @@
 //!   `examples/plugin-template` (Rust) and `examples/plugin-template-js` (JavaScript), which
 //!   are embedded in the binary so the command works anywhere.
 //! - [`check`] (`plugin check`): compiles a component, validates it against the
-//!   `ingest:provider/adapter-plugin` world with [`Runtime::load`](crate::runtime::Runtime),
+//!   `ingest:provider/adapter-plugin` world with [`Runtime::load`](crate::sandbox::Runtime),
 //!   lists what it imports and exports, and prints what its `describe` says with an empty
 //!   config.
 //! - [`runner`] (`plugin test`): a conformance runner. Each [`case`] is one recorded exchange

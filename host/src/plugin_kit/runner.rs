@@ -15,12 +15,14 @@ use tracing::instrument::WithSubscriber as _;
 use super::case::{self, Case, CaseOperation, Defaults, LoadedCase};
 use super::matcher::{self, Diff, Mode, Vars};
 use crate::Config;
-use crate::api::{StartBody, event_json, session_json, status_json};
-use crate::bindings::types;
-use crate::egress::{EgressMode, RecordedRequest};
+use crate::capability::egress::EgressMode;
+use crate::capability::record::RecordedRequest;
+use crate::contract::json::{event_json, session_json, status_json};
+use crate::contract::types;
+use crate::core::{CallOptions, Gateway};
 use crate::error::ApiError;
-use crate::gateway::{CallOptions, Gateway};
-use crate::runtime::{Operation, Outcome};
+use crate::front::body::StartBody;
+use crate::sandbox::{Operation, Outcome};
 
 /// The provider id cases run under.
 pub const PROVIDER_ID: &str = "under-test";

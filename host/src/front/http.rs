@@ -1,5 +1,6 @@
-//! The standalone HTTP/1.1 fronts: hyper on tokio, thin adapters over [`Gateway::handle`]
-//! (the API) and [`Gateway::handle_admin`] (the admin API, on its own listener).
+//! The standalone HTTP/1.1 fronts: hyper on tokio, thin adapters over [`api::handle`]
+//! (the API) and [`handle_admin`](super::admin::handle_admin) (the admin API, on its own
+//! listener).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,9 +13,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::api::problem_with_status;
+use super::api;
+use super::response::problem_with_status;
+use crate::core::Gateway;
 use crate::error::ApiError;
-use crate::gateway::Gateway;
 
 /// The body type every listener answers with.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
@@ -37,10 +39,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let max_body = gateway.max_body_bytes();
     let streams_gateway = gateway.clone();
-    let streams: StreamRoutes = Arc::new(move |parts| streams_gateway.stream_route(parts));
+    let streams: StreamRoutes = Arc::new(move |parts| api::stream_route(&streams_gateway, parts));
     let handler: Handler = Arc::new(move |req| {
         let gateway = gateway.clone();
-        Box::pin(async move { gateway.handle(req).await })
+        Box::pin(async move { api::handle(&gateway, req).await })
     });
     serve_with(handler, Some(streams), max_body, listener, shutdown).await
 }

@@ -110,7 +110,7 @@ impl tower_service::Service<Name> for CheckedResolver {
                 }
             };
             if !this.allow_private
-                && let Some(bad) = addrs.iter().find(|a| crate::egress::is_non_public(a.ip()))
+                && let Some(bad) = addrs.iter().find(|a| is_non_public(a.ip()))
             {
                 return Err(std::io::Error::other(PrivateAddress {
                     host,
@@ -228,7 +228,7 @@ impl VendorClient {
             .trim_end_matches(']')
             .parse()
             .ok()?;
-        (!self.allow_private && crate::egress::is_non_public(ip)).then(|| {
+        (!self.allow_private && is_non_public(ip)).then(|| {
             format!(
                 "{ip} is a loopback or private address; set `allow_private = true` for provider `{}` only if that is intended",
                 self.provider
@@ -296,6 +296,64 @@ impl SendFailure {
         SendFailure::Transport {
             reason: reasons.join(": "),
             connected: !e.is_connect(),
+        }
+    }
+}
+
+/// Whether `ip` is loopback, private, link-local, unspecified or otherwise not public.
+pub fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space (CGNAT)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19)) // benchmarking
+                || o[0] >= 240 // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_non_public(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_public_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_non_public(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["1.1.1.1", "203.0.114.1", "2606:4700::1111"] {
+            assert!(!is_non_public(ip.parse().expect("ip")), "{ip}");
         }
     }
 }

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::cache::ArtifactCache;
-use crate::runtime::{LoadError, PluginVersion, Runtime};
+use crate::error::LoadError;
+use crate::sandbox::cache::ArtifactCache;
+use crate::sandbox::{PluginVersion, Runtime};
 
 /// One plugin's versions.
 #[derive(Debug, Clone)]

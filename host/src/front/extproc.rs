@@ -1,11 +1,11 @@
 //! The Envoy front: an `envoy.service.ext_proc.v3.ExternalProcessor` gRPC service, a thin
-//! adapter over [`Gateway::handle`].
+//! adapter over [`api::handle`].
 //!
 //! Envoy's `ext_proc` HTTP filter opens one gRPC stream per HTTP request and sends the
 //! request's headers, then (with `request_body_mode: BUFFERED`) its whole body in one
 //! message. For a gateway path (`/v1`, `/v1/…`, `/healthz`, `/readyz`, `/metrics`) this
 //! service rebuilds an `http::Request<Bytes>` from them (`:method`, `:path`, every other
-//! header including `x-request-id`, the body), runs [`Gateway::handle`] and answers with an
+//! header including `x-request-id`, the body), runs [`api::handle`] and answers with an
 //! `ImmediateResponse` carrying the gateway's status, headers and body: Envoy replies to the
 //! client itself and the request never reaches an upstream. Any other path is answered
 //! `CONTINUE` at every step, so Envoy proxies it upstream untouched.
@@ -53,9 +53,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
-use crate::api::{problem_response, problem_with_status};
+use super::api;
+use super::response::{problem_response, problem_with_status};
+use crate::core::Gateway;
 use crate::error::{ApiError, ErrorKind};
-use crate::gateway::Gateway;
 
 /// Responses queued per stream before the stream task waits for Envoy to read them. Envoy
 /// reads every answer promptly; one exchange needs at most two.
@@ -65,7 +66,7 @@ const STREAM_QUEUE: usize = 4;
 /// (no spaces allowed there).
 const RESPONSE_DETAILS: &str = "ingest_gateway";
 
-/// The gateway's paths outside `/v1/`: health, readiness and metrics (see [`crate::api`]).
+/// The gateway's paths outside `/v1/`: health, readiness and metrics (see [`api`]).
 const GATEWAY_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 /// Whether the gateway answers `path` (no query): `/v1` and everything under `/v1/`, plus
@@ -158,7 +159,7 @@ async fn run_stream(
                 // with a gRPC error — never a clean stream end, which Envoy would take as
                 // "continue upstream".
                 let gw = gateway.clone();
-                match tokio::spawn(async move { gw.handle(req).await }).await {
+                match tokio::spawn(async move { api::handle(&gw, req).await }).await {
                     Ok(resp) => Ok(immediate_response(resp)),
                     Err(e) => {
                         tracing::error!(error = %e, "gateway task failed while serving an ext_proc request");

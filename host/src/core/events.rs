@@ -19,7 +19,8 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use zeroize::Zeroizing;
 
-use crate::metrics::Metrics;
+use super::metrics::Metrics;
+use crate::capability::vendor::{ClientSettings, SendFailure, VendorClient};
 
 /// Events kept for slow stream listeners before they miss some.
 const STREAM_BUFFER: usize = 1024;
@@ -192,12 +193,11 @@ async fn deliver(event: Arc<Event>, hook: Arc<Webhook>, metrics: Arc<Metrics>) {
 
 /// The pooled client webhooks go out on (keep-alive across deliveries; tenants' endpoints may
 /// be on private networks, which the operator configured).
-fn webhook_client() -> Result<&'static crate::vendor::VendorClient, String> {
-    static CLIENT: std::sync::OnceLock<Result<crate::vendor::VendorClient, String>> =
-        std::sync::OnceLock::new();
+fn webhook_client() -> Result<&'static VendorClient, String> {
+    static CLIENT: std::sync::OnceLock<Result<VendorClient, String>> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            crate::vendor::VendorClient::new(&crate::vendor::ClientSettings {
+            VendorClient::new(&ClientSettings {
                 provider: "webhooks".to_string(),
                 allow_private: true,
                 connect_timeout: WEBHOOK_TIMEOUT,
@@ -222,9 +222,9 @@ async fn attempt_once(event: &Event, hook: &Webhook, body: &Bytes) -> Result<(),
         .map_err(|e| format!("invalid webhook request: {e}"))?;
     let exchange = async {
         let response = webhook_client()?.send(request).await.map_err(|e| match e {
-            crate::vendor::SendFailure::Refused(r)
-            | crate::vendor::SendFailure::ConnectTimeout(r)
-            | crate::vendor::SendFailure::Transport { reason: r, .. } => r,
+            SendFailure::Refused(r)
+            | SendFailure::ConnectTimeout(r)
+            | SendFailure::Transport { reason: r, .. } => r,
         })?;
         let status = response.status();
         let _ = response.into_body().collect().await;

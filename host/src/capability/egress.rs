@@ -6,71 +6,21 @@
 //! Set-up: [`EgressPolicy`] per provider (from config and the plugin's `describe`);
 //! per call: a [`CallLog`] shared with the call's credentials.
 
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use serde::Serialize;
 
-use crate::bindings::types;
-use crate::credentials::{MIN_SCRUB_BYTES, Substitution};
-use crate::vendor::{SendFailure, VendorClient};
+use super::credentials::MIN_SCRUB_BYTES;
+use super::record::{RecordedRequest, SharedCallLog, Substitution};
+use super::vendor::{SendFailure, VendorClient};
+use crate::config::{EgressConfig, HostPort, ProviderConfig};
+use crate::contract::types;
 
 /// Largest request body a plugin may send to a vendor.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Most vendor requests one call may make (retries and fail-over included).
 pub const MAX_REQUESTS_PER_CALL: usize = 16;
-
-/// A `host:port` pair on an allowlist.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostPort {
-    /// Lowercase host name or IP literal (without brackets).
-    pub host: String,
-    /// Port.
-    pub port: u16,
-}
-
-impl HostPort {
-    /// Parses `host:port` or `[v6]:port`.
-    pub fn parse(s: &str) -> Option<Self> {
-        let (host, port) = s.trim().rsplit_once(':')?;
-        let port: u16 = port.parse().ok()?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains(['/', ' ', '@']) {
-            return None;
-        }
-        Some(Self {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    /// The `host:port` of an `http(s)://` URL.
-    pub fn of_url(url: &str) -> Option<Self> {
-        let u = url::Url::parse(url).ok()?;
-        let host = match u.host()? {
-            url::Host::Domain(d) => d.to_ascii_lowercase(),
-            url::Host::Ipv4(ip) => ip.to_string(),
-            url::Host::Ipv6(ip) => ip.to_string(),
-        };
-        Some(Self {
-            host,
-            port: u.port_or_known_default()?,
-        })
-    }
-}
-
-impl std::fmt::Display for HostPort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
 
 /// One provider's egress policy.
 #[derive(Debug, Clone)]
@@ -92,12 +42,22 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    /// The policy of provider `provider` from its `[providers.egress]` settings.
-    pub fn new(
+    /// Provider `pc`'s policy: its `[providers.egress]` settings, the hosts it may reach and
+    /// its pooled client.
+    pub fn for_provider(pc: &ProviderConfig, allow: Vec<HostPort>, client: VendorClient) -> Self {
+        Self::with(&pc.id, allow, pc.allow_private, &pc.egress, Some(client))
+    }
+
+    /// A policy under which nothing leaves (`describe`, checks): no hosts, no client.
+    pub fn closed(provider: &str, egress: &EgressConfig) -> Self {
+        Self::with(provider, Vec::new(), false, egress, None)
+    }
+
+    fn with(
         provider: &str,
         allow: Vec<HostPort>,
         allow_private: bool,
-        egress: &crate::config::EgressConfig,
+        egress: &EgressConfig,
         client: Option<VendorClient>,
     ) -> Self {
         Self {
@@ -143,46 +103,6 @@ pub enum EgressMode {
     DryRunSequence(Vec<CannedResponse>),
 }
 
-/// An outgoing request as it goes on the wire (placeholders shown by their labels).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RecordedRequest {
-    /// Method.
-    pub method: String,
-    /// Full URL.
-    pub url: String,
-    /// Headers in order, values as text.
-    pub headers: Vec<(String, String)>,
-    /// Body as UTF-8 (lossy).
-    pub body: String,
-}
-
-/// What the host learnt about one call's egress: shared by the call's credentials (which add
-/// placeholders) and its hooks (which use them, record requests and note refusals).
-#[derive(Default)]
-pub struct CallLog {
-    /// Placeholders the plugin asked for.
-    pub(crate) substitutions: Vec<Substitution>,
-    /// Requests made (dry-run: all of them; live: recorded too, with labels).
-    pub requests: Vec<RecordedRequest>,
-    /// Why requests were refused, in the host's words.
-    pub denials: Vec<String>,
-    /// Transport failures and timeouts, in the host's words.
-    pub failures: Vec<String>,
-    /// Duration of each vendor exchange that got an answer.
-    pub latencies: Vec<Duration>,
-}
-
-/// A handle on a [`CallLog`].
-#[derive(Clone, Default)]
-pub struct SharedCallLog(Arc<Mutex<CallLog>>);
-
-impl SharedCallLog {
-    /// Locks the log. A poisoned lock (a panic elsewhere) still yields the data.
-    pub fn lock(&self) -> MutexGuard<'_, CallLog> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 fn deny(log: &SharedCallLog, reason: String) -> String {
     tracing::warn!(%reason, "egress refused");
     log.lock().denials.push(reason.clone());
@@ -192,37 +112,6 @@ fn deny(log: &SharedCallLog, reason: String) -> String {
 fn fail(log: &SharedCallLog, reason: String) -> String {
     log.lock().failures.push(reason.clone());
     reason
-}
-
-/// Whether `ip` is loopback, private, link-local, unspecified or otherwise not public.
-pub fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space (CGNAT)
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-                || (o[0] == 198 && (o[1] == 18 || o[1] == 19)) // benchmarking
-                || o[0] >= 240 // reserved
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_non_public(IpAddr::V4(v4));
-            }
-            let seg = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local
-                || (seg[0] & 0xffc0) == 0xfe80 // link local
-        }
-    }
 }
 
 /// Replaces placeholder tokens in `text`; `render` gives the text put in their place.
@@ -266,18 +155,72 @@ pub async fn send(
     log: &SharedCallLog,
     request: types::VendorRequest,
 ) -> types::VendorAnswer {
-    use types::TransportError as T;
+    let (target, method) = admit(policy, log, &request)?;
+    // Placeholders: real values for the wire, labels for the record.
+    let subs = log.lock().substitutions.clone();
+    let (recorded, mut headers) = record_and_headers(log, &subs, &method, &request)?;
+    let index = {
+        let mut log = log.lock();
+        log.requests.push(recorded);
+        log.requests.len() - 1
+    };
+    if let Some(answer) = dry_run_answer(mode, log, index) {
+        return answer;
+    }
+    let wire = wire_request(policy, log, &target, method, &mut headers, &subs, request)?;
+    let sent = std::time::Instant::now();
+    match tokio::time::timeout(
+        policy.request_timeout,
+        exchange(policy, log, &target, &wire),
+    )
+    .await
+    {
+        Ok(Ok((mut head, body))) => {
+            log.lock().latencies.push(sent.elapsed());
+            let body = unsubstitute_response(&mut head, body, &subs);
+            Ok(types::VendorResponse {
+                status: head.status.as_u16(),
+                headers: head
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), utf8(v.as_bytes())))
+                    .collect(),
+                body: body.to_vec(),
+            })
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(T::Timeout(fail(
+            log,
+            format!(
+                "request to {target} took longer than {} ms",
+                policy.request_timeout.as_millis()
+            ),
+        ))),
+    }
+}
+
+use types::TransportError as T;
+
+/// The policy's checks before anything is recorded: the per-call cap, the URL, the
+/// allowlist, the body size, the method.
+fn admit(
+    policy: &EgressPolicy,
+    log: &SharedCallLog,
+    request: &types::VendorRequest,
+) -> Result<(HostPort, http::Method), T> {
     if log.lock().requests.len() >= MAX_REQUESTS_PER_CALL {
         return Err(T::Denied(deny(
             log,
             format!("more than {MAX_REQUESTS_PER_CALL} vendor requests in one call"),
         )));
     }
-    let url = request.url;
-    let Some(target) = HostPort::of_url(&url) else {
+    let Some(target) = HostPort::of_url(&request.url) else {
         return Err(T::Denied(deny(
             log,
-            format!("`{}` is not an http(s) URL with a host", clip_url(&url)),
+            format!(
+                "`{}` is not an http(s) URL with a host",
+                clip_url(&request.url)
+            ),
         )));
     };
     if !policy.allows(&target) {
@@ -303,13 +246,21 @@ pub async fn send(
             format!("`{}` is not an HTTP method", clip_url(&request.method)),
         )));
     };
+    Ok((target, method))
+}
 
-    // Placeholders: real values for the wire, labels for the record.
-    let subs = log.lock().substitutions.clone();
-    let labelled = |text: &str| substitute(text, &subs, |s| format!("{{{{secret:{}}}}}", s.label));
+/// The request as recorded (placeholders as labels) and its headers as sent (placeholders as
+/// values; framing headers left to the host).
+fn record_and_headers(
+    log: &SharedCallLog,
+    subs: &[Substitution],
+    method: &http::Method,
+    request: &types::VendorRequest,
+) -> Result<(RecordedRequest, http::HeaderMap), T> {
+    let labelled = |text: &str| substitute(text, subs, |s| format!("{{{{secret:{}}}}}", s.label));
     let mut recorded = RecordedRequest {
         method: method.to_string(),
-        url: labelled(&url),
+        url: labelled(&request.url),
         headers: Vec::with_capacity(request.headers.len()),
         body: labelled(&utf8(&request.body)),
     };
@@ -331,7 +282,7 @@ pub async fn send(
         {
             continue;
         }
-        let real = substitute(value, &subs, |s| utf8(&s.value));
+        let real = substitute(value, subs, |s| utf8(&s.value));
         let Ok(real) = http::HeaderValue::from_str(&real) else {
             return Err(T::Denied(deny(
                 log,
@@ -340,43 +291,74 @@ pub async fn send(
         };
         wire_headers.append(header, real);
     }
-    let index = {
-        let mut log = log.lock();
-        log.requests.push(recorded);
-        log.requests.len() - 1
-    };
+    Ok((recorded, wire_headers))
+}
 
+/// In a dry-run mode: the canned answer to request number `index` (or why there is none).
+/// `None` when live.
+fn dry_run_answer(
+    mode: &EgressMode,
+    log: &SharedCallLog,
+    index: usize,
+) -> Option<types::VendorAnswer> {
     match mode {
-        EgressMode::Live => {}
-        EgressMode::DryRun(canned) => {
-            return match canned {
-                Some(c) => Ok(canned_response(c)),
-                None => Err(T::NotSent(fail(
-                    log,
-                    "dry run: request recorded, not sent (no --respond given)".to_string(),
-                ))),
-            };
-        }
-        EgressMode::DryRunSequence(canned) => {
-            return match canned.get(index) {
-                Some(c) => Ok(canned_response(c)),
-                None => Err(T::NotSent(fail(
-                    log,
-                    format!(
-                        "dry run: request {} recorded, not sent (only {} canned responses)",
-                        index + 1,
-                        canned.len()
-                    ),
-                ))),
-            };
-        }
+        EgressMode::Live => None,
+        EgressMode::DryRun(canned) => Some(match canned {
+            Some(c) => Ok(canned_response(c)),
+            None => Err(T::NotSent(fail(
+                log,
+                "dry run: request recorded, not sent (no --respond given)".to_string(),
+            ))),
+        }),
+        EgressMode::DryRunSequence(canned) => Some(match canned.get(index) {
+            Some(c) => Ok(canned_response(c)),
+            None => Err(T::NotSent(fail(
+                log,
+                format!(
+                    "dry run: request {} recorded, not sent (only {} canned responses)",
+                    index + 1,
+                    canned.len()
+                ),
+            ))),
+        }),
     }
+}
 
-    let real_url = substitute(&url, &subs, |s| percent_encode(&s.value));
-    let real_body = if subs.is_empty() {
+/// A live request ready for the provider's client: placeholder values in the URL (encoded)
+/// and body, the body framed by the host.
+struct Wire<'a> {
+    client: &'a VendorClient,
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    body: Bytes,
+    idempotent: bool,
+}
+
+impl Wire<'_> {
+    fn request(&self) -> http::Request<Full<Bytes>> {
+        let mut r = http::Request::new(Full::new(self.body.clone()));
+        *r.method_mut() = self.method.clone();
+        *r.uri_mut() = self.uri.clone();
+        *r.headers_mut() = self.headers.clone();
+        r
+    }
+}
+
+fn wire_request<'a>(
+    policy: &'a EgressPolicy,
+    log: &SharedCallLog,
+    target: &HostPort,
+    method: http::Method,
+    headers: &mut http::HeaderMap,
+    subs: &[Substitution],
+    request: types::VendorRequest,
+) -> Result<Wire<'a>, T> {
+    let real_url = substitute(&request.url, subs, |s| percent_encode(&s.value));
+    let body = if subs.is_empty() {
         Bytes::from(request.body)
     } else {
-        Bytes::from(substitute(&utf8(&request.body), &subs, |s| utf8(&s.value)).into_bytes())
+        Bytes::from(substitute(&utf8(&request.body), subs, |s| utf8(&s.value)).into_bytes())
     };
     let Ok(uri) = real_url.parse::<http::Uri>() else {
         return Err(T::Denied(deny(
@@ -396,100 +378,91 @@ pub async fn send(
     if let Some(reason) = client.check_literal(&target.host) {
         return Err(T::Denied(deny(log, reason)));
     }
-    if !real_body.is_empty()
+    if !body.is_empty()
         || method == http::Method::POST
         || method == http::Method::PUT
         || method == http::Method::PATCH
     {
-        wire_headers.insert(
+        headers.insert(
             http::header::CONTENT_LENGTH,
-            http::HeaderValue::from(real_body.len()),
+            http::HeaderValue::from(body.len()),
         );
     }
+    Ok(Wire {
+        client,
+        method,
+        uri,
+        headers: std::mem::take(headers),
+        body,
+        idempotent: request.idempotent,
+    })
+}
 
-    let build = || {
-        let mut r = http::Request::new(Full::new(real_body.clone()));
-        *r.method_mut() = method.clone();
-        *r.uri_mut() = uri.clone();
-        *r.headers_mut() = wire_headers.clone();
-        r
-    };
-    let sent = std::time::Instant::now();
-    let exchange = async {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match client.send(build()).await {
-                Ok(response) => {
-                    let (head, body) = response.into_parts();
-                    return match Limited::new(body, policy.max_response_bytes)
-                        .collect()
-                        .await
-                    {
-                        Ok(c) => Ok((head, c.to_bytes())),
-                        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                            Err(T::TooLarge(fail(
-                                log,
-                                format!(
-                                    "the response from {target} exceeded {} bytes",
-                                    policy.max_response_bytes
-                                ),
-                            )))
-                        }
-                        Err(e) => Err(T::Unreachable(fail(
-                            log,
-                            format!("reading the response from {target} failed: {e}"),
-                        ))),
-                    };
+/// One exchange on the pool, the response body read up to the policy's cap. A broken
+/// exchange is repeated once, and only when the plugin marked the request idempotent.
+async fn exchange(
+    policy: &EgressPolicy,
+    log: &SharedCallLog,
+    target: &HostPort,
+    wire: &Wire<'_>,
+) -> Result<(http::response::Parts, Bytes), T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failure = match wire.client.send(wire.request()).await {
+            Ok(response) => return read_body(policy, log, target, response).await,
+            Err(failure) => failure,
+        };
+        match failure {
+            SendFailure::Refused(reason) => return Err(T::Denied(deny(log, reason))),
+            SendFailure::ConnectTimeout(reason) => {
+                return Err(T::Timeout(fail(
+                    log,
+                    format!(
+                        "ConnectionTimeout: no connection to {target} within {} ms ({reason})",
+                        policy.connect_timeout.as_millis()
+                    ),
+                )));
+            }
+            SendFailure::Transport { reason, connected } => {
+                // A request that may have reached the vendor is repeated only when the plugin
+                // said it is idempotent (a request that never left was already re-sent by
+                // the pool when that was possible).
+                if attempt == 1 && connected && wire.idempotent {
+                    tracing::debug!(%target, %reason, "vendor request failed; sending it once more");
+                    continue;
                 }
-                Err(SendFailure::Refused(reason)) => return Err(T::Denied(deny(log, reason))),
-                Err(SendFailure::ConnectTimeout(reason)) => {
-                    return Err(T::Timeout(fail(
-                        log,
-                        format!(
-                            "ConnectionTimeout: no connection to {target} within {} ms ({reason})",
-                            policy.connect_timeout.as_millis()
-                        ),
-                    )));
-                }
-                Err(SendFailure::Transport { reason, connected }) => {
-                    // A request that may have reached the vendor is repeated only when the
-                    // plugin said it is idempotent (a request that never left was already
-                    // re-sent by the pool when that was possible).
-                    if attempt == 1 && connected && request.idempotent {
-                        tracing::debug!(%target, %reason, "vendor request failed; sending it once more");
-                        continue;
-                    }
-                    return Err(T::Unreachable(fail(
-                        log,
-                        format!("request to {target} failed: {reason}"),
-                    )));
-                }
+                return Err(T::Unreachable(fail(
+                    log,
+                    format!("request to {target} failed: {reason}"),
+                )));
             }
         }
-    };
-    match tokio::time::timeout(policy.request_timeout, exchange).await {
-        Ok(Ok((head, body))) => {
-            log.lock().latencies.push(sent.elapsed());
-            let mut head = head;
-            let body = unsubstitute_response(&mut head, body, &subs);
-            Ok(types::VendorResponse {
-                status: head.status.as_u16(),
-                headers: head
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), utf8(v.as_bytes())))
-                    .collect(),
-                body: body.to_vec(),
-            })
-        }
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(T::Timeout(fail(
+    }
+}
+
+async fn read_body(
+    policy: &EgressPolicy,
+    log: &SharedCallLog,
+    target: &HostPort,
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<(http::response::Parts, Bytes), T> {
+    let (head, body) = response.into_parts();
+    match Limited::new(body, policy.max_response_bytes)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok((head, c.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(T::TooLarge(fail(
             log,
             format!(
-                "request to {target} took longer than {} ms",
-                policy.request_timeout.as_millis()
+                "the response from {target} exceeded {} bytes",
+                policy.max_response_bytes
             ),
+        ))),
+        Err(e) => Err(T::Unreachable(fail(
+            log,
+            format!("reading the response from {target} failed: {e}"),
         ))),
     }
 }
@@ -582,53 +555,6 @@ fn canned_response(c: &CannedResponse) -> types::VendorResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_parsing() {
-        assert_eq!(
-            HostPort::parse("Trtc.TencentCloudAPI.com:443"),
-            Some(HostPort {
-                host: "trtc.tencentcloudapi.com".into(),
-                port: 443
-            })
-        );
-        assert_eq!(
-            HostPort::parse("[::1]:80").map(|h| h.host),
-            Some("::1".to_string())
-        );
-        assert_eq!(HostPort::parse("no-port"), None);
-        assert_eq!(HostPort::parse("h:99999"), None);
-        assert_eq!(
-            HostPort::of_url("https://a.example/x").map(|h| h.to_string()),
-            Some("a.example:443".to_string())
-        );
-        assert_eq!(
-            HostPort::of_url("http://127.0.0.1:9101/").map(|h| h.to_string()),
-            Some("127.0.0.1:9101".to_string())
-        );
-    }
-
-    #[test]
-    fn non_public_addresses() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_non_public(ip.parse().expect("ip")), "{ip}");
-        }
-        for ip in ["1.1.1.1", "203.0.114.1", "2606:4700::1111"] {
-            assert!(!is_non_public(ip.parse().expect("ip")), "{ip}");
-        }
-    }
 
     #[test]
     fn reflected_secrets_become_tokens_again() {

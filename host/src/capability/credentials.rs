@@ -10,9 +10,9 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use zeroize::Zeroizing;
 
-use crate::bindings::credentials::{CredentialError, HashAlgorithm, Part};
+use super::record::{SharedCallLog, Substitution};
 use crate::config::SecretSource;
-use crate::egress::SharedCallLog;
+use crate::contract::credentials::{self as wit, CredentialError, HashAlgorithm, Part};
 use crate::error::ConfigError;
 
 /// A secret value. Its `Debug` never shows the bytes; they are wiped when dropped.
@@ -51,19 +51,11 @@ impl SecretStore {
     ) -> Result<Self, ConfigError> {
         let mut secrets = BTreeMap::new();
         for (name, source) in sources {
-            let fail = |reason: String| ConfigError::Secret {
-                provider: provider.to_string(),
+            let value = source.read_key(1).map_err(|source| ConfigError::Secret {
+                owner: format!("provider `{provider}`"),
                 name: name.clone(),
-                reason,
-            };
-            let value = read_source(source).map_err(fail)?;
-            if value.is_empty() {
-                return Err(ConfigError::Secret {
-                    provider: provider.to_string(),
-                    name: name.clone(),
-                    reason: format!("{source:?} is empty"),
-                });
-            }
+                source,
+            })?;
             secrets.insert(name.clone(), Secret::new(value));
         }
         Ok(Self { secrets })
@@ -99,38 +91,6 @@ impl SecretStore {
     }
 }
 
-/// Reads a secret source. Also used for the gateway's handle key.
-pub(crate) fn read_source(source: &SecretSource) -> Result<Vec<u8>, String> {
-    match source {
-        SecretSource::Env { env } => std::env::var(env)
-            .map(String::into_bytes)
-            .map_err(|_| format!("environment variable `{env}` is not set")),
-        SecretSource::File { file } => std::fs::read(file)
-            .map(|mut bytes| {
-                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    bytes.pop();
-                }
-                bytes
-            })
-            .map_err(|e| format!("cannot read {}: {e}", file.display())),
-        SecretSource::Value { value } => {
-            tracing::warn!(
-                "a secret is written inline in the config; use env or file outside demos"
-            );
-            Ok(value.as_bytes().to_vec())
-        }
-    }
-}
-
-/// A value a placeholder stands for, replaced when a request leaves.
-#[derive(Clone)]
-pub(crate) struct Substitution {
-    pub(crate) token: String,
-    pub(crate) value: Zeroizing<Vec<u8>>,
-    /// What dry-run output shows instead of the value.
-    pub(crate) label: String,
-}
-
 /// The credentials a single call may use: the provider's store plus the placeholders the
 /// plugin asked for during this call. Cloning shares both (every step of a call holds a
 /// clone).
@@ -150,10 +110,6 @@ impl CallCredentials {
     /// hooks find them.
     pub fn new(store: Arc<SecretStore>, log: SharedCallLog) -> Self {
         Self { store, log }
-    }
-
-    pub(crate) fn store(&self) -> &SecretStore {
-        &self.store
     }
 
     fn concat(&self, parts: &[Part]) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), CredentialError> {
@@ -282,6 +238,46 @@ impl CallCredentials {
         );
         let label = format!("basic:{}", label_for(&used));
         self.add_substitution(encoded, label)
+    }
+}
+
+impl wit::Host for CallCredentials {
+    fn hmac(
+        &mut self,
+        algorithm: HashAlgorithm,
+        key: Vec<Part>,
+        data: Vec<Part>,
+    ) -> Result<Vec<u8>, CredentialError> {
+        CallCredentials::hmac(self, algorithm, &key, &data)
+    }
+
+    fn hmac_chain(
+        &mut self,
+        algorithm: HashAlgorithm,
+        key: Vec<Part>,
+        messages: Vec<Vec<Part>>,
+    ) -> Result<Vec<u8>, CredentialError> {
+        CallCredentials::hmac_chain(self, algorithm, &key, &messages)
+    }
+
+    fn digest(
+        &mut self,
+        algorithm: HashAlgorithm,
+        data: Vec<Part>,
+    ) -> Result<Vec<u8>, CredentialError> {
+        CallCredentials::digest(self, algorithm, &data)
+    }
+
+    fn placeholder(&mut self, value: Vec<Part>) -> Result<String, CredentialError> {
+        CallCredentials::placeholder(self, &value)
+    }
+
+    fn basic_auth_placeholder(
+        &mut self,
+        user: Vec<Part>,
+        password: Vec<Part>,
+    ) -> Result<String, CredentialError> {
+        CallCredentials::basic_auth_placeholder(self, &user, &password)
     }
 }
 

@@ -1,5 +1,11 @@
-//! The one `bindgen!` for the `adapter-plugin` world, and the few generated types the rest
-//! of the host uses.
+//! The contract with plugins: the one `bindgen!` for the `ingest:provider/adapter-plugin`
+//! world (`wit/provider.wit`), its names and version, the check that a component targets it
+//! ([`world`]), and the API's spelling of its types ([`json`]).
+//!
+//! The bottom layer: it depends on nothing else in the crate but the error types.
+
+pub mod json;
+pub(crate) mod world;
 
 #[allow(missing_docs, clippy::all, reason = "bindgen-generated code")]
 mod generated {
@@ -30,15 +36,25 @@ pub const HOST_INTERFACES: [&str; 5] = ["types", "credentials", "config", "conte
 /// returns its vendor requests as values.
 pub const REFUSED_WASI: [&str; 2] = ["wasi:http/", "wasi:sockets/"];
 
-/// Adds the gateway's own host interfaces to a linker.
-pub fn add_host_interfaces<T: Send + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-    get: fn(&mut T) -> &mut crate::runtime::CallState,
-) -> wasmtime::Result<()> {
-    use wasmtime::component::HasSelf;
-    credentials::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
-    config::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
-    context::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
-    log::add_to_linker::<T, HasSelf<crate::runtime::CallState>>(linker, get)?;
-    Ok(())
+impl From<types::ErrorKind> for crate::error::ErrorKind {
+    fn from(kind: types::ErrorKind) -> Self {
+        use crate::error::ErrorKind as E;
+        use types::ErrorKind as K;
+        match kind {
+            K::InvalidArgument => E::InvalidArgument,
+            K::Unauthenticated => E::Unauthenticated,
+            K::PermissionDenied => E::PermissionDenied,
+            K::NotFound => E::NotFound,
+            K::AlreadyExists => E::AlreadyExists,
+            K::FailedPrecondition => E::FailedPrecondition,
+            K::RateLimited => E::RateLimited,
+            K::QuotaExceeded => E::QuotaExceeded,
+            K::Unavailable => E::Unavailable,
+            K::Timeout => E::Timeout,
+            K::Unsupported => E::Unsupported,
+            K::VendorInternal => E::VendorInternal,
+            K::PluginFault => E::PluginFault,
+            K::Denied => E::Denied,
+        }
+    }
 }

@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, SourceError};
+
+mod host_port;
+mod validate;
+
+pub use host_port::HostPort;
 
 /// Default listen address of the HTTP API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -371,6 +376,44 @@ impl std::fmt::Debug for SecretSource {
     }
 }
 
+impl SecretSource {
+    /// Reads the value (a file's trailing newline removed). Never logs or returns it in an
+    /// error.
+    pub(crate) fn read(&self) -> Result<Vec<u8>, SourceError> {
+        match self {
+            SecretSource::Env { env } => std::env::var(env)
+                .map(String::into_bytes)
+                .map_err(|_| SourceError::EnvUnset(env.clone())),
+            SecretSource::File { file } => std::fs::read(file)
+                .map(|mut bytes| {
+                    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                        bytes.pop();
+                    }
+                    bytes
+                })
+                .map_err(|source| SourceError::File {
+                    path: file.clone(),
+                    source,
+                }),
+            SecretSource::Value { value } => {
+                tracing::warn!(
+                    "a secret is written inline in the config; use env or file outside demos"
+                );
+                Ok(value.as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// Reads a key that must be at least `min` bytes long.
+    pub(crate) fn read_key(&self, min: usize) -> Result<Vec<u8>, SourceError> {
+        let key = self.read()?;
+        if key.len() < min {
+            return Err(SourceError::TooShort(min));
+        }
+        Ok(key)
+    }
+}
+
 fn default_listen() -> String {
     DEFAULT_LISTEN.to_string()
 }
@@ -418,7 +461,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source: e,
         })?;
         let mut config = Self::parse(&text)?;
         if let Some(dir) = path.parent() {
@@ -467,201 +510,6 @@ impl Config {
             if let Some(ca) = p.egress.ca_file.as_mut() {
                 fix(ca);
             }
-        }
-    }
-
-    /// Checks everything serde cannot, and reports every problem with its path.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        if self.gateway.listen.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!(
-                "gateway.listen: `{}` is not an address like 127.0.0.1:8080",
-                self.gateway.listen
-            ));
-        }
-        if let Some(addr) = &self.gateway.extproc_listen
-            && addr.parse::<std::net::SocketAddr>().is_err()
-        {
-            problems.push(format!(
-                "gateway.extproc_listen: `{addr}` is not an address like 127.0.0.1:50051"
-            ));
-        }
-        if self.gateway.max_body_bytes == 0 {
-            problems.push("gateway.max_body_bytes: must be greater than 0".to_string());
-        }
-        let mut tenant_ids = std::collections::HashSet::new();
-        for (i, t) in self.tenants.iter().enumerate() {
-            let at = format!("tenants[{i}]");
-            if t.id.is_empty()
-                || !t
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                problems.push(format!(
-                    "{at}.id: `{}` must be non-empty and use only letters, digits, `-` and `_`",
-                    t.id
-                ));
-            } else if !tenant_ids.insert(t.id.as_str()) {
-                problems.push(format!("{at}.id: `{}` is used by an earlier tenant", t.id));
-            }
-            if t.api_key_sha256.len() != 64
-                || !t
-                    .api_key_sha256
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            {
-                problems.push(format!(
-                    "{at}.api_key_sha256: must be 64 lowercase hex digits (printf %s \"$KEY\" | sha256sum)"
-                ));
-            }
-            for (j, p) in t.providers.iter().enumerate() {
-                if p != "*" && !self.providers.iter().any(|c| &c.id == p) {
-                    problems.push(format!(
-                        "{at}.providers[{j}]: no provider `{p}` is configured"
-                    ));
-                }
-            }
-            if let Some(w) = &t.webhook {
-                match url::Url::parse(&w.url) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                    _ => problems.push(format!(
-                        "{at}.webhook.url: `{}` is not an http(s) URL",
-                        w.url
-                    )),
-                }
-                if w.max_attempts == 0 {
-                    problems.push(format!("{at}.webhook.max_attempts: must be at least 1"));
-                }
-            }
-        }
-        let admin = &self.admin;
-        if let Some(addr) = &admin.listen {
-            if addr.parse::<std::net::SocketAddr>().is_err() {
-                problems.push(format!(
-                    "admin.listen: `{addr}` is not an address like 127.0.0.1:8081"
-                ));
-            }
-            if admin.token.is_none() {
-                problems.push(
-                    "admin.token: required when admin.listen is set, e.g. token = { env = \"INGEST_ADMIN_TOKEN\" }"
-                        .to_string(),
-                );
-            }
-        }
-        if admin.watch_interval_ms == Some(0) {
-            problems.push("admin.watch_interval_ms: must be greater than 0".to_string());
-        }
-        if admin.watch_interval_ms.is_some() && self.gateway.plugin_dir.is_none() {
-            problems.push("admin.watch_interval_ms: needs gateway.plugin_dir to watch".to_string());
-        }
-        let rt = &self.runtime;
-        if rt.call_deadline_ms == 0 {
-            problems.push("runtime.call_deadline_ms: must be greater than 0".to_string());
-        }
-        if rt.step_budget_ms == 0 {
-            problems.push("runtime.step_budget_ms: must be greater than 0".to_string());
-        }
-        if rt.epoch_tick_ms == 0 || rt.epoch_tick_ms > rt.call_deadline_ms.max(1) {
-            problems.push(
-                "runtime.epoch_tick_ms: must be between 1 and runtime.call_deadline_ms".to_string(),
-            );
-        }
-        if rt.memory_limit_bytes < (1 << 20) {
-            problems
-                .push("runtime.memory_limit_bytes: must be at least 1 MiB (1048576)".to_string());
-        }
-        if rt.max_concurrent_calls == 0 {
-            problems.push("runtime.max_concurrent_calls: must be greater than 0".to_string());
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, p) in self.providers.iter().enumerate() {
-            let at = format!("providers[{i}]");
-            if p.id.is_empty()
-                || !p
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                problems.push(format!(
-                    "{at}.id: `{}` must be non-empty and use only letters, digits, `-` and `_`",
-                    p.id
-                ));
-            } else if !seen.insert(p.id.as_str()) {
-                problems.push(format!(
-                    "{at}.id: `{}` is used by an earlier provider",
-                    p.id
-                ));
-            }
-            if p.plugin.trim().is_empty() {
-                problems.push(format!("{at}.plugin: must name a plugin or a .wasm path"));
-            }
-            if let Some(endpoint) = &p.endpoint {
-                match url::Url::parse(endpoint) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                    _ => problems.push(format!(
-                        "{at}.endpoint: `{endpoint}` is not an http(s) URL like http://127.0.0.1:9101"
-                    )),
-                }
-            }
-            if let Some(hosts) = &p.allow_hosts {
-                for (j, h) in hosts.iter().enumerate() {
-                    if crate::egress::HostPort::parse(h).is_none() {
-                        problems.push(format!(
-                            "{at}.allow_hosts[{j}]: `{h}` is not `host:port` (e.g. trtc.tencentcloudapi.com:443)"
-                        ));
-                    }
-                }
-            }
-            let f = &p.failure;
-            if f.unhealthy_after == 0 {
-                problems.push(format!("{at}.failure.unhealthy_after: must be at least 1"));
-            }
-            if !(200..600).contains(&f.open_status) {
-                problems.push(format!(
-                    "{at}.failure.open_status: must be an HTTP status 200..599"
-                ));
-            }
-            if serde_json::from_str::<serde_json::Value>(&f.open_body).is_err() {
-                problems.push(format!("{at}.failure.open_body: must be JSON text"));
-            }
-            let e = &p.egress;
-            if e.connect_timeout_ms == 0 || e.request_timeout_ms == 0 {
-                problems.push(format!("{at}.egress: timeouts must be greater than 0"));
-            }
-            if let Some(ca) = &e.ca_file
-                && !ca.is_file()
-            {
-                problems.push(format!(
-                    "{at}.egress.ca_file: `{}` is not a readable file (a PEM file of CA certificates)",
-                    ca.display()
-                ));
-            }
-            if e.max_response_bytes == 0 {
-                problems.push(format!(
-                    "{at}.egress.max_response_bytes: must be greater than 0"
-                ));
-            }
-            for (name, value) in &p.config {
-                if let toml::Value::Datetime(_) = value {
-                    problems.push(format!(
-                        "{at}.config.{name}: dates are not supported; write the value as a string"
-                    ));
-                }
-            }
-            for (name, source) in &p.secrets {
-                match source {
-                    SecretSource::Env { env } if env.is_empty() => {
-                        problems.push(format!("{at}.secrets.{name}: `env` must name a variable"))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems))
         }
     }
 }

@@ -167,11 +167,11 @@ impl Metrics {
     }
 
     /// One plugin fault.
-    pub fn fault(&self, provider: &str, fault: &str) {
+    pub fn fault(&self, provider: &str, fault: crate::error::FaultKind) {
         self.faults
             .get_or_create(&vec![
                 ("provider", provider.to_string()),
-                ("fault", fault.to_string()),
+                ("fault", fault.as_str().to_string()),
             ])
             .inc();
     }

@@ -1,0 +1,17 @@
+//! What the host gives a plugin, one capability a module: the host traits of the
+//! `ingest:provider` interfaces, each implemented on its own small piece of a call's store
+//! ([`credentials`], [`config`], [`context`], [`log`]), and the egress path that sends the
+//! vendor requests a plugin returns ([`egress`] over the pooled [`vendor`] client, with the
+//! call's [`record`]).
+//!
+//! Life cycle: set-up per provider (its secret store, egress policy and client), per call
+//! (credentials with placeholders, the record), per step (the context's nonce sequence).
+//! Depends on `contract`, `config` and `error` only.
+
+pub(crate) mod config;
+pub(crate) mod context;
+pub(crate) mod credentials;
+pub(crate) mod egress;
+pub(crate) mod log;
+pub(crate) mod record;
+pub(crate) mod vendor;

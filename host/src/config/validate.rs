@@ -1,0 +1,219 @@
+//! [`Config::validate`]: everything serde cannot check, each problem with its path and fix.
+//! One function per section; every problem is collected, none stops the others.
+
+use super::{
+    AdminConfig, Config, GatewayConfig, HostPort, ProviderConfig, RuntimeConfig, SecretSource,
+    TenantConfig,
+};
+use crate::error::ConfigError;
+
+impl Config {
+    /// Checks everything serde cannot, and reports every problem with its path.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        gateway(&self.gateway, &mut problems);
+        let mut tenant_ids = std::collections::HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let at = format!("tenants[{i}]");
+            id(&at, &t.id, "tenant", &mut tenant_ids, &mut problems);
+            tenant(&at, t, &self.providers, &mut problems);
+        }
+        admin(
+            &self.admin,
+            self.gateway.plugin_dir.is_some(),
+            &mut problems,
+        );
+        runtime(&self.runtime, &mut problems);
+        let mut provider_ids = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("providers[{i}]");
+            id(&at, &p.id, "provider", &mut provider_ids, &mut problems);
+            provider(&at, p, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+fn is_address(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>().is_ok()
+}
+
+fn is_http_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+/// A tenant or provider id: letters, digits, `-`, `_`; unique among its kind.
+fn id<'a>(
+    at: &str,
+    id: &'a str,
+    kind: &str,
+    seen: &mut std::collections::HashSet<&'a str>,
+    problems: &mut Vec<String>,
+) {
+    let charset = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if id.is_empty() || !id.chars().all(charset) {
+        problems.push(format!(
+            "{at}.id: `{id}` must be non-empty and use only letters, digits, `-` and `_`"
+        ));
+    } else if !seen.insert(id) {
+        problems.push(format!("{at}.id: `{id}` is used by an earlier {kind}"));
+    }
+}
+
+fn gateway(g: &GatewayConfig, problems: &mut Vec<String>) {
+    if !is_address(&g.listen) {
+        problems.push(format!(
+            "gateway.listen: `{}` is not an address like 127.0.0.1:8080",
+            g.listen
+        ));
+    }
+    if let Some(addr) = &g.extproc_listen
+        && !is_address(addr)
+    {
+        problems.push(format!(
+            "gateway.extproc_listen: `{addr}` is not an address like 127.0.0.1:50051"
+        ));
+    }
+    if g.max_body_bytes == 0 {
+        problems.push("gateway.max_body_bytes: must be greater than 0".to_string());
+    }
+}
+
+fn tenant(at: &str, t: &TenantConfig, providers: &[ProviderConfig], problems: &mut Vec<String>) {
+    let lower_hex = |c: char| c.is_ascii_hexdigit() && !c.is_ascii_uppercase();
+    if t.api_key_sha256.len() != 64 || !t.api_key_sha256.chars().all(lower_hex) {
+        problems.push(format!(
+            "{at}.api_key_sha256: must be 64 lowercase hex digits (printf %s \"$KEY\" | sha256sum)"
+        ));
+    }
+    for (j, p) in t.providers.iter().enumerate() {
+        if p != "*" && !providers.iter().any(|c| &c.id == p) {
+            problems.push(format!(
+                "{at}.providers[{j}]: no provider `{p}` is configured"
+            ));
+        }
+    }
+    if let Some(w) = &t.webhook {
+        if !is_http_url(&w.url) {
+            problems.push(format!(
+                "{at}.webhook.url: `{}` is not an http(s) URL",
+                w.url
+            ));
+        }
+        if w.max_attempts == 0 {
+            problems.push(format!("{at}.webhook.max_attempts: must be at least 1"));
+        }
+    }
+}
+
+fn admin(admin: &AdminConfig, has_plugin_dir: bool, problems: &mut Vec<String>) {
+    if let Some(addr) = &admin.listen {
+        if !is_address(addr) {
+            problems.push(format!(
+                "admin.listen: `{addr}` is not an address like 127.0.0.1:8081"
+            ));
+        }
+        if admin.token.is_none() {
+            problems.push(
+                "admin.token: required when admin.listen is set, e.g. token = { env = \"INGEST_ADMIN_TOKEN\" }"
+                    .to_string(),
+            );
+        }
+    }
+    if admin.watch_interval_ms == Some(0) {
+        problems.push("admin.watch_interval_ms: must be greater than 0".to_string());
+    }
+    if admin.watch_interval_ms.is_some() && !has_plugin_dir {
+        problems.push("admin.watch_interval_ms: needs gateway.plugin_dir to watch".to_string());
+    }
+}
+
+fn runtime(rt: &RuntimeConfig, problems: &mut Vec<String>) {
+    if rt.call_deadline_ms == 0 {
+        problems.push("runtime.call_deadline_ms: must be greater than 0".to_string());
+    }
+    if rt.step_budget_ms == 0 {
+        problems.push("runtime.step_budget_ms: must be greater than 0".to_string());
+    }
+    if rt.epoch_tick_ms == 0 || rt.epoch_tick_ms > rt.call_deadline_ms.max(1) {
+        problems.push(
+            "runtime.epoch_tick_ms: must be between 1 and runtime.call_deadline_ms".to_string(),
+        );
+    }
+    if rt.memory_limit_bytes < (1 << 20) {
+        problems.push("runtime.memory_limit_bytes: must be at least 1 MiB (1048576)".to_string());
+    }
+    if rt.max_concurrent_calls == 0 {
+        problems.push("runtime.max_concurrent_calls: must be greater than 0".to_string());
+    }
+}
+
+fn provider(at: &str, p: &ProviderConfig, problems: &mut Vec<String>) {
+    if p.plugin.trim().is_empty() {
+        problems.push(format!("{at}.plugin: must name a plugin or a .wasm path"));
+    }
+    if let Some(endpoint) = &p.endpoint
+        && !is_http_url(endpoint)
+    {
+        problems.push(format!(
+            "{at}.endpoint: `{endpoint}` is not an http(s) URL like http://127.0.0.1:9101"
+        ));
+    }
+    for (j, h) in p.allow_hosts.iter().flatten().enumerate() {
+        if HostPort::parse(h).is_none() {
+            problems.push(format!(
+                "{at}.allow_hosts[{j}]: `{h}` is not `host:port` (e.g. trtc.tencentcloudapi.com:443)"
+            ));
+        }
+    }
+    let f = &p.failure;
+    if f.unhealthy_after == 0 {
+        problems.push(format!("{at}.failure.unhealthy_after: must be at least 1"));
+    }
+    if !(200..600).contains(&f.open_status) {
+        problems.push(format!(
+            "{at}.failure.open_status: must be an HTTP status 200..599"
+        ));
+    }
+    if serde_json::from_str::<serde_json::Value>(&f.open_body).is_err() {
+        problems.push(format!("{at}.failure.open_body: must be JSON text"));
+    }
+    egress(at, p, problems);
+    for (name, value) in &p.config {
+        if let toml::Value::Datetime(_) = value {
+            problems.push(format!(
+                "{at}.config.{name}: dates are not supported; write the value as a string"
+            ));
+        }
+    }
+    for (name, source) in &p.secrets {
+        if matches!(source, SecretSource::Env { env } if env.is_empty()) {
+            problems.push(format!("{at}.secrets.{name}: `env` must name a variable"));
+        }
+    }
+}
+
+fn egress(at: &str, p: &ProviderConfig, problems: &mut Vec<String>) {
+    let e = &p.egress;
+    if e.connect_timeout_ms == 0 || e.request_timeout_ms == 0 {
+        problems.push(format!("{at}.egress: timeouts must be greater than 0"));
+    }
+    if let Some(ca) = &e.ca_file
+        && !ca.is_file()
+    {
+        problems.push(format!(
+            "{at}.egress.ca_file: `{}` is not a readable file (a PEM file of CA certificates)",
+            ca.display()
+        ));
+    }
+    if e.max_response_bytes == 0 {
+        problems.push(format!(
+            "{at}.egress.max_response_bytes: must be greater than 0"
+        ));
+    }
+}

@@ -1,0 +1,388 @@
+//! The normalized operations: `start`, `status`, `stop` and `parse-callback` on a provider's
+//! serving plugin version, each call recorded in metrics, the logs and its provider's
+//! breaker. Handles are sealed here and opened here; a forged one never reaches a plugin.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::events::Event;
+use super::handle::HandleData;
+use super::provider::Binding;
+use super::tenants::Tenant;
+use super::{Gateway, Provider};
+use crate::capability::egress::EgressMode;
+use crate::contract::json::{direction_name, event_json, operation_name};
+use crate::contract::types;
+use crate::error::{ApiError, ErrorKind};
+use crate::sandbox::{CallReport, CallSetup, Operation, Outcome};
+use crate::text::random_hex;
+
+/// How a call is run: the clock, the nonce and whether vendor requests really leave.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// Fixed timestamp, Unix milliseconds (default: now).
+    pub now_ms: Option<u64>,
+    /// Fixed base nonce (default: random).
+    pub nonce: Option<String>,
+    /// The gateway request id (default: derived from the nonce).
+    pub request_id: Option<String>,
+    /// The authenticated tenant (none when authentication is off): it may use only the
+    /// providers granted to it and only the handles it created.
+    pub tenant: Option<Arc<Tenant>>,
+    /// Live or dry-run.
+    pub mode: EgressMode,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            now_ms: None,
+            nonce: None,
+            request_id: None,
+            tenant: None,
+            mode: EgressMode::Live,
+        }
+    }
+}
+
+/// A result together with the provider and plugin version that produced it.
+#[derive(Debug, Clone)]
+pub struct Served<T> {
+    /// The result.
+    pub value: T,
+    /// The provider.
+    pub provider: Arc<Provider>,
+    /// `name@version+digest` of the plugin version that served.
+    pub plugin: String,
+}
+
+impl<T> Served<T> {
+    fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, ApiError>) -> Result<Served<U>, ApiError> {
+        Ok(Served {
+            value: f(self.value)?,
+            provider: self.provider,
+            plugin: self.plugin,
+        })
+    }
+}
+
+/// The result of a start: the sealed handle and the plugin's session.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The sealed handle (`id` in the API).
+    pub id: String,
+    /// The plugin's session.
+    pub session: types::Session,
+}
+
+/// The error for a plugin that answered an operation with another operation's result.
+fn wrong_shape(operation: &str) -> ApiError {
+    ApiError::plugin_fault(format!("{operation} returned the wrong shape"))
+}
+
+impl Gateway {
+    /// Runs one operation on a provider's current plugin version, returning the result and
+    /// what the call did. The call holds that version until it ends, whatever swaps happen.
+    pub async fn call(
+        &self,
+        provider: &Provider,
+        op: Operation,
+        options: CallOptions,
+    ) -> (Result<Outcome, ApiError>, CallReport) {
+        let binding = match provider.bound() {
+            Ok(b) => b,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
+        self.call_on(provider, &binding, op, options).await
+    }
+
+    async fn call_on(
+        &self,
+        provider: &Provider,
+        binding: &Binding,
+        op: Operation,
+        options: CallOptions,
+    ) -> (Result<Outcome, ApiError>, CallReport) {
+        let nonce = options.nonce.unwrap_or_else(|| random_hex(8));
+        let request_id = options.request_id.unwrap_or_else(|| format!("req-{nonce}"));
+        let setup = CallSetup {
+            provider: provider.id.clone(),
+            secrets: provider.secrets.clone(),
+            config: provider.plugin_config.clone(),
+            policy: binding.policy.clone(),
+            mode: options.mode,
+            now_ms: options.now_ms.unwrap_or_else(|| self.clock.unix_ms()),
+            nonce,
+            request_id: request_id.clone(),
+        };
+        let op_name = op.name();
+        if let Err(open) = provider.breaker.admit() {
+            self.metrics
+                .call(&provider.id, op_name, "unhealthy", Duration::ZERO);
+            let e = ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "provider `{}` is unhealthy: its plugin failed {} calls in a row; next trial in {} ms",
+                    provider.id,
+                    open.consecutive_faults,
+                    open.next_trial_in.as_millis()
+                ),
+            )
+            .with_provider(&provider.id);
+            return (Err(e), CallReport::default());
+        }
+        let plugin = binding.label();
+        // Every line logged during the call (the plugin's own included) names the provider
+        // and the plugin version.
+        let span = tracing::info_span!("call", provider = %provider.id, plugin = %plugin);
+        let (result, report) =
+            tracing::Instrument::instrument(self.runtime.invoke(&binding.version, setup, op), span)
+                .await;
+        self.account(provider, &plugin, op_name, &request_id, &result, &report);
+        (result, report)
+    }
+
+    /// Metrics, the breaker and the call's log line.
+    fn account(
+        &self,
+        provider: &Provider,
+        plugin: &str,
+        op_name: &str,
+        request_id: &str,
+        result: &Result<Outcome, ApiError>,
+        report: &CallReport,
+    ) {
+        let outcome = result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok");
+        self.metrics
+            .call(&provider.id, op_name, outcome, report.elapsed);
+        if let Some(t) = report.instantiate {
+            self.metrics.instantiate(&provider.id, t);
+        }
+        for t in &report.vendor_latencies {
+            self.metrics.vendor(&provider.id, *t);
+        }
+        if let Some(fault) = report.fault {
+            self.metrics.fault(&provider.id, fault);
+        }
+        if provider.breaker.record(report.fault.is_some()) {
+            let healthy = provider.healthy();
+            self.metrics.set_healthy(&provider.id, healthy);
+            if healthy {
+                tracing::info!(provider = %provider.id, %plugin, "provider healthy again");
+            } else {
+                tracing::error!(provider = %provider.id, %plugin, "provider marked unhealthy: its plugin keeps faulting");
+            }
+        }
+        let elapsed_us = report.elapsed.as_micros() as u64;
+        match result {
+            Ok(_) => tracing::info!(
+                provider = %provider.id, %plugin, %request_id, operation = op_name,
+                elapsed_us, "call ok"
+            ),
+            Err(e) => tracing::info!(
+                provider = %provider.id, %plugin, %request_id, operation = op_name,
+                kind = e.kind.as_str(), vendor_code = e.vendor_code.as_deref().unwrap_or(""),
+                elapsed_us, "call failed"
+            ),
+        }
+    }
+
+    /// Runs `op` on `provider` if its plugin supports `needed`, with the plugin label.
+    async fn run(
+        &self,
+        provider: &Arc<Provider>,
+        needed: types::Operation,
+        op: Operation,
+        options: CallOptions,
+    ) -> Result<Served<Outcome>, ApiError> {
+        let binding = provider.bound()?;
+        supports(provider, &binding, needed, &op)?;
+        let value = self.call_on(provider, &binding, op, options).await.0?;
+        Ok(Served {
+            value,
+            provider: provider.clone(),
+            plugin: binding.label(),
+        })
+    }
+
+    /// Starts an ingest on `provider_id`; returns the sealed handle and the session.
+    pub async fn start(
+        &self,
+        provider_id: &str,
+        request: types::StartRequest,
+        options: CallOptions,
+    ) -> Result<Served<Started>, ApiError> {
+        let tenant = options.tenant.as_ref().map(|t| t.id.clone());
+        let provider = self.granted_provider(provider_id, &options)?;
+        let op = Operation::Start(request);
+        let served = self
+            .run(&provider, types::Operation::Start, op, options)
+            .await?;
+        let Served {
+            value: Outcome::Started(session),
+            provider: _,
+            plugin,
+        } = served
+        else {
+            return Err(wrong_shape("start"));
+        };
+        let id = self.handles.seal(&HandleData {
+            provider: provider.id.clone(),
+            session_ref: session.session_ref.clone(),
+            tenant,
+        });
+        Ok(Served {
+            value: Started { id, session },
+            provider,
+            plugin,
+        })
+    }
+
+    /// A provider the caller may use; one it is not granted is `not-found`, like one that
+    /// does not exist.
+    fn granted_provider(&self, id: &str, options: &CallOptions) -> Result<Arc<Provider>, ApiError> {
+        match &options.tenant {
+            Some(t) if !t.granted(id) => Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("no provider `{id}` is available to tenant `{}`", t.id),
+            )),
+            _ => self.provider(id).cloned(),
+        }
+    }
+
+    /// Opens a handle for the calling tenant; anything forged, altered, for an unknown
+    /// provider or created by another tenant is `not-found`, and never reaches a plugin.
+    pub fn open_handle(
+        &self,
+        id: &str,
+        tenant: Option<&Tenant>,
+    ) -> Result<(Arc<Provider>, String), ApiError> {
+        let not_found = || {
+            ApiError::new(
+                ErrorKind::NotFound,
+                "no such ingest: the id is unknown, altered or from another gateway key",
+            )
+        };
+        let data = self.handles.open(id).ok_or_else(not_found)?;
+        if data.tenant.as_deref() != tenant.map(|t| t.id.as_str()) {
+            return Err(not_found());
+        }
+        let provider = self.providers.get(&data.provider).ok_or_else(not_found)?;
+        Ok((provider.clone(), data.session_ref))
+    }
+
+    /// Queries the ingest behind a handle.
+    pub async fn status(
+        &self,
+        id: &str,
+        options: CallOptions,
+    ) -> Result<Served<types::IngestStatus>, ApiError> {
+        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
+        let op = Operation::Status(types::StatusRequest { session_ref });
+        let served = self
+            .run(&provider, types::Operation::Status, op, options)
+            .await?;
+        served.try_map(|value| match value {
+            Outcome::Status(s) => Ok(s),
+            _ => Err(wrong_shape("status")),
+        })
+    }
+
+    /// Stops the ingest behind a handle.
+    pub async fn stop(
+        &self,
+        id: &str,
+        options: CallOptions,
+    ) -> Result<Served<types::StopResult>, ApiError> {
+        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
+        let op = Operation::Stop(types::StopRequest { session_ref });
+        let served = self
+            .run(&provider, types::Operation::Stop, op, options)
+            .await?;
+        served.try_map(|value| match value {
+            Outcome::Stopped(s) => Ok(s),
+            _ => Err(wrong_shape("stop")),
+        })
+    }
+
+    /// Verifies a vendor callback with the provider's plugin and turns it into a normalized
+    /// event, published to the event stream and the tenant's webhook. When the plugin can
+    /// name the session, the event comes with the ingest's handle.
+    pub async fn parse_callback(
+        &self,
+        provider_id: &str,
+        request: types::CallbackRequest,
+        options: CallOptions,
+    ) -> Result<Served<(types::IngestEvent, Option<String>)>, ApiError> {
+        let tenant = options.tenant.as_ref().map(|t| t.id.clone());
+        let webhook = options.tenant.as_ref().and_then(|t| t.webhook.clone());
+        let provider = self.granted_provider(provider_id, &options)?;
+        let op = Operation::ParseCallback(request);
+        let served = self
+            .run(&provider, types::Operation::ParseCallback, op, options)
+            .await?;
+        let served = served.try_map(|value| match value {
+            Outcome::Event(event) => Ok(event),
+            _ => Err(wrong_shape("parse-callback")),
+        })?;
+        let event = &served.value;
+        let id = event.session_ref.as_ref().map(|r| {
+            self.handles.seal(&HandleData {
+                provider: provider.id.clone(),
+                session_ref: r.clone(),
+                tenant: tenant.clone(),
+            })
+        });
+        self.events.publish(
+            Event {
+                id: format!("evt-{}", random_hex(12)),
+                provider: provider.id.clone(),
+                tenant,
+                ingest_id: id.clone(),
+                received_at_ms: self.clock.unix_ms(),
+                event: event_json(event),
+            },
+            webhook,
+            self.metrics.clone(),
+        );
+        served.try_map(|event| Ok((event, id)))
+    }
+}
+
+/// Whether the bound plugin supports the operation (and, for a start, the direction).
+fn supports(
+    provider: &Provider,
+    binding: &Binding,
+    needed: types::Operation,
+    op: &Operation,
+) -> Result<(), ApiError> {
+    let unsupported = |detail: String| {
+        Err(ApiError::new(ErrorKind::Unsupported, detail).with_provider(&provider.id))
+    };
+    if !binding.info.operations.contains(&needed) {
+        return unsupported(format!(
+            "provider `{}` ({}) does not support `{}`",
+            provider.id,
+            binding.info.name,
+            operation_name(needed)
+        ));
+    }
+    if let Operation::Start(request) = op
+        && !binding.info.directions.contains(&request.direction)
+    {
+        let supported: Vec<&str> = binding
+            .info
+            .directions
+            .iter()
+            .map(|d| direction_name(*d))
+            .collect();
+        return unsupported(format!(
+            "provider `{}` ({}) does not support direction `{}` (it supports: {})",
+            provider.id,
+            binding.info.name,
+            direction_name(request.direction),
+            supported.join(", ")
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The gateway core: configured providers, each bound to the serving version of its plugin,
+//! and the normalized operations on them. Every front (HTTP server, Envoy ext_proc,
+//! embedding, CLI) goes through [`Gateway`]; the core never imports a front.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Gateway`]: built from a [`Config`], its accessors and readiness |
+//! | `provider.rs` | [`Provider`], [`Binding`]: binding a provider to a plugin version, the derived egress allowlist |
+//! | `breaker.rs` | the circuit breaker of each provider (trial, backoff, recovery) |
+//! | `calls.rs` | `start`, `status`, `stop`, `parse-callback`; [`CallOptions`], [`Served`] |
+//! | `swap.rs` | hot swap: install, roll back, remove a plugin at runtime; [`SwapReport`] |
+//! | `registry.rs` | every loaded plugin's current and previous version |
+//! | `handle.rs` | sealed, stateless ingest handles |
+//! | `tenants.rs` | API clients, their grants and authentication |
+//! | `events.rs` | normalized events: SSE stream and signed webhooks with retries |
+//! | `metrics.rs` | Prometheus metrics |
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::error::{ApiError, ConfigError, ErrorKind, PluginFileError};
+use crate::sandbox::PluginVersion;
+use crate::sandbox::Runtime;
+use crate::sandbox::cache::ArtifactCache;
+
+mod breaker;
+pub(crate) mod calls;
+pub(crate) mod events;
+pub(crate) mod handle;
+pub(crate) mod metrics;
+pub(crate) mod provider;
+pub(crate) mod registry;
+pub(crate) mod swap;
+pub(crate) mod tenants;
+
+pub use calls::{CallOptions, Served, Started};
+pub use events::EventHub;
+pub use metrics::Metrics;
+pub use provider::{Binding, Provider, ProviderState, resolve_plugin_path};
+pub use registry::PluginRegistry;
+pub use swap::SwapReport;
+pub use tenants::Tenant;
+
+use handle::HandleKey;
+
+/// The gateway: runtime, providers and the handle key.
+#[derive(Debug)]
+pub struct Gateway {
+    runtime: Arc<Runtime>,
+    registry: PluginRegistry,
+    providers: BTreeMap<String, Arc<Provider>>,
+    handles: HandleKey,
+    max_body_bytes: usize,
+    /// Serializes installs, rollbacks and removals; calls never wait on it.
+    swap_lock: tokio::sync::Mutex<()>,
+    auth: crate::config::AuthMode,
+    tenants: Vec<Arc<Tenant>>,
+    metrics: Arc<Metrics>,
+    events: EventHub,
+    clock: SharedClock,
+}
+
+/// Whether the gateway can serve: every provider bound and healthy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    /// True when every provider is [`ProviderState::Ok`].
+    pub ready: bool,
+    /// Each provider's state, by id.
+    pub providers: BTreeMap<String, ProviderState>,
+}
+
+impl Gateway {
+    /// Builds the runtime, loads every provider's plugin, reads secrets, and checks each
+    /// provider's config against what its plugin says it needs. Every problem is an error
+    /// naming the provider.
+    pub async fn from_config(config: Config) -> Result<Self, ConfigError> {
+        Self::with_clock(config, crate::clock::system()).await
+    }
+
+    /// [`Gateway::from_config`] with another clock (tests drive the breaker's time).
+    pub async fn with_clock(config: Config, clock: SharedClock) -> Result<Self, ConfigError> {
+        let runtime = Arc::new(Runtime::new(config.runtime.clone()).map_err(ConfigError::Runtime)?);
+        let handles = handle_key(&config)?;
+        let cache = match &config.runtime.cache_dir {
+            Some(dir) => Some(ArtifactCache::new(dir).map_err(|e| {
+                ConfigError::Runtime(
+                    anyhow::Error::new(e)
+                        .context(format!("cannot use cache_dir {}", dir.display())),
+                )
+            })?),
+            None => None,
+        };
+        let registry = PluginRegistry::new(runtime.clone(), cache);
+        let metrics = Metrics::new();
+        let mut providers = BTreeMap::new();
+        for pc in &config.providers {
+            let name = crate::text::plugin_name(Path::new(&pc.plugin))
+                .unwrap_or_else(|| pc.plugin.clone());
+            let plugin_file = |source: PluginFileError| ConfigError::Plugin {
+                provider: pc.id.clone(),
+                source,
+            };
+            let version = match registry.current(&name) {
+                Some(v) => v,
+                None => load_plugin(&registry, &name, &pc.plugin, &config)
+                    .await
+                    .map_err(plugin_file)?,
+            };
+            let provider = Provider::new(pc, name, clock.clone())?;
+            let binding = provider.bind(&runtime, version).await?;
+            provider.set_binding(Some(Arc::new(binding)));
+            metrics.set_healthy(&provider.id, true);
+            providers.insert(pc.id.clone(), Arc::new(provider));
+        }
+        for (_, slot) in registry.list() {
+            metrics.compile(slot.current.from_cache);
+        }
+        metrics.set_versions(registry.list().len());
+        Ok(Self {
+            runtime,
+            registry,
+            providers,
+            handles,
+            max_body_bytes: config.gateway.max_body_bytes,
+            swap_lock: tokio::sync::Mutex::new(()),
+            auth: config.gateway.auth,
+            tenants: tenants::tenants_from(&config)?,
+            metrics: Arc::new(metrics),
+            events: EventHub::default(),
+            clock,
+        })
+    }
+
+    /// The plugin registry.
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The event hub (`GET /v1/events` subscribes to it).
+    pub fn events(&self) -> &EventHub {
+        &self.events
+    }
+
+    /// The runtime (engine, limits).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The configured providers.
+    pub fn providers(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        self.providers.values()
+    }
+
+    /// Largest accepted API request body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// A provider by id, or `not-found` naming the configured ones.
+    pub fn provider(&self, id: &str) -> Result<&Arc<Provider>, ApiError> {
+        self.providers.get(id).ok_or_else(|| {
+            let configured: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+            ApiError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no provider `{id}` is configured (configured: {})",
+                    configured.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Each provider's state, and whether all are ready.
+    pub fn readiness(&self) -> Readiness {
+        let providers: BTreeMap<String, ProviderState> = self
+            .providers()
+            .map(|p| (p.id.clone(), p.state()))
+            .collect();
+        Readiness {
+            ready: providers.values().all(|s| *s == ProviderState::Ok),
+            providers,
+        }
+    }
+}
+
+/// The handle key: configured, or random (handles then die with the process).
+fn handle_key(config: &Config) -> Result<HandleKey, ConfigError> {
+    match &config.gateway.handle_key {
+        Some(source) => {
+            let key = source.read_key(16).map_err(|source| ConfigError::Secret {
+                owner: "the gateway".into(),
+                name: "handle_key".into(),
+                source,
+            })?;
+            Ok(HandleKey::new(key))
+        }
+        None => {
+            tracing::warn!(
+                "no gateway.handle_key configured: handles are valid only until this process exits"
+            );
+            Ok(HandleKey::random())
+        }
+    }
+}
+
+/// Reads and loads a provider's plugin file into the registry. Compiling can take seconds (a
+/// JavaScript plugin embeds a whole engine): it runs off the async workers, as uploads do.
+async fn load_plugin(
+    registry: &PluginRegistry,
+    name: &str,
+    plugin: &str,
+    config: &Config,
+) -> Result<Arc<PluginVersion>, PluginFileError> {
+    let path = resolve_plugin_path(plugin, config.gateway.plugin_dir.as_deref())?;
+    let bytes = std::fs::read(&path).map_err(|source| PluginFileError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let version = registry.prepare_off_thread(name, bytes).await?;
+    registry.install(version.clone());
+    Ok(version)
+}

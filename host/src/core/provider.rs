@@ -1,0 +1,280 @@
+//! Providers: a configured provider instance (its config, secrets, pooled vendor client and
+//! breaker) bound to the serving version of its plugin. Binding runs the plugin's `describe`
+//! with the provider's config, checks the config and secrets against what the plugin says it
+//! needs, and derives the egress allowlist.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use super::breaker::Breaker;
+use crate::capability::config::PluginConfig;
+use crate::capability::credentials::SecretStore;
+use crate::capability::egress::{EgressMode, EgressPolicy};
+use crate::capability::vendor::{ClientSettings, VendorClient};
+use crate::clock::SharedClock;
+use crate::config::{FailureConfig, HostPort, ProviderConfig};
+use crate::contract::types;
+use crate::error::{ApiError, BindError, ConfigError, ErrorKind, PluginFileError};
+use crate::sandbox::{CallSetup, Operation, Outcome, PluginVersion, Runtime};
+use crate::text::{random_hex, short_digest};
+
+/// A configured provider instance: its config and secrets, bound to the serving version of
+/// its plugin. The binding changes when the plugin is hot-swapped, rolled back or removed.
+#[derive(Debug)]
+pub struct Provider {
+    /// The id API calls use.
+    pub id: String,
+    /// The registry name of its plugin.
+    pub plugin_name: String,
+    pub(crate) config: ProviderConfig,
+    pub(crate) secrets: Arc<SecretStore>,
+    pub(crate) plugin_config: Arc<PluginConfig>,
+    /// The provider's pooled vendor client: it outlives plugin swaps, so its connections do.
+    vendor: VendorClient,
+    binding: RwLock<Option<Arc<Binding>>>,
+    pub(crate) breaker: Breaker,
+}
+
+/// A provider bound to one plugin version.
+#[derive(Debug)]
+pub struct Binding {
+    /// The plugin version.
+    pub version: Arc<PluginVersion>,
+    /// What that version said of itself for this provider's config.
+    pub info: types::ProviderInfo,
+    pub(crate) policy: Arc<EgressPolicy>,
+}
+
+impl Binding {
+    /// `name@version+digest` of the plugin version, for logs and the `x-ingest-plugin` header.
+    pub fn label(&self) -> String {
+        format!(
+            "{}@{}+{}",
+            self.info.name,
+            self.info.version,
+            short_digest(&self.version.digest)
+        )
+    }
+}
+
+/// A provider's state as health checks and listings report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ProviderState {
+    /// Bound and healthy.
+    Ok,
+    /// Its plugin keeps faulting (the breaker is open).
+    Unhealthy,
+    /// Its plugin was removed.
+    NoPlugin,
+}
+
+impl Provider {
+    /// A provider from its config: secrets read, vendor client built; not bound yet.
+    pub(crate) fn new(
+        pc: &ProviderConfig,
+        plugin_name: String,
+        clock: SharedClock,
+    ) -> Result<Self, ConfigError> {
+        let secrets = Arc::new(SecretStore::load(&pc.id, &pc.secrets)?);
+        let vendor = VendorClient::new(&ClientSettings {
+            provider: pc.id.clone(),
+            allow_private: pc.allow_private,
+            connect_timeout: Duration::from_millis(pc.egress.connect_timeout_ms),
+            ca_file: pc.egress.ca_file.clone(),
+        })
+        .map_err(|e| ConfigError::Invalid(vec![format!("providers `{}`: {e}", pc.id)]))?;
+        Ok(Self {
+            id: pc.id.clone(),
+            plugin_name,
+            plugin_config: Arc::new(PluginConfig {
+                entries: pc.config_strings(),
+                endpoint: pc.endpoint.clone(),
+            }),
+            config: pc.clone(),
+            secrets,
+            vendor,
+            binding: RwLock::new(None),
+            breaker: Breaker::new(pc.failure.unhealthy_after, clock),
+        })
+    }
+
+    /// Whether the provider is healthy (its plugin is not failing call after call).
+    pub fn healthy(&self) -> bool {
+        self.breaker.closed()
+    }
+
+    /// Bound and healthy, unhealthy, or without a plugin.
+    pub fn state(&self) -> ProviderState {
+        match (self.binding().is_some(), self.healthy()) {
+            (false, _) => ProviderState::NoPlugin,
+            (true, false) => ProviderState::Unhealthy,
+            (true, true) => ProviderState::Ok,
+        }
+    }
+
+    /// The configured failure policy.
+    pub fn failure(&self) -> &FailureConfig {
+        &self.config.failure
+    }
+
+    /// The current binding; `None` when its plugin was removed.
+    pub fn binding(&self) -> Option<Arc<Binding>> {
+        self.binding
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_binding(&self, binding: Option<Arc<Binding>>) {
+        *self.binding.write().unwrap_or_else(|p| p.into_inner()) = binding;
+    }
+
+    /// The current binding, or `unavailable` naming the removed plugin.
+    pub(crate) fn bound(&self) -> Result<Arc<Binding>, ApiError> {
+        self.binding().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "provider `{}` has no plugin: `{}` was removed; upload it again through the admin API",
+                    self.id, self.plugin_name
+                ),
+            )
+            .with_provider(&self.id)
+        })
+    }
+
+    /// Binds this provider to a plugin version: runs `describe` with the provider's config
+    /// (under a policy that lets nothing out), checks the config and secrets against what the
+    /// plugin needs, and derives the egress policy. Every problem is reported.
+    pub(crate) async fn bind(
+        &self,
+        runtime: &Runtime,
+        version: Arc<PluginVersion>,
+    ) -> Result<Binding, BindError> {
+        let pc = &self.config;
+        let setup = CallSetup {
+            provider: pc.id.clone(),
+            secrets: self.secrets.clone(),
+            config: self.plugin_config.clone(),
+            policy: Arc::new(EgressPolicy::closed(&pc.id, &pc.egress)),
+            mode: EgressMode::Live,
+            now_ms: crate::clock::SystemClock.unix_ms(),
+            nonce: random_hex(8),
+            request_id: format!("describe-{}", pc.id),
+        };
+        let describe_failed = |source: ApiError| BindError::Describe {
+            provider: pc.id.clone(),
+            plugin: version.name.clone(),
+            source,
+        };
+        let info = match runtime.invoke(&version, setup, Operation::Describe).await.0 {
+            Ok(Outcome::Described(info)) => info,
+            Ok(_) => {
+                return Err(describe_failed(ApiError::plugin_fault(
+                    "describe returned the wrong shape",
+                )));
+            }
+            Err(e) => return Err(describe_failed(e)),
+        };
+        let problems = mismatches(pc, &info);
+        if !problems.is_empty() {
+            return Err(BindError::Mismatch {
+                provider: pc.id.clone(),
+                problems,
+            });
+        }
+        let allow = allowlist(pc, &info);
+        tracing::info!(
+            provider = %pc.id,
+            plugin = %info.name,
+            version = %info.version,
+            digest = %short_digest(&version.digest),
+            allow = ?allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "provider bound"
+        );
+        Ok(Binding {
+            version,
+            info,
+            policy: Arc::new(EgressPolicy::for_provider(pc, allow, self.vendor.clone())),
+        })
+    }
+}
+
+use crate::clock::Clock as _;
+
+/// Every way the provider's config and secrets miss what the plugin says it needs.
+fn mismatches(pc: &ProviderConfig, info: &types::ProviderInfo) -> Vec<String> {
+    let mut problems = Vec::new();
+    for name in &info.secrets {
+        if !pc.secrets.contains_key(name) {
+            problems.push(format!(
+                "plugin `{}` needs secret `{name}`; add `{name} = {{ env = \"…\" }}` under [providers.secrets]",
+                info.name
+            ));
+        }
+    }
+    for key in info.config_keys.iter().filter(|k| k.required) {
+        if !pc.config.contains_key(&key.name) {
+            problems.push(format!(
+                "plugin `{}` needs config key `{}` ({}); add it under [providers.config]",
+                info.name, key.name, key.description
+            ));
+        }
+    }
+    for key in pc.config.keys() {
+        if !info.config_keys.iter().any(|k| &k.name == key) {
+            problems.push(format!(
+                "config key `{key}` is not one plugin `{}` reads (it reads: {})",
+                info.name,
+                info.config_keys
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    problems
+}
+
+/// The hosts the plugin may reach: the operator's `allow_hosts` when set, else the plugin's
+/// default hosts plus the host of the operator's endpoint override.
+fn allowlist(pc: &ProviderConfig, info: &types::ProviderInfo) -> Vec<HostPort> {
+    match &pc.allow_hosts {
+        Some(hosts) => hosts.iter().filter_map(|h| HostPort::parse(h)).collect(),
+        None => info
+            .default_hosts
+            .iter()
+            .filter_map(|h| HostPort::parse(h))
+            .chain(pc.endpoint.as_deref().and_then(HostPort::of_url))
+            .collect(),
+    }
+}
+
+/// Finds a plugin's component file: a path ending in `.wasm`, or `NAME.wasm` /
+/// `NAME_WITH_UNDERSCORES.wasm` in the plugin directory.
+pub fn resolve_plugin_path(
+    plugin: &str,
+    plugin_dir: Option<&Path>,
+) -> Result<PathBuf, PluginFileError> {
+    if plugin.ends_with(".wasm") {
+        return Ok(PathBuf::from(plugin));
+    }
+    let Some(dir) = plugin_dir else {
+        return Err(PluginFileError::NoPluginDir(plugin.to_string()));
+    };
+    let candidates = vec![
+        dir.join(format!("{plugin}.wasm")),
+        dir.join(format!("{}.wasm", plugin.replace('-', "_"))),
+    ];
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => Err(PluginFileError::NotFound {
+            name: plugin.to_string(),
+            candidates,
+        }),
+    }
+}

@@ -1,0 +1,384 @@
+//! The HTTP API as a plain function of `http::Request<Bytes>` → `http::Response<Bytes>`
+//! ([`handle`]), shared by every front: the standalone server, Envoy ext_proc, embedding.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | `POST` | `/v1/ingests` | start an ingest; `201` with the handle `id` |
+//! | `GET` | `/v1/ingests/{id}` | its status |
+//! | `DELETE` | `/v1/ingests/{id}` | stop it |
+//! | `POST` | `/v1/callbacks/{provider}[/{tenant}]` | a vendor callback: verified and normalized by the plugin |
+//! | `GET` | `/v1/providers` | configured providers and what they support |
+//! | `GET` | `/v1/events` | Server-Sent Events of the caller's normalized events ([`stream_route`]) |
+//! | `GET` | `/healthz`, `/readyz` | liveness, readiness |
+//! | `GET` | `/metrics` | Prometheus text |
+//!
+//! Errors are `application/problem+json` (RFC 9457) with the fields of [`ApiError`].
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+
+use super::body::StartBody;
+use super::http::Body;
+use super::response::{
+    json_response, method_not_allowed, problem_response, problem_with_status, served_response,
+    unauthorized,
+};
+use crate::config::FailureMode;
+use crate::contract::json::{
+    direction_name, event_json, operation_name, session_json, status_json,
+};
+use crate::contract::types;
+use crate::core::{CallOptions, Gateway, ProviderState, Tenant};
+use crate::error::{ApiError, ErrorKind};
+
+/// Every route of the API as `(method, path template)`, as documented in `docs/openapi.json`
+/// (a test checks the two agree, and that each is routed).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/ingests"),
+    ("GET", "/v1/ingests/{id}"),
+    ("DELETE", "/v1/ingests/{id}"),
+    ("GET", "/v1/providers"),
+    ("POST", "/v1/callbacks/{provider}"),
+    ("POST", "/v1/callbacks/{provider}/{tenant}"),
+    ("GET", "/v1/events"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
+/// The request id to use: the caller's `x-request-id` when it is sane, else a new one.
+fn request_id(req: &Request<Bytes>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req-{}", crate::text::random_hex(8)))
+}
+
+/// The streaming routes, answered before the body is buffered: `GET /v1/events`
+/// (Server-Sent Events of the caller's normalized events). `None` for any other request.
+pub fn stream_route(gateway: &Gateway, parts: &http::request::Parts) -> Option<Response<Body>> {
+    use http_body_util::BodyExt;
+    if parts.uri.path().trim_end_matches('/') != "/v1/events" || parts.method != Method::GET {
+        return None;
+    }
+    let tenant = match gateway.authenticate(&parts.headers) {
+        Ok(t) => t,
+        Err(e) => {
+            return Some(unauthorized(&e).map(|b| http_body_util::Full::new(b).boxed_unsync()));
+        }
+    };
+    let stream = gateway.events().subscribe(tenant.map(|t| t.id.clone()));
+    let mut resp = Response::new(stream.boxed_unsync());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Some(resp)
+}
+
+/// Serves one API request. Never panics on any input; every error is problem+json.
+pub async fn handle(gateway: &Gateway, req: Request<Bytes>) -> Response<Bytes> {
+    let request_id = request_id(&req);
+    let options = CallOptions {
+        request_id: Some(request_id.clone()),
+        ..CallOptions::default()
+    };
+    // Every log line of this request carries its id and, once known, its tenant.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        tenant = tracing::field::Empty,
+    );
+    let mut resp = tracing::Instrument::instrument(route(gateway, req, options), span).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Authentication (except on the open paths), the body cap, then the route.
+async fn route(
+    gateway: &Gateway,
+    req: Request<Bytes>,
+    mut options: CallOptions,
+) -> Response<Bytes> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    // Health probes and vendor callbacks (verified by the plugin) carry no tenant key.
+    let open = matches!(
+        segments.as_slice(),
+        ["healthz"] | ["readyz"] | ["v1", "callbacks", ..]
+    );
+    if !open {
+        match gateway.authenticate(req.headers()) {
+            Ok(tenant) => {
+                if let Some(t) = &tenant {
+                    tracing::Span::current().record("tenant", t.id.as_str());
+                }
+                options.tenant = tenant;
+            }
+            Err(e) => return unauthorized(&e),
+        }
+    }
+    if req.body().len() > gateway.max_body_bytes() {
+        return problem_with_status(
+            &ApiError::invalid(format!(
+                "request body is larger than {} bytes",
+                gateway.max_body_bytes()
+            )),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    }
+    match segments.as_slice() {
+        ["healthz" | "readyz" | "metrics"] | ["v1", "providers"] => read_only(
+            gateway,
+            &req,
+            segments[segments.len() - 1],
+            options.tenant.as_deref(),
+        ),
+        ["v1", "ingests"] => match *req.method() {
+            Method::POST => start(gateway, req.body(), options).await,
+            _ => method_not_allowed("POST"),
+        },
+        ["v1", "ingests", id] => ingest(gateway, req.method(), id, options).await,
+        ["v1", "callbacks", provider] | ["v1", "callbacks", provider, _] => {
+            let tenant = segments.get(3).copied();
+            match *req.method() {
+                Method::POST => callback(gateway, provider, tenant, &req, options).await,
+                _ => method_not_allowed("POST"),
+            }
+        }
+        _ => problem_response(&ApiError::new(
+            ErrorKind::NotFound,
+            format!(
+                "no route for {} {path}; see the API table in the README",
+                req.method()
+            ),
+        )),
+    }
+}
+
+/// The `GET`-only routes that call no plugin: health, readiness, metrics, providers.
+fn read_only(
+    gateway: &Gateway,
+    req: &Request<Bytes>,
+    what: &str,
+    tenant: Option<&Tenant>,
+) -> Response<Bytes> {
+    if req.method() != Method::GET {
+        return method_not_allowed("GET");
+    }
+    match what {
+        "healthz" => json_response(StatusCode::OK, &health_json(gateway)),
+        "readyz" => {
+            let status = if gateway.readiness().ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json_response(status, &health_json(gateway))
+        }
+        "metrics" => {
+            let mut resp = Response::new(Bytes::from(gateway.metrics().render()));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        _ => list_providers(gateway, tenant),
+    }
+}
+
+/// `GET` (status) or `DELETE` (stop) of one ingest.
+async fn ingest(
+    gateway: &Gateway,
+    method: &Method,
+    id: &str,
+    options: CallOptions,
+) -> Response<Bytes> {
+    match *method {
+        Method::GET => match gateway.status(id, options).await {
+            Ok(served) => {
+                let mut body = status_json(&served.value);
+                body["id"] = id.into();
+                body["provider"] = served.provider.id.clone().into();
+                served_response(StatusCode::OK, &body, &served.plugin)
+            }
+            Err(e) => error_response(gateway, &e),
+        },
+        Method::DELETE => match gateway.stop(id, options).await {
+            Ok(served) => served_response(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "id": id,
+                    "provider": served.provider.id,
+                    "state": "stopped",
+                    "vendor_request_id": served.value.vendor_request_id,
+                }),
+                &served.plugin,
+            ),
+            Err(e) => error_response(gateway, &e),
+        },
+        _ => method_not_allowed("GET, DELETE"),
+    }
+}
+
+async fn start(gateway: &Gateway, body: &Bytes, options: CallOptions) -> Response<Bytes> {
+    let parsed = match StartBody::parse(body) {
+        Ok(p) => p,
+        Err(e) => return problem_response(&e),
+    };
+    match gateway
+        .start(&parsed.provider, parsed.to_request(), options)
+        .await
+    {
+        Ok(served) => served_response(
+            StatusCode::CREATED,
+            &serde_json::json!({
+                "id": served.value.id,
+                "provider": parsed.provider,
+                "direction": parsed.direction,
+                "session": session_json(&served.value.session),
+            }),
+            &served.plugin,
+        ),
+        Err(e) => error_response(gateway, &e),
+    }
+}
+
+/// A vendor callback. The vendor calls back on the URL the tenant gave it: the tenant is
+/// named in the path (the plugin verifies the vendor's signature; no API key is involved).
+async fn callback(
+    gateway: &Gateway,
+    provider: &str,
+    tenant: Option<&str>,
+    req: &Request<Bytes>,
+    mut options: CallOptions,
+) -> Response<Bytes> {
+    match (tenant, gateway.auth_off()) {
+        (Some(id), _) => match gateway.tenant(id) {
+            Some(t) => options.tenant = Some(t),
+            None => {
+                return problem_response(&ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("no tenant `{id}`"),
+                ));
+            }
+        },
+        (None, false) => {
+            return problem_response(&ApiError::new(
+                ErrorKind::NotFound,
+                format!("callbacks are received on /v1/callbacks/{provider}/{{tenant}}"),
+            ));
+        }
+        (None, true) => {}
+    }
+    let request = types::CallbackRequest {
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        query: req.uri().query().unwrap_or_default().to_string(),
+        body: req.body().to_vec(),
+    };
+    // A callback whose signature does not verify is the *caller's* failure: 401, not the
+    // 502 an `unauthenticated` answer from a vendor means elsewhere.
+    match gateway.parse_callback(provider, request, options).await {
+        Ok(served) => served_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "provider": served.provider.id,
+                "id": served.value.1,
+                "event": event_json(&served.value.0),
+            }),
+            &served.plugin,
+        ),
+        Err(e) if e.kind == ErrorKind::Unauthenticated => {
+            problem_with_status(&e, StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => problem_response(&e),
+    }
+}
+
+fn state_name(state: ProviderState) -> &'static str {
+    match state {
+        ProviderState::Ok => "ok",
+        ProviderState::Unhealthy => "unhealthy",
+        ProviderState::NoPlugin => "no-plugin",
+    }
+}
+
+/// Liveness and readiness detail: each provider's state.
+fn health_json(gateway: &Gateway) -> serde_json::Value {
+    let readiness = gateway.readiness();
+    let providers: serde_json::Map<String, serde_json::Value> = readiness
+        .providers
+        .iter()
+        .map(|(id, state)| (id.clone(), state_name(*state).into()))
+        .collect();
+    serde_json::json!({"status": "ok", "ready": readiness.ready, "providers": providers})
+}
+
+/// The answer for a failed plugin call: problem+json, or the provider's configured
+/// degraded answer when it fails open and the plugin (not the vendor) is at fault.
+fn error_response(gateway: &Gateway, e: &ApiError) -> Response<Bytes> {
+    let provider = e
+        .provider
+        .as_deref()
+        .and_then(|id| gateway.provider(id).ok());
+    if let Some(p) = provider
+        && p.failure().mode == FailureMode::Open
+        && (e.kind == ErrorKind::PluginFault || (e.kind == ErrorKind::Unavailable && !p.healthy()))
+    {
+        let f = p.failure();
+        let mut resp = Response::new(Bytes::from(f.open_body.clone()));
+        *resp.status_mut() = StatusCode::from_u16(f.open_status).unwrap_or(StatusCode::ACCEPTED);
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut()
+            .insert("x-ingest-degraded", HeaderValue::from_static("true"));
+        tracing::warn!(provider = %p.id, kind = e.kind.as_str(), detail = %e.detail, "failing open");
+        return resp;
+    }
+    problem_response(e)
+}
+
+fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes> {
+    let providers: Vec<serde_json::Value> = gateway
+        .providers_for(tenant)
+        .map(|p| match p.binding() {
+            Some(b) => serde_json::json!({
+                "id": p.id,
+                "plugin": b.info.name,
+                "version": b.info.version,
+                "vendor": b.info.vendor,
+                "digest": b.version.digest,
+                "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
+                "operations": b.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
+                "health": if p.healthy() { "ok" } else { "unhealthy" },
+            }),
+            None => serde_json::json!({
+                "id": p.id,
+                "plugin": p.plugin_name,
+                "health": "no-plugin",
+            }),
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "providers": providers }),
+    )
+}

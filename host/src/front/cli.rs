@@ -1,0 +1,376 @@
+//! The `ingest-gateway` command: `serve` the API, `call` one plugin operation (with
+//! `--dry-run` to print the exact vendor requests without sending them), and the plugin
+//! authors' kit (`plugin`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use super::body::StartBody;
+use crate::capability::egress::{CannedResponse, EgressMode};
+use crate::config::Config;
+use crate::contract::json::{session_json, status_json};
+use crate::contract::types;
+use crate::core::{CallOptions, Gateway};
+use crate::error::ConfigError;
+use crate::sandbox::{Operation, Outcome};
+
+#[derive(Parser)]
+#[command(
+    name = "ingest-gateway",
+    version,
+    about = "One API in front of many RTC vendors' stream-ingest APIs"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (and, with --extproc-listen, Envoy's ext_proc gRPC service).
+    Serve {
+        /// The config file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override gateway.listen.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Also serve the Envoy external processing (ext_proc) gRPC service on this address
+        /// (overrides gateway.extproc_listen).
+        #[arg(long, value_name = "ADDR")]
+        extproc_listen: Option<String>,
+        /// Do not serve the HTTP API: only the ext_proc service (needs --extproc-listen or
+        /// gateway.extproc_listen).
+        #[arg(long, conflicts_with = "listen")]
+        no_http: bool,
+    },
+    /// Run one operation through a provider's plugin and print the vendor requests and the
+    /// result as one JSON object.
+    Call {
+        /// The config file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The provider id.
+        #[arg(long)]
+        provider: String,
+        /// The operation.
+        #[arg(value_enum)]
+        operation: CallOp,
+        /// Input JSON file, or `-` for stdin. start: the API's start body (`provider` may be
+        /// left out); stop/status: `{"session_ref": "…"}`.
+        #[arg(long)]
+        input: String,
+        /// Fixed call timestamp, Unix seconds.
+        #[arg(long)]
+        now: Option<u64>,
+        /// Fixed nonce.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// Send nothing: record each vendor request and answer it from --respond (or with a
+        /// transport error).
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: a JSON file `{"status": 200, "headers": [[k, v]], "body": "…"}`.
+        #[arg(long, requires = "dry_run")]
+        respond: Option<PathBuf>,
+    },
+    /// Plugin authors' kit: scaffold an adapter, check a component against the world, run
+    /// conformance cases against it.
+    Plugin {
+        #[command(subcommand)]
+        command: crate::plugin_kit::PluginCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CallOp {
+    Start,
+    Stop,
+    Status,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The `ingest-gateway` command: parses the arguments, sets up logging and the async
+/// runtime, runs the command, and maps any error to exit code 2 with its chain of causes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve {
+            config,
+            listen,
+            extproc_listen,
+            no_http,
+        } => serve(&config, listen, extproc_listen, no_http).await,
+        Command::Plugin { command } => crate::plugin_kit::run(command).await,
+        Command::Call {
+            config,
+            provider,
+            operation,
+            input,
+            now,
+            nonce,
+            dry_run,
+            respond,
+        } => {
+            let config =
+                Config::load(&config).with_context(|| format!("loading {}", config.display()))?;
+            let gateway = Gateway::from_config(config).await?;
+            let options = CallOptions {
+                now_ms: now.map(|s| s.saturating_mul(1000)),
+                request_id: nonce.as_ref().map(|n| format!("call-{n}")),
+                tenant: None,
+                nonce,
+                mode: call_mode(dry_run, respond.as_deref())?,
+            };
+            let op = call_operation(operation, &provider, &read_input(&input)?)?;
+            let p = gateway
+                .provider(&provider)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .clone();
+            let (result, report) = gateway.call(&p, op, options).await;
+            let ok = result.is_ok();
+            let out = serde_json::json!({
+                "provider": provider,
+                "requests": report.requests,
+                "result": call_result_json(result),
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(if ok || dry_run {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// The config with the command line's overrides applied and checked.
+fn serve_config(
+    path: &Path,
+    listen: Option<String>,
+    extproc_listen: Option<String>,
+    no_http: bool,
+) -> anyhow::Result<Config> {
+    let mut config = Config::load(path).with_context(|| format!("loading {}", path.display()))?;
+    if let Some(listen) = listen {
+        config.gateway.listen = listen;
+    }
+    if let Some(addr) = extproc_listen {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            anyhow::bail!("--extproc-listen: `{addr}` is not an address like 127.0.0.1:50051");
+        }
+        config.gateway.extproc_listen = Some(addr);
+    }
+    if no_http && config.gateway.extproc_listen.is_none() {
+        anyhow::bail!(
+            "--no-http leaves nothing to serve: give --extproc-listen ADDR or set gateway.extproc_listen"
+        );
+    }
+    Ok(config)
+}
+
+/// Binds a listener, naming the setting when the port is taken.
+async fn bind(what: &'static str, addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ConfigError::Listen {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+        .map_err(Into::into)
+}
+
+/// `serve`: every listener bound before serving (a taken port fails start-up as a whole),
+/// then the HTTP API and the ext_proc service until Ctrl-C, each letting its in-flight
+/// requests finish.
+async fn serve(
+    path: &Path,
+    listen: Option<String>,
+    extproc_listen: Option<String>,
+    no_http: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = serve_config(path, listen, extproc_listen, no_http)?;
+    let http_addr = (!no_http).then(|| config.gateway.listen.clone());
+    let extproc_addr = config.gateway.extproc_listen.clone();
+    let admin = config.admin.clone();
+    let plugin_dir = config.gateway.plugin_dir.clone();
+    let gateway = Arc::new(Gateway::from_config(config).await?);
+    // Runtime plugin management: the admin listener and the watched plugin directory.
+    if let Some(addr) = super::admin::start(gateway.clone(), &admin, plugin_dir).await? {
+        eprintln!("ingest-gateway admin API on http://{addr}");
+    }
+    let providers: Vec<&str> = gateway.providers().map(|p| p.id.as_str()).collect();
+    let providers = providers.join(", ");
+    let http_listener = match &http_addr {
+        Some(listen) => {
+            let listener = bind("gateway.listen", listen).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, providers = gateway.providers().count(), "ingest gateway listening");
+            eprintln!("ingest-gateway listening on http://{addr}  (providers: {providers})");
+            Some(listener)
+        }
+        None => None,
+    };
+    let extproc_listener = match &extproc_addr {
+        Some(listen) => {
+            let listener = bind("gateway.extproc_listen", listen).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "ingest gateway ext_proc service listening");
+            eprintln!(
+                "ingest-gateway ext_proc (gRPC) listening on {addr}  (providers: {providers})"
+            );
+            Some(listener)
+        }
+        None => None,
+    };
+    // Ctrl-C stops both fronts; each lets its in-flight requests finish.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let http = async {
+        match http_listener {
+            Some(l) => super::http::serve(gateway.clone(), l, stopped(stop_rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    let extproc = async {
+        match extproc_listener {
+            Some(l) => super::extproc::serve(gateway.clone(), l, stopped(stop_rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(http, extproc)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Live, or dry-run answered from `--respond FILE` (or with a transport error).
+fn call_mode(dry_run: bool, respond: Option<&Path>) -> anyhow::Result<EgressMode> {
+    if !dry_run {
+        return Ok(EgressMode::Live);
+    }
+    let canned =
+        match respond {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Some(serde_json::from_str::<CannedResponse>(&text).with_context(|| {
+                format!(
+                    "{}: expected {{\"status\": 200, \"headers\": [[k, v]], \"body\": \"…\"}}",
+                    path.display()
+                )
+            })?)
+            }
+            None => None,
+        };
+    Ok(EgressMode::DryRun(canned))
+}
+
+/// The operation from `--input`: a start body (`provider` may be left out), or a session
+/// reference for stop and status.
+fn call_operation(operation: CallOp, provider: &str, input: &[u8]) -> anyhow::Result<Operation> {
+    if let CallOp::Start = operation {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(input).context("input is not JSON")?;
+        if let Some(map) = value.as_object_mut() {
+            map.entry("provider").or_insert_with(|| provider.into());
+        }
+        let body = StartBody::parse(value.to_string().as_bytes())?;
+        return Ok(Operation::Start(body.to_request()));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RefInput {
+        session_ref: String,
+    }
+    let r: RefInput =
+        serde_json::from_slice(input).context("input must be {\"session_ref\": \"…\"}")?;
+    Ok(if matches!(operation, CallOp::Stop) {
+        Operation::Stop(types::StopRequest {
+            session_ref: r.session_ref,
+        })
+    } else {
+        Operation::Status(types::StatusRequest {
+            session_ref: r.session_ref,
+        })
+    })
+}
+
+/// `{"ok": …}` or `{"error": problem}` for the printed result.
+fn call_result_json(result: Result<Outcome, crate::ApiError>) -> serde_json::Value {
+    match result {
+        Ok(Outcome::Started(s)) => {
+            let mut v = session_json(&s);
+            v["session_ref"] = s.session_ref.into();
+            serde_json::json!({ "ok": v })
+        }
+        Ok(Outcome::Status(s)) => serde_json::json!({ "ok": status_json(&s) }),
+        Ok(Outcome::Stopped(s)) => {
+            serde_json::json!({ "ok": { "vendor_request_id": s.vendor_request_id } })
+        }
+        Ok(_) => serde_json::json!({ "ok": null }),
+        Err(e) => serde_json::json!({ "error": e.to_problem() }),
+    }
+}
+
+fn read_input(input: &str) -> anyhow::Result<Vec<u8>> {
+    if input == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(input).with_context(|| format!("cannot read {input}"))
+    }
+}

@@ -1,0 +1,22 @@
+//! The fronts: every way in to the [`Gateway`](crate::Gateway). Each is a thin adapter over
+//! the core; nothing below this layer imports it.
+//!
+//! | file | what |
+//! |---|---|
+//! | `api.rs` | the HTTP API as one function of a request ([`api::handle`]), its routes |
+//! | `body.rs` | the start request body, checked field by field |
+//! | `response.rs` | JSON and problem+json responses |
+//! | `http.rs` | the standalone hyper server (API and admin listeners) |
+//! | `admin.rs` | the admin API: upload, roll back, remove plugins |
+//! | `watch.rs` | the watched plugin directory |
+//! | `extproc.rs` | Envoy's external processing (ext_proc) gRPC service |
+//! | `cli.rs` | the `ingest-gateway` command |
+
+pub mod admin;
+pub mod api;
+pub mod body;
+pub mod cli;
+pub mod extproc;
+pub mod http;
+pub mod response;
+pub(crate) mod watch;

@@ -1,0 +1,77 @@
+//! Building responses: JSON, `application/problem+json` (RFC 9457) for every error, and the
+//! headers every front sets the same way.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::error::{ApiError, ErrorKind};
+
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A JSON response from a plugin call, naming the plugin version that served it in
+/// `x-ingest-plugin` (`name@version+digest`), so a hot swap can be watched from outside.
+pub(crate) fn served_response(
+    status: StatusCode,
+    body: &serde_json::Value,
+    plugin: &str,
+) -> Response<Bytes> {
+    let mut resp = json_response(status, body);
+    if let Ok(v) = HeaderValue::from_str(plugin) {
+        resp.headers_mut().insert("x-ingest-plugin", v);
+    }
+    resp
+}
+
+/// The problem+json response for an error, with `Retry-After` when the vendor said.
+pub fn problem_response(e: &ApiError) -> Response<Bytes> {
+    let status =
+        StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = problem_with_status(e, status);
+    if let Some(secs) = e.retry_after_secs
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// A problem response whose HTTP status is not the kind's own (413, 405).
+pub fn problem_with_status(e: &ApiError, status: StatusCode) -> Response<Bytes> {
+    let mut doc = e.to_problem();
+    doc["status"] = status.as_u16().into();
+    let mut resp = json_response(status, &doc);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+    let mut resp = problem_with_status(
+        &ApiError::new(
+            ErrorKind::InvalidArgument,
+            format!("method not allowed here; allowed: {allow}"),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED,
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// `401` for `e`, asking for a bearer token.
+pub fn unauthorized(e: &ApiError) -> Response<Bytes> {
+    let mut resp = problem_with_status(e, StatusCode::UNAUTHORIZED);
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}

@@ -1,0 +1,74 @@
+//! The watched plugin directory: a changed `*.wasm` file is installed as a new version of the
+//! plugin its name gives, through the same hot swap as an upload.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::core::Gateway;
+
+/// Watches `dir` for changed `*.wasm` files (polling every `interval`) and installs each
+/// changed one as the plugin named by its file stem (`tencent_trtc.wasm` → `tencent-trtc`).
+/// Files present at start are taken as already loaded. A refused file is logged with the
+/// reason and the serving version stays.
+pub fn watch_plugin_dir(
+    gateway: Arc<Gateway>,
+    dir: PathBuf,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = scan(&dir);
+        tracing::info!(dir = %dir.display(), files = seen.len(), "watching the plugin directory");
+        loop {
+            tokio::time::sleep(interval).await;
+            let now = scan(&dir);
+            for (path, stamp) in &now {
+                if seen.get(path) == Some(stamp) {
+                    continue;
+                }
+                let Some(name) = crate::text::plugin_name(path) else {
+                    continue;
+                };
+                let bytes = match tokio::fs::read(path).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot read a changed plugin file");
+                        continue;
+                    }
+                };
+                if gateway
+                    .registry()
+                    .current(&name)
+                    .is_some_and(|v| v.digest == crate::text::sha256_hex(&bytes))
+                {
+                    continue;
+                }
+                match gateway.install_plugin(&name, &bytes).await {
+                    Ok(report) => {
+                        tracing::info!(plugin = %name, digest = ?report.digest, "plugin file changed: new version serving")
+                    }
+                    Err(e) => {
+                        tracing::warn!(plugin = %name, reason = %e, "plugin file changed but was refused; the serving version stays")
+                    }
+                }
+            }
+            seen = now;
+        }
+    })
+}
+
+fn scan(dir: &Path) -> HashMap<PathBuf, (u64, Option<SystemTime>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .filter_map(|p| {
+            let meta = std::fs::metadata(&p).ok()?;
+            Some((p, (meta.len(), meta.modified().ok())))
+        })
+        .collect()
+}

@@ -1,0 +1,485 @@
+//! One call: step by step, each step on a fresh instance (contract 0.2), the vendor requests
+//! in between sent by the host through the egress path.
+//!
+//! A [`Call`] carries what passes from one step to the next — host-side state only: the
+//! credentials with the call's placeholders, the context, the plugin's log lines, the vendor
+//! answers so far — never an instance.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::held::Held;
+use super::load::PluginVersion;
+use super::{Runtime, fault, outcome};
+use crate::capability::config::{ConfigView, PluginConfig};
+use crate::capability::context::CallContext;
+use crate::capability::credentials::{CallCredentials, SecretStore, scrub};
+use crate::capability::egress::{self, EgressMode, EgressPolicy};
+use crate::capability::log::{MAX_LOG_LINES_PER_CALL, PluginLog};
+use crate::capability::record::{RecordedRequest, SharedCallLog};
+use crate::contract::{self, types};
+use crate::error::{ApiError, ErrorKind, FaultKind};
+
+/// Plugin stderr kept per call (panic messages), bytes.
+const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
+/// Most resource handles one instance may hold (HTTP requests, streams …).
+const MAX_RESOURCES: usize = 1024;
+
+/// Everything one call needs besides the plugin.
+pub struct CallSetup {
+    /// Provider instance id.
+    pub provider: String,
+    /// Its secrets.
+    pub secrets: Arc<SecretStore>,
+    /// Its config.
+    pub config: Arc<PluginConfig>,
+    /// Its egress policy.
+    pub policy: Arc<EgressPolicy>,
+    /// Live or dry-run.
+    pub mode: EgressMode,
+    /// The call's timestamp, Unix milliseconds.
+    pub now_ms: u64,
+    /// The call's base nonce.
+    pub nonce: String,
+    /// The gateway request id.
+    pub request_id: String,
+}
+
+/// One operation on the provider interface.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    /// `describe`.
+    Describe,
+    /// `start`.
+    Start(types::StartRequest),
+    /// `stop`.
+    Stop(types::StopRequest),
+    /// `status`.
+    Status(types::StatusRequest),
+    /// `parse-callback`.
+    ParseCallback(types::CallbackRequest),
+}
+
+impl Operation {
+    /// The operation's name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Describe => "describe",
+            Operation::Start(_) => "start",
+            Operation::Stop(_) => "stop",
+            Operation::Status(_) => "status",
+            Operation::ParseCallback(_) => "parse-callback",
+        }
+    }
+}
+
+/// A successful operation's result.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// From `describe`.
+    Described(types::ProviderInfo),
+    /// From `start`.
+    Started(types::Session),
+    /// From `stop`.
+    Stopped(types::StopResult),
+    /// From `status`.
+    Status(types::IngestStatus),
+    /// From `parse-callback`.
+    Event(types::IngestEvent),
+}
+
+/// What one call did besides its result: its vendor requests, refusals and failures.
+#[derive(Debug, Default)]
+pub struct CallReport {
+    /// Vendor requests as they went (or would go) on the wire, placeholders as labels.
+    pub requests: Vec<RecordedRequest>,
+    /// Log lines the plugin wrote (scrubbed).
+    pub plugin_logs: Vec<String>,
+    /// Time from call start to result.
+    pub elapsed: Duration,
+    /// Time to create the instance.
+    pub instantiate: Option<Duration>,
+    /// Duration of each vendor exchange.
+    pub vendor_latencies: Vec<Duration>,
+    /// The kind of plugin fault, when the call ended in one.
+    pub fault: Option<FaultKind>,
+    /// Steps the call took (plugin runs; one more than its vendor requests when it finished).
+    pub steps: u32,
+}
+
+/// The data of one step's store: WASI's (empty) context and one part per host interface,
+/// each interface implemented on its own part (see `sandbox::linker`).
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: MemoryCap,
+    pub(crate) credentials: CallCredentials,
+    pub(crate) config: ConfigView,
+    pub(crate) context: CallContext,
+    pub(crate) log: PluginLog,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The instance's memory cap. Growing past it traps with [`MemoryLimitHit`], which the
+/// fault classifier recognizes by type.
+struct MemoryCap {
+    max: usize,
+}
+
+/// A plugin asked for more linear memory than `runtime.memory_limit_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "asked for {desired} bytes of linear memory; the limit is {max} (runtime.memory_limit_bytes)"
+)]
+pub(crate) struct MemoryLimitHit {
+    desired: usize,
+    max: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            return Err(wasmtime::Error::new(MemoryLimitHit {
+                desired,
+                max: self.max,
+            }));
+        }
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+}
+
+impl Runtime {
+    /// Runs one operation on `plugin`: step by step, each step on a fresh instance, the vendor
+    /// requests in between sent by the host (contract 0.2).
+    ///
+    /// A provider error comes back as an [`ApiError`] of the plugin's kind; a trap, a step
+    /// over its CPU budget or malformed output as `plugin-fault`; a vendor that does not answer
+    /// in time as the plugin's reading of a `timeout` answer. Either way the host carries on.
+    pub async fn invoke(
+        &self,
+        plugin: &PluginVersion,
+        setup: CallSetup,
+        op: Operation,
+    ) -> (Result<Outcome, ApiError>, CallReport) {
+        let mut call = Call::new(self, plugin, &setup, &op);
+        let result = call.run().await;
+        call.finish(result)
+    }
+
+    /// The CPU budget of one step, milliseconds.
+    pub(super) fn step_budget_ms(&self) -> u64 {
+        self.limits
+            .step_budget_ms
+            .min(self.limits.call_deadline_ms)
+            .max(1)
+    }
+
+    /// Epoch ticks of one step's budget.
+    pub(super) fn step_ticks(&self) -> u64 {
+        self.step_budget_ms()
+            .div_ceil(self.limits.epoch_tick_ms)
+            .max(1)
+    }
+}
+
+/// One call in progress.
+pub(super) struct Call<'a> {
+    pub(super) runtime: &'a Runtime,
+    pub(super) plugin: &'a PluginVersion,
+    setup: &'a CallSetup,
+    pub(super) op: &'a Operation,
+    started: Instant,
+    record: SharedCallLog,
+    stderr: MemoryOutputPipe,
+    credentials: CallCredentials,
+    /// The context and log between steps (inside the store during one).
+    parts: Option<(CallContext, PluginLog)>,
+    pub(super) answers: Vec<types::VendorAnswer>,
+    pub(super) instantiate: Option<Duration>,
+    pub(super) steps: u32,
+    fault: Option<FaultKind>,
+    /// The instance of `CallShape::HeldAcrossSteps` (benchmark comparison only).
+    pub(super) held: Option<Held>,
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        runtime: &'a Runtime,
+        plugin: &'a PluginVersion,
+        setup: &'a CallSetup,
+        op: &'a Operation,
+    ) -> Self {
+        let record = SharedCallLog::default();
+        Self {
+            runtime,
+            plugin,
+            setup,
+            op,
+            started: Instant::now(),
+            credentials: CallCredentials::new(setup.secrets.clone(), record.clone()),
+            record,
+            stderr: MemoryOutputPipe::new(STDERR_CAPTURE_BYTES),
+            parts: None,
+            answers: Vec::new(),
+            instantiate: None,
+            steps: 0,
+            fault: None,
+            held: None,
+        }
+    }
+
+    /// Steps until the plugin is done, faults, or asks past the cap.
+    async fn run(&mut self) -> Result<Outcome, ApiError> {
+        let hold = self
+            .runtime
+            .held_shape
+            .load(std::sync::atomic::Ordering::Relaxed);
+        loop {
+            let step = if hold {
+                self.step_held().await
+            } else {
+                self.step().await
+            };
+            match step {
+                Err(StepError::Shutdown) => {
+                    return Err(ApiError::new(
+                        ErrorKind::Unavailable,
+                        "the gateway is shutting down",
+                    ));
+                }
+                Err(StepError::Trap(trap)) => {
+                    let (e, kind) =
+                        fault::classify(&self.plugin.name, &trap, self.runtime.step_budget_ms());
+                    self.fault = Some(kind);
+                    return Err(e);
+                }
+                Ok(Step::Done(Ok(outcome))) => {
+                    return outcome::check(outcome, &self.setup.secrets)
+                        .inspect_err(|_| self.fault = Some(FaultKind::Limit));
+                }
+                Ok(Step::Done(Err(provider_error))) => {
+                    return Err(fault::from_provider_error(
+                        provider_error,
+                        &self.record.lock(),
+                    ));
+                }
+                Ok(Step::Send(_)) if self.answers.len() > egress::MAX_REQUESTS_PER_CALL => {
+                    // The request past the cap was answered `denied`; asking again after that
+                    // would only spin: the call ends here (at most cap + 2 steps).
+                    self.fault = Some(FaultKind::Limit);
+                    return Err(ApiError::plugin_fault(format!(
+                        "plugin `{}` kept asking for vendor requests after the host's cap of {} per call refused one",
+                        self.plugin.name,
+                        egress::MAX_REQUESTS_PER_CALL
+                    )));
+                }
+                Ok(Step::Send(request)) => {
+                    let deadline_ms = self.runtime.limits.call_deadline_ms;
+                    let deadline = self.started + Duration::from_millis(deadline_ms);
+                    let answer =
+                        send(self.setup, &self.record, deadline, deadline_ms, request).await;
+                    self.answers.push(answer);
+                }
+            }
+        }
+    }
+
+    /// One step: a fresh instance, one call of the operation's function with the answers so
+    /// far, and the instance gone again (its pool slot returned) before any vendor I/O.
+    async fn step(&mut self) -> Result<Step, StepError> {
+        let slots = self.runtime.slots.clone();
+        let _slot = slots.acquire().await.map_err(|_| StepError::Shutdown)?;
+        let mut store = self.new_store();
+        let t0 = Instant::now();
+        let step = match self.plugin.pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                self.instantiate.get_or_insert(t0.elapsed());
+                run_op(&mut store, &instance, self.op, &self.answers).await
+            }
+            Err(e) => Err(e),
+        };
+        self.steps += 1;
+        self.take_back(store.into_data());
+        step.map_err(StepError::Trap)
+    }
+
+    /// A store for one step: the call's host-side state, the memory cap, the step's budget.
+    pub(super) fn new_store(&mut self) -> Store<CallState> {
+        let setup = self.setup;
+        let (mut context, log) = self.parts.take().unwrap_or_else(|| {
+            (
+                CallContext::new(setup.now_ms, setup.nonce.clone(), setup.request_id.clone()),
+                PluginLog::new(
+                    setup.secrets.clone(),
+                    setup.provider.clone(),
+                    self.plugin.name.clone(),
+                    setup.request_id.clone(),
+                ),
+            )
+        });
+        context.restart();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = CallState {
+            wasi: WasiCtx::builder().stderr(self.stderr.clone()).build(),
+            table,
+            limits: MemoryCap {
+                max: usize::try_from(self.runtime.limits.memory_limit_bytes).unwrap_or(usize::MAX),
+            },
+            credentials: self.credentials.clone(),
+            config: ConfigView(setup.config.clone()),
+            context,
+            log,
+        };
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(self.runtime.step_ticks());
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Takes the host-side state back from a finished step's store.
+    pub(super) fn take_back(&mut self, state: CallState) {
+        self.parts = Some((state.context, state.log));
+    }
+
+    /// The result, scrubbed and attributed, and the report of what the call did.
+    fn finish(
+        mut self,
+        result: Result<Outcome, ApiError>,
+    ) -> (Result<Outcome, ApiError>, CallReport) {
+        if let Some(h) = self.held.take() {
+            self.take_back(h.store.into_data());
+        }
+        let (provider, secrets) = (&self.setup.provider, &self.setup.secrets);
+        let result = result.map_err(|e| fault::scrub_error(e.with_provider(provider), secrets));
+        let plugin = &self.plugin.name;
+        if let Err(e) = &result
+            && e.kind == ErrorKind::PluginFault
+        {
+            let captured = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+            let captured = scrub(secrets, captured.trim());
+            tracing::warn!(%provider, %plugin, operation = self.op.name(), detail = %e.detail, stderr = %captured, "plugin fault");
+        }
+        let (lines, dropped) = self
+            .parts
+            .take()
+            .map(|(_, log)| (log.lines, log.dropped))
+            .unwrap_or_default();
+        if dropped > 0 {
+            tracing::warn!(%provider, %plugin, dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
+        }
+        let mut record = self.record.lock();
+        let report = CallReport {
+            requests: std::mem::take(&mut record.requests),
+            plugin_logs: lines,
+            elapsed: self.started.elapsed(),
+            instantiate: self.instantiate,
+            vendor_latencies: std::mem::take(&mut record.latencies),
+            fault: self.fault,
+            steps: self.steps,
+        };
+        (result, report)
+    }
+}
+
+/// Sends a vendor request. Vendor I/O is bounded by the provider's request timeout and by
+/// what is left of the call deadline; the plugin then reads a `timeout` answer. (A free
+/// function: the call's store is not `Sync`, so nothing holding it is borrowed across the
+/// exchange.)
+async fn send(
+    setup: &CallSetup,
+    record: &SharedCallLog,
+    deadline: Instant,
+    deadline_ms: u64,
+    request: types::VendorRequest,
+) -> types::VendorAnswer {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let exchange = egress::send(&setup.policy, &setup.mode, record, request);
+    match tokio::time::timeout(left, exchange).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            let reason = format!(
+                "the call deadline of {deadline_ms} ms passed while waiting for the vendor"
+            );
+            record.lock().failures.push(reason.clone());
+            Err(types::TransportError::Timeout(reason))
+        }
+    }
+}
+
+/// Calls the operation's function on `instance`: the next step.
+pub(super) async fn run_op(
+    store: &mut Store<CallState>,
+    instance: &contract::AdapterPlugin,
+    op: &Operation,
+    answers: &[types::VendorAnswer],
+) -> wasmtime::Result<Step> {
+    use contract::guest::{StartStep, StatusStep, StopStep};
+    let p = instance.ingest_provider_provider();
+    Ok(match op {
+        Operation::Describe => {
+            Step::Done(Ok(Outcome::Described(p.call_describe(&mut *store).await?)))
+        }
+        Operation::Start(r) => match p.call_start(&mut *store, r, answers).await? {
+            StartStep::Send(req) => Step::Send(req),
+            StartStep::Done(r) => Step::Done(r.map(Outcome::Started)),
+        },
+        Operation::Stop(r) => match p.call_stop(&mut *store, r, answers).await? {
+            StopStep::Send(req) => Step::Send(req),
+            StopStep::Done(r) => Step::Done(r.map(Outcome::Stopped)),
+        },
+        Operation::Status(r) => match p.call_status(&mut *store, r, answers).await? {
+            StatusStep::Send(req) => Step::Send(req),
+            StatusStep::Done(r) => Step::Done(r.map(Outcome::Status)),
+        },
+        Operation::ParseCallback(r) => Step::Done(
+            p.call_parse_callback(&mut *store, r)
+                .await?
+                .map(Outcome::Event),
+        ),
+    })
+}
+
+/// What one step asked for.
+pub(super) enum Step {
+    /// Send this vendor request and run the next step with its answer.
+    Send(types::VendorRequest),
+    /// The operation's result.
+    Done(Result<Outcome, types::ProviderError>),
+}
+
+/// Why a step produced nothing.
+pub(super) enum StepError {
+    /// The runtime is closing (no instance slot will come).
+    Shutdown,
+    /// The plugin trapped, ran past its budget or memory, or returned garbage.
+    Trap(wasmtime::Error),
+}

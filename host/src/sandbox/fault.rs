@@ -1,0 +1,92 @@
+//! Faults: a trap, a step past its budget or over its memory becomes a `plugin-fault` with a
+//! readable reason and a [`FaultKind`]; a provider error (a value) is completed with what the
+//! host saw; every error is scrubbed of secret values before it leaves.
+
+use super::call::MemoryLimitHit;
+use super::outcome::MAX_ERROR_TEXT;
+use crate::capability::credentials::{SecretStore, scrub};
+use crate::capability::record::CallLog;
+use crate::contract::types;
+use crate::error::{ApiError, ErrorKind, FaultKind};
+use crate::text::clip;
+
+/// Maps a trap or host error during a call to `plugin-fault` with a readable reason, and
+/// the fault's class for metrics.
+pub(crate) fn classify(
+    plugin: &str,
+    err: &wasmtime::Error,
+    deadline_ms: u64,
+) -> (ApiError, FaultKind) {
+    let (reason, class) = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => (
+            format!(
+                "ran past its CPU budget of {deadline_ms} ms for one step (interrupted at the step deadline; runtime.step_budget_ms)"
+            ),
+            FaultKind::Deadline,
+        ),
+        Some(wasmtime::Trap::StackOverflow) => ("overflowed its stack".to_string(), FaultKind::Stack),
+        Some(wasmtime::Trap::UnreachableCodeReached) => (
+            "trapped (unreachable: a panic or abort in the plugin)".to_string(),
+            FaultKind::Panic,
+        ),
+        Some(wasmtime::Trap::MemoryOutOfBounds) => (
+            "accessed memory out of bounds (an overflow of the stack it keeps in linear memory, or a bug)"
+                .to_string(),
+            FaultKind::Stack,
+        ),
+        Some(trap) => (format!("trapped: {trap}"), FaultKind::Other),
+        None => match err.downcast_ref::<MemoryLimitHit>() {
+            Some(hit) => (format!("exceeded its memory limit: {hit}"), FaultKind::Memory),
+            None => (format!("failed: {err:#}"), FaultKind::Other),
+        },
+    };
+    (
+        ApiError::plugin_fault(format!("plugin `{plugin}` {reason}")),
+        class,
+    )
+}
+
+/// A provider error (a value the plugin returned), completed with what the host saw: a
+/// refusal by the egress policy outranks the plugin's guess at what happened.
+pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
+    let mut err = ApiError {
+        kind: e.kind.into(),
+        detail: clip(e.message, MAX_ERROR_TEXT),
+        provider: None,
+        vendor_code: e.vendor_code.map(|t| clip(t, MAX_ERROR_TEXT)),
+        vendor_message: e.vendor_message.map(|t| clip(t, MAX_ERROR_TEXT)),
+        vendor_request_id: e.vendor_request_id.map(|t| clip(t, MAX_ERROR_TEXT)),
+        retryable: e.retryable,
+        retry_after_secs: e.retry_after_secs,
+    };
+    if let Some(denial) = log.denials.last() {
+        if matches!(
+            err.kind,
+            ErrorKind::Denied
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::VendorInternal
+        ) {
+            err.kind = ErrorKind::Denied;
+            err.retryable = false;
+            err.detail = format!("egress refused: {denial}");
+        }
+    } else if let Some(failure) = log.failures.last()
+        && matches!(
+            err.kind,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal
+        )
+        && !err.detail.contains(failure.as_str())
+    {
+        err.detail = format!("{} ({failure})", err.detail);
+    }
+    err
+}
+
+pub(crate) fn scrub_error(mut e: ApiError, secrets: &SecretStore) -> ApiError {
+    e.detail = scrub(secrets, &e.detail);
+    e.vendor_message = e.vendor_message.map(|m| scrub(secrets, &m));
+    e.vendor_code = e.vendor_code.map(|m| scrub(secrets, &m));
+    e.vendor_request_id = e.vendor_request_id.map(|m| scrub(secrets, &m));
+    e
+}

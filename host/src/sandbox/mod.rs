@@ -1,0 +1,163 @@
+//! The sandbox: one wasmtime engine and linker per process ([`Runtime`]), one compiled and
+//! pre-instantiated [`PluginVersion`] per loaded component ([`load`], with the artifact
+//! [`cache`]), and the calls themselves ([`call`]): every step on a fresh instance with its
+//! own memory cap and CPU budget, faults classified ([`fault`]) and results checked against
+//! the host's bounds ([`outcome`]) before anything else sees them.
+//!
+//! Life cycle: set-up (engine, linker, epoch ticker) → per version (compile, world check,
+//! pre-instantiate) → per step (store, instance, one call). Depends on `capability`,
+//! `contract`, `config` and `error`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::capability::config::ConfigView;
+use crate::capability::context::CallContext;
+use crate::capability::credentials::CallCredentials;
+use crate::capability::log::PluginLog;
+use crate::config::RuntimeConfig;
+use crate::contract;
+
+pub(crate) mod cache;
+pub(crate) mod call;
+pub(crate) mod fault;
+mod held;
+pub(crate) mod load;
+pub(crate) mod outcome;
+
+pub use call::{CallReport, CallSetup, Operation, Outcome};
+pub use held::CallShape;
+pub use load::PluginVersion;
+
+use call::CallState;
+
+/// The process-wide engine, linker and call limits.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: RuntimeConfig,
+    slots: Arc<Semaphore>,
+    pooling: bool,
+    /// [`CallShape::HeldAcrossSteps`] is selected (benchmark comparison only).
+    held_shape: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .field("pooling", &self.pooling)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An engine with epoch interruption, the component model, a bounded wasm stack and, when
+/// `pooling`, the pooling allocator sized for `limits.max_concurrent_calls` instances.
+fn engine(limits: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    // Stack for wasm: deep recursion traps instead of exhausting the host thread.
+    config.max_wasm_stack(1 << 20);
+    if pooling {
+        let n = limits.max_concurrent_calls;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(8))
+            .total_stacks(n)
+            .max_memory_size(usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX))
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
+            .max_core_instances_per_component(16);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Engine::new(&config)
+}
+
+/// The epoch ticker: a plain thread that ends when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("ingest-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .map(drop)
+}
+
+/// The linker: WASI's CLI interfaces so language runtimes start (the context behind them has
+/// no preopens, no environment, no sockets and no name lookup), and each of the gateway's
+/// host interfaces on its own part of the call's state.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
+    let mut linker: Linker<CallState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    contract::credentials::add_to_linker::<_, HasSelf<CallCredentials>>(&mut linker, |s| {
+        &mut s.credentials
+    })?;
+    contract::config::add_to_linker::<_, HasSelf<ConfigView>>(&mut linker, |s| &mut s.config)?;
+    contract::context::add_to_linker::<_, HasSelf<CallContext>>(&mut linker, |s| &mut s.context)?;
+    contract::log::add_to_linker::<_, HasSelf<PluginLog>>(&mut linker, |s| &mut s.log)?;
+    Ok(linker)
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator when possible, epoch interruption) and the linker.
+    pub fn new(limits: RuntimeConfig) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let (engine, pooling) = match limits.pooling.then(|| engine(&limits, true)) {
+            Some(Ok(engine)) => (engine, true),
+            fallback => {
+                if let Some(Err(e)) = fallback {
+                    tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                }
+                let engine = engine(&limits, false)
+                    .map_err(|e| anyhow::anyhow!("{e:#}"))
+                    .context("building the wasm engine")?;
+                (engine, false)
+            }
+        };
+        start_epoch_ticker(&engine, Duration::from_millis(limits.epoch_tick_ms))
+            .context("starting the epoch ticker thread")?;
+        let linker = linker(&engine)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .context("linking the host interfaces")?;
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent_calls as usize));
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            slots,
+            pooling,
+            held_shape: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Plugin calls holding a pool slot right now (instantiating, running, or waiting on a
+    /// vendor). Every call returns its slot when it ends, however it ends (result, error, trap,
+    /// deadline), so this is zero whenever no call is in progress; a value that stays above
+    /// zero on an idle gateway would be a leaked instance. At most
+    /// `runtime.max_concurrent_calls`.
+    pub fn calls_in_flight(&self) -> usize {
+        (self.limits.max_concurrent_calls as usize).saturating_sub(self.slots.available_permits())
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
