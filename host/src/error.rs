@@ -342,10 +342,12 @@ pub enum LoadError {
         reason: String,
     },
     /// A component, but not one of the `adapter-plugin` world.
-    #[error("`{name}` does not match the ingest:provider/adapter-plugin@{} world:\n  - {}", crate::contract::CONTRACT_VERSION, .problems.join("\n  - "))]
+    #[error("`{name}` does not match the ingest:provider/adapter-plugin@{contract} world:\n  - {}", .problems.join("\n  - "))]
     World {
         /// Plugin name.
         name: String,
+        /// The contract version this host speaks.
+        contract: &'static str,
         /// Each mismatch.
         problems: Vec<String>,
     },

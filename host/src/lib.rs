@@ -44,8 +44,7 @@
 //!
 //! | folder | layer |
 //! |---|---|
-//! | `front/` | HTTP server, API routes, admin API, Envoy ext_proc, CLI |
-//! | `plugin_kit/` | the plugin authors' kit (`ingest-gateway plugin …`) |
+//! | `front/` | HTTP server, API routes, admin API, Envoy ext_proc, CLI and the plugin authors' kit |
 //! | `core/` | [`Gateway`]: providers, breaker, hot swap, registry, handles, tenants, events, metrics |
 //! | `sandbox/` | engine, plugin versions, artifact cache, calls and their steps, faults, result checks |
 //! | `capability/` | what a plugin gets: credentials, config, context, log; egress and the vendor client |
@@ -61,7 +60,6 @@ mod contract;
 mod core;
 pub mod error;
 mod front;
-mod plugin_kit;
 mod sandbox;
 mod text;
 
@@ -94,10 +92,10 @@ pub mod internals {
     pub use crate::core::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
     pub use crate::front::admin::start as start_admin;
     pub use crate::front::http::serve_with;
+    pub use crate::front::plugin_kit::case::{self, Case, Defaults};
+    pub use crate::front::plugin_kit::runner;
+    pub use crate::front::plugin_kit::{PluginCommand, run as run_plugin_command};
     pub use crate::front::watch::watch_plugin_dir;
-    pub use crate::plugin_kit::case::{self, Case, Defaults};
-    pub use crate::plugin_kit::runner;
-    pub use crate::plugin_kit::{PluginCommand, run as run_plugin_command};
     pub use crate::sandbox::CallShape;
     pub use crate::text::sha256_hex;
 }

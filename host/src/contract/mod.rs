@@ -23,8 +23,6 @@ pub use generated::{AdapterPlugin, AdapterPluginPre};
 
 /// The exported interface's name, with the contract version this host speaks.
 pub const PROVIDER_EXPORT: &str = "ingest:provider/provider@0.2.0";
-/// The contract package without version.
-pub const PACKAGE: &str = "ingest:provider";
 /// The contract version this host speaks.
 pub const CONTRACT_VERSION: &str = "0.2.0";
 /// Functions the provider interface must export.

@@ -277,10 +277,9 @@ impl Gateway {
         id: &str,
         options: CallOptions,
     ) -> Result<Served<types::IngestStatus>, ApiError> {
-        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
-        let op = Operation::Status(types::StatusRequest { session_ref });
+        let op = |session_ref| Operation::Status(types::StatusRequest { session_ref });
         let served = self
-            .run(&provider, types::Operation::Status, op, options)
+            .on_handle(id, types::Operation::Status, op, options)
             .await?;
         served.try_map(|value| match value {
             Outcome::Status(s) => Ok(s),
@@ -294,15 +293,26 @@ impl Gateway {
         id: &str,
         options: CallOptions,
     ) -> Result<Served<types::StopResult>, ApiError> {
-        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
-        let op = Operation::Stop(types::StopRequest { session_ref });
+        let op = |session_ref| Operation::Stop(types::StopRequest { session_ref });
         let served = self
-            .run(&provider, types::Operation::Stop, op, options)
+            .on_handle(id, types::Operation::Stop, op, options)
             .await?;
         served.try_map(|value| match value {
             Outcome::Stopped(s) => Ok(s),
             _ => Err(wrong_shape("stop")),
         })
+    }
+
+    /// Runs the operation `op` makes of the handle's session reference on its provider.
+    async fn on_handle(
+        &self,
+        id: &str,
+        needed: types::Operation,
+        op: impl FnOnce(String) -> Operation,
+        options: CallOptions,
+    ) -> Result<Served<Outcome>, ApiError> {
+        let (provider, session_ref) = self.open_handle(id, options.tenant.as_deref())?;
+        self.run(&provider, needed, op(session_ref), options).await
     }
 
     /// Verifies a vendor callback with the provider's plugin and turns it into a normalized

@@ -170,30 +170,88 @@ impl http_body::Body for EventStream {
 
 async fn deliver(event: Arc<Event>, hook: Arc<Webhook>, metrics: Arc<Metrics>) {
     let body = Bytes::from(serde_json::to_vec(&*event).unwrap_or_default());
-    let mut wait = FIRST_RETRY;
-    for attempt in 1..=hook.max_attempts {
-        match attempt_once(&event, &hook, &body).await {
+    let attempt = |body: Bytes| {
+        let (event, hook) = (event.clone(), hook.clone());
+        async move { attempt_once(&event, &hook, body).await }
+    };
+    deliver_with(
+        &event,
+        hook.max_attempts,
+        &metrics,
+        body,
+        attempt,
+        tokio::time::sleep,
+    )
+    .await;
+}
+
+/// The wait before attempt `n + 1` (attempts counted from 1): 250 ms, doubling, at most 30 s.
+fn retry_wait(attempt: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_RETRY)
+}
+
+/// Up to `max_attempts` attempts with [`retry_wait`] between them; counts the outcome.
+/// Returns whether the webhook took the event. Attempt and sleep are parameters so the
+/// schedule is tested without a network or a real timer.
+async fn deliver_with<A, AF, S, SF>(
+    event: &Event,
+    max_attempts: u32,
+    metrics: &Metrics,
+    body: Bytes,
+    mut attempt: A,
+    mut sleep: S,
+) -> bool
+where
+    A: FnMut(Bytes) -> AF,
+    AF: Future<Output = Result<(), WebhookError>>,
+    S: FnMut(Duration) -> SF,
+    SF: Future<Output = ()>,
+{
+    for n in 1..=max_attempts {
+        match attempt(body.clone()).await {
             Ok(()) => {
                 metrics.event(&event.provider, "webhook_ok");
-                tracing::info!(event = %event.id, provider = %event.provider, attempt, "event delivered to webhook");
-                return;
+                tracing::info!(event = %event.id, provider = %event.provider, attempt = n, "event delivered to webhook");
+                return true;
             }
             Err(reason) => {
-                tracing::warn!(event = %event.id, provider = %event.provider, attempt, %reason, "webhook delivery failed");
+                tracing::warn!(event = %event.id, provider = %event.provider, attempt = n, %reason, "webhook delivery failed");
             }
         }
-        if attempt < hook.max_attempts {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(MAX_RETRY);
+        if n < max_attempts {
+            sleep(retry_wait(n)).await;
         }
     }
     metrics.event(&event.provider, "webhook_failed");
-    tracing::error!(event = %event.id, provider = %event.provider, attempts = hook.max_attempts, "event dropped: webhook never accepted it");
+    tracing::error!(event = %event.id, provider = %event.provider, attempts = max_attempts, "event dropped: webhook never accepted it");
+    false
+}
+
+/// Why one webhook attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    /// The pooled client could not be built (TLS configuration).
+    #[error("no webhook client: {0}")]
+    Client(String),
+    /// The URL does not make a request.
+    #[error("invalid webhook request: {0}")]
+    Request(#[from] http::Error),
+    /// No connection, or it broke.
+    #[error("{0}")]
+    Transport(String),
+    /// The receiver answered other than 2xx.
+    #[error("the webhook answered {0}")]
+    Status(http::StatusCode),
+    /// No answer within the attempt's time.
+    #[error("the webhook did not answer in time")]
+    Timeout,
 }
 
 /// The pooled client webhooks go out on (keep-alive across deliveries; tenants' endpoints may
 /// be on private networks, which the operator configured).
-fn webhook_client() -> Result<&'static VendorClient, String> {
+fn webhook_client() -> Result<&'static VendorClient, WebhookError> {
     static CLIENT: std::sync::OnceLock<Result<VendorClient, String>> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
@@ -206,34 +264,125 @@ fn webhook_client() -> Result<&'static VendorClient, String> {
             .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(|e| WebhookError::Client(e.clone()))
 }
 
-async fn attempt_once(event: &Event, hook: &Webhook, body: &Bytes) -> Result<(), String> {
+async fn attempt_once(event: &Event, hook: &Webhook, body: Bytes) -> Result<(), WebhookError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let request = http::Request::post(&hook.url)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .header("ingest-signature", sign(&hook.secret, now, body))
+        .header("ingest-signature", sign(&hook.secret, now, &body))
         .header("ingest-event-id", &event.id)
-        .body(Full::new(body.clone()))
-        .map_err(|e| format!("invalid webhook request: {e}"))?;
+        .body(Full::new(body))?;
     let exchange = async {
         let response = webhook_client()?.send(request).await.map_err(|e| match e {
             SendFailure::Refused(r)
             | SendFailure::ConnectTimeout(r)
-            | SendFailure::Transport { reason: r, .. } => r,
+            | SendFailure::Transport { reason: r, .. } => WebhookError::Transport(r),
         })?;
         let status = response.status();
         let _ = response.into_body().collect().await;
-        Ok::<_, String>(status)
+        Ok::<_, WebhookError>(status)
     };
     match tokio::time::timeout(WEBHOOK_TIMEOUT, exchange).await {
         Ok(Ok(status)) if status.is_success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("the webhook answered {status}")),
+        Ok(Ok(status)) => Err(WebhookError::Status(status)),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err("the webhook did not answer in time".to_string()),
+        Err(_) => Err(WebhookError::Timeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn event() -> Event {
+        Event {
+            id: "evt-1".into(),
+            provider: "p".into(),
+            tenant: None,
+            ingest_id: None,
+            received_at_ms: 0,
+            event: serde_json::json!({}),
+        }
+    }
+
+    /// Runs a delivery whose attempts fail `failures` times, recording the waits asked for.
+    fn run(max_attempts: u32, failures: u32) -> (bool, u32, Vec<Duration>, String) {
+        let metrics = Metrics::new();
+        let attempts = Mutex::new(0u32);
+        let waits = Mutex::new(Vec::new());
+        let delivered = block_on(deliver_with(
+            &event(),
+            max_attempts,
+            &metrics,
+            Bytes::from_static(b"{}"),
+            |_| {
+                let mut n = attempts.lock().unwrap_or_else(|p| p.into_inner());
+                *n += 1;
+                let fail = *n <= failures;
+                async move {
+                    if fail {
+                        Err(WebhookError::Status(http::StatusCode::SERVICE_UNAVAILABLE))
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+            |d| {
+                waits.lock().unwrap_or_else(|p| p.into_inner()).push(d);
+                std::future::ready(())
+            },
+        ));
+        let n = *attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let waits = waits.into_inner().unwrap_or_else(|p| p.into_inner());
+        (delivered, n, waits, metrics.render())
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map(|rt| rt.block_on(f))
+            .unwrap_or_else(|e| panic!("test runtime: {e}"))
+    }
+
+    #[test]
+    fn retries_back_off_doubling_to_the_cap() {
+        let (delivered, attempts, waits, metrics) = run(10, u32::MAX);
+        assert!(!delivered);
+        assert_eq!(attempts, 10, "every attempt is made");
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000],
+            "no wait after the last attempt"
+        );
+        assert!(metrics.contains("delivery=\"webhook_failed\""), "{metrics}");
+    }
+
+    #[test]
+    fn the_first_success_ends_the_delivery() {
+        let (delivered, attempts, waits, metrics) = run(5, 2);
+        assert!(delivered);
+        assert_eq!(attempts, 3);
+        assert_eq!(
+            waits,
+            [Duration::from_millis(250), Duration::from_millis(500)]
+        );
+        assert!(metrics.contains("delivery=\"webhook_ok\""), "{metrics}");
+        assert!(
+            !metrics.contains("delivery=\"webhook_failed\""),
+            "{metrics}"
+        );
+    }
+
+    #[test]
+    fn waits_never_overflow() {
+        assert_eq!(retry_wait(u32::MAX), MAX_RETRY);
+        assert_eq!(retry_wait(1), FIRST_RETRY);
     }
 }

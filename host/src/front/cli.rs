@@ -92,7 +92,7 @@ enum Command {
     /// conformance cases against it.
     Plugin {
         #[command(subcommand)]
-        command: crate::plugin_kit::PluginCommand,
+        command: crate::front::plugin_kit::PluginCommand,
     },
 }
 
@@ -148,7 +148,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             extproc_listen,
             no_http,
         } => serve(&config, listen, extproc_listen, no_http).await,
-        Command::Plugin { command } => crate::plugin_kit::run(command).await,
+        Command::Plugin { command } => crate::front::plugin_kit::run(command).await,
         Command::Call {
             config,
             provider,

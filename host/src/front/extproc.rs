@@ -42,9 +42,9 @@ use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
     ExternalProcessor, ExternalProcessorServer,
 };
 use envoy_types::pb::envoy::service::ext_proc::v3::{
-    BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpHeaders, ImmediateResponse,
-    ProcessingRequest, ProcessingResponse, TrailersResponse, common_response, processing_request,
-    processing_response,
+    BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpBody, HttpHeaders,
+    ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse, common_response,
+    processing_request, processing_response,
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
@@ -254,41 +254,7 @@ impl Exchange {
         };
         match request {
             In::RequestHeaders(headers) => self.on_request_headers(&headers),
-            In::RequestBody(body) => {
-                match std::mem::replace(&mut self.state, State::Answered) {
-                    State::Buffering {
-                        parts,
-                        body: mut buffered,
-                    } => {
-                        if buffered.len().saturating_add(body.body.len()) > self.max_body {
-                            return Step::Answer(too_large(self.max_body));
-                        }
-                        buffered.extend_from_slice(&body.body);
-                        // In BUFFERED mode the one body message is the whole body, even when
-                        // trailers follow (end_of_stream is false then).
-                        let complete = body.end_of_stream
-                            || self.body_mode == Some(BodySendMode::Buffered as i32);
-                        if complete {
-                            Step::Dispatch(Request::from_parts(*parts, buffered.freeze()))
-                        } else {
-                            self.state = State::Buffering {
-                                parts,
-                                body: buffered,
-                            };
-                            Step::Reply(reply(Out::RequestBody(body_continue())))
-                        }
-                    }
-                    State::Passthrough => {
-                        self.state = State::Passthrough;
-                        Step::Reply(reply(Out::RequestBody(body_continue())))
-                    }
-                    State::Answered => Step::Nothing,
-                    State::AwaitingHeaders => {
-                        self.state = State::AwaitingHeaders;
-                        Step::Fail(headers_missing())
-                    }
-                }
-            }
+            In::RequestBody(body) => self.on_request_body(&body),
             In::RequestTrailers(_) => match std::mem::replace(&mut self.state, State::Answered) {
                 State::Buffering { parts, body } => {
                     Step::Dispatch(Request::from_parts(*parts, body.freeze()))
@@ -309,6 +275,44 @@ impl Exchange {
             In::ResponseBody(_) => Step::Reply(reply(Out::ResponseBody(body_continue()))),
             In::ResponseTrailers(_) => {
                 Step::Reply(reply(Out::ResponseTrailers(TrailersResponse::default())))
+            }
+        }
+    }
+
+    /// A body message: buffered up to the cap, dispatched once complete.
+    fn on_request_body(&mut self, body: &HttpBody) -> Step {
+        use processing_response::Response as Out;
+        match std::mem::replace(&mut self.state, State::Answered) {
+            State::Buffering {
+                parts,
+                body: mut buffered,
+            } => {
+                if buffered.len().saturating_add(body.body.len()) > self.max_body {
+                    return Step::Answer(too_large(self.max_body));
+                }
+                buffered.extend_from_slice(&body.body);
+                // In BUFFERED mode the one body message is the whole body, even when
+                // trailers follow (end_of_stream is false then).
+                let complete =
+                    body.end_of_stream || self.body_mode == Some(BodySendMode::Buffered as i32);
+                if complete {
+                    Step::Dispatch(Request::from_parts(*parts, buffered.freeze()))
+                } else {
+                    self.state = State::Buffering {
+                        parts,
+                        body: buffered,
+                    };
+                    Step::Reply(reply(Out::RequestBody(body_continue())))
+                }
+            }
+            State::Passthrough => {
+                self.state = State::Passthrough;
+                Step::Reply(reply(Out::RequestBody(body_continue())))
+            }
+            State::Answered => Step::Nothing,
+            State::AwaitingHeaders => {
+                self.state = State::AwaitingHeaders;
+                Step::Fail(headers_missing())
             }
         }
     }
@@ -565,6 +569,13 @@ mod tests {
         }
     }
 
+    /// An exchange that has seen the headers of a `POST` to `path` with a body to come.
+    fn posted(path: &str) -> Exchange {
+        let mut x = Exchange::new(CAP);
+        assert!(is_continue(&x.on_message(headers("POST", path, false))));
+        x
+    }
+
     fn is_continue(step: &Step) -> bool {
         matches!(
             step,
@@ -637,12 +648,7 @@ mod tests {
 
     #[test]
     fn chunks_accumulate_until_end_of_stream_when_the_mode_is_unknown() {
-        let mut x = Exchange::new(CAP);
-        assert!(is_continue(&x.on_message(headers(
-            "POST",
-            "/v1/ingests",
-            false
-        ))));
+        let mut x = posted("/v1/ingests");
         assert!(is_continue(&x.on_message(body(b"ab", false))));
         match x.on_message(body(b"cd", true)) {
             Step::Dispatch(req) => assert_eq!(req.body().as_ref(), b"abcd"),
@@ -652,12 +658,7 @@ mod tests {
 
     #[test]
     fn trailers_end_a_buffered_body() {
-        let mut x = Exchange::new(CAP);
-        assert!(is_continue(&x.on_message(headers(
-            "POST",
-            "/v1/ingests",
-            false
-        ))));
+        let mut x = posted("/v1/ingests");
         assert!(is_continue(&x.on_message(body(b"ab", false))));
         let trailers = ProcessingRequest {
             request: Some(In::RequestTrailers(HttpTrailers::default())),
@@ -671,12 +672,7 @@ mod tests {
 
     #[test]
     fn an_oversized_body_is_413_without_the_gateway() {
-        let mut x = Exchange::new(CAP);
-        assert!(is_continue(&x.on_message(headers(
-            "POST",
-            "/v1/ingests",
-            false
-        ))));
+        let mut x = posted("/v1/ingests");
         assert!(is_continue(&x.on_message(body(&[b'x'; 40], false))));
         match x.on_message(body(&[b'x'; 40], true)) {
             Step::Answer(resp) => assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE),
@@ -686,12 +682,7 @@ mod tests {
 
     #[test]
     fn other_paths_continue_untouched() {
-        let mut x = Exchange::new(CAP);
-        assert!(is_continue(&x.on_message(headers(
-            "POST",
-            "/app/upload",
-            false
-        ))));
+        let mut x = posted("/app/upload");
         assert!(is_continue(&x.on_message(body(&[b'x'; 500], true))));
         let trailers = ProcessingRequest {
             request: Some(In::RequestTrailers(HttpTrailers::default())),

@@ -11,6 +11,7 @@
 //! | `watch.rs` | the watched plugin directory |
 //! | `extproc.rs` | Envoy's external processing (ext_proc) gRPC service |
 //! | `cli.rs` | the `ingest-gateway` command |
+//! | `plugin_kit/` | the plugin authors' kit: `ingest-gateway plugin new / check / test` |
 
 pub mod admin;
 pub mod api;
@@ -18,5 +19,6 @@ pub mod body;
 pub mod cli;
 pub mod extproc;
 pub mod http;
+pub(crate) mod plugin_kit;
 pub mod response;
 pub(crate) mod watch;

@@ -64,6 +64,7 @@ impl Runtime {
         if !problems.is_empty() {
             return Err(LoadError::World {
                 name: name.to_string(),
+                contract: crate::contract::CONTRACT_VERSION,
                 problems,
             });
         }
@@ -73,6 +74,7 @@ impl Runtime {
             .and_then(AdapterPluginPre::new)
             .map_err(|e| LoadError::World {
                 name: name.to_string(),
+                contract: crate::contract::CONTRACT_VERSION,
                 problems: vec![format!("{e:#}")],
             })?;
         if let (Some(cache), false) = (cache, from_cache) {

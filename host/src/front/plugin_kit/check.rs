@@ -93,11 +93,40 @@ impl CheckReport {
     /// The report as text.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut line = |label: &str, text: &str| {
-            out.push_str(&format!("  {label:<13} {text}\n"));
-        };
-        line("file", &self.path.display().to_string());
+        self.render_component(&mut out);
+        self.render_imports(&mut out);
+        if let Some(info) = &self.info {
+            out.push_str(&format!(
+                "describe (empty config, {:.1} ms):\n",
+                self.describe_time.unwrap_or_default().as_secs_f64() * 1000.0
+            ));
+            render_describe(info, &mut out);
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        for p in &self.problems {
+            out.push_str(&format!("problem: {p}\n"));
+        }
+        if self.ok() {
+            out.push_str(&format!(
+                "OK: the component fits ingest:provider/adapter-plugin@{}\n",
+                contract::CONTRACT_VERSION
+            ));
+        } else {
+            out.push_str(&format!(
+                "FAILED: {} problem(s); the host would refuse this component\n",
+                self.problems.len()
+            ));
+        }
+        out
+    }
+
+    /// The file, its size and digest, its exports and whether the contract matches.
+    fn render_component(&self, out: &mut String) {
+        line(out, "file", &self.path.display().to_string());
         line(
+            out,
             "component",
             &format!(
                 "{:.1} KiB, sha256 {}, compiled in {:.2} s",
@@ -106,22 +135,15 @@ impl CheckReport {
                 self.compile_time.as_secs_f64()
             ),
         );
-        let contract: Vec<&str> = self
-            .exports
-            .iter()
-            .filter(|e| e.starts_with(contract::PACKAGE))
-            .map(String::as_str)
-            .collect();
-        line(
-            "exports",
-            &if self.exports.is_empty() {
-                "(nothing)".to_string()
-            } else {
-                self.exports.join(", ")
-            },
-        );
-        if contract.contains(&contract::PROVIDER_EXPORT) {
+        let exports = if self.exports.is_empty() {
+            "(nothing)".to_string()
+        } else {
+            self.exports.join(", ")
+        };
+        line(out, "exports", &exports);
+        if self.exports.iter().any(|e| e == contract::PROVIDER_EXPORT) {
             line(
+                out,
                 "contract",
                 &format!(
                     "{} — this host speaks {}: compatible",
@@ -130,6 +152,10 @@ impl CheckReport {
                 ),
             );
         }
+    }
+
+    /// The imports by class: the contract's, stubbed WASI, unknown.
+    fn render_imports(&self, out: &mut String) {
         for (class, label) in [
             (ImportClass::Contract, "imports"),
             (ImportClass::Stubbed, ""),
@@ -151,66 +177,57 @@ impl CheckReport {
                 }
                 ImportClass::Unknown => "NOT PROVIDED by this host",
             };
-            line(label, &format!("{} ({what})", names.join(", ")));
+            line(out, label, &format!("{} ({what})", names.join(", ")));
         }
-        if let Some(info) = &self.info {
-            out.push_str(&format!(
-                "describe (empty config, {:.1} ms):\n",
-                self.describe_time.unwrap_or_default().as_secs_f64() * 1000.0
-            ));
-            let mut line = |label: &str, text: &str| {
-                out.push_str(&format!("  {label:<13} {text}\n"));
-            };
-            line(
-                "plugin",
-                &format!("{} {} ({})", info.name, info.version, info.vendor),
-            );
-            line(
-                "directions",
-                &join(info.directions.iter().map(|d| direction_name(*d))),
-            );
-            line(
-                "operations",
-                &join(info.operations.iter().map(|o| operation_name(*o))),
-            );
-            line(
-                "hosts",
-                &join(info.default_hosts.iter().map(String::as_str)),
-            );
-            line("secrets", &join(info.secrets.iter().map(String::as_str)));
-            if info.config_keys.is_empty() {
-                line("config keys", "(none)");
-            }
-            for (i, key) in info.config_keys.iter().enumerate() {
-                line(
-                    if i == 0 { "config keys" } else { "" },
-                    &format!(
-                        "{}{} — {}",
-                        key.name,
-                        if key.required { " (required)" } else { "" },
-                        key.description
-                    ),
-                );
-            }
-        }
-        for w in &self.warnings {
-            out.push_str(&format!("warning: {w}\n"));
-        }
-        for p in &self.problems {
-            out.push_str(&format!("problem: {p}\n"));
-        }
-        if self.ok() {
-            out.push_str(&format!(
-                "OK: the component fits ingest:provider/adapter-plugin@{}\n",
-                contract::CONTRACT_VERSION
-            ));
-        } else {
-            out.push_str(&format!(
-                "FAILED: {} problem(s); the host would refuse this component\n",
-                self.problems.len()
-            ));
-        }
-        out
+    }
+}
+
+/// One `label  text` line of the report.
+fn line(out: &mut String, label: &str, text: &str) {
+    out.push_str(&format!("  {label:<13} {text}\n"));
+}
+
+/// What `describe` said, a line a field.
+fn render_describe(info: &types::ProviderInfo, out: &mut String) {
+    line(
+        out,
+        "plugin",
+        &format!("{} {} ({})", info.name, info.version, info.vendor),
+    );
+    line(
+        out,
+        "directions",
+        &join(info.directions.iter().map(|d| direction_name(*d))),
+    );
+    line(
+        out,
+        "operations",
+        &join(info.operations.iter().map(|o| operation_name(*o))),
+    );
+    line(
+        out,
+        "hosts",
+        &join(info.default_hosts.iter().map(String::as_str)),
+    );
+    line(
+        out,
+        "secrets",
+        &join(info.secrets.iter().map(String::as_str)),
+    );
+    if info.config_keys.is_empty() {
+        line(out, "config keys", "(none)");
+    }
+    for (i, key) in info.config_keys.iter().enumerate() {
+        line(
+            out,
+            if i == 0 { "config keys" } else { "" },
+            &format!(
+                "{}{} — {}",
+                key.name,
+                if key.required { " (required)" } else { "" },
+                key.description
+            ),
+        );
     }
 }
 

@@ -393,45 +393,22 @@ async fn run_case(
     defaults: &Defaults,
     out: &mut CaseResult,
 ) -> Option<String> {
-    let fail = |out: &mut CaseResult, e: String| {
-        out.verdict = Verdict::Error(e);
-        None
-    };
     let expected_key = match case.expect.as_object() {
         Some(m) if m.len() == 1 && (m.contains_key("ok") || m.contains_key("error")) => {
             if m.contains_key("ok") { "ok" } else { "error" }
         }
-        _ => return fail(out, "`expect` must be {\"ok\": …} or {\"error\": …}".into()),
-    };
-    let toml = match config_toml(plugin, cache_dir, case, defaults) {
-        Ok(t) => t,
-        Err(e) => return fail(out, e),
-    };
-    let config = match Config::parse(&toml) {
-        Ok(c) => c,
-        Err(e) => return fail(out, format!("the case's provider config is invalid: {e}")),
-    };
-    let gateway = match Gateway::from_config(config).await {
-        Ok(g) => g,
-        Err(e) => {
-            return fail(
-                out,
-                format!("the host refused the plugin with the case's config: {e}"),
-            );
+        _ => {
+            out.verdict = Verdict::Error("`expect` must be {\"ok\": …} or {\"error\": …}".into());
+            return None;
         }
     };
-    let provider = match gateway.provider(PROVIDER_ID) {
-        Ok(p) => p.clone(),
-        Err(e) => return fail(out, e.to_string()),
+    let (gateway, provider, label) = match bind_case(plugin, cache_dir, case, defaults).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            out.verdict = Verdict::Error(e);
+            return None;
+        }
     };
-    let label = provider
-        .binding()
-        .map(|b| format!("{} {}", b.info.name, b.info.version));
-    let op = match operation(case) {
-        Ok(op) => op,
-        Err(e) => return fail(out, e),
-    };
-
     let now = case.now.or(defaults.now).unwrap_or(case::DEFAULT_NOW);
     let nonce = case
         .nonce
@@ -443,9 +420,13 @@ async fn run_case(
         nonce: nonce.clone(),
         request_id: format!("call-{nonce}"),
     };
-    let (result, requests, logs) = match op {
-        Err(api_error) => (Err(api_error), Vec::new(), Vec::new()),
-        Ok(op) => {
+    let (result, requests, logs) = match operation(case) {
+        Err(e) => {
+            out.verdict = Verdict::Error(e);
+            return None;
+        }
+        Ok(Err(api_error)) => (Err(api_error), Vec::new(), Vec::new()),
+        Ok(Ok(op)) => {
             let options = CallOptions {
                 now_ms: Some(now.saturating_mul(1000)),
                 nonce: Some(nonce.clone()),
@@ -461,14 +442,53 @@ async fn run_case(
     };
     out.plugin_logs = logs;
     let actual_result = result_json(&result);
+    compare_requests(case, &requests, &vars, &mut out.diffs);
+    compare_result(case, expected_key, &actual_result, &vars, &mut out.diffs);
+    if !out.diffs.is_empty() {
+        out.verdict = Verdict::Fail;
+    }
+    out.actual = Some(actual_json(case, &requests, actual_result));
+    label
+}
 
-    // Requests, in order.
+/// A gateway with the case's provider bound to the plugin, and the plugin's `name version`.
+async fn bind_case(
+    plugin: &Path,
+    cache_dir: &Path,
+    case: &Case,
+    defaults: &Defaults,
+) -> Result<
+    (
+        Gateway,
+        std::sync::Arc<crate::core::Provider>,
+        Option<String>,
+    ),
+    String,
+> {
+    let toml = config_toml(plugin, cache_dir, case, defaults)?;
+    let config =
+        Config::parse(&toml).map_err(|e| format!("the case's provider config is invalid: {e}"))?;
+    let gateway = Gateway::from_config(config)
+        .await
+        .map_err(|e| format!("the host refused the plugin with the case's config: {e}"))?;
+    let provider = gateway
+        .provider(PROVIDER_ID)
+        .map_err(|e| e.to_string())?
+        .clone();
+    let label = provider
+        .binding()
+        .map(|b| format!("{} {}", b.info.name, b.info.version));
+    Ok((gateway, provider, label))
+}
+
+/// The requests the plugin made against the case's, in order.
+fn compare_requests(case: &Case, requests: &[RecordedRequest], vars: &Vars, diffs: &mut Vec<Diff>) {
     let n = case.exchanges.len().max(requests.len());
     for i in 0..n {
         let place = format!("request {}", i + 1);
         match (case.exchanges.get(i), requests.get(i)) {
-            (Some(x), Some(r)) => compare_request(&x.request, r, &place, &vars, &mut out.diffs),
-            (Some(x), None) => out.diffs.push(Diff::new(
+            (Some(x), Some(r)) => compare_request(&x.request, r, &place, vars, diffs),
+            (Some(x), None) => diffs.push(Diff::new(
                 place,
                 format!(
                     "{} {}",
@@ -477,7 +497,7 @@ async fn run_case(
                 ),
                 format!("(none: the plugin made {} request(s))", requests.len()),
             )),
-            (None, Some(r)) => out.diffs.push(Diff::new(
+            (None, Some(r)) => diffs.push(Diff::new(
                 place,
                 format!("(none: the case lists {} request(s))", case.exchanges.len()),
                 format!("{} {}", r.method, r.url),
@@ -485,14 +505,23 @@ async fn run_case(
             (None, None) => {}
         }
     }
-    // The result.
+}
+
+/// The call's result against the case's `expect`.
+fn compare_result(
+    case: &Case,
+    expected_key: &str,
+    actual_result: &serde_json::Value,
+    vars: &Vars,
+    diffs: &mut Vec<Diff>,
+) {
     let actual_key = if actual_result.get("ok").is_some() {
         "ok"
     } else {
         "error"
     };
     if actual_key != expected_key {
-        out.diffs.push(Diff::new(
+        diffs.push(Diff::new(
             "result",
             format!("{expected_key}: {}", case.expect[expected_key]),
             format!("{actual_key}: {}", actual_result[actual_key]),
@@ -500,18 +529,23 @@ async fn run_case(
     } else {
         matcher::compare_json(
             &case.expect,
-            &actual_result,
+            actual_result,
             "$",
             "result",
             Mode::Listed,
-            &vars,
-            &mut out.diffs,
+            vars,
+            diffs,
         );
     }
-    if !out.diffs.is_empty() {
-        out.verdict = Verdict::Fail;
-    }
-    out.actual = Some(serde_json::json!({
+}
+
+/// What the plugin did, in the case file's shape (for `--update` and reports).
+fn actual_json(
+    case: &Case,
+    requests: &[RecordedRequest],
+    actual_result: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
         "exchanges": requests.iter().enumerate().map(|(i, r)| serde_json::json!({
             "request": request_json(r),
             "response": case.exchanges.get(i).map(|x| {
@@ -520,8 +554,7 @@ async fn run_case(
             }),
         })).collect::<Vec<_>>(),
         "expect": actual_result,
-    }));
-    label
+    })
 }
 
 fn compare_request(
