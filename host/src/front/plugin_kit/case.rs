@@ -34,7 +34,7 @@
 //! - `exchanges`, in order: each vendor `request` the plugin must make, and the `response`
 //!   played back to it. A request field left out is not checked; listed headers must be
 //!   present with matching values (others are ignored); a JSON `body` is compared as JSON
-//!   (every key), a string `body` as text. Placeholders (see [`super::matcher`]) stand for
+//!   (every key), a string `body` as text. Placeholders (see `plugin_kit::matcher`) stand for
 //!   what varies. A response `body` may be text or JSON.
 //! - `expect`: `{"ok": …}` or `{"error": …}` as `call` prints the result; objects are matched
 //!   on the keys the case lists (`null` also matches a missing key).
@@ -230,16 +230,46 @@ pub struct LoadedCase {
     /// The case's name.
     pub name: String,
     /// The case, or the reason it could not be parsed.
-    pub case: Result<Case, String>,
+    pub case: Result<Case, CaseError>,
+}
+
+/// Why a case could not be run (its verdict is then `ERROR`, not `FAIL`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaseError {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    /// Not valid TOML for a case.
+    #[error("invalid case (TOML): {0}")]
+    Toml(#[from] toml::de::Error),
+    /// Not valid JSON for a case.
+    #[error("invalid case (JSON): {0}")]
+    Json(#[from] serde_json::Error),
+    /// A field the kit cannot run as given; the text names it and the shape it needs.
+    #[error("{0}")]
+    Field(String),
+    /// The gateway config made from the case could not be written.
+    #[error("cannot write the gateway config: {0}")]
+    WriteConfig(#[from] toml::ser::Error),
+    /// The case's provider config does not validate.
+    #[error("the case's provider config is invalid: {0}")]
+    Config(crate::error::ConfigError),
+    /// The host refused the plugin with the case's config (load, describe, config check).
+    #[error("the host refused the plugin with the case's config: {0}")]
+    Refused(crate::error::ConfigError),
+    /// The provider the kit configured is missing (a bug in the kit).
+    #[error("{0}")]
+    Provider(crate::error::ApiError),
 }
 
 /// Parses JSON or TOML by the file's extension.
-pub fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => toml::from_str(&text).map_err(|e| format!("invalid case (TOML): {e}")),
-        _ => serde_json::from_str(&text).map_err(|e| format!("invalid case (JSON): {e}")),
-    }
+pub fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CaseError> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => toml::from_str(&text)?,
+        _ => serde_json::from_str(&text)?,
+    })
 }
 
 /// Every case in `path` (a directory of `*.json` / `*.toml` files, sorted by name, or one

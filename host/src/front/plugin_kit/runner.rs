@@ -12,17 +12,18 @@ use std::time::{Duration, Instant};
 
 use tracing::instrument::WithSubscriber as _;
 
-use super::case::{self, Case, CaseOperation, Defaults, LoadedCase};
+use super::case::{self, Case, CaseError, CaseOperation, Defaults, LoadedCase};
 use super::matcher::{self, Diff, Mode, Vars};
 use crate::Config;
 use crate::capability::egress::EgressMode;
 use crate::capability::record::RecordedRequest;
 use crate::contract::json::{event_json, session_json, status_json};
 use crate::contract::types;
-use crate::core::{CallOptions, Gateway};
+use crate::core::{CallOptions, Gateway, Provider};
 use crate::error::ApiError;
 use crate::front::body::StartBody;
 use crate::sandbox::{Operation, Outcome};
+use std::sync::Arc;
 
 /// The provider id cases run under.
 pub const PROVIDER_ID: &str = "under-test";
@@ -224,7 +225,7 @@ pub async fn run(plugin: &Path, cases: &Path, options: &RunOptions) -> anyhow::R
             elapsed: Duration::ZERO,
         };
         match loaded.case {
-            Err(e) => result.verdict = Verdict::Error(e),
+            Err(e) => result.verdict = Verdict::Error(e.to_string()),
             Ok(case) => {
                 result.operation = Some(case.operation);
                 let run = run_case(&plugin, &cache_dir, &case, &defaults, &mut result);
@@ -252,7 +253,7 @@ pub fn config_toml(
     cache_dir: &Path,
     case: &Case,
     defaults: &Defaults,
-) -> Result<String, String> {
+) -> Result<String, CaseError> {
     use toml::{Table, Value};
     let mut provider = Table::new();
     provider.insert("id".into(), Value::String(PROVIDER_ID.into()));
@@ -266,7 +267,7 @@ pub fn config_toml(
     let mut config = Table::new();
     for (key, value) in defaults.config.iter().chain(&case.config) {
         let v = Value::try_from(value)
-            .map_err(|e| format!("config key `{key}`: {e} (TOML has no null)"))?;
+            .map_err(|e| CaseError::Field(format!("config key `{key}`: {e} (TOML has no null)")))?;
         config.insert(key.clone(), v);
     }
     provider.insert("config".into(), Value::Table(config));
@@ -297,20 +298,20 @@ pub fn config_toml(
         "providers".into(),
         Value::Array(vec![Value::Table(provider)]),
     );
-    toml::to_string(&root).map_err(|e| format!("cannot write the gateway config: {e}"))
+    Ok(toml::to_string(&root)?)
 }
 
 /// The operation a case's input describes, or the API error the input itself earns (as the
 /// HTTP API would answer it, before any plugin call).
-pub fn operation(case: &Case) -> Result<Result<Operation, ApiError>, String> {
+pub fn operation(case: &Case) -> Result<Result<Operation, ApiError>, CaseError> {
     let input = &case.input;
     match case.operation {
         CaseOperation::Start => {
             let mut value = input.clone();
             let Some(map) = value.as_object_mut() else {
-                return Err(
+                return Err(CaseError::Field(
                     "`input` of a start case must be the API's start body (an object)".into(),
-                );
+                ));
             };
             map.insert("provider".into(), PROVIDER_ID.into());
             Ok(StartBody::parse(value.to_string().as_bytes())
@@ -320,7 +321,7 @@ pub fn operation(case: &Case) -> Result<Result<Operation, ApiError>, String> {
             let session_ref = input
                 .get("session_ref")
                 .and_then(|v| v.as_str())
-                .ok_or("`input` must be {\"session_ref\": \"…\"}")?
+                .ok_or_else(|| CaseError::Field("`input` must be {\"session_ref\": \"…\"}".into()))?
                 .to_string();
             Ok(Ok(if case.operation == CaseOperation::Stop {
                 Operation::Stop(types::StopRequest { session_ref })
@@ -332,7 +333,7 @@ pub fn operation(case: &Case) -> Result<Result<Operation, ApiError>, String> {
             let headers = match input.get("headers") {
                 None => Vec::new(),
                 Some(h) => serde_json::from_value::<case::Headers>(h.clone())
-                    .map_err(|e| format!("`input.headers`: {e}"))?
+                    .map_err(|e| CaseError::Field(format!("`input.headers`: {e}")))?
                     .pairs(),
             };
             let query = input
@@ -405,7 +406,7 @@ async fn run_case(
     let (gateway, provider, label) = match bind_case(plugin, cache_dir, case, defaults).await {
         Ok(bound) => bound,
         Err(e) => {
-            out.verdict = Verdict::Error(e);
+            out.verdict = Verdict::Error(e.to_string());
             return None;
         }
     };
@@ -422,7 +423,7 @@ async fn run_case(
     };
     let (result, requests, logs) = match operation(case) {
         Err(e) => {
-            out.verdict = Verdict::Error(e);
+            out.verdict = Verdict::Error(e.to_string());
             return None;
         }
         Ok(Err(api_error)) => (Err(api_error), Vec::new(), Vec::new()),
@@ -457,23 +458,15 @@ async fn bind_case(
     cache_dir: &Path,
     case: &Case,
     defaults: &Defaults,
-) -> Result<
-    (
-        Gateway,
-        std::sync::Arc<crate::core::Provider>,
-        Option<String>,
-    ),
-    String,
-> {
+) -> Result<(Gateway, Arc<Provider>, Option<String>), CaseError> {
     let toml = config_toml(plugin, cache_dir, case, defaults)?;
-    let config =
-        Config::parse(&toml).map_err(|e| format!("the case's provider config is invalid: {e}"))?;
+    let config = Config::parse(&toml).map_err(CaseError::Config)?;
     let gateway = Gateway::from_config(config)
         .await
-        .map_err(|e| format!("the host refused the plugin with the case's config: {e}"))?;
+        .map_err(CaseError::Refused)?;
     let provider = gateway
         .provider(PROVIDER_ID)
-        .map_err(|e| e.to_string())?
+        .map_err(CaseError::Provider)?
         .clone();
     let label = provider
         .binding()
