@@ -128,6 +128,38 @@ async fn metrics_count_calls_faults_and_health() {
 }
 
 #[tokio::test]
+async fn an_unhealthy_provider_gets_one_trial_per_backoff_on_the_gateway_clock() {
+    let clock = ingest_gateway::ManualClock::new(1_700_000_000_000);
+    let toml = hostile("bad", "panic", "[providers.failure]\nunhealthy_after = 1");
+    let gw = gateway_with_clock(&toml, clock.clone()).await;
+    let status_and_detail = |a: &Answer| {
+        (
+            a.status,
+            a.json["detail"].as_str().unwrap_or("").to_string(),
+        )
+    };
+
+    let first = call(&gw, "POST", "/v1/ingests", Some(start("bad"))).await;
+    assert_eq!(first.json["kind"], "plugin-fault", "{}", first.text);
+    // Open: refused at once, the trial 1 s away on the gateway's clock.
+    let (status, detail) =
+        status_and_detail(&call(&gw, "POST", "/v1/ingests", Some(start("bad"))).await);
+    assert_eq!(status, 503);
+    assert!(detail.contains("next trial in 1000 ms"), "{detail}");
+
+    // At the trial time one call runs the plugin again (and faults again)…
+    clock.advance(std::time::Duration::from_secs(1));
+    let trial = call(&gw, "POST", "/v1/ingests", Some(start("bad"))).await;
+    assert_eq!(trial.json["kind"], "plugin-fault", "{}", trial.text);
+    // …and the failed trial doubles the wait.
+    let (status, detail) =
+        status_and_detail(&call(&gw, "POST", "/v1/ingests", Some(start("bad"))).await);
+    assert_eq!(status, 503);
+    assert!(detail.contains("next trial in 2000 ms"), "{detail}");
+    assert_eq!(call(&gw, "GET", "/readyz", None).await.status, 503);
+}
+
+#[tokio::test]
 async fn failing_open_answers_the_configured_body() {
     let gw = gateway(&hostile(
         "soft",

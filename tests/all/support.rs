@@ -90,6 +90,11 @@ pub fn assert_no_secrets(what: &str, text: &str) {
 /// Builds a gateway from TOML text (plugin paths absolute). Unless the text sets
 /// `gateway.auth` itself, authentication is turned off (tests of tenants set it).
 pub async fn gateway(toml: &str) -> Gateway {
+    gateway_with_clock(toml, std::sync::Arc::new(ingest_gateway::SystemClock)).await
+}
+
+/// [`gateway`] on a clock the test controls (the breaker's trials and backoff read it).
+pub async fn gateway_with_clock(toml: &str, clock: ingest_gateway::SharedClock) -> Gateway {
     init();
     let toml = if toml.contains("auth =") {
         toml.to_string()
@@ -100,7 +105,7 @@ pub async fn gateway(toml: &str) -> Gateway {
     };
     let toml = toml.as_str();
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
-    Gateway::from_config(config)
+    Gateway::with_clock(config, clock)
         .await
         .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
 }

@@ -110,7 +110,7 @@ impl Gateway {
                     .map_err(plugin_file)?,
             };
             let provider = Provider::new(pc, name, clock.clone())?;
-            let binding = provider.bind(&runtime, version).await?;
+            let binding = provider.bind(&runtime, version, clock.unix_ms()).await?;
             provider.set_binding(Some(Arc::new(binding)));
             metrics.set_healthy(&provider.id, true);
             providers.insert(pc.id.clone(), Arc::new(provider));

@@ -148,11 +148,13 @@ impl Provider {
 
     /// Binds this provider to a plugin version: runs `describe` with the provider's config
     /// (under a policy that lets nothing out), checks the config and secrets against what the
-    /// plugin needs, and derives the egress policy. Every problem is reported.
+    /// plugin needs, and derives the egress policy. Every problem is reported. `describe`
+    /// sees `now_ms` as the time.
     pub(crate) async fn bind(
         &self,
         runtime: &Runtime,
         version: Arc<PluginVersion>,
+        now_ms: u64,
     ) -> Result<Binding, BindError> {
         let pc = &self.config;
         let setup = CallSetup {
@@ -161,7 +163,7 @@ impl Provider {
             config: self.plugin_config.clone(),
             policy: Arc::new(EgressPolicy::closed(&pc.id, &pc.egress)),
             mode: EgressMode::Live,
-            now_ms: crate::clock::SystemClock.unix_ms(),
+            now_ms,
             nonce: random_hex(8),
             request_id: format!("describe-{}", pc.id),
         };
@@ -202,8 +204,6 @@ impl Provider {
         })
     }
 }
-
-use crate::clock::Clock as _;
 
 /// Every way the provider's config and secrets miss what the plugin says it needs.
 fn mismatches(pc: &ProviderConfig, info: &types::ProviderInfo) -> Vec<String> {

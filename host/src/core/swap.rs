@@ -57,7 +57,10 @@ impl Gateway {
     ) -> Result<Vec<(Arc<Provider>, Binding)>, ApiError> {
         let mut bound = Vec::new();
         for provider in self.users_of(plugin) {
-            match provider.bind(&self.runtime, version.clone()).await {
+            match provider
+                .bind(&self.runtime, version.clone(), self.clock.unix_ms())
+                .await
+            {
                 Ok(b) => bound.push((provider, b)),
                 Err(problem) => {
                     self.registry.note_refused();
