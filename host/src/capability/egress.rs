@@ -469,7 +469,7 @@ async fn read_body(
 
 /// A URL or name clipped for a message.
 fn clip_url(s: &str) -> String {
-    s.chars().take(200).collect()
+    crate::text::clip(s.to_string(), 200)
 }
 
 /// The forms in which a placeholder's value can come back from a vendor: as sent in headers

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
@@ -86,17 +85,9 @@ impl Default for EventHub {
 
 /// The `Ingest-Signature` value for `body` at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
-    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC accepts any key length"),
-    };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    let t = timestamp.to_string();
+    let mac = crate::text::hmac_sha256(secret, &[t.as_bytes(), b".", body]);
+    format!("t={timestamp},v1={}", hex::encode(mac))
 }
 
 impl EventHub {
