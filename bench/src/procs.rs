@@ -157,6 +157,24 @@ pub async fn wait_ready(
     .await
 }
 
+/// Polls the gateway's `/healthz` until it reports `"optimized": true` (every plugin runs
+/// the optimizing compiler's code, and the artifact cache holds it).
+pub async fn wait_optimized(
+    addr: SocketAddr,
+    timeout: Duration,
+    proc: &mut Proc,
+) -> anyhow::Result<Duration> {
+    let what = format!("plugins not optimized on {addr}");
+    poll_until(&what, timeout, proc, || async {
+        ingest_sim::server::send(addr, "GET", "/healthz", &[], Bytes::new())
+            .await
+            .ok()
+            .and_then(|answer| serde_json::from_slice::<serde_json::Value>(&answer.body).ok())
+            .is_some_and(|health| health["optimized"] == true)
+    })
+    .await
+}
+
 /// Polls until something accepts TCP connections on `addr`.
 pub async fn wait_listening(
     addr: SocketAddr,

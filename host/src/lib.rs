@@ -81,7 +81,7 @@ pub use crate::front::body::StartBody;
 pub use crate::front::cli::main as cli_main;
 pub use crate::front::extproc::serve as serve_extproc;
 pub use crate::front::http::serve;
-pub use crate::sandbox::{CallReport, Operation, Outcome, Runtime};
+pub use crate::sandbox::{CallReport, Operation, Outcome, PluginVersion, Runtime, Tier};
 
 /// Parts this repository's own tests, fuzz targets and benchmarks reach into. Not a stable
 /// API: embedders use the items re-exported at the crate root.

@@ -323,6 +323,9 @@ async fn restart_with_a_warm_cache_compiles_nothing() {
         .current("test-hostile")
         .expect("loaded")
         .load_time;
+    // The cache keeps optimized code: a cold load served from the baseline tier fills it
+    // once its optimizing compile is done.
+    wait_optimized(&cold).await;
     drop(cold);
 
     let warm = gateway_with(Some(&dir)).await;
@@ -357,6 +360,79 @@ async fn restart_with_a_warm_cache_compiles_nothing() {
     .await;
     assert_eq!(same.json["from_cache"], true, "{}", same.text);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiered_upload_serves_at_once_and_the_optimized_code_takes_over_without_a_failure() {
+    let gw = Arc::new(gateway_with(None).await);
+    assert!(gw.runtime().tiered(), "tiering is the default");
+    wait_optimized(&gw).await;
+    let current = || gw.registry().current("test-hostile").expect("loaded");
+    assert_eq!(current().tier(), ingest_gateway::Tier::Optimized);
+
+    // Calls keep going across the upload and across the optimized code taking over.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = {
+        let (gw, stop, ok, failed) = (gw.clone(), stop.clone(), ok.clone(), failed.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
+                let counter = if a.status == 201 { &ok } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let fresh = variant(&hostile_bytes(), "tiered");
+    let up = admin(
+        &gw,
+        "PUT",
+        "/admin/plugins/test-hostile",
+        fresh.clone(),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(up.status, 200, "{}", up.text);
+    assert_eq!(up.json["from_cache"], false);
+    // The new version answers on the baseline compiler's code right away…
+    assert_eq!(current().digest, digest(&fresh));
+    assert_eq!(current().tier(), ingest_gateway::Tier::Baseline);
+    let listed = admin(&gw, "GET", "/admin/plugins", Vec::new(), Some(TOKEN)).await;
+    assert_eq!(
+        listed.json["plugins"][0]["tier"], "baseline",
+        "{}",
+        listed.text
+    );
+    let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    // …and the optimized code of the same version takes over.
+    wait_optimized(&gw).await;
+    assert_eq!(current().digest, digest(&fresh));
+    let after = ok.load(Ordering::Relaxed);
+    while ok.load(Ordering::Relaxed) < after + 20 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.await.expect("load task");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request may fail");
+    let health = call(&gw, "GET", "/healthz", None).await;
+    assert_eq!(health.json["optimized"], true, "{}", health.text);
+    eprintln!(
+        "tiered upload: {} requests ok across the swap and the tier change",
+        ok.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test]
+async fn without_tiering_a_load_is_optimized_before_it_serves() {
+    let toml = format!(
+        "[runtime]\ntiered = false\n[[providers]]\nid = \"ok\"\nplugin = \"{}\"\n[providers.config]\nmode = \"ok\"\n",
+        ingest_sim::artifacts::plugin("test-hostile")
+    );
+    let gw = gateway(&toml).await;
+    assert!(!gw.runtime().tiered());
+    let version = gw.registry().current("test-hostile").expect("loaded");
+    assert_eq!(version.tier(), ingest_gateway::Tier::Optimized);
 }
 
 #[tokio::test]

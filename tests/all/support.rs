@@ -110,6 +110,19 @@ pub async fn gateway_with_clock(toml: &str, clock: ingest_gateway::SharedClock) 
         .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
 }
 
+/// Waits until every serving plugin version runs the optimizing compiler's code (a cold
+/// load serves baseline code first; the artifact cache is filled once this holds).
+pub async fn wait_optimized(gw: &Gateway) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !gw.registry().all_optimized() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the optimizing compile did not finish in 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The TOML of one provider using plugin package `plugin`, pointed at `endpoint` (loopback
 /// allowed), with `extra` lines in its table, then its config (values are TOML literals:
 /// quote strings) and inline secrets (plain values).

@@ -208,6 +208,11 @@ pub struct RuntimeConfig {
     /// front). Default true; turned off automatically when virtual memory is scarce.
     #[serde(default = "default_true")]
     pub pooling: bool,
+    /// Tiered compilation: a plugin not in the artifact cache serves first from a fast
+    /// baseline compile (Winch) while the optimizing compile (Cranelift) runs in the
+    /// background; its code takes over for the calls that start after. Default true.
+    #[serde(default = "default_true")]
+    pub tiered: bool,
     /// Directory for compiled plugin artifacts, so restarts and re-uploads skip compilation.
     /// Relative to the config file. Default: no cache.
     #[serde(default)]
@@ -223,6 +228,7 @@ impl Default for RuntimeConfig {
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
             pooling: true,
+            tiered: true,
             cache_dir: None,
         }
     }

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{ApiError, ConfigError, ErrorKind, PluginFileError};
-use crate::sandbox::PluginVersion;
 use crate::sandbox::Runtime;
 use crate::sandbox::cache::ArtifactCache;
 
@@ -70,6 +69,9 @@ pub struct Readiness {
     pub ready: bool,
     /// Each provider's state, by id.
     pub providers: BTreeMap<String, ProviderState>,
+    /// Whether every serving plugin version runs optimized code (false while an optimizing
+    /// compile is owed after a load served from the baseline tier).
+    pub optimized: bool,
 }
 
 impl Gateway {
@@ -94,20 +96,16 @@ impl Gateway {
             None => None,
         };
         let registry = PluginRegistry::new(runtime.clone(), cache);
+        load_plugins(&registry, &config).await?;
         let metrics = Metrics::new();
         let mut providers = BTreeMap::new();
         for pc in &config.providers {
-            let name = crate::text::plugin_name(Path::new(&pc.plugin))
-                .unwrap_or_else(|| pc.plugin.clone());
-            let plugin_file = |source: PluginFileError| ConfigError::Plugin {
-                provider: pc.id.clone(),
-                source,
-            };
-            let version = match registry.current(&name) {
-                Some(v) => v,
-                None => load_plugin(&registry, &name, &pc.plugin, &config)
-                    .await
-                    .map_err(plugin_file)?,
+            let name = registry_name(&pc.plugin);
+            let Some(version) = registry.current(&name) else {
+                return Err(ConfigError::Runtime(anyhow::anyhow!(
+                    "plugin `{name}` of provider `{}` was not loaded",
+                    pc.id
+                )));
             };
             let provider = Provider::new(pc, name, clock.clone())?;
             let binding = provider.bind(&runtime, version, clock.unix_ms()).await?;
@@ -119,6 +117,8 @@ impl Gateway {
             metrics.compile(slot.current.from_cache);
         }
         metrics.set_versions(registry.list().len());
+        // Ready to serve: the optimizing compiles owed by baseline loads may now run.
+        registry.release_optimizer();
         Ok(Self {
             runtime,
             registry,
@@ -187,6 +187,7 @@ impl Gateway {
         Readiness {
             ready: providers.values().all(|s| *s == ProviderState::Ok),
             providers,
+            optimized: self.registry.all_optimized(),
         }
     }
 }
@@ -211,20 +212,43 @@ fn handle_key(config: &Config) -> Result<HandleKey, ConfigError> {
     }
 }
 
-/// Reads and loads a provider's plugin file into the registry. Compiling can take seconds (a
-/// JavaScript plugin embeds a whole engine): it runs off the async workers, as uploads do.
-async fn load_plugin(
-    registry: &PluginRegistry,
-    name: &str,
-    plugin: &str,
-    config: &Config,
-) -> Result<Arc<PluginVersion>, PluginFileError> {
-    let path = resolve_plugin_path(plugin, config.gateway.plugin_dir.as_deref())?;
-    let bytes = std::fs::read(&path).map_err(|source| PluginFileError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let version = registry.prepare_off_thread(name, bytes).await?;
-    registry.install(version.clone());
-    Ok(version)
+/// The registry name of a provider's `plugin` setting (a name, or a path's file stem).
+fn registry_name(plugin: &str) -> String {
+    crate::text::plugin_name(Path::new(plugin)).unwrap_or_else(|| plugin.to_string())
+}
+
+/// Reads every provider's plugin file and loads them into the registry, in parallel (each
+/// plugin once, however many providers use it). Compiling can take seconds (a JavaScript
+/// plugin embeds a whole engine): it runs off the async workers, as uploads do. An error
+/// names the first provider using the plugin.
+async fn load_plugins(registry: &PluginRegistry, config: &Config) -> Result<(), ConfigError> {
+    let mut first_user: BTreeMap<String, &str> = BTreeMap::new();
+    let mut components = Vec::new();
+    for pc in &config.providers {
+        let name = registry_name(&pc.plugin);
+        if first_user.contains_key(&name) {
+            continue;
+        }
+        first_user.insert(name.clone(), &pc.id);
+        let read = resolve_plugin_path(&pc.plugin, config.gateway.plugin_dir.as_deref()).and_then(
+            |path| std::fs::read(&path).map_err(|source| PluginFileError::Read { path, source }),
+        );
+        let bytes = read.map_err(|source| ConfigError::Plugin {
+            provider: pc.id.clone(),
+            source,
+        })?;
+        components.push((name, bytes));
+    }
+    for (name, loaded) in registry.prepare_all(components).await {
+        let version = loaded.map_err(|e| ConfigError::Plugin {
+            provider: first_user
+                .get(&name)
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
+            source: e.into(),
+        })?;
+        registry.install(version);
+    }
+    Ok(())
 }

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 
 use crate::error::LoadError;
 use crate::sandbox::cache::ArtifactCache;
-use crate::sandbox::{PluginVersion, Runtime};
+use crate::sandbox::{Optimize, PluginVersion, Runtime, Tier};
 
 /// One plugin's versions.
 #[derive(Debug, Clone)]
@@ -44,17 +44,92 @@ pub struct PluginRegistry {
     cache: Option<ArtifactCache>,
     slots: RwLock<BTreeMap<String, Slot>>,
     stats: RegistryStats,
+    /// Owed optimizing compiles, run one at a time by one background thread (so they take
+    /// one core at most from the requests).
+    optimizer: Mutex<Optimizer>,
+}
+
+/// The background optimizer: held (jobs queued) until start-up is done, then a thread fed
+/// through a channel.
+#[derive(Debug, Default)]
+struct Optimizer {
+    held: Option<Vec<Optimize>>,
+    tx: Option<mpsc::Sender<Optimize>>,
 }
 
 impl PluginRegistry {
     /// An empty registry compiling with `runtime`, caching artifacts in `cache` when given.
+    /// Optimizing compiles owed by baseline loads wait until
+    /// [`PluginRegistry::release_optimizer`].
     pub fn new(runtime: Arc<Runtime>, cache: Option<ArtifactCache>) -> Self {
         Self {
             runtime,
             cache,
             slots: RwLock::new(BTreeMap::new()),
             stats: RegistryStats::default(),
+            optimizer: Mutex::new(Optimizer {
+                held: Some(Vec::new()),
+                tx: None,
+            }),
         }
+    }
+
+    /// Lets the optimizing compiles owed so far, and every later one, run. Until then they
+    /// wait, so start-up gives both cores to the baseline compiles that make it ready.
+    pub fn release_optimizer(&self) {
+        let held = self
+            .optimizer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .held
+            .take();
+        for job in held.into_iter().flatten() {
+            self.optimize_later(job);
+        }
+    }
+
+    /// Queues an owed optimizing compile; the worker thread starts with the first one and
+    /// ends when the registry is dropped.
+    fn optimize_later(&self, job: Optimize) {
+        let mut optimizer = self.optimizer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = optimizer.held.as_mut() {
+            held.push(job);
+            return;
+        }
+        let job = match optimizer.tx.as_ref() {
+            None => job,
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+        };
+        let (tx, rx) = mpsc::channel::<Optimize>();
+        let (runtime, cache) = (self.runtime.clone(), self.cache.clone());
+        let spawned = std::thread::Builder::new()
+            .name("ingest-optimize".into())
+            .spawn(move || {
+                for job in rx {
+                    runtime.optimize(job, cache.as_ref());
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(job);
+                optimizer.tx = Some(tx);
+            }
+            // No thread: optimize here, on the blocking pool's thread of the caller.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the optimizing thread; compiling inline");
+                self.runtime.optimize(job, self.cache.as_ref());
+            }
+        }
+    }
+
+    /// Whether every serving version runs optimized code (no optimizing compile owed).
+    pub fn all_optimized(&self) -> bool {
+        self.read()
+            .values()
+            .all(|s| s.current.tier() == Tier::Optimized)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Slot>> {
@@ -70,15 +145,10 @@ impl PluginRegistry {
         &self.stats
     }
 
-    /// Compiles (or loads from the cache) and validates a component. Nothing is installed.
-    pub fn prepare(&self, name: &str, bytes: &[u8]) -> Result<Arc<PluginVersion>, LoadError> {
-        let version = self.runtime.load_cached(name, bytes, self.cache.as_ref())?;
-        self.count(&version);
-        Ok(Arc::new(version))
-    }
-
-    /// [`PluginRegistry::prepare`] on the blocking thread pool: compiling takes long enough
-    /// (hundreds of milliseconds) to stall an async worker and every request queued on it.
+    /// Compiles (or loads from the cache) and validates a component, on the blocking thread
+    /// pool: compiling takes long enough to stall an async worker and every request queued on
+    /// it. Nothing is installed. A component not in the cache comes back running baseline
+    /// code when the runtime is tiered; its optimizing compile is queued.
     pub async fn prepare_off_thread(
         &self,
         name: &str,
@@ -87,8 +157,8 @@ impl PluginRegistry {
         let runtime = self.runtime.clone();
         let cache = self.cache.clone();
         let owned = name.to_string();
-        let version = tokio::task::spawn_blocking(move || {
-            runtime.load_cached(&owned, &bytes, cache.as_ref())
+        let (version, owed) = tokio::task::spawn_blocking(move || {
+            runtime.load_tiered(&owned, &bytes, cache.as_ref())
         })
         .await
         .map_err(|e| LoadError::Compile {
@@ -96,7 +166,46 @@ impl PluginRegistry {
             reason: format!("the compilation task failed: {e}"),
         })??;
         self.count(&version);
-        Ok(Arc::new(version))
+        if let Some(job) = owed {
+            self.optimize_later(job);
+        }
+        Ok(version)
+    }
+
+    /// [`PluginRegistry::prepare_off_thread`] for several components at once, in parallel
+    /// on the blocking pool (start-up). Results come back in the order given.
+    pub async fn prepare_all(
+        &self,
+        components: Vec<(String, Vec<u8>)>,
+    ) -> Vec<(String, Result<Arc<PluginVersion>, LoadError>)> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (name, bytes)) in components.into_iter().enumerate() {
+            let (runtime, cache) = (self.runtime.clone(), self.cache.clone());
+            tasks.spawn_blocking(move || {
+                let loaded = runtime.load_tiered(&name, &bytes, cache.as_ref());
+                (i, name, loaded)
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(result) => done.push(result),
+                Err(e) => tracing::error!(error = %e, "a compilation task failed"),
+            }
+        }
+        done.sort_by_key(|(i, _, _)| *i);
+        done.into_iter()
+            .map(|(_, name, loaded)| {
+                let version = loaded.map(|(version, owed)| {
+                    self.count(&version);
+                    if let Some(job) = owed {
+                        self.optimize_later(job);
+                    }
+                    version
+                });
+                (name, version)
+            })
+            .collect()
     }
 
     fn count(&self, version: &PluginVersion) {

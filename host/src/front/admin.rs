@@ -122,6 +122,7 @@ fn admin_list(gateway: &Gateway) -> Response<Bytes> {
                 "name": name,
                 "digest": slot.current.digest,
                 "from_cache": slot.current.from_cache,
+                "tier": slot.current.tier(),
                 "load_ms": slot.current.load_time.as_millis() as u64,
                 "previous": slot.previous.as_ref().map(|p| p.digest.clone()),
                 "providers": providers,

@@ -327,7 +327,12 @@ fn health_json(gateway: &Gateway) -> serde_json::Value {
         .iter()
         .map(|(id, state)| (id.clone(), state_name(*state).into()))
         .collect();
-    serde_json::json!({"status": "ok", "ready": readiness.ready, "providers": providers})
+    serde_json::json!({
+        "status": "ok",
+        "ready": readiness.ready,
+        "optimized": readiness.optimized,
+        "providers": providers,
+    })
 }
 
 /// The answer for a failed plugin call: problem+json, or the provider's configured

@@ -40,6 +40,11 @@ impl ArtifactCache {
             .join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
     }
 
+    /// Whether this cache holds an artifact for `digest` built by this engine's compiler.
+    pub fn contains(&self, engine: &Engine, digest: &str) -> bool {
+        self.path_for(engine, digest).is_file()
+    }
+
     /// The compiled component for `digest`, when this cache holds one for this engine.
     pub fn get(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path_for(engine, digest);

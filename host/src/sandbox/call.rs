@@ -14,7 +14,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::held::Held;
-use super::load::PluginVersion;
+use super::load::{Code, PluginVersion};
 use super::{Runtime, fault, outcome};
 use crate::capability::config::{ConfigView, PluginConfig};
 use crate::capability::context::CallContext;
@@ -213,6 +213,8 @@ impl Runtime {
 pub(super) struct Call<'a> {
     pub(super) runtime: &'a Runtime,
     pub(super) plugin: &'a PluginVersion,
+    /// The code every step of this call runs (a tier upgrade applies to later calls).
+    pub(super) code: Arc<Code>,
     setup: &'a CallSetup,
     pub(super) op: &'a Operation,
     started: Instant,
@@ -240,6 +242,7 @@ impl<'a> Call<'a> {
         Self {
             runtime,
             plugin,
+            code: plugin.code(),
             setup,
             op,
             started: Instant::now(),
@@ -318,7 +321,7 @@ impl<'a> Call<'a> {
         let _slot = slots.acquire().await.map_err(|_| StepError::Shutdown)?;
         let mut store = self.new_store();
         let t0 = Instant::now();
-        let step = match self.plugin.pre.instantiate_async(&mut store).await {
+        let step = match self.code.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
                 self.instantiate.get_or_insert(t0.elapsed());
                 run_op(&mut store, &instance, self.op, &self.answers).await
@@ -358,7 +361,7 @@ impl<'a> Call<'a> {
             context,
             log,
         };
-        let mut store = Store::new(&self.runtime.engine, state);
+        let mut store = Store::new(&self.code.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.runtime.step_ticks());
         store.epoch_deadline_trap();

@@ -56,7 +56,7 @@ impl Call<'_> {
                 let mut store = self.new_store();
                 let t0 = Instant::now();
                 let instance = self
-                    .plugin
+                    .code
                     .pre
                     .instantiate_async(&mut store)
                     .await

@@ -31,14 +31,17 @@ pub(crate) mod outcome;
 
 pub use call::{CallReport, CallSetup, Operation, Outcome};
 pub use held::CallShape;
-pub use load::PluginVersion;
+pub use load::{Optimize, PluginVersion, Tier};
 
 use call::CallState;
 
 /// The process-wide engine, linker and call limits.
 pub struct Runtime {
+    /// The optimizing engine (Cranelift), with the pooling allocator.
     engine: Engine,
     linker: Linker<CallState>,
+    /// The baseline engine (Winch) and its linker, when compilation is tiered.
+    baseline: Option<(Engine, Linker<CallState>)>,
     limits: RuntimeConfig,
     slots: Arc<Semaphore>,
     pooling: bool,
@@ -51,18 +54,35 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("limits", &self.limits)
             .field("pooling", &self.pooling)
+            .field("tiered", &self.baseline.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// An engine with epoch interruption, the component model, a bounded wasm stack and, when
-/// `pooling`, the pooling allocator sized for `limits.max_concurrent_calls` instances.
-fn engine(limits: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
+/// The settings both engines share: epoch interruption, the component model, a bounded wasm
+/// stack.
+fn engine_config() -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     // Stack for wasm: deep recursion traps instead of exhausting the host thread.
     config.max_wasm_stack(1 << 20);
+    config
+}
+
+/// The baseline engine: Winch, one fast pass, on-demand allocation (its code serves only
+/// until the optimized code of the same version is ready).
+fn baseline_engine() -> wasmtime::Result<Engine> {
+    let mut config = engine_config();
+    config.strategy(wasmtime::Strategy::Winch);
+    Engine::new(&config)
+}
+
+/// The optimizing engine (Cranelift) and, when `pooling`, the pooling allocator sized for
+/// `limits.max_concurrent_calls` instances.
+fn engine(limits: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
+    let mut config = engine_config();
+    config.strategy(wasmtime::Strategy::Cranelift);
     if pooling {
         let n = limits.max_concurrent_calls;
         let mut pool = PoolingAllocationConfig::default();
@@ -131,15 +151,36 @@ impl Runtime {
         let linker = linker(&engine)
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .context("linking the host interfaces")?;
+        let baseline = if limits.tiered {
+            match baseline_engine().and_then(|e| Ok((self::linker(&e)?, e))) {
+                Ok((linker, engine)) => {
+                    start_epoch_ticker(&engine, Duration::from_millis(limits.epoch_tick_ms))
+                        .context("starting the epoch ticker thread")?;
+                    Some((engine, linker))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "no baseline compiler on this platform; every load compiles optimized code first");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let slots = Arc::new(Semaphore::new(limits.max_concurrent_calls as usize));
         Ok(Self {
             engine,
             linker,
+            baseline,
             limits,
             slots,
             pooling,
             held_shape: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether loads not in the artifact cache serve baseline code first.
+    pub fn tiered(&self) -> bool {
+        self.baseline.is_some()
     }
 
     /// Whether the pooling allocator is in use.
