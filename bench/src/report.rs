@@ -18,8 +18,12 @@ pub const JS_FACTOR: f64 = 10.0;
 pub const SWAP_COLD_TARGET_MS: f64 = 100.0;
 /// Hot swap from the cache, ms.
 pub const SWAP_WARM_TARGET_MS: f64 = 10.0;
+/// Start-up with a cold cache (every plugin compiled), ms.
+pub const STARTUP_COLD_TARGET_MS: f64 = 300.0;
 /// Start-up with a warm cache, ms.
-pub const STARTUP_WARM_TARGET_MS: f64 = 300.0;
+pub const STARTUP_WARM_TARGET_MS: f64 = 50.0;
+/// The simulator's CPU per request behind the gateway, at most this many times behind Envoy.
+pub const UPSTREAM_CPU_FACTOR: f64 = 1.1;
 /// Throughput ratio gateway / Envoy.
 pub const THROUGHPUT_TARGET_RATIO: f64 = 1.0;
 /// p99 latency allowance over Envoy's, µs.
@@ -198,6 +202,20 @@ impl Results {
                 (e.p99_us + P99_ALLOWANCE_US) / 1e3,
                 "ms",
             ));
+            if let (Some(gc), Some(ec)) = (g.proxy_cpu_us_per_req, e.proxy_cpu_us_per_req) {
+                v.push(Verdict::at_most(
+                    "end-to-end CPU per request, gateway (≤ Envoy's)",
+                    gc,
+                    ec,
+                    "µs",
+                ));
+            }
+            v.push(Verdict::at_most(
+                format!("simulator CPU per request behind the gateway (≤ {UPSTREAM_CPU_FACTOR}x behind Envoy)"),
+                g.upstream_cpu_us_per_req,
+                UPSTREAM_CPU_FACTOR * e.upstream_cpu_us_per_req,
+                "µs",
+            ));
         }
         if let Some(s) = &self.swap {
             v.push(Verdict::at_most(
@@ -215,10 +233,25 @@ impl Results {
         }
         if let Some(s) = &self.startup {
             v.push(Verdict::at_most(
+                "start-up, cold cache (median)",
+                median(&s.cold_ms),
+                STARTUP_COLD_TARGET_MS,
+                "ms",
+            ));
+            v.push(Verdict::at_most(
                 "start-up, warm cache (median)",
                 median(&s.warm_ms),
                 STARTUP_WARM_TARGET_MS,
                 "ms",
+            ));
+        }
+        if let Some(m) = &self.memory {
+            let (g, e) = m.per_thousand_mib();
+            v.push(Verdict::at_most(
+                "resident memory per 1000 in flight, gateway (≤ Envoy's)",
+                g,
+                e,
+                "MiB",
             ));
         }
         v

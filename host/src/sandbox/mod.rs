@@ -59,6 +59,12 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Bytes of each linear memory and table reset in place when a pool slot is returned.
+const KEEP_RESIDENT_MEMORY: usize = 8 << 20;
+const KEEP_RESIDENT_TABLE: usize = 1 << 20;
+/// Slots whose remaining pages are decommitted together (one `madvise` round).
+const DECOMMIT_BATCH: usize = 16;
+
 /// The settings both engines share: epoch interruption, the component model, a bounded wasm
 /// stack.
 fn engine_config() -> Config {
@@ -94,7 +100,17 @@ fn engine(limits: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
             .max_memory_size(usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX))
             .max_memories_per_component(4)
             .max_tables_per_component(16)
-            .max_core_instances_per_component(16);
+            .max_core_instances_per_component(16)
+            // A returned slot is reset in place: the pages a step dirtied (found with
+            // Linux's PAGEMAP_SCAN, when the kernel has it) are restored with memset/memcpy
+            // instead of `madvise`, so no page leaves the address space, the next step takes
+            // no page faults, and no TLB shoot-down interrupts the other cores (the top
+            // kernel cost in the profile: docs/performance.md). Beyond these sizes, and the
+            // rest of the memory, `madvise` as before, in batches.
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+            .table_keep_resident(KEEP_RESIDENT_TABLE)
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .decommit_batch_size(DECOMMIT_BATCH);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&config)
