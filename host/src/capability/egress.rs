@@ -158,7 +158,7 @@ pub async fn send(
     let (target, method) = admit(policy, log, &request)?;
     // Placeholders: real values for the wire, labels for the record.
     let subs = log.lock().substitutions.clone();
-    let (recorded, mut headers) = record_and_headers(log, &subs, &method, &request)?;
+    let (recorded, headers) = record_and_headers(log, &subs, &method, &request)?;
     let index = {
         let mut log = log.lock();
         log.requests.push(recorded);
@@ -167,7 +167,7 @@ pub async fn send(
     if let Some(answer) = dry_run_answer(mode, log, index) {
         return answer;
     }
-    let wire = wire_request(policy, log, &target, method, &mut headers, &subs, request)?;
+    let wire = wire_request(policy, log, &target, method, headers, &subs, request)?;
     let sent = std::time::Instant::now();
     match tokio::time::timeout(
         policy.request_timeout,
@@ -350,7 +350,7 @@ fn wire_request<'a>(
     log: &SharedCallLog,
     target: &HostPort,
     method: http::Method,
-    headers: &mut http::HeaderMap,
+    mut headers: http::HeaderMap,
     subs: &[Substitution],
     request: types::VendorRequest,
 ) -> Result<Wire<'a>, T> {
@@ -392,7 +392,7 @@ fn wire_request<'a>(
         client,
         method,
         uri,
-        headers: std::mem::take(headers),
+        headers,
         body,
         idempotent: request.idempotent,
     })

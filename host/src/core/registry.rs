@@ -154,55 +154,56 @@ impl PluginRegistry {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<Arc<PluginVersion>, LoadError> {
-        let runtime = self.runtime.clone();
-        let cache = self.cache.clone();
-        let owned = name.to_string();
-        let (version, owed) = tokio::task::spawn_blocking(move || {
-            runtime.load_tiered(&owned, &bytes, cache.as_ref())
-        })
-        .await
-        .map_err(|e| LoadError::Compile {
-            name: name.to_string(),
-            reason: format!("the compilation task failed: {e}"),
-        })??;
-        self.count(&version);
-        if let Some(job) = owed {
-            self.optimize_later(job);
+        let mut prepared = self.prepare_all(vec![(name.to_string(), bytes)]).await;
+        match prepared.pop() {
+            Some((_, version)) => version,
+            None => Err(task_failed(name, "no result")),
         }
-        Ok(version)
     }
 
     /// [`PluginRegistry::prepare_off_thread`] for several components at once, in parallel
-    /// on the blocking pool (start-up). Results come back in the order given.
+    /// on the blocking pool (start-up). One result per component, in the order given; a
+    /// compilation task that failed (panicked) is a compile error naming its plugin.
     pub async fn prepare_all(
         &self,
         components: Vec<(String, Vec<u8>)>,
     ) -> Vec<(String, Result<Arc<PluginVersion>, LoadError>)> {
+        let names: Vec<String> = components.iter().map(|(n, _)| n.clone()).collect();
         let mut tasks = tokio::task::JoinSet::new();
+        let mut ids = std::collections::HashMap::new();
         for (i, (name, bytes)) in components.into_iter().enumerate() {
             let (runtime, cache) = (self.runtime.clone(), self.cache.clone());
-            tasks.spawn_blocking(move || {
-                let loaded = runtime.load_tiered(&name, &bytes, cache.as_ref());
-                (i, name, loaded)
-            });
+            let handle =
+                tasks.spawn_blocking(move || runtime.load_tiered(&name, &bytes, cache.as_ref()));
+            ids.insert(handle.id(), i);
         }
-        let mut done = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(result) => done.push(result),
-                Err(e) => tracing::error!(error = %e, "a compilation task failed"),
+        let mut loaded: Vec<Option<Result<_, LoadError>>> = names.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let (id, result) = match joined {
+                Ok((id, result)) => (id, result),
+                Err(e) => {
+                    let id = e.id();
+                    let name = ids.get(&id).map_or("", |i| names[*i].as_str());
+                    (id, Err(task_failed(name, &e.to_string())))
+                }
+            };
+            if let Some(slot) = ids.get(&id).and_then(|i| loaded.get_mut(*i)) {
+                *slot = Some(result);
             }
         }
-        done.sort_by_key(|(i, _, _)| *i);
-        done.into_iter()
-            .map(|(_, name, loaded)| {
-                let version = loaded.map(|(version, owed)| {
-                    self.count(&version);
-                    if let Some(job) = owed {
-                        self.optimize_later(job);
-                    }
-                    version
-                });
+        names
+            .into_iter()
+            .zip(loaded)
+            .map(|(name, result)| {
+                let version = result
+                    .unwrap_or_else(|| Err(task_failed(&name, "no result")))
+                    .map(|(version, owed)| {
+                        self.count(&version);
+                        if let Some(job) = owed {
+                            self.optimize_later(job);
+                        }
+                        version
+                    });
                 (name, version)
             })
             .collect()
@@ -276,5 +277,13 @@ impl PluginRegistry {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+}
+
+/// The error for a compilation task that ended without a result.
+fn task_failed(name: &str, why: &str) -> LoadError {
+    LoadError::Compile {
+        name: name.to_string(),
+        reason: format!("the compilation task failed: {why}"),
     }
 }
