@@ -73,6 +73,11 @@ fn engine_config() -> Config {
     config.wasm_component_model(true);
     // Stack for wasm: deep recursion traps instead of exhausting the host thread.
     config.max_wasm_stack(1 << 20);
+    // `INGEST_PERF_MAP=1`: name the compiled wasm functions for `perf` (/tmp/perf-PID.map),
+    // so a profile shows plugin functions instead of anonymous JIT addresses.
+    if std::env::var_os("INGEST_PERF_MAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
