@@ -364,7 +364,7 @@ impl Drop for Stack {
 impl Stack {
     async fn start() -> Stack {
         let sim = sim().await;
-        let gateway = Arc::new(gateway(&trtc_provider("trtc", &sim.base_url(), "")).await);
+        let gateway = Arc::new(gateway(&trtc_provider("trtc", &sim.base_url(), QUOTA_OFF)).await);
         let extproc = extproc(gateway.clone()).await;
         let (upstream_addr, upstream_seen, upstream_task) = upstream().await;
         let envoy = Envoy::start(extproc.addr, upstream_addr).await;

@@ -17,6 +17,7 @@ mod loading;
 mod observability;
 mod openapi;
 mod plugin_kit;
+mod quota;
 mod rongcloud;
 mod soak;
 mod tenants;

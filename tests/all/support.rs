@@ -149,6 +149,10 @@ pub fn provider_toml(
 }
 
 /// The TOML of a TRTC provider pointed at `endpoint`, with extra lines appended to it.
+/// `[providers.quota]` with every vendor quota off, for a provider's `extra` lines (tests
+/// that call faster than a vendor's documented rate).
+pub const QUOTA_OFF: &str = "[providers.quota]\nrate = 0\nstart = 0\nstop = 0\nstatus = 0\n";
+
 pub fn trtc_provider(id: &str, endpoint: &str, extra: &str) -> String {
     provider_toml(
         id,

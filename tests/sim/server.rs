@@ -65,6 +65,8 @@ pub struct Recorded {
     /// The HTTP version the request came in with: `HTTP/1.1` on a plain server, `HTTP/2` over
     /// TLS when ALPN settled on `h2`.
     pub version: http::Version,
+    /// When the simulator had read the whole request.
+    pub received: std::time::Instant,
 }
 
 impl Recorded {
@@ -608,6 +610,7 @@ async fn respond(
         headers,
         body: body.to_vec(),
         version: parts.version,
+        received: std::time::Instant::now(),
     };
     if shared.recording.load(Ordering::Relaxed) {
         lock(&shared.recorded).push(recorded.clone());

@@ -1107,6 +1107,7 @@ mod tests {
             ],
             body: body.to_vec(),
             version: http::Version::HTTP_11,
+            received: std::time::Instant::now(),
         };
         let canonical =
             canonical_request(&req, &["content-type", "host"]).expect("headers present");

@@ -103,6 +103,13 @@ pub enum EgressMode {
     DryRunSequence(Vec<CannedResponse>),
 }
 
+impl EgressMode {
+    /// Whether vendor requests really leave.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Live)
+    }
+}
+
 fn deny(log: &SharedCallLog, reason: String) -> String {
     tracing::warn!(%reason, "egress refused");
     log.lock().denials.push(reason.clone());

@@ -259,6 +259,9 @@ pub struct ProviderConfig {
     /// What to answer when the plugin keeps failing.
     #[serde(default)]
     pub failure: FailureConfig,
+    /// The vendor's request-rate limits, enforced before the vendor is called.
+    #[serde(default)]
+    pub quota: QuotaConfig,
     /// Non-secret settings the plugin reads (its README lists them).
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
@@ -293,6 +296,72 @@ impl Default for EgressConfig {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             ca_file: None,
+        }
+    }
+}
+
+/// `[providers.quota]`: how fast the gateway may call one provider's vendor.
+///
+/// Vendors cap their server APIs per account (Tencent TRTC 20 requests/s per API, Alibaba 100/s
+/// per account, ZEGO 10–40/s per API and AppID) and drop or refuse what goes over, whoever
+/// sent it. The gateway keeps every provider under its vendor's limit (GCRA): a call over the
+/// limit waits up to `max_wait_ms` for its turn and is otherwise answered `429 rate-limited`
+/// with `Retry-After`, before its plugin runs and before anything reaches the vendor.
+/// Each rate is in calls per second; `0` turns that limit off. An unset rate takes the
+/// documented default of the seed vendor the plugin is named after (docs/configuration.md);
+/// a plugin without one has no limit until the operator sets one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Calls per second to this provider, all operations together.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// Calls per second of `start`.
+    #[serde(default)]
+    pub start: Option<u32>,
+    /// Calls per second of `stop`.
+    #[serde(default)]
+    pub stop: Option<u32>,
+    /// Calls per second of `status`.
+    #[serde(default)]
+    pub status: Option<u32>,
+    /// Calls let through back to back after a quiet period. Default 1: calls are spaced
+    /// evenly (5 % wider than `1 s / rate`, room for jitter on the way), so the vendor never
+    /// sees more than the rate in any one second; a burst of `b` lets up to `rate + b - 1`
+    /// through in one second.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// How long a call over a limit may wait for its turn, milliseconds. Default 250; 0
+    /// answers 429 at once.
+    #[serde(default = "default_quota_wait")]
+    pub max_wait_ms: u64,
+    /// The largest share of each rate one tenant may use, in (0, 1]. Default 1 (no cap). With
+    /// 0.5, one tenant's burst can take at most half of the vendor's rate; the rest stays for
+    /// the others.
+    #[serde(default = "default_tenant_share")]
+    pub tenant_share: f64,
+}
+
+const fn default_burst() -> u32 {
+    1
+}
+const fn default_quota_wait() -> u64 {
+    250
+}
+const fn default_tenant_share() -> f64 {
+    1.0
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            rate: None,
+            start: None,
+            stop: None,
+            status: None,
+            burst: default_burst(),
+            max_wait_ms: default_quota_wait(),
+            tenant_share: default_tenant_share(),
         }
     }
 }

@@ -184,6 +184,7 @@ fn provider(at: &str, p: &ProviderConfig, problems: &mut Vec<String>) {
         problems.push(format!("{at}.failure.open_body: must be JSON text"));
     }
     egress(at, p, problems);
+    quota(at, &p.quota, problems);
     for (name, value) in &p.config {
         if let toml::Value::Datetime(_) = value {
             problems.push(format!(
@@ -195,6 +196,24 @@ fn provider(at: &str, p: &ProviderConfig, problems: &mut Vec<String>) {
         if matches!(source, SecretSource::Env { env } if env.is_empty()) {
             problems.push(format!("{at}.secrets.{name}: `env` must name a variable"));
         }
+    }
+}
+
+fn quota(at: &str, q: &crate::config::QuotaConfig, problems: &mut Vec<String>) {
+    if q.burst == 0 {
+        problems.push(format!(
+            "{at}.quota.burst: must be at least 1 (1 spaces calls evenly)"
+        ));
+    }
+    if !(q.tenant_share > 0.0 && q.tenant_share <= 1.0) {
+        problems.push(format!(
+            "{at}.quota.tenant_share: must be in (0, 1], e.g. 0.5 for at most half of each rate per tenant"
+        ));
+    }
+    if q.max_wait_ms > 60_000 {
+        problems.push(format!(
+            "{at}.quota.max_wait_ms: at most 60000 (a call waiting longer holds its client; answer 429 instead)"
+        ));
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::events::Event;
 use super::handle::HandleData;
 use super::provider::Binding;
+use super::quota::{Admission, Refused};
 use super::tenants::Tenant;
 use super::{Gateway, Provider};
 use crate::capability::egress::EgressMode;
@@ -75,6 +76,30 @@ pub struct Started {
     pub session: types::Session,
 }
 
+/// The answer to a call over its provider's vendor quota.
+fn quota_error(provider: &str, refused: &Refused) -> ApiError {
+    let secs = refused.retry_after.as_secs_f64().ceil().max(1.0) as u32;
+    let whose = if refused.tenant_share {
+        "this tenant's share of "
+    } else {
+        ""
+    };
+    let key = match refused.scope {
+        "all operations" => "rate",
+        op => op,
+    };
+    let mut e = ApiError::new(
+        ErrorKind::RateLimited,
+        format!(
+            "provider `{provider}` is at {whose}its vendor quota for {} ({} calls per second, `[providers.quota] {key}`); retry in {secs} s",
+            refused.scope, refused.per_second
+        ),
+    )
+    .with_provider(provider);
+    e.retry_after_secs = Some(secs);
+    e
+}
+
 /// The error for a plugin that answered an operation with another operation's result.
 fn wrong_shape(operation: &str) -> ApiError {
     ApiError::plugin_fault(format!("{operation} returned the wrong shape"))
@@ -131,6 +156,13 @@ impl Gateway {
             .with_provider(&provider.id);
             return (Err(e), CallReport::default());
         }
+        if setup.mode.is_live()
+            && let Err(e) = self
+                .take_turn(provider, op_name, options.tenant.as_deref())
+                .await
+        {
+            return (Err(e), CallReport::default());
+        }
         let plugin = binding.label();
         // Every line logged during the call (the plugin's own included) names the provider
         // and the plugin version.
@@ -140,6 +172,33 @@ impl Gateway {
                 .await;
         self.account(provider, &plugin, op_name, &request_id, &result, &report);
         (result, report)
+    }
+
+    /// A turn under the provider's vendor quota (waiting for it up to the configured time),
+    /// or the `rate-limited` error naming the limit, the fix and when to retry.
+    async fn take_turn(
+        &self,
+        provider: &Provider,
+        op_name: &str,
+        tenant: Option<&Tenant>,
+    ) -> Result<(), ApiError> {
+        let tenant_id = tenant.map_or("", |t| t.id.as_str());
+        match provider.quotas.admit(op_name, tenant_id).await {
+            Ok(Admission::Admitted) => {
+                self.metrics.quota(&provider.id, op_name, "admitted");
+                Ok(())
+            }
+            Ok(Admission::Delayed) => {
+                self.metrics.quota(&provider.id, op_name, "delayed");
+                Ok(())
+            }
+            Err(refused) => {
+                self.metrics.quota(&provider.id, op_name, "refused");
+                self.metrics
+                    .call(&provider.id, op_name, "rate-limited", Duration::ZERO);
+                Err(quota_error(&provider.id, &refused))
+            }
+        }
     }
 
     /// Metrics, the breaker and the call's log line.

@@ -11,6 +11,7 @@
 //! | `ingest_plugin_versions_loaded` | gauge | | plugin versions held (serving + kept for rollback) |
 //! | `ingest_plugin_compiles_total` | counter | source | `compiled` (Cranelift) or `cache` (artifact cache) |
 //! | `ingest_provider_healthy` | gauge | provider | 1 healthy, 0 unhealthy (plugin keeps faulting) |
+//! | `ingest_quota_total` | counter | provider, operation, outcome | calls at a vendor quota: `admitted` at once, `delayed` (admitted after waiting for a turn) or `refused` (429) |
 //! | `ingest_events_total` | counter | provider, delivery | normalized events: `webhook_ok`, `webhook_failed`, `stream` |
 
 use std::sync::Mutex;
@@ -42,6 +43,7 @@ pub struct Metrics {
     compiles: Family<Labels, Counter>,
     healthy: Family<Labels, Gauge>,
     events: Family<Labels, Counter>,
+    quota: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -70,6 +72,7 @@ impl Metrics {
         let compiles = Family::<Labels, Counter>::default();
         let healthy = Family::<Labels, Gauge>::default();
         let events = Family::<Labels, Counter>::default();
+        let quota = Family::<Labels, Counter>::default();
         registry.register(
             "ingest_requests",
             "Plugin calls by provider, operation and outcome",
@@ -120,6 +123,11 @@ impl Metrics {
             "Normalized events by delivery outcome",
             events.clone(),
         );
+        registry.register(
+            "ingest_quota",
+            "Calls at a vendor quota: admitted, delayed or refused",
+            quota.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -132,7 +140,19 @@ impl Metrics {
             compiles,
             healthy,
             events,
+            quota,
         }
+    }
+
+    /// One call at a provider's vendor quota: `admitted`, `delayed` or `refused`.
+    pub fn quota(&self, provider: &str, operation: &str, outcome: &'static str) {
+        self.quota
+            .get_or_create(&vec![
+                ("provider", provider.to_string()),
+                ("operation", operation.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
     }
 
     /// One plugin call.

@@ -31,6 +31,7 @@ pub(crate) mod events;
 pub(crate) mod handle;
 pub(crate) mod metrics;
 pub(crate) mod provider;
+pub(crate) mod quota;
 pub(crate) mod registry;
 pub(crate) mod swap;
 pub(crate) mod tenants;

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::breaker::Breaker;
+use super::quota::Quotas;
 use crate::capability::config::PluginConfig;
 use crate::capability::credentials::SecretStore;
 use crate::capability::egress::{EgressMode, EgressPolicy};
@@ -34,6 +35,8 @@ pub struct Provider {
     vendor: VendorClient,
     binding: RwLock<Option<Arc<Binding>>>,
     pub(crate) breaker: Breaker,
+    /// The vendor's request-rate limits (they outlive plugin swaps too).
+    pub(crate) quotas: Quotas,
 }
 
 /// A provider bound to one plugin version.
@@ -88,7 +91,6 @@ impl Provider {
         .map_err(|e| ConfigError::Invalid(vec![format!("providers `{}`: {e}", pc.id)]))?;
         Ok(Self {
             id: pc.id.clone(),
-            plugin_name,
             plugin_config: Arc::new(PluginConfig {
                 entries: pc.config_strings(),
                 endpoint: pc.endpoint.clone(),
@@ -98,6 +100,8 @@ impl Provider {
             vendor,
             binding: RwLock::new(None),
             breaker: Breaker::new(pc.failure.unhealthy_after, clock),
+            quotas: Quotas::new(&plugin_name, &pc.quota),
+            plugin_name,
         })
     }
 

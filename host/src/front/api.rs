@@ -374,6 +374,7 @@ fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes>
                 "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
                 "operations": b.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
                 "health": if p.healthy() { "ok" } else { "unhealthy" },
+                "quota": p.quotas.rates().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
             }),
             None => serde_json::json!({
                 "id": p.id,

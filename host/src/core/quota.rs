@@ -1,0 +1,314 @@
+//! Vendor quotas: each provider's request-rate limits (GCRA, `governor`), checked before a
+//! call's plugin runs, so a burst never reaches the vendor faster than the vendor allows.
+//!
+//! A provider has up to two limits on a call: the rate of all its operations together
+//! (`rate`, e.g. Alibaba's 100/s per account) and the rate of the call's operation (`start`,
+//! `stop`, `status`, e.g. ZEGO's CreatePlayer 20/s and DescribePlayers 10/s). A call takes a
+//! turn from each. With `tenant_share` below 1, each tenant also has its own limiter at that
+//! share of each rate, checked first, so one tenant's burst cannot take every turn.
+//!
+//! A call over a limit waits for its turn when that comes within `max_wait_ms` (counted from
+//! when the call arrived) and is refused otherwise: `rate-limited`, with the time until a turn
+//! frees as `Retry-After`. Nothing is queued past that: a refused call was never sent.
+
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+
+use crate::config::QuotaConfig;
+
+/// The documented limits of the seed vendors, by plugin name: calls per second for all
+/// operations together, then for `start`, `stop` and `status`. Sources: shared/vendors/*.md.
+fn vendor_default(plugin: &str) -> [Option<u32>; 4] {
+    match plugin {
+        // "Rate limit 20 requests/s" for each of StartStreamIngest, StopStreamIngest and
+        // DescribeStreamIngest.
+        "tencent-trtc" => [None, Some(20), Some(20), Some(20)],
+        // 100 requests/s per account, all APIs together.
+        "alibaba-artc" => [Some(100), None, None, None],
+        // RTMPDispatchV2: 40/s per AppID.
+        "zego-dispatch" => [Some(40), None, None, None],
+        // CreatePlayer 20/s, DescribePlayers 10/s.
+        "zego-cloud-player" => [None, Some(20), None, Some(10)],
+        _ => [None; 4],
+    }
+}
+
+/// Turns are this much farther apart than `1 s / rate`.
+const SPACING: f64 = 1.05;
+
+/// The operations a quota applies to (each one sends vendor requests).
+const OPERATIONS: [&str; 3] = ["start", "stop", "status"];
+
+/// One rate: the provider-wide limiter and, with a tenant share, one limiter per tenant.
+struct Limit {
+    /// What the limit is, for messages: `start`, or `all operations`.
+    scope: &'static str,
+    per_second: u32,
+    shared: DefaultDirectRateLimiter,
+    per_tenant: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Limit {
+    fn new(scope: &'static str, per_second: u32, cfg: &QuotaConfig) -> Option<Self> {
+        let rate = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
+        // Turns are spaced 5 % wider than the rate: a call admitted on time may reach the
+        // vendor a little late and the next one on time, and the vendor counts arrivals.
+        let quota = |rate: NonZeroU32| {
+            Quota::with_period(Duration::from_secs(1).mul_f64(SPACING) / rate.get())
+                .unwrap_or_else(|| Quota::per_second(rate))
+                .allow_burst(burst.min(rate))
+        };
+        let per_tenant = (cfg.tenant_share < 1.0).then(|| {
+            let share = (f64::from(per_second) * cfg.tenant_share).floor() as u32;
+            DefaultKeyedRateLimiter::keyed(quota(NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN)))
+        });
+        Some(Self {
+            scope,
+            per_second,
+            shared: DefaultDirectRateLimiter::direct(quota(rate)),
+            per_tenant,
+        })
+    }
+}
+
+/// How a call got past the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// At once.
+    Admitted,
+    /// After waiting for its turn.
+    Delayed,
+}
+
+/// Why a call was refused: the limit it hit and when a turn frees.
+#[derive(Debug, Clone)]
+pub(crate) struct Refused {
+    /// `start` or `all operations`.
+    pub scope: &'static str,
+    /// The limit, calls per second.
+    pub per_second: u32,
+    /// Whether the tenant's share was the limit (not the provider's whole rate).
+    pub tenant_share: bool,
+    /// Until a turn frees.
+    pub retry_after: Duration,
+}
+
+/// A provider's quotas. They belong to the provider, not to its plugin version: a hot swap
+/// keeps the count.
+pub(crate) struct Quotas {
+    all: Option<Limit>,
+    /// `start`, `stop`, `status`, in [`OPERATIONS`] order.
+    per_op: [Option<Limit>; 3],
+    max_wait: Duration,
+}
+
+impl std::fmt::Debug for Quotas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rate = |l: &Option<Limit>| l.as_ref().map(|l| l.per_second);
+        f.debug_struct("Quotas")
+            .field("all", &rate(&self.all))
+            .field("per_op", &self.per_op.each_ref().map(rate))
+            .field("max_wait", &self.max_wait)
+            .finish()
+    }
+}
+
+impl Quotas {
+    /// The quotas of a provider whose plugin is `plugin`: the configured rates, else the
+    /// vendor's documented ones.
+    pub(crate) fn new(plugin: &str, cfg: &QuotaConfig) -> Self {
+        let [all, start, stop, status] = vendor_default(plugin);
+        let pick = |set: Option<u32>, default: Option<u32>| set.or(default).unwrap_or(0);
+        let rates = [
+            pick(cfg.start, start),
+            pick(cfg.stop, stop),
+            pick(cfg.status, status),
+        ];
+        Self {
+            all: Limit::new("all operations", pick(cfg.rate, all), cfg),
+            per_op: [0, 1, 2].map(|i| Limit::new(OPERATIONS[i], rates[i], cfg)),
+            max_wait: Duration::from_millis(cfg.max_wait_ms),
+        }
+    }
+
+    /// The limits in effect, calls per second (`None`: no limit), for listings.
+    pub(crate) fn rates(&self) -> [(&'static str, Option<u32>); 4] {
+        let rate = |l: &Option<Limit>| l.as_ref().map(|l| l.per_second);
+        [
+            ("all", rate(&self.all)),
+            ("start", rate(&self.per_op[0])),
+            ("stop", rate(&self.per_op[1])),
+            ("status", rate(&self.per_op[2])),
+        ]
+    }
+
+    /// Takes a turn for one call of `operation` by `tenant` (empty without authentication),
+    /// waiting for it up to `max_wait`. Operations without a quota (`describe`,
+    /// `parse-callback`) pass at once.
+    pub(crate) async fn admit(&self, operation: &str, tenant: &str) -> Result<Admission, Refused> {
+        let deadline = Instant::now() + self.max_wait;
+        let op = OPERATIONS.iter().position(|o| *o == operation);
+        if op.is_none() {
+            return Ok(Admission::Admitted);
+        }
+        let limits = [self.all.as_ref(), op.and_then(|i| self.per_op[i].as_ref())];
+        let mut admission = Admission::Admitted;
+        for limit in limits.into_iter().flatten() {
+            if let Some(keyed) = &limit.per_tenant {
+                let key = tenant.to_string();
+                let turn = take_turn(|| keyed.check_key(&key), deadline).await;
+                admission = merge(admission, turn.map_err(|wait| refused(limit, true, wait))?);
+            }
+            let turn = take_turn(|| limit.shared.check(), deadline).await;
+            admission = merge(admission, turn.map_err(|wait| refused(limit, false, wait))?);
+        }
+        Ok(admission)
+    }
+}
+
+fn refused(limit: &Limit, tenant_share: bool, retry_after: Duration) -> Refused {
+    Refused {
+        scope: limit.scope,
+        per_second: limit.per_second,
+        tenant_share,
+        retry_after,
+    }
+}
+
+fn merge(a: Admission, b: Admission) -> Admission {
+    if a == Admission::Delayed || b == Admission::Delayed {
+        Admission::Delayed
+    } else {
+        Admission::Admitted
+    }
+}
+
+/// Takes one turn from a limiter, sleeping until it frees when that is before `deadline`;
+/// otherwise the wait that would have been needed.
+async fn take_turn<E: WaitTime>(
+    check: impl Fn() -> Result<(), E>,
+    deadline: Instant,
+) -> Result<Admission, Duration> {
+    let mut admission = Admission::Admitted;
+    loop {
+        let wait = match check() {
+            Ok(()) => return Ok(admission),
+            Err(not_until) => not_until.wait(),
+        };
+        if Instant::now() + wait > deadline {
+            return Err(wait);
+        }
+        // Another waiter may take the turn first; then this one checks again.
+        tokio::time::sleep(wait).await;
+        admission = Admission::Delayed;
+    }
+}
+
+/// The wait a refused check names.
+trait WaitTime {
+    fn wait(&self) -> Duration;
+}
+
+impl WaitTime for governor::NotUntil<<DefaultClock as Clock>::Instant> {
+    fn wait(&self) -> Duration {
+        self.wait_time_from(DefaultClock::default().now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(f: impl FnOnce(&mut QuotaConfig)) -> QuotaConfig {
+        let mut c = QuotaConfig::default();
+        f(&mut c);
+        c
+    }
+
+    #[test]
+    fn seed_vendors_get_their_documented_limits_and_the_operator_overrides_them() {
+        let trtc = Quotas::new("tencent-trtc", &QuotaConfig::default());
+        assert_eq!(
+            trtc.rates(),
+            [
+                ("all", None),
+                ("start", Some(20)),
+                ("stop", Some(20)),
+                ("status", Some(20))
+            ]
+        );
+        let raised = Quotas::new("tencent-trtc", &config(|c| c.start = Some(50)));
+        assert_eq!(raised.rates()[1], ("start", Some(50)));
+        let off = Quotas::new("tencent-trtc", &config(|c| c.start = Some(0)));
+        assert_eq!(off.rates()[1], ("start", None));
+        let unknown = Quotas::new("third-party", &QuotaConfig::default());
+        assert!(unknown.rates().iter().all(|(_, r)| r.is_none()));
+    }
+
+    #[tokio::test]
+    async fn over_the_rate_a_call_waits_for_its_turn_or_is_refused_with_the_wait() {
+        let q = Quotas::new(
+            "x",
+            &config(|c| {
+                c.start = Some(10);
+                c.max_wait_ms = 60;
+            }),
+        );
+        assert_eq!(
+            q.admit("start", "").await.expect("admitted"),
+            Admission::Admitted
+        );
+        // The next turn is 105 ms away: past the 60 ms wait, refused with the time to wait.
+        let refused = q.admit("start", "").await.expect_err("refused");
+        assert_eq!((refused.scope, refused.per_second), ("start", 10));
+        assert!(refused.retry_after > Duration::from_millis(60));
+        assert!(refused.retry_after <= Duration::from_millis(105));
+        // 60 ms later the turn is 45 ms away: within the wait, so the call waits for it.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let t0 = Instant::now();
+        assert_eq!(
+            q.admit("start", "").await.expect("admitted"),
+            Admission::Delayed
+        );
+        assert!(
+            t0.elapsed() >= Duration::from_millis(30),
+            "{:?}",
+            t0.elapsed()
+        );
+        // Other operations have no limit here.
+        assert_eq!(
+            q.admit("status", "").await.expect("admitted"),
+            Admission::Admitted
+        );
+        assert_eq!(
+            q.admit("describe", "").await.expect("admitted"),
+            Admission::Admitted
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tenant_share_leaves_turns_for_the_other_tenants() {
+        let q = Quotas::new(
+            "x",
+            &config(|c| {
+                c.rate = Some(4);
+                c.burst = 4;
+                c.max_wait_ms = 0;
+                c.tenant_share = 0.5;
+            }),
+        );
+        // Tenant a may take 2 of the 4 turns, not more.
+        assert!(q.admit("start", "a").await.is_ok());
+        assert!(q.admit("stop", "a").await.is_ok());
+        let refused = q.admit("start", "a").await.expect_err("refused");
+        assert!(refused.tenant_share);
+        assert_eq!(refused.scope, "all operations");
+        // Tenant b still gets its turns.
+        assert!(q.admit("start", "b").await.is_ok());
+        assert!(q.admit("start", "b").await.is_ok());
+    }
+}

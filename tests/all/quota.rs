@@ -1,0 +1,225 @@
+//! Vendor quotas through the gateway, against the Tencent TRTC simulator: a burst never
+//! reaches the vendor faster than its documented rate, nothing is lost, the metrics add up,
+//! and one tenant's burst leaves the others their share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ingest_sim::tencent::{TencentSim, TencentSimConfig};
+
+use crate::support::*;
+
+async fn sim() -> TencentSim {
+    TencentSim::start(TencentSimConfig {
+        secret_id: TRTC_SECRET_ID.to_string(),
+        secret_key: TRTC_SECRET_KEY.to_string(),
+        sdk_app_id: SDK_APP_ID,
+        max_skew_secs: 300,
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// The largest number of `times` inside any window of one second.
+fn most_in_one_second(mut times: Vec<std::time::Instant>) -> usize {
+    times.sort();
+    let mut most = 0;
+    let mut first = 0;
+    for last in 0..times.len() {
+        while times[last] - times[first] >= Duration::from_secs(1) {
+            first += 1;
+        }
+        most = most.max(last - first + 1);
+    }
+    most
+}
+
+/// The value of the sample of `metric` whose labels include every one of `labels`.
+fn sample(metrics: &str, metric: &str, labels: &[&str]) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// A burst of 100 starts to a provider at Tencent's documented 20 starts/s (the default:
+/// no `[providers.quota]` in the config): the simulator never sees more than 20 in any
+/// second, every call is either started (201, and the simulator has it) or refused with 429
+/// and `Retry-After` (the simulator never saw it), and the quota metrics add up to 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_reaches_the_vendor_at_its_documented_rate_and_nothing_is_lost() {
+    let sim = sim().await;
+    let gw = Arc::new(
+        gateway(&trtc_provider(
+            "trtc",
+            &sim.base_url(),
+            "[providers.quota]\nmax_wait_ms = 1500\n",
+        ))
+        .await,
+    );
+    let listed = call(&gw, "GET", "/v1/providers", None).await;
+    assert_eq!(
+        listed.json["providers"][0]["quota"]["start"], 20,
+        "{}",
+        listed.text
+    );
+
+    let calls = (0..100).map(|i| {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let room = (10_000 + i).to_string();
+            call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", &room))).await
+        })
+    });
+    let mut started = 0;
+    let mut refused = 0;
+    for answer in futures_join(calls).await {
+        match answer.status {
+            201 => started += 1,
+            429 => {
+                refused += 1;
+                assert_eq!(answer.json["kind"], "rate-limited", "{}", answer.text);
+                let retry: u64 = answer.headers["retry-after"]
+                    .to_str()
+                    .expect("text")
+                    .parse()
+                    .expect("seconds");
+                assert!((1..=2).contains(&retry), "Retry-After {retry}");
+                assert!(
+                    answer.text.contains("[providers.quota] start"),
+                    "{}",
+                    answer.text
+                );
+            }
+            other => panic!("unexpected {other}: {}", answer.text),
+        }
+    }
+    assert_eq!(started + refused, 100);
+    let seen = sim.requests();
+    assert_eq!(
+        seen.len(),
+        started,
+        "every admitted call, and only those, reached the vendor"
+    );
+    assert_eq!(sim.tasks().len(), started);
+    // 1.5 s of waiting at 20/s: the first call and then one every 52.5 ms.
+    assert!((25..=35).contains(&started), "{started} started");
+    let most = most_in_one_second(seen.iter().map(|r| r.received).collect());
+    assert!(
+        most <= 20,
+        "the simulator saw {most} starts within one second"
+    );
+
+    let metrics = call(&gw, "GET", "/metrics", None).await.text;
+    let quota = |outcome: &str| {
+        sample(
+            &metrics,
+            "ingest_quota_total",
+            &[
+                "provider=\"trtc\"",
+                "operation=\"start\"",
+                &format!("outcome=\"{outcome}\""),
+            ],
+        )
+    };
+    assert_eq!(
+        quota("admitted") + quota("delayed"),
+        started as u64,
+        "{metrics}"
+    );
+    assert_eq!(quota("refused"), refused as u64, "{metrics}");
+    assert!(quota("delayed") > 0, "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "ingest_requests_total",
+            &["outcome=\"rate-limited\""]
+        ),
+        refused as u64
+    );
+}
+
+/// `tenant_share`: a tenant that bursts gets its share of the rate; another tenant's calls
+/// in the same second still pass.
+#[tokio::test]
+async fn one_tenants_burst_leaves_the_others_their_share() {
+    const KEY_A: &str = "quota-tenant-a-key-0123456789abcd";
+    const KEY_B: &str = "quota-tenant-b-key-fedcba98765432";
+    let sha = |k: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(k.as_bytes()))
+    };
+    let sim = sim().await;
+    let provider = trtc_provider(
+        "trtc",
+        &sim.base_url(),
+        "[providers.quota]\nstart = 4\nburst = 4\nmax_wait_ms = 0\ntenant_share = 0.5\n",
+    );
+    let gw = gateway(&format!(
+        "[gateway]\nauth = \"tenants\"\nhandle_key = {{ value = \"quota-test-handle-key-0123456789\" }}\n{provider}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n[[tenants]]\nid = \"b\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n",
+        sha(KEY_A),
+        sha(KEY_B)
+    ))
+    .await;
+    let start = |key: &'static str, room: u32| {
+        let gw = &gw;
+        async move {
+            let req = http::Request::post("/v1/ingests")
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/json")
+                .body(bytes::Bytes::from(
+                    pull_in("trtc", &room.to_string()).to_string(),
+                ))
+                .expect("request");
+            let resp = ingest_gateway::handle(gw, req).await;
+            (
+                resp.status().as_u16(),
+                String::from_utf8_lossy(resp.body()).into_owned(),
+            )
+        }
+    };
+    // Tenant a: two of the four turns, then 429 naming its share.
+    assert_eq!(start(KEY_A, 1).await.0, 201);
+    assert_eq!(start(KEY_A, 2).await.0, 201);
+    let (status, text) = start(KEY_A, 3).await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("this tenant's share"), "{text}");
+    // Tenant b, in the same second, gets its turns.
+    assert_eq!(start(KEY_B, 4).await.0, 201);
+    assert_eq!(start(KEY_B, 5).await.0, 201);
+    assert_eq!(sim.requests().len(), 4);
+}
+
+/// With `max_wait_ms = 0` a call over the rate is refused at once, before the vendor.
+#[tokio::test]
+async fn without_a_wait_a_call_over_the_rate_is_refused_at_once() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider(
+        "trtc",
+        &sim.base_url(),
+        "[providers.quota]\nstart = 1\nmax_wait_ms = 0\n",
+    ))
+    .await;
+    assert_eq!(
+        call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "7")))
+            .await
+            .status,
+        201
+    );
+    let over = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "8"))).await;
+    assert_eq!(over.status, 429, "{}", over.text);
+    // The next turn is 1.05 s away (turns are spaced 5 % wide), rounded up to whole seconds.
+    assert_eq!(over.headers["retry-after"], "2");
+    assert_eq!(sim.requests().len(), 1);
+}
+
+async fn futures_join<T>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks.collect::<Vec<_>>() {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
