@@ -217,6 +217,7 @@ async fn sim() -> TencentSim {
         secret_key: TRTC_SECRET_KEY.to_string(),
         sdk_app_id: SDK_APP_ID,
         max_skew_secs: 300,
+        ..TencentSimConfig::for_tests()
     })
     .await
     .expect("simulator starts")

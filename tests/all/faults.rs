@@ -54,6 +54,7 @@ async fn tencent_sim() -> TencentSim {
         secret_key: TRTC_SECRET_KEY.to_string(),
         sdk_app_id: SDK_APP_ID,
         max_skew_secs: 300,
+        ..TencentSimConfig::for_tests()
     })
     .await
     .expect("tencent simulator")

@@ -19,6 +19,7 @@ fn sim_config() -> TencentSimConfig {
         secret_key: TRTC_SECRET_KEY.to_string(),
         sdk_app_id: SDK_APP_ID,
         max_skew_secs: 300,
+        ..TencentSimConfig::for_tests()
     }
 }
 

@@ -82,6 +82,7 @@ async fn every_documented_operation_answers_a_documented_status() {
         secret_key: TRTC_SECRET_KEY.to_string(),
         sdk_app_id: SDK_APP_ID,
         max_skew_secs: 300,
+        ..TencentSimConfig::for_tests()
     })
     .await
     .expect("simulator");

@@ -11,6 +11,10 @@ use ingest_gateway::{Config, Gateway};
 /// Secret values used anywhere in the suite. None may appear in any output.
 pub const TRTC_SECRET_ID: &str = "AKIDtest1111111111111111111111111111";
 pub const TRTC_SECRET_KEY: &str = "trtc-test-secret-key-Zq9w8e7r6t5y";
+/// The TRTC application's SDKSecretKey (UserSig generation).
+pub const TRTC_SDK_SECRET_KEY: &str = "trtc-test-sdk-secret-key-Pb4Ks7Dn";
+/// The TRTC console's callback key.
+pub const TRTC_CALLBACK_KEY: &str = "trtcTestCallbackKey7Gh2Jm5";
 pub const SDK_APP_ID: u64 = 1400188366;
 pub const RONGCLOUD_APP_SECRET: &str = "rc-test-app-secret-Hq3Lm8Px";
 pub const ALIBABA_ACCESS_KEY_ID: &str = "LTAItestAccessKeyId0001";
@@ -23,6 +27,8 @@ pub const ZEGO_CALLBACK_SECRET: &str = "zego-test-callback-secret-Wq4Rt8";
 pub const ALL_SECRETS: &[&str] = &[
     TRTC_SECRET_ID,
     TRTC_SECRET_KEY,
+    TRTC_SDK_SECRET_KEY,
+    TRTC_CALLBACK_KEY,
     RONGCLOUD_APP_SECRET,
     ALIBABA_ACCESS_KEY_ID,
     ALIBABA_ACCESS_KEY_SECRET,

@@ -1,7 +1,9 @@
 //! Tencent TRTC end to end: gateway → plugin component → simulator.
 
+use bytes::Bytes;
 use ingest_sim::server::Fault;
-use ingest_sim::tencent::{TencentSim, TencentSimConfig};
+use ingest_sim::tencent::{CallbackEvent, SimCallback, TencentSim, TencentSimConfig};
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -11,6 +13,7 @@ async fn sim() -> TencentSim {
         secret_key: TRTC_SECRET_KEY.to_string(),
         sdk_app_id: SDK_APP_ID,
         max_skew_secs: 300,
+        ..TencentSimConfig::for_tests()
     })
     .await
     .expect("simulator starts")
@@ -252,14 +255,13 @@ async fn invalid_input_is_refused_before_the_vendor() {
     let sim = sim().await;
     let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
 
-    let mut no_sig = pull_in("trtc", "1");
-    no_sig["options"] = serde_json::json!({});
-    let a = call(&gw, "POST", "/v1/ingests", Some(no_sig)).await;
+    // No `options.user_sig` and no `sdk_secret_key` to generate one: both fixes are named.
+    let a = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("1"))).await;
     assert_eq!(a.status, 400, "{}", a.text);
     assert!(
         a.json["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("user_sig")),
+            .is_some_and(|d| d.contains("options.user_sig") && d.contains("sdk_secret_key")),
         "{}",
         a.text
     );
@@ -381,7 +383,8 @@ async fn secrets_never_leave_the_host() {
     assert!(auth.contains(TRTC_SECRET_ID), "{auth}");
     // … and neither value is in any answer or log line (support::answer checks every answer).
     assert_no_secrets("the log", "");
-    // TRTC publishes no callback spec: the plugin says so instead of accepting anything.
+    // Without the secret `callback_key` callbacks cannot be verified: the plugin says so
+    // instead of accepting anything.
     let cb = call(
         &gw,
         "POST",
@@ -391,6 +394,13 @@ async fn secrets_never_leave_the_host() {
     .await;
     assert_eq!(cb.status, 501, "{}", cb.text);
     assert_eq!(cb.json["kind"], "unsupported");
+    assert!(
+        cb.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("callback_key")),
+        "{}",
+        cb.text
+    );
     let metrics = gw.metrics().render();
     assert!(
         metrics.contains(r#"ingest_vendor_request_duration_seconds_count{provider="trtc"} 1"#),
@@ -521,4 +531,370 @@ async fn room_id_type_config_key_chooses_string_rooms() {
             ("42".to_string(), 1)
         ]
     );
+}
+
+// ---- UserSig generated from `sdk_secret_key`, and stream-ingest callbacks ----
+
+/// A simulator that verifies UserSigs with [`TRTC_SDK_SECRET_KEY`] (TLSSigAPIv2, its own
+/// implementation) and signs callbacks with [`TRTC_CALLBACK_KEY`].
+async fn keyed_sim() -> TencentSim {
+    TencentSim::start(TencentSimConfig {
+        secret_id: TRTC_SECRET_ID.to_string(),
+        secret_key: TRTC_SECRET_KEY.to_string(),
+        sdk_app_id: SDK_APP_ID,
+        max_skew_secs: 300,
+        sdk_secret_key: Some(TRTC_SDK_SECRET_KEY.to_string()),
+        callback_key: TRTC_CALLBACK_KEY.to_string(),
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A TRTC provider with `config` lines added to the required keys and the optional `secrets`
+/// added to `secret_id` and `secret_key`.
+fn keyed_provider(endpoint: &str, config: &[(&str, &str)], secrets: &[(&str, &str)]) -> String {
+    let app = SDK_APP_ID.to_string();
+    let mut all_config = vec![("region", "\"ap-guangzhou\""), ("sdk_app_id", app.as_str())];
+    all_config.extend_from_slice(config);
+    let mut all_secrets = vec![
+        ("secret_id", TRTC_SECRET_ID),
+        ("secret_key", TRTC_SECRET_KEY),
+    ];
+    all_secrets.extend_from_slice(secrets);
+    provider_toml(
+        "trtc",
+        "tencent-trtc",
+        endpoint,
+        "",
+        &all_config,
+        &all_secrets,
+    )
+}
+
+/// A pull-in start on `trtc` without `options.user_sig`.
+fn without_user_sig(room: &str) -> Value {
+    let mut body = pull_in("trtc", room);
+    body["options"] = json!({});
+    body
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Without `options.user_sig`, the plugin generates the UserSig from `sdk_secret_key` (the
+/// host computes the HMAC) and the simulator verifies it with its own TLSSigAPIv2.
+#[tokio::test]
+async fn user_sig_is_generated_from_the_sdk_secret_key() {
+    let sim = keyed_sim().await;
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("42"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(
+        sim.user_sigs_verified(),
+        1,
+        "the simulator checked the UserSig"
+    );
+    let sent = sim.tasks()[0].user_sig.clone();
+    assert_eq!(
+        ingest_sim::tencent::verify_user_sig(
+            &sent,
+            "relay-bot",
+            SDK_APP_ID,
+            TRTC_SDK_SECRET_KEY,
+            unix_now()
+        ),
+        Ok(())
+    );
+    let doc = ingest_sim::tencent::decode_user_sig(&sent).expect("document");
+    assert_eq!(doc["TLS.identifier"], "relay-bot");
+    assert_eq!(doc["TLS.sdkappid"], SDK_APP_ID);
+    assert_eq!(doc["TLS.expire"], 15_552_000, "Tencent's default, 180 days");
+    let made = doc["TLS.time"].as_i64().expect("TLS.time");
+    assert!((made - unix_now()).abs() < 60, "the call's clock: {made}");
+    // The generated ticket is the vendor's business: it is not in the client's answer.
+    assert!(!started.text.contains(&sent), "{}", started.text);
+    assert_no_secrets("the log", "");
+
+    // `user_sig_expire_secs` sets the validity; out of range is refused before the vendor.
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[("user_sig_expire_secs", "3600")],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("43"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let doc = ingest_sim::tencent::decode_user_sig(&sim.tasks()[1].user_sig).expect("document");
+    assert_eq!(doc["TLS.expire"], 3600);
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[("user_sig_expire_secs", "5")],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("44"))).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("user_sig_expire_secs")),
+        "{}",
+        a.text
+    );
+    assert_eq!(sim.request_count(), 2, "the refused start never left");
+}
+
+/// A wrong `sdk_secret_key`: the simulator refuses the UserSig as Tencent does
+/// (`InvalidParameter.UserSig`) and the caller gets the mapped error.
+#[tokio::test]
+async fn a_wrong_sdk_secret_key_is_refused_by_the_vendor() {
+    let sim = keyed_sim().await;
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[],
+        &[("sdk_secret_key", "not-the-applications-sdk-key")],
+    ))
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("42"))).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.json["kind"], "invalid-argument", "{}", a.text);
+    assert_eq!(
+        a.json["vendor_code"], "InvalidParameter.UserSig",
+        "{}",
+        a.text
+    );
+    assert_eq!(a.json["retryable"], false);
+    assert!(a.json["vendor_request_id"].is_string(), "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("sdk_secret_key")),
+        "{}",
+        a.text
+    );
+    assert_eq!(sim.request_count(), 1, "the start reached the simulator");
+    assert_eq!(sim.user_sigs_verified(), 0);
+    assert!(sim.tasks().is_empty());
+}
+
+/// `options.user_sig` overrides generation: it is sent verbatim even when the provider has an
+/// `sdk_secret_key`.
+#[tokio::test]
+async fn options_user_sig_overrides_the_generated_one() {
+    let sim = keyed_sim().await;
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    // A valid ticket the application made itself (here: the simulator, 10 minutes).
+    let given = sim.user_sig("relay-bot", 600).expect("keyed simulator");
+    let mut body = pull_in("trtc", "42");
+    body["options"]["user_sig"] = given.clone().into();
+    let started = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(sim.tasks()[0].user_sig, given, "sent verbatim");
+    assert_eq!(sim.user_sigs_verified(), 1);
+
+    // An invalid one is still the caller's choice: sent as is, and refused by the vendor.
+    let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "43"))).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(
+        a.json["vendor_code"], "InvalidParameter.UserSig",
+        "{}",
+        a.text
+    );
+    let sent = sim.requests()[1].body_json().expect("JSON body");
+    assert_eq!(sent["UserSig"], "eJyrVkrNSMxSslIyNDBQ", "{sent}");
+    assert_eq!(sim.user_sigs_verified(), 1);
+}
+
+/// Posts a callback with its own headers to the gateway core.
+async fn post_callback(
+    gw: &ingest_gateway::Gateway,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Answer {
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri("/v1/callbacks/trtc");
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = ingest_gateway::handle(gw, req.body(Bytes::from(body)).expect("request")).await;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = String::from_utf8_lossy(resp.body()).into_owned();
+    assert_no_secrets("a callback answer", &text);
+    Answer {
+        status,
+        headers,
+        json: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+fn ingest_event(task_id: &str, event_type: u32, status: Option<u8>) -> CallbackEvent {
+    CallbackEvent {
+        event_type,
+        task_id: task_id.to_string(),
+        status,
+    }
+}
+
+/// A gateway whose TRTC provider has both optional secrets, and one started ingest: (gateway,
+/// handle, TaskId).
+async fn started_with_callbacks(sim: &TencentSim) -> (ingest_gateway::Gateway, String, String) {
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[],
+        &[
+            ("sdk_secret_key", TRTC_SDK_SECRET_KEY),
+            ("callback_key", TRTC_CALLBACK_KEY),
+        ],
+    ))
+    .await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("42"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let task_id = started.json["session"]["vendor_task_id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    (gw, id, task_id)
+}
+
+/// Tencent's stream-ingest callbacks (701 status, 702 stopped), signed with the callback key,
+/// become events on the handle `start` returned.
+#[tokio::test]
+async fn signed_callbacks_become_events_on_the_same_handle() {
+    let sim = keyed_sim().await;
+    let (gw, id, task_id) = started_with_callbacks(&sim).await;
+
+    let cb = sim.signed_callback(&ingest_event(&task_id, 701, Some(0)));
+    let a = post_callback(&gw, &cb.headers, cb.body).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["provider"], "trtc");
+    assert_eq!(
+        a.json["id"],
+        id.as_str(),
+        "the callback names the started ingest"
+    );
+    assert_eq!(a.json["event"]["state"], "running", "{}", a.text);
+    assert_eq!(a.json["event"]["vendor_event"], "EventType=701 Status=0");
+    assert_eq!(a.json["event"]["vendor_task_id"], task_id.as_str());
+    assert!(a.json["event"]["occurred_at_ms"].is_u64(), "{}", a.text);
+
+    // The callback's handle opens the same ingest.
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+
+    for (event_type, status, state) in [
+        (701, Some(2), "starting"),
+        (701, Some(1), "failed"),
+        (702, None, "stopped"),
+    ] {
+        let cb = sim.signed_callback(&ingest_event(&task_id, event_type, status));
+        let a = post_callback(&gw, &cb.headers, cb.body).await;
+        assert_eq!(a.status, 200, "{event_type}/{status:?}: {}", a.text);
+        assert_eq!(
+            a.json["event"]["state"], state,
+            "{event_type}/{status:?}: {}",
+            a.text
+        );
+        assert_eq!(a.json["id"], id.as_str());
+    }
+    assert_eq!(sim.request_count(), 2, "callbacks never call the vendor");
+}
+
+/// Altered, unsigned, foreign or stale callbacks are the caller's failure (401); without the
+/// secret `callback_key` the plugin says what is missing (501).
+#[tokio::test]
+async fn tampered_unsigned_or_stale_callbacks_are_unauthenticated() {
+    let sim = keyed_sim().await;
+    let (gw, _, task_id) = started_with_callbacks(&sim).await;
+    let good = sim.signed_callback(&ingest_event(&task_id, 701, Some(0)));
+    let set = |cb: &SimCallback, name: &str, value: Option<&str>| -> Vec<(String, String)> {
+        cb.headers
+            .iter()
+            .filter_map(|(k, v)| match (k.eq_ignore_ascii_case(name), value) {
+                (true, Some(value)) => Some((k.clone(), value.to_string())),
+                (true, None) => None,
+                (false, _) => Some((k.clone(), v.clone())),
+            })
+            .collect()
+    };
+    let altered = String::from_utf8(good.body.clone())
+        .expect("utf-8")
+        .replace("\"Status\":0", "\"Status\":1");
+    assert_ne!(
+        altered.as_bytes(),
+        good.body.as_slice(),
+        "the body was altered"
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let stale = sim.callback_at(&ingest_event(&task_id, 701, Some(0)), now_ms - 3_600_000);
+    let cases = [
+        (
+            good.headers.clone(),
+            altered.into_bytes(),
+            "an altered body",
+        ),
+        (
+            set(
+                &good,
+                "Sign",
+                Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            ),
+            good.body.clone(),
+            "a forged Sign",
+        ),
+        (set(&good, "Sign", None), good.body.clone(), "no Sign"),
+        (
+            set(&good, "SdkAppId", Some("1400000001")),
+            good.body.clone(),
+            "another application",
+        ),
+        (
+            stale.headers.clone(),
+            stale.body.clone(),
+            "an hour-old callback",
+        ),
+    ];
+    for (headers, body, why) in cases {
+        let a = post_callback(&gw, &headers, body).await;
+        assert_eq!(a.status, 401, "{why}: {}", a.text);
+        assert_eq!(a.json["kind"], "unauthenticated", "{why}: {}", a.text);
+    }
+
+    // Without the callback key: unsupported, naming the secret.
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    let a = post_callback(&gw, &good.headers, good.body).await;
+    assert_eq!(a.status, 501, "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("callback_key")),
+        "{}",
+        a.text
+    );
+    assert_eq!(sim.request_count(), 1, "callbacks never call the vendor");
 }

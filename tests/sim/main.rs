@@ -37,9 +37,13 @@ async fn main() -> anyhow::Result<()> {
     // Simulators stop when dropped: keep every one alive until Ctrl-C.
     let mut running: Vec<Box<dyn Any>> = Vec::new();
 
-    let tencent = TencentSim::start_on(addr(9101), TencentSimConfig::demo())
-        .await
-        .context("starting the tencent-trtc simulator")?;
+    // The demo gateway generates UserSigs from the same SDKSecretKey: check them.
+    let tencent = TencentSim::start_on(
+        addr(9101),
+        TencentSimConfig::demo().with_sdk_secret_key(ingest_sim::tencent::DEMO_SDK_SECRET_KEY),
+    )
+    .await
+    .context("starting the tencent-trtc simulator")?;
     println!("tencent-trtc simulator listening on {}", tencent.base_url());
     running.push(Box::new(tencent));
 

@@ -12,12 +12,25 @@
 //! Check order: route (`POST /`) → required common headers → `Content-Type` → signature
 //! (Authorization syntax, timestamp skew, SecretId, credential scope, signature) → version →
 //! region → action → body → the action's own parameters.
+//!
+//! UserSig: with an SDKSecretKey configured ([`TencentSimConfig::sdk_secret_key`]), every
+//! `StartStreamIngest`'s `UserSig` is verified as TLSSigAPIv2 describes it — URL-safe base64
+//! (`*` `-` `_`) → zlib → JSON; `TLS.identifier` must be the `UserId`, `TLS.sdkappid` the
+//! application, `TLS.time + TLS.expire` not passed, and `TLS.sig` the base64 HMAC-SHA256 of the
+//! content string under the key — else `InvalidParameter.UserSig`. Without a key any non-empty
+//! `UserSig` is accepted (the simulator cannot check a ticket it has no key for).
+//!
+//! Callbacks: [`TencentSim::signed_callback`] builds the "Push Online Media Stream" callback
+//! (event group 7: 701 status, 702 stopped) TRTC would POST, with `Sign` =
+//! base64(HMAC-SHA256(callback key, body)) and `SdkAppId`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -49,6 +62,13 @@ pub const DEMO_SECRET_ID: &str = "AKIDdemo00000000000000000000000000";
 pub const DEMO_SECRET_KEY: &str = "demo-trtc-secret-key-do-not-use";
 /// The demo's SdkAppId.
 pub const DEMO_SDK_APP_ID: u64 = 1_400_188_366;
+/// The demo's SDKSecretKey (not a real credential): the `ingest-sim` binary verifies UserSigs
+/// with it.
+pub const DEMO_SDK_SECRET_KEY: &str = "demo-trtc-sdk-secret-key-do-not-use";
+/// The demo's callback key (not a real credential).
+pub const DEMO_CALLBACK_KEY: &str = "demo-trtc-callback-key";
+/// Largest inflated UserSig document accepted, bytes.
+const MAX_USER_SIG_DOCUMENT: usize = 16 * 1024;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -64,6 +84,12 @@ pub struct TencentSimConfig {
     /// Largest accepted difference between `X-TC-Timestamp` and the simulator's clock, in
     /// seconds (Tencent: 300).
     pub max_skew_secs: i64,
+    /// The application's SDKSecretKey. When set, `UserSig`s are verified with it (TLSSigAPIv2)
+    /// and a wrong, foreign or expired one is `InvalidParameter.UserSig`; when `None`, any
+    /// non-empty `UserSig` is accepted.
+    pub sdk_secret_key: Option<String>,
+    /// The callback key set in the console: [`TencentSim::signed_callback`] signs with it.
+    pub callback_key: String,
 }
 
 impl TencentSimConfig {
@@ -74,16 +100,30 @@ impl TencentSimConfig {
             secret_key: "test-trtc-secret-key".to_owned(),
             sdk_app_id: 1_400_000_001,
             max_skew_secs: 300,
+            sdk_secret_key: None,
+            callback_key: "test-trtc-callback-key".to_owned(),
         }
     }
 
-    /// The demo's credentials ([`DEMO_SECRET_ID`], [`DEMO_SECRET_KEY`], [`DEMO_SDK_APP_ID`]).
+    /// The same account with UserSig verification on, with `key` as the SDKSecretKey.
+    pub fn with_sdk_secret_key(self, key: &str) -> Self {
+        Self {
+            sdk_secret_key: Some(key.to_owned()),
+            ..self
+        }
+    }
+
+    /// The demo's credentials ([`DEMO_SECRET_ID`], [`DEMO_SECRET_KEY`], [`DEMO_SDK_APP_ID`],
+    /// [`DEMO_CALLBACK_KEY`]), without UserSig verification (the bench sends a fixed
+    /// `UserSig`); `.with_sdk_secret_key(DEMO_SDK_SECRET_KEY)` turns it on.
     pub fn demo() -> Self {
         Self {
             secret_id: DEMO_SECRET_ID.to_owned(),
             secret_key: DEMO_SECRET_KEY.to_owned(),
             sdk_app_id: DEMO_SDK_APP_ID,
             max_skew_secs: 300,
+            sdk_secret_key: None,
+            callback_key: DEMO_CALLBACK_KEY.to_owned(),
         }
     }
 }
@@ -115,6 +155,8 @@ pub struct SimTask {
     pub room_id_type: u8,
     /// `UserId` of the relay robot.
     pub user_id: String,
+    /// `UserSig` as sent.
+    pub user_sig: String,
     /// Current source URL (`StreamUrl`, possibly changed by `UpdateStreamIngest`).
     pub stream_url: String,
     /// Current volume (default 100).
@@ -123,6 +165,26 @@ pub struct SimTask {
     pub paused: bool,
     /// Running or stopped.
     pub state: TaskState,
+}
+
+/// A stream-ingest event to call back with (event group 7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackEvent {
+    /// `EventType`: 701 stream-ingest status, 702 stopped.
+    pub event_type: u32,
+    /// `EventInfo.TaskId`.
+    pub task_id: String,
+    /// `EventInfo.Status` (701): 0 started, 1 failed, 2 retrying.
+    pub status: Option<u8>,
+}
+
+/// A signed callback: what TRTC would POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimCallback {
+    /// `content-type`, `Sign` and `SdkAppId`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, exactly as signed.
+    pub body: Vec<u8>,
 }
 
 /// A running TRTC simulator. Dropping it stops the server.
@@ -202,6 +264,61 @@ impl TencentSim {
         lock(&self.trtc.tasks).clone()
     }
 
+    /// How many `UserSig`s were verified with the SDKSecretKey and accepted.
+    pub fn user_sigs_verified(&self) -> u64 {
+        self.trtc.user_sigs_verified.load(Ordering::SeqCst)
+    }
+
+    /// A valid UserSig for `user_id`, made now with the configured SDKSecretKey and valid for
+    /// `expire_secs` (`None` without a key): what an application's server would pass.
+    pub fn user_sig(&self, user_id: &str, expire_secs: i64) -> Option<String> {
+        let key = self.trtc.cfg.sdk_secret_key.as_deref()?;
+        Some(make_user_sig(
+            key,
+            self.trtc.cfg.sdk_app_id,
+            user_id,
+            unix_now(),
+            expire_secs,
+        ))
+    }
+
+    /// The callback TRTC would send now for `event`.
+    pub fn signed_callback(&self, event: &CallbackEvent) -> SimCallback {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.callback_at(event, now_ms)
+    }
+
+    /// The callback for `event` sent at `callback_ms` (`CallbackMsTs`, and `EventMsTs` one
+    /// second earlier), signed with the configured callback key.
+    pub fn callback_at(&self, event: &CallbackEvent, callback_ms: u64) -> SimCallback {
+        let mut info = json!({
+            "EventMsTs": callback_ms.saturating_sub(1000),
+            "TaskId": event.task_id,
+        });
+        if let Some(status) = event.status {
+            info["Status"] = json!(status);
+        }
+        let body = json!({
+            "EventGroupId": 7,
+            "EventType": event.event_type,
+            "CallbackMsTs": callback_ms,
+            "EventInfo": info,
+        })
+        .to_string()
+        .into_bytes();
+        let sign = BASE64.encode(hmac_sha256(self.trtc.cfg.callback_key.as_bytes(), &body));
+        SimCallback {
+            headers: vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("Sign".to_owned(), sign),
+                ("SdkAppId".to_owned(), self.trtc.cfg.sdk_app_id.to_string()),
+            ],
+            body,
+        }
+    }
+
     /// Ends a running task as if its source had finished (it then describes as `NotExist`).
     /// Returns whether a running task with that id existed.
     pub fn finish_task(&self, task_id: &str) -> bool {
@@ -225,6 +342,7 @@ struct Trtc {
     tasks: Mutex<Vec<SimTask>>,
     serial: AtomicU64,
     load_test: AtomicBool,
+    user_sigs_verified: AtomicU64,
 }
 
 impl Trtc {
@@ -234,6 +352,7 @@ impl Trtc {
             tasks: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
             load_test: AtomicBool::new(false),
+            user_sigs_verified: AtomicU64::new(0),
         })
     }
 }
@@ -492,14 +611,19 @@ impl Trtc {
                 "`UserId` must be at most 32 characters of A-Z a-z 0-9 _ -, got `{user_id}`"
             )));
         }
-        match present(body, "UserSig") {
-            Some(Value::String(s)) if !s.is_empty() => {}
+        let user_sig = match present(body, "UserSig") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => {
                 return Err(err(
                     "InvalidParameter.UserSig",
                     "`UserSig` must be a non-empty string",
                 ));
             }
+        };
+        if let Some(key) = &self.cfg.sdk_secret_key {
+            verify_user_sig(&user_sig, &user_id, self.cfg.sdk_app_id, key, unix_now())
+                .map_err(|why| err("InvalidParameter.UserSig", why))?;
+            self.user_sigs_verified.fetch_add(1, Ordering::SeqCst);
         }
         let stream_url = stream_url(body)?
             .ok_or_else(|| err("InvalidParameter.StreamUrl", "`StreamUrl` is required"))?;
@@ -557,6 +681,7 @@ impl Trtc {
             room_id,
             room_id_type,
             user_id,
+            user_sig,
             stream_url,
             volume,
             paused: false,
@@ -791,6 +916,102 @@ fn signature(secret_key: &str, date: &str, service: &str, string_to_sign: &str) 
     let k_service = hmac_sha256(&k_date, service.as_bytes());
     let k_signing = hmac_sha256(&k_service, b"tc3_request");
     hex::encode(hmac_sha256(&k_signing, string_to_sign.as_bytes()))
+}
+
+/// TLSSigAPIv2's signed text.
+fn user_sig_content(user_id: &str, sdk_app_id: u64, time: i64, expire: i64) -> String {
+    format!(
+        "TLS.identifier:{user_id}\nTLS.sdkappid:{sdk_app_id}\nTLS.time:{time}\nTLS.expire:{expire}\n"
+    )
+}
+
+/// `TLS.sig`: base64 of HMAC-SHA256 keyed with the SDKSecretKey's UTF-8 bytes.
+fn user_sig_mac(key: &str, content: &str) -> String {
+    BASE64.encode(hmac_sha256(key.as_bytes(), content.as_bytes()))
+}
+
+/// A UserSig as Tencent's libraries make it: the JSON document, zlib, base64, then `+` → `*`,
+/// `/` → `-`, `=` → `_`.
+pub fn make_user_sig(key: &str, sdk_app_id: u64, user_id: &str, time: i64, expire: i64) -> String {
+    let document = json!({
+        "TLS.ver": "2.0",
+        "TLS.identifier": user_id,
+        "TLS.sdkappid": sdk_app_id,
+        "TLS.expire": expire,
+        "TLS.time": time,
+        "TLS.sig": user_sig_mac(key, &user_sig_content(user_id, sdk_app_id, time, expire)),
+    });
+    let compressed = miniz_oxide::deflate::compress_to_vec_zlib(document.to_string().as_bytes(), 6);
+    BASE64
+        .encode(compressed)
+        .replace('+', "*")
+        .replace('/', "-")
+        .replace('=', "_")
+}
+
+/// The JSON document inside a UserSig: URL-safe base64 (`*` `-` `_` for `+` `/` `=`), then
+/// zlib. Nothing is verified here.
+pub fn decode_user_sig(sig: &str) -> Result<Map<String, Value>, String> {
+    let standard = sig.replace('*', "+").replace('-', "/").replace('_', "=");
+    let compressed = BASE64
+        .decode(standard.as_bytes())
+        .map_err(|_| "`UserSig` is not URL-safe base64 (`*` `-` `_` for `+` `/` `=`)".to_owned())?;
+    let document =
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&compressed, MAX_USER_SIG_DOCUMENT)
+            .map_err(|_| "`UserSig` does not inflate (zlib)".to_owned())?;
+    match serde_json::from_slice::<Value>(&document) {
+        Ok(Value::Object(doc)) => Ok(doc),
+        _ => Err("the `UserSig` document is not a JSON object".to_owned()),
+    }
+}
+
+/// Verifies a UserSig for `user_id` of application `sdk_app_id` with the SDKSecretKey `key`
+/// at `now` (Unix seconds); the error says what is wrong.
+pub fn verify_user_sig(
+    sig: &str,
+    user_id: &str,
+    sdk_app_id: u64,
+    key: &str,
+    now: i64,
+) -> Result<(), String> {
+    let doc = decode_user_sig(sig)?;
+    let text = |name: &str| doc.get(name).and_then(Value::as_str);
+    let number = |name: &str| {
+        doc.get(name)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| format!("the `UserSig` document has no integer `{name}`"))
+    };
+    if text("TLS.ver") != Some("2.0") {
+        return Err("the `UserSig` is not TLSSigAPIv2 (`TLS.ver` must be \"2.0\")".to_owned());
+    }
+    let identifier = text("TLS.identifier")
+        .ok_or_else(|| "the `UserSig` document has no `TLS.identifier`".to_owned())?;
+    if identifier != user_id {
+        return Err(format!(
+            "the `UserSig` is for `{identifier}`, not for UserId `{user_id}`"
+        ));
+    }
+    let app = doc.get("TLS.sdkappid").and_then(Value::as_u64);
+    if app != Some(sdk_app_id) {
+        return Err(format!(
+            "the `UserSig` is not for SdkAppId {sdk_app_id} (`TLS.sdkappid` {app:?})"
+        ));
+    }
+    let time = number("TLS.time")?;
+    let expire = number("TLS.expire")?;
+    if time.checked_add(expire).is_none_or(|end| end < now) {
+        return Err(format!(
+            "the `UserSig` expired: made at {time}, valid {expire} s, now {now}"
+        ));
+    }
+    let given =
+        text("TLS.sig").ok_or_else(|| "the `UserSig` document has no `TLS.sig`".to_owned())?;
+    if given != user_sig_mac(key, &user_sig_content(identifier, sdk_app_id, time, expire)) {
+        return Err(
+            "the `UserSig` signature does not verify with the application's key".to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// `YYYY-MM-DD` of a Unix timestamp, in UTC.
@@ -1577,5 +1798,122 @@ mod tests {
         assert_eq!(sim.requests()[0].version, http::Version::HTTP_2);
         assert_eq!(sim.tls_handshakes(), 1);
         assert_eq!(sim.tasks().len(), 1);
+    }
+
+    /// A UserSig made by an independent implementation of Tencent's algorithm (Python's hmac,
+    /// zlib and base64, as the official Python library does it) for `relay-bot` of application
+    /// 1400188366 at 1700000000, valid 180 days, with this key.
+    const PY_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+    const PY_USER_SIG: &str = "eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwkWpOYmVukn5JVDJ4pTsxIKCzBQlK0MTAwNDCwtjMzOITGpFQWZRKlDc1NTUyMDAACJakpkLEjM3gAKoKZnpQLNLDPwTw4tNTfINk93TixNd-LwLLQO0LTJyM0PSIgtz-fzCgz0MQnzM3c18bZVqARSMMkk_";
+
+    /// The plugin's UserSig for the same ticket (`plugins/tencent-trtc/src/usersig.rs`).
+    const PLUGIN_USER_SIG: &str = "eJwtjNEKgjAYRt9lt5X8mlMTugsMMgsUpMvVpv3Ucm4jiujdM913950D50OqvPSeQpOUBB6Q*fiRi4fFBkesxZ29F*fOOmn4jSmFnKR*COAnyTKKJiNeCrUYOKU0AICJWpR-FoObq2A7tC0cWG1o2PmXrDVsU*z61XGWXCVWzamXRVGXW6jyOIv2a-L9ARSMMkk_";
+
+    #[test]
+    fn verifies_a_user_sig_made_elsewhere() {
+        let app = 1_400_188_366;
+        let at = 1_700_000_000;
+        assert_eq!(
+            verify_user_sig(PY_USER_SIG, "relay-bot", app, PY_KEY, at + 60),
+            Ok(())
+        );
+        // The last second it is valid, and the first it is not.
+        assert_eq!(
+            verify_user_sig(PY_USER_SIG, "relay-bot", app, PY_KEY, at + 15_552_000),
+            Ok(())
+        );
+        let refused = |sig: &str, user: &str, app: u64, key: &str, now: i64| {
+            verify_user_sig(sig, user, app, key, now).expect_err("refused")
+        };
+        assert!(
+            refused(PY_USER_SIG, "relay-bot", app, PY_KEY, at + 15_552_001).contains("expired")
+        );
+        assert!(refused(PY_USER_SIG, "other-bot", app, PY_KEY, at).contains("other-bot"));
+        assert!(refused(PY_USER_SIG, "relay-bot", 1_400_000_001, PY_KEY, at).contains("SdkAppId"));
+        assert!(refused(PY_USER_SIG, "relay-bot", app, "another-key", at).contains("signature"));
+        for garbage in ["eJw1jcEKgjAUhF9l7Jx", "sig", "@@@", "eJyrVg__"] {
+            refused(garbage, "relay-bot", app, PY_KEY, at);
+        }
+        // What the tencent-trtc plugin generates for the same ticket (its unit test pins it;
+        // miniz_oxide compresses to other bytes than Python's zlib, both valid).
+        assert_eq!(
+            verify_user_sig(PLUGIN_USER_SIG, "relay-bot", app, PY_KEY, at),
+            Ok(())
+        );
+        // Made here, read back: the same document shape.
+        let ours = make_user_sig(PY_KEY, app, "relay-bot", at, 60);
+        assert_eq!(
+            verify_user_sig(&ours, "relay-bot", app, PY_KEY, at + 60),
+            Ok(())
+        );
+        assert!(refused(&ours, "relay-bot", app, PY_KEY, at + 61).contains("expired"));
+    }
+
+    #[tokio::test]
+    async fn start_verifies_user_sigs_with_the_sdk_secret_key() {
+        let sim = TencentSim::start(TencentSimConfig::for_tests().with_sdk_secret_key("sdk-key"))
+            .await
+            .expect("start simulator");
+        // The fixed test ticket is not signed with this key.
+        let answer = call(&sim, "StartStreamIngest", start_body(&sim, "r", "u")).await;
+        assert_eq!(error_code(&answer), "InvalidParameter.UserSig");
+        // A ticket for another user.
+        let mut body = start_body(&sim, "r", "u");
+        body["UserSig"] = json!(sim.user_sig("someone-else", 3600).expect("keyed"));
+        let answer = call(&sim, "StartStreamIngest", body).await;
+        assert_eq!(error_code(&answer), "InvalidParameter.UserSig");
+        assert_eq!(sim.user_sigs_verified(), 0);
+        // A valid one.
+        let sig = sim.user_sig("u", 3600).expect("keyed");
+        let mut body = start_body(&sim, "r", "u");
+        body["UserSig"] = json!(sig);
+        let answer = call(&sim, "StartStreamIngest", body).await;
+        assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
+        assert_eq!(sim.user_sigs_verified(), 1);
+        assert_eq!(sim.tasks()[0].user_sig, sig);
+        // Without a key, any non-empty UserSig passes (and none is counted as verified).
+        let plain = sim().await;
+        let answer = call(&plain, "StartStreamIngest", start_body(&plain, "r", "u")).await;
+        assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
+        assert_eq!(plain.user_sigs_verified(), 0);
+        assert_eq!(plain.user_sig("u", 60), None);
+    }
+
+    #[tokio::test]
+    async fn callbacks_are_signed_with_the_callback_key() {
+        let sim = sim().await;
+        let event = CallbackEvent {
+            event_type: 701,
+            task_id: "-abc+def.ghi_jkl".to_owned(),
+            status: Some(0),
+        };
+        let cb = sim.callback_at(&event, 1_700_000_000_000);
+        let body: Value = serde_json::from_slice(&cb.body).expect("JSON");
+        assert_eq!(body["EventGroupId"], 7);
+        assert_eq!(body["EventType"], 701);
+        assert_eq!(body["CallbackMsTs"], 1_700_000_000_000u64);
+        assert_eq!(body["EventInfo"]["TaskId"], "-abc+def.ghi_jkl");
+        assert_eq!(body["EventInfo"]["Status"], 0);
+        let header = |name: &str| {
+            cb.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .expect(name)
+        };
+        let expected = BASE64.encode(mac(
+            b"test-trtc-callback-key",
+            &String::from_utf8_lossy(&cb.body),
+        ));
+        assert_eq!(header("Sign"), expected);
+        assert_eq!(header("SdkAppId"), sim.config().sdk_app_id.to_string());
+        let stopped = sim.signed_callback(&CallbackEvent {
+            event_type: 702,
+            status: None,
+            ..event
+        });
+        let body: Value = serde_json::from_slice(&stopped.body).expect("JSON");
+        assert_eq!(body["EventType"], 702);
+        assert!(body["EventInfo"].get("Status").is_none(), "{body}");
     }
 }

@@ -123,8 +123,9 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
              (RTMP, HLS, FLV or MP4 over rtmp(s)/http(s))"
         }
         "InvalidParameter.UserSig" => {
-            "Tencent TRTC rejected `options.user_sig`; it must be a valid, unexpired UserSig \
-             generated for `user_id` with the application's SDKSecretKey"
+            "Tencent TRTC rejected the UserSig; it must be a valid, unexpired UserSig for \
+             `user_id` made with the application's SDKSecretKey: check `options.user_sig` if \
+             given, else the provider's secret `sdk_secret_key` (and `sdk_app_id`)"
         }
         "InvalidParameter.TaskId" | "MissingParameter.TaskId" => {
             "Tencent TRTC rejected the task id carried by the session reference"

@@ -2,27 +2,34 @@
 //!
 //! `pull-in` only: `start` → `StartStreamIngest`, `stop` → `StopStreamIngest`, `status` →
 //! `DescribeStreamIngest` (API version 2019-07-22), signed with TC3-HMAC-SHA256 through the
-//! host's credentials interface. See the crate's README for the field mapping, config, options
-//! and error mapping.
+//! host's credentials interface; `parse-callback` verifies the stream-ingest callbacks (event
+//! group 7) signed with the console's callback key. The relay robot's UserSig is
+//! `options.user_sig`, or generated with TLSSigAPIv2 from the optional secret `sdk_secret_key`.
+//! See the crate's README for the field mapping, config, options and error mapping.
 //!
 //! Layout: [`settings`] (config and endpoint), [`start`] and [`task`] (request validation,
-//! bodies, reading answers), [`sign`] (TC3), [`api`] (one signed call and its envelope),
-//! [`errors`] (vendor codes → error kinds). Everything except [`api::call`] and the [`Guest`]
-//! glue below is pure and unit-tested on the host target.
+//! bodies, reading answers), [`usersig`] (TLSSigAPIv2), [`sign`] (TC3 and the keyed hash),
+//! [`api`] (one signed call and its envelope), [`errors`] (vendor codes → error kinds),
+//! [`callback`] (verifying and normalizing callbacks). Everything except [`api::call`], the
+//! host side of [`sign::HostCrypto`] and the [`Guest`] glue below is pure and unit-tested on
+//! the host target.
 
 pub mod api;
+pub mod callback;
 pub mod errors;
 pub mod settings;
 pub mod sign;
 pub mod start;
 pub mod task;
+pub mod usersig;
 
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
-    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, error,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, context,
 };
 
 use crate::settings::Settings;
+use crate::sign::HostCrypto;
 
 /// The plugin's name.
 pub const NAME: &str = "tencent-trtc";
@@ -46,7 +53,12 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         vendor: VENDOR.to_string(),
         directions: vec![Direction::PullIn],
-        operations: vec![Operation::Start, Operation::Stop, Operation::Status],
+        operations: vec![
+            Operation::Start,
+            Operation::Stop,
+            Operation::Status,
+            Operation::ParseCallback,
+        ],
         config_keys: vec![
             key(
                 settings::KEY_SDK_APP_ID,
@@ -70,7 +82,17 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
                 "Default RoomIdType: 0 string room ids, 1 32-bit integer room ids (1..4294967294). \
                  Default 1, Tencent's default; options.room_id_type overrides it per request.",
             ),
+            key(
+                settings::KEY_USER_SIG_EXPIRE_SECS,
+                false,
+                "Validity, seconds, of the UserSig the plugin generates from the secret \
+                 sdk_secret_key when options.user_sig is absent: 60..=31536000. Default \
+                 15552000 (180 days, as Tencent's libraries).",
+            ),
         ],
+        // `sdk_secret_key` (UserSig generation) and `callback_key` (callbacks) are optional, so
+        // they are not listed here: the host refuses to start a provider without every listed
+        // secret. Without them, a start needs `options.user_sig` and callbacks are unsupported.
         secrets: vec![sign::SECRET_ID.to_string(), sign::SECRET_KEY.to_string()],
         default_hosts: settings::default_hosts(host),
     }
@@ -89,7 +111,16 @@ impl Guest for TencentTrtc {
         let settings = settings()?;
         let room_id_type =
             settings::parse_room_id_type(config::get(settings::KEY_ROOM_ID_TYPE).as_deref())?;
-        let body = start::build(&request, settings.sdk_app_id, room_id_type)?;
+        let expire_secs = settings::parse_user_sig_expire_secs(
+            config::get(settings::KEY_USER_SIG_EXPIRE_SECS).as_deref(),
+        )?;
+        let user_sigs = usersig::Generated {
+            crypto: &HostCrypto,
+            sdk_app_id: settings.sdk_app_id,
+            now_secs: context::now_ms() / 1000,
+            expire_secs,
+        };
+        let body = start::build(&request, settings.sdk_app_id, room_id_type, &user_sigs)?;
         start::session(api::call(&settings, START, &body)?)
     }
 
@@ -105,11 +136,14 @@ impl Guest for TencentTrtc {
         task::status(api::call(&settings, DESCRIBE, &body)?)
     }
 
-    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
-        Err(error::unsupported(
-            "tencent-trtc does not handle callbacks: Tencent Cloud publishes no callback \
-             specification for stream-ingest tasks; poll `status` (DescribeStreamIngest) instead",
-        ))
+    fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        let settings = settings()?;
+        callback::parse(
+            &HostCrypto,
+            settings.sdk_app_id,
+            &request,
+            context::now_ms(),
+        )
     }
 }
 
@@ -131,7 +165,12 @@ mod tests {
         assert_eq!(i.directions, vec![Direction::PullIn]);
         assert_eq!(
             i.operations,
-            vec![Operation::Start, Operation::Stop, Operation::Status]
+            vec![
+                Operation::Start,
+                Operation::Stop,
+                Operation::Status,
+                Operation::ParseCallback
+            ]
         );
         let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(
@@ -140,9 +179,11 @@ mod tests {
                 ("sdk_app_id", true),
                 ("region", true),
                 ("host", false),
-                ("room_id_type", false)
+                ("room_id_type", false),
+                ("user_sig_expire_secs", false)
             ]
         );
+        // The optional secrets (`sdk_secret_key`, `callback_key`) are not listed.
         assert_eq!(i.secrets, vec!["secret_id", "secret_key"]);
         assert_eq!(i.default_hosts, vec!["trtc.tencentcloudapi.com:443"]);
         assert_eq!(

@@ -19,6 +19,17 @@ pub const KEY_REGION: &str = "region";
 pub const KEY_HOST: &str = "host";
 /// Config key: the default `RoomIdType`.
 pub const KEY_ROOM_ID_TYPE: &str = "room_id_type";
+/// Config key: how long a UserSig the plugin generates stays valid, seconds.
+pub const KEY_USER_SIG_EXPIRE_SECS: &str = "user_sig_expire_secs";
+
+/// The default validity of a generated UserSig: 180 days, as in Tencent's official libraries.
+pub const DEFAULT_USER_SIG_EXPIRE_SECS: u64 = 180 * 86_400;
+/// The shortest validity accepted: one minute (the relay robot must still be able to enter the
+/// room when TRTC starts the task).
+pub const MIN_USER_SIG_EXPIRE_SECS: u64 = 60;
+/// The longest validity accepted: one year. A UserSig is a bearer ticket for the relay robot's
+/// user id; a longer one only widens what a leaked ticket allows.
+pub const MAX_USER_SIG_EXPIRE_SECS: u64 = 365 * 86_400;
 
 /// How TRTC reads a room id (`RoomIdType`).
 ///
@@ -156,6 +167,27 @@ pub fn parse_room_id_type(value: Option<&str>) -> Result<Option<RoomIdType>, Pro
         })
 }
 
+/// `user_sig_expire_secs`: whole seconds in
+/// [`MIN_USER_SIG_EXPIRE_SECS`]..=[`MAX_USER_SIG_EXPIRE_SECS`]; unset or blank means
+/// [`DEFAULT_USER_SIG_EXPIRE_SECS`].
+pub fn parse_user_sig_expire_secs(value: Option<&str>) -> Result<u64, ProviderError> {
+    let v = match value.map(str::trim) {
+        None | Some("") => return Ok(DEFAULT_USER_SIG_EXPIRE_SECS),
+        Some(v) => v,
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| (MIN_USER_SIG_EXPIRE_SECS..=MAX_USER_SIG_EXPIRE_SECS).contains(n))
+        .ok_or_else(|| {
+            invalid_argument(format!(
+                "provider config key `{KEY_USER_SIG_EXPIRE_SECS}` is `{v}`; it must be whole \
+                 seconds from {MIN_USER_SIG_EXPIRE_SECS} to {MAX_USER_SIG_EXPIRE_SECS} (one \
+                 year): how long a UserSig generated from `sdk_secret_key` stays valid. Leave it \
+                 unset for Tencent's default of 180 days ({DEFAULT_USER_SIG_EXPIRE_SECS})"
+            ))
+        })
+}
+
 /// The hosts `describe` reports: the configured `host` (or [`DEFAULT_HOST`]) on port 443.
 pub fn default_hosts(host: Option<&str>) -> Vec<String> {
     let host = parse_host(host).unwrap_or_else(|_| DEFAULT_HOST.to_string());
@@ -271,6 +303,39 @@ mod tests {
             let e = parse_room_id_type(Some(bad)).expect_err(bad);
             assert_eq!(e.kind, ErrorKind::InvalidArgument);
             assert!(e.message.contains("`room_id_type`"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn user_sig_expire_secs_key() {
+        assert_eq!(parse_user_sig_expire_secs(None).expect("unset"), 15_552_000);
+        assert_eq!(
+            parse_user_sig_expire_secs(Some(" ")).expect("blank"),
+            15_552_000
+        );
+        assert_eq!(parse_user_sig_expire_secs(Some("60")).expect("min"), 60);
+        assert_eq!(
+            parse_user_sig_expire_secs(Some(" 86400 ")).expect("a day"),
+            86_400
+        );
+        assert_eq!(
+            parse_user_sig_expire_secs(Some("31536000")).expect("max"),
+            31_536_000
+        );
+        for bad in [
+            "59",
+            "0",
+            "-1",
+            "31536001",
+            "1.5",
+            "1d",
+            "99999999999999999999999",
+        ] {
+            let e = parse_user_sig_expire_secs(Some(bad)).expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            for needle in ["`user_sig_expire_secs`", bad, "60", "31536000", "180 days"] {
+                assert!(e.message.contains(needle), "{bad}: {needle}: {}", e.message);
+            }
         }
     }
 

@@ -1,13 +1,20 @@
-//! TC3-HMAC-SHA256 request signing, as the vendor documents it.
+//! TC3-HMAC-SHA256 request signing, as the vendor documents it, and the keyed hash the UserSig
+//! and callback checks need.
 //!
 //! The string building is pure. The three steps that need a hash or a secret go through the
 //! [`Crypto`] trait: in the component it is [`HostCrypto`], which asks the host
 //! (`ingest_plugin_sdk::creds`) so the plugin never holds `secret_key` or `secret_id`; the unit
 //! tests plug in a local implementation and check the vendor's published example.
+//!
+//! [`SecretHmac`] is the one keyed step of TLSSigAPIv2 ([`crate::usersig`]) and of callback
+//! verification ([`crate::callback`]): `HMAC-SHA256(secret, data)`, computed by the host over a
+//! secret reference, with "the secret is not configured" kept apart from other failures so
+//! each caller can say how to fix it.
 
 use ingest_plugin_sdk::ErrorKind;
 use ingest_plugin_sdk::ProviderError;
-use ingest_plugin_sdk::creds::{self, HashAlgorithm};
+use ingest_plugin_sdk::bindings::ingest::provider::credentials as host;
+use ingest_plugin_sdk::creds::{self, CredentialError, HashAlgorithm};
 use ingest_plugin_sdk::error;
 
 /// The signature algorithm name.
@@ -69,6 +76,31 @@ impl Crypto for HostCrypto {
     /// A placeholder the host swaps for the real SecretId when the request leaves.
     fn secret_id(&self) -> Result<String, ProviderError> {
         creds::placeholder(&[creds::secret(SECRET_ID)])
+    }
+}
+
+/// `HMAC-SHA256` keyed by a secret the plugin never sees.
+pub trait SecretHmac {
+    /// `HMAC-SHA256(key = the value of secret `secret`, data)`, raw bytes; `Ok(None)` when the
+    /// provider has no secret of that name (it is optional: the caller says what to add).
+    fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError>;
+}
+
+impl SecretHmac for HostCrypto {
+    fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError> {
+        // The host's own error tells a missing secret apart from anything else.
+        match host::hmac(
+            HashAlgorithm::Sha256,
+            &[creds::secret(secret)],
+            &[creds::bytes(data)],
+        ) {
+            Ok(mac) => Ok(Some(mac)),
+            Err(CredentialError::UnknownSecret(_)) => Ok(None),
+            Err(CredentialError::InvalidInput(m)) => Err(error::new(
+                ErrorKind::PluginFault,
+                format!("the plugin made an invalid credentials call: {m}"),
+            )),
+        }
     }
 }
 
@@ -173,6 +205,28 @@ pub fn authorization(crypto: &impl Crypto, req: &ToSign<'_>) -> Result<String, P
         &signed,
         &signature,
     ))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A local [`SecretHmac`] for unit tests, knowing fixed secret values.
+    use super::*;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    /// Resolves the secrets it lists; any other name is "not configured".
+    pub struct LocalSecrets(pub Vec<(&'static str, &'static str)>);
+
+    impl SecretHmac for LocalSecrets {
+        fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError> {
+            let Some((_, value)) = self.0.iter().find(|(name, _)| *name == secret) else {
+                return Ok(None);
+            };
+            let mut mac = Hmac::<Sha256>::new_from_slice(value.as_bytes()).expect("any key length");
+            mac.update(data);
+            Ok(Some(mac.finalize().into_bytes().to_vec()))
+        }
+    }
 }
 
 #[cfg(test)]

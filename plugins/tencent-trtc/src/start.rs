@@ -1,5 +1,6 @@
 //! `start` → `StartStreamIngest`: validating the request and building the body, and reading
-//! the vendor's answer. Pure; every check runs before any network call.
+//! the vendor's answer. Pure apart from the [`UserSigSource`] passed in; every check runs
+//! before any network call.
 
 use ingest_plugin_sdk::error::{bad_vendor_response, invalid_argument, unsupported};
 use ingest_plugin_sdk::options::Options;
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use crate::api::Reply;
 use crate::settings::{KEY_ROOM_ID_TYPE, RoomIdType};
+use crate::usersig::UserSigSource;
 
 /// The longest session reference the contract allows, bytes.
 pub const MAX_SESSION_REF: usize = 2048;
@@ -25,7 +27,7 @@ pub struct StartBody {
     pub room_id_type: u8,
     /// `UserId` of the relay robot.
     pub user_id: String,
-    /// `UserSig` for that user.
+    /// `UserSig` for that user: `options.user_sig`, else generated (TLSSigAPIv2).
     pub user_sig: String,
     /// `StreamUrl`: the source.
     pub stream_url: String,
@@ -53,11 +55,14 @@ pub struct StartBody {
 const STREAM_URL_SCHEMES: [&str; 4] = ["rtmp://", "rtmps://", "http://", "https://"];
 
 /// Validates `req` and builds the body. `config_room_id_type` is the provider's
-/// `room_id_type` config key, used when `options.room_id_type` is absent.
+/// `room_id_type` config key, used when `options.room_id_type` is absent. The UserSig is
+/// `options.user_sig` when given (an override), else `user_sigs`'s for `user_id`, asked for
+/// only once everything else is valid.
 pub fn build(
     req: &StartRequest,
     sdk_app_id: u64,
     config_room_id_type: Option<RoomIdType>,
+    user_sigs: &impl UserSigSource,
 ) -> Result<StartBody, ProviderError> {
     if req.direction != Direction::PullIn {
         return Err(unsupported(format!(
@@ -88,16 +93,17 @@ pub fn build(
     validate_user_id(&req.user_id)?;
     let stream_url = validate_stream_url(req.stream_url.as_deref())?;
 
-    let user_sig = options
-        .str("user_sig")?
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            invalid_argument(
-                "`options.user_sig` is required: Tencent TRTC needs a UserSig for `user_id` (the \
-                 relay robot), generated with the application's SDKSecretKey (TLSSigAPIv2); pass \
-                 it as `options.user_sig`",
-            )
-        })?;
+    let given_user_sig = options.str("user_sig")?;
+    if given_user_sig
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        return Err(invalid_argument(
+            "`options.user_sig` is blank; pass the UserSig generated for `user_id` (the relay \
+             robot), or leave the key out to have the gateway generate one from the provider's \
+             secret `sdk_secret_key`",
+        ));
+    }
 
     // `options.room_id_type`, else the provider config, else Tencent's default (1, integer).
     // Never changed here: the integer room 42 and the string room "42" are different rooms.
@@ -148,6 +154,10 @@ pub fn build(
     }
     let private_map_key = options.str("private_map_key")?.filter(|s| !s.is_empty());
     let auto_push = options.bool("auto_push")?;
+    let user_sig = match given_user_sig {
+        Some(given) => given,
+        None => user_sigs.user_sig(&req.user_id)?,
+    };
 
     Ok(StartBody {
         sdk_app_id,
@@ -254,6 +264,33 @@ pub fn session(reply: Reply) -> Result<Session, ProviderError> {
 mod tests {
     use super::*;
     use ingest_plugin_sdk::ErrorKind;
+
+    /// A provider without `sdk_secret_key`: every start needs `options.user_sig`.
+    struct NoKey;
+
+    impl UserSigSource for NoKey {
+        fn user_sig(&self, _user_id: &str) -> Result<String, ProviderError> {
+            Err(crate::usersig::no_user_sig())
+        }
+    }
+
+    /// A provider whose UserSigs are `generated-for-{user_id}`.
+    struct Fixed;
+
+    impl UserSigSource for Fixed {
+        fn user_sig(&self, user_id: &str) -> Result<String, ProviderError> {
+            Ok(format!("generated-for-{user_id}"))
+        }
+    }
+
+    /// [`super::build`] for a provider without `sdk_secret_key`.
+    fn build(
+        req: &StartRequest,
+        sdk_app_id: u64,
+        config_room_id_type: Option<RoomIdType>,
+    ) -> Result<StartBody, ProviderError> {
+        super::build(req, sdk_app_id, config_room_id_type, &NoKey)
+    }
 
     fn request(options: &str) -> StartRequest {
         StartRequest {
@@ -473,9 +510,31 @@ mod tests {
         assert!(e.message.contains("audio-only"));
     }
 
+    /// Without `options.user_sig` the source's UserSig is used; with it, the option wins.
+    #[test]
+    fn user_sig_from_the_source_or_the_option() {
+        let body = super::build(&request("{}"), 1, None, &Fixed).expect("generated");
+        assert_eq!(body.user_sig, "generated-for-relay-bot");
+        let body =
+            super::build(&request(r#"{"user_sig":"given"}"#), 1, None, &Fixed).expect("given");
+        assert_eq!(body.user_sig, "given");
+        // Invalid input is refused before a UserSig is made.
+        let mut req = request("{}");
+        req.room_id = "room-42".into();
+        let e = super::build(&req, 1, None, &NoKey).expect_err("bad room");
+        assert!(e.message.contains("`room_id`"), "{}", e.message);
+        // A blank option is a mistake, not a request to generate.
+        let e = super::build(&request(r#"{"user_sig":" "}"#), 1, None, &Fixed).expect_err("blank");
+        assert!(e.message.contains("blank"), "{}", e.message);
+    }
+
     #[test]
     fn required_fields() {
-        assert!(invalid(&request("{}"), None).contains("`options.user_sig`"));
+        let msg = invalid(&request("{}"), None);
+        assert!(
+            msg.contains("`options.user_sig`") && msg.contains("`sdk_secret_key`"),
+            "{msg}"
+        );
         assert!(invalid(&request(r#"{"user_sig":"  "}"#), None).contains("`options.user_sig`"));
         assert!(invalid(&request(r#"{"user_sig":true}"#), None).contains("options.user_sig"));
 
