@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use ingest_gateway::Gateway;
-use ingest_sim::tencent::{TencentSim, TencentSimConfig};
+use ingest_sim::tencent::TencentSim;
 use tokio::sync::oneshot;
 
 use crate::support::*;
@@ -212,15 +212,7 @@ impl Envoy {
 // Backends: the simulator, the gateway's two fronts, a plain upstream
 
 async fn sim() -> TencentSim {
-    TencentSim::start(TencentSimConfig {
-        secret_id: TRTC_SECRET_ID.to_string(),
-        secret_key: TRTC_SECRET_KEY.to_string(),
-        sdk_app_id: SDK_APP_ID,
-        max_skew_secs: 300,
-        ..TencentSimConfig::for_tests()
-    })
-    .await
-    .expect("simulator starts")
+    trtc_sim().await
 }
 
 /// A server task on 127.0.0.1:0 that stops when told (or when dropped).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ingest_gateway::Gateway;
 use ingest_sim::rongcloud::{RongCloudSim, RongCloudSimConfig};
 use ingest_sim::server::{Fault, SimResponse, SimServer};
-use ingest_sim::tencent::{TencentSim, TencentSimConfig};
+use ingest_sim::tencent::TencentSim;
 
 use crate::support::*;
 
@@ -49,15 +49,7 @@ fn rongcloud(id: &str, endpoint: &str, extra_config: &[(&str, &str)]) -> String 
 }
 
 async fn tencent_sim() -> TencentSim {
-    TencentSim::start(TencentSimConfig {
-        secret_id: TRTC_SECRET_ID.to_string(),
-        secret_key: TRTC_SECRET_KEY.to_string(),
-        sdk_app_id: SDK_APP_ID,
-        max_skew_secs: 300,
-        ..TencentSimConfig::for_tests()
-    })
-    .await
-    .expect("tencent simulator")
+    trtc_sim().await
 }
 
 async fn rongcloud_sim() -> RongCloudSim {

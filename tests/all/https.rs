@@ -14,13 +14,7 @@ use ingest_sim::tls::{ALPN_HTTP11, TestTls};
 use crate::support::*;
 
 fn sim_config() -> TencentSimConfig {
-    TencentSimConfig {
-        secret_id: TRTC_SECRET_ID.to_string(),
-        secret_key: TRTC_SECRET_KEY.to_string(),
-        sdk_app_id: SDK_APP_ID,
-        max_skew_secs: 300,
-        ..TencentSimConfig::for_tests()
-    }
+    trtc_sim_config()
 }
 
 /// A TRTC simulator over https (HTTP/2 and HTTP/1.1 offered by ALPN).

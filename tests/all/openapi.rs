@@ -2,7 +2,6 @@
 //! a documented status, the server's route list and the document agree, and real answers
 //! carry every field the schemas require.
 
-use ingest_sim::tencent::{TencentSim, TencentSimConfig};
 use serde_json::Value;
 
 use crate::support::*;
@@ -77,15 +76,7 @@ fn the_document_and_the_server_list_the_same_routes() {
 #[tokio::test]
 async fn every_documented_operation_answers_a_documented_status() {
     let spec = spec();
-    let sim = TencentSim::start(TencentSimConfig {
-        secret_id: TRTC_SECRET_ID.to_string(),
-        secret_key: TRTC_SECRET_KEY.to_string(),
-        sdk_app_id: SDK_APP_ID,
-        max_skew_secs: 300,
-        ..TencentSimConfig::for_tests()
-    })
-    .await
-    .expect("simulator");
+    let sim = trtc_sim().await;
     let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
     let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
     assert_eq!(started.status, 201, "{}", started.text);

@@ -159,6 +159,25 @@ pub fn provider_toml(
 /// that call faster than a vendor's documented rate).
 pub const QUOTA_OFF: &str = "[providers.quota]\nrate = 0\nstart = 0\nstop = 0\nstatus = 0\n";
 
+/// The Tencent TRTC simulator's config for the test account ([`TRTC_SECRET_ID`],
+/// [`TRTC_SECRET_KEY`], [`SDK_APP_ID`]), UserSigs not verified.
+pub fn trtc_sim_config() -> ingest_sim::tencent::TencentSimConfig {
+    ingest_sim::tencent::TencentSimConfig {
+        secret_id: TRTC_SECRET_ID.to_string(),
+        secret_key: TRTC_SECRET_KEY.to_string(),
+        sdk_app_id: SDK_APP_ID,
+        max_skew_secs: 300,
+        ..ingest_sim::tencent::TencentSimConfig::for_tests()
+    }
+}
+
+/// A Tencent TRTC simulator on loopback with [`trtc_sim_config`].
+pub async fn trtc_sim() -> ingest_sim::tencent::TencentSim {
+    ingest_sim::tencent::TencentSim::start(trtc_sim_config())
+        .await
+        .expect("the Tencent TRTC simulator starts")
+}
+
 pub fn trtc_provider(id: &str, endpoint: &str, extra: &str) -> String {
     provider_toml(
         id,

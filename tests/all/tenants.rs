@@ -1,7 +1,7 @@
 //! Tenants: API keys, provider grants, handles bound to their tenant, and replicas sharing
 //! one handle key.
 
-use ingest_sim::tencent::{TencentSim, TencentSimConfig};
+use ingest_sim::tencent::TencentSim;
 
 use crate::support::*;
 
@@ -15,15 +15,7 @@ fn sha256_hex(s: &str) -> String {
 }
 
 async fn sim() -> TencentSim {
-    TencentSim::start(TencentSimConfig {
-        secret_id: TRTC_SECRET_ID.to_string(),
-        secret_key: TRTC_SECRET_KEY.to_string(),
-        sdk_app_id: SDK_APP_ID,
-        max_skew_secs: 300,
-        ..TencentSimConfig::for_tests()
-    })
-    .await
-    .expect("simulator")
+    trtc_sim().await
 }
 
 fn config(sim: &TencentSim) -> String {

@@ -8,15 +8,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 async fn sim() -> TencentSim {
-    TencentSim::start(TencentSimConfig {
-        secret_id: TRTC_SECRET_ID.to_string(),
-        secret_key: TRTC_SECRET_KEY.to_string(),
-        sdk_app_id: SDK_APP_ID,
-        max_skew_secs: 300,
-        ..TencentSimConfig::for_tests()
-    })
-    .await
-    .expect("simulator starts")
+    trtc_sim().await
 }
 
 #[tokio::test]

@@ -1851,28 +1851,29 @@ mod tests {
 
     #[tokio::test]
     async fn start_verifies_user_sigs_with_the_sdk_secret_key() {
-        let sim = TencentSim::start(TencentSimConfig::for_tests().with_sdk_secret_key("sdk-key"))
+        let keyed = TencentSim::start(TencentSimConfig::for_tests().with_sdk_secret_key("sdk-key"))
             .await
             .expect("start simulator");
+        let sim = &keyed;
         // The fixed test ticket is not signed with this key.
-        let answer = call(&sim, "StartStreamIngest", start_body(&sim, "r", "u")).await;
+        let answer = call(sim, "StartStreamIngest", start_body(sim, "r", "u")).await;
         assert_eq!(error_code(&answer), "InvalidParameter.UserSig");
         // A ticket for another user.
-        let mut body = start_body(&sim, "r", "u");
+        let mut body = start_body(sim, "r", "u");
         body["UserSig"] = json!(sim.user_sig("someone-else", 3600).expect("keyed"));
-        let answer = call(&sim, "StartStreamIngest", body).await;
+        let answer = call(sim, "StartStreamIngest", body).await;
         assert_eq!(error_code(&answer), "InvalidParameter.UserSig");
         assert_eq!(sim.user_sigs_verified(), 0);
         // A valid one.
         let sig = sim.user_sig("u", 3600).expect("keyed");
-        let mut body = start_body(&sim, "r", "u");
+        let mut body = start_body(sim, "r", "u");
         body["UserSig"] = json!(sig);
-        let answer = call(&sim, "StartStreamIngest", body).await;
+        let answer = call(sim, "StartStreamIngest", body).await;
         assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
         assert_eq!(sim.user_sigs_verified(), 1);
         assert_eq!(sim.tasks()[0].user_sig, sig);
         // Without a key, any non-empty UserSig passes (and none is counted as verified).
-        let plain = sim().await;
+        let plain = self::sim().await;
         let answer = call(&plain, "StartStreamIngest", start_body(&plain, "r", "u")).await;
         assert!(answer["Response"]["TaskId"].is_string(), "{answer}");
         assert_eq!(plain.user_sigs_verified(), 0);

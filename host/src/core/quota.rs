@@ -254,28 +254,28 @@ mod tests {
         let q = Quotas::new(
             "x",
             &config(|c| {
-                c.start = Some(10);
-                c.max_wait_ms = 60;
+                c.start = Some(2);
+                c.max_wait_ms = 400;
             }),
         );
         assert_eq!(
             q.admit("start", "").await.expect("admitted"),
             Admission::Admitted
         );
-        // The next turn is 105 ms away: past the 60 ms wait, refused with the time to wait.
+        // The next turn is 525 ms away: past the 400 ms wait, refused with the time to wait.
         let refused = q.admit("start", "").await.expect_err("refused");
-        assert_eq!((refused.scope, refused.per_second), ("start", 10));
-        assert!(refused.retry_after > Duration::from_millis(60));
-        assert!(refused.retry_after <= Duration::from_millis(105));
-        // 60 ms later the turn is 45 ms away: within the wait, so the call waits for it.
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!((refused.scope, refused.per_second), ("start", 2));
+        assert!(refused.retry_after > Duration::from_millis(400));
+        assert!(refused.retry_after <= Duration::from_millis(525));
+        // 200 ms later the turn is ~325 ms away: within the wait, so the call waits for it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let t0 = Instant::now();
         assert_eq!(
             q.admit("start", "").await.expect("admitted"),
             Admission::Delayed
         );
         assert!(
-            t0.elapsed() >= Duration::from_millis(30),
+            t0.elapsed() >= Duration::from_millis(100),
             "{:?}",
             t0.elapsed()
         );
