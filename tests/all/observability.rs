@@ -239,3 +239,94 @@ async fn log_lines_name_the_request_provider_and_plugin_version() {
     assert!(line.contains("provider=logged"), "{line}");
     assert!(line.contains("plugin=test-hostile@0.1.0+"), "{line}");
 }
+
+/// `GET /metrics` over a real socket in both formats: without `Accept` (curl, promtool) the
+/// classic text format, which Prometheus's own linter (`promtool check metrics`, Debian
+/// package `prometheus`, installed by scripts/test) accepts; with Prometheus's `Accept`,
+/// OpenMetrics with its own content type and `# EOF`.
+#[tokio::test]
+async fn metrics_are_served_in_the_format_their_content_type_names() {
+    let gw = gateway(&hostile("ok", "ok", "")).await;
+    for _ in 0..3 {
+        assert_eq!(
+            call(&gw, "POST", "/v1/ingests", Some(start("ok")))
+                .await
+                .status,
+            201
+        );
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ingest_gateway::serve(std::sync::Arc::new(gw), listener, async {
+        let _ = stop_rx.await;
+    }));
+
+    let classic = http(addr, "GET", "/metrics", None).await;
+    assert_eq!(
+        classic.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        classic
+            .text
+            .contains("# TYPE ingest_requests_total counter"),
+        "{}",
+        classic.text
+    );
+    let lint = promtool_check_metrics(&classic.text);
+    assert!(
+        lint.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    let prometheus_accept =
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let open = http_with(
+        addr,
+        "GET",
+        "/metrics",
+        &[("accept", prometheus_accept)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        open.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(open.text.ends_with("# EOF\n"), "{}", open.text);
+    assert!(
+        open.text.contains("# TYPE ingest_requests counter"),
+        "{}",
+        open.text
+    );
+
+    let _ = stop_tx.send(());
+    server
+        .await
+        .expect("server task")
+        .expect("server ends cleanly");
+}
+
+/// Runs `promtool check metrics` on `text` (its stdin).
+fn promtool_check_metrics(text: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (Debian package `prometheus`; scripts/test installs it)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the scrape");
+    child.wait_with_output().expect("promtool ends")
+}

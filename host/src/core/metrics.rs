@@ -1,4 +1,5 @@
-//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//! Prometheus metrics, served at `GET /metrics` as OpenMetrics text or Prometheus's classic
+//! text format, as the scraper's `Accept` asks ([`Format::negotiate`]).
 //!
 //! | metric | type | labels | what |
 //! |---|---|---|---|
@@ -236,7 +237,8 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition.
+    /// The OpenMetrics 1.0 text exposition (`# EOF` at the end; counter families named
+    /// without `_total`, their samples with it).
     pub fn render(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -244,5 +246,152 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+
+    /// The exposition in `format`.
+    pub fn render_as(&self, format: Format) -> String {
+        match format {
+            Format::OpenMetrics => self.render(),
+            Format::Classic => classic_text(&self.render()),
+        }
+    }
+}
+
+/// The two exposition formats `GET /metrics` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text, `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+    /// Prometheus's classic text format, `text/plain; version=0.0.4`.
+    Classic,
+}
+
+impl Format {
+    /// The format a scraper asks for in its `Accept` header, as Prometheus negotiates:
+    /// OpenMetrics when it is accepted with a weight above the classic text's, else classic
+    /// (also without an `Accept` header, as `curl` and `promtool` read it).
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Self::Classic;
+        };
+        let weight = |wanted: &str| -> f32 {
+            accept
+                .split(',')
+                .filter_map(|item| {
+                    let mut parts = item.split(';').map(str::trim);
+                    let media = parts.next()?.to_ascii_lowercase();
+                    if media != wanted {
+                        return None;
+                    }
+                    let q = parts
+                        .filter_map(|p| p.strip_prefix("q="))
+                        .find_map(|q| q.parse::<f32>().ok())
+                        .unwrap_or(1.0);
+                    Some(q)
+                })
+                .fold(0.0, f32::max)
+        };
+        let open = weight("application/openmetrics-text");
+        if open > 0.0 && open >= weight("text/plain") {
+            Self::OpenMetrics
+        } else {
+            Self::Classic
+        }
+    }
+
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::Classic => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// OpenMetrics text rewritten as the classic text format: a counter family's `# HELP` and
+/// `# TYPE` name its samples' `_total` name (the classic format has no family name apart
+/// from the samples), `# UNIT` lines and the closing `# EOF` go.
+fn classic_text(open: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len() + 16 * counters.len());
+    for line in open.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scraper_gets_the_format_it_asks_for() {
+        // What Prometheus 2.x/3.x sends.
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Classic);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Classic);
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Classic);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.1")),
+            Format::Classic
+        );
+    }
+
+    #[test]
+    fn the_classic_text_names_counters_by_their_samples() {
+        let m = Metrics::new();
+        m.call("trtc", "start", "ok", Duration::from_millis(3));
+        m.set_versions(2);
+        let open = m.render_as(Format::OpenMetrics);
+        assert!(open.contains("# TYPE ingest_requests counter"), "{open}");
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        let classic = m.render_as(Format::Classic);
+        assert!(
+            classic.contains("# HELP ingest_requests_total Plugin calls"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE ingest_requests_total counter"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains(
+                "ingest_requests_total{provider=\"trtc\",operation=\"start\",outcome=\"ok\"} 1"
+            ),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE ingest_plugin_versions_loaded gauge"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE ingest_request_duration_seconds histogram"),
+            "{classic}"
+        );
+        assert!(!classic.contains("# EOF"), "{classic}");
     }
 }

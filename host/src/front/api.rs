@@ -10,7 +10,7 @@
 //! | `GET` | `/v1/providers` | configured providers and what they support |
 //! | `GET` | `/v1/events` | Server-Sent Events of the caller's normalized events ([`stream_route`]) |
 //! | `GET` | `/healthz`, `/readyz` | liveness, readiness |
-//! | `GET` | `/metrics` | Prometheus text |
+//! | `GET` | `/metrics` | Prometheus metrics: OpenMetrics or classic text, by `Accept` |
 //!
 //! Errors are `application/problem+json` (RFC 9457) with the fields of [`ApiError`].
 
@@ -28,6 +28,7 @@ use crate::contract::json::{
     direction_name, event_json, operation_name, session_json, status_json,
 };
 use crate::contract::types;
+use crate::core::metrics::Format as MetricsFormat;
 use crate::core::{CallOptions, Gateway, ProviderState, Tenant};
 use crate::error::{ApiError, ErrorKind};
 
@@ -183,11 +184,18 @@ fn read_only(
             json_response(status, &health_json(gateway))
         }
         "metrics" => {
-            let mut resp = Response::new(Bytes::from(gateway.metrics().render()));
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let format = MetricsFormat::negotiate(accept);
+            let mut resp = Response::new(Bytes::from(gateway.metrics().render_as(format)));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(format.content_type()),
             );
+            resp.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept"));
             resp
         }
         _ => list_providers(gateway, tenant),
