@@ -51,6 +51,9 @@ pub struct Config {
     /// Runtime plugin management (admin API, watched directory).
     #[serde(default)]
     pub admin: AdminConfig,
+    /// How every listener treats its client connections, and the shutdown drain.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
     /// The configured provider instances.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -87,6 +90,64 @@ pub struct GatewayConfig {
     /// one implicit tenant — only for local demos and tests.
     #[serde(default)]
     pub auth: AuthMode,
+}
+
+/// `[connections]`: limits on the clients of every listener (the API, the admin API and the
+/// ext_proc service), so a slow or greedy client cannot hold the gateway's descriptors, and
+/// the drain on shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// How long a client may take to send a request's head once it has sent its first byte,
+    /// and then its body, milliseconds; past it the connection is closed (a request body
+    /// that stalls is answered 408). Default 10000.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_ms: u64,
+    /// How long a keep-alive connection with no request in flight stays open, milliseconds.
+    /// Default 60000.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// Largest request head (request line and headers), bytes; a larger one is answered
+    /// 431. At least 8192. Default 16384.
+    #[serde(default = "default_max_header")]
+    pub max_header_bytes: usize,
+    /// Open connections per listener; at the limit the listener stops accepting until one
+    /// closes (new clients wait in the kernel's backlog). Default 4096.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT: how long requests in flight may take to finish before the
+    /// process exits anyway, milliseconds. Default 25000 (below Kubernetes' default grace period of
+    /// 30 s: keep it below `terminationGracePeriodSeconds`).
+    #[serde(default = "default_drain")]
+    pub drain_timeout_ms: u64,
+}
+
+const fn default_header_timeout() -> u64 {
+    10_000
+}
+const fn default_idle_timeout() -> u64 {
+    60_000
+}
+const fn default_max_header() -> usize {
+    16 * 1024
+}
+const fn default_max_connections() -> usize {
+    4096
+}
+const fn default_drain() -> u64 {
+    25_000
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: default_header_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
+            max_header_bytes: default_max_header(),
+            max_connections: default_max_connections(),
+            drain_timeout_ms: default_drain(),
+        }
+    }
 }
 
 /// How API callers are authenticated.

@@ -24,6 +24,7 @@ impl Config {
             &mut problems,
         );
         runtime(&self.runtime, &mut problems);
+        connections(&self.connections, &mut problems);
         let mut provider_ids = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("providers[{i}]");
@@ -130,6 +131,20 @@ fn admin(admin: &AdminConfig, has_plugin_dir: bool, problems: &mut Vec<String>) 
     }
     if admin.watch_interval_ms.is_some() && !has_plugin_dir {
         problems.push("admin.watch_interval_ms: needs gateway.plugin_dir to watch".to_string());
+    }
+}
+
+fn connections(c: &crate::config::ConnectionsConfig, problems: &mut Vec<String>) {
+    if c.header_timeout_ms == 0 || c.idle_timeout_ms == 0 {
+        problems.push(
+            "connections.header_timeout_ms, idle_timeout_ms: must be greater than 0".to_string(),
+        );
+    }
+    if c.max_header_bytes < 8192 {
+        problems.push("connections.max_header_bytes: must be at least 8192".to_string());
+    }
+    if c.max_connections == 0 {
+        problems.push("connections.max_connections: must be greater than 0".to_string());
     }
 }
 

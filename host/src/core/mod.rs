@@ -61,6 +61,9 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     events: EventHub,
     clock: SharedClock,
+    connections: crate::config::ConnectionsConfig,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// Whether the gateway can serve: every provider bound and healthy.
@@ -73,6 +76,8 @@ pub struct Readiness {
     /// Whether every serving plugin version runs optimized code (false while an optimizing
     /// compile is owed after a load served from the baseline tier).
     pub optimized: bool,
+    /// True once shutdown has begun (SIGTERM/SIGINT): load balancers should stop sending.
+    pub draining: bool,
 }
 
 impl Gateway {
@@ -132,6 +137,8 @@ impl Gateway {
             metrics: Arc::new(metrics),
             events: EventHub::default(),
             clock,
+            connections: config.connections.clone(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -185,11 +192,30 @@ impl Gateway {
             .providers()
             .map(|p| (p.id.clone(), p.state()))
             .collect();
+        let draining = self.is_draining();
         Readiness {
-            ready: providers.values().all(|s| *s == ProviderState::Ok),
+            ready: !draining && providers.values().all(|s| *s == ProviderState::Ok),
             providers,
             optimized: self.registry.all_optimized(),
+            draining,
         }
+    }
+
+    /// Begins shutdown: from now on `/readyz` answers 503 (calls are still served while
+    /// the listeners drain).
+    pub fn begin_drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The limits on client connections and the shutdown drain (`[connections]`).
+    pub fn connections(&self) -> &crate::config::ConnectionsConfig {
+        &self.connections
     }
 }
 

@@ -18,6 +18,7 @@ use http::{Method, Request, Response, StatusCode};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::conn::ConnLimits;
 use super::response::{json_response, problem_response, problem_with_status, unauthorized};
 use super::watch::watch_plugin_dir;
 use crate::config::AdminConfig;
@@ -146,6 +147,9 @@ fn admin_list(gateway: &Gateway) -> Response<Bytes> {
     )
 }
 
+/// How long a plugin upload's body may take to arrive (at least the API's header timeout).
+const ADMIN_UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Starts what `[admin]` asks for: the admin listener (when `listen` and `token` are set) and
 /// the plugin-directory watcher (when `watch_interval_ms` is set). Returns the admin address.
 pub async fn start(
@@ -153,6 +157,7 @@ pub async fn start(
     admin: &AdminConfig,
     plugin_dir: Option<PathBuf>,
 ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let connections = &gateway.connections().clone();
     if let (Some(interval), Some(dir)) = (admin.watch_interval_ms, plugin_dir) {
         watch_plugin_dir(gateway.clone(), dir, Duration::from_millis(interval));
     }
@@ -179,9 +184,14 @@ pub async fn start(
         Box::pin(async move { handle_admin(&gateway, req, &token).await })
     });
     let max = admin.max_upload_bytes;
+    // A plugin upload (up to `max_upload_bytes`) may take longer than an API request body.
+    let limits = ConnLimits {
+        body_timeout: ADMIN_UPLOAD_TIMEOUT.max(Duration::from_millis(connections.header_timeout_ms)),
+        ..ConnLimits::from_config(connections)
+    };
     tokio::spawn(async move {
         if let Err(e) =
-            super::http::serve_with(handler, None, max, listener, std::future::pending()).await
+            super::http::serve_with(handler, None, max, limits, listener, std::future::pending()).await
         {
             tracing::error!(error = %e, "admin listener failed");
         }

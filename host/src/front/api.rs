@@ -339,6 +339,7 @@ fn health_json(gateway: &Gateway) -> serde_json::Value {
         "status": "ok",
         "ready": readiness.ready,
         "optimized": readiness.optimized,
+        "draining": readiness.draining,
         "providers": providers,
     })
 }

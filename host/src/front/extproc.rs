@@ -53,6 +53,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
+use super::conn::{Acceptor, ClientIo, ConnLimits};
 use super::api;
 use super::response::{problem_response, problem_with_status};
 use crate::core::Gateway;
@@ -102,10 +103,34 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    // Envoy keeps one HTTP/2 connection open and sends small messages on it: Nagle's
-    // algorithm would only add latency.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let limits = ConnLimits::from_config(gateway.connections());
+    // At most `max_connections` open (Envoy keeps a few long-lived HTTP/2 connections);
+    // beyond that the listener waits for one to close before accepting.
+    let acceptor = Acceptor::new(listener, limits.max_connections);
+    let (accepted, incoming) = mpsc::channel::<std::io::Result<ClientIo>>(1);
+    // Ends (closing the listener) once the server stops taking connections.
+    tokio::spawn(async move {
+        loop {
+            let (stream, _peer, slot) = acceptor.accept().await;
+            // Envoy sends small messages on a kept-open connection: Nagle's algorithm would
+            // only add latency.
+            let _ = stream.set_nodelay(true);
+            if accepted
+                .send(Ok(ClientIo::new(stream, slot, None)))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let incoming = ReceiverStream::new(incoming);
+    let max_header = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
     tonic::transport::Server::builder()
+        // HTTP/2 pings find a peer that vanished without closing its connection.
+        .http2_keepalive_interval(Some(limits.idle_timeout))
+        .http2_keepalive_timeout(Some(limits.header_timeout))
+        .http2_max_header_list_size(max_header)
         .serve_with_incoming_shutdown(
             ExtProcService::new(gateway).into_server(),
             incoming,

@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::api;
+use super::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch};
 use super::response::problem_with_status;
 use crate::core::Gateway;
 use crate::error::ApiError;
@@ -31,96 +32,111 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + S
 pub type Handler = Arc<dyn Fn(http::Request<Bytes>) -> ResponseFuture + Send + Sync>;
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting and lets
-/// in-flight requests finish.
+/// in-flight requests finish. Client connections are limited as `[connections]` says.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let max_body = gateway.max_body_bytes();
+    let limits = ConnLimits::from_config(gateway.connections());
     let streams_gateway = gateway.clone();
     let streams: StreamRoutes = Arc::new(move |parts| api::stream_route(&streams_gateway, parts));
     let handler: Handler = Arc::new(move |req| {
         let gateway = gateway.clone();
         Box::pin(async move { api::handle(&gateway, req).await })
     });
-    serve_with(handler, Some(streams), max_body, listener, shutdown).await
+    serve_with(handler, Some(streams), max_body, limits, listener, shutdown).await
+}
+
+/// What every request of one listener shares.
+struct Service {
+    handler: Handler,
+    streams: Option<StreamRoutes>,
+    max_body: usize,
+    limits: ConnLimits,
 }
 
 /// Serves `handler` on `listener`, buffering request bodies up to `max_body` bytes (a larger
-/// one is answered 413), until `shutdown` resolves.
+/// one is answered 413), with `limits` on client connections, until `shutdown` resolves.
 pub async fn serve_with(
     handler: Handler,
     streams: Option<StreamRoutes>,
     max_body: usize,
+    limits: ConnLimits,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let acceptor = Acceptor::new(listener, limits.max_connections);
+    let shared = Arc::new(Service {
+        handler,
+        streams,
+        max_body,
+        limits,
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of descriptors and the like: log, back off briefly, go on.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+            (stream, peer, slot) = acceptor.accept() => {
                 // Answers are small and complete: no Nagle delay.
                 let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let streams = streams.clone();
-                let service = service_fn(move |req| {
-                    let handler = handler.clone();
-                    let streams = streams.clone();
-                    async move { Ok::<_, Infallible>(respond(&handler, streams.as_ref(), max_body, req).await) }
-                });
+                let watch = ConnWatch::new();
+                let io = ClientIo::new(stream, slot, Some(watch.clone()));
+                let service = {
+                    let (shared, watch) = (shared.clone(), watch.clone());
+                    service_fn(move |req| {
+                        let (shared, request) = (shared.clone(), watch.request());
+                        async move {
+                            let resp = respond(&shared, req).await;
+                            drop(request);
+                            Ok::<_, Infallible>(resp)
+                        }
+                    })
+                };
                 let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
+                    .max_buf_size(limits.max_header_bytes)
+                    .serve_connection(TokioIo::new(io), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    tokio::select! {
+                        ended = conn => if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        },
+                        why = watch.expired(&limits) => {
+                            tracing::debug!(%peer, reason = ?why, "connection closed: past its deadline");
+                        }
                     }
                 });
             }
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
+    drop(acceptor);
     tracing::info!("shutting down: waiting for in-flight requests");
     graceful.shutdown().await;
     Ok(())
 }
 
-async fn respond(
-    handler: &Handler,
-    streams: Option<&StreamRoutes>,
-    limit: usize,
-    req: http::Request<Incoming>,
-) -> http::Response<Body> {
+async fn respond(shared: &Service, req: http::Request<Incoming>) -> http::Response<Body> {
     let (parts, body) = req.into_parts();
-    if let Some(resp) = streams.and_then(|s| s(&parts)) {
+    if let Some(resp) = shared.streams.as_ref().and_then(|s| s(&parts)) {
         return resp;
     }
-    buffered(handler, limit, parts, body)
-        .await
-        .map(|b| b.boxed_unsync())
+    buffered(shared, parts, body).await.map(|b| b.boxed_unsync())
 }
 
 async fn buffered(
-    handler: &Handler,
-    limit: usize,
+    shared: &Service,
     parts: http::request::Parts,
     body: Incoming,
 ) -> http::Response<Full<Bytes>> {
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
+    let limit = shared.max_body;
+    let timeout = shared.limits.body_timeout;
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    let body = match read {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(_)) => {
             return problem_with_status(
                 &ApiError::invalid(format!(
                     "request body is larger than {limit} bytes, or the connection broke while sending it"
@@ -129,8 +145,22 @@ async fn buffered(
             )
             .map(Full::new);
         }
+        Err(_) => {
+            let mut resp = problem_with_status(
+                &ApiError::invalid(format!(
+                    "the request body did not arrive within {} ms (`[connections] header_timeout_ms`)",
+                    timeout.as_millis()
+                )),
+                http::StatusCode::REQUEST_TIMEOUT,
+            );
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return resp.map(Full::new);
+        }
     };
-    handler(http::Request::from_parts(parts, body))
+    (shared.handler)(http::Request::from_parts(parts, body))
         .await
         .map(Full::new)
 }

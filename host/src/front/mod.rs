@@ -17,6 +17,7 @@ pub mod admin;
 pub mod api;
 pub mod body;
 pub mod cli;
+pub mod conn;
 pub mod extproc;
 pub mod http;
 pub(crate) mod plugin_kit;
