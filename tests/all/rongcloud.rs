@@ -367,9 +367,18 @@ async fn post_callback(
     headers: &[(String, String)],
     body: Vec<u8>,
 ) -> Answer {
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("/v1/callbacks/rc");
+    post_callback_to(gw, "/v1/callbacks/rc", headers, body).await
+}
+
+/// Posts a callback to `uri` (the callback path, with a query string when the callback is
+/// query-signed: the gateway hands the plugin everything after the `?`).
+async fn post_callback_to(
+    gw: &ingest_gateway::Gateway,
+    uri: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Answer {
+    let mut req = http::Request::builder().method("POST").uri(uri);
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
@@ -505,6 +514,197 @@ async fn tampered_unsigned_or_stale_callbacks_are_unauthenticated() {
     let a = post_callback(
         &gw,
         &[("content-type".into(), "application/json".into())],
+        good.body,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(sim.request_count(), 0, "callbacks never call the vendor");
+}
+
+/// `query` with parameter `name`'s value replaced by `value` (already encoded), or the
+/// parameter removed when `value` is `None`.
+fn set_param(query: &str, name: &str, value: Option<&str>) -> String {
+    query
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k == name => value.map(|v| format!("{k}={v}")),
+            _ => Some(pair.to_string()),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn query_signed_callbacks_become_events_on_the_same_handle() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), &[])).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(start_body("room-7"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+
+    // RongCloud's IM-callback form: appKey, nonce, signTimestamp, signature in the URL's query,
+    // no signature headers.
+    let cb = sim.query_signed_callback(&event("room-7", 5, 61017));
+    assert!(
+        cb.query.contains("&signTimestamp=") && cb.query.contains("&signature="),
+        "{}",
+        cb.query
+    );
+    assert!(
+        !cb.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("signature")),
+        "query-signed: no signature header"
+    );
+    let a = post_callback_to(
+        &gw,
+        &cb.url("/v1/callbacks/rc"),
+        &cb.headers,
+        cb.body.clone(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["provider"], "rc");
+    assert_eq!(
+        a.json["id"],
+        id.as_str(),
+        "the callback names the started ingest"
+    );
+    assert_eq!(a.json["event"]["state"], "running");
+    assert_eq!(a.json["event"]["vendor_event"], "type=5 code=61017");
+
+    // A nonce that needs percent-encoding: signed over the decoded text, verified so.
+    let cb = sim.query_callback_at(&event("room-7", 1, 10000), unix_now() * 1000, "n 1/é+&=");
+    assert!(
+        cb.query.contains("nonce=n%201%2F%C3%A9%2B%26%3D&"),
+        "{}",
+        cb.query
+    );
+    let a = post_callback_to(&gw, &cb.url("/v1/callbacks/rc"), &cb.headers, cb.body).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "starting");
+
+    // A query built here with this file's own signer (seconds, like the header form allows).
+    let ts = unix_now().to_string();
+    let query = format!(
+        "appKey={APP_KEY}&nonce=own&signTimestamp={ts}&signature={}",
+        signature("own", &ts)
+    );
+    let body = sim.query_signed_callback(&event("room-7", 2, 10000)).body;
+    let a = post_callback_to(
+        &gw,
+        &format!("/v1/callbacks/rc?{query}"),
+        &[("content-type".into(), "application/json".into())],
+        body,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "stopped");
+
+    // Both forms present: the headers decide, the query is not consulted.
+    let header_signed = sim.signed_callback(&event("room-7", 5, 10000));
+    let forged_query = set_param(
+        &sim.query_signed_callback(&event("room-7", 5, 10000)).query,
+        "signature",
+        Some(&"0".repeat(40)),
+    );
+    let a = post_callback_to(
+        &gw,
+        &format!("/v1/callbacks/rc?{forged_query}"),
+        &header_signed.headers,
+        header_signed.body.clone(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "good headers, forged query: {}", a.text);
+    let forged_headers: Vec<(String, String)> = header_signed
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            if k == "signature" {
+                (k.clone(), "0".repeat(40))
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    let good_query = sim.query_signed_callback(&event("room-7", 5, 10000));
+    let a = post_callback_to(
+        &gw,
+        &good_query.url("/v1/callbacks/rc"),
+        &forged_headers,
+        header_signed.body,
+    )
+    .await;
+    assert_eq!(a.status, 401, "forged headers, good query: {}", a.text);
+
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+}
+
+#[tokio::test]
+async fn tampered_or_stale_query_signatures_are_unauthenticated() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), &[])).await;
+    let good = sim.query_signed_callback(&event("room-7", 5, 61017));
+    let stale = sim.query_callback_at(
+        &event("room-7", 5, 61017),
+        (unix_now() - 3600) * 1000,
+        "old",
+    );
+    let cases = [
+        (
+            set_param(&good.query, "nonce", Some("another-nonce")),
+            "a changed nonce",
+        ),
+        (
+            set_param(&good.query, "signature", Some(&"0".repeat(40))),
+            "a forged signature",
+        ),
+        (
+            set_param(&good.query, "appKey", Some("someone-elses-app")),
+            "another App Key",
+        ),
+        (stale.query.clone(), "an hour-old signTimestamp"),
+        (set_param(&good.query, "signature", None), "no signature"),
+        (set_param(&good.query, "nonce", None), "no nonce"),
+        (
+            set_param(&good.query, "signTimestamp", None),
+            "no signTimestamp",
+        ),
+        (
+            good.query.replace("signTimestamp=", "timestamp="),
+            "the header's name instead of signTimestamp",
+        ),
+    ];
+    for (query, why) in cases {
+        assert_ne!(query, good.query, "{why}: the case changes the query");
+        let a = post_callback_to(
+            &gw,
+            &format!("/v1/callbacks/rc?{query}"),
+            &good.headers,
+            good.body.clone(),
+        )
+        .await;
+        assert_eq!(a.status, 401, "{why}: {}", a.text);
+        assert_eq!(a.json["kind"], "unauthenticated", "{why}: {}", a.text);
+    }
+    // The untouched one still verifies (so the cases above failed for their change alone).
+    let a = post_callback_to(
+        &gw,
+        &good.url("/v1/callbacks/rc"),
+        &good.headers,
+        good.body.clone(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+
+    // With verification turned off, a forged query signature is not checked.
+    let gw = gateway(&provider(&sim.base_url(), &[("verify_callbacks", "false")])).await;
+    let forged = set_param(&good.query, "signature", Some(&"0".repeat(40)));
+    let a = post_callback_to(
+        &gw,
+        &format!("/v1/callbacks/rc?{forged}"),
+        &good.headers,
         good.body,
     )
     .await;

@@ -11,12 +11,16 @@
 //!
 //! RongCloud sends status callbacks to the player's `callback_url`; the simulator does not make
 //! outgoing calls, but [`RongCloudSim::signed_callback`] builds a correctly signed callback
-//! (headers and body) for tests to post to the gateway.
+//! (headers and body) for tests to post to the gateway, and
+//! [`RongCloudSim::query_signed_callback`] the same callback signed the way RongCloud signs its
+//! IM callbacks: `appKey`, `nonce`, `signTimestamp` and `signature` as URL query parameters
+//! (percent-encoded by the simulator's own encoder), no signature headers.
 //!
 //! What the spec leaves open, and what the simulator does: the 401 body is
 //! `{"code":401,"msg":"…"}`; business failures use HTTP 200; the accepted clock skew is
 //! [`RongCloudSimConfig::max_skew_secs`] (300 s); stopping a player that is not running is
-//! `61012`; the callback's `timestamp` header is in milliseconds, like its body's.
+//! `61012`; the callback's `timestamp` header (and `signTimestamp` parameter) is in
+//! milliseconds, like its body's.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,10 +145,26 @@ pub struct CallbackEvent {
 /// A signed callback: what RongCloud would POST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimCallback {
-    /// `appKey`, `nonce`, `timestamp`, `signature` and `content-type`.
+    /// Header-signed: `content-type`, `appKey`, `nonce`, `timestamp`, `signature`.
+    /// Query-signed: `content-type` only.
     pub headers: Vec<(String, String)>,
+    /// The query string to put after the callback URL's `?` (without it): empty when
+    /// header-signed; `appKey=…&nonce=…&signTimestamp=…&signature=…`, percent-encoded, when
+    /// query-signed.
+    pub query: String,
     /// The JSON body.
     pub body: Vec<u8>,
+}
+
+impl SimCallback {
+    /// `path` with this callback's query string appended (if it has one).
+    pub fn url(&self, path: &str) -> String {
+        if self.query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", self.query)
+        }
+    }
 }
 
 /// A running RongCloud simulator. Dropping it stops the server.
@@ -204,13 +224,57 @@ impl RongCloudSim {
             .collect()
     }
 
-    /// A callback for `event`, signed now with the simulator's App Secret.
+    /// A callback for `event`, signed now with the simulator's App Secret (header form).
     pub fn signed_callback(&self, event: &CallbackEvent) -> SimCallback {
+        let (now_ms, nonce) = self.now_and_nonce();
+        self.callback_at(event, now_ms, &nonce)
+    }
+
+    /// A callback for `event`, signed now with the simulator's App Secret in the query form
+    /// (see [`RongCloudSim::query_callback_at`]).
+    pub fn query_signed_callback(&self, event: &CallbackEvent) -> SimCallback {
+        let (now_ms, nonce) = self.now_and_nonce();
+        self.query_callback_at(event, now_ms, &nonce)
+    }
+
+    /// The clock in milliseconds and a fresh nonce.
+    fn now_and_nonce(&self) -> (u64, String) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let nonce = format!("cb{}", self.rc.serial.fetch_add(1, Ordering::Relaxed));
-        self.callback_at(event, now_ms, &nonce)
+        (now_ms, nonce)
+    }
+
+    /// A callback for `event` signed in the query form, as RongCloud signs its IM callbacks:
+    /// no signature headers, and the query string
+    /// `appKey=…&nonce=…&signTimestamp=…&signature=…` with `signTimestamp` = `timestamp_ms`
+    /// (also the body's `timestamp`), `signature = hex(SHA1(AppSecret ‖ nonce ‖ signTimestamp))`
+    /// over the unencoded values, and every value percent-encoded (RFC 3986 unreserved
+    /// characters stay), so a `nonce` may hold any characters.
+    pub fn query_callback_at(
+        &self,
+        event: &CallbackEvent,
+        timestamp_ms: u64,
+        nonce: &str,
+    ) -> SimCallback {
+        let ts = timestamp_ms.to_string();
+        let signature = sha1_hex(&self.rc.cfg.app_secret, nonce, &ts);
+        let query = [
+            ("appKey", self.rc.cfg.app_key.as_str()),
+            ("nonce", nonce),
+            ("signTimestamp", ts.as_str()),
+            ("signature", signature.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+        SimCallback {
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            query,
+            body: self.callback_body(event, timestamp_ms),
+        }
     }
 
     /// A callback for `event` signed with `timestamp_ms` (the header and the body's
@@ -222,6 +286,24 @@ impl RongCloudSim {
         nonce: &str,
     ) -> SimCallback {
         let ts = timestamp_ms.to_string();
+        SimCallback {
+            headers: vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("appKey".to_owned(), self.rc.cfg.app_key.clone()),
+                ("nonce".to_owned(), nonce.to_owned()),
+                ("timestamp".to_owned(), ts.clone()),
+                (
+                    "signature".to_owned(),
+                    sha1_hex(&self.rc.cfg.app_secret, nonce, &ts),
+                ),
+            ],
+            query: String::new(),
+            body: self.callback_body(event, timestamp_ms),
+        }
+    }
+
+    /// The callback's JSON body for `event` at `timestamp_ms`.
+    fn callback_body(&self, event: &CallbackEvent, timestamp_ms: u64) -> Vec<u8> {
         let mut body = json!({
             "timestamp": timestamp_ms,
             "type": event.kind,
@@ -234,20 +316,22 @@ impl RongCloudSim {
         if let Some(res) = &event.video_resolution {
             body["video_resolution"] = json!(res);
         }
-        SimCallback {
-            headers: vec![
-                ("content-type".to_owned(), "application/json".to_owned()),
-                ("appKey".to_owned(), self.rc.cfg.app_key.clone()),
-                ("nonce".to_owned(), nonce.to_owned()),
-                ("timestamp".to_owned(), ts.clone()),
-                (
-                    "signature".to_owned(),
-                    sha1_hex(&self.rc.cfg.app_secret, nonce, &ts),
-                ),
-            ],
-            body: body.to_string().into_bytes(),
+        body.to_string().into_bytes()
+    }
+}
+
+/// RFC 3986 percent-encoding of UTF-8 bytes: `A-Z a-z 0-9 - _ . ~` stay, every other byte is
+/// `%XX` (uppercase hex).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
+    out
 }
 
 /// `lowercase_hex(SHA1(secret ‖ nonce ‖ timestamp))`.
@@ -761,8 +845,55 @@ mod tests {
         assert_eq!(body["room_id"], "room-1");
         assert_eq!(body["timestamp"], 1_700_000_000_123u64);
         assert_eq!(body["video_resolution"], "1920X1080");
+        assert_eq!(cb.query, "", "header-signed: no query");
+        assert_eq!(cb.url("/cb"), "/cb");
         let a = sim.signed_callback(&event);
         let b = sim.signed_callback(&event);
         assert_ne!(a.headers, b.headers, "each callback has its own nonce");
+    }
+
+    #[tokio::test]
+    async fn query_signed_callbacks_verify_independently() {
+        let sim = sim().await;
+        let event = CallbackEvent {
+            room_id: "room-1".into(),
+            user_id: "bot".into(),
+            kind: 1,
+            code: 10000,
+            rtmp_url: "rtmp://src/a".into(),
+            video_resolution: None,
+        };
+        // A nonce that needs encoding: its signature is over the unencoded text.
+        let cb = sim.query_callback_at(&event, 1_700_000_000_123, "n 1/é+");
+        let sig = sign(&sim.config().app_secret, "n 1/é+", "1700000000123");
+        assert_eq!(
+            cb.query,
+            format!(
+                "appKey=test-rongcloud-app-key&nonce=n%201%2F%C3%A9%2B\
+                 &signTimestamp=1700000000123&signature={sig}"
+            )
+        );
+        assert_eq!(
+            cb.headers,
+            vec![("content-type".to_owned(), "application/json".to_owned())],
+            "no signature headers"
+        );
+        assert_eq!(
+            cb.url("/v1/callbacks/rc"),
+            format!("/v1/callbacks/rc?{}", cb.query)
+        );
+        let body: Value = serde_json::from_slice(&cb.body).expect("json");
+        assert_eq!(body["type"], 1);
+        assert_eq!(body["timestamp"], 1_700_000_000_123u64);
+        assert!(body.get("video_resolution").is_none());
+        // The same body as the header-signed form.
+        assert_eq!(
+            cb.body,
+            sim.callback_at(&event, 1_700_000_000_123, "x").body
+        );
+        let a = sim.query_signed_callback(&event);
+        let b = sim.query_signed_callback(&event);
+        assert_ne!(a.query, b.query, "each callback has its own nonce");
+        assert!(a.query.contains("&signTimestamp=") && a.query.starts_with("appKey="));
     }
 }
