@@ -6,6 +6,7 @@ mod support;
 mod agora;
 mod alibaba;
 mod cli;
+mod connections;
 mod envoy;
 mod events;
 mod faults;

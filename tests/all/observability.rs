@@ -109,15 +109,15 @@ async fn metrics_count_calls_faults_and_health() {
         1.0
     );
     assert_eq!(get("ingest_plugin_versions_loaded"), 1.0);
-    // Families with series are exposed with their help text (vendor latency is checked in
-    // tencent.rs, swaps in hotswap.rs).
+    // Families with series are exposed with their help text, in the classic format under
+    // their samples' names (vendor latency is checked in tencent.rs, swaps in hotswap.rs).
     for family in [
-        "ingest_requests",
+        "ingest_requests_total",
         "ingest_request_duration_seconds",
         "ingest_plugin_instantiate_seconds",
-        "ingest_plugin_faults",
+        "ingest_plugin_faults_total",
         "ingest_plugin_versions_loaded",
-        "ingest_plugin_compiles",
+        "ingest_plugin_compiles_total",
         "ingest_provider_healthy",
     ] {
         assert!(
@@ -260,9 +260,13 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ingest_gateway::serve(std::sync::Arc::new(gw), listener, async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(ingest_gateway::serve(
+        std::sync::Arc::new(gw),
+        listener,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let classic = http(addr, "GET", "/metrics", None).await;
     assert_eq!(

@@ -5,12 +5,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest_sim::tencent::TencentSim;
-
 use crate::support::*;
 
-async fn sim() -> TencentSim {
-    trtc_sim().await
+/// A Tencent simulator served by a runtime on its own thread (it lives as long as the test
+/// process).
+fn sim_on_its_own_runtime() -> ingest_sim::tencent::TencentSim {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("simulator runtime");
+        rt.block_on(async {
+            let sim = trtc_sim().await;
+            tx.send(sim).expect("hand the simulator over");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("the simulator started")
 }
 
 /// The largest number of `times` inside any window of one second.
@@ -42,9 +54,15 @@ fn sample(metrics: &str, metric: &str, labels: &[&str]) -> u64 {
 /// no `[providers.quota]` in the config): the simulator never sees more than 20 in any
 /// second, every call is either started (201, and the simulator has it) or refused with 429
 /// and `Retry-After` (the simulator never saw it), and the quota metrics add up to 100.
+///
+/// It reads the simulator's arrival times, which a machine busy with the rest of the suite
+/// skews by tens of milliseconds: scripts/test runs it alone (with the soak).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing-sensitive: scripts/test runs it alone"]
 async fn a_burst_reaches_the_vendor_at_its_documented_rate_and_nothing_is_lost() {
-    let sim = sim().await;
+    // The simulator records when each request arrived: it runs on a runtime of its own, so
+    // the gateway's plugin work on this test's runtime does not delay its clock readings.
+    let sim = sim_on_its_own_runtime();
     let gw = Arc::new(
         gateway(&trtc_provider(
             "trtc",
@@ -148,7 +166,7 @@ async fn one_tenants_burst_leaves_the_others_their_share() {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(k.as_bytes()))
     };
-    let sim = sim().await;
+    let sim = trtc_sim().await;
     let provider = trtc_provider(
         "trtc",
         &sim.base_url(),
@@ -192,7 +210,7 @@ async fn one_tenants_burst_leaves_the_others_their_share() {
 /// With `max_wait_ms = 0` a call over the rate is refused at once, before the vendor.
 #[tokio::test]
 async fn without_a_wait_a_call_over_the_rate_is_refused_at_once() {
-    let sim = sim().await;
+    let sim = trtc_sim().await;
     let gw = gateway(&trtc_provider(
         "trtc",
         &sim.base_url(),

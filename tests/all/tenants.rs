@@ -178,3 +178,98 @@ async fn replicas_with_one_key_serve_each_others_handles() {
     .await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
 }
+
+/// A tenant's own limits: over its `rate` or its `max_concurrent` it gets 429 with
+/// `Retry-After`, counted in `ingest_tenant_limited_total`; another tenant's requests in the
+/// same moment are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_its_limits_gets_429s_and_the_others_are_unaffected() {
+    let sim = trtc_sim().await;
+    let gw = std::sync::Arc::new(
+        gateway(&format!(
+            r#"[gateway]
+auth = "tenants"
+{provider}
+[[tenants]]
+id = "a"
+api_key_sha256 = "{a}"
+providers = ["*"]
+rate = 2
+[[tenants]]
+id = "b"
+api_key_sha256 = "{b}"
+providers = ["*"]
+[[tenants]]
+id = "c"
+api_key_sha256 = "{c}"
+providers = ["*"]
+max_concurrent = 1
+"#,
+            provider = trtc_provider("trtc", &sim.base_url(), QUOTA_OFF),
+            a = sha256_hex(KEY_A),
+            b = sha256_hex(KEY_B),
+            c = sha256_hex(KEY_C),
+        ))
+        .await,
+    );
+    // a: two requests in its second, the third refused.
+    for _ in 0..2 {
+        let ok = as_tenant(&gw, Some(KEY_A), "GET", "/v1/providers", None).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+    }
+    let over = as_tenant(&gw, Some(KEY_A), "GET", "/v1/providers", None).await;
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert_eq!(over.json["kind"], "rate-limited");
+    assert!(over.headers.contains_key("retry-after"));
+    assert!(over.text.contains("`rate`"), "{}", over.text);
+    // b, at the same moment: not limited.
+    for _ in 0..10 {
+        let ok = as_tenant(&gw, Some(KEY_B), "GET", "/v1/providers", None).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+    }
+    // c: one start waiting on its vendor; a second request while it waits is refused.
+    sim.server().fail_next(ingest_sim::server::Fault::Delay(
+        std::time::Duration::from_millis(800),
+    ));
+    let slow = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            as_tenant(
+                &gw,
+                Some(KEY_C),
+                "POST",
+                "/v1/ingests",
+                Some(pull_in("trtc", "61")),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let busy = as_tenant(&gw, Some(KEY_C), "GET", "/v1/providers", None).await;
+    assert_eq!(busy.status, 429, "{}", busy.text);
+    assert!(busy.text.contains("max_concurrent"), "{}", busy.text);
+    let ok = as_tenant(
+        &gw,
+        Some(KEY_B),
+        "POST",
+        "/v1/ingests",
+        Some(pull_in("trtc", "62")),
+    )
+    .await;
+    assert_eq!(ok.status, 201, "b is not held back by c: {}", ok.text);
+    assert_eq!(slow.await.expect("slow start").status, 201);
+    let after = as_tenant(&gw, Some(KEY_C), "GET", "/v1/providers", None).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+
+    let metrics = as_tenant(&gw, Some(KEY_B), "GET", "/metrics", None)
+        .await
+        .text;
+    assert!(
+        metrics.contains(r#"ingest_tenant_limited_total{tenant="a",limit="rate"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ingest_tenant_limited_total{tenant="c",limit="concurrency"} 1"#),
+        "{metrics}"
+    );
+}

@@ -120,6 +120,12 @@ pub struct ConnectionsConfig {
     /// 30 s: keep it below `terminationGracePeriodSeconds`).
     #[serde(default = "default_drain")]
     pub drain_timeout_ms: u64,
+    /// On SIGTERM or SIGINT: how long the listeners keep accepting while `/readyz` already
+    /// answers 503, so load balancers take the gateway out before it stops accepting,
+    /// milliseconds. Default 0 (stop accepting at once). Behind a Kubernetes Service, a few
+    /// seconds here do what a `preStop` sleep does.
+    #[serde(default)]
+    pub drain_delay_ms: u64,
 }
 
 const fn default_header_timeout() -> u64 {
@@ -146,6 +152,7 @@ impl Default for ConnectionsConfig {
             max_header_bytes: default_max_header(),
             max_connections: default_max_connections(),
             drain_timeout_ms: default_drain(),
+            drain_delay_ms: 0,
         }
     }
 }
@@ -175,6 +182,14 @@ pub struct TenantConfig {
     /// Where the tenant's normalized ingest events are delivered.
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// API requests per second this tenant may make (a burst of up to one second's worth
+    /// at once); beyond it `429` with `Retry-After`. Default: no limit.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// API requests of this tenant in flight at once (a start waiting on its vendor counts);
+    /// beyond it `429`. Default: no limit.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
 }
 
 /// `[tenants.webhook]`: event delivery to a tenant.
@@ -365,11 +380,12 @@ impl Default for EgressConfig {
 ///
 /// Vendors cap their server APIs per account (Tencent TRTC 20 requests/s per API, Alibaba 100/s
 /// per account, ZEGO 10–40/s per API and AppID) and drop or refuse what goes over, whoever
-/// sent it. The gateway keeps every provider under its vendor's limit (GCRA): a call over the
-/// limit waits up to `max_wait_ms` for its turn and is otherwise answered `429 rate-limited`
-/// with `Retry-After`, before its plugin runs and before anything reaches the vendor.
+/// sent it. The gateway keeps every provider under its vendor's limit (GCRA), taking a turn
+/// as each vendor request leaves: a call whose first request is over the limit waits up to
+/// `max_wait_ms` for its turn and is otherwise answered `429 rate-limited` with
+/// `Retry-After`, before anything reaches the vendor.
 /// Each rate is in calls per second; `0` turns that limit off. An unset rate takes the
-/// documented default of the seed vendor the plugin is named after (docs/configuration.md);
+/// documented default of the seed vendor the plugin is named after (the README, "Vendor quotas");
 /// a plugin without one has no limit until the operator sets one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -86,6 +86,11 @@ fn gateway(g: &GatewayConfig, problems: &mut Vec<String>) {
 }
 
 fn tenant(at: &str, t: &TenantConfig, providers: &[ProviderConfig], problems: &mut Vec<String>) {
+    if t.rate == Some(0) || t.max_concurrent == Some(0) {
+        problems.push(format!(
+            "{at}: rate and max_concurrent must be at least 1 (leave them out for no limit)"
+        ));
+    }
     let lower_hex = |c: char| c.is_ascii_hexdigit() && !c.is_ascii_uppercase();
     if t.api_key_sha256.len() != 64 || !t.api_key_sha256.chars().all(lower_hex) {
         problems.push(format!(

@@ -15,7 +15,7 @@ use crate::capability::egress::EgressMode;
 use crate::contract::json::{direction_name, event_json, operation_name};
 use crate::contract::types;
 use crate::error::{ApiError, ErrorKind};
-use crate::sandbox::{CallReport, CallSetup, Operation, Outcome};
+use crate::sandbox::{CallReport, CallSetup, Operation, Outcome, RequestGate};
 use crate::text::random_hex;
 
 /// How a call is run: the clock, the nonce and whether vendor requests really leave.
@@ -130,6 +130,10 @@ impl Gateway {
     ) -> (Result<Outcome, ApiError>, CallReport) {
         let nonce = options.nonce.unwrap_or_else(|| random_hex(8));
         let request_id = options.request_id.unwrap_or_else(|| format!("req-{nonce}"));
+        let gate = options
+            .mode
+            .is_live()
+            .then(|| self.quota_gate(provider, op.name(), options.tenant.clone()));
         let setup = CallSetup {
             provider: provider.id.clone(),
             secrets: provider.secrets.clone(),
@@ -139,6 +143,7 @@ impl Gateway {
             now_ms: options.now_ms.unwrap_or_else(|| self.clock.unix_ms()),
             nonce,
             request_id: request_id.clone(),
+            gate,
         };
         let op_name = op.name();
         if let Err(open) = provider.breaker.admit() {
@@ -156,13 +161,6 @@ impl Gateway {
             .with_provider(&provider.id);
             return (Err(e), CallReport::default());
         }
-        if setup.mode.is_live()
-            && let Err(e) = self
-                .take_turn(provider, op_name, options.tenant.as_deref())
-                .await
-        {
-            return (Err(e), CallReport::default());
-        }
         let plugin = binding.label();
         // Every line logged during the call (the plugin's own included) names the provider
         // and the plugin version.
@@ -174,31 +172,40 @@ impl Gateway {
         (result, report)
     }
 
-    /// A turn under the provider's vendor quota (waiting for it up to the configured time),
-    /// or the `rate-limited` error naming the limit, the fix and when to retry.
-    async fn take_turn(
+    /// The gate each vendor request of a call passes: a turn under the provider's vendor
+    /// quota. The call's first request waits for it up to the configured time or ends the
+    /// call with the `rate-limited` error naming the limit, the fix and when to retry; a later
+    /// one waits for it up to what is left of the call's deadline.
+    fn quota_gate(
         &self,
         provider: &Provider,
-        op_name: &str,
-        tenant: Option<&Tenant>,
-    ) -> Result<(), ApiError> {
-        let tenant_id = tenant.map_or("", |t| t.id.as_str());
-        match provider.quotas.admit(op_name, tenant_id).await {
-            Ok(Admission::Admitted) => {
-                self.metrics.quota(&provider.id, op_name, "admitted");
-                Ok(())
-            }
-            Ok(Admission::Delayed) => {
-                self.metrics.quota(&provider.id, op_name, "delayed");
-                Ok(())
-            }
-            Err(refused) => {
-                self.metrics.quota(&provider.id, op_name, "refused");
-                self.metrics
-                    .call(&provider.id, op_name, "rate-limited", Duration::ZERO);
-                Err(quota_error(&provider.id, &refused))
-            }
-        }
+        op_name: &'static str,
+        tenant: Option<Arc<Tenant>>,
+    ) -> RequestGate {
+        let (metrics, quotas, id) = (
+            self.metrics.clone(),
+            provider.quotas.clone(),
+            Arc::<str>::from(provider.id.as_str()),
+        );
+        Arc::new(move |first, left| {
+            let (metrics, quotas, id, tenant) =
+                (metrics.clone(), quotas.clone(), id.clone(), tenant.clone());
+            Box::pin(async move {
+                let tenant = tenant.as_ref().map_or("", |t| t.id.as_str());
+                let turn = if first {
+                    quotas.admit(op_name, tenant).await
+                } else {
+                    quotas.admit_within(op_name, tenant, left).await
+                };
+                let outcome = match &turn {
+                    Ok(Admission::Admitted) => "admitted",
+                    Ok(Admission::Delayed) => "delayed",
+                    Err(_) => "refused",
+                };
+                metrics.quota(&id, op_name, outcome);
+                turn.map(drop).map_err(|refused| quota_error(&id, &refused))
+            })
+        })
     }
 
     /// Metrics, the breaker and the call's log line.

@@ -73,12 +73,15 @@ impl std::fmt::Debug for Webhook {
 #[derive(Debug)]
 pub struct EventHub {
     tx: broadcast::Sender<Arc<Event>>,
+    /// True once the gateway shuts down: every stream ends (its client reconnects elsewhere).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for EventHub {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(STREAM_BUFFER).0,
+            closing: tokio::sync::watch::channel(false).0,
         }
     }
 }
@@ -102,9 +105,15 @@ impl EventHub {
         }
     }
 
+    /// Ends every stream (shutdown: the listeners' drain would otherwise wait for them).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
     /// A stream of events for `tenant` (every event when `None`), as SSE bytes.
     pub fn subscribe(&self, tenant: Option<String>) -> EventStream {
         let mut rx = self.tx.subscribe();
+        let mut closing = self.closing.subscribe();
         let (tx, out) = mpsc::channel::<Bytes>(64);
         tokio::spawn(async move {
             if tx
@@ -115,7 +124,15 @@ impl EventHub {
                 return;
             }
             loop {
-                let next = tokio::time::timeout(KEEPALIVE, rx.recv()).await;
+                let next = tokio::select! {
+                    next = tokio::time::timeout(KEEPALIVE, rx.recv()) => next,
+                    () = async { drop(closing.wait_for(|c| *c).await) } => {
+                        let _ = tx
+                            .send(Bytes::from_static(b": the gateway is shutting down; reconnect\n\n"))
+                            .await;
+                        return;
+                    }
+                };
                 let chunk = match next {
                     Err(_) => Bytes::from_static(b": keep-alive\n\n"),
                     Ok(Ok(event)) => {

@@ -13,6 +13,7 @@
 //! | `ingest_plugin_compiles_total` | counter | source | `compiled` (Cranelift) or `cache` (artifact cache) |
 //! | `ingest_provider_healthy` | gauge | provider | 1 healthy, 0 unhealthy (plugin keeps faulting) |
 //! | `ingest_quota_total` | counter | provider, operation, outcome | calls at a vendor quota: `admitted` at once, `delayed` (admitted after waiting for a turn) or `refused` (429) |
+//! | `ingest_tenant_limited_total` | counter | tenant, limit | API requests refused by a tenant's own limit: `rate` or `concurrency` |
 //! | `ingest_events_total` | counter | provider, delivery | normalized events: `webhook_ok`, `webhook_failed`, `stream` |
 
 use std::sync::Mutex;
@@ -45,6 +46,7 @@ pub struct Metrics {
     healthy: Family<Labels, Gauge>,
     events: Family<Labels, Counter>,
     quota: Family<Labels, Counter>,
+    tenant_limited: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -74,6 +76,7 @@ impl Metrics {
         let healthy = Family::<Labels, Gauge>::default();
         let events = Family::<Labels, Counter>::default();
         let quota = Family::<Labels, Counter>::default();
+        let tenant_limited = Family::<Labels, Counter>::default();
         registry.register(
             "ingest_requests",
             "Plugin calls by provider, operation and outcome",
@@ -129,6 +132,11 @@ impl Metrics {
             "Calls at a vendor quota: admitted, delayed or refused",
             quota.clone(),
         );
+        registry.register(
+            "ingest_tenant_limited",
+            "API requests refused by a tenant's own rate or concurrency limit",
+            tenant_limited.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -142,7 +150,18 @@ impl Metrics {
             healthy,
             events,
             quota,
+            tenant_limited,
         }
+    }
+
+    /// One API request refused by a tenant's own limit (`rate` or `concurrency`).
+    pub fn tenant_limited(&self, tenant: &str, limit: &'static str) {
+        self.tenant_limited
+            .get_or_create(&vec![
+                ("tenant", tenant.to_string()),
+                ("limit", limit.to_string()),
+            ])
+            .inc();
     }
 
     /// One call at a provider's vendor quota: `admitted`, `delayed` or `refused`.

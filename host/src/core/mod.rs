@@ -201,11 +201,12 @@ impl Gateway {
         }
     }
 
-    /// Begins shutdown: from now on `/readyz` answers 503 (calls are still served while
-    /// the listeners drain).
+    /// Begins shutdown: from now on `/readyz` answers 503 and event streams end (calls are
+    /// still served while the listeners drain).
     pub fn begin_drain(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.events.close();
     }
 
     /// Whether shutdown has begun.

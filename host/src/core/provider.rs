@@ -36,7 +36,7 @@ pub struct Provider {
     binding: RwLock<Option<Arc<Binding>>>,
     pub(crate) breaker: Breaker,
     /// The vendor's request-rate limits (they outlive plugin swaps too).
-    pub(crate) quotas: Quotas,
+    pub(crate) quotas: Arc<Quotas>,
 }
 
 /// A provider bound to one plugin version.
@@ -100,7 +100,7 @@ impl Provider {
             vendor,
             binding: RwLock::new(None),
             breaker: Breaker::new(pc.failure.unhealthy_after, clock),
-            quotas: Quotas::new(&plugin_name, &pc.quota),
+            quotas: Arc::new(Quotas::new(&plugin_name, &pc.quota)),
             plugin_name,
         })
     }
@@ -170,6 +170,7 @@ impl Provider {
             now_ms,
             nonce: random_hex(8),
             request_id: format!("describe-{}", pc.id),
+            gate: None,
         };
         let describe_failed = |source: ApiError| BindError::Describe {
             provider: pc.id.clone(),

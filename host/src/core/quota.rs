@@ -1,5 +1,6 @@
-//! Vendor quotas: each provider's request-rate limits (GCRA, `governor`), checked before a
-//! call's plugin runs, so a burst never reaches the vendor faster than the vendor allows.
+//! Vendor quotas: each provider's request-rate limits (GCRA, `governor`), checked as each
+//! vendor request is about to leave, so a burst never reaches the vendor faster than the
+//! vendor allows.
 //!
 //! A provider has up to two limits on a call: the rate of all its operations together
 //! (`rate`, e.g. Alibaba's 100/s per account) and the rate of the call's operation (`start`,
@@ -7,9 +8,13 @@
 //! turn from each. With `tenant_share` below 1, each tenant also has its own limiter at that
 //! share of each rate, checked first, so one tenant's burst cannot take every turn.
 //!
-//! A call over a limit waits for its turn when that comes within `max_wait_ms` (counted from
-//! when the call arrived) and is refused otherwise: `rate-limited`, with the time until a turn
-//! frees as `Retry-After`. Nothing is queued past that: a refused call was never sent.
+//! A call's first vendor request over a limit waits for its turn when that comes within
+//! `max_wait_ms` and is refused otherwise: the call ends `rate-limited`, with the time until a
+//! turn frees as `Retry-After`, and nothing of it reached the vendor. A later request of an
+//! admitted call (a status query after an action, a second page) also takes a turn but waits
+//! for it, up to the call's deadline, rather than fail a half-done operation. Turns are taken
+//! when the request leaves, not when the call arrives: the plugin's work before it does not
+//! blur the spacing the vendor sees.
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -150,7 +155,18 @@ impl Quotas {
     /// waiting for it up to `max_wait`. Operations without a quota (`describe`,
     /// `parse-callback`) pass at once.
     pub(crate) async fn admit(&self, operation: &str, tenant: &str) -> Result<Admission, Refused> {
-        let deadline = Instant::now() + self.max_wait;
+        self.admit_within(operation, tenant, self.max_wait).await
+    }
+
+    /// [`admit`](Self::admit), waiting up to `max_wait` instead of the configured wait (a
+    /// later vendor request of a call already admitted waits as long as the call may).
+    pub(crate) async fn admit_within(
+        &self,
+        operation: &str,
+        tenant: &str,
+        max_wait: Duration,
+    ) -> Result<Admission, Refused> {
+        let deadline = Instant::now() + max_wait;
         let op = OPERATIONS.iter().position(|o| *o == operation);
         if op.is_none() {
             return Ok(Admission::Admitted);

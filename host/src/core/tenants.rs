@@ -19,9 +19,75 @@ pub struct Tenant {
     providers: Vec<String>,
     /// Where its events go.
     pub webhook: Option<Arc<Webhook>>,
+    /// Its request rate (`rate`), if limited.
+    rate: Option<governor::DefaultDirectRateLimiter>,
+    /// Its requests in flight (`max_concurrent`), if limited.
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    max_concurrent: u32,
+}
+
+/// Held while one of a tenant's requests is in flight.
+#[derive(Debug)]
+pub struct TenantPermit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
+
+/// Which of a tenant's limits refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantLimit {
+    /// `rate`.
+    Rate,
+    /// `max_concurrent`.
+    Concurrency,
+}
+
+impl TenantLimit {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rate => "rate",
+            Self::Concurrency => "concurrency",
+        }
+    }
 }
 
 impl Tenant {
+    /// Admits one API request under the tenant's limits, or says which one refused it (the
+    /// `rate-limited` error with `Retry-After`). The permit is held until the answer.
+    pub fn admit(&self) -> Result<TenantPermit, (TenantLimit, ApiError)> {
+        if let Some(rate) = &self.rate
+            && let Err(not_until) = rate.check()
+        {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u32;
+            let mut e = ApiError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "tenant `{}` is over its request rate (`rate` of its [[tenants]] entry); retry in {secs} s",
+                    self.id
+                ),
+            );
+            e.retry_after_secs = Some(secs);
+            return Err((TenantLimit::Rate, e));
+        }
+        match &self.in_flight {
+            None => Ok(TenantPermit(None)),
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(p) => Ok(TenantPermit(Some(p))),
+                Err(_) => {
+                    let mut e = ApiError::new(
+                        ErrorKind::RateLimited,
+                        format!(
+                            "tenant `{}` already has {} requests in flight (`max_concurrent` of its [[tenants]] entry); retry when one has answered",
+                            self.id, self.max_concurrent
+                        ),
+                    );
+                    e.retry_after_secs = Some(1);
+                    Err((TenantLimit::Concurrency, e))
+                }
+            },
+        }
+    }
+
     /// Whether this tenant may use provider `id`.
     pub fn granted(&self, provider: &str) -> bool {
         self.providers.iter().any(|p| p == "*" || p == provider)
@@ -64,11 +130,19 @@ pub(crate) fn tenants_from(config: &Config) -> Result<Vec<Arc<Tenant>>, ConfigEr
                 })),
                 None => None,
             };
+            let rate = t.rate.and_then(std::num::NonZeroU32::new).map(|r| {
+                governor::DefaultDirectRateLimiter::direct(governor::Quota::per_second(r))
+            });
             Ok(Arc::new(Tenant {
                 id: t.id.clone(),
                 key_sha256: key,
                 providers: t.providers.clone(),
                 webhook,
+                rate,
+                in_flight: t
+                    .max_concurrent
+                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize))),
+                max_concurrent: t.max_concurrent.unwrap_or(0),
             }))
         })
         .collect()

@@ -186,12 +186,14 @@ pub async fn start(
     let max = admin.max_upload_bytes;
     // A plugin upload (up to `max_upload_bytes`) may take longer than an API request body.
     let limits = ConnLimits {
-        body_timeout: ADMIN_UPLOAD_TIMEOUT.max(Duration::from_millis(connections.header_timeout_ms)),
+        body_timeout: ADMIN_UPLOAD_TIMEOUT
+            .max(Duration::from_millis(connections.header_timeout_ms)),
         ..ConnLimits::from_config(connections)
     };
     tokio::spawn(async move {
         if let Err(e) =
-            super::http::serve_with(handler, None, max, limits, listener, std::future::pending()).await
+            super::http::serve_with(handler, None, max, limits, listener, std::future::pending())
+                .await
         {
             tracing::error!(error = %e, "admin listener failed");
         }

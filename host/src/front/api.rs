@@ -114,11 +114,20 @@ async fn route(
         segments.as_slice(),
         ["healthz"] | ["readyz"] | ["v1", "callbacks", ..]
     );
+    // Held until the answer: the tenant's `max_concurrent` counts this request.
+    let mut _permit = None;
     if !open {
         match gateway.authenticate(req.headers()) {
             Ok(tenant) => {
                 if let Some(t) = &tenant {
                     tracing::Span::current().record("tenant", t.id.as_str());
+                    match t.admit() {
+                        Ok(p) => _permit = Some(p),
+                        Err((limit, e)) => {
+                            gateway.metrics().tenant_limited(&t.id, limit.as_str());
+                            return problem_response(&e);
+                        }
+                    }
                 }
                 options.tenant = tenant;
             }

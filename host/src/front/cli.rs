@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -271,12 +272,9 @@ async fn serve(
         }
         None => None,
     };
-    // Ctrl-C stops both fronts; each lets its in-flight requests finish.
+    // SIGTERM or SIGINT stops both fronts; each lets its in-flight requests finish.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = stop_tx.send(true);
-    });
+    tokio::spawn(shut_down_on_signal(gateway.clone(), stop_tx));
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -294,6 +292,70 @@ async fn serve(
     };
     tokio::try_join!(http, extproc)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM (what orchestrators send on a rolling update) or SIGINT (Ctrl-C), then
+/// drains: `/readyz` answers 503 at once; after `[connections] drain_delay_ms` `stop` tells
+/// the listeners to stop accepting, and requests in flight finish. Past `drain_timeout_ms`
+/// (counted from the signal) the process exits anyway (0: the deadline is the operator's
+/// choice); a second signal exits at once (1).
+async fn shut_down_on_signal(gateway: Arc<Gateway>, stop: tokio::sync::watch::Sender<bool>) {
+    let signal = next_signal().await;
+    let c = gateway.connections();
+    let (delay, drain) = (
+        Duration::from_millis(c.drain_delay_ms),
+        Duration::from_millis(c.drain_timeout_ms),
+    );
+    gateway.begin_drain();
+    tracing::info!(
+        signal,
+        drain_delay_ms = c.drain_delay_ms,
+        drain_timeout_ms = c.drain_timeout_ms,
+        "shutting down: /readyz answers 503; then no new connections, requests in flight finish"
+    );
+    eprintln!(
+        "ingest-gateway: {signal}: draining (up to {} ms; a second signal exits at once)",
+        drain.as_millis()
+    );
+    let drained = async {
+        tokio::time::sleep(delay).await;
+        let _ = stop.send(true);
+        tokio::time::sleep(drain.saturating_sub(delay)).await;
+    };
+    tokio::select! {
+        second = next_signal() => {
+            tracing::warn!(signal = second, "second signal: exiting without waiting for requests in flight");
+            std::process::exit(1);
+        }
+        () = drained => {
+            tracing::warn!(drain_timeout_ms = c.drain_timeout_ms, "drain deadline passed with requests still in flight: exiting");
+            std::process::exit(0);
+        }
+    }
+}
+
+/// The next SIGTERM or SIGINT, by name.
+async fn next_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the gateway gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 /// Live, or dry-run answered from `--respond FILE` (or with a transport error).

@@ -211,7 +211,11 @@ pub struct ClientIo {
 
 impl ClientIo {
     /// `stream`, holding `slot`, reporting reads to `watch` (if any).
-    pub fn new(stream: TcpStream, slot: OwnedSemaphorePermit, watch: Option<Arc<ConnWatch>>) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        watch: Option<Arc<ConnWatch>>,
+    ) -> Self {
         Self {
             stream,
             watch,

@@ -53,8 +53,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
-use super::conn::{Acceptor, ClientIo, ConnLimits};
 use super::api;
+use super::conn::{Acceptor, ClientIo, ConnLimits};
 use super::response::{problem_response, problem_with_status};
 use crate::core::Gateway;
 use crate::error::{ApiError, ErrorKind};

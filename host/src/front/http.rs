@@ -123,7 +123,9 @@ async fn respond(shared: &Service, req: http::Request<Incoming>) -> http::Respon
     if let Some(resp) = shared.streams.as_ref().and_then(|s| s(&parts)) {
         return resp;
     }
-    buffered(shared, parts, body).await.map(|b| b.boxed_unsync())
+    buffered(shared, parts, body)
+        .await
+        .map(|b| b.boxed_unsync())
 }
 
 async fn buffered(

@@ -48,7 +48,18 @@ pub struct CallSetup {
     pub nonce: String,
     /// The gateway request id.
     pub request_id: String,
+    /// Asked before each vendor request leaves (the provider's vendor quota); `None`: no gate.
+    pub gate: Option<RequestGate>,
 }
+
+/// A turn for one vendor request of a call: `first` is true for the call's first request
+/// (which may be refused: the call then ends with the gate's error, nothing having reached
+/// the vendor); a later request of an admitted call waits for its turn up to `max_wait`.
+pub type RequestGate = Arc<
+    dyn Fn(bool, Duration) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// One operation on the provider interface.
 #[derive(Debug, Clone)]
@@ -306,6 +317,10 @@ impl<'a> Call<'a> {
                 Ok(Step::Send(request)) => {
                     let deadline_ms = self.runtime.limits.call_deadline_ms;
                     let deadline = self.started + Duration::from_millis(deadline_ms);
+                    if let Some(gate) = &self.setup.gate {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        gate(self.answers.is_empty(), left).await?;
+                    }
                     let answer =
                         send(self.setup, &self.record, deadline, deadline_ms, request).await;
                     self.answers.push(answer);

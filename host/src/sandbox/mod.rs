@@ -29,7 +29,7 @@ mod held;
 pub(crate) mod load;
 pub(crate) mod outcome;
 
-pub use call::{CallReport, CallSetup, Operation, Outcome};
+pub use call::{CallReport, CallSetup, Operation, Outcome, RequestGate};
 pub use held::CallShape;
 pub use load::{Optimize, PluginVersion, Tier};
 

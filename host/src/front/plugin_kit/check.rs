@@ -392,6 +392,7 @@ fn describe_setup(name: &str) -> crate::sandbox::CallSetup {
         now_ms: 1_700_000_000_000,
         nonce: "check".to_string(),
         request_id: "plugin-check".to_string(),
+        gate: None,
     }
 }
 
