@@ -69,8 +69,8 @@ pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use crate::config::{Config, RuntimeConfig};
 pub use crate::contract::types;
 pub use crate::core::{
-    Binding, CallOptions, Gateway, Provider, ProviderState, Readiness, Served, Started, SwapReport,
-    Tenant,
+    Binding, CallOptions, Gateway, Provider, ProviderState, Readiness, ReloadReport, Served,
+    Started, SwapReport, Tenant,
 };
 pub use crate::error::{
     ApiError, BindError, ConfigError, ErrorKind, FaultKind, LoadError, PluginFileError, SourceError,

@@ -19,6 +19,7 @@ mod observability;
 mod openapi;
 mod plugin_kit;
 mod quota;
+mod reload;
 mod rongcloud;
 mod soak;
 mod tenants;

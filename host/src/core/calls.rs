@@ -292,7 +292,7 @@ impl Gateway {
         else {
             return Err(wrong_shape("start"));
         };
-        let id = self.handles.seal(&HandleData {
+        let id = self.live().handles.seal(&HandleData {
             provider: provider.id.clone(),
             session_ref: session.session_ref.clone(),
             tenant,
@@ -312,7 +312,7 @@ impl Gateway {
                 ErrorKind::NotFound,
                 format!("no provider `{id}` is available to tenant `{}`", t.id),
             )),
-            _ => self.provider(id).cloned(),
+            _ => self.provider(id),
         }
     }
 
@@ -329,11 +329,12 @@ impl Gateway {
                 "no such ingest: the id is unknown, altered or from another gateway key",
             )
         };
-        let data = self.handles.open(id).ok_or_else(not_found)?;
+        let live = self.live();
+        let data = live.handles.open(id).ok_or_else(not_found)?;
         if data.tenant.as_deref() != tenant.map(|t| t.id.as_str()) {
             return Err(not_found());
         }
-        let provider = self.providers.get(&data.provider).ok_or_else(not_found)?;
+        let provider = live.providers.get(&data.provider).ok_or_else(not_found)?;
         Ok((provider.clone(), data.session_ref))
     }
 
@@ -403,7 +404,7 @@ impl Gateway {
         })?;
         let event = &served.value;
         let id = event.session_ref.as_ref().map(|r| {
-            self.handles.seal(&HandleData {
+            self.live().handles.seal(&HandleData {
                 provider: provider.id.clone(),
                 session_ref: r.clone(),
                 tenant: tenant.clone(),

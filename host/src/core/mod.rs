@@ -8,6 +8,7 @@
 //! | `provider.rs` | [`Provider`], [`Binding`]: binding a provider to a plugin version, the derived egress allowlist |
 //! | `breaker.rs` | the circuit breaker of each provider (trial, backoff, recovery) |
 //! | `calls.rs` | `start`, `status`, `stop`, `parse-callback`; [`CallOptions`], [`Served`] |
+//! | `reload.rs` | live reload of the config: providers, tenants, secrets, limits at once; [`ReloadReport`] |
 //! | `swap.rs` | hot swap: install, roll back, remove a plugin at runtime; [`SwapReport`] |
 //! | `registry.rs` | every loaded plugin's current and previous version |
 //! | `handle.rs` | sealed, stateless ingest handles |
@@ -33,6 +34,7 @@ pub(crate) mod metrics;
 pub(crate) mod provider;
 pub(crate) mod quota;
 pub(crate) mod registry;
+pub(crate) mod reload;
 pub(crate) mod swap;
 pub(crate) mod tenants;
 
@@ -41,6 +43,7 @@ pub use events::EventHub;
 pub use metrics::Metrics;
 pub use provider::{Binding, Provider, ProviderState, resolve_plugin_path};
 pub use registry::PluginRegistry;
+pub use reload::ReloadReport;
 pub use swap::SwapReport;
 pub use tenants::Tenant;
 
@@ -51,19 +54,31 @@ use handle::HandleKey;
 pub struct Gateway {
     runtime: Arc<Runtime>,
     registry: PluginRegistry,
-    providers: BTreeMap<String, Arc<Provider>>,
-    handles: HandleKey,
-    max_body_bytes: usize,
-    /// Serializes installs, rollbacks and removals; calls never wait on it.
+    /// What a config reload replaces as a whole: providers, tenants, handle key, auth.
+    live: std::sync::RwLock<Arc<Live>>,
+    /// Serializes installs, rollbacks, removals and reloads; calls never wait on it.
     swap_lock: tokio::sync::Mutex<()>,
-    auth: crate::config::AuthMode,
-    tenants: Vec<Arc<Tenant>>,
+    /// The settings only a restart changes, as started (a reload reports changes to them).
+    restart_only: String,
+    /// The config file, when the gateway was started from one (`serve`): what a reload reads.
+    config_path: std::sync::OnceLock<std::path::PathBuf>,
     metrics: Arc<Metrics>,
     events: EventHub,
     clock: SharedClock,
     connections: crate::config::ConnectionsConfig,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     draining: std::sync::atomic::AtomicBool,
+}
+
+/// The part of the gateway a config reload swaps at once. A call holds the providers it
+/// started with until it ends.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) providers: BTreeMap<String, Arc<Provider>>,
+    pub(crate) tenants: Vec<Arc<Tenant>>,
+    pub(crate) handles: HandleKey,
+    pub(crate) auth: crate::config::AuthMode,
+    pub(crate) max_body_bytes: usize,
 }
 
 /// Whether the gateway can serve: every provider bound and healthy.
@@ -104,20 +119,9 @@ impl Gateway {
         let registry = PluginRegistry::new(runtime.clone(), cache);
         load_plugins(&registry, &config).await?;
         let metrics = Metrics::new();
-        let mut providers = BTreeMap::new();
-        for pc in &config.providers {
-            let name = registry_name(&pc.plugin);
-            let Some(version) = registry.current(&name) else {
-                return Err(ConfigError::Runtime(anyhow::anyhow!(
-                    "plugin `{name}` of provider `{}` was not loaded",
-                    pc.id
-                )));
-            };
-            let provider = Provider::new(pc, name, clock.clone())?;
-            let binding = provider.bind(&runtime, version, clock.unix_ms()).await?;
-            provider.set_binding(Some(Arc::new(binding)));
-            metrics.set_healthy(&provider.id, true);
-            providers.insert(pc.id.clone(), Arc::new(provider));
+        let providers = bind_providers(&runtime, &registry, &config, &clock, None).await?;
+        for id in providers.keys() {
+            metrics.set_healthy(id, true);
         }
         for (_, slot) in registry.list() {
             metrics.compile(slot.current.from_cache);
@@ -125,15 +129,20 @@ impl Gateway {
         metrics.set_versions(registry.list().len());
         // Ready to serve: the optimizing compiles owed by baseline loads may now run.
         registry.release_optimizer();
+        let live = Live {
+            providers,
+            tenants: tenants::tenants_from(&config)?,
+            handles,
+            auth: config.gateway.auth,
+            max_body_bytes: config.gateway.max_body_bytes,
+        };
         Ok(Self {
             runtime,
             registry,
-            providers,
-            handles,
-            max_body_bytes: config.gateway.max_body_bytes,
+            live: std::sync::RwLock::new(Arc::new(live)),
             swap_lock: tokio::sync::Mutex::new(()),
-            auth: config.gateway.auth,
-            tenants: tenants::tenants_from(&config)?,
+            restart_only: restart_only(&config),
+            config_path: std::sync::OnceLock::new(),
             metrics: Arc::new(metrics),
             events: EventHub::default(),
             clock,
@@ -162,20 +171,26 @@ impl Gateway {
         &self.runtime
     }
 
-    /// The configured providers.
-    pub fn providers(&self) -> impl Iterator<Item = &Arc<Provider>> {
-        self.providers.values()
+    /// The live part (providers, tenants, handle key) as it is now; a reload replaces it.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The configured providers (as of now: a reload may change them).
+    pub fn providers(&self) -> Vec<Arc<Provider>> {
+        self.live().providers.values().cloned().collect()
     }
 
     /// Largest accepted API request body.
     pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
+        self.live().max_body_bytes
     }
 
     /// A provider by id, or `not-found` naming the configured ones.
-    pub fn provider(&self, id: &str) -> Result<&Arc<Provider>, ApiError> {
-        self.providers.get(id).ok_or_else(|| {
-            let configured: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+    pub fn provider(&self, id: &str) -> Result<Arc<Provider>, ApiError> {
+        let live = self.live();
+        live.providers.get(id).cloned().ok_or_else(|| {
+            let configured: Vec<&str> = live.providers.keys().map(String::as_str).collect();
             ApiError::new(
                 ErrorKind::NotFound,
                 format!(
@@ -190,6 +205,7 @@ impl Gateway {
     pub fn readiness(&self) -> Readiness {
         let providers: BTreeMap<String, ProviderState> = self
             .providers()
+            .iter()
             .map(|p| (p.id.clone(), p.state()))
             .collect();
         let draining = self.is_draining();
@@ -218,6 +234,51 @@ impl Gateway {
     pub fn connections(&self) -> &crate::config::ConnectionsConfig {
         &self.connections
     }
+}
+
+/// Every provider of `config`, its secrets read and bound to the serving version of its
+/// plugin (which must be loaded). With `previous` (a reload), a provider whose plugin and
+/// quota settings are unchanged keeps its quota counters.
+async fn bind_providers(
+    runtime: &Arc<Runtime>,
+    registry: &PluginRegistry,
+    config: &Config,
+    clock: &SharedClock,
+    previous: Option<&Live>,
+) -> Result<BTreeMap<String, Arc<Provider>>, ConfigError> {
+    let mut providers = BTreeMap::new();
+    for pc in &config.providers {
+        let name = registry_name(&pc.plugin);
+        let Some(version) = registry.current(&name) else {
+            return Err(ConfigError::Runtime(anyhow::anyhow!(
+                "plugin `{name}` of provider `{}` was not loaded",
+                pc.id
+            )));
+        };
+        let mut provider = Provider::new(pc, name, clock.clone())?;
+        if let Some(old) = previous.and_then(|l| l.providers.get(&pc.id))
+            && old.plugin_name == provider.plugin_name
+            && format!("{:?}", old.config.quota) == format!("{:?}", pc.quota)
+        {
+            provider.quotas = old.quotas.clone();
+        }
+        let binding = provider.bind(runtime, version, clock.unix_ms()).await?;
+        provider.set_binding(Some(Arc::new(binding)));
+        providers.insert(pc.id.clone(), Arc::new(provider));
+    }
+    Ok(providers)
+}
+
+/// The settings a reload cannot change (listeners, runtime, connections), as text to compare.
+fn restart_only(config: &Config) -> String {
+    format!(
+        "listen={:?} extproc={:?} admin={:?} runtime={:?} connections={:?}",
+        config.gateway.listen,
+        config.gateway.extproc_listen,
+        config.admin.listen,
+        config.runtime,
+        config.connections
+    )
 }
 
 /// The handle key: configured, or random (handles then die with the process).

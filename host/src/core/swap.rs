@@ -42,7 +42,8 @@ impl Gateway {
     }
 
     fn users_of(&self, plugin: &str) -> Vec<Arc<Provider>> {
-        self.providers
+        self.live()
+            .providers
             .values()
             .filter(|p| p.plugin_name == plugin)
             .cloned()

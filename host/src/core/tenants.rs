@@ -160,7 +160,8 @@ impl Gateway {
     /// Who is calling: the tenant whose API key is in `Authorization: Bearer …` (compared as
     /// SHA-256 digests in constant time), or nobody when authentication is off.
     pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Arc<Tenant>>, ApiError> {
-        if self.auth == AuthMode::Off {
+        let live = self.live();
+        if live.auth == AuthMode::Off {
             return Ok(None);
         }
         let refuse = |why: &str| ApiError::new(ErrorKind::PermissionDenied, why.to_string());
@@ -170,7 +171,7 @@ impl Gateway {
         let presented: [u8; 32] = sha2::Sha256::digest(key).into();
         // Compare against every tenant so the time taken does not depend on which matched.
         let mut found = None;
-        for t in &self.tenants {
+        for t in &live.tenants {
             if bool::from(t.key_sha256.ct_eq(&presented)) {
                 found = Some(t.clone());
             }
@@ -182,21 +183,21 @@ impl Gateway {
 
     /// Whether authentication is off.
     pub fn auth_off(&self) -> bool {
-        self.auth == AuthMode::Off
+        self.live().auth == AuthMode::Off
     }
 
     /// A tenant by id.
     pub fn tenant(&self, id: &str) -> Option<Arc<Tenant>> {
-        self.tenants.iter().find(|t| t.id == id).cloned()
+        self.live().tenants.iter().find(|t| t.id == id).cloned()
     }
 
     /// The providers `tenant` may use (all when authentication is off).
-    pub fn providers_for<'a>(
-        &'a self,
-        tenant: Option<&'a Tenant>,
-    ) -> impl Iterator<Item = &'a Arc<super::Provider>> + 'a {
-        self.providers
+    pub fn providers_for(&self, tenant: Option<&Tenant>) -> Vec<Arc<super::Provider>> {
+        self.live()
+            .providers
             .values()
-            .filter(move |p| tenant.is_none_or(|t| t.granted(&p.id)))
+            .filter(|p| tenant.is_none_or(|t| t.granted(&p.id)))
+            .cloned()
+            .collect()
     }
 }

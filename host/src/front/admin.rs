@@ -8,6 +8,7 @@
 //! | `PUT` | `/admin/plugins/{name}` | body = component bytes: compile, validate, bind, then serve |
 //! | `POST` | `/admin/plugins/{name}/rollback` | the previous version serves again |
 //! | `DELETE` | `/admin/plugins/{name}` | remove; its providers answer `unavailable` |
+//! | `POST` | `/admin/reload` | read the config file again and apply it whole ([`Gateway::reload`](crate::Gateway::reload)) |
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub async fn handle_admin(
     let method = req.method().clone();
     let name = match segments.as_slice() {
         ["admin", "plugins"] if method == Method::GET => return admin_list(gateway),
+        ["admin", "reload"] if method == Method::POST => return admin_reload(gateway).await,
         ["admin", "plugins", name] | ["admin", "plugins", name, "rollback"] => *name,
         _ => {
             return problem_response(&ApiError::new(
@@ -114,10 +116,11 @@ fn admin_list(gateway: &Gateway) -> Response<Bytes> {
         .list()
         .into_iter()
         .map(|(name, slot)| {
-            let providers: Vec<&str> = gateway
+            let providers: Vec<String> = gateway
                 .providers()
+                .iter()
                 .filter(|p| p.plugin_name == name)
-                .map(|p| p.id.as_str())
+                .map(|p| p.id.clone())
                 .collect();
             serde_json::json!({
                 "name": name,
@@ -145,6 +148,27 @@ fn admin_list(gateway: &Gateway) -> Response<Bytes> {
             },
         }),
     )
+}
+
+/// `POST /admin/reload`: reads the config file again and applies it (200 with what changed),
+/// or changes nothing and answers 422 with every problem found.
+async fn admin_reload(gateway: &Gateway) -> Response<Bytes> {
+    match gateway.reload_file().await {
+        Ok(report) => json_response(
+            StatusCode::OK,
+            &serde_json::to_value(&report).unwrap_or_default(),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "config reload refused: nothing changed");
+            problem_with_status(
+                &ApiError::invalid(format!(
+                    "the config was not reloaded, nothing changed: {}",
+                    e
+                )),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+    }
 }
 
 /// How long a plugin upload's body may take to arrive (at least the API's header timeout).

@@ -382,6 +382,7 @@ fn error_response(gateway: &Gateway, e: &ApiError) -> Response<Bytes> {
 fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes> {
     let providers: Vec<serde_json::Value> = gateway
         .providers_for(tenant)
+        .iter()
         .map(|p| match p.binding() {
             Some(b) => serde_json::json!({
                 "id": p.id,

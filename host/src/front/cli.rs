@@ -244,17 +244,19 @@ async fn serve(
     let admin = config.admin.clone();
     let plugin_dir = config.gateway.plugin_dir.clone();
     let gateway = Arc::new(Gateway::from_config(config).await?);
+    gateway.set_config_path(path.to_path_buf());
+    tokio::spawn(reload_on_sighup(gateway.clone()));
     // Runtime plugin management: the admin listener and the watched plugin directory.
     if let Some(addr) = super::admin::start(gateway.clone(), &admin, plugin_dir).await? {
         eprintln!("ingest-gateway admin API on http://{addr}");
     }
-    let providers: Vec<&str> = gateway.providers().map(|p| p.id.as_str()).collect();
+    let providers: Vec<String> = gateway.providers().iter().map(|p| p.id.clone()).collect();
     let providers = providers.join(", ");
     let http_listener = match &http_addr {
         Some(listen) => {
             let listener = bind("gateway.listen", listen).await?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, providers = gateway.providers().count(), "ingest gateway listening");
+            tracing::info!(%addr, providers = gateway.providers().len(), "ingest gateway listening");
             eprintln!("ingest-gateway listening on http://{addr}  (providers: {providers})");
             Some(listener)
         }
@@ -332,6 +334,38 @@ async fn shut_down_on_signal(gateway: Arc<Gateway>, stop: tokio::sync::watch::Se
             std::process::exit(0);
         }
     }
+}
+
+/// SIGHUP reloads the config file (see [`Gateway::reload`]); a config that does not load
+/// changes nothing, and the log says why.
+async fn reload_on_sighup(gateway: Arc<Gateway>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through POST /admin/reload");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            match gateway.reload_file().await {
+                Ok(report) => eprintln!(
+                    "ingest-gateway: config reloaded (providers: {}; tenants: {})",
+                    report.providers.join(", "),
+                    report.tenants
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload refused: nothing changed");
+                    eprintln!("ingest-gateway: config not reloaded, nothing changed: {e}");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = gateway;
 }
 
 /// The next SIGTERM or SIGINT, by name.
