@@ -80,6 +80,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<LoadRun>> {
         max_concurrent_calls: 1024,
         providers: vec!["trtc"],
         trtc_endpoint: Some(sim.base_url()),
+        connections: Vec::new(),
     };
     let mut gateway = crate::gateway::start(&options.gateway, &spec, dir.path()).await?;
 

@@ -42,6 +42,8 @@ pub struct Spec {
     pub providers: Vec<&'static str>,
     /// Endpoint of provider `trtc` (the Tencent simulator), if it is kept.
     pub trtc_endpoint: Option<String>,
+    /// `[connections]` settings (the defaults otherwise).
+    pub connections: Vec<(&'static str, i64)>,
 }
 
 /// The demo configuration (`examples/demo/gateway.toml`) with the bench's listeners, cache,
@@ -69,6 +71,13 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
         "max_concurrent_calls".into(),
         Value::Integer(i64::from(spec.max_concurrent_calls)),
     );
+
+    if !spec.connections.is_empty() {
+        let connections = table(&mut config, "connections")?;
+        for (key, value) in &spec.connections {
+            connections.insert((*key).into(), Value::Integer(*value));
+        }
+    }
 
     if let Some(admin) = spec.admin {
         let mut t = Table::new();

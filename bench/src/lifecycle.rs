@@ -53,6 +53,7 @@ pub async fn startup(
             max_concurrent_calls: gateway::DEFAULT_MAX_CONCURRENT_CALLS,
             providers: SEED_PROVIDERS.to_vec(),
             trtc_endpoint: None,
+            connections: Vec::new(),
         };
         let running = gateway::start(gateway_bin, &spec, dir.path()).await?;
         let ms = millis(running.ready_after);
@@ -103,6 +104,7 @@ pub async fn swap(gateway_bin: &Path, cold: usize, warm: usize) -> anyhow::Resul
         max_concurrent_calls: gateway::DEFAULT_MAX_CONCURRENT_CALLS,
         providers: vec!["trtc"],
         trtc_endpoint: Some(sim.base_url()),
+        connections: Vec::new(),
     };
     let mut running = gateway::start(gateway_bin, &spec, dir.path()).await?;
     let admin = running.admin.context("admin listener")?;
@@ -226,6 +228,7 @@ pub async fn memory(
         max_concurrent_calls: gateway::DEFAULT_MAX_CONCURRENT_CALLS,
         providers: SEED_PROVIDERS.to_vec(),
         trtc_endpoint: Some(sim.base_url()),
+        connections: Vec::new(),
     };
     let running = gateway::start(gateway_bin, &spec, dir.path()).await?;
     settle().await;
@@ -342,7 +345,7 @@ async fn burst(
 }
 
 /// The burst needs two descriptors per request in this process (client and simulator side).
-fn check_open_files(in_flight: usize) -> anyhow::Result<()> {
+pub(crate) fn check_open_files(in_flight: usize) -> anyhow::Result<()> {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     let soft: Option<usize> = limits
         .lines()

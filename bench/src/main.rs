@@ -3,7 +3,7 @@
 //!
 //! Sections: plugin call (in-process, per vendor plugin), end to end (wrk through the gateway,
 //! through Envoy as a plain proxy, and direct to the simulator, in one run), hot swap,
-//! start-up, memory. `scripts/bench` installs what it needs and runs it on a release build;
+//! start-up, memory, slow clients (slowloris). `scripts/bench` installs what it needs and runs it on a release build;
 //! `--smoke` runs every section for a moment, so the harness is exercised by `scripts/test`.
 
 mod e2e;
@@ -12,6 +12,7 @@ mod lifecycle;
 mod micro;
 mod procs;
 mod report;
+mod slowloris;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +45,9 @@ struct Args {
     /// Requests held in flight for the memory figure.
     #[arg(long, default_value_t = 1000)]
     in_flight: usize,
+    /// Connections holding half a request head for the slow-clients figure.
+    #[arg(long, default_value_t = 5000)]
+    attackers: usize,
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -114,8 +118,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let want = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
     for s in &args.only {
         anyhow::ensure!(
-            ["micro", "e2e", "swap", "startup", "memory"].contains(&s.as_str()),
-            "unknown section `{s}` (micro, e2e, swap, startup, memory)"
+            ["micro", "e2e", "swap", "startup", "memory", "slowloris"].contains(&s.as_str()),
+            "unknown section `{s}` (micro, e2e, swap, startup, memory, slowloris)"
         );
     }
     let gateway_bin = match &args.gateway_bin {
@@ -125,7 +129,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("no directory of the bench binary")?
             .join("ingest-gateway"),
     };
-    let needs_processes = want("e2e") || want("swap") || want("startup") || want("memory");
+    let needs_processes =
+        want("e2e") || want("swap") || want("startup") || want("memory") || want("slowloris");
     if needs_processes {
         anyhow::ensure!(
             gateway_bin.is_file(),
@@ -161,6 +166,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (swaps_cold, swaps_warm) = if args.smoke { (1, 1) } else { (5, 10) };
     let (starts_cold, starts_warm) = if args.smoke { (1, 1) } else { (3, 5) };
     let in_flight = if args.smoke { 20 } else { args.in_flight };
+    let attackers = if args.smoke { 50 } else { args.attackers };
     let connections = if args.smoke { 4 } else { args.connections };
 
     let mut results = report::Results::new(args.smoke, connections, duration);
@@ -214,6 +220,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         results.memory = results.section(
             "memory",
             lifecycle::memory(&gateway_bin, &envoy_bin, in_flight).await,
+        );
+    }
+
+    if want("slowloris") {
+        eprintln!("==> slow clients ({attackers} connections holding half a request head)");
+        results.slowloris = results.section(
+            "slow clients",
+            slowloris::run(&gateway_bin, attackers).await,
         );
     }
 

@@ -45,6 +45,8 @@ pub struct Results {
     pub startup: Option<Startup>,
     /// Memory.
     pub memory: Option<Memory>,
+    /// Slow clients.
+    pub slowloris: Option<crate::slowloris::Slowloris>,
     /// Sections that could not be measured, with the reason.
     pub failed: Vec<String>,
 }
@@ -139,6 +141,7 @@ impl Results {
             swap: None,
             startup: None,
             memory: None,
+            slowloris: None,
             failed: Vec::new(),
         }
     }
@@ -433,6 +436,34 @@ impl Results {
                 m.in_flight
             );
         }
+        if let Some(s) = &self.slowloris {
+            let _ = writeln!(
+                t,
+                "\nSlow clients: {} connections each holding half a request head (header timeout {} ms)",
+                s.attackers,
+                crate::slowloris::HEADER_TIMEOUT_MS
+            );
+            let _ = writeln!(
+                t,
+                "  cut off                 {} of {} within the timeout + 1 s ({} at all); after median {} ms, max {} ms",
+                s.cut_in_time,
+                s.attackers,
+                s.cut,
+                fmt(s.cut_after_median_ms),
+                fmt(s.cut_after_max_ms)
+            );
+            let _ = writeln!(
+                t,
+                "  GET /healthz (new connection each)  before: p50 {} ms, p99 {} ms   during: p50 {} ms, p99 {} ms ({}x)   failed during: {} of {}",
+                fmt(s.before_ms.0),
+                fmt(s.before_ms.1),
+                fmt(s.during_ms.0),
+                fmt(s.during_ms.1),
+                fmt(s.during_ms.1 / s.before_ms.1),
+                s.failed,
+                s.requests
+            );
+        }
         for f in &self.failed {
             let _ = writeln!(t, "\nNOT MEASURED — {f}");
         }
@@ -479,6 +510,7 @@ impl Results {
             "hot_swap": swap,
             "startup": startup,
             "memory": memory,
+            "slow_clients": self.slowloris,
             "targets": self.verdicts(),
             "failed": self.failed,
         })
