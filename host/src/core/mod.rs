@@ -8,6 +8,7 @@
 //! | `provider.rs` | [`Provider`], [`Binding`]: binding a provider to a plugin version, the derived egress allowlist |
 //! | `breaker.rs` | the circuit breaker of each provider (trial, backoff, recovery) |
 //! | `calls.rs` | `start`, `status`, `stop`, `parse-callback`; [`CallOptions`], [`Served`] |
+//! | `quota.rs` | vendor quotas: request-rate limits per provider (GCRA), tenant shares |
 //! | `reload.rs` | live reload of the config: providers, tenants, secrets, limits at once; [`ReloadReport`] |
 //! | `swap.rs` | hot swap: install, roll back, remove a plugin at runtime; [`SwapReport`] |
 //! | `registry.rs` | every loaded plugin's current and previous version |

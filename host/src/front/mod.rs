@@ -7,6 +7,7 @@
 //! | `body.rs` | the start request body, checked field by field |
 //! | `response.rs` | JSON and problem+json responses |
 //! | `http.rs` | the standalone hyper server (API and admin listeners) |
+//! | `conn.rs` | client connections: the connection limit, header and idle deadlines |
 //! | `admin.rs` | the admin API: upload, roll back, remove plugins |
 //! | `watch.rs` | the watched plugin directory |
 //! | `extproc.rs` | Envoy's external processing (ext_proc) gRPC service |
