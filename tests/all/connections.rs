@@ -123,6 +123,29 @@ async fn idle_keep_alive_connections_close_after_the_idle_timeout() {
     );
 }
 
+/// An event stream is a request in flight for as long as it lasts: the idle timeout does not
+/// cut it.
+#[tokio::test]
+async fn an_event_stream_outlives_the_idle_timeout() {
+    let (addr, _stop) = serve("header_timeout_ms = 5000\nidle_timeout_ms = 300").await;
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /v1/events HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        .await
+        .expect("request");
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.expect("answer");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert_eq!(
+        closed_at(s, Duration::from_millis(1000)).await,
+        None,
+        "the event stream was closed by the idle timeout"
+    );
+}
+
 /// A head over `max_header_bytes` is answered 431; a body that stalls is answered 408.
 #[tokio::test]
 async fn oversized_heads_and_stalled_bodies_are_refused() {
@@ -183,7 +206,6 @@ async fn futures_connect(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 /// deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_requests_in_flight_and_exits_zero() {
-    use std::io::BufRead;
     let sim = trtc_sim().await;
     sim.server()
         .fail_always(Some(ingest_sim::server::Fault::Delay(
@@ -194,36 +216,12 @@ async fn sigterm_drains_requests_in_flight_and_exits_zero() {
     std::fs::write(
         &config,
         format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nauth = \"off\"\n[connections]\ndrain_delay_ms = 600\ndrain_timeout_ms = 10000\n{}",
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nauth = \"off\"\n[runtime]\nstep_budget_ms = {TEST_STEP_BUDGET_MS}\n[connections]\ndrain_delay_ms = 600\ndrain_timeout_ms = 10000\n{}",
             trtc_provider("trtc", &sim.base_url(), QUOTA_OFF)
         ),
     )
     .expect("config");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run ingest-gateway serve");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr: SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).expect("stderr") > 0,
-            "the gateway exited before listening"
-        );
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("addr")
-                .parse()
-                .expect("addr");
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (mut child, addr) = spawn_serve(&config);
     assert_eq!(http(addr, "GET", "/readyz", None).await.status, 200);
 
     // Five starts in flight (the vendor takes 1.5 s), then the signal.

@@ -29,7 +29,7 @@ fn config_text(sim_url: &str, rot_quota: &str, with_b: bool) -> String {
     );
     assert!(rot.contains("rot.key"), "{rot}");
     let mut text = format!(
-        "[gateway]\nauth = \"tenants\"\nhandle_key = {{ value = \"reload-test-handle-key-0123456789\" }}\n{}{rot}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n",
+        "[gateway]\nauth = \"tenants\"\nhandle_key = {{ value = \"reload-test-handle-key-0123456789\" }}\n[runtime]\nstep_budget_ms = {TEST_STEP_BUDGET_MS}\n{}{rot}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n",
         trtc_provider("good", sim_url, QUOTA_OFF),
         sha256_hex(KEY_A)
     );
@@ -112,6 +112,21 @@ async fn a_reload_under_load_applies_tenants_limits_and_rotated_secrets_and_fail
         401
     );
 
+    // A handle issued before the reloads.
+    let (status, text) = request(
+        &gw,
+        KEY_A,
+        "POST",
+        "/v1/ingests",
+        Some(pull_in("good", "69")),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
     // Load: tenant a starts ingests on `good` without pause, through every reload.
     let stop = Arc::new(AtomicBool::new(false));
     let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -156,6 +171,9 @@ async fn a_reload_under_load_applies_tenants_limits_and_rotated_secrets_and_fail
         assert_eq!(report["restart_needed"], false, "{report}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Handles issued before still open.
+    let (status, text) = request(&gw, KEY_A, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status, 200, "{text}");
     // Calls that start after the reload use the new values.
     assert_eq!(
         request(&gw, KEY_B, "GET", "/v1/providers", None).await.0,
@@ -218,7 +236,6 @@ async fn a_reload_under_load_applies_tenants_limits_and_rotated_secrets_and_fail
 /// a broken file changes nothing and the process keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_config_file_of_the_running_binary() {
-    use std::io::BufRead;
     let sim = trtc_sim().await;
     let dir = temp_dir("reload-sighup");
     let config = dir.join("gateway.toml");
@@ -226,30 +243,7 @@ async fn sighup_reloads_the_config_file_of_the_running_binary() {
     let listen = "[gateway]\nlisten = \"127.0.0.1:0\"\n";
     let text = |with_b| config_text(&sim.base_url(), "", with_b).replacen("[gateway]\n", listen, 1);
     write(&config, &text(false));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run ingest-gateway serve");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr: std::net::SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).expect("stderr") > 0,
-            "the gateway exited before listening"
-        );
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("addr")
-                .parse()
-                .expect("addr");
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (mut child, addr) = spawn_serve(&config);
 
     let hangup = |pid: u32| {
         let ok = std::process::Command::new("kill")

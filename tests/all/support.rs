@@ -93,6 +93,9 @@ pub fn assert_no_secrets(what: &str, text: &str) {
     }
 }
 
+/// The step budget of test gateways that do not set `[runtime]` (see [`gateway_with_clock`]).
+pub const TEST_STEP_BUDGET_MS: u64 = 2000;
+
 /// Builds a gateway from TOML text (plugin paths absolute). Unless the text sets
 /// `gateway.auth` itself, authentication is turned off (tests of tenants set it).
 pub async fn gateway(toml: &str) -> Gateway {
@@ -108,6 +111,17 @@ pub async fn gateway_with_clock(toml: &str, clock: ingest_gateway::SharedClock) 
         toml.replacen("[gateway]\n", "[gateway]\nauth = \"off\"\n", 1)
     } else {
         format!("[gateway]\nauth = \"off\"\n{toml}")
+    };
+    // The step budget is wall-clock (epochs): on a machine busy with the whole suite a step of
+    // baseline-compiled code can be descheduled past the default 100 ms. Tests about the
+    // budget set `step_budget_ms` themselves (the budget is also capped by the call deadline).
+    let budget = format!("step_budget_ms = {TEST_STEP_BUDGET_MS}\n");
+    let toml = if toml.contains("step_budget_ms") {
+        toml
+    } else if toml.contains("[runtime]\n") {
+        toml.replacen("[runtime]\n", &format!("[runtime]\n{budget}"), 1)
+    } else {
+        format!("[runtime]\n{budget}{toml}")
     };
     let toml = toml.as_str();
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
@@ -312,4 +326,36 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("ingest-gateway-test-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// Runs `ingest-gateway serve --config <config>` (its config listening on port 0) and waits
+/// until it says where it listens; its stderr is drained from then on.
+pub fn spawn_serve(config: &std::path::Path) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ingest-gateway serve");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "the gateway exited before listening"
+        );
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("addr")
+                .parse()
+                .expect("addr");
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, addr)
 }

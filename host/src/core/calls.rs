@@ -130,9 +130,7 @@ impl Gateway {
     ) -> (Result<Outcome, ApiError>, CallReport) {
         let nonce = options.nonce.unwrap_or_else(|| random_hex(8));
         let request_id = options.request_id.unwrap_or_else(|| format!("req-{nonce}"));
-        let gate = options
-            .mode
-            .is_live()
+        let gate = (options.mode.is_live() && !provider.quotas.is_empty())
             .then(|| self.quota_gate(provider, op.name(), options.tenant.clone()));
         let setup = CallSetup {
             provider: provider.id.clone(),

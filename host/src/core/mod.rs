@@ -77,7 +77,7 @@ pub struct Gateway {
 pub(crate) struct Live {
     pub(crate) providers: BTreeMap<String, Arc<Provider>>,
     pub(crate) tenants: Vec<Arc<Tenant>>,
-    pub(crate) handles: HandleKey,
+    pub(crate) handles: Arc<HandleKey>,
     pub(crate) auth: crate::config::AuthMode,
     pub(crate) max_body_bytes: usize,
 }
@@ -133,7 +133,7 @@ impl Gateway {
         let live = Live {
             providers,
             tenants: tenants::tenants_from(&config)?,
-            handles,
+            handles: Arc::new(handles),
             auth: config.gateway.auth,
             max_body_bytes: config.gateway.max_body_bytes,
         };
@@ -270,13 +270,14 @@ async fn bind_providers(
     Ok(providers)
 }
 
-/// The settings a reload cannot change (listeners, runtime, connections), as text to compare.
+/// The settings a reload cannot change (listeners, the admin API, runtime, connections), as
+/// text to compare (secret values print redacted).
 fn restart_only(config: &Config) -> String {
     format!(
         "listen={:?} extproc={:?} admin={:?} runtime={:?} connections={:?}",
         config.gateway.listen,
         config.gateway.extproc_listen,
-        config.admin.listen,
+        config.admin,
         config.runtime,
         config.connections
     )

@@ -140,6 +140,11 @@ impl Quotas {
         }
     }
 
+    /// Whether no limit is set (calls then skip the quota gate).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.all.is_none() && self.per_op.iter().all(Option::is_none)
+    }
+
     /// The limits in effect, calls per second (`None`: no limit), for listings.
     pub(crate) fn rates(&self) -> [(&'static str, Option<u32>); 4] {
         let rate = |l: &Option<Limit>| l.as_ref().map(|l| l.per_second);

@@ -71,7 +71,12 @@ impl Gateway {
         .await?;
         let live = Live {
             tenants: tenants::tenants_from(&config)?,
-            handles: handle_key(&config)?,
+            // Without a configured key the random one stays: handles already issued keep
+            // working.
+            handles: match &config.gateway.handle_key {
+                Some(_) => Arc::new(handle_key(&config)?),
+                None => before.handles.clone(),
+            },
             auth: config.gateway.auth,
             max_body_bytes: config.gateway.max_body_bytes,
             providers,

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::api;
-use super::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch};
+use super::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch, RequestGuard};
 use super::response::problem_with_status;
 use crate::core::Gateway;
 use crate::error::ApiError;
@@ -88,9 +88,12 @@ pub async fn serve_with(
                     service_fn(move |req| {
                         let (shared, request) = (shared.clone(), watch.request());
                         async move {
+                            // The request counts as in flight until its body is sent (an
+                            // event stream, for as long as it lasts): no idle deadline then.
                             let resp = respond(&shared, req).await;
-                            drop(request);
-                            Ok::<_, Infallible>(resp)
+                            Ok::<_, Infallible>(resp.map(|body| {
+                                Guarded { body, _request: request }.boxed_unsync()
+                            }))
                         }
                     })
                 };
@@ -116,6 +119,32 @@ pub async fn serve_with(
     tracing::info!("shutting down: waiting for in-flight requests");
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A response body that holds its request's [`RequestGuard`] until it ends.
+struct Guarded {
+    body: Body,
+    _request: RequestGuard,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 async fn respond(shared: &Service, req: http::Request<Incoming>) -> http::Response<Body> {
