@@ -287,6 +287,11 @@ pub fn config_toml(
         "max_concurrent_calls".into(),
         Value::Integer(i64::from(limits.max_concurrent_calls)),
     );
+    runtime.insert("tiered".into(), Value::Boolean(limits.tiered));
+    runtime.insert(
+        "step_budget_ms".into(),
+        Value::Integer(i64::try_from(limits.step_budget_ms).unwrap_or(i64::MAX)),
+    );
     runtime.insert(
         "cache_dir".into(),
         Value::String(cache_dir.to_string_lossy().into_owned()),
