@@ -190,6 +190,33 @@ pub fn send(request: ::http::Request<Vec<u8>>) -> Result<::http::Response<Vec<u8
     }
 }
 
+/// [`send`] of the request `build` makes, calling `build` only when this step must send it:
+/// at a later step the request's recorded answer is returned without building (and signing)
+/// it again. `build` must make the same request it would have made at the step that sent it
+/// (the replay's rule). Take what must differ between requests outside `build` — a nonce from
+/// `context::next_nonce` counts calls, and a skipped `build`
+/// would hand a later request the nonce an earlier one already used. Errors are
+/// [`ProviderError`]s, as from [`exchange`].
+///
+/// ```no_run
+/// # fn call() -> Result<(), ingest_plugin_sdk::ProviderError> {
+/// let response = ingest_plugin_sdk::http::send_with(|| {
+///     http::Request::post("https://api.example-rtc.invalid/v1/relays")
+///         .body(br#"{"room_id":"42"}"#.to_vec())
+///         .map_err(|e| ingest_plugin_sdk::error::invalid_argument(e.to_string()))
+/// })?;
+/// # Ok(()) }
+/// ```
+pub fn send_with(
+    build: impl FnOnce() -> Result<::http::Request<Vec<u8>>, ProviderError>,
+) -> Result<::http::Response<Vec<u8>>, ProviderError> {
+    let sent = match crate::step::replayed_answer() {
+        Some(answer) => from_answer(answer),
+        None => send(build()?),
+    };
+    sent.map_err(SendError::into_provider_error)
+}
+
 /// [`send`] with the request marked idempotent (see [`Idempotent`]): for a query the vendor
 /// takes as `POST`, or a call carrying an idempotency key.
 pub fn send_idempotent(
@@ -211,7 +238,20 @@ pub fn exchange<T>(
     read: impl FnOnce(u16, Option<&str>, &[u8]) -> Result<T, ProviderError>,
     request_id: impl FnOnce(&T) -> Option<&str>,
 ) -> Result<T, ProviderError> {
-    let response = send(request).map_err(SendError::into_provider_error)?;
+    exchange_with(vendor, action, || Ok(request), read, request_id)
+}
+
+/// [`exchange`] of the request `build` makes, built only when this step sends it (see
+/// [`send_with`]): a plugin that signs its requests signs each once per operation, not once
+/// per step.
+pub fn exchange_with<T>(
+    vendor: &str,
+    action: &str,
+    build: impl FnOnce() -> Result<::http::Request<Vec<u8>>, ProviderError>,
+    read: impl FnOnce(u16, Option<&str>, &[u8]) -> Result<T, ProviderError>,
+    request_id: impl FnOnce(&T) -> Option<&str>,
+) -> Result<T, ProviderError> {
+    let response = send_with(build)?;
     let reply = read(
         response.status().as_u16(),
         retry_after(&response),
@@ -470,6 +510,39 @@ mod tests {
             Ok(())
         });
         assert!(matches!(step, Step::Done(Ok(()))));
+    }
+
+    #[test]
+    fn send_with_builds_a_request_only_at_the_step_that_sends_it() {
+        let builds = std::cell::Cell::new(0);
+        let two = || {
+            let build = |url: &'static str| {
+                let builds = &builds;
+                move || {
+                    builds.set(builds.get() + 1);
+                    Ok(get(url))
+                }
+            };
+            let a = send_with(build("https://h/a"))?;
+            let b = send_with(build("https://h/b"))?;
+            Ok(a.status().as_u16() + b.status().as_u16())
+        };
+        match step::run(Vec::new(), two) {
+            Step::Send(r) => assert_eq!(r.url, "https://h/a"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(builds.get(), 1);
+        match step::run(vec![ok(200, "")], two) {
+            Step::Send(r) => assert_eq!(r.url, "https://h/b"),
+            other => panic!("{other:?}"),
+        }
+        // The first request's answer was replayed without building it again.
+        assert_eq!(builds.get(), 2);
+        match step::run(vec![ok(200, ""), ok(201, "")], two) {
+            Step::Done(Ok(sum)) => assert_eq!(sum, 401),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(builds.get(), 2);
     }
 
     #[test]

@@ -103,6 +103,22 @@ pub(crate) fn next_answer(request: VendorRequest) -> Next {
     })
 }
 
+/// The recorded answer to the next request, taken, when there is one: the request was sent
+/// at an earlier step, so the caller need not build it again ([`http::send_with`]).
+/// `None` outside a step, past the answers, or with a request already pending.
+///
+/// [`http::send_with`]: crate::http::send_with
+pub(crate) fn replayed_answer() -> Option<VendorAnswer> {
+    EXCHANGE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let exchange = slot.as_mut()?;
+        if exchange.pending.is_some() {
+            return None;
+        }
+        exchange.answers.next()
+    })
+}
+
 /// Whether the code running now runs for the first time in this operation: outside a step, or
 /// past every replayed answer with no request pending. The SDK's log macros
 /// ([`info!`](crate::info), [`warn!`](crate::warn), [`debug!`](crate::debug)) write only then,

@@ -150,37 +150,40 @@ pub fn call(
     action: &str,
     body: &impl Serialize,
 ) -> Result<Reply, ProviderError> {
-    let endpoint = settings::endpoint(config::endpoint().as_deref(), &settings.host)?;
-    let body = serde_json::to_vec(body).map_err(|e| {
-        error::new(
-            ErrorKind::PluginFault,
-            format!("the plugin could not encode the {action} body: {e}"),
-        )
-    })?;
-    let timestamp = context::now_ms() / 1000;
-    let authorization = sign::authorization(
-        &HostCrypto,
-        &ToSign {
-            service: sign::SERVICE,
-            host: &endpoint.authority,
-            content_type: CONTENT_TYPE,
-            body: &body,
+    // Built (and signed) only at the step that sends it: later steps replay its answer.
+    let build = || {
+        let endpoint = settings::endpoint(config::endpoint().as_deref(), &settings.host)?;
+        let body = serde_json::to_vec(body).map_err(|e| {
+            error::new(
+                ErrorKind::PluginFault,
+                format!("the plugin could not encode the {action} body: {e}"),
+            )
+        })?;
+        let timestamp = context::now_ms() / 1000;
+        let authorization = sign::authorization(
+            &HostCrypto,
+            &ToSign {
+                service: sign::SERVICE,
+                host: &endpoint.authority,
+                content_type: CONTENT_TYPE,
+                body: &body,
+                timestamp,
+            },
+        )?;
+        ingest_plugin_sdk::debug!("calling Tencent TRTC {action} at {}", endpoint.url);
+        build_request(
+            &endpoint,
+            action,
+            &settings.region,
             timestamp,
-        },
-    )?;
-    let request = build_request(
-        &endpoint,
-        action,
-        &settings.region,
-        timestamp,
-        &authorization,
-        body,
-    )?;
-    ingest_plugin_sdk::debug!("calling Tencent TRTC {action} at {}", endpoint.url);
-    transport::exchange(
+            &authorization,
+            body,
+        )
+    };
+    transport::exchange_with(
         "Tencent TRTC",
         action,
-        request,
+        build,
         |status, retry_after, body| parse_reply(action, status, retry_after, body),
         |r| r.request_id.as_deref(),
     )
