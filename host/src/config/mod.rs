@@ -95,7 +95,7 @@ pub struct GatewayConfig {
 /// `[connections]`: limits on the clients of every listener (the API, the admin API and the
 /// ext_proc service), so a slow or greedy client cannot hold the gateway's descriptors, and
 /// the drain on shutdown.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionsConfig {
     /// How long a client may take to send a request's head once it has sent its first byte,
@@ -223,7 +223,7 @@ impl Default for GatewayConfig {
 }
 
 /// `[admin]`: runtime plugin management. Off unless `listen` and `token` are set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin API (its own listener; keep it off public networks).
@@ -257,7 +257,7 @@ fn default_max_upload() -> usize {
 }
 
 /// `[runtime]`: limits that apply to every plugin call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Wall-clock budget of one plugin call, milliseconds (wasm execution and vendor requests
@@ -387,7 +387,7 @@ impl Default for EgressConfig {
 /// Each rate is in calls per second; `0` turns that limit off. An unset rate takes the
 /// documented default of the seed vendor the plugin is named after (the README, "Vendor quotas");
 /// a plugin without one has no limit until the operator sets one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
     /// Calls per second to this provider, all operations together.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::events::Event;
 use super::handle::HandleData;
 use super::provider::Binding;
-use super::quota::{Admission, Refused};
+use super::quota::{Admission, Refused, retry_after_secs};
 use super::tenants::Tenant;
 use super::{Gateway, Provider};
 use crate::capability::egress::EgressMode;
@@ -78,21 +78,17 @@ pub struct Started {
 
 /// The answer to a call over its provider's vendor quota.
 fn quota_error(provider: &str, refused: &Refused) -> ApiError {
-    let secs = refused.retry_after.as_secs_f64().ceil().max(1.0) as u32;
+    let secs = retry_after_secs(refused.retry_after);
     let whose = if refused.tenant_share {
         "this tenant's share of "
     } else {
         ""
     };
-    let key = match refused.scope {
-        "all operations" => "rate",
-        op => op,
-    };
     let mut e = ApiError::new(
         ErrorKind::RateLimited,
         format!(
-            "provider `{provider}` is at {whose}its vendor quota for {} ({} calls per second, `[providers.quota] {key}`); retry in {secs} s",
-            refused.scope, refused.per_second
+            "provider `{provider}` is at {whose}its vendor quota for {} ({} calls per second, `[providers.quota] {}`); retry in {secs} s",
+            refused.scope, refused.per_second, refused.key
         ),
     )
     .with_provider(provider);

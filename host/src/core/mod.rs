@@ -60,7 +60,7 @@ pub struct Gateway {
     /// Serializes installs, rollbacks, removals and reloads; calls never wait on it.
     swap_lock: tokio::sync::Mutex<()>,
     /// The settings only a restart changes, as started (a reload reports changes to them).
-    restart_only: String,
+    restart_only: RestartOnly,
     /// The config file, when the gateway was started from one (`serve`): what a reload reads.
     config_path: std::sync::OnceLock<std::path::PathBuf>,
     metrics: Arc<Metrics>,
@@ -79,7 +79,6 @@ pub(crate) struct Live {
     pub(crate) tenants: Vec<Arc<Tenant>>,
     pub(crate) handles: Arc<HandleKey>,
     pub(crate) auth: crate::config::AuthMode,
-    pub(crate) max_body_bytes: usize,
 }
 
 /// Whether the gateway can serve: every provider bound and healthy.
@@ -135,7 +134,6 @@ impl Gateway {
             tenants: tenants::tenants_from(&config)?,
             handles: Arc::new(handles),
             auth: config.gateway.auth,
-            max_body_bytes: config.gateway.max_body_bytes,
         };
         Ok(Self {
             runtime,
@@ -184,7 +182,7 @@ impl Gateway {
 
     /// Largest accepted API request body.
     pub fn max_body_bytes(&self) -> usize {
-        self.live().max_body_bytes
+        self.restart_only.max_body_bytes
     }
 
     /// A provider by id, or `not-found` naming the configured ones.
@@ -259,7 +257,7 @@ async fn bind_providers(
         let mut provider = Provider::new(pc, name, clock.clone())?;
         if let Some(old) = previous.and_then(|l| l.providers.get(&pc.id))
             && old.plugin_name == provider.plugin_name
-            && format!("{:?}", old.config.quota) == format!("{:?}", pc.quota)
+            && old.config.quota == pc.quota
         {
             provider.quotas = old.quotas.clone();
         }
@@ -270,17 +268,27 @@ async fn bind_providers(
     Ok(providers)
 }
 
-/// The settings a reload cannot change (listeners, the admin API, runtime, connections), as
-/// text to compare (secret values print redacted).
-fn restart_only(config: &Config) -> String {
-    format!(
-        "listen={:?} extproc={:?} admin={:?} runtime={:?} connections={:?}",
-        config.gateway.listen,
-        config.gateway.extproc_listen,
-        config.admin,
-        config.runtime,
-        config.connections
-    )
+/// The settings a reload cannot change: listeners (and the body cap they buffer to), the
+/// admin API, runtime, connections.
+#[derive(Debug, PartialEq)]
+struct RestartOnly {
+    listen: String,
+    extproc_listen: Option<String>,
+    max_body_bytes: usize,
+    admin: crate::config::AdminConfig,
+    runtime: crate::config::RuntimeConfig,
+    connections: crate::config::ConnectionsConfig,
+}
+
+fn restart_only(config: &Config) -> RestartOnly {
+    RestartOnly {
+        listen: config.gateway.listen.clone(),
+        extproc_listen: config.gateway.extproc_listen.clone(),
+        max_body_bytes: config.gateway.max_body_bytes,
+        admin: config.admin.clone(),
+        runtime: config.runtime.clone(),
+        connections: config.connections.clone(),
+    }
 }
 
 /// The handle key: configured, or random (handles then die with the process).

@@ -51,13 +51,20 @@ const OPERATIONS: [&str; 3] = ["start", "stop", "status"];
 struct Limit {
     /// What the limit is, for messages: `start`, or `all operations`.
     scope: &'static str,
+    /// Its key under `[providers.quota]`: `rate`, `start` …
+    key: &'static str,
     per_second: u32,
     shared: DefaultDirectRateLimiter,
     per_tenant: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Limit {
-    fn new(scope: &'static str, per_second: u32, cfg: &QuotaConfig) -> Option<Self> {
+    fn new(
+        scope: &'static str,
+        key: &'static str,
+        per_second: u32,
+        cfg: &QuotaConfig,
+    ) -> Option<Self> {
         let rate = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
         // Turns are spaced 5 % wider than the rate: a call admitted on time may reach the
@@ -73,6 +80,7 @@ impl Limit {
         });
         Some(Self {
             scope,
+            key,
             per_second,
             shared: DefaultDirectRateLimiter::direct(quota(rate)),
             per_tenant,
@@ -80,8 +88,8 @@ impl Limit {
     }
 }
 
-/// How a call got past the quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a call got past the quota (ordered: a call delayed by any limit was delayed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Admission {
     /// At once.
     Admitted,
@@ -94,6 +102,8 @@ pub(crate) enum Admission {
 pub(crate) struct Refused {
     /// `start` or `all operations`.
     pub scope: &'static str,
+    /// Its key under `[providers.quota]`.
+    pub key: &'static str,
     /// The limit, calls per second.
     pub per_second: u32,
     /// Whether the tenant's share was the limit (not the provider's whole rate).
@@ -134,8 +144,8 @@ impl Quotas {
             pick(cfg.status, status),
         ];
         Self {
-            all: Limit::new("all operations", pick(cfg.rate, all), cfg),
-            per_op: [0, 1, 2].map(|i| Limit::new(OPERATIONS[i], rates[i], cfg)),
+            all: Limit::new("all operations", "rate", pick(cfg.rate, all), cfg),
+            per_op: [0, 1, 2].map(|i| Limit::new(OPERATIONS[i], OPERATIONS[i], rates[i], cfg)),
             max_wait: Duration::from_millis(cfg.max_wait_ms),
         }
     }
@@ -172,20 +182,18 @@ impl Quotas {
         max_wait: Duration,
     ) -> Result<Admission, Refused> {
         let deadline = Instant::now() + max_wait;
-        let op = OPERATIONS.iter().position(|o| *o == operation);
-        if op.is_none() {
+        let Some(op) = OPERATIONS.iter().position(|o| *o == operation) else {
             return Ok(Admission::Admitted);
-        }
-        let limits = [self.all.as_ref(), op.and_then(|i| self.per_op[i].as_ref())];
+        };
         let mut admission = Admission::Admitted;
-        for limit in limits.into_iter().flatten() {
+        for limit in [&self.all, &self.per_op[op]].into_iter().flatten() {
             if let Some(keyed) = &limit.per_tenant {
                 let key = tenant.to_string();
                 let turn = take_turn(|| keyed.check_key(&key), deadline).await;
-                admission = merge(admission, turn.map_err(|wait| refused(limit, true, wait))?);
+                admission = admission.max(turn.map_err(|wait| refused(limit, true, wait))?);
             }
             let turn = take_turn(|| limit.shared.check(), deadline).await;
-            admission = merge(admission, turn.map_err(|wait| refused(limit, false, wait))?);
+            admission = admission.max(turn.map_err(|wait| refused(limit, false, wait))?);
         }
         Ok(admission)
     }
@@ -194,31 +202,24 @@ impl Quotas {
 fn refused(limit: &Limit, tenant_share: bool, retry_after: Duration) -> Refused {
     Refused {
         scope: limit.scope,
+        key: limit.key,
         per_second: limit.per_second,
         tenant_share,
         retry_after,
     }
 }
 
-fn merge(a: Admission, b: Admission) -> Admission {
-    if a == Admission::Delayed || b == Admission::Delayed {
-        Admission::Delayed
-    } else {
-        Admission::Admitted
-    }
-}
-
 /// Takes one turn from a limiter, sleeping until it frees when that is before `deadline`;
 /// otherwise the wait that would have been needed.
-async fn take_turn<E: WaitTime>(
-    check: impl Fn() -> Result<(), E>,
+async fn take_turn(
+    check: impl Fn() -> Result<(), NotUntil>,
     deadline: Instant,
 ) -> Result<Admission, Duration> {
     let mut admission = Admission::Admitted;
     loop {
         let wait = match check() {
             Ok(()) => return Ok(admission),
-            Err(not_until) => not_until.wait(),
+            Err(not_until) => wait_of(&not_until),
         };
         if Instant::now() + wait > deadline {
             return Err(wait);
@@ -229,15 +230,17 @@ async fn take_turn<E: WaitTime>(
     }
 }
 
-/// The wait a refused check names.
-trait WaitTime {
-    fn wait(&self) -> Duration;
+/// A refused check of any of the gateway's limiters (vendor quotas, tenant rates).
+pub(crate) type NotUntil = governor::NotUntil<<DefaultClock as Clock>::Instant>;
+
+/// The wait a refused check names, from now.
+pub(crate) fn wait_of(not_until: &NotUntil) -> Duration {
+    not_until.wait_time_from(DefaultClock::default().now())
 }
 
-impl WaitTime for governor::NotUntil<<DefaultClock as Clock>::Instant> {
-    fn wait(&self) -> Duration {
-        self.wait_time_from(DefaultClock::default().now())
-    }
+/// A wait as `Retry-After` seconds: rounded up, at least 1.
+pub(crate) fn retry_after_secs(wait: Duration) -> u32 {
+    wait.as_secs_f64().ceil().max(1.0) as u32
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ pub struct ReloadReport {
     pub tenants: usize,
     /// Plugins loaded from disk because the new config names them and none was loaded.
     pub loaded: Vec<String>,
-    /// True when the file also changes settings only a restart applies (listeners, runtime,
-    /// connections): those keep their running values.
+    /// True when the file also changes settings only a restart applies (listeners and
+    /// `max_body_bytes`, the admin API, runtime, connections): those keep their running values.
     pub restart_needed: bool,
 }
 
@@ -78,7 +78,6 @@ impl Gateway {
                 None => before.handles.clone(),
             },
             auth: config.gateway.auth,
-            max_body_bytes: config.gateway.max_body_bytes,
             providers,
         };
         let report = ReloadReport {

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::Gateway;
 use super::events::Webhook;
+use super::quota::{retry_after_secs, wait_of};
 use crate::config::{AuthMode, Config};
 use crate::error::{ApiError, ConfigError, ErrorKind};
 
@@ -56,9 +57,7 @@ impl Tenant {
         if let Some(rate) = &self.rate
             && let Err(not_until) = rate.check()
         {
-            use governor::clock::{Clock, DefaultClock};
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u32;
+            let secs = retry_after_secs(wait_of(&not_until));
             let mut e = ApiError::new(
                 ErrorKind::RateLimited,
                 format!(
