@@ -12,22 +12,14 @@ use tokio::net::TcpStream;
 use crate::support::*;
 
 /// A gateway with the `ok` test plugin and `[connections]` from `connections`, served on a
-/// loopback port until the returned sender is dropped.
-async fn serve(connections: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+/// loopback port until the returned [`Served`] is dropped.
+async fn serve(connections: &str) -> (SocketAddr, Served) {
     let toml = format!(
         "[connections]\n{connections}\n[[providers]]\nid = \"ok\"\nplugin = \"{}\"\n[providers.config]\nmode = \"ok\"\n",
         ingest_sim::artifacts::plugin("test-hostile")
     );
-    let gw = Arc::new(gateway(&toml).await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ingest_gateway::serve(gw, listener, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
+    let served = Served::start(Arc::new(gateway(&toml).await)).await;
+    (served.addr, served)
 }
 
 /// Reads until the peer closes the connection (or `limit` passes): when it closed.
@@ -58,7 +50,7 @@ async fn exchange(addr: SocketAddr, raw: &[u8], limit: Duration) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_heads_are_cut_off_at_the_header_timeout_while_others_are_served() {
     const HEADER_MS: u64 = 400;
-    let (addr, _stop) = serve(&format!(
+    let (addr, _served) = serve(&format!(
         "header_timeout_ms = {HEADER_MS}\nidle_timeout_ms = 30000"
     ))
     .await;
@@ -100,7 +92,7 @@ async fn half_sent_heads_are_cut_off_at_the_header_timeout_while_others_are_serv
 /// a request in flight is not cut off by it.
 #[tokio::test]
 async fn idle_keep_alive_connections_close_after_the_idle_timeout() {
-    let (addr, _stop) = serve("header_timeout_ms = 5000\nidle_timeout_ms = 500").await;
+    let (addr, _served) = serve("header_timeout_ms = 5000\nidle_timeout_ms = 500").await;
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
         .await
@@ -127,7 +119,7 @@ async fn idle_keep_alive_connections_close_after_the_idle_timeout() {
 /// cut it.
 #[tokio::test]
 async fn an_event_stream_outlives_the_idle_timeout() {
-    let (addr, _stop) = serve("header_timeout_ms = 5000\nidle_timeout_ms = 300").await;
+    let (addr, _served) = serve("header_timeout_ms = 5000\nidle_timeout_ms = 300").await;
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(b"GET /v1/events HTTP/1.1\r\nHost: gateway\r\n\r\n")
         .await
@@ -149,7 +141,7 @@ async fn an_event_stream_outlives_the_idle_timeout() {
 /// A head over `max_header_bytes` is answered 431; a body that stalls is answered 408.
 #[tokio::test]
 async fn oversized_heads_and_stalled_bodies_are_refused() {
-    let (addr, _stop) =
+    let (addr, _served) =
         serve("header_timeout_ms = 400\nidle_timeout_ms = 30000\nmax_header_bytes = 8192").await;
     let big = format!(
         "GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Big: {}\r\n\r\n",
@@ -174,7 +166,7 @@ async fn oversized_heads_and_stalled_bodies_are_refused() {
 /// backlog) until an open connection closes, then is served.
 #[tokio::test]
 async fn at_the_connection_limit_new_clients_wait_for_a_free_slot() {
-    let (addr, _stop) =
+    let (addr, _served) =
         serve("header_timeout_ms = 5000\nidle_timeout_ms = 30000\nmax_connections = 2").await;
     let held: Vec<TcpStream> = futures_connect(addr, 2).await;
     // Let the gateway accept both.

@@ -29,11 +29,6 @@ impl VendorHandler for Receiver {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
-}
-
 fn config(sim: &RongCloudSim, webhook: &str) -> String {
     format!(
         r#"[gateway]
@@ -88,21 +83,14 @@ fn callback_event() -> CallbackEvent {
 
 async fn post_callback(gw: &ingest_gateway::Gateway, path: &str, sim: &RongCloudSim) -> Answer {
     let cb = sim.signed_callback(&callback_event());
-    let mut req = http::Request::post(path);
-    for (k, v) in &cb.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = ingest_gateway::handle(gw, req.body(Bytes::from(cb.body)).expect("request")).await;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = String::from_utf8_lossy(resp.body()).into_owned();
-    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Answer {
-        status,
-        headers,
-        json,
-        text,
-    }
+    call_with(
+        gw,
+        "POST",
+        path,
+        &header_refs(&cb.headers),
+        Bytes::from(cb.body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -168,15 +156,8 @@ async fn a_verified_callback_is_delivered_to_the_tenant_webhook_signed_and_retri
 async fn events_stream_to_the_tenants_listeners() {
     let sim = sim().await;
     let gw = Arc::new(gateway(&config(&sim, "http://127.0.0.1:9/unused")).await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(ingest_gateway::serve(
-        gw.clone(),
-        listener,
-        std::future::pending(),
-    ));
+    let served = Served::start(gw.clone()).await;
+    let addr = served.addr;
 
     async fn open(addr: std::net::SocketAddr, key: &str) -> tokio::net::TcpStream {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");

@@ -255,18 +255,8 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
             201
         );
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ingest_gateway::serve(
-        std::sync::Arc::new(gw),
-        listener,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let served = Served::start(std::sync::Arc::new(gw)).await;
+    let addr = served.addr;
 
     let classic = http(addr, "GET", "/metrics", None).await;
     assert_eq!(
@@ -309,11 +299,7 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
         open.text
     );
 
-    let _ = stop_tx.send(());
-    server
-        .await
-        .expect("server task")
-        .expect("server ends cleanly");
+    served.stop().await;
 }
 
 /// Runs `promtool check metrics` on `text` (its stdin).

@@ -162,10 +162,6 @@ async fn a_burst_reaches_the_vendor_at_its_documented_rate_and_nothing_is_lost()
 async fn one_tenants_burst_leaves_the_others_their_share() {
     const KEY_A: &str = "quota-tenant-a-key-0123456789abcd";
     const KEY_B: &str = "quota-tenant-b-key-fedcba98765432";
-    let sha = |k: &str| {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(k.as_bytes()))
-    };
     let sim = trtc_sim().await;
     let provider = trtc_provider(
         "trtc",
@@ -174,25 +170,16 @@ async fn one_tenants_burst_leaves_the_others_their_share() {
     );
     let gw = gateway(&format!(
         "[gateway]\nauth = \"tenants\"\nhandle_key = {{ value = \"quota-test-handle-key-0123456789\" }}\n{provider}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n[[tenants]]\nid = \"b\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n",
-        sha(KEY_A),
-        sha(KEY_B)
+        sha256_hex(KEY_A),
+        sha256_hex(KEY_B)
     ))
     .await;
     let start = |key: &'static str, room: u32| {
         let gw = &gw;
         async move {
-            let req = http::Request::post("/v1/ingests")
-                .header("authorization", format!("Bearer {key}"))
-                .header("content-type", "application/json")
-                .body(bytes::Bytes::from(
-                    pull_in("trtc", &room.to_string()).to_string(),
-                ))
-                .expect("request");
-            let resp = ingest_gateway::handle(gw, req).await;
-            (
-                resp.status().as_u16(),
-                String::from_utf8_lossy(resp.body()).into_owned(),
-            )
+            let body = pull_in("trtc", &room.to_string());
+            let a = as_tenant(gw, Some(key), "POST", "/v1/ingests", Some(body)).await;
+            (a.status, a.text)
         }
     };
     // Tenant a: two of the four turns, then 429 naming its share.

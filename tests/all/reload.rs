@@ -15,11 +15,6 @@ const KEY_A: &str = "reload-tenant-a-key-0123456789abc";
 const KEY_B: &str = "reload-tenant-b-key-fedcba9876543";
 const ADMIN: &str = "reload-test-admin-token-012345678";
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
-}
-
 /// The config: provider `good` (inline secrets, no quota), provider `rot` (its secret key
 /// read from `rot.key`, `rot_quota` lines), tenant a, and tenant b when `with_b`.
 fn config_text(sim_url: &str, rot_quota: &str, with_b: bool) -> String {
@@ -49,18 +44,8 @@ async fn request(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, String) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
-        .expect("request");
-    let resp = ingest_gateway::handle(gw, req).await;
-    (
-        resp.status().as_u16(),
-        String::from_utf8_lossy(resp.body()).into_owned(),
-    )
+    let a = as_tenant(gw, Some(key), method, path, body).await;
+    (a.status, a.text)
 }
 
 async fn admin_reload(gw: &ingest_gateway::Gateway) -> (u16, serde_json::Value) {

@@ -225,18 +225,99 @@ pub async fn call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> Answer {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
-        .expect("valid request");
-    let resp = ingest_gateway::handle(gw, req).await;
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    call_with(
+        gw,
+        method,
+        path,
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await
+}
+
+/// [`call`] with these request headers and raw body bytes (a vendor callback, a tenant's
+/// bearer key).
+pub async fn call_with(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Answer {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = ingest_gateway::handle(gw, req.body(body).expect("valid request")).await;
     answer(
         resp.status().as_u16(),
         resp.headers().clone(),
         resp.into_body(),
     )
+}
+
+/// `headers` as [`call_with`] takes them.
+pub fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// [`call`] as the tenant whose API key is `key` (`None`: no `Authorization`).
+pub async fn as_tenant(
+    gw: &Gateway,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Answer {
+    let bearer = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b.as_str()));
+    }
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    call_with(gw, method, path, &headers, body).await
+}
+
+/// Lowercase hex SHA-256 of `s` (a tenant's `api_key_sha256`).
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// A gateway serving its HTTP API on a loopback port ([`ingest_gateway::serve`]).
+pub struct Served {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    /// Starts `gw` on a free loopback port. Dropping the result shuts the server down too.
+    pub async fn start(gw: std::sync::Arc<Gateway>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(ingest_gateway::serve(gw, listener, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop, task }
+    }
+
+    /// Shuts the server down and checks it ended cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .expect("server task")
+            .expect("server ends cleanly");
+    }
 }
 
 fn answer(status: u16, headers: http::HeaderMap, body: Bytes) -> Answer {

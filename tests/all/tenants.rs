@@ -9,11 +9,6 @@ const KEY_A: &str = "tenant-a-api-key-0123456789abcdef";
 const KEY_B: &str = "tenant-b-api-key-fedcba9876543210";
 const KEY_C: &str = "tenant-c-api-key-nothing-granted0";
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
-}
-
 async fn sim() -> TencentSim {
     trtc_sim().await
 }
@@ -44,39 +39,6 @@ providers = ["other"]
         b = sha256_hex(KEY_B),
         c = sha256_hex(KEY_C),
     )
-}
-
-async fn as_tenant(
-    gw: &ingest_gateway::Gateway,
-    key: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Answer {
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
-    if let Some(k) = key {
-        req = req.header("authorization", format!("Bearer {k}"));
-    }
-    let req = req
-        .body(
-            body.map(|b| bytes::Bytes::from(b.to_string()))
-                .unwrap_or_default(),
-        )
-        .expect("request");
-    let resp = ingest_gateway::handle(gw, req).await;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = String::from_utf8_lossy(resp.body()).into_owned();
-    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Answer {
-        status,
-        headers,
-        json,
-        text,
-    }
 }
 
 #[tokio::test]

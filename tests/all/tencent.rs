@@ -85,14 +85,8 @@ async fn vendor_connections_are_kept_alive_and_reused() {
 async fn over_real_http_with_request_id() {
     let sim = sim().await;
     let gw = std::sync::Arc::new(gateway(&trtc_provider("trtc", &sim.base_url(), "")).await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ingest_gateway::serve(gw, listener, async {
-        let _ = stop_rx.await;
-    }));
+    let served = Served::start(gw).await;
+    let addr = served.addr;
 
     let body = pull_in("trtc", "7").to_string();
     let started = http(addr, "POST", "/v1/ingests", Some(&body)).await;
@@ -109,11 +103,7 @@ async fn over_real_http_with_request_id() {
     assert_eq!(too_big.status, 413, "{}", too_big.text);
     assert_eq!(too_big.headers["content-type"], "application/problem+json");
 
-    let _ = stop_tx.send(());
-    server
-        .await
-        .expect("server task")
-        .expect("server ends cleanly");
+    served.stop().await;
 }
 
 /// Every normalized kind the plugin maps TRTC codes to, reached through a vendor error.
@@ -717,23 +707,15 @@ async fn post_callback(
     headers: &[(String, String)],
     body: Vec<u8>,
 ) -> Answer {
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("/v1/callbacks/trtc");
-    for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = ingest_gateway::handle(gw, req.body(Bytes::from(body)).expect("request")).await;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = String::from_utf8_lossy(resp.body()).into_owned();
-    assert_no_secrets("a callback answer", &text);
-    Answer {
-        status,
-        headers,
-        json: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
+    let headers = header_refs(headers);
+    call_with(
+        gw,
+        "POST",
+        "/v1/callbacks/trtc",
+        &headers,
+        Bytes::from(body),
+    )
+    .await
 }
 
 fn ingest_event(task_id: &str, event_type: u32, status: Option<u8>) -> CallbackEvent {
