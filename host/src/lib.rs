@@ -70,7 +70,7 @@ pub use crate::config::{Config, RuntimeConfig};
 pub use crate::contract::types;
 pub use crate::core::{
     Binding, CallOptions, Gateway, Provider, ProviderState, Readiness, ReloadReport, Served,
-    Started, SwapReport, Tenant,
+    Started, SwapReport, Tenant, Updated,
 };
 pub use crate::error::{
     ApiError, BindError, ConfigError, ErrorKind, FaultKind, LoadError, PluginFileError, SourceError,

@@ -13,7 +13,8 @@ pub(crate) fn problems(engine: &Engine, component: &Component) -> Vec<String> {
     problems
 }
 
-/// The provider interface: exported, as an instance, of this contract version, complete.
+/// The provider interface: exported, as an instance, of this contract line, complete; the
+/// optional updater interface, when exported, complete too.
 fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<String>) {
     let ty = component.component_type();
 
@@ -21,27 +22,18 @@ fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
         .exports(engine)
         .map(|(name, item)| (name.to_string(), item.ty))
         .collect();
-    let provider = exports.iter().find(|(n, _)| n == super::PROVIDER_EXPORT);
+    let in_line = |prefix: &str, n: &str| {
+        n.strip_prefix(prefix)
+            .and_then(|v| v.strip_prefix('@'))
+            .is_some_and(|v| v.starts_with(super::CONTRACT_LINE))
+    };
+    let provider = exports
+        .iter()
+        .find(|(n, _)| in_line("ingest:provider/provider", n));
     match provider {
-        Some((_, ComponentItem::ComponentInstance(instance))) => {
-            let have: Vec<&str> = instance.exports(engine).map(|(n, _)| n).collect();
-            let missing: Vec<&str> = super::PROVIDER_FUNCTIONS
-                .iter()
-                .copied()
-                .filter(|f| !have.contains(f))
-                .collect();
-            if !missing.is_empty() {
-                problems.push(format!(
-                    "export `{}` lacks function(s): {}",
-                    super::PROVIDER_EXPORT,
-                    missing.join(", ")
-                ));
-            }
+        Some((name, item)) => {
+            interface_problems(engine, name, item, &super::PROVIDER_FUNCTIONS, problems)
         }
-        Some(_) => problems.push(format!(
-            "`{}` is exported, but not as an interface instance",
-            super::PROVIDER_EXPORT
-        )),
         None => {
             let other = exports
                 .iter()
@@ -63,6 +55,40 @@ fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
             }
         }
     }
+    if let Some((name, item)) = exports
+        .iter()
+        .find(|(n, _)| in_line("ingest:provider/updater", n))
+    {
+        interface_problems(engine, name, item, &super::UPDATER_FUNCTIONS, problems);
+    }
+}
+
+/// An exported interface: an instance with every function of `functions`.
+fn interface_problems(
+    engine: &Engine,
+    name: &str,
+    item: &ComponentItem,
+    functions: &[&str],
+    problems: &mut Vec<String>,
+) {
+    let ComponentItem::ComponentInstance(instance) = item else {
+        problems.push(format!(
+            "`{name}` is exported, but not as an interface instance"
+        ));
+        return;
+    };
+    let have: Vec<&str> = instance.exports(engine).map(|(n, _)| n).collect();
+    let missing: Vec<&str> = functions
+        .iter()
+        .copied()
+        .filter(|f| !have.contains(f))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "export `{name}` lacks function(s): {}",
+            missing.join(", ")
+        ));
+    }
 }
 
 /// Imports: this contract's host interfaces and WASI 0.2 support, nothing that reaches the
@@ -80,7 +106,7 @@ fn import_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
             rest.contains("@0.2.")
         } else if let Some(rest) = name.strip_prefix("ingest:provider/") {
             let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-            super::HOST_INTERFACES.contains(&iface) && version.starts_with("0.2.")
+            super::HOST_INTERFACES.contains(&iface) && version.starts_with(super::CONTRACT_LINE)
         } else {
             false
         };

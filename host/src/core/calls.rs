@@ -1,4 +1,4 @@
-//! The normalized operations: `start`, `status`, `stop` and `parse-callback` on a provider's
+//! The normalized operations: `start`, `status`, `stop`, `update` and `parse-callback` on a provider's
 //! serving plugin version, each call recorded in metrics, the logs and its provider's
 //! breaker. Handles are sealed here and opened here; a forged one never reaches a plugin.
 
@@ -67,6 +67,18 @@ impl<T> Served<T> {
     }
 }
 
+/// The result of an update: the handle to use from now on and the plugin's result.
+#[derive(Debug, Clone)]
+pub struct Updated {
+    /// The handle to use from now on: a new one when the plugin returned a new session
+    /// reference, else the one the update was made with.
+    pub id: String,
+    /// Whether `id` is new (the old handle still names the session as it was before).
+    pub new_id: bool,
+    /// The plugin's result.
+    pub result: types::UpdateResult,
+}
+
 /// The result of a start: the sealed handle and the plugin's session.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -114,6 +126,11 @@ impl Gateway {
             Ok(b) => b,
             Err(e) => return (Err(e), CallReport::default()),
         };
+        if op.is_update()
+            && let Err(e) = supports(provider, &binding, types::Operation::Update, &op)
+        {
+            return (Err(e), CallReport::default());
+        }
         self.call_on(provider, &binding, op, options).await
     }
 
@@ -364,6 +381,47 @@ impl Gateway {
         })
     }
 
+    /// Changes the ingest behind a handle: a new source or destination URL and/or the
+    /// vendor-specific changes in `options_json`. When the plugin returns a new session
+    /// reference, the answer carries a new handle for it.
+    pub async fn update(
+        &self,
+        id: &str,
+        stream_url: Option<String>,
+        options_json: String,
+        options: CallOptions,
+    ) -> Result<Served<Updated>, ApiError> {
+        let tenant = options.tenant.as_ref().map(|t| t.id.clone());
+        let op = |session_ref| {
+            Operation::Update(types::UpdateRequest {
+                session_ref,
+                stream_url,
+                options_json,
+            })
+        };
+        let served = self
+            .on_handle(id, types::Operation::Update, op, options)
+            .await?;
+        let provider = served.provider.id.clone();
+        served.try_map(|value| {
+            let Outcome::Updated(result) = value else {
+                return Err(wrong_shape("update"));
+            };
+            let (id, new_id) = match &result.session_ref {
+                Some(r) => {
+                    let sealed = self.live().handles.seal(&HandleData {
+                        provider,
+                        session_ref: r.clone(),
+                        tenant,
+                    });
+                    (sealed, true)
+                }
+                None => (id.to_string(), false),
+            };
+            Ok(Updated { id, new_id, result })
+        })
+    }
+
     /// Runs the operation `op` makes of the handle's session reference on its provider.
     async fn on_handle(
         &self,
@@ -436,6 +494,14 @@ fn supports(
             provider.id,
             binding.info.name,
             operation_name(needed)
+        ));
+    }
+    if needed == types::Operation::Update && !binding.version.has_updater() {
+        return unsupported(format!(
+            "provider `{}` ({}) lists `update`, but its plugin component does not export {}; the plugin must be rebuilt for the adapter-plugin-with-update world",
+            provider.id,
+            binding.info.name,
+            crate::contract::UPDATER_EXPORT
         ));
     }
     if let Operation::Start(request) = op

@@ -39,7 +39,7 @@ pub(crate) mod reload;
 pub(crate) mod swap;
 pub(crate) mod tenants;
 
-pub use calls::{CallOptions, Served, Started};
+pub use calls::{CallOptions, Served, Started, Updated};
 pub use events::EventHub;
 pub use metrics::Metrics;
 pub use provider::{Binding, Provider, ProviderState, resolve_plugin_path};

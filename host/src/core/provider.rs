@@ -193,6 +193,15 @@ impl Provider {
                 problems,
             });
         }
+        if info.operations.contains(&types::Operation::Update) && !version.has_updater() {
+            // A 0.2.0 component may list the then-reserved case; it keeps serving the rest.
+            tracing::warn!(
+                provider = %pc.id,
+                plugin = %info.name,
+                "the plugin lists operation `update` but its component does not export {}; updates will answer 501 (rebuild it for the adapter-plugin-with-update world)",
+                crate::contract::UPDATER_EXPORT
+            );
+        }
         let allow = allowlist(pc, &info);
         tracing::info!(
             provider = %pc.id,

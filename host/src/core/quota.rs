@@ -44,8 +44,11 @@ fn vendor_default(plugin: &str) -> [Option<u32>; 4] {
 /// Turns are this much farther apart than `1 s / rate`.
 const SPACING: f64 = 1.05;
 
-/// The operations a quota applies to (each one sends vendor requests).
+/// The operations with a quota of their own (each one sends vendor requests).
 const OPERATIONS: [&str; 3] = ["start", "stop", "status"];
+/// The operations that send vendor requests: the provider-wide `rate` counts all of them
+/// (`update` has no quota of its own: no seed vendor documents one for it).
+const VENDOR_OPERATIONS: [&str; 4] = ["start", "stop", "status", "update"];
 
 /// One rate: the provider-wide limiter and, with a tenant share, one limiter per tenant.
 struct Limit {
@@ -182,11 +185,15 @@ impl Quotas {
         max_wait: Duration,
     ) -> Result<Admission, Refused> {
         let deadline = Instant::now() + max_wait;
-        let Some(op) = OPERATIONS.iter().position(|o| *o == operation) else {
+        if !VENDOR_OPERATIONS.contains(&operation) {
             return Ok(Admission::Admitted);
-        };
+        }
+        let own = OPERATIONS
+            .iter()
+            .position(|o| *o == operation)
+            .and_then(|op| self.per_op[op].as_ref());
         let mut admission = Admission::Admitted;
-        for limit in [&self.all, &self.per_op[op]].into_iter().flatten() {
+        for limit in [self.all.as_ref(), own].into_iter().flatten() {
             if let Some(keyed) = &limit.per_tenant {
                 let key = tenant.to_string();
                 let turn = take_turn(|| keyed.check_key(&key), deadline).await;

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `POST` | `/v1/ingests` | start an ingest; `201` with the handle `id` |
 //! | `GET` | `/v1/ingests/{id}` | its status |
+//! | `PATCH` | `/v1/ingests/{id}` | change it (new URL, vendor options); `501` where the provider cannot |
 //! | `DELETE` | `/v1/ingests/{id}` | stop it |
 //! | `POST` | `/v1/callbacks/{provider}[/{tenant}]` | a vendor callback: verified and normalized by the plugin |
 //! | `GET` | `/v1/providers` | configured providers and what they support |
@@ -17,7 +18,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
-use super::body::StartBody;
+use super::body::{StartBody, UpdateBody};
 use super::http::Body;
 use super::response::{
     json_response, method_not_allowed, problem_response, problem_with_status, served_response,
@@ -37,6 +38,7 @@ use crate::error::{ApiError, ErrorKind};
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/ingests"),
     ("GET", "/v1/ingests/{id}"),
+    ("PATCH", "/v1/ingests/{id}"),
     ("DELETE", "/v1/ingests/{id}"),
     ("GET", "/v1/providers"),
     ("POST", "/v1/callbacks/{provider}"),
@@ -154,7 +156,7 @@ async fn route(
             Method::POST => start(gateway, req.body(), options).await,
             _ => method_not_allowed("POST"),
         },
-        ["v1", "ingests", id] => ingest(gateway, req.method(), id, options).await,
+        ["v1", "ingests", id] => ingest(gateway, req.method(), id, req.body(), options).await,
         ["v1", "callbacks", provider] | ["v1", "callbacks", provider, _] => {
             let tenant = segments.get(3).copied();
             match *req.method() {
@@ -211,11 +213,12 @@ fn read_only(
     }
 }
 
-/// `GET` (status) or `DELETE` (stop) of one ingest.
+/// `GET` (status), `PATCH` (update) or `DELETE` (stop) of one ingest.
 async fn ingest(
     gateway: &Gateway,
     method: &Method,
     id: &str,
+    body: &Bytes,
     options: CallOptions,
 ) -> Response<Bytes> {
     match *method {
@@ -241,7 +244,37 @@ async fn ingest(
             ),
             Err(e) => error_response(gateway, &e),
         },
-        _ => method_not_allowed("GET, DELETE"),
+        Method::PATCH => update(gateway, id, body, options).await,
+        _ => method_not_allowed("GET, PATCH, DELETE"),
+    }
+}
+
+/// `PATCH /v1/ingests/{id}`: `200` with the handle to use from now on (`id`; `replaces` names
+/// the old one when the update gave the ingest a new handle).
+async fn update(gateway: &Gateway, id: &str, body: &Bytes, options: CallOptions) -> Response<Bytes> {
+    let parsed = match UpdateBody::parse(body) {
+        Ok(p) => p,
+        Err(e) => return problem_response(&e),
+    };
+    let options_json = parsed.options_json();
+    match gateway
+        .update(id, parsed.stream_url, options_json, options)
+        .await
+    {
+        Ok(served) => {
+            let updated = &served.value;
+            let mut body = serde_json::json!({
+                "id": updated.id,
+                "provider": served.provider.id,
+                "updated": true,
+                "vendor_request_id": updated.result.vendor_request_id,
+            });
+            if updated.new_id {
+                body["replaces"] = id.into();
+            }
+            served_response(StatusCode::OK, &body, &served.plugin)
+        }
+        Err(e) => error_response(gateway, &e),
     }
 }
 
@@ -391,7 +424,9 @@ fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes>
                 "vendor": b.info.vendor,
                 "digest": b.version.digest,
                 "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
-                "operations": b.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
+                "operations": b.info.operations.iter()
+                    .filter(|o| **o != types::Operation::Update || b.version.has_updater())
+                    .map(|o| operation_name(*o)).collect::<Vec<_>>(),
                 "health": if p.healthy() { "ok" } else { "unhealthy" },
                 "quota": p.quotas.rates().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
             }),

@@ -150,3 +150,41 @@ impl StartBody {
         }
     }
 }
+
+/// The JSON body of `PATCH /v1/ingests/{id}`: what to change in a running ingest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// A new source (`pull-in`) or destination (`push-out`) URL.
+    #[serde(default)]
+    pub stream_url: Option<String>,
+    /// Vendor-specific changes (each plugin's README lists the keys an update reads).
+    #[serde(default)]
+    pub options: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl UpdateBody {
+    /// Parses and checks an update body; an update that names no change is refused here,
+    /// before any plugin runs.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let parsed: UpdateBody = serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid(format!("invalid update request body: {e}")))?;
+        if let Some(u) = &parsed.stream_url {
+            check_url("stream_url", u)?;
+        }
+        if parsed.stream_url.is_none() && parsed.options.as_ref().is_none_or(|o| o.is_empty()) {
+            return Err(ApiError::invalid(
+                "an update must change something: give `stream_url` and/or `options` (the provider's README lists the keys an update reads)",
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// The vendor-specific changes as the contract's JSON text (`{}` when none).
+    pub fn options_json(&self) -> String {
+        self.options
+            .as_ref()
+            .map(|o| serde_json::Value::Object(o.clone()).to_string())
+            .unwrap_or_else(|| "{}".to_string())
+    }
+}

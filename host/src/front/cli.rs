@@ -11,14 +11,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use super::body::StartBody;
 use crate::capability::egress::{CannedResponse, EgressMode};
 use crate::config::Config;
-use crate::contract::json::{session_json, status_json};
-use crate::contract::types;
 use crate::core::{CallOptions, Gateway};
 use crate::error::ConfigError;
-use crate::sandbox::{Operation, Outcome};
+use crate::sandbox::Operation;
 
 #[derive(Parser)]
 #[command(
@@ -72,7 +69,8 @@ enum Command {
         #[arg(value_enum)]
         operation: CallOp,
         /// Input JSON file, or `-` for stdin. start: the API's start body (`provider` may be
-        /// left out); stop/status: `{"session_ref": "…"}`.
+        /// left out); stop/status: `{"session_ref": "…"}`; update: the API's update body
+        /// (`stream_url`, `options`) plus `"session_ref"`.
         #[arg(long)]
         input: String,
         /// Fixed call timestamp, Unix seconds.
@@ -102,6 +100,7 @@ enum CallOp {
     Start,
     Stop,
     Status,
+    Update,
 }
 
 fn init_logging(format: LogFormat) {
@@ -180,7 +179,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let out = serde_json::json!({
                 "provider": provider,
                 "requests": report.requests,
-                "result": call_result_json(result),
+                "result": crate::front::plugin_kit::runner::result_json(&result),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(if ok || dry_run {
@@ -414,51 +413,17 @@ fn call_mode(dry_run: bool, respond: Option<&Path>) -> anyhow::Result<EgressMode
     Ok(EgressMode::DryRun(canned))
 }
 
-/// The operation from `--input`: a start body (`provider` may be left out), or a session
-/// reference for stop and status.
+/// The operation from `--input` (see `plugin_kit::runner::operation_of`).
 fn call_operation(operation: CallOp, provider: &str, input: &[u8]) -> anyhow::Result<Operation> {
-    if let CallOp::Start = operation {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(input).context("input is not JSON")?;
-        if let Some(map) = value.as_object_mut() {
-            map.entry("provider").or_insert_with(|| provider.into());
-        }
-        let body = StartBody::parse(value.to_string().as_bytes())?;
-        return Ok(Operation::Start(body.to_request()));
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct RefInput {
-        session_ref: String,
-    }
-    let r: RefInput =
-        serde_json::from_slice(input).context("input must be {\"session_ref\": \"…\"}")?;
-    Ok(if matches!(operation, CallOp::Stop) {
-        Operation::Stop(types::StopRequest {
-            session_ref: r.session_ref,
-        })
-    } else {
-        Operation::Status(types::StatusRequest {
-            session_ref: r.session_ref,
-        })
-    })
-}
-
-/// `{"ok": …}` or `{"error": problem}` for the printed result.
-fn call_result_json(result: Result<Outcome, crate::ApiError>) -> serde_json::Value {
-    match result {
-        Ok(Outcome::Started(s)) => {
-            let mut v = session_json(&s);
-            v["session_ref"] = s.session_ref.into();
-            serde_json::json!({ "ok": v })
-        }
-        Ok(Outcome::Status(s)) => serde_json::json!({ "ok": status_json(&s) }),
-        Ok(Outcome::Stopped(s)) => {
-            serde_json::json!({ "ok": { "vendor_request_id": s.vendor_request_id } })
-        }
-        Ok(_) => serde_json::json!({ "ok": null }),
-        Err(e) => serde_json::json!({ "error": e.to_problem() }),
-    }
+    use crate::front::plugin_kit::case::CaseOperation;
+    let value: serde_json::Value = serde_json::from_slice(input).context("input is not JSON")?;
+    let kind = match operation {
+        CallOp::Start => CaseOperation::Start,
+        CallOp::Stop => CaseOperation::Stop,
+        CallOp::Status => CaseOperation::Status,
+        CallOp::Update => CaseOperation::Update,
+    };
+    Ok(crate::front::plugin_kit::runner::operation_of(kind, &value, provider)??)
 }
 
 fn read_input(input: &str) -> anyhow::Result<Vec<u8>> {

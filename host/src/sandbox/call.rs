@@ -74,6 +74,8 @@ pub enum Operation {
     Status(types::StatusRequest),
     /// `parse-callback`.
     ParseCallback(types::CallbackRequest),
+    /// `update` (the optional updater interface).
+    Update(types::UpdateRequest),
 }
 
 impl Operation {
@@ -85,7 +87,13 @@ impl Operation {
             Operation::Stop(_) => "stop",
             Operation::Status(_) => "status",
             Operation::ParseCallback(_) => "parse-callback",
+            Operation::Update(_) => "update",
         }
+    }
+
+    /// Whether this is an update (its instance needs the updater interface).
+    pub fn is_update(&self) -> bool {
+        matches!(self, Operation::Update(_))
     }
 }
 
@@ -102,6 +110,8 @@ pub enum Outcome {
     Status(types::IngestStatus),
     /// From `parse-callback`.
     Event(types::IngestEvent),
+    /// From `update`.
+    Updated(types::UpdateResult),
 }
 
 /// What one call did besides its result: its vendor requests, refusals and failures.
@@ -336,7 +346,7 @@ impl<'a> Call<'a> {
         let _slot = slots.acquire().await.map_err(|_| StepError::Shutdown)?;
         let mut store = self.new_store();
         let t0 = Instant::now();
-        let step = match self.code.pre.instantiate_async(&mut store).await {
+        let step = match self.code.pre.instantiate_async(&mut store, self.op.is_update()).await {
             Ok(instance) => {
                 self.instantiate.get_or_insert(t0.elapsed());
                 run_op(&mut store, &instance, self.op, &self.answers).await
@@ -456,12 +466,13 @@ async fn send(
 /// Calls the operation's function on `instance`: the next step.
 pub(super) async fn run_op(
     store: &mut Store<CallState>,
-    instance: &contract::AdapterPlugin,
+    instance: &contract::Plugin,
     op: &Operation,
     answers: &[types::VendorAnswer],
 ) -> wasmtime::Result<Step> {
     use contract::guest::{StartStep, StatusStep, StopStep};
-    let p = instance.ingest_provider_provider();
+    use contract::updater::UpdateStep;
+    let p = instance.provider();
     Ok(match op {
         Operation::Describe => {
             Step::Done(Ok(Outcome::Described(p.call_describe(&mut *store).await?)))
@@ -483,6 +494,16 @@ pub(super) async fn run_op(
                 .await?
                 .map(Outcome::Event),
         ),
+        Operation::Update(r) => {
+            // The core asks only plugins whose code has the export (`Code::has_updater`).
+            let u = instance.updater().ok_or_else(|| {
+                wasmtime::format_err!("the component does not export the updater interface")
+            })?;
+            match u.call_update(&mut *store, r, answers).await? {
+                UpdateStep::Send(req) => Step::Send(req),
+                UpdateStep::Done(r) => Step::Done(r.map(Outcome::Updated)),
+            }
+        }
     })
 }
 

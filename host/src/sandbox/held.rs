@@ -24,7 +24,7 @@ pub enum CallShape {
 /// An instance held across the steps of one call ([`CallShape::HeldAcrossSteps`]).
 pub(super) struct Held {
     pub(super) store: Store<CallState>,
-    instance: contract::AdapterPlugin,
+    instance: contract::Plugin,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -58,7 +58,7 @@ impl Call<'_> {
                 let instance = self
                     .code
                     .pre
-                    .instantiate_async(&mut store)
+                    .instantiate_async(&mut store, self.op.is_update())
                     .await
                     .map_err(StepError::Trap)?;
                 self.instantiate.get_or_insert(t0.elapsed());

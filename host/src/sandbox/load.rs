@@ -16,7 +16,7 @@ use wasmtime::component::Component;
 use super::Runtime;
 use super::cache::ArtifactCache;
 use super::call::CallState;
-use crate::contract::AdapterPluginPre;
+use crate::contract::PluginPre;
 use crate::error::LoadError;
 use crate::text::short_digest;
 
@@ -34,7 +34,7 @@ pub enum Tier {
 /// Compiled, pre-instantiated code of a version, for one engine.
 pub(crate) struct Code {
     pub(crate) engine: Engine,
-    pub(crate) pre: AdapterPluginPre<CallState>,
+    pub(crate) pre: PluginPre<CallState>,
     pub(crate) tier: Tier,
 }
 
@@ -73,6 +73,11 @@ impl PluginVersion {
     /// The tier of the code new calls start on.
     pub fn tier(&self) -> Tier {
         self.code().tier
+    }
+
+    /// Whether the component exports the optional updater interface (contract 0.2.1).
+    pub fn has_updater(&self) -> bool {
+        self.code().pre.has_updater()
     }
 }
 
@@ -237,7 +242,7 @@ fn validate(
     linker: &wasmtime::component::Linker<CallState>,
     name: &str,
     component: &Component,
-) -> Result<AdapterPluginPre<CallState>, LoadError> {
+) -> Result<PluginPre<CallState>, LoadError> {
     let world = |problems| LoadError::World {
         name: name.to_string(),
         contract: crate::contract::CONTRACT_VERSION,
@@ -249,7 +254,7 @@ fn validate(
     }
     linker
         .instantiate_pre(component)
-        .and_then(AdapterPluginPre::new)
+        .and_then(PluginPre::new)
         .map_err(|e| world(vec![format!("{e:#}")]))
 }
 

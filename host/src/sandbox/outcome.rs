@@ -65,6 +65,19 @@ pub(crate) fn check(outcome: Outcome, secrets: &SecretStore) -> Result<Outcome, 
             Outcome::Stopped(stopped)
         }
         Outcome::Event(event) => Outcome::Event(event_checked(event)?),
+        Outcome::Updated(updated) => {
+            if updated
+                .session_ref
+                .as_ref()
+                .is_some_and(|r| r.is_empty() || r.len() > MAX_SESSION_REF_BYTES)
+            {
+                return Err(garbage(&format!(
+                    "an updated session reference that is not 1 to {MAX_SESSION_REF_BYTES} bytes"
+                )));
+            }
+            id_checked("a vendor request id", &updated.vendor_request_id)?;
+            Outcome::Updated(updated)
+        }
         Outcome::Described(info) => Outcome::Described(description_checked(info)?),
     };
     if outcome_strings(&outcome)
@@ -188,6 +201,10 @@ fn outcome_strings(outcome: &Outcome) -> Vec<&str> {
         .flatten()
         .collect(),
         Outcome::Stopped(s) => opt(&s.vendor_request_id).into_iter().collect(),
+        Outcome::Updated(u) => [opt(&u.session_ref), opt(&u.vendor_request_id)]
+            .into_iter()
+            .flatten()
+            .collect(),
         Outcome::Event(e) => [
             opt(&e.session_ref),
             opt(&e.vendor_task_id),

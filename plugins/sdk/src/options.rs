@@ -1,4 +1,4 @@
-//! Reading the vendor-specific `options-json` object of a start request.
+//! Reading the vendor-specific `options-json` object of a start or update request.
 //!
 //! Every accessor answers `Ok(None)` for a missing (or `null`) key and an `invalid-argument`
 //! error naming `options.KEY` for a value of the wrong type or range, so a plugin can `?` it:
@@ -72,6 +72,23 @@ impl Options {
                 "`options.{key}` must be an integer"
             ))),
         }
+    }
+
+    /// Refuses any key outside `allowed` (`invalid-argument` naming the key and the ones
+    /// read). An update uses it: a misspelt change must not be answered "done".
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ProviderError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(k) => Err(invalid_argument(format!(
+                "`options.{k}` is not a setting this provider can change on a running ingest (it can change: {})",
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+            ))),
+        }
+    }
+
+    /// Whether no option is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(Value::is_null)
     }
 
     /// A boolean option.

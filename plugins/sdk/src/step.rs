@@ -1,6 +1,6 @@
 //! Running an operation by deterministic replay over the step's answers.
 //!
-//! In `ingest:provider@0.2.0` the host calls `start`, `stop` and `status` once per step, on a
+//! In `ingest:provider@0.2` the host calls `start`, `stop`, `status` and `update` once per step, on a
 //! fresh instance, with the vendor's answers to the requests the operation returned so far.
 //! [`run`] executes the plugin's ordinary sequential code for one step: the `i`-th
 //! [`http::send`](crate::http::send) returns the `i`-th answer; the first `send` past the
@@ -49,7 +49,7 @@ use std::cell::RefCell;
 
 use crate::{
     CallbackRequest, ErrorKind, IngestEvent, ProviderError, StartRequest, StartStep, StatusRequest,
-    StatusStep, StopRequest, StopStep, VendorAnswer, VendorRequest,
+    StatusStep, StopRequest, StopStep, UpdateRequest, UpdateStep, VendorAnswer, VendorRequest,
 };
 
 /// The outcome of one step.
@@ -207,6 +207,15 @@ pub fn status<G: crate::Guest>(request: StatusRequest, answers: Vec<VendorAnswer
     match run(answers, || G::status(request)) {
         Step::Send(r) => StatusStep::Send(r),
         Step::Done(r) => StatusStep::Done(r),
+    }
+}
+
+/// Glue for [`export!`](crate::export): `update` as a step.
+#[doc(hidden)]
+pub fn update<G: crate::Guest>(request: UpdateRequest, answers: Vec<VendorAnswer>) -> UpdateStep {
+    match run(answers, || G::update(request)) {
+        Step::Send(r) => UpdateStep::Send(r),
+        Step::Done(r) => UpdateStep::Done(r),
     }
 }
 

@@ -120,6 +120,8 @@ pub enum CaseOperation {
     Status,
     /// `parse-callback`.
     ParseCallback,
+    /// `update`.
+    Update,
 }
 
 impl CaseOperation {
@@ -130,6 +132,7 @@ impl CaseOperation {
             CaseOperation::Stop => "stop",
             CaseOperation::Status => "status",
             CaseOperation::ParseCallback => "parse-callback",
+            CaseOperation::Update => "update",
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::contract::json::{event_json, session_json, status_json};
 use crate::contract::types;
 use crate::core::{CallOptions, Gateway, Provider};
 use crate::error::ApiError;
-use crate::front::body::StartBody;
+use crate::front::body::{StartBody, UpdateBody};
 use crate::sandbox::{Operation, Outcome};
 use std::sync::Arc;
 
@@ -309,29 +309,55 @@ pub fn config_toml(
 /// The operation a case's input describes, or the API error the input itself earns (as the
 /// HTTP API would answer it, before any plugin call).
 pub fn operation(case: &Case) -> Result<Result<Operation, ApiError>, CaseError> {
-    let input = &case.input;
-    match case.operation {
+    operation_of(case.operation, &case.input, PROVIDER_ID)
+}
+
+/// The operation an input describes, as `ingest-gateway call` and cases take it: start, the
+/// API's start body (`provider` may be left out: `provider` is used); stop and status,
+/// `{"session_ref": "…"}`; update, the API's update body plus `session_ref`; parse-callback,
+/// `{"headers", "query", "body"}`. An input the HTTP API would refuse is the inner error.
+pub fn operation_of(
+    kind: CaseOperation,
+    input: &serde_json::Value,
+    provider: &str,
+) -> Result<Result<Operation, ApiError>, CaseError> {
+    let session_ref = || {
+        input
+            .get("session_ref")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| CaseError::Field("`input` must have \"session_ref\": \"…\"".into()))
+    };
+    match kind {
         CaseOperation::Start => {
             let mut value = input.clone();
             let Some(map) = value.as_object_mut() else {
                 return Err(CaseError::Field(
-                    "`input` of a start case must be the API's start body (an object)".into(),
+                    "`input` of a start must be the API's start body (an object)".into(),
                 ));
             };
-            map.insert("provider".into(), PROVIDER_ID.into());
+            map.entry("provider").or_insert_with(|| provider.into());
             Ok(StartBody::parse(value.to_string().as_bytes())
                 .map(|body| Operation::Start(body.to_request())))
         }
-        CaseOperation::Stop | CaseOperation::Status => {
-            let session_ref = input
-                .get("session_ref")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| CaseError::Field("`input` must be {\"session_ref\": \"…\"}".into()))?
-                .to_string();
-            Ok(Ok(if case.operation == CaseOperation::Stop {
-                Operation::Stop(types::StopRequest { session_ref })
-            } else {
-                Operation::Status(types::StatusRequest { session_ref })
+        CaseOperation::Stop => Ok(Ok(Operation::Stop(types::StopRequest {
+            session_ref: session_ref()?,
+        }))),
+        CaseOperation::Status => Ok(Ok(Operation::Status(types::StatusRequest {
+            session_ref: session_ref()?,
+        }))),
+        CaseOperation::Update => {
+            let session_ref = session_ref()?;
+            let mut body = input.clone();
+            if let Some(map) = body.as_object_mut() {
+                map.remove("session_ref");
+            }
+            Ok(UpdateBody::parse(body.to_string().as_bytes()).map(|body| {
+                Operation::Update(types::UpdateRequest {
+                    session_ref,
+                    options_json: body.options_json(),
+                    stream_url: body.stream_url,
+                })
             }))
         }
         CaseOperation::ParseCallback => {
@@ -374,6 +400,10 @@ pub fn result_json(result: &Result<Outcome, ApiError>) -> serde_json::Value {
             serde_json::json!({ "ok": v })
         }
         Ok(Outcome::Described(info)) => serde_json::json!({ "ok": super::check::info_json(info) }),
+        Ok(Outcome::Updated(u)) => serde_json::json!({ "ok": {
+            "session_ref": u.session_ref,
+            "vendor_request_id": u.vendor_request_id,
+        } }),
         Err(e) => serde_json::json!({ "error": e.to_problem() }),
     }
 }
