@@ -22,7 +22,7 @@ fn empty_component_names_the_missing_export() {
         .expect_err("refused");
     let msg = problems(err);
     assert!(
-        msg.contains("missing export `ingest:provider/provider@0.2.0`"),
+        msg.contains("missing export `ingest:provider/provider@0.2.1`"),
         "{msg}"
     );
 }
@@ -61,11 +61,11 @@ fn a_contract_0_1_component_is_refused_with_both_versions() {
     let msg = problems(runtime().load("old", wat.as_bytes()).expect_err("refused"));
     assert!(
         msg.contains("exports `ingest:provider/provider@0.1.0`")
-            && msg.contains("contract version 0.2.0"),
+            && msg.contains("contract version 0.2.1"),
         "{msg}"
     );
     assert!(
-        msg.contains("imports `wasi:http/outgoing-handler@0.2.12`: a contract 0.2.0 plugin makes no network calls"),
+        msg.contains("imports `wasi:http/outgoing-handler@0.2.12`: a contract 0.2.1 plugin makes no network calls"),
         "{msg}"
     );
 }
@@ -83,7 +83,7 @@ fn newer_contract_major_is_named() {
             .expect_err("refused"),
     );
     assert!(
-        msg.contains("provider@2.0.0") && msg.contains("contract version 0.2.0"),
+        msg.contains("provider@2.0.0") && msg.contains("contract version 0.2.1"),
         "{msg}"
     );
 }

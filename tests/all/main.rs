@@ -24,4 +24,5 @@ mod rongcloud;
 mod soak;
 mod tenants;
 mod tencent;
+mod update;
 mod zego;

@@ -81,6 +81,9 @@ async fn every_documented_operation_answers_a_documented_status() {
     let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json["id"].as_str().expect("id").to_string();
+    // PATCH gets an ingest of its own: DELETE (sorted first) stops `id`.
+    let patched = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "3"))).await;
+    let patched = patched.json["id"].as_str().expect("id").to_string();
 
     for (method, template) in operations(&spec) {
         if template == "/v1/events" {
@@ -94,12 +97,18 @@ async fn every_documented_operation_answers_a_documented_status() {
             continue;
         }
         let path = template
-            .replace("{id}", &id)
+            .replace("{id}", if method == "PATCH" { &patched } else { &id })
             .replace("{provider}", "trtc")
             .replace("{tenant}", "nobody");
         let body = (method == "POST" && path == "/v1/ingests").then(|| pull_in("trtc", "2"));
         let body = body.or_else(|| (method == "POST").then(|| serde_json::json!({})));
+        let body = body.or_else(|| {
+            (method == "PATCH").then(|| serde_json::json!({"options": {"volume": 50}}))
+        });
         let a = call(&gw, &method, &path, body).await;
+        if method == "PATCH" {
+            assert_eq!(a.status, 200, "PATCH {template}: {}", a.text);
+        }
         let op = &spec["paths"][&template][method.to_lowercase()];
         let documented: Vec<&String> = op["responses"]
             .as_object()

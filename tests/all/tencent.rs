@@ -872,3 +872,148 @@ async fn tampered_unsigned_or_stale_callbacks_are_unauthenticated() {
     );
     assert_eq!(sim.request_count(), 1, "callbacks never call the vendor");
 }
+
+#[tokio::test]
+async fn update_changes_the_running_task_through_update_stream_ingest() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "42"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let path = format!("/v1/ingests/{id}");
+
+    let updated = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({
+            "stream_url": "https://media.example.com/live/backup.flv",
+            "options": {"volume": 35, "is_pause": true},
+        })),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(
+        updated.json["id"],
+        id.as_str(),
+        "the task id does not change"
+    );
+    assert!(updated.json.get("replaces").is_none(), "{}", updated.text);
+    assert!(
+        updated.json["vendor_request_id"].is_string(),
+        "{}",
+        updated.text
+    );
+    let task = &sim.tasks()[0];
+    assert_eq!(task.stream_url, "https://media.example.com/live/backup.flv");
+    assert_eq!((task.volume, task.paused), (35, true));
+
+    // Resume only: the source and volume stay as they are.
+    let resumed = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({"options": {"is_pause": false}})),
+    )
+    .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    let task = &sim.tasks()[0];
+    assert_eq!((task.volume, task.paused), (35, false));
+    assert_eq!(task.stream_url, "https://media.example.com/live/backup.flv");
+
+    // Status and stop still work on the same handle.
+    let status = call(&gw, "GET", &path, None).await;
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+    let stopped = call(&gw, "DELETE", &path, None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+
+    // The vendor no longer runs the task: its error, normalized.
+    let gone = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({"options": {"volume": 50}})),
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    assert_eq!(gone.json["vendor_code"], "FailedOperation.TaskNotExist");
+}
+
+#[tokio::test]
+async fn update_refuses_what_it_cannot_change_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "42"))).await;
+    let path = format!("/v1/ingests/{}", started.json["id"].as_str().expect("id"));
+    let sent = sim.request_count();
+    for (body, needle) in [
+        (json!({"options": {"volum": 40}}), "`options.volum`"),
+        (json!({"options": {"room_id": "43"}}), "`options.room_id`"),
+        (json!({"options": {"volume": 201}}), "`options.volume`"),
+        (
+            json!({"stream_url": "ftp://media.example.com/a"}),
+            "`stream_url`",
+        ),
+    ] {
+        let refused = call(&gw, "PATCH", &path, Some(body.clone())).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.text);
+        assert!(refused.text.contains(needle), "{body}: {}", refused.text);
+    }
+    assert_eq!(sim.request_count(), sent, "nothing reached the vendor");
+    assert_eq!(sim.tasks()[0].volume, 100);
+}
+
+#[test]
+fn call_dry_run_shows_the_signed_update_request() {
+    let dir = temp_dir("trtc-update-dry-run");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        trtc_provider("trtc", "https://trtc.tencentcloudapi.com", ""),
+    )
+    .expect("config");
+    let input = dir.join("update.json");
+    std::fs::write(
+        &input,
+        r#"{"session_ref": "task-7", "options": {"volume": 20}}"#,
+    )
+    .expect("input");
+    let respond = dir.join("respond.json");
+    std::fs::write(
+        &respond,
+        r#"{"status": 200, "headers": [], "body": "{\"Response\":{\"Status\":\"InProgress\",\"RequestId\":\"r-1\"}}"}"#,
+    )
+    .expect("respond");
+    let (out, err, ok) = run_cli(&[
+        "call",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--provider",
+        "trtc",
+        "update",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--dry-run",
+        "--respond",
+        respond.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let printed: Value = serde_json::from_str(&out).expect("JSON");
+    let request = &printed["requests"][0];
+    let header = |name: &str| {
+        request["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .find(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .map(|h| h[1].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(header("x-tc-action").as_deref(), Some("UpdateStreamIngest"));
+    let body: Value = serde_json::from_str(request["body"].as_str().expect("body")).expect("JSON");
+    assert_eq!(
+        body,
+        json!({"SdkAppId": SDK_APP_ID, "TaskId": "task-7", "Volume": 20})
+    );
+    assert_eq!(printed["result"]["ok"]["vendor_request_id"], "r-1");
+    assert_no_secrets("call update output", &out);
+}

@@ -8,7 +8,7 @@
 //!   normalized result;
 //! - `parse-callback`: verify a vendor callback's signature and turn it into an event.
 //!
-//! The plugin performs no I/O itself (contract `ingest:provider@0.2.0`): the host calls
+//! The plugin performs no I/O itself (contract `ingest:provider@0.2.1`): the host calls
 //! `start`, `stop` and `status` once per step with the vendor's answers so far, and the SDK
 //! replays them, so `http::send` returns the recorded answer to each earlier request and the
 //! first new request ends the step. Code stays sequential, but must be deterministic: take

@@ -251,7 +251,12 @@ async fn ingest(
 
 /// `PATCH /v1/ingests/{id}`: `200` with the handle to use from now on (`id`; `replaces` names
 /// the old one when the update gave the ingest a new handle).
-async fn update(gateway: &Gateway, id: &str, body: &Bytes, options: CallOptions) -> Response<Bytes> {
+async fn update(
+    gateway: &Gateway,
+    id: &str,
+    body: &Bytes,
+    options: CallOptions,
+) -> Response<Bytes> {
     let parsed = match UpdateBody::parse(body) {
         Ok(p) => p,
         Err(e) => return problem_response(&e),

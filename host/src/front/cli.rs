@@ -423,7 +423,9 @@ fn call_operation(operation: CallOp, provider: &str, input: &[u8]) -> anyhow::Re
         CallOp::Status => CaseOperation::Status,
         CallOp::Update => CaseOperation::Update,
     };
-    Ok(crate::front::plugin_kit::runner::operation_of(kind, &value, provider)??)
+    Ok(crate::front::plugin_kit::runner::operation_of(
+        kind, &value, provider,
+    )??)
 }
 
 fn read_input(input: &str) -> anyhow::Result<Vec<u8>> {

@@ -346,7 +346,12 @@ impl<'a> Call<'a> {
         let _slot = slots.acquire().await.map_err(|_| StepError::Shutdown)?;
         let mut store = self.new_store();
         let t0 = Instant::now();
-        let step = match self.code.pre.instantiate_async(&mut store, self.op.is_update()).await {
+        let step = match self
+            .code
+            .pre
+            .instantiate_async(&mut store, self.op.is_update())
+            .await
+        {
             Ok(instance) => {
                 self.instantiate.get_or_insert(t0.elapsed());
                 run_op(&mut store, &instance, self.op, &self.answers).await

@@ -81,7 +81,11 @@ impl Options {
             None => Ok(()),
             Some(k) => Err(invalid_argument(format!(
                 "`options.{k}` is not a setting this provider can change on a running ingest (it can change: {})",
-                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
             ))),
         }
     }

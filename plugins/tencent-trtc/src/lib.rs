@@ -1,7 +1,7 @@
 //! Ingest Gateway provider plugin for Tencent Cloud TRTC stream ingest.
 //!
 //! `pull-in` only: `start` → `StartStreamIngest`, `stop` → `StopStreamIngest`, `status` →
-//! `DescribeStreamIngest` (API version 2019-07-22), signed with TC3-HMAC-SHA256 through the
+//! `DescribeStreamIngest`, `update` → `UpdateStreamIngest` (API version 2019-07-22), signed with TC3-HMAC-SHA256 through the
 //! host's credentials interface; `parse-callback` verifies the stream-ingest callbacks (event
 //! group 7) signed with the console's callback key. The relay robot's UserSig is
 //! `options.user_sig`, or generated with TLSSigAPIv2 from the optional secret `sdk_secret_key`.
@@ -25,7 +25,8 @@ pub mod usersig;
 
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
-    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, context,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, UpdateRequest,
+    UpdateResult, config, context,
 };
 
 use crate::settings::Settings;
@@ -40,6 +41,7 @@ pub const VENDOR: &str = "Tencent Cloud TRTC";
 const START: &str = "StartStreamIngest";
 const STOP: &str = "StopStreamIngest";
 const DESCRIBE: &str = "DescribeStreamIngest";
+const UPDATE: &str = "UpdateStreamIngest";
 
 /// The Tencent TRTC provider.
 #[derive(Debug)]
@@ -57,6 +59,7 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
             Operation::Start,
             Operation::Stop,
             Operation::Status,
+            Operation::Update,
             Operation::ParseCallback,
         ],
         config_keys: vec![
@@ -136,6 +139,12 @@ impl Guest for TencentTrtc {
         task::status(api::call(&settings, DESCRIBE, &body)?)
     }
 
+    fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
+        let settings = settings()?;
+        let body = task::update_body(settings.sdk_app_id, &request)?;
+        Ok(task::updated(api::call(&settings, UPDATE, &body)?))
+    }
+
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
         let settings = settings()?;
         callback::parse(
@@ -169,6 +178,7 @@ mod tests {
                 Operation::Start,
                 Operation::Stop,
                 Operation::Status,
+                Operation::Update,
                 Operation::ParseCallback
             ]
         );

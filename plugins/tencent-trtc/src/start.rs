@@ -175,7 +175,7 @@ pub fn build(
     })
 }
 
-fn validate_stream_url(url: Option<&str>) -> Result<String, ProviderError> {
+pub(crate) fn validate_stream_url(url: Option<&str>) -> Result<String, ProviderError> {
     let url = url.map(str::trim).unwrap_or_default();
     if url.is_empty() {
         return Err(invalid_argument(

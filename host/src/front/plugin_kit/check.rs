@@ -141,13 +141,22 @@ impl CheckReport {
             self.exports.join(", ")
         };
         line(out, "exports", &exports);
-        if self.exports.iter().any(|e| e == contract::PROVIDER_EXPORT) {
+        let in_line = |prefix: &str| {
+            self.exports.iter().find(|e| {
+                e.strip_prefix(prefix)
+                    .is_some_and(|v| v.starts_with(contract::CONTRACT_LINE))
+            })
+        };
+        if let Some(provider) = in_line("ingest:provider/provider@") {
+            let updater = match in_line("ingest:provider/updater@") {
+                Some(_) => "exports the updater (update can be offered)",
+                None => "no updater export (update is answered 501)",
+            };
             line(
                 out,
                 "contract",
                 &format!(
-                    "{} — this host speaks {}: compatible",
-                    contract::PROVIDER_EXPORT,
+                    "{provider} — this host speaks {}: compatible; {updater}",
                     contract::CONTRACT_VERSION
                 ),
             );
@@ -260,7 +269,8 @@ pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
 pub fn classify_import(name: &str) -> ImportClass {
     let (iface, version) = name.split_once('@').unwrap_or((name, ""));
     if let Some(rest) = iface.strip_prefix("ingest:provider/") {
-        if contract::HOST_INTERFACES.contains(&rest) && version.starts_with("0.2.") {
+        if contract::HOST_INTERFACES.contains(&rest) && version.starts_with(contract::CONTRACT_LINE)
+        {
             return ImportClass::Contract;
         }
         return ImportClass::Unknown;

@@ -22,6 +22,9 @@
 //! | `reflect` | POSTs a placeholder of `secret` to `target` (an echo server) and fails with the answer |
 //! | `reflect-decode` | as `reflect`, then decodes the hex echo to recover the secret and returns it: in an error (`out = "error"`, default) or a session (`out = "session"`) |
 //!
+//! `update` (every mode) answers a new session reference `{old}+{stream_url}`; with `huge-ref`
+//! in its options, a 64 KiB one.
+//!
 //! In contract 0.2 the plugin performs no I/O: `fetch` and `reflect` return their request as a
 //! step (the SDK's replay glue), and read the host's answer when `start` runs again.
 
@@ -113,7 +116,12 @@ impl Guest for Hostile {
                 Direction::PushOut,
                 Direction::PullOut,
             ],
-            operations: vec![Operation::Start, Operation::Stop, Operation::Status],
+            operations: vec![
+                Operation::Start,
+                Operation::Stop,
+                Operation::Status,
+                Operation::Update,
+            ],
             config_keys: vec![
                 key("mode", "how to misbehave"),
                 key(
@@ -287,6 +295,24 @@ impl Guest for Hostile {
             state: IngestState::Running,
             vendor_state: Some(request.session_ref),
             detail: None,
+            vendor_request_id: None,
+        })
+    }
+
+    /// `update`: a new session reference `{old}+{stream_url}` (the gateway must issue a new
+    /// handle for it); with `huge-ref` in its options, a 64 KiB one (the host's bound).
+    fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
+        let session_ref = if request.options_json.contains("huge-ref") {
+            "x".repeat(1 << 16)
+        } else {
+            format!(
+                "{}+{}",
+                request.session_ref,
+                request.stream_url.unwrap_or_default()
+            )
+        };
+        Ok(UpdateResult {
+            session_ref: Some(session_ref),
             vendor_request_id: None,
         })
     }
