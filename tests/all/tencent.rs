@@ -1017,3 +1017,50 @@ fn call_dry_run_shows_the_signed_update_request() {
     assert_eq!(printed["result"]["ok"]["vendor_request_id"], "r-1");
     assert_no_secrets("call update output", &out);
 }
+
+/// With `private_map_privileges`, every start gets a PrivateMapKey generated from
+/// `sdk_secret_key` for its own room (integer or string) and user; the simulator verifies it
+/// with its own implementation of the permission record. `options.private_map_key` overrides.
+#[tokio::test]
+async fn private_map_key_is_generated_for_the_room_and_verified() {
+    let sim = keyed_sim().await;
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[("private_map_privileges", "22")],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("42"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let mut string_room = without_user_sig("lobby-7");
+    string_room["options"] = json!({"room_id_type": 0});
+    let started = call(&gw, "POST", "/v1/ingests", Some(string_room)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let tasks = sim.tasks();
+    assert_eq!(tasks[0].private_map_privileges, Some(22), "integer room 42");
+    assert_eq!(tasks[1].private_map_privileges, Some(22), "string room");
+
+    // A ticket that is not one does not pass the simulator's check.
+    let mut forged = without_user_sig("43");
+    forged["options"] = json!({"private_map_key": "not-a-ticket"});
+    let refused = call(&gw, "POST", "/v1/ingests", Some(forged)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.text.contains("PrivateMapKey") || refused.text.contains("UserSig"),
+        "{}",
+        refused.text
+    );
+
+    // Out of range: refused before the vendor, naming the key.
+    let gw = gateway(&keyed_provider(
+        &sim.base_url(),
+        &[("private_map_privileges", "256")],
+        &[("sdk_secret_key", TRTC_SDK_SECRET_KEY)],
+    ))
+    .await;
+    let before = sim.request_count();
+    let a = call(&gw, "POST", "/v1/ingests", Some(without_user_sig("44"))).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(a.text.contains("private_map_privileges"), "{}", a.text);
+    assert_eq!(sim.request_count(), before);
+}

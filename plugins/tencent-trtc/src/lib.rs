@@ -4,7 +4,8 @@
 //! `DescribeStreamIngest`, `update` → `UpdateStreamIngest` (API version 2019-07-22), signed with TC3-HMAC-SHA256 through the
 //! host's credentials interface; `parse-callback` verifies the stream-ingest callbacks (event
 //! group 7) signed with the console's callback key. The relay robot's UserSig is
-//! `options.user_sig`, or generated with TLSSigAPIv2 from the optional secret `sdk_secret_key`.
+//! `options.user_sig`, or generated with TLSSigAPIv2 from the optional secret `sdk_secret_key`;
+//! so is a PrivateMapKey when `private_map_privileges` is configured.
 //! See the crate's README for the field mapping, config, options and error mapping.
 //!
 //! Layout: [`settings`] (config and endpoint), [`start`] and [`task`] (request validation,
@@ -92,6 +93,13 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
                  sdk_secret_key when options.user_sig is absent: 60..=31536000. Default \
                  15552000 (180 days, as Tencent's libraries).",
             ),
+            key(
+                settings::KEY_PRIVATE_MAP_PRIVILEGES,
+                false,
+                "Privilege bits (1..=255) of a PrivateMapKey the plugin generates from the \
+                 secret sdk_secret_key for the start's room and user, valid as long as its \
+                 UserSig; unset: none (options.private_map_key is sent as given).",
+            ),
         ],
         // `sdk_secret_key` (UserSig generation) and `callback_key` (callbacks) are optional, so
         // they are not listed here: the host refuses to start a provider without every listed
@@ -117,11 +125,15 @@ impl Guest for TencentTrtc {
         let expire_secs = settings::parse_user_sig_expire_secs(
             config::get(settings::KEY_USER_SIG_EXPIRE_SECS).as_deref(),
         )?;
+        let private_map_privileges = settings::parse_private_map_privileges(
+            config::get(settings::KEY_PRIVATE_MAP_PRIVILEGES).as_deref(),
+        )?;
         let user_sigs = usersig::Generated {
             crypto: &HostCrypto,
             sdk_app_id: settings.sdk_app_id,
             now_secs: context::now_ms() / 1000,
             expire_secs,
+            private_map_privileges,
         };
         let body = start::build(&request, settings.sdk_app_id, room_id_type, &user_sigs)?;
         start::session(api::call(&settings, START, &body)?)
@@ -190,7 +202,8 @@ mod tests {
                 ("region", true),
                 ("host", false),
                 ("room_id_type", false),
-                ("user_sig_expire_secs", false)
+                ("user_sig_expire_secs", false),
+                ("private_map_privileges", false)
             ]
         );
         // The optional secrets (`sdk_secret_key`, `callback_key`) are not listed.

@@ -21,6 +21,8 @@ pub const KEY_HOST: &str = "host";
 pub const KEY_ROOM_ID_TYPE: &str = "room_id_type";
 /// Config key: how long a UserSig the plugin generates stays valid, seconds.
 pub const KEY_USER_SIG_EXPIRE_SECS: &str = "user_sig_expire_secs";
+/// Config key: the privilege bits of a PrivateMapKey the plugin generates (unset: none).
+pub const KEY_PRIVATE_MAP_PRIVILEGES: &str = "private_map_privileges";
 
 /// The default validity of a generated UserSig: 180 days, as in Tencent's official libraries.
 pub const DEFAULT_USER_SIG_EXPIRE_SECS: u64 = 180 * 86_400;
@@ -186,6 +188,24 @@ pub fn parse_user_sig_expire_secs(value: Option<&str>) -> Result<u64, ProviderEr
                  unset for Tencent's default of 180 days ({DEFAULT_USER_SIG_EXPIRE_SECS})"
             ))
         })
+}
+
+/// `private_map_privileges`: the PrivateMapKey privilege bits, 1..=255 (1 create the room, 2
+/// enter it, 4 send audio, 8 receive audio, 16 send video, 32 receive video, 64 send and 128
+/// receive the sub-stream); unset or blank: no PrivateMapKey is generated.
+pub fn parse_private_map_privileges(value: Option<&str>) -> Result<Option<u32>, ProviderError> {
+    let v = match value.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(v) => v,
+    };
+    match v.parse::<u32>() {
+        Ok(n) if (1..=255).contains(&n) => Ok(Some(n)),
+        _ => Err(invalid_argument(format!(
+            "provider config key `{KEY_PRIVATE_MAP_PRIVILEGES}` is `{v}`; it must be the \
+             PrivateMapKey's privilege bits, 1..=255 (2 enters the room, 4 sends audio, 16 sends \
+             video: a relay robot needs at least 22), or unset to generate no PrivateMapKey"
+        ))),
+    }
 }
 
 /// The hosts `describe` reports: the configured `host` (or [`DEFAULT_HOST`]) on port 443.

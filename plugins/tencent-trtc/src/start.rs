@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::api::Reply;
 use crate::settings::{KEY_ROOM_ID_TYPE, RoomIdType};
-use crate::usersig::UserSigSource;
+use crate::usersig::{Room, UserSigSource};
 
 /// The longest session reference the contract allows, bytes.
 pub const MAX_SESSION_REF: usize = 2048;
@@ -152,11 +152,23 @@ pub fn build(
             "`options.seek_second` is {n}; it must be 0 or more (seconds into the source)"
         )));
     }
-    let private_map_key = options.str("private_map_key")?.filter(|s| !s.is_empty());
+    let given_private_map_key = options.str("private_map_key")?.filter(|s| !s.is_empty());
     let auto_push = options.bool("auto_push")?;
     let user_sig = match given_user_sig {
         Some(given) => given,
         None => user_sigs.user_sig(&req.user_id)?,
+    };
+    // `options.private_map_key` overrides; else one is generated when the provider is
+    // configured with `private_map_privileges`, for exactly this room as Tencent reads it.
+    let private_map_key = match given_private_map_key {
+        Some(given) => Some(given),
+        None => {
+            let room = match room_id_type {
+                RoomIdType::Integer => Room::Integer(integer_room_id(&req.room_id).unwrap_or(0)),
+                RoomIdType::String => Room::Str(&req.room_id),
+            };
+            user_sigs.private_map_key(&req.user_id, room)?
+        }
     };
 
     Ok(StartBody {

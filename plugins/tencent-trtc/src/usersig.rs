@@ -10,7 +10,10 @@
 //!    "TLS.time", "TLS.sig"}` ([`document`]);
 //! 4. zlib, base64, then `+` → `*`, `/` → `-`, `=` → `_` ([`encode`], [`url_safe`]).
 //!
-//! No `TLS.userbuf`: the plugin does not generate a PrivateMapKey (see the README).
+//! A PrivateMapKey is the same ticket with a `TLS.userbuf`: a binary permission record
+//! ([`user_buf`]: version, user id, SdkAppId, room, absolute expiry, privilege bits, account
+//! type; big-endian, as Tencent's official TLSSigAPIv2 libraries lay it out), whose standard
+//! base64 is also signed (`"TLS.userbuf:" base64 "\n"` after the expiry line).
 //! Everything but [`HostCrypto`](crate::sign::HostCrypto)'s HMAC is pure and unit-tested.
 
 use base64::Engine as _;
@@ -40,14 +43,62 @@ pub struct Ticket<'a> {
     pub time: u64,
     /// `TLS.expire`: how long it stays valid after `time`, seconds.
     pub expire: u64,
+    /// `TLS.userbuf` (a PrivateMapKey's permission record), or none for a UserSig.
+    pub user_buf: Option<&'a [u8]>,
+}
+
+/// The room a PrivateMapKey opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room<'a> {
+    /// An integer room id (`RoomIdType` 1).
+    Integer(u32),
+    /// A string room id (`RoomIdType` 0).
+    Str(&'a str),
+}
+
+/// A PrivateMapKey's permission record: version (0 for an integer room, 1 for a string
+/// room), the user id's length (u16) and bytes, SdkAppId (u32), the integer room id (u32; 0
+/// for a string room), the absolute expiry in Unix seconds (u32), the privilege bits (u32),
+/// the account type (u32, 0), then for a string room its length (u16) and bytes; every
+/// number big-endian.
+pub fn user_buf(
+    user_id: &str,
+    sdk_app_id: u64,
+    room: Room<'_>,
+    expires_at: u64,
+    privileges: u32,
+) -> Vec<u8> {
+    let (version, room_id, room_str) = match room {
+        Room::Integer(id) => (0u8, id, ""),
+        Room::Str(s) => (1u8, 0, s),
+    };
+    let mut buf = Vec::with_capacity(27 + user_id.len() + room_str.len());
+    buf.push(version);
+    // User and room ids are checked far below 64 KiB; the record's fields are this wide.
+    buf.extend_from_slice(&(user_id.len() as u16).to_be_bytes());
+    buf.extend_from_slice(user_id.as_bytes());
+    buf.extend_from_slice(&(sdk_app_id as u32).to_be_bytes());
+    buf.extend_from_slice(&room_id.to_be_bytes());
+    buf.extend_from_slice(&(expires_at as u32).to_be_bytes());
+    buf.extend_from_slice(&privileges.to_be_bytes());
+    buf.extend_from_slice(&0u32.to_be_bytes());
+    if version == 1 {
+        buf.extend_from_slice(&(room_str.len() as u16).to_be_bytes());
+        buf.extend_from_slice(room_str.as_bytes());
+    }
+    buf
 }
 
 /// The text `TLS.sig` is the HMAC of.
 pub fn content(t: &Ticket<'_>) -> String {
-    format!(
+    let mut text = format!(
         "TLS.identifier:{}\nTLS.sdkappid:{}\nTLS.time:{}\nTLS.expire:{}\n",
         t.user_id, t.sdk_app_id, t.time, t.expire
-    )
+    );
+    if let Some(buf) = t.user_buf {
+        text.push_str(&format!("TLS.userbuf:{}\n", STANDARD.encode(buf)));
+    }
+    text
 }
 
 /// The signed document, in the official libraries' field order.
@@ -63,6 +114,8 @@ struct Document<'a> {
     expire: u64,
     #[serde(rename = "TLS.time")]
     time: u64,
+    #[serde(rename = "TLS.userbuf", skip_serializing_if = "Option::is_none")]
+    userbuf: Option<String>,
     #[serde(rename = "TLS.sig")]
     sig: &'a str,
 }
@@ -75,6 +128,7 @@ pub fn document(t: &Ticket<'_>, sig: &str) -> Result<Vec<u8>, ProviderError> {
         sdkappid: t.sdk_app_id,
         expire: t.expire,
         time: t.time,
+        userbuf: t.user_buf.map(|b| STANDARD.encode(b)),
         sig,
     })
     .map_err(|e| {
@@ -130,6 +184,17 @@ pub fn no_user_sig() -> ProviderError {
 pub trait UserSigSource {
     /// A UserSig for `user_id`, or the error saying why there is none.
     fn user_sig(&self, user_id: &str) -> Result<String, ProviderError>;
+
+    /// A PrivateMapKey for `user_id` in `room` when the provider is configured to make one
+    /// (`private_map_privileges`), else none.
+    fn private_map_key(
+        &self,
+        user_id: &str,
+        room: Room<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        let _ = (user_id, room);
+        Ok(None)
+    }
 }
 
 /// UserSigs generated from the secret [`SECRET_SDK_KEY`] at the call's time.
@@ -144,6 +209,9 @@ pub struct Generated<'a, C> {
     pub now_secs: u64,
     /// `TLS.expire`, seconds (the provider config key `user_sig_expire_secs`).
     pub expire_secs: u64,
+    /// The privilege bits of a generated PrivateMapKey (the provider config key
+    /// `private_map_privileges`); none: no PrivateMapKey is generated.
+    pub private_map_privileges: Option<u32>,
 }
 
 impl<C: SecretHmac> UserSigSource for Generated<'_, C> {
@@ -155,8 +223,29 @@ impl<C: SecretHmac> UserSigSource for Generated<'_, C> {
                 sdk_app_id: self.sdk_app_id,
                 time: self.now_secs,
                 expire: self.expire_secs,
+                user_buf: None,
             },
         )
+    }
+
+    fn private_map_key(
+        &self,
+        user_id: &str,
+        room: Room<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(privileges) = self.private_map_privileges else {
+            return Ok(None);
+        };
+        let expires_at = self.now_secs + self.expire_secs;
+        let buf = user_buf(user_id, self.sdk_app_id, room, expires_at, privileges);
+        let ticket = Ticket {
+            user_id,
+            sdk_app_id: self.sdk_app_id,
+            time: self.now_secs,
+            expire: self.expire_secs,
+            user_buf: Some(&buf),
+        };
+        generate(self.crypto, &ticket).map(Some)
     }
 }
 
@@ -170,6 +259,7 @@ mod tests {
         sdk_app_id: 1_400_188_366,
         time: 1_700_000_000,
         expire: 15_552_000,
+        user_buf: None,
     };
     const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 
@@ -283,6 +373,7 @@ mod tests {
             sdk_app_id: TICKET.sdk_app_id,
             now_secs: TICKET.time,
             expire_secs: TICKET.expire,
+            private_map_privileges: None,
         };
         assert_eq!(
             source.user_sig("relay-bot").expect("sig"),
@@ -297,5 +388,73 @@ mod tests {
         assert_eq!(doc["TLS.expire"], 60);
         assert_eq!(doc["TLS.time"], 1_700_000_000u64);
         assert_eq!(doc["TLS.identifier"], "relay-bot");
+    }
+
+    #[test]
+    fn user_buf_layout() {
+        let buf = user_buf("bot", 1_400_000_001, Room::Integer(42), 1_700_000_300, 255);
+        let mut want = vec![0u8, 0, 3];
+        want.extend_from_slice(b"bot");
+        want.extend_from_slice(&1_400_000_001u32.to_be_bytes());
+        want.extend_from_slice(&42u32.to_be_bytes());
+        want.extend_from_slice(&1_700_000_300u32.to_be_bytes());
+        want.extend_from_slice(&255u32.to_be_bytes());
+        want.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(buf, want);
+
+        let buf = user_buf("bot", 7, Room::Str("lobby"), 9, 42);
+        assert_eq!(buf[0], 1, "version 1 for a string room");
+        assert_eq!(&buf[10..14], &[0, 0, 0, 0], "no integer room");
+        assert_eq!(&buf[buf.len() - 7..], b"\0\x05lobby");
+    }
+
+    #[test]
+    fn private_map_key_signs_its_user_buf() {
+        let crypto = key();
+        let mut source = Generated {
+            crypto: &crypto,
+            sdk_app_id: TICKET.sdk_app_id,
+            now_secs: TICKET.time,
+            expire_secs: 300,
+            private_map_privileges: None,
+        };
+        assert_eq!(
+            source
+                .private_map_key("relay-bot", Room::Integer(42))
+                .expect("none"),
+            None
+        );
+        source.private_map_privileges = Some(22);
+        let pmk = source
+            .private_map_key("relay-bot", Room::Integer(42))
+            .expect("made")
+            .expect("some");
+        let doc: serde_json::Value = serde_json::from_slice(&decode(&pmk)).expect("json");
+        let buf = STANDARD
+            .decode(doc["TLS.userbuf"].as_str().expect("userbuf"))
+            .expect("base64");
+        assert_eq!(
+            buf,
+            user_buf(
+                "relay-bot",
+                TICKET.sdk_app_id,
+                Room::Integer(42),
+                TICKET.time + 300,
+                22
+            )
+        );
+        let ticket = Ticket {
+            user_id: "relay-bot",
+            sdk_app_id: TICKET.sdk_app_id,
+            time: TICKET.time,
+            expire: 300,
+            user_buf: Some(&buf),
+        };
+        assert!(content(&ticket).ends_with(&format!("TLS.userbuf:{}\n", STANDARD.encode(&buf))));
+        let mac = crypto
+            .hmac_sha256(SECRET_SDK_KEY, content(&ticket).as_bytes())
+            .expect("hmac")
+            .expect("configured");
+        assert_eq!(doc["TLS.sig"], STANDARD.encode(mac));
     }
 }
