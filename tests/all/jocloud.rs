@@ -499,3 +499,334 @@ fn dry_run_is_byte_identical_and_never_shows_the_credential() {
     );
     assert_eq!(out["result"]["ok"]["vendor_request_id"], "call-n0nce");
 }
+
+// ---------------------------------------------------------------- update
+
+/// Starts `body` and returns the handle.
+async fn started(gw: &ingest_gateway::Gateway, body: Value) -> String {
+    let started = call(gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    started.json["id"].as_str().expect("id").to_string()
+}
+
+async fn patch(gw: &ingest_gateway::Gateway, id: &str, body: Value) -> Answer {
+    call(gw, "PATCH", &format!("/v1/ingests/{id}"), Some(body)).await
+}
+
+/// An update of a mixed relay is `startrtmp` again for the same task with the whole new
+/// configuration: Jocloud changes the running task in place, and the handle stays.
+#[tokio::test]
+async fn update_changes_a_mixed_relays_destinations_and_layout_in_place() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let id = started(
+        &gw,
+        push_out(
+            "room-9",
+            json!({
+                "template_id": 2,
+                "mix_output": {"width": 720, "height": 1280},
+                "task_id": "mix-7",
+                "destinations": ["rtmps://cdn2.example.com/live/b"],
+            }),
+        ),
+    )
+    .await;
+
+    let updated = patch(
+        &gw,
+        &id,
+        json!({
+            "stream_url": "rtmp://cdn.example.com/live/next",
+            "options": {
+                "destinations": ["rtmps://cdn2.example.com/live/b", "rtmp://cdn3.example.com/live/c"],
+                "template_id": 4,
+                "mix_output": {"width": 1280, "height": 720},
+            },
+        }),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.json["id"], id.as_str(), "the handle stays");
+    assert!(updated.json.get("replaces").is_none(), "{}", updated.text);
+    assert_eq!(updated.json["provider"], "jo");
+    assert_eq!(updated.json["updated"], true);
+    let trace_id = updated.json["vendor_request_id"]
+        .as_str()
+        .expect("traceId")
+        .to_string();
+
+    // The simulator changed the running task: no second relay.
+    let relays = sim.relays();
+    assert_eq!(relays.len(), 1, "{relays:?}");
+    let r = &relays[0];
+    assert_eq!(r.state, RelayState::Running);
+    assert_eq!(
+        (r.taskid.as_deref(), r.streamtype, r.templateid),
+        (Some("mix-7"), 1, Some(4))
+    );
+    assert_eq!(
+        r.destinations,
+        [
+            "rtmp://cdn.example.com/live/next",
+            "rtmps://cdn2.example.com/live/b",
+            "rtmp://cdn3.example.com/live/c"
+        ]
+    );
+    assert_eq!(
+        r.mixconfig,
+        Some(json!({"output": {"width": 1280, "height": 720}, "templateid": 4}))
+    );
+    assert_eq!(r.update_trace_ids, std::slice::from_ref(&trace_id));
+
+    // On the wire: the documented startrtmp, signed like a start.
+    let req = &sim.requests()[1];
+    assert_eq!(
+        req.path_and_query,
+        format!("/app/{APP_ID}/v2/rtmpforward/startrtmp?traceId={trace_id}")
+    );
+    assert_eq!(req.header("token"), Some(expected_token().as_str()));
+    assert_eq!(
+        req.body_json(),
+        Some(json!({
+            "appid": APP_ID, "roomid": "room-9",
+            "rtmpurl": "rtmp://cdn.example.com/live/next,rtmps://cdn2.example.com/live/b,rtmp://cdn3.example.com/live/c",
+            "streamtype": 1, "taskid": "mix-7",
+            "mixconfig": {"output": {"width": 1280, "height": 720}, "templateid": 4},
+        }))
+    );
+
+    // The same handle still stops the relay (status stays unsupported: no query API).
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.status, 501, "{}", status.text);
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert_eq!(sim.relays()[0].state, RelayState::Stopped);
+    assert_eq!(
+        sim.requests()[2].body_json(),
+        Some(json!({"appid": APP_ID, "roomid": "room-9", "taskid": "mix-7"}))
+    );
+    assert_no_secrets("the log", "");
+}
+
+/// A source relay's update over the HTTP API: new destinations for the same uid.
+#[tokio::test]
+async fn update_changes_a_source_relays_destinations_over_http() {
+    let sim = sim().await;
+    let gw = std::sync::Arc::new(gateway(&provider(&sim.base_url(), "", &[])).await);
+    let served = Served::start(gw.clone()).await;
+    let start = push_out("room-42", json!({})).to_string();
+    let started = http(served.addr, "POST", "/v1/ingests", Some(&start)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+
+    let body = json!({"options": {"destinations": ["rtmp://cdn.example.com/live/a", "rtmp://cdn.example.com/live/b"]}});
+    let updated = http(
+        served.addr,
+        "PATCH",
+        &format!("/v1/ingests/{id}"),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.json["id"], id.as_str());
+    let r = &sim.relays()[0];
+    assert_eq!(sim.relays().len(), 1);
+    assert_eq!(
+        (r.uid.as_deref(), r.updates, r.state),
+        (Some("alice"), 1, RelayState::Running)
+    );
+    assert_eq!(
+        r.destinations,
+        [
+            "rtmp://cdn.example.com/live/a",
+            "rtmp://cdn.example.com/live/b"
+        ]
+    );
+    assert_eq!(
+        sim.requests()[1].body_json(),
+        Some(json!({"appid": APP_ID, "roomid": "room-42",
+                    "rtmpurl": "rtmp://cdn.example.com/live/a,rtmp://cdn.example.com/live/b",
+                    "streamtype": 2, "uid": "alice"}))
+    );
+    let stopped = http(served.addr, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert!(sim.running().is_empty());
+    served.stop().await;
+}
+
+/// What an update cannot change, or leaves out, is refused before Jocloud is called.
+#[tokio::test]
+async fn update_refuses_what_it_cannot_change_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let source = started(&gw, push_out("room-1", json!({}))).await;
+    let mut mixed = push_out("room-2", json!({"template_id": 1, "mix_output": {}}));
+    mixed["stream_url"] = json!("rtmp://cdn.example.com/live/mixed");
+    let mixed = started(&gw, mixed).await;
+    let url = "rtmp://cdn.example.com/live/other";
+    let cases = [
+        // Keys an update does not read: named, with the ones it does.
+        (
+            &source,
+            json!({"stream_url": url, "options": {"task_id": "t"}}),
+            "`options.task_id`",
+        ),
+        (
+            &source,
+            json!({"stream_url": url, "options": {"template_id": 3}}),
+            "`options.template_id`",
+        ),
+        (
+            &mixed,
+            json!({"stream_url": url, "options": {"task_id": "t", "template_id": 3, "mix_output": {}}}),
+            "`options.task_id`",
+        ),
+        (
+            &mixed,
+            json!({"stream_url": url, "options": {"tempalte_id": 3}}),
+            "`options.tempalte_id`",
+        ),
+        // An update that changes nothing.
+        (
+            &source,
+            json!({"options": {"destinations": null}}),
+            "must change something",
+        ),
+        // startrtmp replaces the whole configuration: what it needs must be repeated.
+        (&mixed, json!({"stream_url": url}), "`options.mix_output`"),
+        (
+            &mixed,
+            json!({"options": {"template_id": 3, "mix_output": {}}}),
+            "`options.destinations`",
+        ),
+        // The start's own checks.
+        (
+            &source,
+            json!({"stream_url": "https://cdn.example.com/live"}),
+            "`stream_url`",
+        ),
+        (
+            &mixed,
+            json!({"stream_url": url, "options": {"template_id": 7, "mix_output": {}}}),
+            "`options.template_id`",
+        ),
+    ];
+    for (id, body, needle) in cases {
+        let a = patch(&gw, id, body.clone()).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.text);
+        assert_eq!(a.json["kind"], "invalid-argument", "{body}: {}", a.text);
+        assert!(
+            a.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(needle)),
+            "{needle}: {}",
+            a.text
+        );
+    }
+    let a = patch(
+        &gw,
+        &source,
+        json!({"stream_url": url, "options": {"task_id": "t"}}),
+    )
+    .await;
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("it can change: destinations")),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        sim.request_count(),
+        2,
+        "only the two starts reached the vendor"
+    );
+    assert!(sim.relays().iter().all(|r| r.updates == 0));
+}
+
+/// Jocloud's refusal of an update is mapped like a start's, and the relay keeps its old
+/// configuration.
+#[tokio::test]
+async fn update_errors_are_mapped_and_change_nothing() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let alice = started(&gw, push_out("room-1", json!({}))).await;
+    let mut bob = push_out("room-1", json!({}));
+    bob["user_id"] = json!("bob");
+    bob["stream_url"] = json!("rtmp://cdn.example.com/live/bob");
+    started(&gw, bob).await;
+
+    // Bob's destination is in use by his relay: Jocloud refuses (HTTP 409 → invalid-argument).
+    let a = patch(
+        &gw,
+        &alice,
+        json!({"stream_url": "rtmp://cdn.example.com/live/bob"}),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.json["kind"], "invalid-argument", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "409", "{}", a.text);
+    assert!(a.json["vendor_request_id"].is_string(), "{}", a.text);
+
+    // A code in a 200 body is an error too.
+    sim.fail_next(Fault::VendorError {
+        code: "20001".to_string(),
+        message: "update refused".to_string(),
+    });
+    let a = patch(
+        &gw,
+        &alice,
+        json!({"stream_url": "rtmp://cdn.example.com/live/new"}),
+    )
+    .await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(a.json["kind"], "vendor-internal", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "20001");
+    assert_eq!(a.json["vendor_message"], "update refused");
+
+    let relays = sim.relays();
+    assert_eq!(relays.len(), 2);
+    assert_eq!(relays[0].destinations, ["rtmp://cdn.example.com/live/room"]);
+    assert_eq!(relays[0].updates, 0);
+}
+
+/// Jocloud has no query API and `startrtmp` for a task that is not running starts it, so an
+/// update of a relay that has been stopped runs it again with the new configuration (the
+/// documented choice, see the plugin's README): the stopped relay stays stopped at the vendor
+/// and a new one runs, which the same handle stops.
+#[tokio::test]
+async fn update_of_a_stopped_relay_runs_it_again() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let id = started(&gw, push_out("room-5", json!({}))).await;
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+
+    let updated = patch(
+        &gw,
+        &id,
+        json!({"stream_url": "rtmp://cdn.example.com/live/again"}),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let relays = sim.relays();
+    assert_eq!(relays.len(), 2, "{relays:?}");
+    assert_eq!(
+        (relays[0].state, relays[0].updates),
+        (RelayState::Stopped, 0)
+    );
+    assert_eq!(relays[1].state, RelayState::Running);
+    assert_eq!(relays[1].uid.as_deref(), Some("alice"));
+    assert_eq!(
+        relays[1].destinations,
+        ["rtmp://cdn.example.com/live/again"]
+    );
+    assert_eq!(
+        Some(relays[1].trace_id.as_str()),
+        updated.json["vendor_request_id"].as_str()
+    );
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert!(sim.running().is_empty());
+}

@@ -704,3 +704,217 @@ fn cloud_player_dry_run_is_byte_identical_and_signed_as_documented() {
     assert_eq!(ok["vendor_task_id"], "cp-42");
     assert_eq!(ok["vendor_request_id"], "req-7");
 }
+
+// ---------------------------------------------------------------- cloud player update
+
+async fn patch(gw: &ingest_gateway::Gateway, id: &str, body: serde_json::Value) -> Answer {
+    call(gw, "PATCH", &format!("/v1/ingests/{id}"), Some(body)).await
+}
+
+/// `UpdatePlayer` with the PlayerId and what changes; the PlayerId, and so the handle, stays.
+#[tokio::test]
+async fn cloud_player_update_changes_the_source_in_place() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let player_id = sim.players()[0].player_id.clone();
+    assert!(sim.set_player_status(&player_id, 4));
+
+    let updated = patch(
+        &gw,
+        &id,
+        serde_json::json!({
+            "stream_url": "rtmp://media.example.com/live/next",
+            "options": {
+                "backup_stream_url": "https://backup.example.com/live/next.m3u8",
+                "video_options": {"Width": 1280, "Height": 720},
+            },
+        }),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.json["id"], id.as_str(), "the handle stays");
+    assert!(updated.json.get("replaces").is_none(), "{}", updated.text);
+    assert_eq!(updated.json["provider"], "zp");
+    assert_eq!(updated.json["updated"], true);
+    assert!(
+        updated.json["vendor_request_id"].is_string(),
+        "{}",
+        updated.text
+    );
+
+    // The simulator applied the change to the same player.
+    let players = sim.players();
+    assert_eq!(players.len(), 1);
+    let p = &players[0];
+    assert_eq!(p.player_id, player_id);
+    assert_eq!(p.stream_url, "rtmp://media.example.com/live/next");
+    assert_eq!(
+        p.backup_stream_url.as_deref(),
+        Some("https://backup.example.com/live/next.m3u8")
+    );
+    assert_eq!(
+        p.video_options,
+        Some(serde_json::json!({"Width": 1280, "Height": 720}))
+    );
+    assert_eq!((p.status, p.stream_id.as_str()), (4, "bgm_1"));
+    assert_eq!(p.update_bodies.len(), 1);
+
+    // On the wire: a signed UpdatePlayer whose body holds only what changes.
+    let recorded = &sim.requests()[1];
+    assert_eq!(recorded.method, "POST");
+    assert_eq!(
+        query_params(&recorded.path_and_query)["Action"],
+        "UpdatePlayer"
+    );
+    assert_signed(&recorded.path_and_query);
+    assert_eq!(
+        recorded.body_json(),
+        Some(serde_json::json!({
+            "PlayerId": player_id,
+            "StreamUrl": "rtmp://media.example.com/live/next",
+            "BackupStreamUrl": "https://backup.example.com/live/next.m3u8",
+            "VideoOptions": {"Width": 1280, "Height": 720},
+        }))
+    );
+
+    // Options alone; the source stays.
+    let updated = patch(
+        &gw,
+        &id,
+        serde_json::json!({"options": {"audio_options": {"Bitrate": 64}}}),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let p = sim.player(&player_id).expect("player");
+    assert_eq!(p.audio_options, Some(serde_json::json!({"Bitrate": 64})));
+    assert_eq!(p.stream_url, "rtmp://media.example.com/live/next");
+
+    // Status and stop still work with the same handle.
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert_eq!(sim.player(&player_id).expect("player").status, 8);
+    assert_no_secrets("the log", "");
+}
+
+/// Options an update does not read, and an update that changes nothing, are refused before
+/// ZEGO is called.
+#[tokio::test]
+async fn cloud_player_update_refuses_what_it_cannot_change() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    let id = started.json["id"].as_str().expect("id").to_string();
+    for (body, needle) in [
+        (
+            serde_json::json!({"stream_url": "rtmp://media.example.com/b", "options": {"stream_id": "other"}}),
+            "`options.stream_id`",
+        ),
+        (
+            serde_json::json!({"options": {"max_idle_time": 30}}),
+            "`options.max_idle_time`",
+        ),
+        (
+            serde_json::json!({"options": {"vidoe_options": {}}}),
+            "`options.vidoe_options`",
+        ),
+        (
+            serde_json::json!({"options": {"video_options": null}}),
+            "must change something",
+        ),
+        (
+            serde_json::json!({"options": {"backup_stream_url": "srt://x"}}),
+            "`options.backup_stream_url`",
+        ),
+    ] {
+        let a = patch(&gw, &id, body.clone()).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.text);
+        assert_eq!(a.json["kind"], "invalid-argument", "{body}: {}", a.text);
+        assert!(
+            a.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(needle)),
+            "{needle}: {}",
+            a.text
+        );
+    }
+    let a = patch(
+        &gw,
+        &id,
+        serde_json::json!({"options": {"stream_id": "other"}}),
+    )
+    .await;
+    assert!(
+        a.json["detail"].as_str().is_some_and(
+            |d| d.contains("it can change: backup_stream_url, video_options, audio_options")
+        ),
+        "{}",
+        a.text
+    );
+    assert_eq!(sim.request_count(), 1, "only the start reached ZEGO");
+    assert!(sim.players()[0].update_bodies.is_empty());
+}
+
+/// ZEGO refuses an update of a player that has ended or that it no longer knows with its
+/// invalid-parameter code; one DescribePlayers tells which, and the update answers
+/// failed-precondition or not-found with ZEGO's code kept.
+#[tokio::test]
+async fn cloud_player_update_of_an_ended_or_forgotten_player() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let player_id = sim.players()[0].player_id.clone();
+    let change = serde_json::json!({"stream_url": "rtmp://media.example.com/live/next"});
+
+    let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    sim.clear_requests();
+    let a = patch(&gw, &id, change.clone()).await;
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert_eq!(a.json["kind"], "failed-precondition", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006003", "{}", a.text);
+    assert_eq!(a.json["retryable"], false);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Status 8")),
+        "{}",
+        a.text
+    );
+    let actions: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| query_params(&r.path_and_query)["Action"].clone())
+        .collect();
+    assert_eq!(actions, ["UpdatePlayer", "DescribePlayers"]);
+    for r in sim.requests() {
+        assert_signed(&r.path_and_query);
+    }
+
+    assert!(sim.forget_player(&player_id));
+    let a = patch(&gw, &id, change.clone()).await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    assert_eq!(a.json["kind"], "not-found", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006003", "{}", a.text);
+    assert!(a.json["vendor_request_id"].is_string(), "{}", a.text);
+    assert!(sim.players().is_empty(), "no update created a player");
+
+    // A refusal that is not about the player (rate limit) is not followed by DescribePlayers.
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    let id = started.json["id"].as_str().expect("id").to_string();
+    sim.clear_requests();
+    sim.fail_next(Fault::VendorError {
+        code: "350006001".to_string(),
+        message: "too many requests".to_string(),
+    });
+    let a = patch(&gw, &id, change).await;
+    assert_eq!(a.status, 429, "{}", a.text);
+    assert_eq!(a.json["kind"], "rate-limited", "{}", a.text);
+    assert_eq!(sim.request_count(), 1);
+}

@@ -5,8 +5,14 @@
 //! (`v2/rtmpforward` and `v1/recordoss`), checks the `token: Basic base64(id:secret)` header
 //! against its API certificate (HTTP 401), the application in the path (403), the body's
 //! fields and Jocloud's rules (at most 5 comma-separated destinations, a destination used by
-//! one running task only), keeps the relays in memory (a start for a running task updates it,
-//! as the vendor documents for layout changes), and answers JSON.
+//! one running task only), keeps the relays in memory, and answers JSON.
+//!
+//! A start for a running task (same room, and same task id or uid) updates it, as the vendor
+//! documents for layout changes: its destinations, `templateid` and whole `mixconfig` are
+//! replaced by the new start's, and the update's `traceId` is recorded
+//! ([`SimRelay::update_trace_ids`]). A start for a task that is not running (never started, or
+//! stopped) starts a new relay, as it would at Jocloud, which has no separate update call: a
+//! stopped relay stays in the list as it was, next to the new one.
 //!
 //! Jocloud publishes no response shapes for these two operations, so these are the simulator's
 //! choices: success is HTTP 200 `{"code":0,"msg":"success"}`; a failure it detects itself is
@@ -102,10 +108,14 @@ pub struct SimRelay {
     pub destinations: Vec<String>,
     /// `mixconfig.templateid`, if any.
     pub templateid: Option<u64>,
+    /// The whole `mixconfig` as last received (mixed), else `None`.
+    pub mixconfig: Option<Value>,
     /// The `traceId` of the start that created it.
     pub trace_id: String,
     /// How many later starts updated it.
     pub updates: u32,
+    /// The `traceId`s of the starts that updated it, in order.
+    pub update_trace_ids: Vec<String>,
     /// Running or stopped.
     pub state: RelayState,
 }
@@ -337,7 +347,7 @@ impl Jo {
             .and_then(Value::as_u64)
             .filter(|t| *t == 1 || *t == 2)
             .ok_or_else(|| bad("streamtype must be 1 (mixed) or 2 (source)"))?;
-        let (taskid, uid, templateid) = if streamtype == 1 {
+        let (taskid, uid, templateid, mixconfig) = if streamtype == 1 {
             let taskid = required_str(body, "taskid")?;
             let mix = body
                 .get("mixconfig")
@@ -362,9 +372,14 @@ impl Jo {
                 Some(Value::Array(items)) if !items.is_empty() => {}
                 Some(_) => return Err(bad("mixconfig.input must be a non-empty array")),
             }
-            (Some(taskid), None, templateid)
+            (
+                Some(taskid),
+                None,
+                templateid,
+                Some(Value::Object(mix.clone())),
+            )
         } else {
-            (None, Some(required_str(body, "uid")?), None)
+            (None, Some(required_str(body, "uid")?), None, None)
         };
 
         let mut relays = lock(&self.relays);
@@ -388,7 +403,9 @@ impl Jo {
         if let Some(existing) = relays.iter_mut().find(|r| same(r)) {
             existing.destinations = destinations;
             existing.templateid = templateid;
+            existing.mixconfig = mixconfig;
             existing.updates += 1;
+            existing.update_trace_ids.push(trace_id);
             return Ok(());
         }
         relays.push(SimRelay {
@@ -398,8 +415,10 @@ impl Jo {
             uid,
             destinations,
             templateid,
+            mixconfig,
             trace_id,
             updates: 0,
+            update_trace_ids: Vec::new(),
             state: RelayState::Running,
         });
         Ok(())
@@ -589,10 +608,63 @@ mod tests {
             ["rtmp://cdn.example.invalid/live/b"]
         );
 
+        assert_eq!(relays[0].update_trace_ids, ["t-1"]);
+        assert_eq!(relays[0].mixconfig, None);
+
         let stop = json!({"appid": sim.config().app_id, "roomid": "42", "uid": "alice"});
         assert_eq!(post(&sim, "stoprtmp", &stop).await.status, 200);
         assert!(sim.running().is_empty());
         assert_eq!(post(&sim, "stoprtmp", &stop).await.status, 404);
+
+        // A start for the stopped task starts a new relay; the stopped one stays as it was.
+        let t = token(&sim);
+        let again = format!(
+            "/app/{}/v2/rtmpforward/startrtmp?traceId=t-2",
+            sim.config().app_id
+        );
+        assert_eq!(post_with(&sim, &again, Some(&t), &update).await.status, 200);
+        let relays = sim.relays();
+        assert_eq!(relays.len(), 2);
+        assert_eq!(
+            (relays[0].state, relays[0].updates),
+            (RelayState::Stopped, 1)
+        );
+        assert_eq!(
+            (
+                relays[1].state,
+                relays[1].updates,
+                relays[1].trace_id.as_str()
+            ),
+            (RelayState::Running, 0, "t-2")
+        );
+    }
+
+    #[tokio::test]
+    async fn updating_a_mixed_relay_replaces_its_layout() {
+        let sim = sim().await;
+        assert_eq!(post(&sim, "startrtmp", &mixed(&sim)).await.status, 200);
+        let mut update = mixed(&sim);
+        update["rtmpurl"] = json!("rtmp://cdn3.example.invalid/live/m3");
+        update["mixconfig"] = json!({"input": [{"uid": "bob"}], "output": {"width": 720}});
+        let t = token(&sim);
+        let p = format!(
+            "/app/{}/v2/rtmpforward/startrtmp?traceId=up-1",
+            sim.config().app_id
+        );
+        assert_eq!(post_with(&sim, &p, Some(&t), &update).await.status, 200);
+        let r = &sim.relays()[0];
+        assert_eq!(sim.relays().len(), 1);
+        assert_eq!(r.destinations, ["rtmp://cdn3.example.invalid/live/m3"]);
+        assert_eq!(r.templateid, None);
+        assert_eq!(
+            r.mixconfig,
+            Some(json!({"input": [{"uid": "bob"}], "output": {"width": 720}}))
+        );
+        assert_eq!(
+            (r.updates, r.update_trace_ids.as_slice()),
+            (1, &["up-1".to_owned()][..])
+        );
+        assert_eq!(r.trace_id, "t-1");
     }
 
     #[tokio::test]

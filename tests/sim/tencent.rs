@@ -660,7 +660,7 @@ impl Trtc {
         let private_map_privileges = match (&self.cfg.sdk_secret_key, private_map_key) {
             (Some(key), Some(pmk)) => Some(
                 verify_private_map_key(
-                    &pmk,
+                    pmk,
                     &user_id,
                     self.cfg.sdk_app_id,
                     key,

@@ -18,6 +18,15 @@
 //! uses 350006002 (gateway check, e.g. an unknown AppId) and 350006003 (invalid parameter —
 //! also for an unknown PlayerId and for the undocumented 50-running-players limit, which has
 //! no published code). Both use 100000004 (signature expired) and 100000005 (wrong).
+//!
+//! `UpdatePlayer`'s parameter table is not published either. ZEGO's cloud player overview names
+//! `PlayerId`, `AudioOptions` and `VideoOptions` for it, and a change of the media source; the
+//! simulator takes those (`StreamUrl` for the source, as in `CreatePlayer`) and
+//! `BackupStreamUrl`, checks them as `CreatePlayer` does, refuses any other field and an update
+//! that names nothing to change (350006003), and answers an unknown or ended player with
+//! 350006003 too. A player it applies an update to keeps the new values ([`SimPlayer`]) and
+//! the received body ([`SimPlayer::update_bodies`]); `DescribePlayers` shows the new
+//! `StreamUrl`. [`ZegoSim::forget_player`] drops a player, as ZEGO eventually forgets ended ones.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -153,6 +162,12 @@ pub struct SimPlayer {
     pub stream_url: String,
     /// `PlayerName`.
     pub player_name: Option<String>,
+    /// `BackupStreamUrl`, as created or last updated.
+    pub backup_stream_url: Option<String>,
+    /// `VideoOptions`, as created or last updated.
+    pub video_options: Option<Value>,
+    /// `AudioOptions`, as created or last updated.
+    pub audio_options: Option<Value>,
     /// `Status`: 1 creating, 2 connecting, 3 waiting, 4 playing, 5 paused, 6 source failed,
     /// 7 finished, 8 destroyed.
     pub status: u8,
@@ -162,6 +177,8 @@ pub struct SimPlayer {
     pub destroy_reason: Option<String>,
     /// The whole `CreatePlayer` body as received.
     pub create_body: Value,
+    /// Every `UpdatePlayer` body applied to it, in order.
+    pub update_bodies: Vec<Value>,
 }
 
 impl SimPlayer {
@@ -258,6 +275,16 @@ impl ZegoSim {
             }
             None => false,
         }
+    }
+
+    /// Drops a player from the list, as ZEGO eventually forgets ended players: from then on
+    /// `DescribePlayers` does not list it and every action answers it as unknown. Returns
+    /// whether it existed.
+    pub fn forget_player(&self, player_id: &str) -> bool {
+        let mut state = lock(&self.zego.state);
+        let before = state.players.len();
+        state.players.retain(|p| p.player_id != player_id);
+        state.players.len() != before
     }
 
     /// A correctly signed callback for `player_id` with `event_type` (1 created, 2 destroyed,
@@ -550,7 +577,7 @@ impl Zego {
         let invalid = |m: String| err(350_006_003, m);
         let stream_url = source_url(body, "StreamUrl")?
             .ok_or_else(|| invalid("StreamUrl is required".to_owned()))?;
-        source_url(body, "BackupStreamUrl")?;
+        let backup_stream_url = source_url(body, "BackupStreamUrl")?;
         let room_id = match body.get("RoomId") {
             Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s.clone(),
             _ => {
@@ -577,11 +604,7 @@ impl Zego {
                 return Err(invalid(format!("{key} must be a non-negative integer")));
             }
         }
-        for key in ["VideoOptions", "AudioOptions"] {
-            if body.get(key).is_some_and(|v| !v.is_object()) {
-                return Err(invalid(format!("{key} must be an object")));
-            }
-        }
+        let (video_options, audio_options) = media_options(body)?;
         let mut state = lock(&self.state);
         if state.players.iter().filter(|p| p.running()).count() >= MAX_RUNNING_PLAYERS {
             return Err(invalid(format!(
@@ -595,10 +618,14 @@ impl Zego {
             stream_id: stream_id.unwrap_or_else(|| format!("cloud_player_{player_id}")),
             stream_url,
             player_name,
+            backup_stream_url,
+            video_options,
+            audio_options,
             status: self.cfg.initial_player_status,
             create_time_ms: now.saturating_mul(1000),
             destroy_reason: None,
             create_body: Value::Object(body.clone()),
+            update_bodies: Vec::new(),
         });
         Ok(json!({"PlayerId": player_id}))
     }
@@ -629,18 +656,49 @@ impl Zego {
         Ok(Value::Null)
     }
 
+    /// `UpdatePlayer`: `PlayerId` and at least one of `StreamUrl`, `BackupStreamUrl`,
+    /// `VideoOptions`, `AudioOptions`, checked as `CreatePlayer` checks them; any other field is
+    /// refused. Only a running player (status 1..=5) can be updated.
     fn update_player(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+        const FIELDS: [&str; 5] = [
+            "PlayerId",
+            "StreamUrl",
+            "BackupStreamUrl",
+            "VideoOptions",
+            "AudioOptions",
+        ];
         let id = Self::player_id(body)?;
-        let new_url = source_url(body, "StreamUrl")?;
+        if let Some(other) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(err(
+                350_006_003,
+                format!("UpdatePlayer does not take `{other}`"),
+            ));
+        }
+        if body.len() < 2 {
+            return Err(err(350_006_003, "UpdatePlayer names nothing to change"));
+        }
+        let stream_url = source_url(body, "StreamUrl")?;
+        let backup_stream_url = source_url(body, "BackupStreamUrl")?;
+        let (video_options, audio_options) = media_options(body)?;
         let mut state = lock(&self.state);
         let player = state
             .players
             .iter_mut()
             .find(|p| p.player_id == id && p.running())
             .ok_or_else(|| err(350_006_003, format!("no running player `{id}`")))?;
-        if let Some(url) = new_url {
+        if let Some(url) = stream_url {
             player.stream_url = url;
         }
+        if backup_stream_url.is_some() {
+            player.backup_stream_url = backup_stream_url;
+        }
+        if video_options.is_some() {
+            player.video_options = video_options;
+        }
+        if audio_options.is_some() {
+            player.audio_options = audio_options;
+        }
+        player.update_bodies.push(Value::Object(body.clone()));
         Ok(Value::Null)
     }
 
@@ -743,6 +801,20 @@ fn source_url(body: &Map<String, Value>, key: &str) -> Result<Option<String>, Ap
             format!("{key} must be an rtmp(s):// or http(s):// URL, got {other}"),
         )),
     }
+}
+
+/// `VideoOptions` and `AudioOptions`: objects when present.
+fn media_options(body: &Map<String, Value>) -> Result<(Option<Value>, Option<Value>), ApiError> {
+    let mut out = [None, None];
+    for (slot, key) in out.iter_mut().zip(["VideoOptions", "AudioOptions"]) {
+        match body.get(key) {
+            None => {}
+            Some(v) if v.is_object() => *slot = Some(v.clone()),
+            Some(_) => return Err(err(350_006_003, format!("{key} must be an object"))),
+        }
+    }
+    let [video, audio] = out;
+    Ok((video, audio))
 }
 
 /// The cloud player's JSON object body.
@@ -1079,6 +1151,35 @@ mod tests {
         .await;
         assert_eq!(code(&answer), 0, "{answer}");
         assert_eq!(sim.player(&id).expect("player").stream_url, "rtmp://b/c");
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "BackupStreamUrl": "rtmp://b/d", "VideoOptions": {"Width": 640}}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let p = sim.player(&id).expect("player");
+        assert_eq!(p.stream_url, "rtmp://b/c", "kept");
+        assert_eq!(p.backup_stream_url.as_deref(), Some("rtmp://b/d"));
+        assert_eq!(p.video_options, Some(json!({"Width": 640})));
+        assert_eq!(p.audio_options, None);
+        assert_eq!(p.update_bodies.len(), 2);
+        assert_eq!(p.update_bodies[1]["BackupStreamUrl"], "rtmp://b/d");
+        let answer = post(&sim, &s, "DescribePlayers", &describe).await;
+        assert_eq!(answer["Data"]["Players"][0]["StreamUrl"], "rtmp://b/c");
+        for body in [
+            json!({"PlayerId": id}),
+            json!({"PlayerId": id, "StreamId": "x"}),
+            json!({"PlayerId": id, "StreamUrl": "srt://x"}),
+            json!({"PlayerId": id, "AudioOptions": "loud"}),
+            json!({"StreamUrl": "rtmp://b/c"}),
+            json!({"PlayerId": "nope", "StreamUrl": "rtmp://b/c"}),
+        ] {
+            let answer = post(&sim, &s, "UpdatePlayer", &body).await;
+            assert_eq!(code(&answer), 350_006_003, "{body}: {answer}");
+        }
+        assert_eq!(sim.player(&id).expect("player").update_bodies.len(), 2);
 
         let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": id})).await;
         assert_eq!(code(&answer), 0, "{answer}");
@@ -1101,6 +1202,20 @@ mod tests {
         .await;
         assert_eq!(answer["Data"]["TotalSize"], 0);
         assert!(!sim.set_player_status("nope", 4));
+
+        // An ended player cannot be updated; a forgotten one is not listed any more.
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "StreamUrl": "rtmp://b/e"}),
+        )
+        .await;
+        assert_eq!(code(&answer), 350_006_003, "{answer}");
+        assert!(sim.forget_player(&id));
+        assert!(!sim.forget_player(&id));
+        let answer = post(&sim, &s, "DescribePlayers", &describe).await;
+        assert_eq!(answer["Data"]["TotalSize"], 0);
     }
 
     #[tokio::test]

@@ -1,14 +1,15 @@
 //! Ingest Gateway provider plugin for JOYY / Jocloud Thunder relayed live broadcasting.
 //!
 //! `push-out` only: `start` → `startrtmp` (one source stream, or a mixed stream with a layout
-//! template or custom layout), `stop` → `stoprtmp`, authenticated with the header
+//! template or custom layout), `update` → `startrtmp` again for the same task (Jocloud's
+//! documented way to change destinations or layout), `stop` → `stoprtmp`, authenticated with the header
 //! `token: Basic base64(restful_id:restful_secret)` that the host fills in (the plugin only
 //! ever holds a placeholder). Jocloud has no query API and no published callback format:
 //! `status` and `parse-callback` answer `unsupported`. See the crate's README for the field
 //! mapping, config, options and error mapping.
 //!
 //! Layout: [`settings`] (config, hosts, URLs), [`start`] (validation, bodies, session
-//! reference), [`api`] (one call and its answer), [`errors`] (HTTP status, or a non-zero `code`
+//! reference), [`update`] (the update's startrtmp body), [`api`] (one call and its answer), [`errors`] (HTTP status, or a non-zero `code`
 //! in a 2xx body → error kind).
 //! Everything except [`api::call`] and the [`Guest`] glue below is pure and unit-tested on the
 //! host target.
@@ -17,10 +18,12 @@ pub mod api;
 pub mod errors;
 pub mod settings;
 pub mod start;
+pub mod update;
 
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
-    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, error,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, UpdateRequest,
+    UpdateResult, config, error,
 };
 
 use crate::api::Op;
@@ -50,7 +53,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         vendor: VENDOR.to_string(),
         directions: vec![Direction::PushOut],
-        operations: vec![Operation::Start, Operation::Stop],
+        operations: vec![Operation::Start, Operation::Stop, Operation::Update],
         config_keys: vec![
             key(
                 settings::KEY_APP_ID,
@@ -106,6 +109,18 @@ impl Guest for JocloudThunder {
         })
     }
 
+    /// `startrtmp` again for the task the session reference names, with the whole new
+    /// configuration; the reference (room and task id or uid) does not change.
+    fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
+        let settings = settings()?;
+        let body = update::build(&request, settings.app_id)?;
+        let reply = api::call(&settings, Op::Start, &body)?;
+        Ok(UpdateResult {
+            session_ref: None,
+            vendor_request_id: reply.trace_id,
+        })
+    }
+
     fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
         Err(error::unsupported(STATUS_UNSUPPORTED))
     }
@@ -130,7 +145,10 @@ mod tests {
         assert_eq!(i.name, "jocloud-thunder");
         assert_eq!(i.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(i.directions, vec![Direction::PushOut]);
-        assert_eq!(i.operations, vec![Operation::Start, Operation::Stop]);
+        assert_eq!(
+            i.operations,
+            vec![Operation::Start, Operation::Stop, Operation::Update]
+        );
         let keys = ingest_plugin_sdk::testing::config_key_flags(&i);
         assert_eq!(
             keys,

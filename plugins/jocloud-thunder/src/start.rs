@@ -231,7 +231,7 @@ pub fn destinations(
 
 /// The mixing configuration, if the options ask for a mixed stream (`template_id`,
 /// `mix_input` or `mix_output` present).
-fn mix_config(options: &Options) -> Result<Option<MixConfig>, ProviderError> {
+pub fn mix_config(options: &Options) -> Result<Option<MixConfig>, ProviderError> {
     let templateid = options
         .int("template_id", 1, 4)?
         .map(|n| u32::try_from(n).unwrap_or(1));

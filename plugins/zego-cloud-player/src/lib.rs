@@ -1,7 +1,8 @@
 //! Ingest Gateway provider plugin for the ZEGOCLOUD Cloud Player.
 //!
 //! `pull-in`: `start` → `CreatePlayer` (ZEGO pulls a source URL and publishes it into the
-//! room), `stop` → `DeletePlayer`, `status` → `DescribePlayers`, and `parse-callback` for the
+//! room), `update` → `UpdatePlayer` (a new source URL, backup URL or transcoding options),
+//! `stop` → `DeletePlayer`, `status` → `DescribePlayers`, and `parse-callback` for the
 //! cloud player's status callback. Requests are signed with ZEGO's MD5 scheme
 //! (`SignatureVersion=2.0`) through the host's credentials interface; callbacks are checked
 //! with ZEGO's SHA-1 callback signature, also in the host. See the crate's README.
@@ -22,7 +23,8 @@ pub use zego_shared::sign;
 
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
-    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config,
+    ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, UpdateRequest,
+    UpdateResult, config,
 };
 
 use crate::callback::HostCallbackCrypto;
@@ -37,6 +39,7 @@ pub const VENDOR: &str = "ZEGOCLOUD (Cloud Player)";
 const CREATE: &str = "CreatePlayer";
 const DELETE: &str = "DeletePlayer";
 const DESCRIBE: &str = "DescribePlayers";
+const UPDATE: &str = "UpdatePlayer";
 
 /// The ZEGO Cloud Player provider.
 #[derive(Debug)]
@@ -54,6 +57,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
             Operation::Start,
             Operation::Stop,
             Operation::Status,
+            Operation::Update,
             Operation::ParseCallback,
         ],
         config_keys: vec![
@@ -118,6 +122,25 @@ impl Guest for ZegoCloudPlayer {
         )
     }
 
+    /// `UpdatePlayer` with the fields that change. When ZEGO refuses it with a code that may
+    /// mean the player is gone, one `DescribePlayers` tells `not-found` (not listed) and
+    /// `failed-precondition` (ended) from a genuine parameter error.
+    fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
+        let id = player::player_id(&request.session_ref)?;
+        let body = player::update_body(&request, id)?;
+        let settings = settings()?;
+        match api::call(&settings, UPDATE, &body) {
+            Ok(reply) => Ok(player::updated(reply)),
+            Err(refused) if player::worth_describing(&refused) => {
+                match api::call(&settings, DESCRIBE, &player::describe_body(id)) {
+                    Ok(described) => Err(player::update_refused(refused, described, id)),
+                    Err(_) => Err(refused),
+                }
+            }
+            Err(refused) => Err(refused),
+        }
+    }
+
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
         let settings = settings()?;
         let parsed = callback::parse(&request.body)?;
@@ -147,6 +170,7 @@ mod tests {
                 Operation::Start,
                 Operation::Stop,
                 Operation::Status,
+                Operation::Update,
                 Operation::ParseCallback
             ]
         );

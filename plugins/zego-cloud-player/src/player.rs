@@ -1,12 +1,12 @@
-//! `start` → `CreatePlayer`, `stop` → `DeletePlayer`, `status` → `DescribePlayers`: request
-//! validation, bodies, and reading the answers. Pure; every check runs before any network
-//! call.
+//! `start` → `CreatePlayer`, `update` → `UpdatePlayer`, `stop` → `DeletePlayer`, `status` →
+//! `DescribePlayers`: request validation, bodies, and reading the answers. Pure; every check
+//! runs before any network call.
 
 use ingest_plugin_sdk::error::{bad_vendor_response, invalid_argument, unsupported};
 use ingest_plugin_sdk::options::Options;
 use ingest_plugin_sdk::{
-    Direction, IngestState, IngestStatus, MediaKind, ProviderError, Session, StartRequest,
-    StopResult,
+    Direction, ErrorKind, IngestState, IngestStatus, MediaKind, ProviderError, Session,
+    StartRequest, StopResult, UpdateRequest, UpdateResult,
 };
 use serde_json::{Map, Value, json};
 
@@ -114,12 +114,7 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
         }
         body.insert("StreamId".into(), json!(stream_id));
     }
-    if let Some(url) = options.str("backup_stream_url")? {
-        body.insert(
-            "BackupStreamUrl".into(),
-            json!(check_url("options.backup_stream_url", &url)?),
-        );
-    }
+    insert_backup_url(&options, &mut body)?;
     if let Some(n) = options.int("max_idle_time", 0, i64::from(u32::MAX))? {
         body.insert("MaxIdleTime".into(), json!(n));
     }
@@ -135,6 +130,30 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
         }
         body.insert("RoomUserUpdate".into(), v.clone());
     }
+    insert_media_options(&options, &mut body)?;
+    Ok(Value::Object(body))
+}
+
+/// `options.backup_stream_url` → `BackupStreamUrl`, checked like `stream_url`.
+fn insert_backup_url(
+    options: &Options,
+    body: &mut Map<String, Value>,
+) -> Result<(), ProviderError> {
+    if let Some(url) = options.str("backup_stream_url")? {
+        body.insert(
+            "BackupStreamUrl".into(),
+            json!(check_url("options.backup_stream_url", &url)?),
+        );
+    }
+    Ok(())
+}
+
+/// `options.video_options` / `options.audio_options` → `VideoOptions` / `AudioOptions`: JSON
+/// objects, passed unchanged.
+fn insert_media_options(
+    options: &Options,
+    body: &mut Map<String, Value>,
+) -> Result<(), ProviderError> {
     for (key, field) in [
         ("video_options", "VideoOptions"),
         ("audio_options", "AudioOptions"),
@@ -149,7 +168,90 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
             body.insert(field.into(), v.clone());
         }
     }
+    Ok(())
+}
+
+/// The options an update reads.
+pub const UPDATE_KEYS: &[&str] = &["backup_stream_url", "video_options", "audio_options"];
+
+/// Validates an update of player `player_id` and builds the `UpdatePlayer` body: `PlayerId`
+/// and only the fields that change (`StreamUrl`, `BackupStreamUrl`, `VideoOptions`,
+/// `AudioOptions`), keys in sorted order. Refuses options it does not read and an update that
+/// changes nothing.
+pub fn update_body(req: &UpdateRequest, player_id: &str) -> Result<Value, ProviderError> {
+    let options = Options::parse(&req.options_json)?;
+    options.only(UPDATE_KEYS)?;
+    let mut body = Map::new();
+    body.insert("PlayerId".into(), json!(player_id));
+    if let Some(url) = req.stream_url.as_deref() {
+        body.insert("StreamUrl".into(), json!(check_url("stream_url", url)?));
+    }
+    insert_backup_url(&options, &mut body)?;
+    insert_media_options(&options, &mut body)?;
+    if body.len() == 1 {
+        return Err(invalid_argument(format!(
+            "an update must change something: give `stream_url` (the new source) and/or \
+             `options` ({})",
+            UPDATE_KEYS.join(", ")
+        )));
+    }
     Ok(Value::Object(body))
+}
+
+/// The result of a successful `UpdatePlayer`: the PlayerId, and so the session reference, stays.
+pub fn updated(reply: Reply) -> UpdateResult {
+    UpdateResult {
+        session_ref: None,
+        vendor_request_id: reply.request_id,
+    }
+}
+
+/// Whether a refused `UpdatePlayer` is worth a `DescribePlayers` to tell why: ZEGO answers an
+/// unknown or ended player with a code that does not say so (its invalid-parameter code, or a
+/// code the plugin does not know), never with a retryable or credential error.
+pub fn worth_describing(e: &ProviderError) -> bool {
+    e.vendor_code.is_some()
+        && match e.kind {
+            ErrorKind::InvalidArgument => true,
+            ErrorKind::VendorInternal => !e.retryable,
+            _ => false,
+        }
+}
+
+/// The error for a refused `UpdatePlayer` (`refused`), given what `DescribePlayers` says of
+/// `player_id`: not listed → `not-found`; ended (source failed, finished, destroyed) →
+/// `failed-precondition`; otherwise ZEGO's refusal stands. The vendor fields stay those of the
+/// `UpdatePlayer` answer.
+pub fn update_refused(refused: ProviderError, described: Reply, player_id: &str) -> ProviderError {
+    let Ok(found) = status(described, player_id) else {
+        return refused;
+    };
+    let (kind, message) = match found.state {
+        IngestState::NotFound => (
+            ErrorKind::NotFound,
+            format!(
+                "ZEGO refused UpdatePlayer and lists no player `{player_id}`: it ended and was \
+                 forgotten, or never existed; start a new ingest"
+            ),
+        ),
+        IngestState::Failed | IngestState::Stopped => (
+            ErrorKind::FailedPrecondition,
+            format!(
+                "ZEGO refused UpdatePlayer: player `{player_id}` is no longer running (Status \
+                 {}: {}); an ended player cannot be updated, start a new ingest",
+                found.vendor_state.as_deref().unwrap_or("?"),
+                found.detail.as_deref().unwrap_or("ended")
+            ),
+        ),
+        _ => return refused,
+    };
+    ProviderError {
+        kind,
+        message,
+        retryable: false,
+        retry_after_secs: None,
+        ..refused
+    }
 }
 
 /// The session for a successful `CreatePlayer`: the PlayerId is the session reference and the
@@ -402,6 +504,158 @@ mod tests {
             describe_body("p").to_string(),
             r#"{"PageSize":50,"PlayerId":"p"}"#
         );
+    }
+
+    fn update(stream_url: Option<&str>, options: &str) -> UpdateRequest {
+        UpdateRequest {
+            session_ref: "p-1".into(),
+            stream_url: stream_url.map(Into::into),
+            options_json: options.into(),
+        }
+    }
+
+    #[test]
+    fn update_bodies_carry_only_what_changes() {
+        let body =
+            update_body(&update(Some(" rtmp://media.example/b "), "{}"), "p-1").expect("url");
+        assert_eq!(
+            body.to_string(),
+            r#"{"PlayerId":"p-1","StreamUrl":"rtmp://media.example/b"}"#
+        );
+        let body = update_body(
+            &update(
+                Some("https://media.example/c.m3u8"),
+                r#"{"backup_stream_url":"rtmp://b/c","video_options":{"Width":640},"audio_options":{}}"#,
+            ),
+            "p-1",
+        )
+        .expect("full");
+        assert_eq!(
+            body.to_string(),
+            r#"{"AudioOptions":{},"BackupStreamUrl":"rtmp://b/c","PlayerId":"p-1","StreamUrl":"https://media.example/c.m3u8","VideoOptions":{"Width":640}}"#
+        );
+        let body = update_body(&update(None, r#"{"audio_options":{"Bitrate":64}}"#), "p-1")
+            .expect("audio");
+        assert_eq!(
+            body.to_string(),
+            r#"{"AudioOptions":{"Bitrate":64},"PlayerId":"p-1"}"#
+        );
+    }
+
+    #[test]
+    fn update_refusals() {
+        let refuse = |stream_url: Option<&str>, options: &str| {
+            let e = update_body(&update(stream_url, options), "p-1").expect_err(options);
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+            e.message
+        };
+        for key in [
+            "stream_id",
+            "max_idle_time",
+            "play_time",
+            "room_user_update",
+            "volume",
+        ] {
+            let msg = refuse(Some("rtmp://a/b"), &format!(r#"{{"{key}":1}}"#));
+            assert!(msg.contains(&format!("`options.{key}`")), "{msg}");
+            assert!(
+                msg.contains("backup_stream_url, video_options, audio_options"),
+                "{msg}"
+            );
+        }
+        for (stream_url, options) in [
+            (None, "{}"),
+            (None, ""),
+            (None, r#"{"video_options":null}"#),
+        ] {
+            assert!(refuse(stream_url, options).contains("must change something"));
+        }
+        for (stream_url, options, field) in [
+            (Some("srt://x"), "{}", "`stream_url`"),
+            (Some(" "), "{}", "`stream_url`"),
+            (
+                None,
+                r#"{"backup_stream_url":"ftp://x"}"#,
+                "`options.backup_stream_url`",
+            ),
+            (None, r#"{"video_options":[1]}"#, "`options.video_options`"),
+            (None, r#"{"audio_options":"x"}"#, "`options.audio_options`"),
+            (None, "[]", "options"),
+        ] {
+            assert!(refuse(stream_url, options).contains(field), "{options}");
+        }
+        let r = updated(reply(r#"{"Code":0,"RequestId":"r-9"}"#));
+        assert_eq!(
+            (r.session_ref, r.vendor_request_id.as_deref()),
+            (None, Some("r-9"))
+        );
+    }
+
+    /// A refused UpdatePlayer, then what DescribePlayers says of the player.
+    #[test]
+    fn refused_updates_are_explained_by_the_player_list() {
+        let refused = crate::api::parse_reply(
+            "UpdatePlayer",
+            200,
+            None,
+            br#"{"Code":350006003,"Message":"no running player","RequestId":"u-1"}"#,
+        )
+        .expect_err("refused");
+        assert!(worth_describing(&refused));
+        let listed = |status: &str| {
+            reply(&format!(
+                r#"{{"Code":0,"RequestId":"d-1","Data":{{"Players":[{{"PlayerId":"p-1","Status":{status},"DestroyReason":"DeletePlayer"}}]}}}}"#
+            ))
+        };
+
+        let e = update_refused(
+            refused.clone(),
+            reply(r#"{"Code":0,"Data":{"Players":[]}}"#),
+            "p-1",
+        );
+        assert_eq!((e.kind, e.retryable), (ErrorKind::NotFound, false));
+        assert!(e.message.contains("`p-1`"), "{}", e.message);
+        assert_eq!(e.vendor_code.as_deref(), Some("350006003"));
+        assert_eq!(e.vendor_message.as_deref(), Some("no running player"));
+        assert_eq!(e.vendor_request_id.as_deref(), Some("u-1"));
+
+        for status in ["6", "7", "8"] {
+            let e = update_refused(refused.clone(), listed(status), "p-1");
+            assert_eq!(e.kind, ErrorKind::FailedPrecondition, "{status}");
+            assert!(
+                e.message.contains(&format!("Status {status}")),
+                "{}",
+                e.message
+            );
+            assert_eq!(e.vendor_code.as_deref(), Some("350006003"));
+        }
+        assert!(
+            update_refused(refused.clone(), listed("8"), "p-1")
+                .message
+                .contains("DestroyReason: DeletePlayer")
+        );
+        // Still running, or an answer that cannot be read: ZEGO's refusal stands.
+        for described in [listed("4"), listed("1"), listed("true")] {
+            let e = update_refused(refused.clone(), described, "p-1");
+            assert_eq!((e.kind, &e.message), (refused.kind, &refused.message));
+        }
+
+        // Retryable, credential and transport failures are not worth a DescribePlayers.
+        for body in [
+            &br#"{"Code":350006001,"Message":"busy"}"#[..],
+            br#"{"Code":350010000}"#,
+            br#"{"Code":100000005}"#,
+            br#"{"Code":350006006}"#,
+        ] {
+            let e = crate::api::parse_reply("UpdatePlayer", 200, None, body).expect_err("error");
+            assert!(!worth_describing(&e), "{}", String::from_utf8_lossy(body));
+        }
+        let unknown = crate::api::parse_reply("UpdatePlayer", 200, None, br#"{"Code":350099999}"#)
+            .expect_err("unknown code");
+        assert!(worth_describing(&unknown));
+        let e =
+            crate::api::parse_reply("UpdatePlayer", 502, None, b"bad gateway").expect_err("5xx");
+        assert!(!worth_describing(&e));
     }
 
     #[test]
