@@ -440,3 +440,21 @@ pub fn spawn_serve(config: &std::path::Path) -> (std::process::Child, std::net::
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, addr)
 }
+
+/// `PATCH /v1/ingests/{id}` with `body` (an update), through the gateway core.
+pub async fn patch(gw: &Gateway, id: &str, body: serde_json::Value) -> Answer {
+    call(gw, "PATCH", &format!("/v1/ingests/{id}"), Some(body)).await
+}
+
+/// Asserts `a` is a `400 invalid-argument` whose detail contains `needle`.
+pub fn assert_invalid(a: &Answer, needle: &str) {
+    assert_eq!(a.status, 400, "{needle}: {}", a.text);
+    assert_eq!(a.json["kind"], "invalid-argument", "{needle}: {}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(needle)),
+        "{needle}: {}",
+        a.text
+    );
+}
