@@ -18,7 +18,7 @@ const started = Date.now();
 const { component } = await componentize({
   sourcePath: here('src/plugin.js'),
   witPath: wit,
-  worldName: 'ingest:provider/adapter-plugin',
+  worldName: 'ingest:provider/adapter-plugin-with-update',
   // The world grants no HTTP, clock or randomness: vendor requests are values the plugin
   // returns, time and nonces come from the host's context interface. So the engine's `http`
   // (the `fetch` global over wasi:http), `fetch-event` (incoming HTTP), `clocks` (timers,

@@ -8,10 +8,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use ingest_gateway::{CallOptions, Gateway};
 use ingest_gateway::{CannedResponse, EgressMode};
 use ingest_gateway::{Operation, Outcome};
-use ingest_sim::agora::{AgoraSim, AgoraSimConfig};
+use ingest_sim::agora::{AgoraSim, AgoraSimConfig, NoticeEvent, SimNotice};
 use ingest_sim::server::Fault;
 use serde_json::{Value, json};
 
@@ -28,7 +29,24 @@ fn cache_dir() -> String {
 /// The TOML of provider `ag` (agora-js) pointed at `endpoint`, with the simulator's project
 /// and credentials, `secret` as the customer secret, and the shared artifact cache.
 fn toml(endpoint: &str, cfg: &AgoraSimConfig, secret: &str) -> String {
+    toml_with(endpoint, cfg, secret, None)
+}
+
+/// [`toml`] with the optional secret `notification_secret` when given.
+fn toml_with(
+    endpoint: &str,
+    cfg: &AgoraSimConfig,
+    secret: &str,
+    notification_secret: Option<&str>,
+) -> String {
     let app_id = format!("\"{}\"", cfg.app_id);
+    let mut secrets = vec![
+        ("customer_id", cfg.customer_id.as_str()),
+        ("customer_secret", secret),
+    ];
+    if let Some(n) = notification_secret {
+        secrets.push(("notification_secret", n));
+    }
     format!(
         "[runtime]\ncache_dir = \"{}\"\n{}",
         cache_dir(),
@@ -38,10 +56,7 @@ fn toml(endpoint: &str, cfg: &AgoraSimConfig, secret: &str) -> String {
             endpoint,
             "",
             &[("app_id", &app_id)],
-            &[
-                ("customer_id", &cfg.customer_id),
-                ("customer_secret", secret)
-            ],
+            &secrets,
         )
     )
 }
@@ -49,8 +64,23 @@ fn toml(endpoint: &str, cfg: &AgoraSimConfig, secret: &str) -> String {
 /// A gateway for the simulator; the first call in the test binary compiles the component into
 /// the cache while the others wait for it.
 async fn gateway_for(sim: &AgoraSim, secret: &str) -> Gateway {
+    gateway_from(toml(&sim.base_url(), sim.config(), secret)).await
+}
+
+/// A gateway for the simulator with its credentials and, when given, `notification_secret`.
+async fn gateway_with_notices(sim: &AgoraSim, notification_secret: Option<&str>) -> Gateway {
+    let cfg = sim.config();
+    gateway_from(toml_with(
+        &sim.base_url(),
+        cfg,
+        &cfg.customer_secret,
+        notification_secret,
+    ))
+    .await
+}
+
+async fn gateway_from(text: String) -> Gateway {
     static WARM: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let text = toml(&sim.base_url(), sim.config(), secret);
     WARM.get_or_init(|| async {
         let _ = gateway(&text).await;
     })
@@ -513,4 +543,471 @@ async fn measure_compile_and_call_times_js_vs_rust() {
             instantiate.as_secs_f64() * 1000.0 / f64::from(N)
         );
     }
+}
+
+// ---- update: PATCH …/players/{id}?sequence={n} ----
+
+/// A started ingest: (handle, player id).
+async fn started(gw: &Gateway, sim: &AgoraSim, room: &str, user: &str) -> (String, String) {
+    let started = call(gw, "POST", "/v1/ingests", Some(start_body(room, user))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("handle").to_string();
+    let player = started.json["session"]["vendor_task_id"]
+        .as_str()
+        .expect("player id")
+        .to_string();
+    assert!(sim.live().iter().any(|p| p.id == player));
+    (id, player)
+}
+
+/// The `sequence` query parameter of a recorded PATCH.
+fn sequence_of(path_and_query: &str) -> u64 {
+    path_and_query
+        .split_once("?sequence=")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no sequence in {path_and_query}"))
+}
+
+#[tokio::test]
+async fn update_changes_the_running_player_through_patch() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let (id, player) = started(&gw, &sim, "room-u1", "31").await;
+    let path = format!("/v1/ingests/{id}");
+
+    let updated = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({
+            "stream_url": "https://media.example.com/live/backup.flv",
+            "options": {"volume": 35, "is_pause": true},
+        })),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(
+        updated.json["id"],
+        id.as_str(),
+        "the player does not change"
+    );
+    assert_eq!(updated.json["updated"], true);
+    assert!(updated.json.get("replaces").is_none(), "{}", updated.text);
+    assert!(
+        updated.json["vendor_request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("agora-sim-")),
+        "{}",
+        updated.text
+    );
+    no_agora_secrets(sim.config(), &updated.text);
+    let p = sim
+        .live()
+        .into_iter()
+        .find(|p| p.id == player)
+        .expect("player");
+    assert_eq!(p.stream_url(), "https://media.example.com/live/backup.flv");
+    assert_eq!((p.paused(), p.volume()), (true, Some(35)));
+    // What the plugin sent: only what changes, the call's clock as the sequence.
+    let sent = sim.requests().last().expect("request").clone();
+    assert_eq!(sent.method, "PATCH");
+    assert!(
+        sent.path_and_query.starts_with(&format!(
+            "/na/v1/projects/{}/cloud-player/players/{player}?sequence=",
+            sim.config().app_id
+        )),
+        "{}",
+        sent.path_and_query
+    );
+    let first = sequence_of(&sent.path_and_query);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    assert!(
+        first <= now_ms && now_ms - first < 60_000,
+        "sequence {first} is the call's clock in ms"
+    );
+    assert_eq!(
+        sent.body_json().expect("json"),
+        json!({"player": {
+            "streamUrl": "https://media.example.com/live/backup.flv",
+            "audioOptions": {"volume": 35},
+            "isPause": true,
+        }})
+    );
+
+    // Resume only: the source and volume stay; a later call sends a later sequence.
+    let resumed = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({"options": {"is_pause": false}})),
+    )
+    .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    let p = sim
+        .live()
+        .into_iter()
+        .find(|p| p.id == player)
+        .expect("player");
+    assert_eq!((p.paused(), p.volume()), (false, Some(35)));
+    assert_eq!(p.stream_url(), "https://media.example.com/live/backup.flv");
+    let second = sequence_of(&sim.requests().last().expect("request").path_and_query);
+    assert!(second > first, "{second} after {first}");
+    assert_eq!(p.updates.len(), 2);
+
+    // A caller's own sequence not above the last one: Agora's order is kept, nothing changes.
+    let stale = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({"options": {"seek_position": 40, "sequence": 1}})),
+    )
+    .await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert_eq!(stale.json["kind"], "failed-precondition", "{}", stale.text);
+    assert_eq!(stale.json["vendor_code"], "Conflict");
+    let p = sim
+        .live()
+        .into_iter()
+        .find(|p| p.id == player)
+        .expect("player");
+    assert_eq!(p.updates.len(), 2);
+    assert!(p.request.get("seekPosition").is_none());
+
+    // Status and stop still work on the same handle; then the player is gone.
+    assert!(sim.set_status(&player, "running"));
+    let status = call(&gw, "GET", &path, None).await;
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+    let stopped = call(&gw, "DELETE", &path, None).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    let gone = call(
+        &gw,
+        "PATCH",
+        &path,
+        Some(json!({"options": {"volume": 50}})),
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    assert_eq!(gone.json["kind"], "not-found");
+    assert_eq!(gone.json["vendor_code"], "NotFound");
+}
+
+#[tokio::test]
+async fn update_refuses_what_it_cannot_change_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let (id, _) = started(&gw, &sim, "room-u2", "32").await;
+    let path = format!("/v1/ingests/{id}");
+    let sent = sim.request_count();
+    for (body, needle) in [
+        (json!({"options": {"volum": 40}}), "`options.volum`"),
+        (json!({"options": {"room_id": "r"}}), "`options.room_id`"),
+        (
+            json!({"options": {"idle_timeout": 60}}),
+            "`options.idle_timeout`",
+        ),
+        (json!({"options": {"volume": 201}}), "`options.volume`"),
+        (
+            json!({"options": {"is_pause": "yes"}}),
+            "`options.is_pause`",
+        ),
+        (
+            json!({"options": {"seek_position": -1}}),
+            "`options.seek_position`",
+        ),
+        (json!({"options": {"sequence": 7}}), "changes nothing"),
+        // The host refuses this one itself.
+        (json!({"options": {}}), "change something"),
+        (
+            json!({"stream_url": "ftp://media.example.com/a"}),
+            "`stream_url`",
+        ),
+    ] {
+        let refused = call(&gw, "PATCH", &path, Some(body.clone())).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.text);
+        assert_eq!(refused.json["kind"], "invalid-argument", "{body}");
+        assert!(refused.text.contains(needle), "{body}: {}", refused.text);
+    }
+    assert_eq!(sim.request_count(), sent, "nothing reached the vendor");
+    assert!(sim.live()[0].updates.is_empty());
+}
+
+#[tokio::test]
+async fn providers_list_update_and_callbacks() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let providers = call(&gw, "GET", "/v1/providers", None).await;
+    assert_eq!(providers.status, 200, "{}", providers.text);
+    let ag = providers.json["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .find(|p| p["id"] == "ag")
+        .expect("ag")
+        .clone();
+    assert_eq!(ag["version"], "0.2.0", "{ag}");
+    let ops: Vec<&str> = ag["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(ops, ["start", "stop", "status", "update", "parse-callback"]);
+}
+
+// ---- Agora Notifications (NCS) → parse-callback ----
+
+/// The notification secret the tests configure (the simulator's).
+fn notification_secret(sim: &AgoraSim) -> String {
+    sim.config().notification_secret.clone()
+}
+
+/// Posts a notice to the gateway core, as Agora's notification server would.
+async fn post_notice(gw: &Gateway, headers: &[(String, String)], body: Vec<u8>) -> Answer {
+    call_with(
+        gw,
+        "POST",
+        "/v1/callbacks/ag",
+        &header_refs(headers),
+        Bytes::from(body),
+    )
+    .await
+}
+
+/// `notice`'s headers with `name` set to `value` (removed for `None`).
+fn with_header(notice: &SimNotice, name: &str, value: Option<&str>) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = notice
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case(name))
+        .cloned()
+        .collect();
+    if let Some(v) = value {
+        headers.push((name.to_string(), v.to_string()));
+    }
+    headers
+}
+
+#[tokio::test]
+async fn signed_notices_become_events_on_the_same_handle() {
+    let sim = sim().await;
+    let secret = notification_secret(&sim);
+    let gw = gateway_with_notices(&sim, Some(&secret)).await;
+    let (id, player) = started(&gw, &sim, "room-n1", "41").await;
+    let requests = sim.request_count();
+
+    let n = sim
+        .notice(&player, &NoticeEvent::StatusChanged("running".into()))
+        .expect("notice");
+    let a = post_notice(&gw, &n.headers, n.body.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["provider"], "ag");
+    assert_eq!(
+        a.json["id"],
+        id.as_str(),
+        "the notice names the started ingest"
+    );
+    assert_eq!(a.json["event"]["state"], "running", "{}", a.text);
+    assert_eq!(
+        a.json["event"]["vendor_event"],
+        "eventType=4 status=running"
+    );
+    assert_eq!(a.json["event"]["vendor_task_id"], player.as_str());
+    let sent: Value = serde_json::from_slice(&n.body).expect("json");
+    assert_eq!(a.json["event"]["occurred_at_ms"], sent["payload"]["lts"]);
+    assert!(
+        a.json["event"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(sent["noticeId"].as_str().expect("noticeId"))),
+        "{}",
+        a.text
+    );
+    assert!(!a.text.contains(&secret), "{}", a.text);
+    assert!(!log_text().contains(&secret), "the secret is in the log");
+
+    // The event's handle opens the same ingest.
+    assert!(sim.set_status(&player, "running"));
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.json["state"], "running", "{}", status.text);
+
+    for (event, state, vendor_event) in [
+        (NoticeEvent::Created, "starting", "eventType=1"),
+        (
+            NoticeEvent::StatusChanged("connecting".into()),
+            "starting",
+            "eventType=4 status=connecting",
+        ),
+        (
+            NoticeEvent::StatusChanged("success".into()),
+            "starting",
+            "eventType=4 status=success",
+        ),
+        (
+            NoticeEvent::StatusChanged("failed".into()),
+            "failed",
+            "eventType=4 status=failed",
+        ),
+        (
+            NoticeEvent::Destroyed("Delete Request".into()),
+            "stopped",
+            "eventType=3",
+        ),
+        (
+            NoticeEvent::Destroyed("Stream Stopped".into()),
+            "stopped",
+            "eventType=3",
+        ),
+        (
+            NoticeEvent::Destroyed("Idle Timeout".into()),
+            "failed",
+            "eventType=3",
+        ),
+        (
+            NoticeEvent::Destroyed("Internal Error".into()),
+            "failed",
+            "eventType=3",
+        ),
+    ] {
+        let n = sim.notice(&player, &event).expect("notice");
+        let a = post_notice(&gw, &n.headers, n.body).await;
+        assert_eq!(a.status, 200, "{event:?}: {}", a.text);
+        assert_eq!(a.json["event"]["state"], state, "{event:?}: {}", a.text);
+        assert_eq!(a.json["event"]["vendor_event"], vendor_event, "{event:?}");
+        assert_eq!(a.json["id"], id.as_str(), "{event:?}");
+    }
+    assert_eq!(
+        sim.request_count(),
+        requests + 1,
+        "notices never call the vendor"
+    );
+}
+
+/// Unknown Media Pull event types and other products' notices verify and are answered (so
+/// Agora does not retry them) as `unknown` events.
+#[tokio::test]
+async fn unknown_event_types_and_other_products_are_unknown_events() {
+    let sim = sim().await;
+    let secret = notification_secret(&sim);
+    let gw = gateway_with_notices(&sim, Some(&secret)).await;
+    let (id, player) = started(&gw, &sim, "room-n2", "42").await;
+
+    let n = sim.notice(&player, &NoticeEvent::Other(9)).expect("notice");
+    let a = post_notice(&gw, &n.headers, n.body).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "unknown", "{}", a.text);
+    assert_eq!(a.json["event"]["vendor_event"], "eventType=9");
+    assert_eq!(
+        a.json["id"],
+        id.as_str(),
+        "the payload still names the player"
+    );
+
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let rtc = sim.raw_notice(
+        1,
+        101,
+        &json!({"channelName": "room-n2", "ts": now_ms / 1000}),
+        now_ms,
+    );
+    let a = post_notice(&gw, &rtc.headers, rtc.body).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "unknown", "{}", a.text);
+    assert_eq!(a.json["event"]["vendor_event"], "productId=1 eventType=101");
+    assert!(a.json["id"].is_null(), "{}", a.text);
+}
+
+/// Forged, altered, unsigned or stale notices are the caller's failure (401); without the
+/// secret `notification_secret` the plugin says what is missing (501).
+#[tokio::test]
+async fn forged_altered_or_stale_notices_are_refused() {
+    let sim = sim().await;
+    let secret = notification_secret(&sim);
+    let gw = gateway_with_notices(&sim, Some(&secret)).await;
+    let (_, player) = started(&gw, &sim, "room-n3", "43").await;
+    let good = sim
+        .notice(&player, &NoticeEvent::StatusChanged("running".into()))
+        .expect("notice");
+    let altered = String::from_utf8(good.body.clone())
+        .expect("utf-8")
+        .replace("\"running\"", "\"failed\"");
+    assert_ne!(
+        altered.as_bytes(),
+        good.body.as_slice(),
+        "the body was altered"
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let stale = sim
+        .notice_at(
+            &player,
+            &NoticeEvent::StatusChanged("running".into()),
+            now_ms - 3_600_000,
+        )
+        .expect("notice");
+    // Signed with another secret (the V1 header left as it was).
+    let (_, foreign) = ingest_sim::agora::notice_signatures("another-secret", &good.body);
+    let cases = [
+        (
+            good.headers.clone(),
+            altered.into_bytes(),
+            "an altered body",
+        ),
+        (
+            with_header(&good, "Agora-Signature-V2", Some(&foreign)),
+            good.body.clone(),
+            "another secret",
+        ),
+        (
+            with_header(&good, "Agora-Signature-V2", Some(&"0".repeat(64))),
+            good.body.clone(),
+            "a forged signature",
+        ),
+        (
+            with_header(&good, "Agora-Signature-V2", None),
+            good.body.clone(),
+            "no Agora-Signature-V2",
+        ),
+        (
+            stale.headers.clone(),
+            stale.body.clone(),
+            "an hour-old notice",
+        ),
+    ];
+    for (headers, body, why) in cases {
+        let a = post_notice(&gw, &headers, body).await;
+        assert_eq!(a.status, 401, "{why}: {}", a.text);
+        assert_eq!(a.json["kind"], "unauthenticated", "{why}: {}", a.text);
+        assert!(!a.text.contains(&secret), "{why}: {}", a.text);
+    }
+    let a = post_notice(&gw, &stale.headers, stale.body.clone()).await;
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("notifyMs")),
+        "{}",
+        a.text
+    );
+    // The good one still verifies (nothing above was a lucky pass).
+    let a = post_notice(&gw, &good.headers, good.body.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+
+    // Without the secret: unsupported, naming it.
+    let gw = gateway_with_notices(&sim, None).await;
+    let a = post_notice(&gw, &good.headers, good.body).await;
+    assert_eq!(a.status, 501, "{}", a.text);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("notification_secret")),
+        "{}",
+        a.text
+    );
+    assert!(!log_text().contains(&secret), "the secret is in the log");
 }

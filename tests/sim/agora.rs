@@ -4,15 +4,36 @@
 //!
 //! - `POST /{region}/v1/projects/{appId}/cloud-player/players` — create a player;
 //! - `DELETE /{region}/v1/projects/{appId}/cloud-player/players/{playerId}` — delete it;
-//! - `GET /{region}/v1/projects/{appId}/cloud-player/players?filter=channelName eq {name}` — list,
+//! - `GET /{region}/v1/projects/{appId}/cloud-player/players?filter=channelName eq {name}` — list;
+//! - `PATCH /{region}/v1/projects/{appId}/cloud-player/players/{playerId}?sequence={n}` — update,
+//!   after Agora's Media Pull RESTful API reference ("Update API",
+//!   <https://docs.agora.io/en/media-pull/reference/restful-api>), which the vendor spec does
+//!   not cover,
 //!
 //! checks `Authorization: Basic base64(customerId:customerSecret)` by decoding it (HTTP 401),
 //! the project in the path (403), the region (404), and the `player` object's fields and types
-//! (400): `streamUrl` (http/https/rtmp/rtmps), `channelName` (1..64 bytes), exactly one of `uid`
-//! (1..2^32-1) and `account`, `name` (1..64 bytes, unique among the project's players: 409),
-//! optional `token`, `idleTimeout` (≥ 1), `playTs` (≥ 0), `repeatTime` (-1 or ≥ 1),
-//! `audioOptions` / `videoOptions` (objects); any other field is refused. Players live in
-//! memory with a status (`connecting` until a test says otherwise).
+//! (400): `streamUrl` (http/https/rtmp/rtmps, at most 1024 bytes), `channelName` (1..64 bytes),
+//! exactly one of `uid` (1..2^32-1) and `account`, `name` (1..64 bytes, unique among the
+//! project's players: 409), optional `token`, `idleTimeout` (≥ 1), `playTs` (≥ 0),
+//! `repeatTime` (-1 or ≥ 1), `audioOptions` / `videoOptions` (objects); any other field is
+//! refused. Players live in memory with a status (`connecting` until a test says otherwise).
+//!
+//! An update needs the `sequence` query parameter (an integer ≥ 0) and a `player` object with
+//! at least one of the fields Agora lets an update change — `streamUrl`, `audioOptions`
+//! (`audioOptions.volume` 0..=200), `isPause` (boolean), `seekPosition` (integer ≥ 0) — and no
+//! other (400). A player that does not exist or was deleted is a 404. Agora asks that each
+//! update of a player carry a larger `sequence` than the one before and applies the highest;
+//! what it answers to one that does not is not documented: the simulator refuses it with
+//! `409` (`reason` `Conflict`) and changes nothing. An accepted update is applied to the
+//! player (`streamUrl` replaced, `audioOptions` merged, `isPause` and `seekPosition` set) and
+//! recorded in [`SimPlayer::updates`]; the answer is `200` with an empty body, as documented.
+//!
+//! Notifications: [`AgoraSim::notice`] builds what Agora's Notification Center Service (NCS)
+//! would POST for a player — `{"noticeId", "productId": 4, "eventType", "notifyMs",
+//! "payload"}`, signed with the configured notification secret in `Agora-Signature`
+//! (hex HMAC-SHA1 of the body) and `Agora-Signature-V2` (hex HMAC-SHA256), with this file's own
+//! HMAC code — after Agora's NCS reference (request header and body, signature verification,
+//! Media Pull events 1 Player Created, 3 Player Destroyed, 4 Player Status Changed).
 //!
 //! The spec gives no response or error shapes, so these are the simulator's choices, after
 //! Agora's RESTful conventions: success `200` `{"player": {…, "id", "createTs", "status"},
@@ -26,7 +47,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
+use sha1::Sha1;
+use sha2::Sha256;
 
 use crate::server::{Recorded, SimResponse, SimServer, VendorHandler, lock};
 
@@ -38,6 +62,18 @@ pub const DEMO_APP_ID: &str = "demoagoraappid0001";
 pub const DEMO_CUSTOMER_ID: &str = "demo-agora-customer-id";
 /// The demo's RESTful customer secret (not a real credential).
 pub const DEMO_CUSTOMER_SECRET: &str = "demo-agora-customer-secret";
+/// The demo's notification (NCS) secret (not a real credential).
+pub const DEMO_NOTIFICATION_SECRET: &str = "demo-agora-notification-secret";
+/// `productId` of Media Pull notices.
+pub const PRODUCT_MEDIA_PULL: u32 = 4;
+/// `eventType` 1: Player Created.
+pub const EVENT_PLAYER_CREATED: u32 = 1;
+/// `eventType` 3: Player Destroyed.
+pub const EVENT_PLAYER_DESTROYED: u32 = 3;
+/// `eventType` 4: Player Status Changed.
+pub const EVENT_PLAYER_STATUS: u32 = 4;
+/// The most bytes of `streamUrl` Agora takes.
+const MAX_STREAM_URL: usize = 1024;
 
 /// The project and RESTful credentials the simulator knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +84,9 @@ pub struct AgoraSimConfig {
     pub customer_id: String,
     /// The customer secret half of the Basic credential.
     pub customer_secret: String,
+    /// The secret Agora Console shows for the Notifications configuration:
+    /// [`AgoraSim::notice`] signs with it.
+    pub notification_secret: String,
 }
 
 impl AgoraSimConfig {
@@ -57,6 +96,7 @@ impl AgoraSimConfig {
             app_id: "testagoraappid0001".to_owned(),
             customer_id: "test-agora-customer-id".to_owned(),
             customer_secret: "test-agora-customer-secret".to_owned(),
+            notification_secret: "test-agora-notification-secret".to_owned(),
         }
     }
 
@@ -66,6 +106,7 @@ impl AgoraSimConfig {
             app_id: DEMO_APP_ID.to_owned(),
             customer_id: DEMO_CUSTOMER_ID.to_owned(),
             customer_secret: DEMO_CUSTOMER_SECRET.to_owned(),
+            notification_secret: DEMO_NOTIFICATION_SECRET.to_owned(),
         }
     }
 }
@@ -84,12 +125,14 @@ pub struct SimPlayer {
     pub id: String,
     /// The region it was created in.
     pub region: String,
-    /// The `player` object as received.
+    /// The `player` object as created, with every accepted update applied.
     pub request: Map<String, Value>,
     /// Its status: `connecting`, `running`, `failed` (set by tests), …
     pub status: String,
     /// Whether it was deleted.
     pub deleted: bool,
+    /// The accepted updates, in order: `sequence` and the `player` object as received.
+    pub updates: Vec<(u64, Map<String, Value>)>,
 }
 
 impl SimPlayer {
@@ -100,6 +143,54 @@ impl SimPlayer {
             .and_then(Value::as_str)
             .unwrap_or_default()
     }
+
+    /// `player.streamUrl`, as created or last updated.
+    pub fn stream_url(&self) -> &str {
+        self.request
+            .get("streamUrl")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Whether an update paused it (`isPause`).
+    pub fn paused(&self) -> bool {
+        self.request
+            .get("isPause")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// `audioOptions.volume`, when set (Agora's default is 100).
+    pub fn volume(&self) -> Option<i64> {
+        self.request
+            .get("audioOptions")
+            .and_then(|a| a.get("volume"))
+            .and_then(Value::as_i64)
+    }
+}
+
+/// A Media Pull event to notify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// `eventType` 1: the player was created (its status `connecting`).
+    Created,
+    /// `eventType` 3: the player was destroyed, with this `destroyReason` (`Delete Request`,
+    /// `Internal Error`, `Idle Timeout`, `Stream Stopped`).
+    Destroyed(String),
+    /// `eventType` 4: the player's status changed to this (`connecting`, `success`,
+    /// `running`, `failed`, `stopped`).
+    StatusChanged(String),
+    /// Any other `eventType`, with the status-changed payload.
+    Other(u32),
+}
+
+/// A signed notice: what Agora's Notification Center Service would POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimNotice {
+    /// `content-type`, `Agora-Signature` and `Agora-Signature-V2`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, exactly as signed.
+    pub body: Vec<u8>,
 }
 
 /// A running Agora simulator. Dropping it stops the server.
@@ -131,6 +222,7 @@ impl AgoraSim {
             cfg,
             players: Mutex::new(Vec::new()),
             next: AtomicU64::new(1),
+            notices: AtomicU64::new(1),
         });
         let server =
             SimServer::start_on(addr, Arc::clone(&agora) as Arc<dyn VendorHandler>).await?;
@@ -152,6 +244,82 @@ impl AgoraSim {
         self.players().into_iter().filter(|p| !p.deleted).collect()
     }
 
+    /// The notice Agora would send now about player `id` (as the simulator holds it) for
+    /// `event`; `None` when no such player was ever created.
+    pub fn notice(&self, id: &str, event: &NoticeEvent) -> Option<SimNotice> {
+        self.notice_at(id, event, unix_ms())
+    }
+
+    /// [`AgoraSim::notice`] sent at `notify_ms` (`notifyMs`; the event's `lts` one second
+    /// earlier).
+    pub fn notice_at(&self, id: &str, event: &NoticeEvent, notify_ms: u64) -> Option<SimNotice> {
+        let player = self.players().into_iter().find(|p| p.id == id)?;
+        let lts = notify_ms.saturating_sub(1000);
+        let mut info = json!({
+            "channelName": player.channel(),
+            "id": player.id,
+            "name": player.request.get("name"),
+        });
+        let (event_type, payload) = match event {
+            NoticeEvent::Created => {
+                info["createTs"] = json!(lts / 1000);
+                info["streamUrl"] = json!(player.stream_url());
+                info["status"] = json!("connecting");
+                for key in ["uid", "account", "idleTimeout", "token"] {
+                    if let Some(v) = player.request.get(key) {
+                        info[key] = v.clone();
+                    }
+                }
+                let payload = json!({"player": info, "lts": lts, "xRequestId": "agora-sim"});
+                (EVENT_PLAYER_CREATED, payload)
+            }
+            NoticeEvent::Destroyed(reason) => (
+                EVENT_PLAYER_DESTROYED,
+                json!({
+                    "player": info,
+                    "lts": lts,
+                    "destroyReason": reason,
+                    "fields": "player.name,player.channelName,player.id",
+                }),
+            ),
+            NoticeEvent::StatusChanged(status) => {
+                (EVENT_PLAYER_STATUS, status_payload(info, status, lts))
+            }
+            NoticeEvent::Other(t) => (*t, status_payload(info, &player.status, lts)),
+        };
+        Some(self.raw_notice(PRODUCT_MEDIA_PULL, event_type, &payload, notify_ms))
+    }
+
+    /// A notice with any product, event type and payload, sent at `notify_ms`, signed with the
+    /// configured notification secret.
+    pub fn raw_notice(
+        &self,
+        product_id: u32,
+        event_type: u32,
+        payload: &Value,
+        notify_ms: u64,
+    ) -> SimNotice {
+        let n = self.agora.notices.fetch_add(1, Ordering::Relaxed);
+        let body = json!({
+            "noticeId": format!("agora-sim-notice-{n}"),
+            "productId": product_id,
+            "eventType": event_type,
+            "notifyMs": notify_ms,
+            "payload": payload,
+        })
+        .to_string()
+        .into_bytes();
+        let (v1, v2) = notice_signatures(&self.agora.cfg.notification_secret, &body);
+        SimNotice {
+            headers: vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("Agora-Signature".to_owned(), v1),
+                ("Agora-Signature-V2".to_owned(), v2),
+            ],
+            body,
+        }
+    }
+
     /// Sets a player's status (what Agora would report as it connects, plays or fails);
     /// returns whether the player exists.
     pub fn set_status(&self, id: &str, status: &str) -> bool {
@@ -171,6 +339,39 @@ struct Agora {
     cfg: AgoraSimConfig,
     players: Mutex<Vec<SimPlayer>>,
     next: AtomicU64,
+    /// The next notice number (`noticeId`).
+    notices: AtomicU64,
+}
+
+/// Now, Unix milliseconds.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The payload of a Player Status Changed notice: `player` (with `status`), `lts`, `fields`.
+fn status_payload(mut player: Value, status: &str, lts: u64) -> Value {
+    player["status"] = json!(status);
+    json!({
+        "player": player,
+        "lts": lts,
+        "fields": "player.name,player.channelName,player.id,player.status",
+    })
+}
+
+/// A notice's signatures: lowercase hex HMAC-SHA1 (`Agora-Signature`) and HMAC-SHA256
+/// (`Agora-Signature-V2`) of the raw body under the notification secret.
+pub fn notice_signatures(secret: &str, body: &[u8]) -> (String, String) {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    let mut v1 = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("any key length");
+    v1.update(body);
+    let mut v2 = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    v2.update(body);
+    (
+        hex::encode(v1.finalize().into_bytes()),
+        hex::encode(v2.finalize().into_bytes()),
+    )
 }
 
 /// An error answer.
@@ -267,6 +468,28 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Refuses a `streamUrl` that is not an http(s) or rtmp(s) URL of at most 1024 bytes.
+fn check_stream_url(url: &str) -> Result<(), Refusal> {
+    let scheme_ok = ["http://", "https://", "rtmp://", "rtmps://"]
+        .iter()
+        .any(|s| {
+            url.get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+                && url.len() > s.len()
+        });
+    if !scheme_ok {
+        return Err(invalid(
+            "`player.streamUrl` must be an http(s) or rtmp(s) URL",
+        ));
+    }
+    if url.len() > MAX_STREAM_URL {
+        return Err(invalid(format!(
+            "`player.streamUrl` is longer than {MAX_STREAM_URL} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `value` is 1..=`max` bytes of the characters Agora allows in channel names and
 /// user accounts.
 fn valid_name(value: &str, max: usize) -> bool {
@@ -327,6 +550,7 @@ impl Agora {
             ("POST", None) => self.create(region, req),
             ("GET", None) => self.list(query),
             ("DELETE", Some(id)) => self.delete(&percent_decode(id)),
+            ("PATCH", Some(id)) => self.update(&percent_decode(id), query, req),
             _ => Err(not_found()),
         }
     }
@@ -370,19 +594,7 @@ impl Agora {
         let str_field = |key: &str| player.get(key).and_then(Value::as_str);
         let stream_url =
             str_field("streamUrl").ok_or_else(|| invalid("`player.streamUrl` is required"))?;
-        let scheme_ok = ["http://", "https://", "rtmp://", "rtmps://"]
-            .iter()
-            .any(|s| {
-                stream_url
-                    .get(..s.len())
-                    .is_some_and(|p| p.eq_ignore_ascii_case(s))
-                    && stream_url.len() > s.len()
-            });
-        if !scheme_ok {
-            return Err(invalid(
-                "`player.streamUrl` must be an http(s) or rtmp(s) URL",
-            ));
-        }
+        check_stream_url(stream_url)?;
         let channel = str_field("channelName").unwrap_or_default();
         if !valid_name(channel, 64) {
             return Err(invalid(
@@ -458,6 +670,7 @@ impl Agora {
             request: player.clone(),
             status: "connecting".to_owned(),
             deleted: false,
+            updates: Vec::new(),
         });
         let mut answer = Map::new();
         if let Some(uid) = player.get("uid") {
@@ -506,6 +719,99 @@ impl Agora {
             200,
             Some(json!({"total": players.len(), "players": players, "cursor": ""})),
         ))
+    }
+
+    /// `PATCH …/players/{id}?sequence={n}`: see the module docs.
+    fn update(&self, id: &str, query: &str, req: &Recorded) -> Result<Answer, Refusal> {
+        if !req
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json"))
+        {
+            return Err(invalid("Content-Type must be application/json"));
+        }
+        let sequence = query_param(query, "sequence")
+            .ok_or_else(|| invalid("the `sequence` query parameter is required"))?;
+        let sequence: u64 = sequence
+            .parse()
+            .map_err(|_| invalid("`sequence` must be an integer greater than or equal to 0"))?;
+        let body = req
+            .body_json()
+            .ok_or_else(|| invalid("the body is not JSON"))?;
+        if let Some(extra) = body
+            .as_object()
+            .and_then(|o| o.keys().find(|k| *k != "player"))
+        {
+            return Err(invalid(format!("unknown field `{extra}`")));
+        }
+        let change = body
+            .get("player")
+            .and_then(Value::as_object)
+            .ok_or_else(|| invalid("`player` must be an object"))?;
+        const UPDATABLE: &[&str] = &["streamUrl", "audioOptions", "isPause", "seekPosition"];
+        if let Some(extra) = change.keys().find(|k| !UPDATABLE.contains(&k.as_str())) {
+            return Err(invalid(format!(
+                "`player.{extra}` cannot be updated (streamUrl, audioOptions, isPause, seekPosition)"
+            )));
+        }
+        if change.is_empty() {
+            return Err(invalid("`player` names nothing to update"));
+        }
+        if let Some(url) = change.get("streamUrl") {
+            check_stream_url(url.as_str().unwrap_or_default())?;
+        }
+        if let Some(audio) = change.get("audioOptions") {
+            let audio = audio
+                .as_object()
+                .ok_or_else(|| invalid("`player.audioOptions` must be an object"))?;
+            if let Some(volume) = audio.get("volume")
+                && !volume.as_i64().is_some_and(|v| (0..=200).contains(&v))
+            {
+                return Err(invalid(
+                    "`player.audioOptions.volume` must be an integer in 0..=200",
+                ));
+            }
+        }
+        if change.get("isPause").is_some_and(|v| !v.is_boolean()) {
+            return Err(invalid("`player.isPause` must be a boolean"));
+        }
+        if change
+            .get("seekPosition")
+            .is_some_and(|v| v.as_u64().is_none())
+        {
+            return Err(invalid("`player.seekPosition` must be an integer ≥ 0"));
+        }
+
+        let mut players = lock(&self.players);
+        let Some(player) = players.iter_mut().find(|p| p.id == id && !p.deleted) else {
+            return Err(refuse(
+                404,
+                "NotFound",
+                "Resource is not found and destroyed.",
+            ));
+        };
+        if let Some(&(last, _)) = player.updates.last()
+            && sequence <= last
+        {
+            return Err(refuse(
+                409,
+                "Conflict",
+                format!("sequence {sequence} is not greater than the last update's {last}"),
+            ));
+        }
+        for (key, value) in change {
+            match (key.as_str(), player.request.get_mut(key)) {
+                ("audioOptions", Some(Value::Object(current))) => {
+                    for (k, v) in value.as_object().into_iter().flatten() {
+                        current.insert(k.clone(), v.clone());
+                    }
+                }
+                _ => {
+                    player.request.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        player.updates.push((sequence, change.clone()));
+        Ok((200, None))
     }
 
     fn delete(&self, id: &str) -> Result<Answer, Refusal> {
@@ -610,5 +916,192 @@ mod tests {
             .await
             .expect("both");
         assert_eq!(r.status, 400);
+    }
+
+    /// The signer reproduces the example Agora publishes for notification signatures
+    /// (secret `secret`; docs.agora.io, "Signature verification").
+    #[test]
+    fn notice_signatures_match_agoras_published_example() {
+        let body = br#"{"eventMs":1560408533119,"eventType":10,"noticeId":"4eb720f0-8da7-11e9-a43e-53f411c2761f","notifyMs":1560408533119,"payload":{"a":"1","b":2},"productId":1}"#;
+        let (v1, v2) = notice_signatures("secret", body);
+        assert_eq!(v1, "033c62f40f687675f17f0f41f91a40c71c0f134c");
+        assert_eq!(
+            v2,
+            "6d3320c60b11101395b7fc8f9068748808a0aa1bfa064438e39d1bc2c7d74d99"
+        );
+    }
+
+    #[tokio::test]
+    async fn update_applies_changes_in_sequence_order() {
+        let sim = AgoraSim::start(AgoraSimConfig::for_tests())
+            .await
+            .expect("starts");
+        let cfg = sim.config().clone();
+        let auth = basic(&cfg.customer_id, &cfg.customer_secret);
+        let base = format!("/na/v1/projects/{}/cloud-player/players", cfg.app_id);
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let body = json!({"player": {"streamUrl": "rtmp://a/b", "channelName": "c1", "uid": 7, "name": "p",
+                                     "audioOptions": {"profile": 1}}});
+        let r = send(sim.addr(), "POST", &base, &headers, body.to_string())
+            .await
+            .expect("create");
+        let id = r.body_json().expect("json")["player"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let patch = |sequence: &str, player: Value| {
+            let path = format!("{base}/{id}?sequence={sequence}");
+            let addr = sim.addr();
+            async move {
+                send(
+                    addr,
+                    "PATCH",
+                    &path,
+                    &headers,
+                    json!({"player": player}).to_string(),
+                )
+                .await
+                .expect("patch")
+            }
+        };
+        let r = patch(
+            "5",
+            json!({"streamUrl": "https://x/y.flv", "audioOptions": {"volume": 40}, "isPause": true}),
+        )
+        .await;
+        assert_eq!((r.status, r.body.is_empty()), (200, true), "{r:?}");
+        let p = &sim.live()[0];
+        assert_eq!(p.stream_url(), "https://x/y.flv");
+        assert_eq!((p.paused(), p.volume()), (true, Some(40)));
+        assert_eq!(
+            p.request["audioOptions"]["profile"], 1,
+            "merged, not replaced"
+        );
+        // Not greater than the last sequence: refused, nothing changes.
+        let r = patch("5", json!({"isPause": false})).await;
+        assert_eq!(r.status, 409, "{r:?}");
+        assert!(sim.live()[0].paused());
+        let r = patch("6", json!({"isPause": false, "seekPosition": 40})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(!sim.live()[0].paused());
+        assert_eq!(sim.live()[0].updates.len(), 2);
+        // Fields an update cannot change, bad values, a missing sequence.
+        for (sequence, player) in [
+            ("7", json!({"channelName": "c2"})),
+            ("7", json!({"audioOptions": {"volume": 201}})),
+            ("7", json!({"isPause": "yes"})),
+            ("7", json!({})),
+            ("-1", json!({"isPause": true})),
+        ] {
+            let r = patch(sequence, player.clone()).await;
+            assert_eq!(r.status, 400, "{player}: {r:?}");
+        }
+        let r = send(
+            sim.addr(),
+            "PATCH",
+            &format!("{base}/{id}"),
+            &headers,
+            json!({"player": {"isPause": true}}).to_string(),
+        )
+        .await
+        .expect("no sequence");
+        assert_eq!(r.status, 400);
+        // Wrong credentials; an unknown or deleted player.
+        let wrong = basic(&cfg.customer_id, "nope");
+        let r = send(
+            sim.addr(),
+            "PATCH",
+            &format!("{base}/{id}?sequence=9"),
+            &[
+                ("authorization", wrong.as_str()),
+                ("content-type", "application/json"),
+            ],
+            json!({"player": {"isPause": true}}).to_string(),
+        )
+        .await
+        .expect("wrong");
+        assert_eq!(r.status, 401);
+        let r = send(
+            sim.addr(),
+            "PATCH",
+            &format!("{base}/nope?sequence=9"),
+            &headers,
+            json!({"player": {"isPause": true}}).to_string(),
+        )
+        .await
+        .expect("unknown");
+        assert_eq!(r.status, 404);
+        send(sim.addr(), "DELETE", &format!("{base}/{id}"), &headers, "")
+            .await
+            .expect("delete");
+        let r = patch("10", json!({"isPause": true})).await;
+        assert_eq!(r.status, 404, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn notices_describe_the_player_and_verify() {
+        let sim = AgoraSim::start(AgoraSimConfig::for_tests())
+            .await
+            .expect("starts");
+        let cfg = sim.config().clone();
+        let auth = basic(&cfg.customer_id, &cfg.customer_secret);
+        let base = format!("/na/v1/projects/{}/cloud-player/players", cfg.app_id);
+        let body = json!({"player": {"streamUrl": "rtmp://a/b", "channelName": "c1", "uid": 7, "name": "p"}});
+        send(
+            sim.addr(),
+            "POST",
+            &base,
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+        .await
+        .expect("create");
+        let id = sim.live()[0].id.clone();
+        assert!(sim.notice("nope", &NoticeEvent::Created).is_none());
+        let n = sim
+            .notice_at(
+                &id,
+                &NoticeEvent::StatusChanged("running".into()),
+                1_700_000_000_000,
+            )
+            .expect("notice");
+        let v: Value = serde_json::from_slice(&n.body).expect("json");
+        assert_eq!(v["productId"], 4);
+        assert_eq!(v["eventType"], 4);
+        assert_eq!(v["notifyMs"], 1_700_000_000_000_u64);
+        assert_eq!(v["payload"]["lts"], 1_699_999_999_000_u64);
+        assert_eq!(v["payload"]["player"]["id"], id.as_str());
+        assert_eq!(v["payload"]["player"]["channelName"], "c1");
+        assert_eq!(v["payload"]["player"]["status"], "running");
+        let (v1, v2) = notice_signatures(&cfg.notification_secret, &n.body);
+        let header = |name: &str| {
+            n.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("Agora-Signature"), Some(v1));
+        assert_eq!(header("Agora-Signature-V2"), Some(v2));
+        let d = sim
+            .notice(&id, &NoticeEvent::Destroyed("Idle Timeout".into()))
+            .expect("notice");
+        let v: Value = serde_json::from_slice(&d.body).expect("json");
+        assert_eq!(
+            (
+                v["eventType"].as_u64(),
+                v["payload"]["destroyReason"].as_str()
+            ),
+            (Some(3), Some("Idle Timeout"))
+        );
+        assert_ne!(
+            v["noticeId"],
+            serde_json::from_slice::<Value>(&n.body).expect("json")["noticeId"]
+        );
     }
 }

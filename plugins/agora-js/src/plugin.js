@@ -1,12 +1,16 @@
 // Ingest Gateway provider plugin for Agora Media Pull ("cloud player"), pull-in, written in
 // JavaScript and built into a component with componentize-js (see ../README.md and build.mjs).
-// Contract ingest:provider@0.2.0: the plugin performs no I/O. `start`, `stop` and `status`
-// return the vendor request to send (`send`) or the result (`done`); the host sends the
-// request and calls again, on a fresh instance, with the answers so far (see `step` below).
+// Contract ingest:provider@0.2.1, world `adapter-plugin-with-update`: the plugin performs no
+// I/O. `start`, `stop`, `status` and `update` return the vendor request to send (`send`) or
+// the result (`done`); the host sends the request and calls again, on a fresh instance, with
+// the answers so far (see `step` below).
 //
 // start  → POST   {base}/{region}/v1/projects/{appId}/cloud-player/players
 // stop   → DELETE {base}/{region}/v1/projects/{appId}/cloud-player/players/{playerId}
 // status → GET    {base}/{region}/v1/projects/{appId}/cloud-player/players?filter=channelName eq {channel}
+// update → PATCH  {base}/{region}/v1/projects/{appId}/cloud-player/players/{playerId}?sequence={n}
+// parse-callback: an Agora Notifications (NCS) notice for Media Pull, verified with the
+//                 operator's notification secret through the host (no vendor request).
 //
 // Authentication is HTTP Basic with the project's RESTful credentials. The plugin never holds
 // them: `basicAuthPlaceholder` returns an opaque token that the host replaces with
@@ -14,16 +18,20 @@
 // Time, nonces and the request id come from the host, identical at every step of a call, so
 // each step rebuilds the same request and dry runs are byte-identical.
 
-import { basicAuthPlaceholder } from 'ingest:provider/credentials@0.2.0';
-import { endpoint, get } from 'ingest:provider/config@0.2.0';
-import { requestId } from 'ingest:provider/context@0.2.0';
+import { basicAuthPlaceholder, hmac } from 'ingest:provider/credentials@0.2.1';
+import { endpoint, get } from 'ingest:provider/config@0.2.1';
+import { nowMs, requestId } from 'ingest:provider/context@0.2.1';
 
 const NAME = 'agora-js';
-const VERSION = '0.1.0';
+const VERSION = '0.2.0';
 const DEFAULT_BASE = 'https://api.agora.io';
 const DEFAULT_REGION = 'na';
 const SECRET_ID = 'customer_id';
 const SECRET_KEY = 'customer_secret';
+/** The optional secret holding the Agora Notifications secret (only `parse-callback` uses it). */
+const SECRET_NOTIFICATION = 'notification_secret';
+/** Longest source URL Agora takes (`streamUrl`), bytes. */
+const MAX_STREAM_URL = 1024;
 /** Longest session reference the contract allows, bytes. */
 const MAX_SESSION_REF = 2048;
 
@@ -104,6 +112,35 @@ function objectOption(options, key) {
   return v;
 }
 
+function boolOption(options, key) {
+  const v = options[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw invalid(`\`options.${key}\` must be true or false`);
+  return v;
+}
+
+/** The request's `options`: a JSON object (`{}` when empty). */
+function parseOptions(json) {
+  let options;
+  try {
+    options = JSON.parse(json || '{}');
+  } catch (e) {
+    throw invalid(`\`options\` is not valid JSON: ${e.message}`);
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('`options` must be a JSON object');
+  return options;
+}
+
+/** A source URL Agora can pull, trimmed; `missing` says why it is needed when absent. */
+function sourceUrl(raw, missing) {
+  const source = (raw ?? '').trim();
+  if (!/^(rtmps?|https?):\/\/[^/\s]+/i.test(source)) {
+    throw invalid(`\`stream_url\` ${missing}: the source Agora pulls (http://, https://, rtmp:// or rtmps://; FLV, MP4, MPEG-TS, MKV or HLS)`);
+  }
+  if (utf8Length(source) > MAX_STREAM_URL) throw invalid(`\`stream_url\` is ${utf8Length(source)} bytes; Agora takes at most ${MAX_STREAM_URL}`);
+  return source;
+}
+
 /** Validates a start request and builds Agora's body (fixed field order: deterministic bytes). */
 function startBody(req) {
   if (req.direction !== 'pull-in') {
@@ -112,20 +149,9 @@ function startBody(req) {
   if (req.media !== 'audio-video') {
     throw new ProviderError('unsupported', `Agora Media Pull relays the source's tracks; media \`${req.media}\` is not supported (use \`audio-video\`, and options.audio_options / video_options to shape them)`);
   }
-  let options;
-  try {
-    options = JSON.parse(req.optionsJson || '{}');
-  } catch (e) {
-    throw invalid(`\`options\` is not valid JSON: ${e.message}`);
-  }
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('`options` must be a JSON object');
-
+  const options = parseOptions(req.optionsJson);
   const channelName = checkName('room_id', req.roomId, 64);
-  const source = (req.streamUrl ?? '').trim();
-  if (!/^(rtmps?|https?):\/\/[^/\s]+/i.test(source)) {
-    throw invalid('`stream_url` is required for pull-in: the source Agora pulls (http://, https://, rtmp:// or rtmps://; FLV, MP4, MPEG-TS, MKV or HLS)');
-  }
-  const player = { streamUrl: source, channelName };
+  const player = { streamUrl: sourceUrl(req.streamUrl, 'is required for pull-in'), channelName };
   if (options.token !== undefined && options.token !== null) {
     if (typeof options.token !== 'string' || !options.token.trim()) throw invalid('`options.token` must be a non-empty string (the RTC token for `user_id` in `room_id`)');
     player.token = options.token;
@@ -151,6 +177,52 @@ function startBody(req) {
   const videoOptions = objectOption(options, 'video_options');
   if (videoOptions !== undefined) player.videoOptions = videoOptions;
   return { player };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Update request → Agora `player` (PATCH …/players/{playerId}?sequence={n})
+
+/** The `options` keys an update reads; any other is refused (a misspelt change must not be
+ *  reported done). */
+const UPDATE_OPTIONS = ['volume', 'is_pause', 'seek_position', 'audio_options', 'sequence'];
+/** Largest `sequence` the plugin sends: the largest integer a JSON number holds exactly. */
+const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+
+/** Validates an update request; returns Agora's body (only the fields that change, in a fixed
+ *  order) and the `sequence` query parameter.
+ *
+ *  Agora applies the update with the highest `sequence` and wants each update of a player to
+ *  carry a larger one than the last. The plugin keeps no state, so unless the caller gives
+ *  `options.sequence` it sends the call's clock in Unix milliseconds: larger at every later
+ *  call, the same at every step of one call. */
+function updateBody(req) {
+  const options = parseOptions(req.optionsJson);
+  const unknown = Object.keys(options).find((k) => !UPDATE_OPTIONS.includes(k));
+  if (unknown !== undefined) {
+    throw invalid(`\`options.${unknown}\` is not a setting agora-js can change on a running ingest (it can change: stream_url, ${UPDATE_OPTIONS.map((k) => `options.${k}`).join(', ')})`);
+  }
+  const player = {};
+  if (req.streamUrl !== undefined && req.streamUrl !== null) player.streamUrl = sourceUrl(req.streamUrl, 'must be a URL');
+  let audioOptions = objectOption(options, 'audio_options');
+  const volume = intOption(options, 'volume', 0, 200);
+  if (volume !== undefined) {
+    const given = audioOptions?.volume;
+    if (given !== undefined && given !== volume) {
+      throw invalid(`\`options.volume\` (${volume}) and \`options.audio_options.volume\` (${JSON.stringify(given)}) disagree; give one`);
+    }
+    audioOptions = { ...(audioOptions ?? {}), volume };
+  }
+  if (audioOptions !== undefined) player.audioOptions = audioOptions;
+  const isPause = boolOption(options, 'is_pause');
+  if (isPause !== undefined) player.isPause = isPause;
+  const seekPosition = intOption(options, 'seek_position', 0, 4294967295);
+  if (seekPosition !== undefined) player.seekPosition = seekPosition;
+  if (Object.keys(player).length === 0) {
+    throw invalid(`the update changes nothing: give \`stream_url\` or one of ${UPDATE_OPTIONS.filter((k) => k !== 'sequence').map((k) => `options.${k}`).join(', ')}`);
+  }
+  const given = intOption(options, 'sequence', 0, MAX_SEQUENCE);
+  const sequence = given === undefined ? String(nowMs()) : String(given);
+  return { body: { player }, sequence };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,11 +253,14 @@ function vendorRequestId(headers, sent) {
   return headers.get('x-request-id') ?? headers.get('x-custom-request-id') ?? sent;
 }
 
-function kindForStatus(status) {
+function kindForStatus(status, op) {
   if (status === 400) return ['invalid-argument', 'Agora refused the request as invalid'];
   if (status === 401) return ['unauthenticated', 'Agora refused the RESTful credentials; check the `customer_id` and `customer_secret` secrets'];
   if (status === 403) return ['permission-denied', 'Agora refused the request: Media Pull may not be enabled for this project, or the credentials may not use it'];
   if (status === 404) return ['not-found', 'Agora does not know this player (stopped, idle-timed-out, or never created)'];
+  if (status === 409 && op === 'update') {
+    return ['failed-precondition', 'Agora refused the update as out of order: an update of this player with the same or a later `sequence` was already applied; send the change again (a later call gets a later sequence)'];
+  }
   if (status === 409) return ['already-exists', 'Agora already has a player with this name in the project; choose another `display_name`'];
   if (status === 429) return ['rate-limited', 'Agora answered 429 (too many requests); retry after a pause'];
   if (status >= 500 && status <= 599) return ['unavailable', `Agora answered HTTP ${status}; retry later`];
@@ -193,7 +268,7 @@ function kindForStatus(status) {
 }
 
 /** The error for a non-2xx answer, keeping whatever Agora said. */
-function vendorError(status, headers, text, sentId) {
+function vendorError(status, headers, text, sentId, op) {
   let body;
   try {
     body = JSON.parse(text);
@@ -201,7 +276,7 @@ function vendorError(status, headers, text, sentId) {
     body = undefined;
   }
   const obj = body && typeof body === 'object' && !Array.isArray(body) ? body : {};
-  const [kind, what] = kindForStatus(status);
+  const [kind, what] = kindForStatus(status, op);
   const code = obj.reason ?? obj.code ?? String(status);
   const message = obj.message ?? obj.msg ?? (text ? text.slice(0, 512) : undefined);
   const retryAfter = headers.get('retry-after');
@@ -290,8 +365,9 @@ function transportError(error) {
   }
 }
 
-/** One authenticated request through `send`; returns {json, requestId} of a 2xx answer. */
-function call(send, method, path, body) {
+/** One authenticated request through `send` for operation `op`; returns {json, requestId} of a
+ *  2xx answer. */
+function call(send, op, method, path, body) {
   const s = settings();
   let auth;
   try {
@@ -311,7 +387,8 @@ function call(send, method, path, body) {
     url: normalizeUrl(`${s.base}${playersPath(s)}${path}`),
     headers,
     body: body === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(body)),
-    // A query may be repeated after a broken connection; a create or a delete may not.
+    // A query may be repeated after a broken connection; a create, a delete or an update may
+    // not (what Agora answers to a repeated update `sequence` is not documented).
     idempotent: method === 'GET',
   });
   if (answer.tag === 'err') throw transportError(answer.val);
@@ -319,7 +396,7 @@ function call(send, method, path, body) {
   const responseHeaders = headerMap(response.headers);
   const text = new TextDecoder().decode(response.body);
   if (response.status < 200 || response.status > 299) {
-    throw vendorError(response.status, responseHeaders, text, sentId);
+    throw vendorError(response.status, responseHeaders, text, sentId, op);
   }
   let json;
   if (text.trim()) {
@@ -333,9 +410,188 @@ function call(send, method, path, body) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The provider interface
+// Player states, as the List API and the notifications spell them
 
-const STATES = { connecting: 'starting', running: 'running', stopped: 'stopped', failed: 'failed' };
+/** Agora's player status → the normalized state. `idle` (playback not started yet) and
+ *  `success` (connected to the source, notifications only) are still `starting`. */
+const STATES = new Map([
+  ['idle', 'starting'],
+  ['connecting', 'starting'],
+  ['success', 'starting'],
+  ['running', 'running'],
+  ['stopped', 'stopped'],
+  ['failed', 'failed'],
+]);
+
+const stateOf = (status) => STATES.get(status) ?? 'unknown';
+
+// ---------------------------------------------------------------------------------------------
+// Notifications: Agora's Notification Center Service (NCS) posting Media Pull events
+//
+// Body `{"noticeId", "productId", "eventType", "notifyMs", "payload"}`; header
+// `Agora-Signature-V2` = lowercase hex HMAC-SHA256(notification secret, raw body) (Agora also
+// sends `Agora-Signature`, the same over HMAC-SHA1; the plugin checks the SHA-256 one). The
+// signature covers `notifyMs`, which Agora refreshes at every retry, so a notice sent more
+// than MAX_NOTICE_AGE_SECS away from the gateway's clock is refused as stale or replayed.
+
+/** Agora's product id of Media Pull ("cloud player") notices. */
+const PRODUCT_MEDIA_PULL = 4;
+/** Largest accepted difference between a notice's `notifyMs` and the gateway's clock, seconds
+ *  (the window the other plugins use for callbacks). */
+const MAX_NOTICE_AGE_SECS = 600;
+/** Media Pull event types. */
+const EVENT_CREATED = 1;
+const EVENT_DESTROYED = 3;
+const EVENT_STATUS = 4;
+/** `destroyReason` → state: a delete or the end of the source is a normal stop; an idle
+ *  timeout (the source never played) or an internal error (e.g. an invalid token) a failure.
+ *  Another reason is `stopped` too: the player is gone either way. */
+const DESTROY_STATES = new Map([
+  ['Delete Request', 'stopped'],
+  ['Stream Stopped', 'stopped'],
+  ['Idle Timeout', 'failed'],
+  ['Internal Error', 'failed'],
+]);
+
+const unauthenticated = (message) => new ProviderError('unauthenticated', message);
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** Whether two strings are equal, in time that depends on their lengths only. */
+function sameText(a, b) {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+/** The first non-blank value of header `name` (case-insensitive), trimmed. */
+function requestHeader(headers, name) {
+  const want = name.toLowerCase();
+  const found = headers.find(([k, v]) => k.toLowerCase() === want && v.trim());
+  return found?.[1].trim();
+}
+
+/** Checks `Agora-Signature-V2` against the raw body and the provider's notification secret. */
+function verifyNotice(req) {
+  let mac;
+  try {
+    mac = hmac('sha256', [{ tag: 'secret', val: SECRET_NOTIFICATION }], [{ tag: 'bytes', val: req.body }]);
+  } catch (e) {
+    const p = e?.payload ?? e;
+    if (p?.tag === 'unknown-secret') {
+      throw new ProviderError('unsupported', `agora-js cannot verify Agora notifications without the secret \`${SECRET_NOTIFICATION}\` (the Secret Agora Console shows for the Notifications configuration); add \`${SECRET_NOTIFICATION} = { env = "…" }\` under [providers.secrets]`);
+    }
+    throw new ProviderError('plugin-fault', `the credentials call failed: ${p?.val ?? p}`);
+  }
+  const given = requestHeader(req.headers, 'agora-signature-v2');
+  if (given === undefined) {
+    throw unauthenticated('the notice is not signed: the `Agora-Signature-V2` header is missing; Agora Notifications sign notices with Agora-Signature-V2 = hex(HMAC-SHA256(secret, body))');
+  }
+  if (!sameText(hex(mac), given.toLowerCase())) {
+    throw unauthenticated(`the notice's \`Agora-Signature-V2\` does not verify against the provider's \`${SECRET_NOTIFICATION}\`: it was not sent by Agora with this secret, or its body was altered`);
+  }
+}
+
+/** A non-negative integer field (a JSON number or a string of digits), or undefined. */
+function uintField(obj, key, what) {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'string' && /^\d{1,16}$/.test(v.trim()) ? Number(v.trim()) : v;
+  if (!Number.isSafeInteger(n) || n < 0) throw invalid(`the notice's \`${what}\` is not a non-negative integer`);
+  return n;
+}
+
+const textField = (obj, key) => (typeof obj?.[key] === 'string' && obj[key] ? obj[key] : undefined);
+
+/** Verifies and normalizes one notice. */
+function parseNotice(req) {
+  verifyNotice(req);
+  let notice;
+  try {
+    notice = JSON.parse(new TextDecoder().decode(req.body));
+  } catch {
+    notice = undefined;
+  }
+  if (!notice || typeof notice !== 'object' || Array.isArray(notice)) {
+    throw invalid('the notice body is not a JSON object (Agora Notifications: noticeId, productId, eventType, notifyMs, payload)');
+  }
+  const notifyMs = uintField(notice, 'notifyMs', 'notifyMs');
+  if (notifyMs === undefined) {
+    throw unauthenticated('the notice carries no `notifyMs`, so its age cannot be checked (a replayed notice could not be told from a new one)');
+  }
+  const ageSecs = Math.floor(Math.abs(Number(nowMs()) - notifyMs) / 1000);
+  if (ageSecs > MAX_NOTICE_AGE_SECS) {
+    throw unauthenticated(`the notice's \`notifyMs\` is ${ageSecs} s away from the gateway's clock (at most ${MAX_NOTICE_AGE_SECS} s accepted); it is stale or replayed, or a clock is wrong`);
+  }
+  const productId = uintField(notice, 'productId', 'productId');
+  const eventType = uintField(notice, 'eventType', 'eventType');
+  if (eventType === undefined) throw invalid('the notice has no `eventType`');
+  const payload = notice.payload ?? {};
+  if (typeof payload !== 'object' || Array.isArray(payload)) throw invalid("the notice's `payload` is not a JSON object");
+  const appId = textField(notice, 'appId');
+  const configured = (get('app_id') ?? '').trim();
+  if (appId !== undefined && configured && appId !== configured) {
+    throw invalid(`the notice is for App ID \`${appId}\`, not this provider's \`app_id\``);
+  }
+  const noticeId = textField(notice, 'noticeId');
+  const about = noticeId === undefined ? '' : `; notice ${noticeId}`;
+  const occurredAtMs = BigInt(uintField(payload, 'lts', 'payload.lts') ?? notifyMs);
+
+  // Another product's notice (the same URL configured for several): verified, but nothing
+  // this plugin can map.
+  if (productId !== PRODUCT_MEDIA_PULL) {
+    return {
+      sessionRef: undefined,
+      vendorTaskId: undefined,
+      state: 'unknown',
+      vendorEvent: `productId=${productId ?? 'none'} eventType=${eventType}`,
+      detail: `not a Media Pull notice (productId ${PRODUCT_MEDIA_PULL})${about}`,
+      occurredAtMs,
+    };
+  }
+
+  const player = payload.player && typeof payload.player === 'object' && !Array.isArray(payload.player) ? payload.player : {};
+  const id = textField(player, 'id');
+  const channel = textField(player, 'channelName');
+  const ref = id !== undefined && channel !== undefined ? sessionRef(id, channel) : undefined;
+  const status = textField(player, 'status');
+  const name = textField(player, 'name');
+  const named = name === undefined ? '' : `; player ${name}`;
+  let state;
+  let vendorEvent = `eventType=${eventType}`;
+  let detail;
+  switch (eventType) {
+    case EVENT_CREATED:
+      state = status === undefined ? 'starting' : stateOf(status);
+      detail = `player created${status === undefined ? '' : ` (${status})`}`;
+      break;
+    case EVENT_DESTROYED: {
+      const reason = textField(payload, 'destroyReason');
+      state = (reason !== undefined && DESTROY_STATES.get(reason)) || 'stopped';
+      detail = `player destroyed${reason === undefined ? '' : `: ${reason}`}`;
+      break;
+    }
+    case EVENT_STATUS:
+      state = status === undefined ? 'unknown' : stateOf(status);
+      vendorEvent = `eventType=${eventType} status=${status ?? 'none'}`;
+      detail = `player status ${status ?? 'not given'}`;
+      break;
+    default:
+      state = 'unknown';
+      detail = `undocumented Media Pull eventType ${eventType}`;
+  }
+  return {
+    sessionRef: ref !== undefined && utf8Length(ref) <= MAX_SESSION_REF ? ref : undefined,
+    vendorTaskId: id,
+    state,
+    vendorEvent,
+    detail: `${detail}${named}${about}`,
+    occurredAtMs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider interface
 
 export const provider = {
   describe() {
@@ -344,7 +600,7 @@ export const provider = {
       version: VERSION,
       vendor: 'Agora Media Pull',
       directions: ['pull-in'],
-      operations: ['start', 'stop', 'status'],
+      operations: ['start', 'stop', 'status', 'update', 'parse-callback'],
       configKeys: [
         { name: 'app_id', required: true, description: 'The Agora project\'s App ID, in the request path.' },
         { name: 'region', required: false, description: 'Agora region code near the source, lowercase (`na`, `eu`, `ap`, `cn`). Default `na`.' },
@@ -357,7 +613,7 @@ export const provider = {
   start(req, answers) {
     return step(answers, (send) => {
       const body = startBody(req);
-      const { json, requestId: rid } = call(send, 'POST', '', body);
+      const { json, requestId: rid } = call(send, 'start', 'POST', '', body);
       const id = json?.player?.id;
       if (typeof id !== 'string' || !id) throw badResponse('the answer carries no `player.id`', rid);
       const ref = sessionRef(id, body.player.channelName);
@@ -369,7 +625,7 @@ export const provider = {
   stop(req, answers) {
     return step(answers, (send) => {
       const { id } = parseSessionRef(req.sessionRef);
-      const { requestId: rid } = call(send, 'DELETE', `/${encodeURIComponent(id)}`);
+      const { requestId: rid } = call(send, 'stop', 'DELETE', `/${encodeURIComponent(id)}`);
       return { vendorRequestId: rid };
     });
   },
@@ -378,7 +634,7 @@ export const provider = {
     return step(answers, (send) => {
       const { id, channel } = parseSessionRef(req.sessionRef);
       const filter = encodeURIComponent(`channelName eq ${channel}`);
-      const { json, requestId: rid } = call(send, 'GET', `?filter=${filter}`);
+      const { json, requestId: rid } = call(send, 'status', 'GET', `?filter=${filter}`);
       if (!json || !Array.isArray(json.players)) throw badResponse('the answer carries no `players` list', rid);
       const player = json.players.find((p) => p && p.id === id);
       if (!player) {
@@ -386,7 +642,7 @@ export const provider = {
       }
       const vendorState = typeof player.status === 'string' ? player.status : undefined;
       return {
-        state: STATES[vendorState] ?? 'unknown',
+        state: vendorState === undefined ? 'unknown' : stateOf(vendorState),
         vendorState,
         detail: player.name === undefined ? undefined : `player ${player.name}`,
         vendorRequestId: rid,
@@ -394,8 +650,23 @@ export const provider = {
     });
   },
 
-  // A `result` export (no steps): the ok value is returned, the error *thrown*.
-  parseCallback() {
-    throw new ProviderError('unsupported', 'agora-js does not handle callbacks: Agora reports Media Pull events through its Notification Center Service, whose format the vendor spec does not cover; poll `status` instead');
+  // A `result` export (no steps, no vendor request): the ok value is returned, the error
+  // *thrown*.
+  parseCallback(req) {
+    return parseNotice(req);
+  },
+};
+
+// The optional `updater` interface (world `adapter-plugin-with-update`): PATCH the player with
+// only the fields that change. The player id and channel do not change, so the session
+// reference stays.
+export const updater = {
+  update(req, answers) {
+    return step(answers, (send) => {
+      const { id } = parseSessionRef(req.sessionRef);
+      const { body, sequence } = updateBody(req);
+      const { requestId: rid } = call(send, 'update', 'PATCH', `/${encodeURIComponent(id)}?sequence=${sequence}`, body);
+      return { sessionRef: undefined, vendorRequestId: rid };
+    });
   },
 };
