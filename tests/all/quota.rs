@@ -212,7 +212,7 @@ async fn without_a_wait_a_call_over_the_rate_is_refused_at_once() {
     );
     let over = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "8"))).await;
     assert_eq!(over.status, 429, "{}", over.text);
-    // The next turn is up to 1.05 s away (turns are spaced 5 % wide), in whole seconds.
+    // The next turn is up to 1.1 s away (turns are spaced 10 % wide), in whole seconds.
     let retry = over.headers["retry-after"].to_str().expect("text");
     assert!(retry == "1" || retry == "2", "Retry-After {retry}");
     assert_eq!(sim.requests().len(), 1);

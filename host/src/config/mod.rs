@@ -403,7 +403,7 @@ pub struct QuotaConfig {
     #[serde(default)]
     pub status: Option<u32>,
     /// Calls let through back to back after a quiet period. Default 1: calls are spaced
-    /// evenly (5 % wider than `1 s / rate`, room for jitter on the way), so the vendor never
+    /// evenly (10 % wider than `1 s / rate`, room for jitter on the way), so the vendor never
     /// sees more than the rate in any one second; a burst of `b` lets up to `rate + b - 1`
     /// through in one second.
     #[serde(default = "default_burst")]
