@@ -575,14 +575,13 @@ async fn update_changes_the_running_player_through_patch() {
     let (id, player) = started(&gw, &sim, "room-u1", "31").await;
     let path = format!("/v1/ingests/{id}");
 
-    let updated = call(
+    let updated = patch(
         &gw,
-        "PATCH",
-        &path,
-        Some(json!({
+        &id,
+        json!({
             "stream_url": "https://media.example.com/live/backup.flv",
             "options": {"volume": 35, "is_pause": true},
-        })),
+        }),
     )
     .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
@@ -638,13 +637,7 @@ async fn update_changes_the_running_player_through_patch() {
     );
 
     // Resume only: the source and volume stay; a later call sends a later sequence.
-    let resumed = call(
-        &gw,
-        "PATCH",
-        &path,
-        Some(json!({"options": {"is_pause": false}})),
-    )
-    .await;
+    let resumed = patch(&gw, &id, json!({"options": {"is_pause": false}})).await;
     assert_eq!(resumed.status, 200, "{}", resumed.text);
     let p = sim
         .live()
@@ -658,11 +651,10 @@ async fn update_changes_the_running_player_through_patch() {
     assert_eq!(p.updates.len(), 2);
 
     // A caller's own sequence not above the last one: Agora's order is kept, nothing changes.
-    let stale = call(
+    let stale = patch(
         &gw,
-        "PATCH",
-        &path,
-        Some(json!({"options": {"seek_position": 40, "sequence": 1}})),
+        &id,
+        json!({"options": {"seek_position": 40, "sequence": 1}}),
     )
     .await;
     assert_eq!(stale.status, 409, "{}", stale.text);
@@ -682,13 +674,7 @@ async fn update_changes_the_running_player_through_patch() {
     assert_eq!(status.json["state"], "running", "{}", status.text);
     let stopped = call(&gw, "DELETE", &path, None).await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
-    let gone = call(
-        &gw,
-        "PATCH",
-        &path,
-        Some(json!({"options": {"volume": 50}})),
-    )
-    .await;
+    let gone = patch(&gw, &id, json!({"options": {"volume": 50}})).await;
     assert_eq!(gone.status, 404, "{}", gone.text);
     assert_eq!(gone.json["kind"], "not-found");
     assert_eq!(gone.json["vendor_code"], "NotFound");
@@ -699,7 +685,6 @@ async fn update_refuses_what_it_cannot_change_before_the_vendor() {
     let sim = sim().await;
     let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
     let (id, _) = started(&gw, &sim, "room-u2", "32").await;
-    let path = format!("/v1/ingests/{id}");
     let sent = sim.request_count();
     for (body, needle) in [
         (json!({"options": {"volum": 40}}), "`options.volum`"),
@@ -725,7 +710,7 @@ async fn update_refuses_what_it_cannot_change_before_the_vendor() {
             "`stream_url`",
         ),
     ] {
-        let refused = call(&gw, "PATCH", &path, Some(body.clone())).await;
+        let refused = patch(&gw, &id, body.clone()).await;
         assert_eq!(refused.status, 400, "{body}: {}", refused.text);
         assert_eq!(refused.json["kind"], "invalid-argument", "{body}");
         assert!(refused.text.contains(needle), "{body}: {}", refused.text);

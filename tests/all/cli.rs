@@ -117,6 +117,10 @@ fn dry_run_without_a_response_prints_the_request_and_a_transport_error() {
     let (_, stderr, ok) = run_with_stdin(&args, r#"{"task": "x"}"#);
     assert!(!ok);
     assert!(stderr.contains("session_ref"), "{stderr}");
+    // A key beside it is a mistake too (a misspelt field must not be ignored).
+    let (_, stderr, ok) = run_with_stdin(&args, r#"{"session_ref": "task-1", "room": "x"}"#);
+    assert!(!ok);
+    assert!(stderr.contains("nothing else"), "{stderr}");
 }
 
 fn run_with_stdin(args: &[&str], stdin: &str) -> (String, String, bool) {

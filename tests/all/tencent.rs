@@ -882,14 +882,13 @@ async fn update_changes_the_running_task_through_update_stream_ingest() {
     let id = started.json["id"].as_str().expect("id").to_string();
     let path = format!("/v1/ingests/{id}");
 
-    let updated = call(
+    let updated = patch(
         &gw,
-        "PATCH",
-        &path,
-        Some(json!({
+        &id,
+        json!({
             "stream_url": "https://media.example.com/live/backup.flv",
             "options": {"volume": 35, "is_pause": true},
-        })),
+        }),
     )
     .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
@@ -909,13 +908,7 @@ async fn update_changes_the_running_task_through_update_stream_ingest() {
     assert_eq!((task.volume, task.paused), (35, true));
 
     // Resume only: the source and volume stay as they are.
-    let resumed = call(
-        &gw,
-        "PATCH",
-        &path,
-        Some(json!({"options": {"is_pause": false}})),
-    )
-    .await;
+    let resumed = patch(&gw, &id, json!({"options": {"is_pause": false}})).await;
     assert_eq!(resumed.status, 200, "{}", resumed.text);
     let task = &sim.tasks()[0];
     assert_eq!((task.volume, task.paused), (35, false));
@@ -928,13 +921,7 @@ async fn update_changes_the_running_task_through_update_stream_ingest() {
     assert_eq!(stopped.status, 200, "{}", stopped.text);
 
     // The vendor no longer runs the task: its error, normalized.
-    let gone = call(
-        &gw,
-        "PATCH",
-        &path,
-        Some(json!({"options": {"volume": 50}})),
-    )
-    .await;
+    let gone = patch(&gw, &id, json!({"options": {"volume": 50}})).await;
     assert_eq!(gone.status, 404, "{}", gone.text);
     assert_eq!(gone.json["vendor_code"], "FailedOperation.TaskNotExist");
 }
@@ -944,7 +931,7 @@ async fn update_refuses_what_it_cannot_change_before_the_vendor() {
     let sim = sim().await;
     let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
     let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "42"))).await;
-    let path = format!("/v1/ingests/{}", started.json["id"].as_str().expect("id"));
+    let id = started.json["id"].as_str().expect("id").to_string();
     let sent = sim.request_count();
     for (body, needle) in [
         (json!({"options": {"volum": 40}}), "`options.volum`"),
@@ -955,7 +942,7 @@ async fn update_refuses_what_it_cannot_change_before_the_vendor() {
             "`stream_url`",
         ),
     ] {
-        let refused = call(&gw, "PATCH", &path, Some(body.clone())).await;
+        let refused = patch(&gw, &id, body.clone()).await;
         assert_eq!(refused.status, 400, "{body}: {}", refused.text);
         assert!(refused.text.contains(needle), "{body}: {}", refused.text);
     }

@@ -30,11 +30,10 @@ async fn a_new_session_reference_gets_a_new_handle() {
     let gw = gateway(&provider("p", "test-hostile", Some("ok"))).await;
     let old = started(&gw, "p").await;
 
-    let updated = call(
+    let updated = patch(
         &gw,
-        "PATCH",
-        &format!("/v1/ingests/{old}"),
-        Some(json!({"stream_url": "rtmp://media.example.com/live/b"})),
+        &old,
+        json!({"stream_url": "rtmp://media.example.com/live/b"}),
     )
     .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
@@ -60,13 +59,7 @@ async fn a_new_session_reference_gets_a_new_handle() {
 async fn an_oversized_updated_reference_is_a_plugin_fault() {
     let gw = gateway(&provider("p", "test-hostile", Some("ok"))).await;
     let id = started(&gw, "p").await;
-    let answer = call(
-        &gw,
-        "PATCH",
-        &format!("/v1/ingests/{id}"),
-        Some(json!({"options": {"huge-ref": true}})),
-    )
-    .await;
+    let answer = patch(&gw, &id, json!({"options": {"huge-ref": true}})).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.json["kind"], "plugin-fault", "{}", answer.text);
     assert!(
@@ -104,11 +97,10 @@ async fn bodies_that_change_nothing_or_are_malformed_are_refused() {
             "{body}"
         );
     }
-    let forged = call(
+    let forged = patch(
         &gw,
-        "PATCH",
-        "/v1/ingests/forged",
-        Some(json!({"stream_url": "rtmp://media.example.com/live/b"})),
+        "forged",
+        json!({"stream_url": "rtmp://media.example.com/live/b"}),
     )
     .await;
     assert_eq!(forged.status, 404, "{}", forged.text);
@@ -134,11 +126,10 @@ async fn a_contract_0_2_0_component_loads_serves_and_answers_update_with_501() {
     let listed = call(&gw, "GET", "/v1/providers", None).await;
     let ops = &listed.json["providers"][0]["operations"];
     assert_eq!(ops, &json!(["start", "stop", "status"]), "{}", listed.text);
-    let answer = call(
+    let answer = patch(
         &gw,
-        "PATCH",
-        &format!("/v1/ingests/{id}"),
-        Some(json!({"stream_url": "rtmp://media.example.com/live/b"})),
+        &id,
+        json!({"stream_url": "rtmp://media.example.com/live/b"}),
     )
     .await;
     assert_eq!(answer.status, 501, "{}", answer.text);

@@ -46,6 +46,13 @@ pub const HOST_INTERFACES: [&str; 5] = ["types", "credentials", "config", "conte
 /// returns its vendor requests as values.
 pub const REFUSED_WASI: [&str; 2] = ["wasi:http/", "wasi:sockets/"];
 
+/// The interface `name` names when it is `ingest:provider/{interface}@0.2.x`, of this host's
+/// contract line (an import or an export of a plugin); `None` for anything else.
+pub fn interface_in_line(name: &str) -> Option<&str> {
+    let (interface, version) = name.strip_prefix("ingest:provider/")?.split_once('@')?;
+    version.starts_with(CONTRACT_LINE).then_some(interface)
+}
+
 /// A component pre-instantiated against the host's linker, with the indices of its exports:
 /// the provider interface (required) and the updater interface (when the component has it).
 pub struct PluginPre<T: 'static> {

@@ -22,14 +22,12 @@ fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
         .exports(engine)
         .map(|(name, item)| (name.to_string(), item.ty))
         .collect();
-    let in_line = |prefix: &str, n: &str| {
-        n.strip_prefix(prefix)
-            .and_then(|v| v.strip_prefix('@'))
-            .is_some_and(|v| v.starts_with(super::CONTRACT_LINE))
+    let export = |interface: &str| {
+        exports
+            .iter()
+            .find(|(n, _)| super::interface_in_line(n) == Some(interface))
     };
-    let provider = exports
-        .iter()
-        .find(|(n, _)| in_line("ingest:provider/provider", n));
+    let provider = export("provider");
     match provider {
         Some((name, item)) => {
             interface_problems(engine, name, item, &super::PROVIDER_FUNCTIONS, problems)
@@ -55,10 +53,7 @@ fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
             }
         }
     }
-    if let Some((name, item)) = exports
-        .iter()
-        .find(|(n, _)| in_line("ingest:provider/updater", n))
-    {
+    if let Some((name, item)) = export("updater") {
         interface_problems(engine, name, item, &super::UPDATER_FUNCTIONS, problems);
     }
 }
@@ -104,11 +99,8 @@ fn import_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
         }
         let ok = if let Some(rest) = name.strip_prefix("wasi:") {
             rest.contains("@0.2.")
-        } else if let Some(rest) = name.strip_prefix("ingest:provider/") {
-            let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-            super::HOST_INTERFACES.contains(&iface) && version.starts_with(super::CONTRACT_LINE)
         } else {
-            false
+            super::interface_in_line(name).is_some_and(|i| super::HOST_INTERFACES.contains(&i))
         };
         if !ok {
             problems.push(format!(

@@ -303,15 +303,21 @@ impl Gateway {
         else {
             return Err(wrong_shape("start"));
         };
-        let id = self.live().handles.seal(&HandleData {
-            provider: provider.id.clone(),
-            session_ref: session.session_ref.clone(),
-            tenant,
-        });
+        let id = self.seal(&provider.id, &session.session_ref, tenant);
         Ok(Served {
             value: Started { id, session },
             provider,
             plugin,
+        })
+    }
+
+    /// The handle for `session_ref` on `provider`, created by `tenant` (start, update,
+    /// callback events).
+    fn seal(&self, provider: &str, session_ref: &str, tenant: Option<String>) -> String {
+        self.live().handles.seal(&HandleData {
+            provider: provider.to_string(),
+            session_ref: session_ref.to_string(),
+            tenant,
         })
     }
 
@@ -408,14 +414,7 @@ impl Gateway {
                 return Err(wrong_shape("update"));
             };
             let (id, new_id) = match &result.session_ref {
-                Some(r) => {
-                    let sealed = self.live().handles.seal(&HandleData {
-                        provider,
-                        session_ref: r.clone(),
-                        tenant,
-                    });
-                    (sealed, true)
-                }
+                Some(r) => (self.seal(&provider, r, tenant), true),
                 None => (id.to_string(), false),
             };
             Ok(Updated { id, new_id, result })
@@ -455,13 +454,10 @@ impl Gateway {
             _ => Err(wrong_shape("parse-callback")),
         })?;
         let event = &served.value;
-        let id = event.session_ref.as_ref().map(|r| {
-            self.live().handles.seal(&HandleData {
-                provider: provider.id.clone(),
-                session_ref: r.clone(),
-                tenant: tenant.clone(),
-            })
-        });
+        let id = event
+            .session_ref
+            .as_ref()
+            .map(|r| self.seal(&provider.id, r, tenant.clone()));
         self.events.publish(
             Event {
                 id: format!("evt-{}", random_hex(12)),

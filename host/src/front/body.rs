@@ -142,11 +142,7 @@ impl StartBody {
             },
             callback_url: self.callback_url.clone(),
             expires_in_secs: self.expires_in_secs,
-            options_json: self
-                .options
-                .as_ref()
-                .map(|o| serde_json::Value::Object(o.clone()).to_string())
-                .unwrap_or_else(|| "{}".to_string()),
+            options_json: options_json(self.options.as_ref()),
         }
     }
 }
@@ -182,9 +178,13 @@ impl UpdateBody {
 
     /// The vendor-specific changes as the contract's JSON text (`{}` when none).
     pub fn options_json(&self) -> String {
-        self.options
-            .as_ref()
-            .map(|o| serde_json::Value::Object(o.clone()).to_string())
-            .unwrap_or_else(|| "{}".to_string())
+        options_json(self.options.as_ref())
     }
+}
+
+/// A body's `options` as the contract's `options-json` text (`{}` when there are none).
+fn options_json(options: Option<&serde_json::Map<String, serde_json::Value>>) -> String {
+    options
+        .map(|o| serde_json::Value::Object(o.clone()).to_string())
+        .unwrap_or_else(|| "{}".to_string())
 }

@@ -141,14 +141,13 @@ impl CheckReport {
             self.exports.join(", ")
         };
         line(out, "exports", &exports);
-        let in_line = |prefix: &str| {
-            self.exports.iter().find(|e| {
-                e.strip_prefix(prefix)
-                    .is_some_and(|v| v.starts_with(contract::CONTRACT_LINE))
-            })
+        let export = |interface: &str| {
+            self.exports
+                .iter()
+                .find(|e| contract::interface_in_line(e) == Some(interface))
         };
-        if let Some(provider) = in_line("ingest:provider/provider@") {
-            let updater = match in_line("ingest:provider/updater@") {
+        if let Some(provider) = export("provider") {
+            let updater = match export("updater") {
                 Some(_) => "exports the updater (update can be offered)",
                 None => "no updater export (update is answered 501)",
             };
@@ -268,12 +267,11 @@ pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
 /// Classifies one import name.
 pub fn classify_import(name: &str) -> ImportClass {
     let (iface, version) = name.split_once('@').unwrap_or((name, ""));
-    if let Some(rest) = iface.strip_prefix("ingest:provider/") {
-        if contract::HOST_INTERFACES.contains(&rest) && version.starts_with(contract::CONTRACT_LINE)
-        {
-            return ImportClass::Contract;
-        }
-        return ImportClass::Unknown;
+    if iface.starts_with("ingest:provider/") {
+        return match contract::interface_in_line(name) {
+            Some(i) if contract::HOST_INTERFACES.contains(&i) => ImportClass::Contract,
+            _ => ImportClass::Unknown,
+        };
     }
     if contract::REFUSED_WASI.iter().any(|p| name.starts_with(p)) {
         return ImportClass::Unknown;

@@ -340,12 +340,22 @@ pub fn operation_of(
             Ok(StartBody::parse(value.to_string().as_bytes())
                 .map(|body| Operation::Start(body.to_request())))
         }
-        CaseOperation::Stop => Ok(Ok(Operation::Stop(types::StopRequest {
-            session_ref: session_ref()?,
-        }))),
-        CaseOperation::Status => Ok(Ok(Operation::Status(types::StatusRequest {
-            session_ref: session_ref()?,
-        }))),
+        CaseOperation::Stop | CaseOperation::Status => {
+            let only_ref = input
+                .as_object()
+                .is_some_and(|m| m.keys().all(|k| k == "session_ref"));
+            if !only_ref {
+                return Err(CaseError::Field(
+                    "`input` must be {\"session_ref\": \"…\"} and nothing else".into(),
+                ));
+            }
+            let session_ref = session_ref()?;
+            Ok(Ok(if kind == CaseOperation::Stop {
+                Operation::Stop(types::StopRequest { session_ref })
+            } else {
+                Operation::Status(types::StatusRequest { session_ref })
+            }))
+        }
         CaseOperation::Update => {
             let session_ref = session_ref()?;
             let mut body = input.clone();
