@@ -26,22 +26,10 @@ pub fn short_digest(digest: &str) -> &str {
     digest.get(..12).unwrap_or(digest)
 }
 
-/// `n` random bytes as hex. A nonce or an id only needs to be unique: if the OS has no
-/// randomness, the clock and a counter stand in.
+/// `n` random bytes as hex, from the thread's CSPRNG (no system call per id).
 pub(crate) fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
-    if getrandom::fill(&mut bytes).is_err() {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default()
-            ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = seed.to_le_bytes();
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = t[i % t.len()] ^ (i as u8);
-        }
-    }
+    rand::fill(&mut bytes[..]);
     hex::encode(bytes)
 }
 

@@ -157,10 +157,9 @@ impl CallCredentials {
         }
         // Tokens are unguessable by a vendor and unique per call; they hold only [a-z0-9-].
         let mut random = [0u8; 12];
-        getrandom::fill(&mut random)
-            .map_err(|e| CredentialError::InvalidInput(format!("no randomness: {e}")))?;
+        rand::fill(&mut random);
         let token = format!(
-            "ingest-secret-{}-{}",
+            "{TOKEN_PREFIX}{}-{}",
             log.substitutions.len(),
             hex::encode(random)
         );
@@ -317,6 +316,9 @@ fn digest_bytes(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
         HashAlgorithm::Sha256 => sha2::Sha256::digest(data).to_vec(),
     }
 }
+
+/// How every placeholder token starts (the egress path looks for it before any token).
+pub(crate) const TOKEN_PREFIX: &str = "ingest-secret-";
 
 /// Shortest secret value the host looks for in text (scrubbing, result checks, vendor
 /// responses). Shorter values would match innocent text; secrets in scope are long random

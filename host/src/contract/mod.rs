@@ -7,6 +7,8 @@
 //! The bottom layer: it depends on nothing else in the crate but the error types.
 
 pub mod json;
+
+use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Lift, Lower};
 pub(crate) mod world;
 
 #[allow(missing_docs, clippy::all, reason = "bindgen-generated code")]
@@ -57,8 +59,52 @@ pub fn interface_in_line(name: &str) -> Option<&str> {
 /// the provider interface (required) and the updater interface (when the component has it).
 pub struct PluginPre<T: 'static> {
     instance_pre: wasmtime::component::InstancePre<T>,
+    /// The bindings' indices: [`Plugin::check_types`] type-checks every export with them.
     provider: guest::GuestIndices,
     updater: Option<updater::GuestIndices>,
+    /// Each function's export index: a step type-checks only the function it calls.
+    exports: Exports,
+}
+
+/// The export index of each function the host calls.
+#[derive(Clone, Copy)]
+struct Exports {
+    describe: ComponentExportIndex,
+    start: ComponentExportIndex,
+    stop: ComponentExportIndex,
+    status: ComponentExportIndex,
+    parse_callback: ComponentExportIndex,
+    update: Option<ComponentExportIndex>,
+}
+
+impl Exports {
+    /// The functions of `instance_pre`'s provider export and, when it has one, of its
+    /// updater export (names matched semver-compatibly on the 0.2 line, as the bindings do).
+    fn find<T>(instance_pre: &wasmtime::component::InstancePre<T>) -> wasmtime::Result<Self> {
+        let component = instance_pre.component();
+        let interface = |name: &str| component.get_export_index(None, name);
+        let function = |interface: &ComponentExportIndex, iface: &str, name: &str| {
+            component
+                .get_export_index(Some(interface), name)
+                .ok_or_else(|| wasmtime::format_err!("instance export `{iface}` does not have export `{name}`"))
+        };
+        let provider = interface(PROVIDER_EXPORT).ok_or_else(|| {
+            wasmtime::format_err!("no exported instance named `{PROVIDER_EXPORT}`")
+        })?;
+        let f = |name| function(&provider, PROVIDER_EXPORT, name);
+        let update = match interface(UPDATER_EXPORT) {
+            Some(u) => function(&u, UPDATER_EXPORT, "update").ok(),
+            None => None,
+        };
+        Ok(Self {
+            describe: f("describe")?,
+            start: f("start")?,
+            stop: f("stop")?,
+            status: f("status")?,
+            parse_callback: f("parse-callback")?,
+            update,
+        })
+    }
 }
 
 impl<T: Send + 'static> PluginPre<T> {
@@ -67,51 +113,136 @@ impl<T: Send + 'static> PluginPre<T> {
     pub fn new(instance_pre: wasmtime::component::InstancePre<T>) -> wasmtime::Result<Self> {
         let provider = guest::GuestIndices::new(&instance_pre)?;
         let updater = updater::GuestIndices::new(&instance_pre).ok();
+        let mut exports = Exports::find(&instance_pre)?;
+        if updater.is_none() {
+            exports.update = None;
+        }
         Ok(Self {
             instance_pre,
             provider,
             updater,
+            exports,
         })
     }
 
     /// Whether the component exports the updater interface.
     pub fn has_updater(&self) -> bool {
-        self.updater.is_some()
+        self.updater.is_some() && self.exports.update.is_some()
     }
 
-    /// A new instance in `store`; its updater interface is looked up only when `updating`
-    /// (each lookup type-checks the functions, a cost other calls need not pay).
+    /// A new instance in `store`. Nothing is type-checked yet: each call checks the one
+    /// function it calls ([`Plugin::check_types`] checks them all).
     pub async fn instantiate_async(
         &self,
         mut store: impl wasmtime::AsContextMut<Data = T>,
-        updating: bool,
     ) -> wasmtime::Result<Plugin> {
         let instance = self.instance_pre.instantiate_async(&mut store).await?;
-        let provider = self.provider.load(&mut store, &instance)?;
-        let updater = match &self.updater {
-            Some(indices) if updating => Some(indices.load(&mut store, &instance)?),
-            _ => None,
-        };
-        Ok(Plugin { provider, updater })
+        Ok(Plugin {
+            instance,
+            exports: self.exports,
+        })
+    }
+
+    /// Type-checks every export of `plugin` the host may call, as the bindings would: done
+    /// when a version's `describe` runs (binding it), so a function of the wrong type is found
+    /// then rather than at its first call.
+    pub fn check_types(
+        &self,
+        mut store: impl wasmtime::AsContextMut<Data = T>,
+        plugin: &Plugin,
+    ) -> wasmtime::Result<()> {
+        self.provider.load(&mut store, &plugin.instance)?;
+        if let Some(u) = &self.updater {
+            u.load(&mut store, &plugin.instance)?;
+        }
+        Ok(())
     }
 }
 
-/// One instance's exports.
+/// One instance of a plugin, and the calls of its exported functions. Each call type-checks
+/// the function it calls (a cost of one function, not of the whole interface per instance)
+/// (post-return runs inside the call in this wasmtime).
 pub struct Plugin {
-    provider: guest::Guest,
-    updater: Option<updater::Guest>,
+    instance: wasmtime::component::Instance,
+    exports: Exports,
 }
 
 impl Plugin {
-    /// The provider interface.
-    pub fn provider(&self) -> &guest::Guest {
-        &self.provider
+    async fn call<P, R>(
+        &self,
+        mut store: impl wasmtime::AsContextMut<Data: Send>,
+        index: &ComponentExportIndex,
+        params: P,
+    ) -> wasmtime::Result<R>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        (R,): ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let func = self
+            .instance
+            .get_typed_func::<P, (R,)>(&mut store, index)?;
+        let (result,) = func.call_async(&mut store, params).await?;
+        Ok(result)
     }
 
-    /// The updater interface, when the component exports it and the instance was made for an
-    /// update.
-    pub fn updater(&self) -> Option<&updater::Guest> {
-        self.updater.as_ref()
+    /// `describe`.
+    pub async fn describe(
+        &self,
+        store: impl wasmtime::AsContextMut<Data: Send>,
+    ) -> wasmtime::Result<types::ProviderInfo> {
+        self.call(store, &self.exports.describe, ()).await
+    }
+
+    /// `start`.
+    pub async fn start(
+        &self,
+        store: impl wasmtime::AsContextMut<Data: Send>,
+        request: &types::StartRequest,
+        answers: &[types::VendorAnswer],
+    ) -> wasmtime::Result<guest::StartStep> {
+        self.call(store, &self.exports.start, (request, answers)).await
+    }
+
+    /// `stop`.
+    pub async fn stop(
+        &self,
+        store: impl wasmtime::AsContextMut<Data: Send>,
+        request: &types::StopRequest,
+        answers: &[types::VendorAnswer],
+    ) -> wasmtime::Result<guest::StopStep> {
+        self.call(store, &self.exports.stop, (request, answers)).await
+    }
+
+    /// `status`.
+    pub async fn status(
+        &self,
+        store: impl wasmtime::AsContextMut<Data: Send>,
+        request: &types::StatusRequest,
+        answers: &[types::VendorAnswer],
+    ) -> wasmtime::Result<guest::StatusStep> {
+        self.call(store, &self.exports.status, (request, answers)).await
+    }
+
+    /// `parse-callback`.
+    pub async fn parse_callback(
+        &self,
+        store: impl wasmtime::AsContextMut<Data: Send>,
+        request: &types::CallbackRequest,
+    ) -> wasmtime::Result<Result<types::IngestEvent, types::ProviderError>> {
+        self.call(store, &self.exports.parse_callback, (request,)).await
+    }
+
+    /// `update`, of the optional updater interface.
+    pub async fn update(
+        &self,
+        store: impl wasmtime::AsContextMut<Data: Send>,
+        request: &types::UpdateRequest,
+        answers: &[types::VendorAnswer],
+    ) -> wasmtime::Result<updater::UpdateStep> {
+        let index = self.exports.update.ok_or_else(|| {
+            wasmtime::format_err!("the component does not export the updater interface")
+        })?;
+        self.call(store, &index, (request, answers)).await
     }
 }
 

@@ -242,8 +242,8 @@ pub(super) struct Call<'a> {
     record: SharedCallLog,
     stderr: MemoryOutputPipe,
     credentials: CallCredentials,
-    /// The context and log between steps (inside the store during one).
-    parts: Option<(CallContext, PluginLog)>,
+    /// The context, log and WASI context between steps (inside the store during one).
+    parts: Option<(CallContext, PluginLog, WasiCtx)>,
     pub(super) answers: Vec<types::VendorAnswer>,
     pub(super) instantiate: Option<Duration>,
     pub(super) steps: u32,
@@ -349,12 +349,12 @@ impl<'a> Call<'a> {
         let step = match self
             .code
             .pre
-            .instantiate_async(&mut store, self.op.is_update())
+            .instantiate_async(&mut store)
             .await
         {
             Ok(instance) => {
                 self.instantiate.get_or_insert(t0.elapsed());
-                run_op(&mut store, &instance, self.op, &self.answers).await
+                run_op(&mut store, &self.code.pre, &instance, self.op, &self.answers).await
             }
             Err(e) => Err(e),
         };
@@ -366,7 +366,7 @@ impl<'a> Call<'a> {
     /// A store for one step: the call's host-side state, the memory cap, the step's budget.
     pub(super) fn new_store(&mut self) -> Store<CallState> {
         let setup = self.setup;
-        let (mut context, log) = self.parts.take().unwrap_or_else(|| {
+        let (mut context, log, wasi) = self.parts.take().unwrap_or_else(|| {
             (
                 CallContext::new(setup.now_ms, setup.nonce.clone(), setup.request_id.clone()),
                 PluginLog::new(
@@ -375,13 +375,15 @@ impl<'a> Call<'a> {
                     self.plugin.name.clone(),
                     setup.request_id.clone(),
                 ),
+                // Built once per call (a WASI context seeds two random generators).
+                WasiCtx::builder().stderr(self.stderr.clone()).build(),
             )
         });
         context.restart();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = CallState {
-            wasi: WasiCtx::builder().stderr(self.stderr.clone()).build(),
+            wasi,
             table,
             limits: MemoryCap {
                 max: usize::try_from(self.runtime.limits.memory_limit_bytes).unwrap_or(usize::MAX),
@@ -400,7 +402,7 @@ impl<'a> Call<'a> {
 
     /// Takes the host-side state back from a finished step's store.
     pub(super) fn take_back(&mut self, state: CallState) {
-        self.parts = Some((state.context, state.log));
+        self.parts = Some((state.context, state.log, state.wasi));
     }
 
     /// The result, scrubbed and attributed, and the report of what the call did.
@@ -424,7 +426,7 @@ impl<'a> Call<'a> {
         let (lines, dropped) = self
             .parts
             .take()
-            .map(|(_, log)| (log.lines, log.dropped))
+            .map(|(_, log, _)| (log.lines, log.dropped))
             .unwrap_or_default();
         if dropped > 0 {
             tracing::warn!(%provider, %plugin, dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
@@ -468,47 +470,45 @@ async fn send(
     }
 }
 
-/// Calls the operation's function on `instance`: the next step.
+/// Calls the operation's function on `instance`: the next step. `describe` (run when a version
+/// is bound) first type-checks every export; other operations check only their function.
 pub(super) async fn run_op(
     store: &mut Store<CallState>,
+    pre: &contract::PluginPre<CallState>,
     instance: &contract::Plugin,
     op: &Operation,
     answers: &[types::VendorAnswer],
 ) -> wasmtime::Result<Step> {
     use contract::guest::{StartStep, StatusStep, StopStep};
     use contract::updater::UpdateStep;
-    let p = instance.provider();
     Ok(match op {
         Operation::Describe => {
-            Step::Done(Ok(Outcome::Described(p.call_describe(&mut *store).await?)))
+            pre.check_types(&mut *store, instance)?;
+            Step::Done(Ok(Outcome::Described(instance.describe(&mut *store).await?)))
         }
-        Operation::Start(r) => match p.call_start(&mut *store, r, answers).await? {
+        Operation::Start(r) => match instance.start(&mut *store, r, answers).await? {
             StartStep::Send(req) => Step::Send(req),
             StartStep::Done(r) => Step::Done(r.map(Outcome::Started)),
         },
-        Operation::Stop(r) => match p.call_stop(&mut *store, r, answers).await? {
+        Operation::Stop(r) => match instance.stop(&mut *store, r, answers).await? {
             StopStep::Send(req) => Step::Send(req),
             StopStep::Done(r) => Step::Done(r.map(Outcome::Stopped)),
         },
-        Operation::Status(r) => match p.call_status(&mut *store, r, answers).await? {
+        Operation::Status(r) => match instance.status(&mut *store, r, answers).await? {
             StatusStep::Send(req) => Step::Send(req),
             StatusStep::Done(r) => Step::Done(r.map(Outcome::Status)),
         },
         Operation::ParseCallback(r) => Step::Done(
-            p.call_parse_callback(&mut *store, r)
+            instance
+                .parse_callback(&mut *store, r)
                 .await?
                 .map(Outcome::Event),
         ),
-        Operation::Update(r) => {
-            // The core asks only plugins whose code has the export (`Code::has_updater`).
-            let u = instance.updater().ok_or_else(|| {
-                wasmtime::format_err!("the component does not export the updater interface")
-            })?;
-            match u.call_update(&mut *store, r, answers).await? {
-                UpdateStep::Send(req) => Step::Send(req),
-                UpdateStep::Done(r) => Step::Done(r.map(Outcome::Updated)),
-            }
-        }
+        // The core asks only plugins whose code has the export (`Code::has_updater`).
+        Operation::Update(r) => match instance.update(&mut *store, r, answers).await? {
+            UpdateStep::Send(req) => Step::Send(req),
+            UpdateStep::Done(r) => Step::Done(r.map(Outcome::Updated)),
+        },
     })
 }
 

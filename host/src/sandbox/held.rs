@@ -58,7 +58,7 @@ impl Call<'_> {
                 let instance = self
                     .code
                     .pre
-                    .instantiate_async(&mut store, self.op.is_update())
+                    .instantiate_async(&mut store)
                     .await
                     .map_err(StepError::Trap)?;
                 self.instantiate.get_or_insert(t0.elapsed());
@@ -72,7 +72,7 @@ impl Call<'_> {
         let h = self.held.insert(held);
         h.store.set_epoch_deadline(self.runtime.step_ticks());
         self.steps += 1;
-        run_op(&mut h.store, &h.instance, self.op, &self.answers)
+        run_op(&mut h.store, &self.code.pre, &h.instance, self.op, &self.answers)
             .await
             .map_err(StepError::Trap)
     }
