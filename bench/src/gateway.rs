@@ -48,6 +48,9 @@ pub struct Spec {
 
 /// The demo configuration (`examples/demo/gateway.toml`) with the bench's listeners, cache,
 /// plugin directory and providers.
+/// The call deadline of the benchmarks' gateway (the vendor request timeout is 1 s less).
+const BENCH_TIMEOUT_MS: i64 = 30_000;
+
 pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
     let root = crate::workspace_root();
     let demo_path = root.join("examples/demo/gateway.toml");
@@ -71,6 +74,9 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
         "max_concurrent_calls".into(),
         Value::Integer(i64::from(spec.max_concurrent_calls)),
     );
+    // The memory figure holds requests at the simulator for longer than the default vendor
+    // request timeout (8 s) allows: the limits are raised out of its way.
+    runtime.insert("call_deadline_ms".into(), Value::Integer(BENCH_TIMEOUT_MS));
 
     if !spec.connections.is_empty() {
         let connections = table(&mut config, "connections")?;
@@ -105,6 +111,10 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
             quota.insert(key.into(), Value::Integer(0));
         }
         t.insert("quota".into(), Value::Table(quota));
+        table(t, "egress")?.insert(
+            "request_timeout_ms".into(),
+            Value::Integer(BENCH_TIMEOUT_MS - 1_000),
+        );
         if let Some(endpoint) = &spec.trtc_endpoint
             && t.get("id").and_then(Value::as_str) == Some("trtc")
         {

@@ -281,6 +281,12 @@ pub async fn memory(
     })
 }
 
+/// How long the burst's requests may take to reach the simulator, and how long it holds each:
+/// longer than the arrival wait, shorter than the bench gateway's vendor request timeout
+/// (`gateway::config_toml`) and Envoy's default route timeout (15 s).
+const ARRIVAL_WAIT: Duration = Duration::from_secs(10);
+const HOLD: Duration = Duration::from_secs(12);
+
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
@@ -316,18 +322,22 @@ async fn burst(
     let before = procs::rss_kib(pid)?;
 
     sim.clear_requests();
-    sim.fail_always(Some(Fault::Delay(Duration::from_secs(6))));
+    // Held longer than the wait for all to arrive: a connection whose SYN was dropped in a
+    // burst of 1000 is retried after 1 s and again 2 s later (at 3 s), and must still be held
+    // when the memory is read.
+    sim.fail_always(Some(Fault::Delay(HOLD)));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
         tasks.spawn(send(headers.clone(), body.clone(), path.to_string()));
     }
     let waited = Instant::now();
     while sim.request_count() < n {
-        if waited.elapsed() > Duration::from_secs(5) {
+        if waited.elapsed() > ARRIVAL_WAIT {
             sim.fail_always(None);
             anyhow::bail!(
-                "only {} of {n} requests reached the simulator within 5 s",
-                sim.request_count()
+                "only {} of {n} requests reached the simulator within {} ms",
+                sim.request_count(),
+                ARRIVAL_WAIT.as_millis()
             );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
