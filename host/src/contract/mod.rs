@@ -86,7 +86,9 @@ impl Exports {
         let function = |interface: &ComponentExportIndex, iface: &str, name: &str| {
             component
                 .get_export_index(Some(interface), name)
-                .ok_or_else(|| wasmtime::format_err!("instance export `{iface}` does not have export `{name}`"))
+                .ok_or_else(|| {
+                    wasmtime::format_err!("instance export `{iface}` does not have export `{name}`")
+                })
         };
         let provider = interface(PROVIDER_EXPORT).ok_or_else(|| {
             wasmtime::format_err!("no exported instance named `{PROVIDER_EXPORT}`")
@@ -178,9 +180,7 @@ impl Plugin {
         P: ComponentNamedList + Lower + Send + Sync,
         (R,): ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        let func = self
-            .instance
-            .get_typed_func::<P, (R,)>(&mut store, index)?;
+        let func = self.instance.get_typed_func::<P, (R,)>(&mut store, index)?;
         let (result,) = func.call_async(&mut store, params).await?;
         Ok(result)
     }
@@ -200,7 +200,8 @@ impl Plugin {
         request: &types::StartRequest,
         answers: &[types::VendorAnswer],
     ) -> wasmtime::Result<guest::StartStep> {
-        self.call(store, &self.exports.start, (request, answers)).await
+        self.call(store, &self.exports.start, (request, answers))
+            .await
     }
 
     /// `stop`.
@@ -210,7 +211,8 @@ impl Plugin {
         request: &types::StopRequest,
         answers: &[types::VendorAnswer],
     ) -> wasmtime::Result<guest::StopStep> {
-        self.call(store, &self.exports.stop, (request, answers)).await
+        self.call(store, &self.exports.stop, (request, answers))
+            .await
     }
 
     /// `status`.
@@ -220,7 +222,8 @@ impl Plugin {
         request: &types::StatusRequest,
         answers: &[types::VendorAnswer],
     ) -> wasmtime::Result<guest::StatusStep> {
-        self.call(store, &self.exports.status, (request, answers)).await
+        self.call(store, &self.exports.status, (request, answers))
+            .await
     }
 
     /// `parse-callback`.
@@ -229,7 +232,8 @@ impl Plugin {
         store: impl wasmtime::AsContextMut<Data: Send>,
         request: &types::CallbackRequest,
     ) -> wasmtime::Result<Result<types::IngestEvent, types::ProviderError>> {
-        self.call(store, &self.exports.parse_callback, (request,)).await
+        self.call(store, &self.exports.parse_callback, (request,))
+            .await
     }
 
     /// `update`, of the optional updater interface.

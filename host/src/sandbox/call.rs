@@ -346,15 +346,17 @@ impl<'a> Call<'a> {
         let _slot = slots.acquire().await.map_err(|_| StepError::Shutdown)?;
         let mut store = self.new_store();
         let t0 = Instant::now();
-        let step = match self
-            .code
-            .pre
-            .instantiate_async(&mut store)
-            .await
-        {
+        let step = match self.code.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
                 self.instantiate.get_or_insert(t0.elapsed());
-                run_op(&mut store, &self.code.pre, &instance, self.op, &self.answers).await
+                run_op(
+                    &mut store,
+                    &self.code.pre,
+                    &instance,
+                    self.op,
+                    &self.answers,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -484,7 +486,9 @@ pub(super) async fn run_op(
     Ok(match op {
         Operation::Describe => {
             pre.check_types(&mut *store, instance)?;
-            Step::Done(Ok(Outcome::Described(instance.describe(&mut *store).await?)))
+            Step::Done(Ok(Outcome::Described(
+                instance.describe(&mut *store).await?,
+            )))
         }
         Operation::Start(r) => match instance.start(&mut *store, r, answers).await? {
             StartStep::Send(req) => Step::Send(req),

@@ -72,8 +72,14 @@ impl Call<'_> {
         let h = self.held.insert(held);
         h.store.set_epoch_deadline(self.runtime.step_ticks());
         self.steps += 1;
-        run_op(&mut h.store, &self.code.pre, &h.instance, self.op, &self.answers)
-            .await
-            .map_err(StepError::Trap)
+        run_op(
+            &mut h.store,
+            &self.code.pre,
+            &h.instance,
+            self.op,
+            &self.answers,
+        )
+        .await
+        .map_err(StepError::Trap)
     }
 }
