@@ -117,3 +117,34 @@ fn seed_plugin_loads() {
         .expect("valid plugin");
     assert_eq!(plugin.digest.len(), 64);
 }
+
+/// A component whose provider functions are all there by name, with `describe` as the contract
+/// says and the others of other types, passes the world check (names) but is refused when
+/// its version is bound: a step type-checks only the function it calls, so `describe` checks
+/// every export first, and the error names a mismatch.
+#[tokio::test]
+async fn an_export_of_another_type_is_refused_when_the_version_is_bound() {
+    let bytes = std::fs::read(ingest_sim::artifacts::plugin("test-wrong-export-type"))
+        .expect("built test guest");
+    runtime()
+        .load("wrong", &bytes)
+        .expect("names match the world: the world check passes");
+    let toml = format!(
+        "[gateway]\nauth = \"off\"\n{}",
+        crate::support::provider_toml(
+            "wrong",
+            "test-wrong-export-type",
+            "http://127.0.0.1:9",
+            "",
+            &[],
+            &[]
+        )
+    );
+    let config = ingest_gateway::Config::parse(&toml).expect("config");
+    let err = match ingest_gateway::Gateway::from_config(config).await {
+        Ok(_) => panic!("a component with exports of other types was bound"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("wrong"), "names the provider: {err}");
+    assert!(err.contains("type mismatch"), "names the mismatch: {err}");
+}
