@@ -7,9 +7,9 @@
 //! The bottom layer: it depends on nothing else in the crate but the error types.
 
 pub mod json;
+pub(crate) mod world;
 
 use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Lift, Lower};
-pub(crate) mod world;
 
 #[allow(missing_docs, clippy::all, reason = "bindgen-generated code")]
 mod generated {
@@ -59,7 +59,7 @@ pub fn interface_in_line(name: &str) -> Option<&str> {
 /// the provider interface (required) and the updater interface (when the component has it).
 pub struct PluginPre<T: 'static> {
     instance_pre: wasmtime::component::InstancePre<T>,
-    /// The bindings' indices: [`Plugin::check_types`] type-checks every export with them.
+    /// The bindings' indices: [`PluginPre::check_types`] type-checks every export with them.
     provider: guest::GuestIndices,
     updater: Option<updater::GuestIndices>,
     /// Each function's export index: a step type-checks only the function it calls.
@@ -127,13 +127,14 @@ impl<T: Send + 'static> PluginPre<T> {
         })
     }
 
-    /// Whether the component exports the updater interface.
+    /// Whether the component exports the updater interface (`new` keeps the `update` index
+    /// only when the bindings found the whole interface).
     pub fn has_updater(&self) -> bool {
-        self.updater.is_some() && self.exports.update.is_some()
+        self.exports.update.is_some()
     }
 
     /// A new instance in `store`. Nothing is type-checked yet: each call checks the one
-    /// function it calls ([`Plugin::check_types`] checks them all).
+    /// function it calls ([`PluginPre::check_types`] checks them all).
     pub async fn instantiate_async(
         &self,
         mut store: impl wasmtime::AsContextMut<Data = T>,
@@ -162,8 +163,8 @@ impl<T: Send + 'static> PluginPre<T> {
 }
 
 /// One instance of a plugin, and the calls of its exported functions. Each call type-checks
-/// the function it calls (a cost of one function, not of the whole interface per instance)
-/// (post-return runs inside the call in this wasmtime).
+/// only the function it calls, not the whole interface per instance; post-return runs inside
+/// the call in this wasmtime.
 pub struct Plugin {
     instance: wasmtime::component::Instance,
     exports: Exports,
