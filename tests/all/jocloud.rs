@@ -343,6 +343,14 @@ async fn invalid_input_is_refused_before_the_vendor() {
             ),
             "repeats",
         ),
+        // Scheme and host compare case-insensitively: the same CDN address twice.
+        (
+            push_out(
+                "r",
+                json!({"destinations": ["RTMP://CDN.Example.com/live/room"]}),
+            ),
+            "repeats a destination",
+        ),
         (
             push_out("r", json!({"template_id": 9, "mix_output": {}})),
             "options.template_id",
@@ -809,4 +817,57 @@ async fn update_of_a_stopped_relay_runs_it_again() {
     let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
     assert!(sim.running().is_empty());
+}
+
+/// A blank `stream_url` is refused the same way on every path (HTTP start and update, and the
+/// embedded `Gateway::start` / `Gateway::update`), before the plugin: the Jocloud plugin used to
+/// read a blank one as absent and push to `options.destinations` alone.
+#[tokio::test]
+async fn a_blank_stream_url_is_refused_on_every_path() {
+    let sim = sim().await;
+    let gw = gateway(&provider(&sim.base_url(), "", &[])).await;
+    let mut blank = push_out(
+        "r",
+        json!({"destinations": ["rtmp://cdn.example.com/live/b"]}),
+    );
+    blank["stream_url"] = json!(" ");
+    let a = call(&gw, "POST", "/v1/ingests", Some(blank)).await;
+    assert_invalid(&a, "`stream_url` is blank");
+
+    let body = ingest_gateway::StartBody::parse(
+        push_out(
+            "r",
+            json!({"destinations": ["rtmp://cdn.example.com/live/b"]}),
+        )
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("body");
+    let mut request = body.to_request();
+    request.stream_url = Some(String::new());
+    let e = gw
+        .start("jo", request, Default::default())
+        .await
+        .expect_err("blank stream_url");
+    assert_eq!(e.kind, ingest_gateway::ErrorKind::InvalidArgument);
+    assert!(e.detail.contains("`stream_url` is blank"), "{}", e.detail);
+
+    // An update: PATCH and the embedded call.
+    let a = call(&gw, "POST", "/v1/ingests", Some(push_out("r", json!({})))).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let id = a.json["id"].as_str().expect("id").to_string();
+    let before = sim.request_count();
+    let a = patch(
+        &gw,
+        &id,
+        json!({"stream_url": "", "options": {"destinations": ["rtmp://cdn.example.com/live/c"]}}),
+    )
+    .await;
+    assert_invalid(&a, "`stream_url` is blank");
+    let e = gw
+        .update(&id, Some("\t".into()), "{}".into(), Default::default())
+        .await
+        .expect_err("blank stream_url");
+    assert_eq!(e.kind, ingest_gateway::ErrorKind::InvalidArgument);
+    assert_eq!(sim.request_count(), before, "nothing reached the vendor");
 }

@@ -158,7 +158,7 @@ fn a_javascript_skeleton_has_everything_to_build() {
     );
     assert!(read("build.mjs").contains("kit_js.wasm"));
     assert!(read("src/plugin.js").contains("const NAME = 'kit-js';"));
-    assert!(read("wit/provider.wit").contains("package ingest:provider@0.2.1;"));
+    assert!(read("wit/provider.wit").contains("package ingest:provider@0.2.2;"));
     assert!(read("cases/start-ok.json").contains("\"operation\": \"start\""));
 
     // An existing, non-empty directory is refused; so is a bad name.
@@ -278,17 +278,17 @@ fn check_names_what_does_not_fit_the_world() {
         (
             "empty.wat",
             "(component)",
-            "missing export `ingest:provider/provider@0.2.1`",
+            "missing export `ingest:provider/provider@0.2.2`",
         ),
         (
             "old.wat",
             r#"(component (instance $e) (export "ingest:provider/provider@0.1.0" (instance $e)))"#,
-            "exports `ingest:provider/provider@0.1.0`, but this host speaks `ingest:provider/provider@0.2.1` (contract version 0.2.1)",
+            "exports `ingest:provider/provider@0.1.0`, but this host speaks `ingest:provider/provider@0.2.2` (contract version 0.2.2)",
         ),
         (
             "http.wat",
             r#"(component (import "wasi:http/outgoing-handler@0.2.12" (instance)))"#,
-            "imports `wasi:http/outgoing-handler@0.2.12`: a contract 0.2.1 plugin makes no network calls of its own",
+            "imports `wasi:http/outgoing-handler@0.2.12`: a contract 0.2.2 plugin makes no network calls of its own",
         ),
         (
             "hollow.wat",
@@ -316,10 +316,14 @@ fn check_names_what_does_not_fit_the_world() {
     let (out, err, code) = gateway(&["plugin", "check", &wasm]);
     assert_eq!(code, 0, "{out}\n{err}");
     for expected in [
-        "contract      ingest:provider/provider@0.2.1 — this host speaks 0.2.1: compatible; exports the updater (update can be offered)",
+        "contract      ingest:provider/provider@0.2.2 — this host speaks 0.2.2: compatible; exports the updater (update can be offered)",
         "plugin        tencent-trtc",
         "hosts         trtc.tencentcloudapi.com:443",
-        "secrets       secret_id, secret_key",
+        "secrets       secret_id (required) — ",
+        "              secret_key (required) — ",
+        // The optional ones come from the plugin's secret catalog (contract 0.2.2).
+        "              sdk_secret_key (optional) — The TRTC application's SDKSecretKey",
+        "              callback_key (optional) — The callback key set in the TRTC console",
         "sdk_app_id (required)",
         "(the contract's host interfaces)",
     ] {

@@ -242,6 +242,11 @@ async fn invalid_input_is_refused_before_the_vendor() {
             with("options", json!({"rtsp_transport": "quic"})),
             "options.rtsp_transport",
         ),
+        // The start body's source is rtmp://: RongCloud reads rtsp_transport only for rtsp://.
+        (
+            with("options", json!({"rtsp_transport": "tcp"})),
+            "options.rtsp_transport` applies only to an rtsp:// source",
+        ),
     ];
     for (body, field) in cases {
         let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;

@@ -2,7 +2,7 @@
 // The Rust template (examples/plugin-template) implements the same vendor; both pass the same
 // cases in cases/ (`ingest-gateway plugin test example_vendor.wasm --cases cases`).
 //
-// Contract ingest:provider@0.2.1: a plugin performs no I/O. `start`, `stop` and `status` get
+// Contract ingest:provider@0.2.2: a plugin performs no I/O. `start`, `stop` and `status` get
 // the operation's input and the vendor's answers so far, and return the next step: a vendor
 // request to send (`{tag: 'send', val: request}`) or the result (`{tag: 'done', val: result}`).
 // The host sends the request and calls the function again, on a fresh instance, with the
@@ -11,7 +11,7 @@
 // when there is one, and otherwise ends the step with that request (see `step`).
 //
 // How the WIT contract looks from JavaScript (componentize-js):
-// - imports are ES modules named after the interface: 'ingest:provider/credentials@0.2.1' …;
+// - imports are ES modules named after the interface: 'ingest:provider/credentials@0.2.2' …;
 // - the exported `provider` interface is an object with camelCase functions;
 // - records are objects with camelCase fields, enums are strings ('pull-in'), `option<T>` is
 //   the value or `undefined`, `list<u8>` is a Uint8Array, `u64` is a BigInt, `u16`/`u32` are
@@ -22,9 +22,9 @@
 //   *throws* the error value;
 // - an import returning `result` throws on error (the error value is in `.payload`).
 
-import { hmac, placeholder } from 'ingest:provider/credentials@0.2.1';
-import { endpoint, get } from 'ingest:provider/config@0.2.1';
-import { nowMs, nextNonce } from 'ingest:provider/context@0.2.1';
+import { hmac, placeholder } from 'ingest:provider/credentials@0.2.2';
+import { endpoint, get } from 'ingest:provider/config@0.2.2';
+import { nowMs, nextNonce } from 'ingest:provider/context@0.2.2';
 
 const NAME = 'example-vendor';
 const VERSION = '0.1.0';

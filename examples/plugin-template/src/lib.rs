@@ -2,13 +2,14 @@
 //! its API). It shows everything a real adapter does:
 //!
 //! - `describe`: what the plugin supports, the config keys and secrets it needs, its hosts;
+//!   `secrets`: every secret it can use, with what each is for (its secret catalog);
 //! - `start` / `stop` / `status`: validate the normalized request, build the vendor request,
 //!   sign it through the host (the plugin never sees a secret), send it with
 //!   `ingest_plugin_sdk::http::send`, and map the answer (or the vendor's error code) to the
 //!   normalized result;
 //! - `parse-callback`: verify a vendor callback's signature and turn it into an event.
 //!
-//! The plugin performs no I/O itself (contract `ingest:provider@0.2.1`): the host calls
+//! The plugin performs no I/O itself (contract `ingest:provider@0.2.2`): the host calls
 //! `start`, `stop` and `status` once per step with the vendor's answers so far, and the SDK
 //! replays them, so `http::send` returns the recorded answer to each earlier request and the
 //! first new request ends the step. Code stays sequential, but must be deterministic: take
@@ -22,8 +23,8 @@ use ingest_plugin_sdk::creds::{self, HashAlgorithm};
 use ingest_plugin_sdk::options::Options;
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, ErrorKind, Guest, IngestEvent, IngestState, IngestStatus,
-    Operation, ProviderError, ProviderInfo, Session, StartRequest, StatusRequest, StopRequest,
-    StopResult, config, config_key, context, error, sign,
+    Operation, ProviderError, ProviderInfo, SecretSpec, Session, StartRequest, StatusRequest,
+    StopRequest, StopResult, config, config_key, context, error, secret, sign,
 };
 use serde_json::{Value, json};
 
@@ -60,9 +61,27 @@ pub fn info() -> ProviderInfo {
             true,
             "The Example RTC application id, e.g. `app-123`.",
         )],
-        secrets: vec![SECRET_KEY_ID.to_string(), SECRET_SECRET.to_string()],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: vec!["api.example-rtc.invalid:443".to_string()],
     }
+}
+
+/// Every secret the plugin can use, required and optional, with what each is for: what
+/// `plugin check` and `GET /v1/providers` show. A secret only some features need (say, a
+/// separate callback key) goes here with `required = false`; `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<SecretSpec> {
+    vec![
+        secret(
+            SECRET_KEY_ID,
+            true,
+            "The API key id, sent in X-Api-Key through a host placeholder.",
+        ),
+        secret(
+            SECRET_SECRET,
+            true,
+            "The API secret: the HMAC key of request and callback signatures, used only inside the host.",
+        ),
+    ]
 }
 
 /// Validates a start request and builds the vendor's JSON body.
@@ -224,6 +243,10 @@ fn app_path() -> Result<String, ProviderError> {
 impl Guest for ExampleVendor {
     fn describe() -> ProviderInfo {
         info()
+    }
+
+    fn secrets() -> Vec<SecretSpec> {
+        secret_catalog()
     }
 
     fn start(request: StartRequest) -> Result<Session, ProviderError> {

@@ -1,8 +1,9 @@
 //! The contract with plugins: the one `bindgen!` for the `ingest:provider` worlds
 //! (`wit/provider.wit`: `adapter-plugin`, and `adapter-plugin-with-update`, which adds the
-//! optional `updater` export), its names and version, the check that a component targets it
-//! ([`world`]), a pre-instantiated plugin with its optional exports found per component
-//! ([`PluginPre`]), and the API's spelling of its types ([`json`]).
+//! optional `updater` and `secret-catalog` exports), its names and version, the check that a
+//! component targets it ([`world`]), a pre-instantiated plugin with its optional exports found
+//! per component ([`PluginPre`]), what a plugin says of itself ([`Description`]), and the API's
+//! spelling of its types ([`json`]).
 //!
 //! The bottom layer: it depends on nothing else in the crate but the error types.
 
@@ -24,21 +25,26 @@ mod generated {
 }
 
 pub use generated::exports::ingest::provider::provider as guest;
+pub use generated::exports::ingest::provider::secret_catalog;
 pub use generated::exports::ingest::provider::updater;
 pub use generated::ingest::provider::{config, context, credentials, log, types};
 
 /// The exported interface's name, with the contract version this host speaks. A component of
 /// an earlier 0.2.x exports it under its own version; lookups match any 0.2.x (wasmtime's
 /// semver-compatible names).
-pub const PROVIDER_EXPORT: &str = "ingest:provider/provider@0.2.1";
+pub const PROVIDER_EXPORT: &str = "ingest:provider/provider@0.2.2";
 /// The optional `updater` interface's name (0.2.1).
-pub const UPDATER_EXPORT: &str = "ingest:provider/updater@0.2.1";
+pub const UPDATER_EXPORT: &str = "ingest:provider/updater@0.2.2";
+/// The optional `secret-catalog` interface's name (0.2.2).
+pub const SECRET_CATALOG_EXPORT: &str = "ingest:provider/secret-catalog@0.2.2";
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: &str = "0.2.1";
+pub const CONTRACT_VERSION: &str = "0.2.2";
 /// The compatible line: a component built against any `0.2.x` loads.
 pub const CONTRACT_LINE: &str = "0.2.";
 /// Functions the optional updater interface exports.
 pub const UPDATER_FUNCTIONS: [&str; 1] = ["update"];
+/// Functions the optional secret-catalog interface exports.
+pub const SECRET_CATALOG_FUNCTIONS: [&str; 1] = ["secrets"];
 /// Functions the provider interface must export.
 pub const PROVIDER_FUNCTIONS: [&str; 5] = ["describe", "start", "stop", "status", "parse-callback"];
 /// Host interfaces a plugin may import besides WASI.
@@ -62,6 +68,7 @@ pub struct PluginPre<T: 'static> {
     /// The bindings' indices: [`PluginPre::check_types`] type-checks every export with them.
     provider: guest::GuestIndices,
     updater: Option<updater::GuestIndices>,
+    catalog: Option<secret_catalog::GuestIndices>,
     /// Each function's export index: a step type-checks only the function it calls.
     exports: Exports,
 }
@@ -75,6 +82,7 @@ struct Exports {
     status: ComponentExportIndex,
     parse_callback: ComponentExportIndex,
     update: Option<ComponentExportIndex>,
+    secrets: Option<ComponentExportIndex>,
 }
 
 impl Exports {
@@ -98,6 +106,10 @@ impl Exports {
             Some(u) => function(&u, UPDATER_EXPORT, "update").ok(),
             None => None,
         };
+        let secrets = match interface(SECRET_CATALOG_EXPORT) {
+            Some(c) => function(&c, SECRET_CATALOG_EXPORT, "secrets").ok(),
+            None => None,
+        };
         Ok(Self {
             describe: f("describe")?,
             start: f("start")?,
@@ -105,24 +117,31 @@ impl Exports {
             status: f("status")?,
             parse_callback: f("parse-callback")?,
             update,
+            secrets,
         })
     }
 }
 
 impl<T: Send + 'static> PluginPre<T> {
     /// Finds the exports in `instance_pre`'s component: the provider interface must be there
-    /// (the world check has said so in words already); the updater interface is optional.
+    /// (the world check has said so in words already); the updater and secret-catalog
+    /// interfaces are optional.
     pub fn new(instance_pre: wasmtime::component::InstancePre<T>) -> wasmtime::Result<Self> {
         let provider = guest::GuestIndices::new(&instance_pre)?;
         let updater = updater::GuestIndices::new(&instance_pre).ok();
+        let catalog = secret_catalog::GuestIndices::new(&instance_pre).ok();
         let mut exports = Exports::find(&instance_pre)?;
         if updater.is_none() {
             exports.update = None;
+        }
+        if catalog.is_none() {
+            exports.secrets = None;
         }
         Ok(Self {
             instance_pre,
             provider,
             updater,
+            catalog,
             exports,
         })
     }
@@ -158,6 +177,9 @@ impl<T: Send + 'static> PluginPre<T> {
         if let Some(u) = &self.updater {
             u.load(&mut store, &plugin.instance)?;
         }
+        if let Some(c) = &self.catalog {
+            c.load(&mut store, &plugin.instance)?;
+        }
         Ok(())
     }
 }
@@ -192,6 +214,20 @@ impl Plugin {
         store: impl wasmtime::AsContextMut<Data: Send>,
     ) -> wasmtime::Result<types::ProviderInfo> {
         self.call(store, &self.exports.describe, ()).await
+    }
+
+    /// `describe`, and the secret catalog when the component exports one (0.2.2): what the
+    /// plugin says of itself, as the host uses it.
+    pub async fn description(
+        &self,
+        mut store: impl wasmtime::AsContextMut<Data: Send>,
+    ) -> wasmtime::Result<Description> {
+        let info = self.describe(&mut store).await?;
+        let catalog = match &self.exports.secrets {
+            Some(index) => Some(self.call(&mut store, index, ()).await?),
+            None => None,
+        };
+        Ok(Description::new(info, catalog))
     }
 
     /// `start`.
@@ -251,6 +287,94 @@ impl Plugin {
     }
 }
 
+/// A secret a plugin can use, as the host shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    /// The name under `[providers.secrets]`.
+    pub name: String,
+    /// Whether the plugin refuses to work without it.
+    pub required: bool,
+    /// What it is for (empty when the plugin has no catalog and only `describe` names it).
+    pub description: String,
+}
+
+/// What a plugin says of itself: `describe`'s answer and every secret it can use, the
+/// optional ones from its `secret-catalog` (0.2.2) included.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// `describe`'s answer.
+    pub info: types::ProviderInfo,
+    /// Every secret: the catalog's when the component has one (checked against `describe` by
+    /// [`Description::inconsistencies`]), else `describe`'s, all required.
+    pub secrets: Vec<SecretSpec>,
+    /// Whether the secrets came from a catalog.
+    pub has_catalog: bool,
+}
+
+impl Description {
+    /// The description of `info` and, when the component exports it, its catalog.
+    pub fn new(
+        info: types::ProviderInfo,
+        catalog: Option<Vec<secret_catalog::SecretSpec>>,
+    ) -> Self {
+        let has_catalog = catalog.is_some();
+        let secrets = match catalog {
+            Some(list) => list
+                .into_iter()
+                .map(|s| SecretSpec {
+                    name: s.name,
+                    required: s.required,
+                    description: s.description,
+                })
+                .collect(),
+            None => info
+                .secrets
+                .iter()
+                .map(|name| SecretSpec {
+                    name: name.clone(),
+                    required: true,
+                    description: String::new(),
+                })
+                .collect(),
+        };
+        Self {
+            info,
+            secrets,
+            has_catalog,
+        }
+    }
+
+    /// Where the catalog and `describe` disagree (the contract's rules: every secret
+    /// `describe` lists is in the catalog marked required, every required one is listed by
+    /// `describe`, no name twice); empty when they agree.
+    pub fn inconsistencies(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, s) in self.secrets.iter().enumerate() {
+            if self.secrets[..i].iter().any(|t| t.name == s.name) {
+                problems.push(format!("the secret catalog names `{}` twice", s.name));
+            }
+            if s.required && !self.info.secrets.contains(&s.name) {
+                problems.push(format!(
+                    "the secret catalog marks `{}` required but describe does not list it",
+                    s.name
+                ));
+            }
+        }
+        for name in &self.info.secrets {
+            match self.secrets.iter().find(|s| &s.name == name) {
+                None => problems.push(format!(
+                    "describe lists secret `{name}` but the secret catalog does not"
+                )),
+                Some(s) if !s.required => problems.push(format!(
+                    "describe lists secret `{name}` (required) but the secret catalog marks it optional"
+                )),
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+}
+
 impl From<types::ErrorKind> for crate::error::ErrorKind {
     fn from(kind: types::ErrorKind) -> Self {
         use crate::error::ErrorKind as E;
@@ -270,6 +394,83 @@ impl From<types::ErrorKind> for crate::error::ErrorKind {
             K::VendorInternal => E::VendorInternal,
             K::PluginFault => E::PluginFault,
             K::Denied => E::Denied,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(secrets: &[&str]) -> types::ProviderInfo {
+        types::ProviderInfo {
+            name: "p".into(),
+            version: "1.0.0".into(),
+            vendor: "v".into(),
+            directions: Vec::new(),
+            operations: Vec::new(),
+            config_keys: Vec::new(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            default_hosts: Vec::new(),
+        }
+    }
+
+    fn spec(name: &str, required: bool) -> secret_catalog::SecretSpec {
+        secret_catalog::SecretSpec {
+            name: name.into(),
+            required,
+            description: format!("{name} is for testing"),
+        }
+    }
+
+    #[test]
+    fn without_a_catalog_describes_secrets_are_all_required() {
+        let d = Description::new(info(&["a", "b"]), None);
+        assert!(!d.has_catalog);
+        let got: Vec<(&str, bool)> = d
+            .secrets
+            .iter()
+            .map(|s| (s.name.as_str(), s.required))
+            .collect();
+        assert_eq!(got, vec![("a", true), ("b", true)]);
+        assert!(d.inconsistencies().is_empty());
+    }
+
+    #[test]
+    fn a_catalog_adds_optional_secrets_and_must_agree_with_describe() {
+        let d = Description::new(info(&["a"]), Some(vec![spec("a", true), spec("cb", false)]));
+        assert!(d.has_catalog);
+        assert!(d.inconsistencies().is_empty(), "{:?}", d.inconsistencies());
+        assert_eq!(d.secrets[1].description, "cb is for testing");
+
+        for (listed, catalog, needle) in [
+            (
+                vec!["a"],
+                vec![spec("a", false)],
+                "describe lists secret `a` (required) but the secret catalog marks it optional",
+            ),
+            (
+                vec!["a"],
+                vec![],
+                "describe lists secret `a` but the secret catalog does not",
+            ),
+            (
+                vec![],
+                vec![spec("x", true)],
+                "the secret catalog marks `x` required but describe does not list it",
+            ),
+            (
+                vec![],
+                vec![spec("x", false), spec("x", false)],
+                "the secret catalog names `x` twice",
+            ),
+        ] {
+            let d = Description::new(info(&listed), Some(catalog));
+            let problems = d.inconsistencies();
+            assert!(
+                problems.iter().any(|p| p == needle),
+                "{needle}: {problems:?}"
+            );
         }
     }
 }

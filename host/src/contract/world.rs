@@ -14,7 +14,7 @@ pub(crate) fn problems(engine: &Engine, component: &Component) -> Vec<String> {
 }
 
 /// The provider interface: exported, as an instance, of this contract line, complete; the
-/// optional updater interface, when exported, complete too.
+/// optional updater and secret-catalog interfaces, when exported, complete too.
 fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<String>) {
     let ty = component.component_type();
 
@@ -55,6 +55,15 @@ fn export_problems(engine: &Engine, component: &Component, problems: &mut Vec<St
     }
     if let Some((name, item)) = export("updater") {
         interface_problems(engine, name, item, &super::UPDATER_FUNCTIONS, problems);
+    }
+    if let Some((name, item)) = export("secret-catalog") {
+        interface_problems(
+            engine,
+            name,
+            item,
+            &super::SECRET_CATALOG_FUNCTIONS,
+            problems,
+        );
     }
 }
 

@@ -109,6 +109,19 @@ fn quota_error(provider: &str, refused: &Refused) -> ApiError {
 }
 
 /// The error for a plugin that answered an operation with another operation's result.
+/// A blank `stream_url` (empty or whitespace only) is refused for every provider and every
+/// front, before any plugin runs: one rule and one error (`invalid-argument`) instead of one
+/// plugin reading it as absent and another as a bad URL. Absent (`None`) is the way to say
+/// "none".
+pub(crate) fn refuse_blank_stream_url(url: Option<&str>) -> Result<(), ApiError> {
+    match url {
+        Some(u) if u.trim().is_empty() => Err(ApiError::invalid(
+            "`stream_url` is blank; leave it out (or null) when there is none, or give the URL",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn wrong_shape(operation: &str) -> ApiError {
     ApiError::plugin_fault(format!("{operation} returned the wrong shape"))
 }
@@ -289,6 +302,7 @@ impl Gateway {
         request: types::StartRequest,
         options: CallOptions,
     ) -> Result<Served<Started>, ApiError> {
+        refuse_blank_stream_url(request.stream_url.as_deref())?;
         let tenant = options.tenant.as_ref().map(|t| t.id.clone());
         let provider = self.granted_provider(provider_id, &options)?;
         let op = Operation::Start(request);
@@ -397,6 +411,7 @@ impl Gateway {
         options_json: String,
         options: CallOptions,
     ) -> Result<Served<Updated>, ApiError> {
+        refuse_blank_stream_url(stream_url.as_deref())?;
         let tenant = options.tenant.as_ref().map(|t| t.id.clone());
         let op = |session_ref| {
             Operation::Update(types::UpdateRequest {

@@ -15,7 +15,7 @@ use crate::capability::egress::{EgressMode, EgressPolicy};
 use crate::capability::vendor::{ClientSettings, VendorClient};
 use crate::clock::SharedClock;
 use crate::config::{FailureConfig, HostPort, ProviderConfig};
-use crate::contract::types;
+use crate::contract::{Description, SecretSpec, types};
 use crate::error::{ApiError, BindError, ConfigError, ErrorKind, PluginFileError};
 use crate::sandbox::{CallSetup, Operation, Outcome, PluginVersion, Runtime};
 use crate::text::{random_hex, short_digest};
@@ -46,6 +46,9 @@ pub struct Binding {
     pub version: Arc<PluginVersion>,
     /// What that version said of itself for this provider's config.
     pub info: types::ProviderInfo,
+    /// Every secret that version can use, required and optional (its secret catalog, or the
+    /// secrets `describe` lists when it has none).
+    pub secrets: Vec<SecretSpec>,
     pub(crate) policy: Arc<EgressPolicy>,
 }
 
@@ -177,8 +180,8 @@ impl Provider {
             plugin: version.name.clone(),
             source,
         };
-        let info = match runtime.invoke(&version, setup, Operation::Describe).await.0 {
-            Ok(Outcome::Described(info)) => info,
+        let description = match runtime.invoke(&version, setup, Operation::Describe).await.0 {
+            Ok(Outcome::Described(d)) => d,
             Ok(_) => {
                 return Err(describe_failed(ApiError::plugin_fault(
                     "describe returned the wrong shape",
@@ -186,6 +189,11 @@ impl Provider {
             }
             Err(e) => return Err(describe_failed(e)),
         };
+        let Description {
+            info,
+            secrets,
+            has_catalog,
+        } = description;
         let problems = mismatches(pc, &info);
         if !problems.is_empty() {
             return Err(BindError::Mismatch {
@@ -202,6 +210,24 @@ impl Provider {
                 crate::contract::UPDATER_EXPORT
             );
         }
+        if has_catalog {
+            // A configured secret the plugin does not name is most likely misspelt (and so
+            // missing where the plugin looks); it is not refused, as a config key would be,
+            // because plugins without a catalog cannot name their optional secrets.
+            for name in pc
+                .secrets
+                .keys()
+                .filter(|n| !secrets.iter().any(|s| &s.name == *n))
+            {
+                tracing::warn!(
+                    provider = %pc.id,
+                    plugin = %info.name,
+                    "secret `{name}` is configured but plugin `{}` does not use it (it can use: {}); check its spelling",
+                    info.name,
+                    secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
         let allow = allowlist(pc, &info);
         tracing::info!(
             provider = %pc.id,
@@ -214,6 +240,7 @@ impl Provider {
         Ok(Binding {
             version,
             info,
+            secrets,
             policy: Arc::new(EgressPolicy::for_provider(pc, allow, self.vendor.clone())),
         })
     }

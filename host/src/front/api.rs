@@ -432,6 +432,12 @@ fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes>
                 "operations": b.info.operations.iter()
                     .filter(|o| **o != types::Operation::Update || b.version.has_updater())
                     .map(|o| operation_name(*o)).collect::<Vec<_>>(),
+                "secrets": b.secrets.iter().map(|s| serde_json::json!({
+                    "name": s.name,
+                    "required": s.required,
+                    "configured": p.config.secrets.contains_key(&s.name),
+                    "description": s.description,
+                })).collect::<Vec<_>>(),
                 "health": if p.healthy() { "ok" } else { "unhealthy" },
                 "quota": p.quotas.rates().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
             }),

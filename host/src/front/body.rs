@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::contract::types;
+use crate::core::calls::refuse_blank_stream_url;
 use crate::error::ApiError;
 
 /// The JSON body of `POST /v1/ingests`.
@@ -113,6 +114,7 @@ impl StartBody {
                 "`display_name` is longer than {MAX_ID_LEN} bytes"
             )));
         }
+        refuse_blank_stream_url(self.stream_url.as_deref())?;
         if let Some(u) = &self.stream_url {
             check_url("stream_url", u)?;
         }
@@ -165,6 +167,7 @@ impl UpdateBody {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let parsed: UpdateBody = serde_json::from_slice(body)
             .map_err(|e| ApiError::invalid(format!("invalid update request body: {e}")))?;
+        refuse_blank_stream_url(parsed.stream_url.as_deref())?;
         if let Some(u) = &parsed.stream_url {
             check_url("stream_url", u)?;
         }

@@ -100,8 +100,8 @@ impl Operation {
 /// A successful operation's result.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// From `describe`.
-    Described(types::ProviderInfo),
+    /// From `describe` (and the secret catalog, when the component exports one).
+    Described(contract::Description),
     /// From `start`.
     Started(types::Session),
     /// From `stop`.
@@ -487,7 +487,7 @@ pub(super) async fn run_op(
         Operation::Describe => {
             pre.check_types(&mut *store, instance)?;
             Step::Done(Ok(Outcome::Described(
-                instance.describe(&mut *store).await?,
+                instance.description(&mut *store).await?,
             )))
         }
         Operation::Start(r) => match instance.start(&mut *store, r, answers).await? {

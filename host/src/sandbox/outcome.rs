@@ -2,7 +2,7 @@
 
 use super::call::Outcome;
 use crate::capability::credentials::{SecretStore, contains_secret};
-use crate::contract::types;
+use crate::contract::{Description, SecretSpec, types};
 use crate::error::ApiError;
 use crate::text::clip;
 
@@ -78,7 +78,7 @@ pub(crate) fn check(outcome: Outcome, secrets: &SecretStore) -> Result<Outcome, 
             id_checked("a vendor request id", &updated.vendor_request_id)?;
             Outcome::Updated(updated)
         }
-        Outcome::Described(info) => Outcome::Described(description_checked(info)?),
+        Outcome::Described(d) => Outcome::Described(description_checked(d)?),
     };
     if outcome_strings(&outcome)
         .into_iter()
@@ -151,20 +151,48 @@ fn event_checked(event: types::IngestEvent) -> Result<types::IngestEvent, ApiErr
     })
 }
 
-fn description_checked(info: types::ProviderInfo) -> Result<types::ProviderInfo, ApiError> {
+fn description_checked(d: Description) -> Result<Description, ApiError> {
+    let Description {
+        info,
+        secrets,
+        has_catalog,
+    } = d;
     let lists = [
         info.directions.len(),
         info.operations.len(),
         info.config_keys.len(),
         info.secrets.len(),
         info.default_hosts.len(),
+        secrets.len(),
     ];
     if lists.iter().any(|n| *n > MAX_DESCRIBE_ITEMS) {
         return Err(garbage(&format!(
             "a description with a list longer than {MAX_DESCRIBE_ITEMS} entries"
         )));
     }
-    Ok(types::ProviderInfo {
+    let d = Description {
+        info: checked_info(info),
+        secrets: secrets
+            .into_iter()
+            .map(|s| SecretSpec {
+                description: clip_text(s.description),
+                ..s
+            })
+            .collect(),
+        has_catalog,
+    };
+    let problems = d.inconsistencies();
+    if !problems.is_empty() {
+        return Err(garbage(&format!(
+            "a secret catalog that disagrees with describe ({})",
+            problems.join("; ")
+        )));
+    }
+    Ok(d)
+}
+
+fn checked_info(info: types::ProviderInfo) -> types::ProviderInfo {
+    types::ProviderInfo {
         name: clip_text(info.name),
         version: clip_text(info.version),
         vendor: clip_text(info.vendor),
@@ -177,7 +205,7 @@ fn description_checked(info: types::ProviderInfo) -> Result<types::ProviderInfo,
             })
             .collect(),
         ..info
-    })
+    }
 }
 
 /// Every string in a result, for the secret check.
@@ -214,8 +242,15 @@ fn outcome_strings(outcome: &Outcome) -> Vec<&str> {
         .into_iter()
         .flatten()
         .collect(),
-        Outcome::Described(i) => [i.name.as_str(), i.version.as_str(), i.vendor.as_str()]
+        Outcome::Described(Description {
+            info: i, secrets, ..
+        }) => [i.name.as_str(), i.version.as_str(), i.vendor.as_str()]
             .into_iter()
+            .chain(
+                secrets
+                    .iter()
+                    .flat_map(|s| [s.name.as_str(), s.description.as_str()]),
+            )
             .chain(
                 i.config_keys
                     .iter()

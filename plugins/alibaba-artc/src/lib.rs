@@ -68,10 +68,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
                  when `endpoint` is set.",
             ),
         ],
-        secrets: vec![
-            sign::SECRET_ACCESS_KEY_ID.to_string(),
-            sign::SECRET_ACCESS_KEY_SECRET.to_string(),
-        ],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: settings::default_hosts(region),
     }
 }
@@ -80,7 +77,28 @@ fn settings() -> Result<Settings, ProviderError> {
     Settings::load(config::get)
 }
 
+/// Every secret the plugin can use, required and optional (contract 0.2.2's `secret-catalog`);
+/// `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<ingest_plugin_sdk::SecretSpec> {
+    vec![
+        ingest_plugin_sdk::secret(
+            sign::SECRET_ACCESS_KEY_ID,
+            true,
+            "The AccessKey ID, sent as AccessKeyId through a host placeholder and signed as a secret reference.",
+        ),
+        ingest_plugin_sdk::secret(
+            sign::SECRET_ACCESS_KEY_SECRET,
+            true,
+            "The AccessKey secret: the HMAC-SHA1 key (secret + \"&\"), used only inside the host.",
+        ),
+    ]
+}
+
 impl Guest for AlibabaArtc {
+    fn secrets() -> Vec<ingest_plugin_sdk::SecretSpec> {
+        secret_catalog()
+    }
+
     fn describe() -> ProviderInfo {
         info(config::get(settings::KEY_REGION).as_deref())
     }

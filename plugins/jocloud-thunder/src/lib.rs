@@ -73,7 +73,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
                  (the docs' overview also shows v1/recordoss).",
             ),
         ],
-        secrets: vec![api::RESTFUL_ID.to_string(), api::RESTFUL_SECRET.to_string()],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: settings::default_hosts(region),
     }
 }
@@ -82,7 +82,28 @@ fn settings() -> Result<Settings, ProviderError> {
     Settings::load(config::get)
 }
 
+/// Every secret the plugin can use, required and optional (contract 0.2.2's `secret-catalog`);
+/// `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<ingest_plugin_sdk::SecretSpec> {
+    vec![
+        ingest_plugin_sdk::secret(
+            api::RESTFUL_ID,
+            true,
+            "The API certificate id, in the token header through a host placeholder.",
+        ),
+        ingest_plugin_sdk::secret(
+            api::RESTFUL_SECRET,
+            true,
+            "The API certificate key, in the token header through a host placeholder.",
+        ),
+    ]
+}
+
 impl Guest for JocloudThunder {
+    fn secrets() -> Vec<ingest_plugin_sdk::SecretSpec> {
+        secret_catalog()
+    }
+
     fn describe() -> ProviderInfo {
         info(config::get(settings::KEY_REGION).as_deref())
     }

@@ -186,7 +186,13 @@ pub fn destinations(
     options: &Options,
 ) -> Result<Vec<String>, ProviderError> {
     let mut out: Vec<String> = Vec::new();
-    if let Some(url) = stream_url.filter(|u| !u.trim().is_empty()) {
+    if let Some(url) = stream_url {
+        if url.trim().is_empty() {
+            return Err(invalid_argument(
+                "`stream_url` is blank; leave it out when there is none, or give the CDN \
+                 address (rtmp:// or rtmps://)",
+            ));
+        }
         out.push(check_destination("stream_url", url)?);
     }
     match options.get("destinations") {
@@ -219,14 +225,33 @@ pub fn destinations(
             out.len()
         )));
     }
-    for (i, url) in out.iter().enumerate() {
-        if out.iter().skip(i + 1).any(|other| other == url) {
+    let keys: Vec<String> = out.iter().map(|url| destination_key(url)).collect();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(j) = keys.iter().skip(i + 1).position(|other| other == key) {
             return Err(invalid_argument(format!(
-                "`options.destinations` repeats `{url}`; each destination may appear once"
+                "`options.destinations` repeats a destination: `{}` and `{}` are the same \
+                 address (scheme and host compare case-insensitively); each destination may \
+                 appear once",
+                out[i],
+                out[i + 1 + j]
             )));
         }
     }
     Ok(out)
+}
+
+/// What makes two destinations the same address: the scheme and host (with any port) in
+/// lower case, as URLs compare them, then the path and query verbatim (a CDN's stream key is
+/// case-sensitive). `url` has passed [`check_destination`], so it has a `scheme://`.
+fn destination_key(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split);
+    format!(
+        "{}://{}{tail}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    )
 }
 
 /// The mixing configuration, if the options ask for a mixed stream (`template_id`,
@@ -418,6 +443,17 @@ mod tests {
         let mut req = request("{}");
         req.stream_url = None;
         assert!(invalid(&req).contains("`stream_url` is required"));
+        // A blank stream_url is refused, not read as absent.
+        let mut req = request(r#"{"destinations":["rtmp://a/1"]}"#);
+        req.stream_url = Some("  ".into());
+        assert!(invalid(&req).contains("`stream_url` is blank"));
+        // The path and stream key are case-sensitive: a different destination.
+        let s = build(
+            &request(r#"{"destinations":["rtmp://cdn.example/live/A"]}"#),
+            1,
+        )
+        .expect("distinct paths");
+        assert_eq!(s.body.rtmpurl.split(',').count(), 2);
         let cases = [
             (r#"{"destinations":"rtmp://a/1"}"#, "`options.destinations`"),
             (r#"{"destinations":[1]}"#, "`options.destinations[0]`"),
@@ -437,6 +473,11 @@ mod tests {
             (
                 r#"{"destinations":["rtmp://cdn.example/live/a"]}"#,
                 "repeats",
+            ),
+            // Scheme and host compare case-insensitively.
+            (
+                r#"{"destinations":["RTMP://CDN.Example/live/a"]}"#,
+                "repeats a destination: `rtmp://cdn.example/live/a` and `RTMP://CDN.Example/live/a`",
             ),
         ];
         for (options, needle) in cases {

@@ -31,7 +31,7 @@ pub fn build(req: &UpdateRequest, appid: u64) -> Result<StartBody, ProviderError
     let options = Options::parse(&req.options_json)?;
     let mixed = target.taskid.is_some();
     options.only(if mixed { MIXED_KEYS } else { SOURCE_KEYS })?;
-    let stream_url = req.stream_url.as_deref().filter(|u| !u.trim().is_empty());
+    let stream_url = req.stream_url.as_deref();
     if stream_url.is_none() && options.is_empty() {
         return Err(invalid_argument(
             "an update must change something: give `stream_url` and/or `options` \
@@ -170,12 +170,15 @@ mod tests {
         for (session_ref, stream_url, options) in [
             (SOURCE, None, "{}"),
             (SOURCE, None, ""),
-            (SOURCE, Some(" "), r#"{"destinations":null}"#),
             (MIXED, None, "{}"),
         ] {
             let msg = invalid(&request(session_ref, stream_url, options));
             assert!(msg.contains("must change something"), "{options}: {msg}");
         }
+        // A blank stream_url is refused as blank, not read as absent (the host refuses it
+        // before the plugin runs; the plugin keeps the same rule).
+        let msg = invalid(&request(SOURCE, Some(" "), r#"{"destinations":null}"#));
+        assert!(msg.contains("`stream_url` is blank"), "{msg}");
     }
 
     #[test]

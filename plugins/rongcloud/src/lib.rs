@@ -73,7 +73,7 @@ pub fn info(region: Option<&str>, backup_endpoint: Option<&str>) -> ProviderInfo
                 "Whether callbacks must carry a valid signature (true/false). Default true.",
             ),
         ],
-        secrets: vec![sign::APP_SECRET.to_string()],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: settings::default_hosts(region, backup_endpoint),
     }
 }
@@ -82,7 +82,21 @@ fn settings() -> Result<Settings, ProviderError> {
     Settings::load(config::get, config::endpoint().as_deref())
 }
 
+/// Every secret the plugin can use, required and optional (contract 0.2.2's `secret-catalog`);
+/// `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<ingest_plugin_sdk::SecretSpec> {
+    vec![ingest_plugin_sdk::secret(
+        sign::APP_SECRET,
+        true,
+        "The App Secret: the first part of SHA1(AppSecret + Nonce + Timestamp) computed by the host, for requests and for verifying callbacks.",
+    )]
+}
+
 impl Guest for RongCloud {
+    fn secrets() -> Vec<ingest_plugin_sdk::SecretSpec> {
+        secret_catalog()
+    }
+
     fn describe() -> ProviderInfo {
         info(
             config::get(settings::KEY_REGION).as_deref(),

@@ -177,6 +177,14 @@ pub fn build(req: &StartRequest) -> Result<Start, ProviderError> {
             )));
         }
     };
+    // RongCloud reads `rtsp_transport` only for an RTSP source; on any other it would be
+    // accepted and silently do nothing, so a caller who set it is told instead.
+    if rtsp_transport.is_some() && !has_scheme(&rtmp_url, &["rtsp://"]) {
+        return Err(invalid_argument(format!(
+            "`options.rtsp_transport` applies only to an rtsp:// source; `stream_url` is \
+             `{rtmp_url}`: leave the option out, or give an rtsp:// source"
+        )));
+    }
     let session_ref = SessionRef {
         room_id: req.room_id.clone(),
         user_id: req.user_id.clone(),
@@ -301,6 +309,7 @@ mod tests {
         );
         let mut req = request(r#"{"room_type":"rtc","rtsp_transport":"tcp"}"#);
         req.media = MediaKind::AudioOnly;
+        req.stream_url = Some("RTSP://cam.example/2".into());
         let s = build(&req).expect("valid");
         assert_eq!((s.body.media_type, s.body.room_type), (1, 0));
         assert_eq!(s.body.rtsp_transport.as_deref(), Some("tcp"));
@@ -351,6 +360,9 @@ mod tests {
             invalid(&request(r#"{"rtsp_transport":"quic"}"#)).contains("`options.rtsp_transport`")
         );
         assert!(invalid(&request("[1]")).contains("options"));
+        // rtsp_transport only with an rtsp:// source (RongCloud would ignore it otherwise).
+        let message = invalid(&request(r#"{"rtsp_transport":"tcp"}"#));
+        assert!(message.contains("`options.rtsp_transport` applies only to an rtsp:// source"));
         let mut req = request("{}");
         req.user_id = "\u{1}".repeat(300);
         assert!(invalid(&req).contains("`user_id`"));

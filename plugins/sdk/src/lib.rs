@@ -1,10 +1,11 @@
 //! The guest-side SDK for Ingest Gateway provider plugins written in Rust.
 //!
 //! A provider plugin is a `wasm32-wasip2` component that targets the
-//! `ingest:provider/adapter-plugin-with-update@0.2.1` world in the repository's `wit/`
-//! directory (the `adapter-plugin` world plus the optional `updater` export; a plugin that
-//! does not override [`Guest::update`] answers it `unsupported` and leaves `update` out of its
-//! operations). In that
+//! `ingest:provider/adapter-plugin-with-update@0.2.2` world in the repository's `wit/`
+//! directory (the `adapter-plugin` world plus the optional `updater` and `secret-catalog`
+//! exports; a plugin that does not override [`Guest::update`] answers it `unsupported` and
+//! leaves `update` out of its operations, one that does not override [`Guest::secrets`] shows
+//! the secrets `describe` lists, all required). In that
 //! contract a plugin performs no I/O: each of `start`, `stop`, `status` and `update` is called once per
 //! *step*, with the vendor's answers so far, and returns either the next vendor request for the
 //! host to send or the final result. This SDK hides that shape: a plugin implements the SDK's
@@ -24,7 +25,8 @@
 //! - [`endpoint`]: validating the base URL requests go to (the operator's `endpoint`);
 //! - [`error`]: building normalized [`ProviderError`]s, and the generic HTTP-status fallback;
 //! - [`options`]: reading the vendor-specific `options-json` object of a start request;
-//! - [`config_key`], [`required_config`] and [`testing::config_lookup`] for configuration.
+//! - [`config_key`], [`required_config`] and [`testing::config_lookup`] for configuration;
+//!   [`secret`] and [`required_secrets`] for the secrets a plugin can use.
 //!
 //! A plugin implements [`Guest`] and exports it:
 //!
@@ -101,6 +103,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::ingest::provider::provider::{StartStep, StatusStep, StopStep};
+pub use bindings::exports::ingest::provider::secret_catalog::SecretSpec;
 pub use bindings::exports::ingest::provider::updater::UpdateStep;
 pub use bindings::ingest::provider::config;
 pub use bindings::ingest::provider::context;
@@ -115,8 +118,8 @@ pub use bindings::ingest::provider::types::{
 /// What a provider plugin implements: the operations of the `provider` interface, written as
 /// ordinary functions that send vendor requests with [`http::send`].
 ///
-/// [`export!`] turns an implementation into the component's `provider` and `updater`
-/// exports, running `start`, `stop`, `status` and `update` by replay ([`step`]). `stop`,
+/// [`export!`] turns an implementation into the component's `provider`, `updater` and
+/// `secret-catalog` exports, running `start`, `stop`, `status` and `update` by replay ([`step`]). `stop`,
 /// `status`, `update` and `parse_callback` default to an `unsupported` error; override the
 /// ones the provider supports (and list them in [`ProviderInfo::operations`]).
 pub trait Guest {
@@ -152,6 +155,23 @@ pub trait Guest {
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
         let _ = request;
         Err(unsupported_operation("parse-callback"))
+    }
+
+    /// Every secret the plugin can use, required and optional, each with what it is for
+    /// (contract 0.2.2's `secret-catalog`): what `plugin check` and `GET /v1/providers` show
+    /// an operator. Keep one list and derive [`ProviderInfo::secrets`] from it with
+    /// [`required_secrets`], so the two agree (the host refuses a version where they do not).
+    /// Default: the secrets `describe` lists, all required, without descriptions.
+    fn secrets() -> Vec<SecretSpec> {
+        Self::describe()
+            .secrets
+            .into_iter()
+            .map(|name| SecretSpec {
+                name,
+                required: true,
+                description: String::new(),
+            })
+            .collect()
     }
 }
 
@@ -221,6 +241,14 @@ macro_rules! export {
                 }
             }
 
+            impl $crate::bindings::exports::ingest::provider::secret_catalog::Guest
+                for __IngestPluginExport
+            {
+                fn secrets() -> ::std::vec::Vec<$crate::SecretSpec> {
+                    <$ty as $crate::Guest>::secrets()
+                }
+            }
+
             $crate::bindings::__export_adapter!(__IngestPluginExport with_types_in $crate::bindings);
         };
     };
@@ -266,6 +294,24 @@ pub fn config_key(name: &str, required: bool, description: &str) -> ConfigKey {
         required,
         description: description.to_string(),
     }
+}
+
+/// A secret declaration for [`Guest::secrets`].
+pub fn secret(name: &str, required: bool, description: &str) -> SecretSpec {
+    SecretSpec {
+        name: name.to_string(),
+        required,
+        description: description.to_string(),
+    }
+}
+
+/// The names of the required secrets in `catalog`, in order: [`ProviderInfo::secrets`].
+pub fn required_secrets(catalog: &[SecretSpec]) -> Vec<String> {
+    catalog
+        .iter()
+        .filter(|s| s.required)
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 /// A required config key's value, or an `invalid-argument` error naming the key.

@@ -66,7 +66,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
                  options.stream_id must start with zegotest-{AppId}-. Default: not sent.",
             ),
         ],
-        secrets: vec![sign::SECRET_SERVER.to_string()],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: settings::default_hosts(region),
     }
 }
@@ -75,7 +75,21 @@ fn settings() -> Result<Settings, ProviderError> {
     settings::load(config::get)
 }
 
+/// Every secret the plugin can use, required and optional (contract 0.2.2's `secret-catalog`);
+/// `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<ingest_plugin_sdk::SecretSpec> {
+    vec![ingest_plugin_sdk::secret(
+        sign::SECRET_SERVER,
+        true,
+        "The project's ServerSecret, only ever inside the host's MD5 request signature.",
+    )]
+}
+
 impl Guest for ZegoDispatch {
+    fn secrets() -> Vec<ingest_plugin_sdk::SecretSpec> {
+        secret_catalog()
+    }
+
     fn describe() -> ProviderInfo {
         info(config::get(settings::KEY_REGION).as_deref())
     }

@@ -61,8 +61,8 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// Things worth fixing that do not stop it from loading.
     pub warnings: Vec<String>,
-    /// What `describe` answered with an empty config.
-    pub info: Option<types::ProviderInfo>,
+    /// What `describe` (and the secret catalog) answered with an empty config.
+    pub info: Option<contract::Description>,
     /// Time `describe` took, instantiation included.
     pub describe_time: Option<Duration>,
 }
@@ -196,7 +196,8 @@ fn line(out: &mut String, label: &str, text: &str) {
 }
 
 /// What `describe` said, a line a field.
-fn render_describe(info: &types::ProviderInfo, out: &mut String) {
+fn render_describe(description: &contract::Description, out: &mut String) {
+    let info = &description.info;
     line(
         out,
         "plugin",
@@ -217,11 +218,36 @@ fn render_describe(info: &types::ProviderInfo, out: &mut String) {
         "hosts",
         &join(info.default_hosts.iter().map(String::as_str)),
     );
-    line(
-        out,
-        "secrets",
-        &join(info.secrets.iter().map(String::as_str)),
-    );
+    if description.secrets.is_empty() {
+        line(out, "secrets", "(none)");
+    }
+    for (i, secret) in description.secrets.iter().enumerate() {
+        let what = if secret.description.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", secret.description)
+        };
+        line(
+            out,
+            if i == 0 { "secrets" } else { "" },
+            &format!(
+                "{} ({}){what}",
+                secret.name,
+                if secret.required {
+                    "required"
+                } else {
+                    "optional"
+                },
+            ),
+        );
+    }
+    if !description.has_catalog {
+        line(
+            out,
+            "",
+            "(no secret-catalog export: only the required secrets are known; see the plugin's README for optional ones)",
+        );
+    }
     if info.config_keys.is_empty() {
         line(out, "config keys", "(none)");
     }
@@ -249,7 +275,8 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// `describe`'s answer as JSON, with the API's spellings.
-pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
+pub fn info_json(description: &contract::Description) -> serde_json::Value {
+    let info = &description.info;
     serde_json::json!({
         "name": info.name,
         "version": info.version,
@@ -259,7 +286,10 @@ pub fn info_json(info: &types::ProviderInfo) -> serde_json::Value {
         "config_keys": info.config_keys.iter().map(|k| serde_json::json!({
             "name": k.name, "required": k.required, "description": k.description,
         })).collect::<Vec<_>>(),
-        "secrets": info.secrets,
+        "secrets": description.secrets.iter().map(|s| serde_json::json!({
+            "name": s.name, "required": s.required, "description": s.description,
+        })).collect::<Vec<_>>(),
+        "secret_catalog": description.has_catalog,
         "default_hosts": info.default_hosts,
     })
 }
@@ -373,7 +403,7 @@ pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
     report.describe_time = Some(started.elapsed());
     match result {
         Ok(Outcome::Described(info)) => {
-            report.warnings = info_warnings(&info);
+            report.warnings = info_warnings(&info.info);
             report.info = Some(info);
         }
         Ok(_) => report

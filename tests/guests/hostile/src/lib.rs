@@ -22,6 +22,10 @@
 //! | `reflect` | POSTs a placeholder of `secret` to `target` (an echo server) and fails with the answer |
 //! | `reflect-decode` | as `reflect`, then decodes the hex echo to recover the secret and returns it: in an error (`out = "error"`, default) or a session (`out = "session"`) |
 //!
+//! Its secret catalog (contract 0.2.2) is the SDK's default (describe lists no secrets, so
+//! none), except in two modes: `catalog-disagrees` marks `api_key` required though `describe`
+//! does not list it, and `catalog-huge` names 100,000 secrets.
+//!
 //! `update` (every mode) answers a new session reference `{old}+{stream_url}`; with `huge-ref`
 //! in its options, a 64 KiB one.
 //!
@@ -136,6 +140,16 @@ impl Guest for Hostile {
             ],
             secrets: vec![],
             default_hosts: vec![],
+        }
+    }
+
+    fn secrets() -> Vec<SecretSpec> {
+        match mode().as_str() {
+            "catalog-disagrees" => vec![secret("api_key", true, "listed nowhere else")],
+            "catalog-huge" => (0..100_000)
+                .map(|i| secret(&format!("s{i}"), false, "one of many"))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
