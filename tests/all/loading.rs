@@ -167,7 +167,7 @@ async fn a_secret_catalog_that_disagrees_with_describe_is_refused() {
                 "test-hostile",
                 "http://127.0.0.1:9",
                 "",
-                &[("mode", mode)],
+                &[("mode", &format!("\"{mode}\""))],
                 &[]
             )
         );

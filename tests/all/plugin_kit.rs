@@ -120,7 +120,15 @@ fn a_generated_plugin_builds_and_passes_check_and_its_own_cases() {
         out.contains("kit-example 0.1.0 (Example RTC (fictitious))"),
         "{out}"
     );
-    assert!(out.contains("api_key_id, api_secret"), "{out}");
+    // The template lists its secrets in a secret catalog (contract 0.2.2), with what each is for.
+    assert!(
+        out.contains("api_key_id (required) — The API key id"),
+        "{out}"
+    );
+    assert!(
+        out.contains("api_secret (required) — The API secret"),
+        "{out}"
+    );
     assert!(out.contains("OK: the component fits"), "{out}");
 
     let (out, err, code) = gateway(&["plugin", "check", s(wasm), "--json"]);
@@ -129,6 +137,9 @@ fn a_generated_plugin_builds_and_passes_check_and_its_own_cases() {
     assert_eq!(report["ok"], true);
     assert_eq!(report["describe"]["name"], "kit-example");
     assert_eq!(report["describe"]["config_keys"][0]["name"], "app_id");
+    assert_eq!(report["describe"]["secret_catalog"], true);
+    assert_eq!(report["describe"]["secrets"][1]["name"], "api_secret");
+    assert_eq!(report["describe"]["secrets"][1]["required"], true);
 
     let cases = dir.join("cases");
     let (out, err, code) = gateway(&["plugin", "test", s(wasm), "--cases", s(&cases)]);
