@@ -522,6 +522,9 @@ async fn cloud_player_vendor_codes_map_to_normalized_kinds() {
         ("350006002", "unauthenticated", 502, false),
         ("350006003", "invalid-argument", 400, false),
         ("350006006", "permission-denied", 403, false),
+        ("350006007", "quota-exceeded", 429, false),
+        ("350006008", "already-exists", 409, false),
+        ("350006009", "failed-precondition", 409, true),
         ("350010000", "vendor-internal", 502, true),
         ("350099999", "vendor-internal", 502, false),
     ];
@@ -547,31 +550,157 @@ async fn cloud_player_vendor_codes_map_to_normalized_kinds() {
     assert_eq!(a.json["vendor_code"], "100000005", "{}", a.text);
 }
 
+/// ZEGO's published limits (one AppID runs at most 50 players; one running player per
+/// PlayerName), reached at the simulator: the codes come back as their kinds, not
+/// `vendor-internal`.
+#[tokio::test]
+async fn cloud_player_limits_reached_at_zego_map_to_their_kinds() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+
+    // The same display_name (PlayerName) while the first player runs: 350006008.
+    let mut same_name = pull_in_body("zp");
+    same_name["options"] = serde_json::json!({});
+    let a = call(&gw, "POST", "/v1/ingests", Some(same_name.clone())).await;
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert_eq!(a.json["kind"], "already-exists", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006008");
+    assert_eq!(a.json["retryable"], false);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("PlayerName")),
+        "{}",
+        a.text
+    );
+
+    // Fill the AppID's 50 players, then one more: 350006007.
+    let mut anonymous = pull_in_body("zp");
+    anonymous
+        .as_object_mut()
+        .expect("object")
+        .remove("display_name");
+    anonymous["options"] = serde_json::json!({});
+    while sim.players().iter().filter(|p| p.status != 8).count()
+        < ingest_sim::zego::MAX_RUNNING_PLAYERS
+    {
+        let a = call(&gw, "POST", "/v1/ingests", Some(anonymous.clone())).await;
+        assert_eq!(a.status, 201, "{}", a.text);
+    }
+    let a = call(&gw, "POST", "/v1/ingests", Some(anonymous)).await;
+    assert_eq!(a.status, 429, "{}", a.text);
+    assert_eq!(a.json["kind"], "quota-exceeded", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006007");
+    assert_eq!(a.json["retryable"], false);
+    assert!(a.json["vendor_request_id"].is_string());
+
+    // Stopping a player still being created: 350006009, retryable.
+    let id = started.json["id"].as_str().expect("id");
+    let a = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert_eq!(a.json["kind"], "failed-precondition", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006009");
+    assert_eq!(a.json["retryable"], true);
+}
+
 #[tokio::test]
 async fn cloud_player_input_is_checked_before_the_vendor() {
     let sim = sim().await;
     let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let with = |key: &str, value: serde_json::Value| {
+        let mut body = pull_in_body("zp");
+        body[key] = value;
+        body
+    };
+    let with_option = |key: &str, value: serde_json::Value| {
+        let mut body = pull_in_body("zp");
+        body["options"][key] = value;
+        body
+    };
     let mut no_url = pull_in_body("zp");
     no_url.as_object_mut().expect("object").remove("stream_url");
-    let mut bad_scheme = pull_in_body("zp");
-    bad_scheme["stream_url"] = "srt://media.example.com/live".into();
-    let mut bad_stream = pull_in_body("zp");
-    bad_stream["options"] = serde_json::json!({"stream_id": "a b"});
-    let mut bad_video = pull_in_body("zp");
-    bad_video["options"] = serde_json::json!({"video_options": "hd"});
-    for (body, field) in [
-        (no_url, "stream_url"),
-        (bad_scheme, "stream_url"),
-        (bad_stream, "options.stream_id"),
-        (bad_video, "options.video_options"),
+    for (body, needle) in [
+        (no_url, "`stream_url` is required"),
+        (
+            with("stream_url", "srt://media.example.com/live".into()),
+            "`stream_url` uses srt://",
+        ),
+        // ZEGO's cloud player pulls HTTP/HTTPS only.
+        (
+            with("stream_url", "rtmp://media.example.com/live/a".into()),
+            "`stream_url` uses rtmp://",
+        ),
+        (
+            with("stream_url", "rtmps://media.example.com/live/a".into()),
+            "`stream_url` uses rtmps://",
+        ),
+        (
+            with_option(
+                "backup_stream_url",
+                "rtmp://media.example.com/live/b".into(),
+            ),
+            "`options.backup_stream_url` uses rtmp://",
+        ),
+        (
+            with(
+                "stream_url",
+                format!("https://media.example.com/{}", "a".repeat(1010)).into(),
+            ),
+            "at most 1024 bytes",
+        ),
+        (
+            with_option("stream_id", "a b".into()),
+            "`options.stream_id`",
+        ),
+        (
+            with_option("video_options", "hd".into()),
+            "`options.video_options`",
+        ),
+        (
+            with_option("video_options", serde_json::json!({"Width": 4000})),
+            "`options.video_options.Width`",
+        ),
+        // CreatePlayer's published bounds.
+        (
+            with("display_name", "n".repeat(65).into()),
+            "`display_name` (sent as PlayerName) must be 1 to 64 bytes",
+        ),
+        (
+            with_option("max_idle_time", 4.into()),
+            "`options.max_idle_time` is 4; it must be between 5 and 3000",
+        ),
+        (
+            with_option("max_idle_time", 3001.into()),
+            "`options.max_idle_time` is 3001",
+        ),
+        (
+            with_option("room_user_update", "yes".into()),
+            "`options.room_user_update`",
+        ),
+        (
+            with_option("room_user_update", 2.into()),
+            "`options.room_user_update`",
+        ),
+        (with_option("play_time", 1.into()), "`options.play_time`"),
+        (
+            with_option("repeat_times", 0.into()),
+            "`options.repeat_times`",
+        ),
+        (
+            with_option("delay_destroy_seconds", 3601.into()),
+            "`options.delay_destroy_seconds`",
+        ),
     ] {
-        let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
-        assert_eq!(a.status, 400, "{field}: {}", a.text);
+        let a = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
+        assert_eq!(a.status, 400, "{needle}: {}", a.text);
+        assert_eq!(a.json["kind"], "invalid-argument", "{}", a.text);
         assert!(
             a.json["detail"]
                 .as_str()
-                .is_some_and(|d| d.contains(&format!("`{field}`"))),
-            "{field}: {}",
+                .is_some_and(|d| d.contains(needle)),
+            "{needle}: {}",
             a.text
         );
     }
@@ -579,7 +708,22 @@ async fn cloud_player_input_is_checked_before_the_vendor() {
     push["direction"] = "push-in".into();
     let a = call(&gw, "POST", "/v1/ingests", Some(push)).await;
     assert_eq!(a.status, 501, "{}", a.text);
-    assert_eq!(sim.request_count(), 0);
+    assert_eq!(sim.request_count(), 0, "nothing reached ZEGO");
+
+    // At the bounds, and RoomUserUpdate sent as ZEGO's number whatever the caller gave.
+    let mut body = with("display_name", "n".repeat(64).into());
+    body["options"] = serde_json::json!({
+        "max_idle_time": 3000, "room_user_update": true, "repeat_times": -1, "seek_to": 30,
+    });
+    let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let p = &sim.players()[0];
+    assert_eq!(p.create_body["RoomUserUpdate"], 1);
+    assert_eq!(
+        (p.max_idle_time, p.room_user_update, p.repeat_times),
+        (3000, 1, -1)
+    );
+    assert_eq!(p.seek_to, Some(30.0));
 }
 
 // ---------------------------------------------------------------- dry runs
@@ -707,25 +851,125 @@ fn cloud_player_dry_run_is_byte_identical_and_signed_as_documented() {
 
 // ---------------------------------------------------------------- cloud player update
 
-/// `UpdatePlayer` with the PlayerId and what changes; the PlayerId, and so the handle, stays.
-#[tokio::test]
-async fn cloud_player_update_changes_the_source_in_place() {
-    let sim = sim().await;
-    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
-    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
+/// A started player, moved to 4 (playing) at the simulator: the gateway handle and the
+/// PlayerId.
+async fn playing(gw: &ingest_gateway::Gateway, sim: &ZegoSim) -> (String, String) {
+    let started = call(gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json["id"].as_str().expect("id").to_string();
-    let player_id = sim.players()[0].player_id.clone();
+    let player_id = started.json["session"]["vendor_task_id"]
+        .as_str()
+        .expect("PlayerId")
+        .to_string();
     assert!(sim.set_player_status(&player_id, 4));
+    (id, player_id)
+}
+
+fn now_ms() -> i64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    i64::try_from(ms).expect("ms")
+}
+
+/// `UpdatePlayer` bodies the simulator received, in order.
+fn update_bodies(sim: &ZegoSim) -> Vec<serde_json::Value> {
+    sim.requests()
+        .iter()
+        .filter(|r| query_params(&r.path_and_query)["Action"] == "UpdatePlayer")
+        .map(|r| r.body_json().expect("JSON body"))
+        .collect()
+}
+
+/// ZEGO requires a `Sequence` that increases for every update of the same player: by default
+/// the call's clock in milliseconds; `options.sequence` overrides it, and ZEGO refuses one
+/// that does not increase.
+#[tokio::test]
+async fn cloud_player_update_sends_an_increasing_sequence() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let (id, player_id) = playing(&gw, &sim).await;
+
+    let before = now_ms();
+    let a = patch(&gw, &id, serde_json::json!({"options": {"seek_to": 10}})).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let a = patch(&gw, &id, serde_json::json!({"options": {"seek_to": 20}})).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let after = now_ms();
+    let sent: Vec<i64> = update_bodies(&sim)
+        .iter()
+        .map(|b| b["Sequence"].as_i64().expect("a numeric Sequence"))
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0] < sent[1], "increasing: {sent:?}");
+    for s in &sent {
+        assert!((before..=after).contains(s), "the call's clock in ms: {s}");
+    }
+    let p = sim.player(&player_id).expect("player");
+    assert_eq!(p.sequence, Some(sent[1]));
+    assert_eq!(p.seek_to, Some(20.0));
+
+    // The caller's sequence wins; one that does not increase is ZEGO's refusal (the player
+    // is running, so it stands as invalid-argument).
+    let a = patch(
+        &gw,
+        &id,
+        serde_json::json!({"options": {"seek_to": 30, "sequence": sent[1] + 1000}}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(
+        sim.player(&player_id).expect("player").sequence,
+        Some(sent[1] + 1000)
+    );
+    let a = patch(
+        &gw,
+        &id,
+        serde_json::json!({"options": {"seek_to": 40, "sequence": 5}}),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006003", "{}", a.text);
+    assert!(
+        a.json["vendor_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Sequence 5")),
+        "{}",
+        a.text
+    );
+    assert_eq!(sim.player(&player_id).expect("player").seek_to, Some(30.0));
+    let a = patch(
+        &gw,
+        &id,
+        serde_json::json!({"options": {"sequence": 0, "seek_to": 1}}),
+    )
+    .await;
+    assert_invalid(&a, "`options.sequence`");
+}
+
+/// ZEGO ignores every other field of an UpdatePlayer that carries a source. A new source with
+/// other changes is two requests — the source, then the rest with the next Sequence — so
+/// everything is applied and nothing is silently dropped; the PlayerId, and so the handle,
+/// stays.
+#[tokio::test]
+async fn cloud_player_update_changes_the_source_and_the_rest() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let (id, player_id) = playing(&gw, &sim).await;
 
     let updated = patch(
         &gw,
         &id,
         serde_json::json!({
-            "stream_url": "rtmp://media.example.com/live/next",
+            "stream_url": "https://media.example.com/live/next.flv",
             "options": {
                 "backup_stream_url": "https://backup.example.com/live/next.m3u8",
                 "video_options": {"Width": 1280, "Height": 720},
+                "is_pause": true,
+                "seek_to": 90,
+                "repeat_times": 3,
             },
         }),
     )
@@ -741,12 +985,12 @@ async fn cloud_player_update_changes_the_source_in_place() {
         updated.text
     );
 
-    // The simulator applied the change to the same player.
+    // The simulator applied every change to the same player and ignored nothing.
     let players = sim.players();
     assert_eq!(players.len(), 1);
     let p = &players[0];
     assert_eq!(p.player_id, player_id);
-    assert_eq!(p.stream_url, "rtmp://media.example.com/live/next");
+    assert_eq!(p.stream_url, "https://media.example.com/live/next.flv");
     assert_eq!(
         p.backup_stream_url.as_deref(),
         Some("https://backup.example.com/live/next.m3u8")
@@ -755,38 +999,50 @@ async fn cloud_player_update_changes_the_source_in_place() {
         p.video_options,
         Some(serde_json::json!({"Width": 1280, "Height": 720}))
     );
-    assert_eq!((p.status, p.stream_id.as_str()), (4, "bgm_1"));
-    assert_eq!(p.update_bodies.len(), 1);
+    assert_eq!(p.status, 5, "paused");
+    assert_eq!((p.seek_to, p.repeat_times), (Some(90.0), 3));
+    assert_eq!(p.update_ignored, vec![Vec::<String>::new(), Vec::new()]);
 
-    // On the wire: a signed UpdatePlayer whose body holds only what changes.
-    let recorded = &sim.requests()[1];
-    assert_eq!(recorded.method, "POST");
+    // On the wire: two signed UpdatePlayers, the source first.
+    let bodies = update_bodies(&sim);
+    let sequence = bodies[0]["Sequence"].as_i64().expect("Sequence");
     assert_eq!(
-        query_params(&recorded.path_and_query)["Action"],
-        "UpdatePlayer"
+        bodies,
+        vec![
+            serde_json::json!({
+                "PlayerId": player_id,
+                "Sequence": sequence,
+                "StreamUrl": "https://media.example.com/live/next.flv",
+            }),
+            serde_json::json!({
+                "PlayerId": player_id,
+                "Sequence": sequence + 1,
+                "BackupStreamUrl": "https://backup.example.com/live/next.m3u8",
+                "VideoOptions": {"Width": 1280, "Height": 720},
+                "IsPause": 1,
+                "SeekTo": 90,
+                "RepeatTimes": 3,
+            }),
+        ]
     );
-    assert_signed(&recorded.path_and_query);
-    assert_eq!(
-        recorded.body_json(),
-        Some(serde_json::json!({
-            "PlayerId": player_id,
-            "StreamUrl": "rtmp://media.example.com/live/next",
-            "BackupStreamUrl": "https://backup.example.com/live/next.m3u8",
-            "VideoOptions": {"Width": 1280, "Height": 720},
-        }))
-    );
+    for r in sim.requests().iter().skip(1) {
+        assert_eq!(r.method, "POST");
+        assert_signed(&r.path_and_query);
+    }
 
-    // Options alone; the source stays.
+    // Options alone are one request; resuming and a new volume.
     let updated = patch(
         &gw,
         &id,
-        serde_json::json!({"options": {"audio_options": {"Bitrate": 64}}}),
+        serde_json::json!({"options": {"is_pause": false, "audio_options": {"Volume": 150}}}),
     )
     .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(update_bodies(&sim).len(), 3);
     let p = sim.player(&player_id).expect("player");
-    assert_eq!(p.audio_options, Some(serde_json::json!({"Bitrate": 64})));
-    assert_eq!(p.stream_url, "rtmp://media.example.com/live/next");
+    assert_eq!(p.audio_options, Some(serde_json::json!({"Volume": 150})));
+    assert_eq!(p.status, 4, "playing again");
+    assert_eq!(p.stream_url, "https://media.example.com/live/next.flv");
 
     // Status and stop still work with the same handle.
     let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
@@ -798,8 +1054,48 @@ async fn cloud_player_update_changes_the_source_in_place() {
     assert_no_secrets("the log", "");
 }
 
-/// Options an update does not read, and an update that changes nothing, are refused before
-/// ZEGO is called.
+/// When the second request of a split update fails, the answer says that the source was
+/// changed and the rest was not.
+#[tokio::test]
+async fn cloud_player_update_says_when_only_the_source_changed() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let (id, player_id) = playing(&gw, &sim).await;
+    // The first UpdatePlayer passes (a zero delay), the second is refused.
+    sim.fail_next(Fault::Delay(std::time::Duration::ZERO));
+    sim.fail_next(Fault::VendorError {
+        code: "350006001".to_string(),
+        message: "too many requests".to_string(),
+    });
+    let a = patch(
+        &gw,
+        &id,
+        serde_json::json!({
+            "stream_url": "https://media.example.com/live/next.flv",
+            "options": {"is_pause": true},
+        }),
+    )
+    .await;
+    assert_eq!(a.status, 429, "{}", a.text);
+    assert_eq!(a.json["kind"], "rate-limited", "{}", a.text);
+    assert_eq!(a.json["vendor_code"], "350006001");
+    let detail = a.json["detail"].as_str().expect("detail");
+    for needle in [
+        "applied only in part",
+        "ZEGO changed the source",
+        "(IsPause)",
+        "not applied",
+    ] {
+        assert!(detail.contains(needle), "{needle}: {detail}");
+    }
+    let p = sim.player(&player_id).expect("player");
+    assert_eq!(p.stream_url, "https://media.example.com/live/next.flv");
+    assert_eq!(p.status, 4, "not paused");
+    assert_eq!(update_bodies(&sim).len(), 2);
+}
+
+/// Sources are HTTP/HTTPS only, and what an update cannot change is refused, before ZEGO is
+/// called.
 #[tokio::test]
 async fn cloud_player_update_refuses_what_it_cannot_change() {
     let sim = sim().await;
@@ -808,7 +1104,23 @@ async fn cloud_player_update_refuses_what_it_cannot_change() {
     let id = started.json["id"].as_str().expect("id").to_string();
     for (body, needle) in [
         (
-            serde_json::json!({"stream_url": "rtmp://media.example.com/b", "options": {"stream_id": "other"}}),
+            serde_json::json!({"stream_url": "rtmp://media.example.com/b"}),
+            "`stream_url` uses rtmp://",
+        ),
+        (
+            serde_json::json!({"stream_url": "rtmps://media.example.com/b", "options": {"seek_to": 3}}),
+            "`stream_url` uses rtmps://",
+        ),
+        (
+            serde_json::json!({"options": {"stream_url_list": ["https://a.example/1.mp4", "rtmp://a.example/2"]}}),
+            "`options.stream_url_list[1]` uses rtmp://",
+        ),
+        (
+            serde_json::json!({"stream_url": "https://a.example/1.mp4", "options": {"stream_url_list": ["https://a.example/2.mp4"]}}),
+            "not both",
+        ),
+        (
+            serde_json::json!({"stream_url": "https://media.example.com/b", "options": {"stream_id": "other"}}),
             "`options.stream_id`",
         ),
         (
@@ -820,7 +1132,23 @@ async fn cloud_player_update_refuses_what_it_cannot_change() {
             "`options.vidoe_options`",
         ),
         (
+            serde_json::json!({"options": {"video_options": {"Fps": 30}}}),
+            "`options.video_options.Fps`",
+        ),
+        (
+            serde_json::json!({"options": {"is_pause": "yes"}}),
+            "`options.is_pause`",
+        ),
+        (
+            serde_json::json!({"options": {"repeat_times": 0}}),
+            "`options.repeat_times`",
+        ),
+        (
             serde_json::json!({"options": {"video_options": null}}),
+            "must change something",
+        ),
+        (
+            serde_json::json!({"options": {"sequence": 7}}),
             "must change something",
         ),
         (
@@ -838,9 +1166,10 @@ async fn cloud_player_update_refuses_what_it_cannot_change() {
     )
     .await;
     assert!(
-        a.json["detail"].as_str().is_some_and(
-            |d| d.contains("it can change: backup_stream_url, video_options, audio_options")
-        ),
+        a.json["detail"].as_str().is_some_and(|d| d.contains(
+            "it can change: stream_url_list, backup_stream_url, video_options, audio_options, \
+             is_pause, seek_to, repeat_times, sequence"
+        )),
         "{}",
         a.text
     );
@@ -855,10 +1184,8 @@ async fn cloud_player_update_refuses_what_it_cannot_change() {
 async fn cloud_player_update_of_an_ended_or_forgotten_player() {
     let sim = sim().await;
     let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
-    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
-    let id = started.json["id"].as_str().expect("id").to_string();
-    let player_id = sim.players()[0].player_id.clone();
-    let change = serde_json::json!({"stream_url": "rtmp://media.example.com/live/next"});
+    let (id, player_id) = playing(&gw, &sim).await;
+    let change = serde_json::json!({"stream_url": "https://media.example.com/live/next.flv"});
 
     let stopped = call(&gw, "DELETE", &format!("/v1/ingests/{id}"), None).await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
@@ -871,7 +1198,7 @@ async fn cloud_player_update_of_an_ended_or_forgotten_player() {
     assert!(
         a.json["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("Status 8")),
+            .is_some_and(|d| d.contains("Status 8") && d.contains("DeletePlayer")),
         "{}",
         a.text
     );
@@ -894,8 +1221,7 @@ async fn cloud_player_update_of_an_ended_or_forgotten_player() {
     assert!(sim.players().is_empty(), "no update created a player");
 
     // A refusal that is not about the player (rate limit) is not followed by DescribePlayers.
-    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
-    let id = started.json["id"].as_str().expect("id").to_string();
+    let (id, _) = playing(&gw, &sim).await;
     sim.clear_requests();
     sim.fail_next(Fault::VendorError {
         code: "350006001".to_string(),
@@ -905,4 +1231,74 @@ async fn cloud_player_update_of_an_ended_or_forgotten_player() {
     assert_eq!(a.status, 429, "{}", a.text);
     assert_eq!(a.json["kind"], "rate-limited", "{}", a.text);
     assert_eq!(sim.request_count(), 1);
+}
+
+/// `call update --dry-run` prints the signed UpdatePlayer requests with their `Sequence`: the
+/// call's clock in milliseconds, and the next one for the second request of a split update.
+#[test]
+fn call_update_dry_run_shows_the_sequence() {
+    let dir = temp_dir("zego-update-dry-run");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        player_provider("zp", "http://127.0.0.1:9104", "", true),
+    )
+    .expect("config");
+    let input = dir.join("update.json");
+    std::fs::write(
+        &input,
+        r#"{"session_ref": "cp-7", "stream_url": "https://media.example.com/next.mp4", "options": {"is_pause": true}}"#,
+    )
+    .expect("input");
+    let respond = dir.join("respond.json");
+    std::fs::write(
+        &respond,
+        r#"{"status": 200, "headers": [["content-type", "application/json"]], "body": "{\"Code\":0,\"Message\":\"succeed\",\"RequestId\":\"r-1\"}"}"#,
+    )
+    .expect("respond");
+    let args = [
+        "call",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--provider",
+        "zp",
+        "update",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--now",
+        "1700000000",
+        "--nonce",
+        "n0nce",
+        "--dry-run",
+        "--respond",
+        respond.to_str().expect("utf-8"),
+    ];
+    let (out, err, ok) = run_cli(&args);
+    assert!(ok, "{out}\n{err}");
+    let (again, _, _) = run_cli(&args);
+    assert_eq!(out, again, "dry-run output differs between runs");
+    let printed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let bodies: Vec<serde_json::Value> = printed["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|r| {
+            assert!(
+                r["url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("http://127.0.0.1:9104/?Action=UpdatePlayer&")),
+                "{r}"
+            );
+            serde_json::from_str(r["body"].as_str().expect("body")).expect("JSON body")
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            serde_json::json!({"PlayerId": "cp-7", "Sequence": 1_700_000_000_000u64, "StreamUrl": "https://media.example.com/next.mp4"}),
+            serde_json::json!({"PlayerId": "cp-7", "Sequence": 1_700_000_000_001u64, "IsPause": 1}),
+        ]
+    );
+    assert_eq!(printed["result"]["ok"]["vendor_request_id"], "r-1");
+    assert_no_secrets("call update output", &out);
 }

@@ -2,12 +2,15 @@
 //! (`CreatePlayer`, `UpdatePlayer`, `DeletePlayer`, `DescribePlayers`) on one server; the
 //! `Action` query parameter tells them apart, as the two real hosts would.
 //!
-//! Written from `shared/vendors/zego.md` only. It verifies the v2 signature
-//! (`md5(AppId ‖ SignatureNonce ‖ ServerSecret ‖ Timestamp)`) from the received query, refuses
-//! a Timestamp more than 10 minutes from its clock, validates each action's parameters, keeps
-//! dispatches and players, answers in ZEGO's envelope `{"Code", "Message", "RequestId",
-//! "Data"}` (always HTTP 200; `Code` 0 is success), and can produce a signed cloud-player
-//! callback ([`ZegoSim::callback`]).
+//! Dispatch is written from `shared/vendors/zego.md`; the cloud player from ZEGO's published
+//! OpenAPI files (repository `ZEGOCLOUD/docs_all`, folder
+//! `extended_services/cloud_player/en/server/`: `create-player.yaml`, `update-player.yaml`,
+//! `delete-player.yaml`, `describe-players.yaml`, `return-codes.mdx`), not from the plugins.
+//! It verifies the v2 signature (`md5(AppId ‖ SignatureNonce ‖ ServerSecret ‖ Timestamp)`)
+//! from the received query, refuses a Timestamp more than 10 minutes from its clock,
+//! validates each action's parameters, keeps dispatches and players, answers in ZEGO's
+//! envelope `{"Code", "Message", "RequestId", "Data"}` (always HTTP 200; `Code` 0 is
+//! success), and can produce a signed cloud-player callback ([`ZegoSim::callback`]).
 //!
 //! Check order: route (`/`) → query decoding → `Action` → common parameters (AppId,
 //! SignatureNonce, Timestamp, SignatureVersion, Signature) → AppId → Timestamp → signature →
@@ -15,18 +18,39 @@
 //!
 //! Error codes come from the action's family: dispatch uses its table (1006 invalid parameter,
 //! 30004 IsTest, 30005 AppId, 30009 StreamId, 30010 Type, 30011 ClientIP); the cloud player
-//! uses 350006002 (gateway check, e.g. an unknown AppId) and 350006003 (invalid parameter —
-//! also for an unknown PlayerId and for the undocumented 50-running-players limit, which has
-//! no published code). Both use 100000004 (signature expired) and 100000005 (wrong).
+//! uses 350006002 (gateway check, e.g. an unknown AppId), 350006003 (invalid parameter),
+//! 350006007 (the 50 players that are not destroyed, per AppID), 350006008 (a player that is
+//! not destroyed already has that `PlayerName`) and 350006009 (`DeletePlayer` of a player
+//! still being created, Status 1). Both use 100000004 (signature expired) and 100000005
+//! (wrong).
 //!
-//! `UpdatePlayer`'s parameter table is not published either. ZEGO's cloud player overview names
-//! `PlayerId`, `AudioOptions` and `VideoOptions` for it, and a change of the media source; the
-//! simulator takes those (`StreamUrl` for the source, as in `CreatePlayer`) and
-//! `BackupStreamUrl`, checks them as `CreatePlayer` does, refuses any other field and an update
-//! that names nothing to change (350006003), and answers an unknown or ended player with
-//! 350006003 too. A player it applies an update to keeps the new values ([`SimPlayer`]) and
-//! the received body ([`SimPlayer::update_bodies`]); `DescribePlayers` shows the new
-//! `StreamUrl`. [`ZegoSim::forget_player`] drops a player, as ZEGO eventually forgets ended ones.
+//! What the published files state, the simulator does:
+//!
+//! - Sources (`StreamUrl`, `BackupStreamUrl`, and each `StreamUrlList` entry) are HTTP/HTTPS
+//!   URLs of at most 1024 bytes; a list has 1 to 100 entries, 50000 bytes in all.
+//!   `CreatePlayer` takes `StreamUrl` (a single player) or `StreamUrlList` (a list player),
+//!   not both; `UpdatePlayer` takes the one that matches the player.
+//! - `CreatePlayer`: `RoomId` ≤ 128 bytes; `StreamId` ≤ 256 of `[0-9A-Za-z_-]`, unique among
+//!   players not destroyed; `PlayerName` ≤ 64 bytes; `MaxIdleTime` moved into 5..=3000 (ZEGO
+//!   adjusts it rather than refusing; [`SimPlayer::max_idle_time`] holds what was applied);
+//!   `PlayTime` 0 or within a day before to 30 minutes after now; `RepeatTimes` -1 or ≥ 1;
+//!   `SeekTo` ≥ 0; `RoomUserUpdate` the number 0 or 1; `DelayDestroySeconds` 0..=3600;
+//!   `VideoOptions` / `AudioOptions` with the published sub-fields and ranges.
+//! - `UpdatePlayer`: `PlayerId` and `Sequence` are required and `Sequence` must be greater
+//!   than the last one applied to that player (ZEGO publishes no code for a stale one; the
+//!   simulator answers 350006003). **When `StreamUrl` or `StreamUrlList` is given, every
+//!   other field is ignored**, as ZEGO documents: the simulator applies only the source and
+//!   records the ignored fields ([`SimPlayer::update_ignored`]). `IsPause` 1 pauses (Status
+//!   5), 0 resumes (Status 4); `SeekTo` and `RepeatTimes` (0 keeps) are kept.
+//! - `DescribePlayers`: `PageSize` 1..=50 (default 50), `PageToken`; `PlayerId` wins over
+//!   `RoomId`; `CreateTime`/`PlayTime` in seconds, `DestroyReason` the published number.
+//!
+//! The simulator's own choices where the files are silent: a field an action does not define
+//! is refused (350006003), as is an `UpdatePlayer` that names nothing to change; an unknown
+//! player, or one that is no longer running (Status 6, 7, 8), is answered 350006003 by
+//! `UpdatePlayer` and `DeletePlayer` (a destroyed one too). A player it applies an update to
+//! keeps the new values ([`SimPlayer`]) and the received body ([`SimPlayer::update_bodies`]).
+//! [`ZegoSim::forget_player`] drops a player, as ZEGO eventually forgets ended ones.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,8 +71,42 @@ pub const DEMO_APP_ID: u32 = 1_234_567_890;
 pub const DEMO_SERVER_SECRET: &str = "demo0zego0server0secret00000000";
 /// The demo's CallbackSecret (not a real credential).
 pub const DEMO_CALLBACK_SECRET: &str = "demo-zego-callback-secret";
-/// Most players running (status 1..=5) at once per AppID.
+/// Most players not destroyed (Status 1..=7) at once per AppID (ZEGO's default; beyond it
+/// `CreatePlayer` answers 350006007).
 pub const MAX_RUNNING_PLAYERS: usize = 50;
+/// Longest source URL, bytes.
+pub const MAX_URL: usize = 1024;
+/// Most `StreamUrlList` entries, and their most bytes in all.
+pub const MAX_URL_LIST: (usize, usize) = (100, 50_000);
+
+/// The numeric sub-fields `CreatePlayer` takes in `VideoOptions`, with their ranges (an
+/// `Err` holds the allowed set).
+const CREATE_VIDEO: &[(&str, Allowed)] = &[
+    ("Width", Ok((1, 3000))),
+    ("Height", Ok((1, 3000))),
+    ("ShortEdge", Ok((0, 2160))),
+    ("VideoBitrate", Ok((1, 50_000))),
+    ("VideoCodec", Err(&[0, 2, 3])),
+    ("Fps", Ok((1, 30))),
+    ("RenderMode", Err(&[0, 1])),
+];
+const CREATE_AUDIO: &[(&str, Allowed)] = &[
+    ("AudioCodec", Err(&[0, 1, 6])),
+    ("AudioBitrate", Ok((1, 192))),
+    ("SoundChannel", Err(&[1, 2])),
+    ("Volume", Ok((0, 200))),
+];
+const UPDATE_VIDEO: &[(&str, Allowed)] = &[
+    ("Width", Ok((1, 3000))),
+    ("Height", Ok((1, 3000))),
+    ("ShortEdge", Ok((0, 2160))),
+    ("VideoBitrate", Ok((1, 50_000))),
+];
+const UPDATE_AUDIO: &[(&str, Allowed)] =
+    &[("AudioBitrate", Ok((1, 192))), ("Volume", Ok((0, 200)))];
+
+/// A range `Ok((min, max))` or an allowed set `Err(values)`.
+type Allowed = Result<(i64, i64), &'static [i64]>;
 /// The publish node dispatch answers (a documentation address).
 pub const PUSH_NODE: &str = "203.0.113.10:1935";
 /// The play node dispatch answers (a documentation address).
@@ -158,8 +216,10 @@ pub struct SimPlayer {
     pub room_id: String,
     /// `StreamId`, as sent or generated.
     pub stream_id: String,
-    /// `StreamUrl`.
+    /// `StreamUrl`: a single player's source, or a list player's first entry.
     pub stream_url: String,
+    /// `StreamUrlList`, for a list player (created with it).
+    pub stream_url_list: Option<Vec<String>>,
     /// `PlayerName`.
     pub player_name: Option<String>,
     /// `BackupStreamUrl`, as created or last updated.
@@ -168,22 +228,48 @@ pub struct SimPlayer {
     pub video_options: Option<Value>,
     /// `AudioOptions`, as created or last updated.
     pub audio_options: Option<Value>,
+    /// `MaxIdleTime` as applied, seconds (300 by default; a value outside 5..=3000 is moved
+    /// to the nearer end, as ZEGO documents).
+    pub max_idle_time: i64,
+    /// `PlayTime` (0: at once).
+    pub play_time: i64,
+    /// `RepeatTimes` (1 by default, -1 loops), as created or last updated.
+    pub repeat_times: i64,
+    /// `SeekTo`, seconds, as created or last updated.
+    pub seek_to: Option<f64>,
+    /// `RoomUserUpdate` (0 or 1).
+    pub room_user_update: i64,
+    /// `DelayDestroySeconds`.
+    pub delay_destroy_seconds: i64,
+    /// The `Sequence` of the last update applied.
+    pub sequence: Option<i64>,
     /// `Status`: 1 creating, 2 connecting, 3 waiting, 4 playing, 5 paused, 6 source failed,
     /// 7 finished, 8 destroyed.
     pub status: u8,
-    /// `CreateTime`, Unix milliseconds.
-    pub create_time_ms: i64,
-    /// `DestroyReason`, once destroyed.
-    pub destroy_reason: Option<String>,
+    /// `CreateTime`, Unix seconds.
+    pub create_time: i64,
+    /// `DestroyReason`, once destroyed: 1 DeletePlayer, 2 idle too long, 3 playback ended,
+    /// 4 publishing failed, 5 left the room.
+    pub destroy_reason: Option<u8>,
     /// The whole `CreatePlayer` body as received.
     pub create_body: Value,
     /// Every `UpdatePlayer` body applied to it, in order.
     pub update_bodies: Vec<Value>,
+    /// For each applied update (same order): the fields ZEGO ignored because the request
+    /// carried `StreamUrl` or `StreamUrlList`.
+    pub update_ignored: Vec<Vec<String>>,
 }
 
 impl SimPlayer {
+    /// Playing or about to (Status 1..=5): the states an update applies to.
     fn running(&self) -> bool {
         (1..=5).contains(&self.status)
+    }
+
+    /// Not destroyed (Status 1..=7): what counts against the 50-player limit and holds its
+    /// `PlayerName` and `StreamId`.
+    fn alive(&self) -> bool {
+        self.status != 8
     }
 }
 
@@ -262,14 +348,15 @@ impl ZegoSim {
     }
 
     /// Moves a player to `status` (1..=8), as the vendor would on its own (connected, source
-    /// failed, finished …); 8 also records a DestroyReason. Returns whether it existed.
+    /// failed, finished …); 8 also records DestroyReason 2 (idle longer than MaxIdleTime).
+    /// Returns whether it existed.
     pub fn set_player_status(&self, player_id: &str, status: u8) -> bool {
         let mut state = lock(&self.zego.state);
         match state.players.iter_mut().find(|p| p.player_id == player_id) {
             Some(p) => {
                 p.status = status;
                 if status == 8 && p.destroy_reason.is_none() {
-                    p.destroy_reason = Some("destroyed by the simulator".to_owned());
+                    p.destroy_reason = Some(2);
                 }
                 true
             }
@@ -289,14 +376,14 @@ impl ZegoSim {
 
     /// A correctly signed callback for `player_id` with `event_type` (1 created, 2 destroyed,
     /// 3 status changed, 4 exception), a fresh nonce and the current time. `Detail` is
-    /// `{"Status": n}` for event 3 and `{"DestroyReason": …}` for event 2. `None` for an
-    /// unknown player.
+    /// `{"Status": n}` for event 3 and `{"PlayTime": …, "Reason": n}` for event 2. `None` for
+    /// an unknown player.
     pub fn callback(&self, player_id: &str, event_type: i64) -> Option<SignedCallback> {
         let player = self.player(player_id)?;
         let detail = match event_type {
             3 => Some(json!({"Status": player.status}).to_string()),
             2 => Some(
-                json!({"DestroyReason": player.destroy_reason.clone().unwrap_or_default()})
+                json!({"PlayTime": player.play_time, "Reason": player.destroy_reason.unwrap_or(0)})
                     .to_string(),
             ),
             _ => None,
@@ -574,9 +661,37 @@ impl Zego {
         is_test: Option<bool>,
         now: i64,
     ) -> Result<Value, ApiError> {
+        const FIELDS: [&str; 16] = [
+            "StreamUrl",
+            "StreamUrlList",
+            "BackupStreamUrl",
+            "RoomId",
+            "StreamId",
+            "PlayerName",
+            "VideoOptions",
+            "AudioOptions",
+            "PlayTime",
+            "RepeatTimes",
+            "SeekTo",
+            "MaxIdleTime",
+            "StreamData",
+            "ExtensionParams",
+            "RoomUserUpdate",
+            "DelayDestroySeconds",
+        ];
         let invalid = |m: String| err(350_006_003, m);
-        let stream_url = source_url(body, "StreamUrl")?
-            .ok_or_else(|| invalid("StreamUrl is required".to_owned()))?;
+        refuse_unknown("CreatePlayer", body, &FIELDS)?;
+        let (stream_url, stream_url_list) =
+            match (source_url(body, "StreamUrl")?, source_list(body)?) {
+                (Some(url), None) => (url, None),
+                (None, Some(list)) => (list[0].clone(), Some(list)),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "StreamUrl and StreamUrlList: only one may be given".to_owned(),
+                    ));
+                }
+                (None, None) => return Err(invalid("StreamUrl is required".to_owned())),
+            };
         let backup_stream_url = source_url(body, "BackupStreamUrl")?;
         let room_id = match body.get("RoomId") {
             Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s.clone(),
@@ -596,38 +711,126 @@ impl Zego {
         };
         let player_name = match body.get("PlayerName") {
             None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(invalid("PlayerName must be a string".to_owned())),
-        };
-        for key in ["MaxIdleTime", "PlayTime"] {
-            if body.get(key).is_some_and(|v| v.as_u64().is_none()) {
-                return Err(invalid(format!("{key} must be a non-negative integer")));
+            Some(Value::String(s)) if s.len() <= 64 => Some(s.clone()).filter(|s| !s.is_empty()),
+            Some(_) => {
+                return Err(invalid(
+                    "PlayerName must be a string of at most 64 bytes".to_owned(),
+                ));
             }
+        };
+        let max_idle_time = match body.get("MaxIdleTime") {
+            None => 300,
+            Some(v) => integer(v, "MaxIdleTime")?.clamp(5, 3000),
+        };
+        let play_time = match body.get("PlayTime") {
+            None => 0,
+            Some(v) => match integer(v, "PlayTime")? {
+                0 => 0,
+                t if (now - 86_400..=now + 1_800).contains(&t) => t,
+                t => {
+                    return Err(invalid(format!(
+                        "PlayTime {t} must be 0 or within [CreateTime - 86400, CreateTime + 1800]"
+                    )));
+                }
+            },
+        };
+        let repeat_times = match body.get("RepeatTimes") {
+            None => 1,
+            Some(v) => match integer(v, "RepeatTimes")? {
+                n if n == -1 || n > 0 => n,
+                n => {
+                    return Err(invalid(format!(
+                        "RepeatTimes {n} must be -1 or greater than 0"
+                    )));
+                }
+            },
+        };
+        let seek_to = seek_to(body)?;
+        let room_user_update = match body.get("RoomUserUpdate") {
+            None => 0,
+            Some(v) => match v.as_i64() {
+                Some(n @ (0 | 1)) => n,
+                _ => {
+                    return Err(invalid(format!(
+                        "RoomUserUpdate must be the number 0 or 1, got {v}"
+                    )));
+                }
+            },
+        };
+        let delay_destroy_seconds = match body.get("DelayDestroySeconds") {
+            None => 0,
+            Some(v) => match integer(v, "DelayDestroySeconds")? {
+                n @ 0..=3600 => n,
+                n => {
+                    return Err(invalid(format!(
+                        "DelayDestroySeconds {n} must be within [0, 3600]"
+                    )));
+                }
+            },
+        };
+        if body.get("StreamData").is_some_and(|v| !v.is_object()) {
+            return Err(invalid("StreamData must be an object".to_owned()));
         }
-        let (video_options, audio_options) = media_options(body)?;
+        if body.get("ExtensionParams").is_some_and(|v| !v.is_array()) {
+            return Err(invalid("ExtensionParams must be an array".to_owned()));
+        }
+        let video_options = media_object(body, "VideoOptions", CREATE_VIDEO)?;
+        let audio_options = media_object(body, "AudioOptions", CREATE_AUDIO)?;
         let mut state = lock(&self.state);
-        if state.players.iter().filter(|p| p.running()).count() >= MAX_RUNNING_PLAYERS {
-            return Err(invalid(format!(
-                "at most {MAX_RUNNING_PLAYERS} players may run at once per AppID"
-            )));
+        if state.players.iter().filter(|p| p.alive()).count() >= MAX_RUNNING_PLAYERS {
+            return Err(err(
+                350_006_007,
+                format!("cloud player concurrency limit reached ({MAX_RUNNING_PLAYERS})"),
+            ));
+        }
+        if let Some(name) = &player_name
+            && state
+                .players
+                .iter()
+                .any(|p| p.alive() && p.player_name.as_ref() == Some(name))
+        {
+            return Err(err(
+                350_006_008,
+                format!("a running cloud player is already named `{name}`"),
+            ));
+        }
+        if let Some(id) = &stream_id
+            && state
+                .players
+                .iter()
+                .any(|p| p.alive() && &p.stream_id == id)
+        {
+            return Err(invalid(format!("StreamId `{id}` is in use")));
         }
         let player_id = format!("cp{}", hex::encode(&self.entropy(b"player")[..8]));
+        let stream_id = stream_id.unwrap_or_else(|| format!("cloud_player_{player_id}"));
         state.players.push(SimPlayer {
             player_id: player_id.clone(),
-            room_id,
-            stream_id: stream_id.unwrap_or_else(|| format!("cloud_player_{player_id}")),
+            room_id: room_id.clone(),
+            stream_id: stream_id.clone(),
             stream_url,
+            stream_url_list,
             player_name,
             backup_stream_url,
             video_options,
             audio_options,
+            max_idle_time,
+            play_time,
+            repeat_times,
+            seek_to,
+            room_user_update,
+            delay_destroy_seconds,
+            sequence: None,
             status: self.cfg.initial_player_status,
-            create_time_ms: now.saturating_mul(1000),
+            create_time: now,
             destroy_reason: None,
             create_body: Value::Object(body.clone()),
             update_bodies: Vec::new(),
+            update_ignored: Vec::new(),
         });
-        Ok(json!({"PlayerId": player_id}))
+        Ok(
+            json!({"PlayerId": player_id, "RoomId": room_id, "StreamId": stream_id, "CreateTime": now}),
+        )
     }
 
     fn player_id(body: &Map<String, Value>) -> Result<&str, ApiError> {
@@ -645,67 +848,167 @@ impl Zego {
             .iter_mut()
             .find(|p| p.player_id == id)
             .ok_or_else(|| err(350_006_003, format!("player `{id}` does not exist")))?;
-        if player.status == 8 {
-            return Err(err(
+        match player.status {
+            8 => Err(err(
                 350_006_003,
                 format!("player `{id}` is already destroyed"),
-            ));
+            )),
+            1 => Err(err(350_006_009, format!("player `{id}` is being created"))),
+            _ => {
+                player.status = 8;
+                player.destroy_reason = Some(1);
+                Ok(Value::Null)
+            }
         }
-        player.status = 8;
-        player.destroy_reason = Some("DeletePlayer".to_owned());
-        Ok(Value::Null)
     }
 
-    /// `UpdatePlayer`: `PlayerId` and at least one of `StreamUrl`, `BackupStreamUrl`,
-    /// `VideoOptions`, `AudioOptions`, checked as `CreatePlayer` checks them; any other field is
-    /// refused. Only a running player (status 1..=5) can be updated.
+    /// `UpdatePlayer`, as `update-player.yaml` publishes it: `PlayerId` and an increasing
+    /// `Sequence` are required; with `StreamUrl` or `StreamUrlList`, only the source is
+    /// applied and the other fields are recorded as ignored. Only a running player (Status
+    /// 1..=5) can be updated.
     fn update_player(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
-        const FIELDS: [&str; 5] = [
+        const FIELDS: [&str; 10] = [
             "PlayerId",
+            "Sequence",
             "StreamUrl",
+            "StreamUrlList",
             "BackupStreamUrl",
             "VideoOptions",
             "AudioOptions",
+            "SeekTo",
+            "IsPause",
+            "RepeatTimes",
         ];
+        let invalid = |m: String| err(350_006_003, m);
         let id = Self::player_id(body)?;
-        if let Some(other) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(err(
-                350_006_003,
-                format!("UpdatePlayer does not take `{other}`"),
-            ));
-        }
-        if body.len() < 2 {
-            return Err(err(350_006_003, "UpdatePlayer names nothing to change"));
+        let sequence = match body.get("Sequence") {
+            None => return Err(invalid("Sequence is required".to_owned())),
+            Some(v) => integer(v, "Sequence")?,
+        };
+        refuse_unknown("UpdatePlayer", body, &FIELDS)?;
+        if body.len() < 3 {
+            return Err(invalid("UpdatePlayer names nothing to change".to_owned()));
         }
         let stream_url = source_url(body, "StreamUrl")?;
+        let stream_url_list = source_list(body)?;
+        if stream_url.is_some() && stream_url_list.is_some() {
+            return Err(invalid(
+                "StreamUrl and StreamUrlList: only one may be given".to_owned(),
+            ));
+        }
         let backup_stream_url = source_url(body, "BackupStreamUrl")?;
-        let (video_options, audio_options) = media_options(body)?;
+        let video_options = media_object(body, "VideoOptions", UPDATE_VIDEO)?;
+        let audio_options = media_object(body, "AudioOptions", UPDATE_AUDIO)?;
+        let seek_to = seek_to(body)?;
+        let is_pause = match body.get("IsPause") {
+            None => None,
+            Some(v) => match v.as_i64() {
+                Some(n @ (0 | 1)) => Some(n),
+                _ => {
+                    return Err(invalid(format!(
+                        "IsPause must be the number 0 or 1, got {v}"
+                    )));
+                }
+            },
+        };
+        let repeat_times = match body.get("RepeatTimes") {
+            None => None,
+            Some(v) => match integer(v, "RepeatTimes")? {
+                n if n >= -1 => Some(n),
+                n => return Err(invalid(format!("RepeatTimes {n} must be -1, 0 or greater"))),
+            },
+        };
         let mut state = lock(&self.state);
         let player = state
             .players
             .iter_mut()
             .find(|p| p.player_id == id && p.running())
-            .ok_or_else(|| err(350_006_003, format!("no running player `{id}`")))?;
-        if let Some(url) = stream_url {
-            player.stream_url = url;
+            .ok_or_else(|| invalid(format!("no running player `{id}`")))?;
+        match (&stream_url, &stream_url_list, &player.stream_url_list) {
+            (Some(_), _, Some(_)) => {
+                return Err(invalid(format!(
+                    "player `{id}` is a list player: it takes StreamUrlList, not StreamUrl"
+                )));
+            }
+            (_, Some(_), None) => {
+                return Err(invalid(format!(
+                    "player `{id}` is a single player: it takes StreamUrl, not StreamUrlList"
+                )));
+            }
+            _ => {}
         }
+        if let Some(last) = player.sequence
+            && sequence <= last
+        {
+            return Err(invalid(format!(
+                "Sequence {sequence} must be greater than the last one applied ({last})"
+            )));
+        }
+        player.sequence = Some(sequence);
+        player.update_bodies.push(Value::Object(body.clone()));
+        if stream_url.is_some() || stream_url_list.is_some() {
+            // "If StreamUrl or StreamUrlList is filled in here, other parameters will be
+            // ignored."
+            let ignored = body
+                .keys()
+                .filter(|k| {
+                    !matches!(
+                        k.as_str(),
+                        "PlayerId" | "Sequence" | "StreamUrl" | "StreamUrlList"
+                    )
+                })
+                .cloned()
+                .collect();
+            player.update_ignored.push(ignored);
+            if let Some(url) = stream_url {
+                player.stream_url = url;
+            }
+            if let Some(list) = stream_url_list {
+                player.stream_url = list[0].clone();
+                player.stream_url_list = Some(list);
+            }
+            return Ok(Value::Null);
+        }
+        player.update_ignored.push(Vec::new());
         if backup_stream_url.is_some() {
             player.backup_stream_url = backup_stream_url;
         }
-        if video_options.is_some() {
-            player.video_options = video_options;
+        for (slot, given) in [
+            (&mut player.video_options, video_options),
+            (&mut player.audio_options, audio_options),
+        ] {
+            if let Some(Value::Object(given)) = given {
+                let mut merged = match slot.take() {
+                    Some(Value::Object(current)) => current,
+                    _ => Map::new(),
+                };
+                merged.extend(given);
+                *slot = Some(Value::Object(merged));
+            }
         }
-        if audio_options.is_some() {
-            player.audio_options = audio_options;
+        if seek_to.is_some() {
+            player.seek_to = seek_to;
         }
-        player.update_bodies.push(Value::Object(body.clone()));
+        match is_pause {
+            Some(1) => player.status = 5,
+            Some(_) if player.status == 5 => player.status = 4,
+            _ => {}
+        }
+        if let Some(n) = repeat_times.filter(|n| *n != 0) {
+            player.repeat_times = n;
+        }
         Ok(Value::Null)
     }
 
+    /// `DescribePlayers`: `PageSize` 1..=50 (default 50), `PageToken`, and the `PlayerId`,
+    /// `RoomId` and `Status` filters (`PlayerId` wins over `RoomId`).
     fn describe_players(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
-        let size = match body.get("PageSize").and_then(Value::as_u64) {
-            Some(n) if (1..=50).contains(&n) => usize::try_from(n).unwrap_or(50),
-            _ => return Err(err(350_006_003, "PageSize must be an integer from 1 to 50")),
+        let size = match body.get("PageSize") {
+            None => 50,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=50).contains(&n) => usize::try_from(n).unwrap_or(50),
+                _ => return Err(err(350_006_003, "PageSize must be an integer from 1 to 50")),
+            },
         };
         let offset = match body.get("PageToken") {
             None => 0,
@@ -720,30 +1023,46 @@ impl Zego {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(err(350_006_003, format!("{key} must be a string"))),
         };
-        let (room, player) = (filter("RoomId")?, filter("PlayerId")?);
+        let (mut room, player) = (filter("RoomId")?, filter("PlayerId")?);
+        if player.is_some() {
+            room = None;
+        }
+        let status = match body.get("Status") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n @ 1..=8) => Some(n),
+                _ => return Err(err(350_006_003, "Status must be a number from 1 to 8")),
+            },
+        };
         let state = lock(&self.state);
         let matching: Vec<&SimPlayer> = state
             .players
             .iter()
             .filter(|p| room.as_ref().is_none_or(|r| &p.room_id == r))
             .filter(|p| player.as_ref().is_none_or(|id| &p.player_id == id))
+            .filter(|p| status.is_none_or(|s| u64::from(p.status) == s))
             .collect();
         let page: Vec<Value> = matching
             .iter()
             .skip(offset)
             .take(size)
             .map(|p| {
-                json!({
+                let mut entry = json!({
                     "PlayerId": p.player_id,
                     "RoomId": p.room_id,
                     "StreamId": p.stream_id,
-                    "CreateTime": p.create_time_ms,
-                    "PlayTime": 0,
+                    "CreateTime": p.create_time,
+                    "PlayTime": if p.play_time == 0 { p.create_time } else { p.play_time },
                     "PlayerName": p.player_name.clone().unwrap_or_default(),
                     "StreamUrl": p.stream_url,
+                    "StreamUrlList": p.stream_url_list.clone().unwrap_or_default(),
+                    "PlayIndex": 0,
                     "Status": p.status,
-                    "DestroyReason": p.destroy_reason.clone().unwrap_or_default(),
-                })
+                });
+                if let Some(reason) = p.destroy_reason {
+                    entry["DestroyReason"] = json!(reason);
+                }
+                entry
             })
             .collect();
         let next = offset + page.len();
@@ -785,36 +1104,120 @@ fn is_stream_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// An optional source URL field: a string with an rtmp(s)/http(s) scheme.
+/// Refuses a field `action` does not define.
+fn refuse_unknown(
+    action: &str,
+    body: &Map<String, Value>,
+    fields: &[&str],
+) -> Result<(), ApiError> {
+    match body.keys().find(|k| !fields.contains(&k.as_str())) {
+        Some(other) => Err(err(
+            350_006_003,
+            format!("{action} does not take `{other}`"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A number that is an integer (ZEGO's `number` fields the simulator reads as integers).
+fn integer(v: &Value, key: &str) -> Result<i64, ApiError> {
+    v.as_i64()
+        .ok_or_else(|| err(350_006_003, format!("{key} must be an integer, got {v}")))
+}
+
+/// `SeekTo`: a number of seconds, 0 or more.
+fn seek_to(body: &Map<String, Value>) -> Result<Option<f64>, ApiError> {
+    match body.get("SeekTo") {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(n) if n >= 0.0 => Ok(Some(n)),
+            _ => Err(err(
+                350_006_003,
+                format!("SeekTo must be a number of seconds, got {v}"),
+            )),
+        },
+    }
+}
+
+/// Whether `url` is a source ZEGO's cloud player takes: an HTTP/HTTPS URL of at most
+/// [`MAX_URL`] bytes.
+fn is_source(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    url.len() <= MAX_URL
+        && ["http://", "https://"]
+            .iter()
+            .any(|p| lower.starts_with(p) && url.len() > p.len())
+}
+
+/// An optional source URL field: an HTTP/HTTPS URL of at most 1024 bytes.
 fn source_url(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match body.get(key) {
         None => Ok(None),
-        Some(Value::String(s))
-            if ["rtmp://", "rtmps://", "http://", "https://"]
-                .iter()
-                .any(|p| s.to_ascii_lowercase().starts_with(p) && s.len() > p.len()) =>
-        {
-            Ok(Some(s.clone()))
-        }
-        Some(other) => Err(err(
+        Some(Value::String(s)) if is_source(s) => Ok(Some(s.clone())),
+        Some(_) => Err(err(
             350_006_003,
-            format!("{key} must be an rtmp(s):// or http(s):// URL, got {other}"),
+            format!("{key} must be a valid HTTP/HTTPS address within {MAX_URL} bytes"),
         )),
     }
 }
 
-/// `VideoOptions` and `AudioOptions`: objects when present.
-fn media_options(body: &Map<String, Value>) -> Result<(Option<Value>, Option<Value>), ApiError> {
-    let mut out = [None, None];
-    for (slot, key) in out.iter_mut().zip(["VideoOptions", "AudioOptions"]) {
-        match body.get(key) {
-            None => {}
-            Some(v) if v.is_object() => *slot = Some(v.clone()),
-            Some(_) => return Err(err(350_006_003, format!("{key} must be an object"))),
+/// An optional `StreamUrlList`: 1 to 100 HTTP/HTTPS URLs, 50000 bytes in all.
+fn source_list(body: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(value) = body.get("StreamUrlList") else {
+        return Ok(None);
+    };
+    let (most, most_bytes) = MAX_URL_LIST;
+    let list: Option<Vec<String>> = value.as_array().and_then(|items| {
+        items
+            .iter()
+            .map(|v| v.as_str().filter(|s| is_source(s)).map(str::to_owned))
+            .collect()
+    });
+    match list {
+        Some(list)
+            if (1..=most).contains(&list.len())
+                && list.iter().map(String::len).sum::<usize>() <= most_bytes =>
+        {
+            Ok(Some(list))
+        }
+        _ => Err(err(
+            350_006_003,
+            format!(
+                "StreamUrlList must hold 1 to {most} HTTP/HTTPS addresses, {most_bytes} bytes in all"
+            ),
+        )),
+    }
+}
+
+/// `VideoOptions` / `AudioOptions`: an object of the published numeric sub-fields `table`,
+/// each within its range.
+fn media_object(
+    body: &Map<String, Value>,
+    key: &str,
+    table: &[(&str, Allowed)],
+) -> Result<Option<Value>, ApiError> {
+    let Some(value) = body.get(key) else {
+        return Ok(None);
+    };
+    let Some(map) = value.as_object() else {
+        return Err(err(350_006_003, format!("{key} must be an object")));
+    };
+    for (name, v) in map {
+        let Some((_, allowed)) = table.iter().find(|(n, _)| n == name) else {
+            return Err(err(350_006_003, format!("{key} does not take `{name}`")));
+        };
+        let ok = v.as_i64().is_some_and(|n| match allowed {
+            Ok((min, max)) => (*min..=*max).contains(&n),
+            Err(set) => set.contains(&n),
+        });
+        if !ok {
+            return Err(err(
+                350_006_003,
+                format!("{key}.{name} is out of range: {v}"),
+            ));
         }
     }
-    let [video, audio] = out;
-    Ok((video, audio))
+    Ok(Some(value.clone()))
 }
 
 /// The cloud player's JSON object body.
@@ -1115,6 +1518,16 @@ mod tests {
         assert_eq!(code(&get(&sim, "Action=%zz").await), 1006);
     }
 
+    /// Creates a player from `body` and returns its PlayerId.
+    async fn create(sim: &ZegoSim, s: &Signer, body: Value) -> String {
+        let answer = post(sim, s, "CreatePlayer", &body).await;
+        assert_eq!(code(&answer), 0, "{body}: {answer}");
+        answer["Data"]["PlayerId"]
+            .as_str()
+            .expect("PlayerId")
+            .to_owned()
+    }
+
     #[tokio::test]
     async fn cloud_player_lifecycle() {
         let sim = sim().await;
@@ -1131,64 +1544,92 @@ mod tests {
             .as_str()
             .expect("PlayerId")
             .to_owned();
+        assert_eq!(answer["Data"]["RoomId"], "room-1");
+        assert!(answer["Data"]["CreateTime"].is_i64(), "{answer}");
         let p = sim.player(&id).expect("player");
         assert_eq!((p.status, p.room_id.as_str()), (1, "room-1"));
         assert!(p.stream_id.starts_with("cloud_player_"));
+        assert_eq!(answer["Data"]["StreamId"], p.stream_id.as_str());
+        assert_eq!(
+            (p.max_idle_time, p.repeat_times, p.room_user_update),
+            (300, 1, 0)
+        );
 
-        let describe = json!({"PlayerId": id, "PageSize": 10});
+        // PageSize is optional (50).
+        let describe = json!({"PlayerId": id});
         let answer = post(&sim, &s, "DescribePlayers", &describe).await;
-        assert_eq!(answer["Data"]["TotalSize"], 1);
+        assert_eq!(answer["Data"]["TotalSize"], 1, "{answer}");
         assert_eq!(answer["Data"]["Players"][0]["Status"], 1);
         assert_eq!(answer["Data"]["Players"][0]["PlayerName"], "bgm");
+        assert!(answer["Data"]["Players"][0].get("DestroyReason").is_none());
+
+        // Deleting a player that is still being created: 350006009.
+        let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": id})).await;
+        assert_eq!(code(&answer), 350_006_009, "{answer}");
 
         assert!(sim.set_player_status(&id, 4));
         let answer = post(
             &sim,
             &s,
             "UpdatePlayer",
-            &json!({"PlayerId": id, "StreamUrl": "rtmp://b/c"}),
+            &json!({"PlayerId": id, "Sequence": 1, "StreamUrl": "https://b/c.flv"}),
         )
         .await;
         assert_eq!(code(&answer), 0, "{answer}");
-        assert_eq!(sim.player(&id).expect("player").stream_url, "rtmp://b/c");
+        assert_eq!(
+            sim.player(&id).expect("player").stream_url,
+            "https://b/c.flv"
+        );
         let answer = post(
             &sim,
             &s,
             "UpdatePlayer",
-            &json!({"PlayerId": id, "BackupStreamUrl": "rtmp://b/d", "VideoOptions": {"Width": 640}}),
+            &json!({"PlayerId": id, "Sequence": 2, "BackupStreamUrl": "https://b/d.flv", "VideoOptions": {"Width": 640}}),
         )
         .await;
         assert_eq!(code(&answer), 0, "{answer}");
         let p = sim.player(&id).expect("player");
-        assert_eq!(p.stream_url, "rtmp://b/c", "kept");
-        assert_eq!(p.backup_stream_url.as_deref(), Some("rtmp://b/d"));
+        assert_eq!(p.stream_url, "https://b/c.flv", "kept");
+        assert_eq!(p.backup_stream_url.as_deref(), Some("https://b/d.flv"));
         assert_eq!(p.video_options, Some(json!({"Width": 640})));
         assert_eq!(p.audio_options, None);
+        assert_eq!(p.sequence, Some(2));
         assert_eq!(p.update_bodies.len(), 2);
-        assert_eq!(p.update_bodies[1]["BackupStreamUrl"], "rtmp://b/d");
+        assert_eq!(p.update_bodies[1]["BackupStreamUrl"], "https://b/d.flv");
+        assert_eq!(p.update_ignored, vec![Vec::<String>::new(), Vec::new()]);
+        // Sub-fields not given keep their value.
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "Sequence": 3, "VideoOptions": {"VideoBitrate": 900}}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        assert_eq!(
+            sim.player(&id).expect("player").video_options,
+            Some(json!({"Width": 640, "VideoBitrate": 900}))
+        );
         let answer = post(&sim, &s, "DescribePlayers", &describe).await;
-        assert_eq!(answer["Data"]["Players"][0]["StreamUrl"], "rtmp://b/c");
+        assert_eq!(answer["Data"]["Players"][0]["StreamUrl"], "https://b/c.flv");
         for body in [
-            json!({"PlayerId": id}),
-            json!({"PlayerId": id, "StreamId": "x"}),
-            json!({"PlayerId": id, "StreamUrl": "srt://x"}),
-            json!({"PlayerId": id, "AudioOptions": "loud"}),
-            json!({"StreamUrl": "rtmp://b/c"}),
-            json!({"PlayerId": "nope", "StreamUrl": "rtmp://b/c"}),
+            json!({"PlayerId": id, "Sequence": 9}),
+            json!({"PlayerId": id, "Sequence": 9, "StreamId": "x"}),
+            json!({"PlayerId": id, "Sequence": 9, "StreamUrl": "srt://x"}),
+            json!({"PlayerId": id, "Sequence": 9, "AudioOptions": "loud"}),
+            json!({"Sequence": 9, "StreamUrl": "https://b/c"}),
+            json!({"PlayerId": "nope", "Sequence": 9, "StreamUrl": "https://b/c"}),
         ] {
             let answer = post(&sim, &s, "UpdatePlayer", &body).await;
             assert_eq!(code(&answer), 350_006_003, "{body}: {answer}");
         }
-        assert_eq!(sim.player(&id).expect("player").update_bodies.len(), 2);
+        assert_eq!(sim.player(&id).expect("player").update_bodies.len(), 3);
 
         let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": id})).await;
         assert_eq!(code(&answer), 0, "{answer}");
         let answer = post(&sim, &s, "DescribePlayers", &describe).await;
         assert_eq!(answer["Data"]["Players"][0]["Status"], 8);
-        assert_eq!(
-            answer["Data"]["Players"][0]["DestroyReason"],
-            "DeletePlayer"
-        );
+        assert_eq!(answer["Data"]["Players"][0]["DestroyReason"], 1);
         let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": id})).await;
         assert_eq!(code(&answer), 350_006_003);
         let answer = post(&sim, &s, "DeletePlayer", &json!({"PlayerId": "nope"})).await;
@@ -1208,7 +1649,7 @@ mod tests {
             &sim,
             &s,
             "UpdatePlayer",
-            &json!({"PlayerId": id, "StreamUrl": "rtmp://b/e"}),
+            &json!({"PlayerId": id, "Sequence": 10, "StreamUrl": "https://b/e"}),
         )
         .await;
         assert_eq!(code(&answer), 350_006_003, "{answer}");
@@ -1218,18 +1659,232 @@ mod tests {
         assert_eq!(answer["Data"]["TotalSize"], 0);
     }
 
+    /// `Sequence` is required and must increase for every update of the same player.
+    #[tokio::test]
+    async fn updates_need_an_increasing_sequence() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "sq");
+        let id = create(
+            &sim,
+            &s,
+            json!({"RoomId": "r", "StreamUrl": "https://a/b.mp4"}),
+        )
+        .await;
+        let other = create(
+            &sim,
+            &s,
+            json!({"RoomId": "r", "StreamUrl": "https://a/c.mp4"}),
+        )
+        .await;
+        assert!(sim.set_player_status(&id, 4));
+        assert!(sim.set_player_status(&other, 4));
+        let update = |sequence: Value| json!({"PlayerId": id, "Sequence": sequence, "SeekTo": 5});
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "SeekTo": 5}),
+        )
+        .await;
+        assert_eq!(code(&answer), 350_006_003, "{answer}");
+        assert!(
+            answer["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Sequence"))
+        );
+        for bad in [json!("1"), json!(1.5), json!(null)] {
+            let answer = post(&sim, &s, "UpdatePlayer", &update(bad.clone())).await;
+            assert_eq!(code(&answer), 350_006_003, "{bad}: {answer}");
+        }
+        assert_eq!(
+            code(&post(&sim, &s, "UpdatePlayer", &update(json!(100))).await),
+            0
+        );
+        for stale in [100, 99] {
+            let answer = post(&sim, &s, "UpdatePlayer", &update(json!(stale))).await;
+            assert_eq!(code(&answer), 350_006_003, "{stale}: {answer}");
+            assert!(
+                answer["Message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("greater than the last one applied (100)")),
+                "{answer}"
+            );
+        }
+        assert_eq!(
+            code(&post(&sim, &s, "UpdatePlayer", &update(json!(101))).await),
+            0
+        );
+        // Each player has its own sequence.
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": other, "Sequence": 1, "SeekTo": 1}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        assert_eq!(sim.player(&id).expect("player").sequence, Some(101));
+        assert_eq!(sim.player(&id).expect("player").update_bodies.len(), 2);
+    }
+
+    /// "If `StreamUrl` or `StreamUrlList` is filled in here, other parameters will be
+    /// ignored": the simulator applies the source alone and records what it ignored.
+    #[tokio::test]
+    async fn a_source_in_an_update_makes_zego_ignore_the_rest() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "ig");
+        let id = create(
+            &sim,
+            &s,
+            json!({"RoomId": "r", "StreamUrl": "https://a/b.mp4"}),
+        )
+        .await;
+        assert!(sim.set_player_status(&id, 4));
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "Sequence": 1, "StreamUrl": "https://a/next.mp4",
+                    "IsPause": 1, "SeekTo": 30, "VideoOptions": {"Width": 640},
+                    "BackupStreamUrl": "https://a/backup.mp4"}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let p = sim.player(&id).expect("player");
+        assert_eq!(p.stream_url, "https://a/next.mp4");
+        assert_eq!((p.status, p.seek_to, &p.video_options), (4, None, &None));
+        assert_eq!(p.backup_stream_url, None);
+        assert_eq!(
+            p.update_ignored,
+            vec![vec!["BackupStreamUrl", "IsPause", "SeekTo", "VideoOptions"]]
+        );
+
+        // Without a source: pause, seek, repeat are applied; RepeatTimes 0 keeps.
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "Sequence": 2, "IsPause": 1, "SeekTo": 30, "RepeatTimes": -1}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let p = sim.player(&id).expect("player");
+        assert_eq!((p.status, p.seek_to, p.repeat_times), (5, Some(30.0), -1));
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "Sequence": 3, "IsPause": 0, "RepeatTimes": 0}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let p = sim.player(&id).expect("player");
+        assert_eq!((p.status, p.repeat_times), (4, -1));
+        for body in [
+            json!({"PlayerId": id, "Sequence": 9, "IsPause": 2}),
+            json!({"PlayerId": id, "Sequence": 9, "IsPause": true}),
+            json!({"PlayerId": id, "Sequence": 9, "SeekTo": -1}),
+            json!({"PlayerId": id, "Sequence": 9, "RepeatTimes": -2}),
+            json!({"PlayerId": id, "Sequence": 9, "VideoOptions": {"Fps": 15}}),
+            json!({"PlayerId": id, "Sequence": 9, "AudioOptions": {"Volume": 201}}),
+            json!({"PlayerId": id, "Sequence": 9, "StreamUrl": "rtmp://a/b"}),
+            json!({"PlayerId": id, "Sequence": 9, "StreamUrlList": ["https://a/1"]}),
+        ] {
+            let answer = post(&sim, &s, "UpdatePlayer", &body).await;
+            assert_eq!(code(&answer), 350_006_003, "{body}: {answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn list_players() {
+        let sim = sim().await;
+        let s = Signer::new(&sim, "li");
+        let id = create(
+            &sim,
+            &s,
+            json!({"RoomId": "r", "StreamUrlList": ["https://a/1.mp4", "https://a/2.mp4"]}),
+        )
+        .await;
+        assert!(sim.set_player_status(&id, 4));
+        let p = sim.player(&id).expect("player");
+        assert_eq!(p.stream_url, "https://a/1.mp4");
+        assert_eq!(p.stream_url_list.as_ref().map(Vec::len), Some(2));
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "Sequence": 1, "StreamUrl": "https://a/3.mp4"}),
+        )
+        .await;
+        assert_eq!(
+            code(&answer),
+            350_006_003,
+            "a list player takes StreamUrlList"
+        );
+        let answer = post(
+            &sim,
+            &s,
+            "UpdatePlayer",
+            &json!({"PlayerId": id, "Sequence": 1, "StreamUrlList": ["https://a/3.mp4"]}),
+        )
+        .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        let answer = post(&sim, &s, "DescribePlayers", &json!({"PlayerId": id})).await;
+        assert_eq!(
+            answer["Data"]["Players"][0]["StreamUrlList"],
+            json!(["https://a/3.mp4"])
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("https://a/{i}")).collect();
+        for list in [
+            json!([]),
+            json!(many),
+            json!(["rtmp://a/b"]),
+            json!("https://a/1"),
+        ] {
+            let body = json!({"RoomId": "r", "StreamUrlList": list});
+            assert_eq!(
+                code(&post(&sim, &s, "CreatePlayer", &body).await),
+                350_006_003,
+                "{body}"
+            );
+        }
+        let body =
+            json!({"RoomId": "r", "StreamUrl": "https://a/1", "StreamUrlList": ["https://a/2"]});
+        assert_eq!(
+            code(&post(&sim, &s, "CreatePlayer", &body).await),
+            350_006_003
+        );
+    }
+
     #[tokio::test]
     async fn validates_cloud_player_requests_and_limits_running_players() {
         let sim = sim().await;
         let s = Signer::new(&sim, "v");
+        let url = "https://a/b.mp4";
+        let long_url = format!("https://a/{}", "b".repeat(MAX_URL));
         for body in [
             json!({"RoomId": "r"}),
             json!({"RoomId": "r", "StreamUrl": "ftp://x"}),
-            json!({"StreamUrl": "rtmp://a/b"}),
-            json!({"RoomId": "", "StreamUrl": "rtmp://a/b"}),
-            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b", "StreamId": "a b"}),
-            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b", "MaxIdleTime": -1}),
-            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b", "VideoOptions": 1}),
+            json!({"RoomId": "r", "StreamUrl": "rtmp://a/b"}),
+            json!({"RoomId": "r", "StreamUrl": "rtmps://a/b"}),
+            json!({"RoomId": "r", "StreamUrl": long_url}),
+            json!({"RoomId": "r", "StreamUrl": url, "BackupStreamUrl": "rtmp://a/c"}),
+            json!({"StreamUrl": url}),
+            json!({"RoomId": "", "StreamUrl": url}),
+            json!({"RoomId": "r".repeat(129), "StreamUrl": url}),
+            json!({"RoomId": "r", "StreamUrl": url, "StreamId": "a b"}),
+            json!({"RoomId": "r", "StreamUrl": url, "PlayerName": "n".repeat(65)}),
+            json!({"RoomId": "r", "StreamUrl": url, "MaxIdleTime": "30"}),
+            json!({"RoomId": "r", "StreamUrl": url, "PlayTime": 1}),
+            json!({"RoomId": "r", "StreamUrl": url, "RepeatTimes": 0}),
+            json!({"RoomId": "r", "StreamUrl": url, "SeekTo": -1}),
+            json!({"RoomId": "r", "StreamUrl": url, "RoomUserUpdate": true}),
+            json!({"RoomId": "r", "StreamUrl": url, "RoomUserUpdate": 2}),
+            json!({"RoomId": "r", "StreamUrl": url, "DelayDestroySeconds": 3601}),
+            json!({"RoomId": "r", "StreamUrl": url, "VideoOptions": 1}),
+            json!({"RoomId": "r", "StreamUrl": url, "VideoOptions": {"Fps": 31}}),
+            json!({"RoomId": "r", "StreamUrl": url, "AudioOptions": {"AudioCodec": 2}}),
+            json!({"RoomId": "r", "StreamUrl": url, "Sequence": 1}),
         ] {
             assert_eq!(
                 code(&post(&sim, &s, "CreatePlayer", &body).await),
@@ -1237,15 +1892,52 @@ mod tests {
                 "{body}"
             );
         }
+        // MaxIdleTime outside 5..=3000 is moved into it, as ZEGO documents.
+        for (given, applied) in [(1, 5), (30, 30), (9000, 3000)] {
+            let id = create(
+                &sim,
+                &s,
+                json!({"RoomId": "r", "StreamUrl": url, "MaxIdleTime": given}),
+            )
+            .await;
+            assert_eq!(sim.player(&id).expect("player").max_idle_time, applied);
+        }
+        let now = unix_now();
+        let id = create(
+            &sim,
+            &s,
+            json!({"RoomId": "r", "StreamUrl": url, "PlayTime": now + 600, "RoomUserUpdate": 1,
+                   "RepeatTimes": -1, "SeekTo": 12.5, "DelayDestroySeconds": 60,
+                   "VideoOptions": {"Width": 640, "Fps": 30, "VideoCodec": 3},
+                   "AudioOptions": {"AudioCodec": 6, "SoundChannel": 2}}),
+        )
+        .await;
+        let p = sim.player(&id).expect("player");
+        assert_eq!(
+            (
+                p.play_time,
+                p.room_user_update,
+                p.repeat_times,
+                p.seek_to,
+                p.delay_destroy_seconds
+            ),
+            (now + 600, 1, -1, Some(12.5), 60)
+        );
         for body in [
             json!({}),
             json!({"PageSize": 0}),
             json!({"PageSize": 51}),
             json!({"PageSize": 1, "PageToken": "x"}),
+            json!({"Status": 9}),
         ] {
+            let want = if body.as_object().is_some_and(Map::is_empty) {
+                0
+            } else {
+                350_006_003
+            };
             assert_eq!(
                 code(&post(&sim, &s, "DescribePlayers", &body).await),
-                350_006_003,
+                want,
                 "{body}"
             );
         }
@@ -1267,19 +1959,36 @@ mod tests {
             350_006_003
         );
 
-        let good = json!({"RoomId": "r", "StreamUrl": "rtmp://a/b"});
-        for _ in 0..MAX_RUNNING_PLAYERS {
-            assert_eq!(code(&post(&sim, &s, "CreatePlayer", &good).await), 0);
+        // 50 players that are not destroyed at most (350006007); a running PlayerName is
+        // taken (350006008), a destroyed one's is free again.
+        let named = json!({"RoomId": "r", "StreamUrl": url, "PlayerName": "bgm"});
+        let bgm = create(&sim, &s, named.clone()).await;
+        let answer = post(&sim, &s, "CreatePlayer", &named).await;
+        assert_eq!(code(&answer), 350_006_008, "{answer}");
+        assert!(sim.set_player_status(&bgm, 7));
+        assert_eq!(
+            code(&post(&sim, &s, "CreatePlayer", &named).await),
+            350_006_008,
+            "7 is not destroyed"
+        );
+        assert!(sim.set_player_status(&bgm, 8));
+        let bgm = create(&sim, &s, named.clone()).await;
+        let good = json!({"RoomId": "r", "StreamUrl": url});
+        while sim.players().iter().filter(|p| p.status != 8).count() < MAX_RUNNING_PLAYERS {
+            create(&sim, &s, good.clone()).await;
         }
+        let answer = post(&sim, &s, "CreatePlayer", &good).await;
+        assert_eq!(code(&answer), 350_006_007, "{answer}");
+        assert!(sim.set_player_status(&bgm, 7));
         assert_eq!(
             code(&post(&sim, &s, "CreatePlayer", &good).await),
-            350_006_003
+            350_006_007
         );
-        let first = sim.players()[0].player_id.clone();
-        assert!(sim.set_player_status(&first, 7));
+        assert!(sim.set_player_status(&bgm, 8));
         assert_eq!(code(&post(&sim, &s, "CreatePlayer", &good).await), 0);
 
         // Paging.
+        let total = sim.players().len();
         let answer = post(
             &sim,
             &s,
@@ -1287,7 +1996,7 @@ mod tests {
             &json!({"RoomId": "r", "PageSize": 50}),
         )
         .await;
-        assert_eq!(answer["Data"]["TotalSize"], 51);
+        assert_eq!(answer["Data"]["TotalSize"], total);
         assert_eq!(answer["Data"]["NextPageToken"], "50");
         let answer = post(
             &sim,
@@ -1296,8 +2005,13 @@ mod tests {
             &json!({"RoomId": "r", "PageSize": 50, "PageToken": "50"}),
         )
         .await;
-        assert_eq!(answer["Data"]["Players"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            answer["Data"]["Players"].as_array().map(Vec::len),
+            Some(total - 50)
+        );
         assert_eq!(answer["Data"]["NextPageToken"], "");
+        let answer = post(&sim, &s, "DescribePlayers", &json!({"Status": 8})).await;
+        assert_eq!(answer["Data"]["TotalSize"], 2, "{answer}");
     }
 
     #[tokio::test]
@@ -1308,7 +2022,7 @@ mod tests {
             &sim,
             &s,
             "CreatePlayer",
-            &json!({"RoomId": "room 1", "StreamUrl": "rtmp://a/b"}),
+            &json!({"RoomId": "room 1", "StreamUrl": "https://a/b.mp4"}),
         )
         .await;
         let id = answer["Data"]["PlayerId"].as_str().expect("id").to_owned();
@@ -1358,7 +2072,7 @@ mod tests {
             &sim,
             &s,
             "CreatePlayer",
-            &json!({"RoomId": "r", "StreamUrl": "rtmp://a/b"}),
+            &json!({"RoomId": "r", "StreamUrl": "https://a/b.mp4"}),
         )
         .await;
         assert_eq!(code(&answer), 350_006_001);

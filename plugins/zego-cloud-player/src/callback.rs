@@ -172,7 +172,12 @@ pub fn parse(body: &[u8]) -> Result<Callback, ProviderError> {
         .ok_or_else(|| invalid_argument("the callback carries no `PlayerId`"))?;
     let event_type = integer(&map, "EventType")
         .ok_or_else(|| invalid_argument("the callback carries no integer `EventType`"))?;
-    let detail = text(&map, "Detail").filter(|d| !d.is_empty());
+    // `Callback/callback.mdx` publishes `Detail` as a JSON object; a URL-encoded JSON text is
+    // read too.
+    let detail = match map.get("Detail") {
+        Some(object @ Value::Object(_)) => Some(object.to_string()),
+        _ => text(&map, "Detail").filter(|d| !d.is_empty()),
+    };
     let status = integer(&map, "Status").or_else(|| {
         let parsed: Value = serde_json::from_str(detail.as_deref()?).ok()?;
         integer(parsed.as_object()?, "Status")
@@ -235,8 +240,8 @@ pub fn verify(
     Ok(())
 }
 
-/// `EventTime` in milliseconds: values below 10^12 are read as seconds (the unit is not
-/// documented; 10^12 ms is September 2001, 10^12 s is far in the future).
+/// `EventTime` in milliseconds (as `Callback/callback.mdx` documents it); values below 10^12
+/// are read as seconds (10^12 ms is September 2001, 10^12 s is far in the future).
 pub fn event_time_ms(t: u64) -> u64 {
     if t < 1_000_000_000_000 {
         t.saturating_mul(1000)
@@ -393,6 +398,13 @@ mod tests {
         cb2.status = None;
         assert_eq!(event(&cb2).state, IngestState::Unknown);
         assert_eq!(event_time_ms(1_700_000_000), 1_700_000_000_000);
+
+        // `Detail` as the JSON object ZEGO's callback page shows.
+        let mut json: Value = serde_json::from_slice(&body(&sig, "n", "1700000000")).expect("json");
+        json["Detail"] = serde_json::json!({"Status": 5, "PlayIndex": 0});
+        let cb = parse(json.to_string().as_bytes()).expect("parse");
+        assert_eq!(cb.status, Some(5));
+        assert_eq!(cb.detail.as_deref(), Some(r#"{"PlayIndex":0,"Status":5}"#));
 
         assert_eq!(url_decode("a%20b+c"), "a b c");
         assert_eq!(url_decode("100%"), "100%");

@@ -1,11 +1,15 @@
 //! Mapping ZEGO Cloud Player return codes and HTTP failures to the gateway's error taxonomy.
+//!
+//! The codes are ZEGO's published table (`ZEGOCLOUD/docs_all`,
+//! `extended_services/cloud_player/en/server/return-codes.mdx`, and the `Code` tables of
+//! `create-player.yaml` / `update-player.yaml` / `delete-player.yaml` in the same folder).
 
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 pub use zego_shared::errors::{common_kind, http_error};
 
 /// The normalized kind of a Cloud Player `Code`, whether repeating the same request later can
-/// succeed, and a hint for the client. The signature codes and unknown codes (`vendor-internal`, not retryable) come from
-/// [`common_kind`].
+/// succeed, and a hint for the client. The signature codes and unknown codes
+/// (`vendor-internal`, not retryable) come from [`common_kind`].
 pub fn kind_for(code: i64) -> (ErrorKind, bool, Option<&'static str>) {
     use ErrorKind::*;
     match code {
@@ -13,8 +17,8 @@ pub fn kind_for(code: i64) -> (ErrorKind, bool, Option<&'static str>) {
             RateLimited,
             true,
             Some(
-                "ZEGO's Cloud Player rate limit was exceeded (CreatePlayer 20/s, DescribePlayers \
-                 10/s); retry after a pause",
+                "ZEGO's Cloud Player rate limit was exceeded (20 requests per second for each \
+                 action); retry after a pause",
             ),
         ),
         350_006_002 => (
@@ -34,6 +38,27 @@ pub fn kind_for(code: i64) -> (ErrorKind, bool, Option<&'static str>) {
             PermissionDenied,
             false,
             Some("the Cloud Player service is not enabled for this AppID; ask ZEGO to enable it"),
+        ),
+        350_006_007 => (
+            QuotaExceeded,
+            false,
+            Some(
+                "ZEGO's limit of running cloud players for this AppID is reached (50 unless ZEGO \
+                 raised it); stop a player, or ask ZEGO for a higher limit",
+            ),
+        ),
+        350_006_008 => (
+            AlreadyExists,
+            false,
+            Some(
+                "a running cloud player already has this PlayerName (`display_name`); ZEGO allows \
+                 one running player per name: choose another name, or stop that player",
+            ),
+        ),
+        350_006_009 => (
+            FailedPrecondition,
+            true,
+            Some("the cloud player is still being created; repeat the operation in a moment"),
         ),
         350_010_000 => (VendorInternal, true, Some("ZEGO failed internally; retry")),
         _ => common_kind(code),
@@ -55,7 +80,7 @@ mod tests {
     use super::*;
     use ErrorKind::*;
 
-    /// Every Cloud Player code in `shared/vendors/zego.md`.
+    /// Every code of ZEGO's published table (`return-codes.mdx`) but 0.
     const SPEC_CODES: &[(i64, ErrorKind, bool)] = &[
         (100_000_004, Unauthenticated, false),
         (100_000_005, Unauthenticated, false),
@@ -63,6 +88,9 @@ mod tests {
         (350_006_002, Unauthenticated, false),
         (350_006_003, InvalidArgument, false),
         (350_006_006, PermissionDenied, false),
+        (350_006_007, QuotaExceeded, false),
+        (350_006_008, AlreadyExists, false),
+        (350_006_009, FailedPrecondition, true),
         (350_010_000, VendorInternal, true),
     ];
 

@@ -1,21 +1,28 @@
 //! Ingest Gateway provider plugin for the ZEGOCLOUD Cloud Player.
 //!
-//! `pull-in`: `start` → `CreatePlayer` (ZEGO pulls a source URL and publishes it into the
-//! room), `update` → `UpdatePlayer` (a new source URL, backup URL or transcoding options),
+//! `pull-in`: `start` → `CreatePlayer` (ZEGO pulls an HTTP/HTTPS source, or a list of them,
+//! and publishes it into the room), `update` → `UpdatePlayer` (a new source or list, backup
+//! URL, transcoding options, pause, seek, repeat count; with the `Sequence` ZEGO requires),
 //! `stop` → `DeletePlayer`, `status` → `DescribePlayers`, and `parse-callback` for the
 //! cloud player's status callback. Requests are signed with ZEGO's MD5 scheme
 //! (`SignatureVersion=2.0`) through the host's credentials interface; callbacks are checked
 //! with ZEGO's SHA-1 callback signature, also in the host. See the crate's README.
 //!
-//! Layout: [`settings`] (config and endpoint), [`player`] (request validation, bodies, reading
-//! answers), [`callback`] (callback verification and events), [`sign`] (the request
-//! signature), [`api`] (one signed call and its envelope), [`errors`] (return codes → error
-//! kinds). Everything except [`api::call`], the host crypto and the [`Guest`] glue below is
-//! pure and unit-tested on the host target.
+//! The parameter tables, bounds and return codes are ZEGO's published OpenAPI files:
+//! repository `ZEGOCLOUD/docs_all`, folder `extended_services/cloud_player/en/server/`
+//! (`create-player.yaml`, `update-player.yaml`, `delete-player.yaml`,
+//! `describe-players.yaml`, `return-codes.mdx`).
+//!
+//! Layout: [`settings`] (config and endpoint), [`params`] (the published parameter rules),
+//! [`player`] (request validation, bodies, reading answers), [`callback`] (callback
+//! verification and events), [`sign`] (the request signature), [`api`] (one signed call and
+//! its envelope), [`errors`] (return codes → error kinds). Everything except [`api::call`],
+//! the host crypto and the [`Guest`] glue below is pure and unit-tested on the host target.
 
 pub mod api;
 pub mod callback;
 pub mod errors;
+pub mod params;
 pub mod player;
 pub mod settings;
 
@@ -24,7 +31,7 @@ pub use zego_shared::sign;
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
     ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, UpdateRequest,
-    UpdateResult, config,
+    UpdateResult, config, context,
 };
 
 use crate::callback::HostCallbackCrypto;
@@ -99,7 +106,7 @@ impl Guest for ZegoCloudPlayer {
 
     fn start(request: StartRequest) -> Result<Session, ProviderError> {
         let settings = settings()?;
-        let body = player::create_body(&request, &settings)?;
+        let body = player::create_body(&request, &settings, context::now_ms() / 1000)?;
         player::session(api::call(&settings, CREATE, &body)?)
     }
 
@@ -122,22 +129,32 @@ impl Guest for ZegoCloudPlayer {
         )
     }
 
-    /// `UpdatePlayer` with the fields that change. When ZEGO refuses it with a code that may
-    /// mean the player is gone, one `DescribePlayers` tells `not-found` (not listed) and
-    /// `failed-precondition` (ended) from a genuine parameter error.
+    /// `UpdatePlayer` with the fields that change and a `Sequence` ([`player::update_plan`]):
+    /// one request, or two when a new source comes with other changes (ZEGO ignores the rest
+    /// of a request that carries a source), the source first. When ZEGO refuses the first with
+    /// a code that may mean the player is gone, one `DescribePlayers` tells `not-found` (not
+    /// listed) and `failed-precondition` (ended) from a genuine parameter error. When the
+    /// second fails, the error says the source was changed and the rest was not.
     fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
         let id = player::player_id(&request.session_ref)?;
-        let body = player::update_body(&request, id)?;
+        let plan = player::update_plan(&request, id, context::now_ms())?;
         let settings = settings()?;
-        match api::call(&settings, UPDATE, &body) {
-            Ok(reply) => Ok(player::updated(reply)),
+        let first = match api::call(&settings, UPDATE, &plan.first) {
+            Ok(reply) => reply,
             Err(refused) if player::worth_describing(&refused) => {
-                match api::call(&settings, DESCRIBE, &player::describe_body(id)) {
+                return match api::call(&settings, DESCRIBE, &player::describe_body(id)) {
                     Ok(described) => Err(player::update_refused(refused, described, id)),
                     Err(_) => Err(refused),
-                }
+                };
             }
-            Err(refused) => Err(refused),
+            Err(refused) => return Err(refused),
+        };
+        let Some(rest) = plan.rest else {
+            return Ok(player::updated(first));
+        };
+        match api::call(&settings, UPDATE, &rest) {
+            Ok(reply) => Ok(player::updated(reply)),
+            Err(refused) => Err(player::rest_refused(refused, &first, &rest)),
         }
     }
 

@@ -1,6 +1,7 @@
-//! `start` → `CreatePlayer`, `update` → `UpdatePlayer`, `stop` → `DeletePlayer`, `status` →
-//! `DescribePlayers`: request validation, bodies, and reading the answers. Pure; every check
-//! runs before any network call.
+//! `start` → `CreatePlayer`, `update` → `UpdatePlayer` (one request, or two when the source
+//! changes with anything else), `stop` → `DeletePlayer`, `status` → `DescribePlayers`:
+//! request validation, bodies, and reading the answers. Pure; every check runs before any
+//! network call. The published rules the checks follow are in [`crate::params`].
 
 use ingest_plugin_sdk::error::{bad_vendor_response, invalid_argument, unsupported};
 use ingest_plugin_sdk::options::Options;
@@ -11,49 +12,25 @@ use ingest_plugin_sdk::{
 use serde_json::{Map, Value, json};
 
 use crate::api::Reply;
+use crate::params::{self, MAX_PLAYER_NAME, MAX_ROOM_ID, MAX_STREAM_ID, check_url};
 use crate::settings::Settings;
 
-/// Longest stream id, characters.
-pub const MAX_STREAM_ID: usize = 256;
-/// Longest room id the plugin passes on, bytes (ZEGO room ids are at most 128 bytes).
-pub const MAX_ROOM_ID: usize = 128;
+pub use crate::params::is_stream_id;
+
 /// Longest PlayerId the session reference carries, bytes.
 pub const MAX_SESSION_REF: usize = 2048;
 /// `PageSize` for `DescribePlayers` (the vendor allows 1..=50; one PlayerId matches at most
 /// one player, the headroom tolerates a vendor that ignores the filter).
 pub const DESCRIBE_PAGE_SIZE: u32 = 50;
 
-/// Source URL schemes the plugin passes on.
-const URL_SCHEMES: [&str; 4] = ["rtmp://", "rtmps://", "http://", "https://"];
-
-/// Whether `s` is a ZEGO stream id: 1..=256 characters `[0-9A-Za-z_-]`.
-pub fn is_stream_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_STREAM_ID
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn check_url(field: &str, url: &str) -> Result<String, ProviderError> {
-    let url = url.trim();
-    let ok = URL_SCHEMES.iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
-            && url.len() > scheme.len()
-    });
-    if ok {
-        Ok(url.to_string())
-    } else {
-        Err(invalid_argument(format!(
-            "`{field}` is `{url}`; it must be a source ZEGO's cloud player can pull: an \
-             rtmp://, rtmps://, http:// or https:// URL"
-        )))
-    }
-}
-
 /// Validates `req` and builds the `CreatePlayer` body (a JSON object; its keys serialize in
-/// sorted order, so the bytes are deterministic).
-pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, ProviderError> {
+/// sorted order, so the bytes are deterministic). `now_secs` is the call's clock, for the
+/// `PlayTime` window.
+pub fn create_body(
+    req: &StartRequest,
+    settings: &Settings,
+    now_secs: u64,
+) -> Result<Value, ProviderError> {
     if req.direction != Direction::PullIn {
         return Err(unsupported(format!(
             "zego-cloud-player supports only direction `pull-in` (CreatePlayer pulls a source \
@@ -61,13 +38,16 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
             req.direction.name()
         )));
     }
-    if req.media != MediaKind::AudioVideo {
-        return Err(unsupported(
-            "the plugin only supports media `audio-video`: ZEGO does not publish the shape of \
-             CreatePlayer's AudioOptions/VideoOptions; pass them yourself as \
-             `options.audio_options` / `options.video_options`",
-        ));
-    }
+    let audio_only = match req.media {
+        MediaKind::AudioVideo => false,
+        MediaKind::AudioOnly => true,
+        MediaKind::VideoOnly => {
+            return Err(unsupported(
+                "ZEGO's cloud player has no video-only output (its VideoOptions can only make \
+                 the published stream audio-only); use media `audio-video` or `audio-only`",
+            ));
+        }
+    };
     let options = Options::parse(&req.options_json)?;
     let room = req.room_id.as_str();
     if room.trim().is_empty() || room.len() > MAX_ROOM_ID || room.chars().any(char::is_control) {
@@ -76,25 +56,41 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
              room the player publishes into)"
         )));
     }
-    let stream_url = match req.stream_url.as_deref() {
-        Some(url) => check_url("stream_url", url)?,
-        None => {
-            return Err(invalid_argument(
-                "`stream_url` is required for pull-in: the source URL ZEGO's cloud player pulls \
-                 into the room",
-            ));
-        }
-    };
 
     let mut body = Map::new();
     body.insert("RoomId".into(), json!(req.room_id));
-    body.insert("StreamUrl".into(), json!(stream_url));
-    if let Some(name) = req.display_name.as_deref() {
-        if name.trim().is_empty() || name.chars().any(char::is_control) {
+    match (req.stream_url.as_deref(), params::url_list(&options)?) {
+        (Some(url), None) => {
+            body.insert("StreamUrl".into(), json!(check_url("stream_url", url)?));
+        }
+        (None, Some(list)) => {
+            body.insert("StreamUrlList".into(), json!(list));
+        }
+        (Some(_), Some(_)) => {
             return Err(invalid_argument(
-                "`display_name` must not be blank or hold control characters (sent as \
-                 PlayerName)",
+                "give either `stream_url` (a single player, StreamUrl) or \
+                 `options.stream_url_list` (a list player, StreamUrlList), not both: ZEGO takes \
+                 only one",
             ));
+        }
+        (None, None) => {
+            return Err(invalid_argument(
+                "`stream_url` is required for pull-in: the http:// or https:// source ZEGO's \
+                 cloud player pulls into the room (or `options.stream_url_list` for a list \
+                 player)",
+            ));
+        }
+    }
+    if let Some(name) = req.display_name.as_deref() {
+        if name.trim().is_empty()
+            || name.len() > MAX_PLAYER_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(invalid_argument(format!(
+                "`display_name` (sent as PlayerName) must be 1 to {MAX_PLAYER_NAME} bytes, not \
+                 blank, without control characters; it is {} bytes",
+                name.len()
+            )));
         }
         body.insert("PlayerName".into(), json!(name));
     }
@@ -114,88 +110,245 @@ pub fn create_body(req: &StartRequest, settings: &Settings) -> Result<Value, Pro
         }
         body.insert("StreamId".into(), json!(stream_id));
     }
-    insert_backup_url(&options, &mut body)?;
-    if let Some(n) = options.int("max_idle_time", 0, i64::from(u32::MAX))? {
+    if let Some(url) = options.str("backup_stream_url")? {
+        let url = check_url("options.backup_stream_url", &url)?;
+        body.insert("BackupStreamUrl".into(), json!(url));
+    }
+    let (min_idle, max_idle) = params::IDLE_TIME;
+    if let Some(n) = options.int("max_idle_time", min_idle, max_idle)? {
         body.insert("MaxIdleTime".into(), json!(n));
     }
-    if let Some(n) = options.int("play_time", 0, i64::MAX)? {
+    if let Some(n) = play_time(&options, now_secs)? {
         body.insert("PlayTime".into(), json!(n));
     }
-    if let Some(v) = options.get("room_user_update") {
-        if !(v.is_boolean() || v.is_number()) {
-            return Err(invalid_argument(
-                "`options.room_user_update` must be a boolean or a number; it is passed to ZEGO \
-                 as RoomUserUpdate unchanged",
-            ));
-        }
-        body.insert("RoomUserUpdate".into(), v.clone());
+    if let Some(n) = params::repeat_times(&options)? {
+        body.insert("RepeatTimes".into(), json!(n));
     }
-    insert_media_options(&options, &mut body)?;
+    if let Some(n) = params::seek_to(&options)? {
+        body.insert("SeekTo".into(), json!(n));
+    }
+    if let Some(n) = options.int("delay_destroy_seconds", 0, params::MAX_DELAY_DESTROY)? {
+        body.insert("DelayDestroySeconds".into(), json!(n));
+    }
+    if let Some(n) = params::flag(&options, "room_user_update", "RoomUserUpdate")? {
+        body.insert("RoomUserUpdate".into(), json!(n));
+    }
+    let mut video = params::media_object(
+        &options,
+        "video_options",
+        "VideoOptions",
+        "CreatePlayer",
+        params::CREATE_VIDEO,
+    )?;
+    if audio_only {
+        video = Some(audio_only_video(video)?);
+    }
+    if let Some(video) = video {
+        body.insert("VideoOptions".into(), Value::Object(video));
+    }
+    if let Some(audio) = params::media_object(
+        &options,
+        "audio_options",
+        "AudioOptions",
+        "CreatePlayer",
+        params::CREATE_AUDIO,
+    )? {
+        body.insert("AudioOptions".into(), Value::Object(audio));
+    }
     Ok(Value::Object(body))
 }
 
-/// `options.backup_stream_url` → `BackupStreamUrl`, checked like `stream_url`.
-fn insert_backup_url(
-    options: &Options,
-    body: &mut Map<String, Value>,
-) -> Result<(), ProviderError> {
-    if let Some(url) = options.str("backup_stream_url")? {
-        body.insert(
-            "BackupStreamUrl".into(),
-            json!(check_url("options.backup_stream_url", &url)?),
-        );
+/// `options.play_time` → `PlayTime`: 0 (play once created), or a Unix time in seconds from
+/// [`params::PLAY_TIME_BEFORE`] before to [`params::PLAY_TIME_AFTER`] after the call's clock
+/// (ZEGO's window around the player's creation).
+fn play_time(options: &Options, now_secs: u64) -> Result<Option<i64>, ProviderError> {
+    let Some(n) = options.int("play_time", 0, i64::MAX)? else {
+        return Ok(None);
+    };
+    let now = i64::try_from(now_secs).unwrap_or(i64::MAX);
+    let (earliest, latest) = (
+        now.saturating_sub(params::PLAY_TIME_BEFORE),
+        now.saturating_add(params::PLAY_TIME_AFTER),
+    );
+    if n != 0 && !(earliest..=latest).contains(&n) {
+        return Err(invalid_argument(format!(
+            "`options.play_time` is {n}; ZEGO takes 0 (play once created) or a Unix time in \
+             seconds from one day before to 30 minutes after the player's creation, now \
+             {earliest} to {latest}"
+        )));
     }
-    Ok(())
+    Ok(Some(n))
 }
 
-/// `options.video_options` / `options.audio_options` → `VideoOptions` / `AudioOptions`: JSON
-/// objects, passed unchanged.
-fn insert_media_options(
-    options: &Options,
-    body: &mut Map<String, Value>,
-) -> Result<(), ProviderError> {
-    for (key, field) in [
-        ("video_options", "VideoOptions"),
-        ("audio_options", "AudioOptions"),
-    ] {
-        if let Some(v) = options.get(key) {
-            if !v.is_object() {
+/// Media `audio-only`: ZEGO publishes audio only when `VideoOptions.Width` or `Height` is 1,
+/// so both are set to 1 (a caller's other `Width`/`Height` contradicts the media and is
+/// refused).
+fn audio_only_video(
+    video: Option<Map<String, Value>>,
+) -> Result<Map<String, Value>, ProviderError> {
+    let mut video = video.unwrap_or_default();
+    for key in ["Width", "Height"] {
+        match video.get(key).and_then(Value::as_i64) {
+            None | Some(1) => {
+                video.insert(key.into(), json!(1));
+            }
+            Some(_) => {
                 return Err(invalid_argument(format!(
-                    "`options.{key}` must be a JSON object; it is passed to ZEGO as {field} \
-                     unchanged"
+                    "media `audio-only` publishes no video (ZEGO's VideoOptions Width and Height \
+                     1), but `options.video_options.{key}` asks for a picture; leave it out or \
+                     use media `audio-video`"
                 )));
             }
-            body.insert(field.into(), v.clone());
         }
     }
-    Ok(())
+    Ok(video)
 }
 
 /// The options an update reads.
-pub const UPDATE_KEYS: &[&str] = &["backup_stream_url", "video_options", "audio_options"];
+pub const UPDATE_KEYS: &[&str] = &[
+    "stream_url_list",
+    "backup_stream_url",
+    "video_options",
+    "audio_options",
+    "is_pause",
+    "seek_to",
+    "repeat_times",
+    "sequence",
+];
 
-/// Validates an update of player `player_id` and builds the `UpdatePlayer` body: `PlayerId`
-/// and only the fields that change (`StreamUrl`, `BackupStreamUrl`, `VideoOptions`,
-/// `AudioOptions`), keys in sorted order. Refuses options it does not read and an update that
-/// changes nothing.
-pub fn update_body(req: &UpdateRequest, player_id: &str) -> Result<Value, ProviderError> {
+/// The `UpdatePlayer` requests of one update, in the order they are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePlan {
+    /// The first `UpdatePlayer` body: the source change alone when there is one, else every
+    /// change.
+    pub first: Value,
+    /// When the update changes the source *and* something else: the second body, with the
+    /// rest and the next `Sequence` (ZEGO ignores every other field of a request that carries
+    /// `StreamUrl` or `StreamUrlList`).
+    pub rest: Option<Value>,
+}
+
+/// Validates an update of player `player_id` and plans its `UpdatePlayer` requests.
+///
+/// Each body holds `PlayerId`, `Sequence` and only the fields that change (keys in sorted
+/// order). `Sequence` is `options.sequence` when given, else `now_ms` (the call's clock in
+/// milliseconds); a second request carries the first's plus one. A new source (`stream_url`
+/// → `StreamUrl`, or `options.stream_url_list` → `StreamUrlList`) with any other change is
+/// split in two: the source first, then the rest. Refuses options it does not read, a source
+/// that is not HTTP/HTTPS, both source kinds at once, and an update that changes nothing.
+pub fn update_plan(
+    req: &UpdateRequest,
+    player_id: &str,
+    now_ms: u64,
+) -> Result<UpdatePlan, ProviderError> {
     let options = Options::parse(&req.options_json)?;
     options.only(UPDATE_KEYS)?;
-    let mut body = Map::new();
-    body.insert("PlayerId".into(), json!(player_id));
-    if let Some(url) = req.stream_url.as_deref() {
-        body.insert("StreamUrl".into(), json!(check_url("stream_url", url)?));
+
+    let mut source = Map::new();
+    match (req.stream_url.as_deref(), params::url_list(&options)?) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_argument(
+                "give either `stream_url` (a single player's new source, StreamUrl) or \
+                 `options.stream_url_list` (a list player's new list, StreamUrlList), not both",
+            ));
+        }
+        (Some(url), None) => {
+            source.insert("StreamUrl".into(), json!(check_url("stream_url", url)?));
+        }
+        (None, Some(list)) => {
+            source.insert("StreamUrlList".into(), json!(list));
+        }
+        (None, None) => {}
     }
-    insert_backup_url(&options, &mut body)?;
-    insert_media_options(&options, &mut body)?;
-    if body.len() == 1 {
-        return Err(invalid_argument(format!(
+
+    let mut rest = Map::new();
+    if let Some(url) = options.str("backup_stream_url")? {
+        let url = check_url("options.backup_stream_url", &url)?;
+        rest.insert("BackupStreamUrl".into(), json!(url));
+    }
+    for (key, field, table) in [
+        ("video_options", "VideoOptions", params::UPDATE_VIDEO),
+        ("audio_options", "AudioOptions", params::UPDATE_AUDIO),
+    ] {
+        if let Some(object) = params::media_object(&options, key, field, "UpdatePlayer", table)? {
+            rest.insert(field.into(), Value::Object(object));
+        }
+    }
+    if let Some(n) = params::flag(&options, "is_pause", "IsPause")? {
+        rest.insert("IsPause".into(), json!(n));
+    }
+    if let Some(n) = params::seek_to(&options)? {
+        rest.insert("SeekTo".into(), json!(n));
+    }
+    if let Some(n) = params::repeat_times(&options)? {
+        rest.insert("RepeatTimes".into(), json!(n));
+    }
+
+    let sequence = match options.int("sequence", 1, params::MAX_SEQUENCE - 1)? {
+        Some(n) => n,
+        None => i64::try_from(now_ms)
+            .unwrap_or(params::MAX_SEQUENCE)
+            .clamp(1, params::MAX_SEQUENCE - 1),
+    };
+    let body = |mut fields: Map<String, Value>, sequence: i64| {
+        fields.insert("PlayerId".into(), json!(player_id));
+        fields.insert("Sequence".into(), json!(sequence));
+        Value::Object(fields)
+    };
+    match (source.is_empty(), rest.is_empty()) {
+        (true, true) => Err(invalid_argument(format!(
             "an update must change something: give `stream_url` (the new source) and/or \
              `options` ({})",
-            UPDATE_KEYS.join(", ")
-        )));
+            UPDATE_KEYS
+                .iter()
+                .filter(|k| **k != "sequence")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        (false, false) => Ok(UpdatePlan {
+            first: body(source, sequence),
+            rest: Some(body(rest, sequence + 1)),
+        }),
+        (false, true) => Ok(UpdatePlan {
+            first: body(source, sequence),
+            rest: None,
+        }),
+        (true, false) => Ok(UpdatePlan {
+            first: body(rest, sequence),
+            rest: None,
+        }),
     }
-    Ok(Value::Object(body))
+}
+
+/// The fields of an `UpdatePlayer` body that change something (all but `PlayerId` and
+/// `Sequence`), for messages.
+fn changed_fields(body: &Value) -> String {
+    body.as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|k| *k != "PlayerId" && *k != "Sequence")
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// The error when the second `UpdatePlayer` of a split update (`rest`) is refused after the
+/// source change (answered by `source`) succeeded: ZEGO's refusal (kind, code, request id)
+/// with a message that says the source did change and what was not applied.
+pub fn rest_refused(refused: ProviderError, source: &Reply, rest: &Value) -> ProviderError {
+    let message = format!(
+        "the update was applied only in part: ZEGO changed the source (UpdatePlayer RequestId \
+         {}), but the second UpdatePlayer, with the other changes ({}), failed and they were \
+         not applied: {} — the player now plays the new source; send the other changes again \
+         without the source",
+        source.request_id.as_deref().unwrap_or("not given"),
+        changed_fields(rest),
+        refused.message
+    );
+    ProviderError { message, ..refused }
 }
 
 /// The result of a successful `UpdatePlayer`: the PlayerId, and so the session reference, stays.
@@ -317,6 +470,18 @@ pub fn state_for(status: i64) -> (IngestState, &'static str) {
     }
 }
 
+/// ZEGO's published `DestroyReason` values (`describe-players.yaml`).
+pub fn destroy_reason(reason: i64) -> Option<&'static str> {
+    Some(match reason {
+        1 => "destroyed by DeletePlayer",
+        2 => "idle longer than MaxIdleTime",
+        3 => "playback of the media ended",
+        4 => "publishing the stream failed",
+        5 => "could not enter the room, or was removed from it",
+        _ => return None,
+    })
+}
+
 fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -357,12 +522,18 @@ pub fn status(reply: Reply, player_id: &str) -> Result<IngestStatus, ProviderErr
     };
     let (state, name) = state_for(code);
     let mut detail = name.to_string();
-    if let Some(reason) = player
-        .get("DestroyReason")
-        .and_then(as_text)
-        .filter(|r| !r.is_empty())
-    {
-        detail.push_str(&format!(" (DestroyReason: {reason})"));
+    match player.get("DestroyReason") {
+        Some(Value::Number(n)) => {
+            if let Some(reason) = n.as_i64().and_then(destroy_reason) {
+                detail.push_str(&format!(" (DestroyReason {n}: {reason})"));
+            } else if n.as_i64() != Some(0) {
+                detail.push_str(&format!(" (DestroyReason {n})"));
+            }
+        }
+        Some(Value::String(reason)) if !reason.is_empty() => {
+            detail.push_str(&format!(" (DestroyReason: {reason})"));
+        }
+        _ => {}
     }
     Ok(IngestStatus {
         state,
@@ -399,78 +570,193 @@ mod tests {
         }
     }
 
+    /// The call's clock in the tests, Unix seconds.
+    const NOW: u64 = 1_700_000_000;
+
     fn invalid(req: &StartRequest) -> String {
-        let e = create_body(req, &settings(None)).expect_err("rejected");
+        let e = create_body(req, &settings(None), NOW).expect_err("rejected");
         assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
         e.message
     }
 
+    fn created(req: &StartRequest) -> String {
+        create_body(req, &settings(None), NOW)
+            .expect("valid")
+            .to_string()
+    }
+
     #[test]
     fn minimal_and_full_bodies() {
-        let body = create_body(&request("{}"), &settings(None)).expect("valid");
         assert_eq!(
-            body.to_string(),
+            created(&request("{}")),
             r#"{"RoomId":"room-1","StreamUrl":"https://media.example/live.m3u8"}"#
         );
         let mut req = request(
-            r#"{"stream_id":"s_1","backup_stream_url":"rtmp://b/c","max_idle_time":30,
-                "play_time":"5","room_user_update":true,"video_options":{"Width":640},
-                "audio_options":{},"unknown":1}"#,
+            r#"{"stream_id":"s_1","backup_stream_url":"http://b/c.flv","max_idle_time":30,
+                "play_time":"1700000600","repeat_times":-1,"seek_to":12,"delay_destroy_seconds":60,
+                "room_user_update":true,"video_options":{"Width":640,"Fps":15,"VideoCodec":3},
+                "audio_options":{"Volume":150,"AudioCodec":6},"unknown":1}"#,
         );
         req.display_name = Some("Jukebox".into());
-        let body = create_body(&req, &settings(None)).expect("valid");
         assert_eq!(
-            body.to_string(),
-            r#"{"AudioOptions":{},"BackupStreamUrl":"rtmp://b/c","MaxIdleTime":30,"PlayTime":5,"PlayerName":"Jukebox","RoomId":"room-1","RoomUserUpdate":true,"StreamId":"s_1","StreamUrl":"https://media.example/live.m3u8","VideoOptions":{"Width":640}}"#
+            created(&req),
+            r#"{"AudioOptions":{"AudioCodec":6,"Volume":150},"BackupStreamUrl":"http://b/c.flv","DelayDestroySeconds":60,"MaxIdleTime":30,"PlayTime":1700000600,"PlayerName":"Jukebox","RepeatTimes":-1,"RoomId":"room-1","RoomUserUpdate":1,"SeekTo":12,"StreamId":"s_1","StreamUrl":"https://media.example/live.m3u8","VideoOptions":{"Fps":15,"VideoCodec":3,"Width":640}}"#
         );
+        // RoomUserUpdate is ZEGO's number 0/1 whether the caller gives a boolean or a number.
+        for (given, sent) in [("false", 0), ("0", 0), ("1", 1), ("true", 1)] {
+            let body = created(&request(&format!(r#"{{"room_user_update":{given}}}"#)));
+            assert!(
+                body.contains(&format!(r#""RoomUserUpdate":{sent}"#)),
+                "{body}"
+            );
+        }
+        // The published bounds, inclusive.
+        for options in [
+            r#"{"max_idle_time":5}"#,
+            r#"{"max_idle_time":3000}"#,
+            r#"{"play_time":0}"#,
+            r#"{"play_time":1699913600}"#,
+            r#"{"play_time":1700001800}"#,
+            r#"{"delay_destroy_seconds":3600}"#,
+            r#"{"repeat_times":1}"#,
+        ] {
+            assert!(
+                create_body(&request(options), &settings(None), NOW).is_ok(),
+                "{options}"
+            );
+        }
+        let mut req = request("{}");
+        req.display_name = Some("n".repeat(MAX_PLAYER_NAME));
+        assert!(create_body(&req, &settings(None), NOW).is_ok());
+    }
+
+    #[test]
+    fn list_players_and_audio_only() {
+        let mut req = request(r#"{"stream_url_list":["https://a/1.mp4","https://a/2.mp4"]}"#);
+        req.stream_url = None;
+        assert_eq!(
+            created(&req),
+            r#"{"RoomId":"room-1","StreamUrlList":["https://a/1.mp4","https://a/2.mp4"]}"#
+        );
+        let req = request(r#"{"stream_url_list":["https://a/1.mp4"]}"#);
+        assert!(invalid(&req).contains("not both"));
+
+        let mut req = request(r#"{"video_options":{"VideoBitrate":800}}"#);
+        req.media = MediaKind::AudioOnly;
+        assert_eq!(
+            created(&req),
+            r#"{"RoomId":"room-1","StreamUrl":"https://media.example/live.m3u8","VideoOptions":{"Height":1,"VideoBitrate":800,"Width":1}}"#
+        );
+        let mut req = request(r#"{"video_options":{"Width":640}}"#);
+        req.media = MediaKind::AudioOnly;
+        assert!(invalid(&req).contains("`options.video_options.Width`"));
     }
 
     #[test]
     fn rejections() {
         for (options, field) in [
-            (r#"{"stream_id":"a b"}"#, "options.stream_id"),
+            (r#"{"stream_id":"a b"}"#, "`options.stream_id`"),
             (
                 r#"{"backup_stream_url":"ftp://x"}"#,
-                "options.backup_stream_url",
+                "`options.backup_stream_url`",
             ),
-            (r#"{"max_idle_time":-1}"#, "options.max_idle_time"),
-            (r#"{"play_time":"soon"}"#, "options.play_time"),
-            (r#"{"room_user_update":"yes"}"#, "options.room_user_update"),
-            (r#"{"video_options":[1]}"#, "options.video_options"),
-            (r#"{"audio_options":"x"}"#, "options.audio_options"),
+            (
+                r#"{"backup_stream_url":"rtmp://b/c"}"#,
+                "`options.backup_stream_url` uses rtmp://",
+            ),
+            (
+                r#"{"max_idle_time":4}"#,
+                "`options.max_idle_time` is 4; it must be between 5 and 3000",
+            ),
+            (r#"{"max_idle_time":3001}"#, "`options.max_idle_time`"),
+            (r#"{"play_time":"soon"}"#, "`options.play_time`"),
+            (
+                r#"{"play_time":1699913599}"#,
+                "`options.play_time` is 1699913599",
+            ),
+            (
+                r#"{"play_time":1700001801}"#,
+                "from one day before to 30 minutes after",
+            ),
+            (r#"{"play_time":1700000000000}"#, "`options.play_time`"),
+            (r#"{"repeat_times":0}"#, "`options.repeat_times`"),
+            (r#"{"seek_to":-3}"#, "`options.seek_to`"),
+            (
+                r#"{"delay_destroy_seconds":3601}"#,
+                "`options.delay_destroy_seconds`",
+            ),
+            (
+                r#"{"room_user_update":"yes"}"#,
+                "`options.room_user_update`",
+            ),
+            (r#"{"room_user_update":2}"#, "`options.room_user_update`"),
+            (r#"{"video_options":[1]}"#, "`options.video_options`"),
+            (
+                r#"{"video_options":{"Fps":60}}"#,
+                "`options.video_options.Fps`",
+            ),
+            (r#"{"audio_options":"x"}"#, "`options.audio_options`"),
+            (
+                r#"{"audio_options":{"Bitrate":64}}"#,
+                "`options.audio_options.Bitrate`",
+            ),
+            (
+                r#"{"stream_url_list":"https://a/1"}"#,
+                "`options.stream_url_list`",
+            ),
         ] {
-            assert!(invalid(&request(options)).contains(field), "{options}");
+            let msg = invalid(&request(options));
+            assert!(msg.contains(field), "{options}: {msg}");
         }
         let mut req = request("{}");
         req.stream_url = None;
-        assert!(invalid(&req).contains("`stream_url`"));
-        req.stream_url = Some("srt://x".into());
-        assert!(invalid(&req).contains("`stream_url`"));
+        assert!(invalid(&req).contains("`stream_url` is required"));
+        for url in [
+            "srt://x",
+            "rtmp://media.example/live/a",
+            "rtmps://media.example/live/a",
+        ] {
+            req.stream_url = Some(url.into());
+            let msg = invalid(&req);
+            assert!(
+                msg.contains("`stream_url` uses") && msg.contains("only HTTP/HTTPS"),
+                "{msg}"
+            );
+        }
+        req.stream_url = Some(format!("https://m.example/{}", "a".repeat(1100)));
+        assert!(invalid(&req).contains("at most 1024 bytes"));
         let mut req = request("{}");
         req.room_id = "r".repeat(129);
         assert!(invalid(&req).contains("`room_id`"));
-        let mut req = request("{}");
-        req.display_name = Some(" ".into());
-        assert!(invalid(&req).contains("`display_name`"));
+        for name in [
+            " ".to_string(),
+            "n".repeat(MAX_PLAYER_NAME + 1),
+            "a\u{7}".into(),
+        ] {
+            let mut req = request("{}");
+            req.display_name = Some(name);
+            assert!(invalid(&req).contains("`display_name` (sent as PlayerName) must be 1 to 64"));
+        }
 
-        let e = create_body(&request(r#"{"stream_id":"s"}"#), &settings(Some(true)))
+        let e = create_body(&request(r#"{"stream_id":"s"}"#), &settings(Some(true)), NOW)
             .expect_err("test prefix");
         assert!(e.message.contains("zegotest-1234567890-"), "{}", e.message);
         assert!(
             create_body(
                 &request(r#"{"stream_id":"zegotest-1234567890-s"}"#),
-                &settings(Some(true))
+                &settings(Some(true)),
+                NOW
             )
             .is_ok()
         );
 
         let mut req = request("{}");
         req.direction = Direction::PushIn;
-        let e = create_body(&req, &settings(None)).expect_err("direction");
+        let e = create_body(&req, &settings(None), NOW).expect_err("direction");
         assert_eq!(e.kind, ErrorKind::Unsupported);
         let mut req = request("{}");
         req.media = MediaKind::VideoOnly;
-        let e = create_body(&req, &settings(None)).expect_err("media");
+        let e = create_body(&req, &settings(None), NOW).expect_err("media");
         assert_eq!(e.kind, ErrorKind::Unsupported);
     }
 
@@ -514,38 +800,116 @@ mod tests {
         }
     }
 
+    /// The call's clock in the update tests, Unix milliseconds.
+    const NOW_MS: u64 = 1_700_000_000_123;
+
+    fn plan(stream_url: Option<&str>, options: &str) -> UpdatePlan {
+        update_plan(&update(stream_url, options), "p-1", NOW_MS).expect(options)
+    }
+
     #[test]
-    fn update_bodies_carry_only_what_changes() {
-        let body =
-            update_body(&update(Some(" rtmp://media.example/b "), "{}"), "p-1").expect("url");
+    fn update_bodies_carry_the_sequence_and_only_what_changes() {
+        let p = plan(Some(" https://media.example/b.flv "), "{}");
         assert_eq!(
-            body.to_string(),
-            r#"{"PlayerId":"p-1","StreamUrl":"rtmp://media.example/b"}"#
+            p.first.to_string(),
+            r#"{"PlayerId":"p-1","Sequence":1700000000123,"StreamUrl":"https://media.example/b.flv"}"#
         );
-        let body = update_body(
-            &update(
-                Some("https://media.example/c.m3u8"),
-                r#"{"backup_stream_url":"rtmp://b/c","video_options":{"Width":640},"audio_options":{}}"#,
-            ),
-            "p-1",
+        assert_eq!(p.rest, None);
+        let p = plan(None, r#"{"audio_options":{"AudioBitrate":64}}"#);
+        assert_eq!(
+            p.first.to_string(),
+            r#"{"AudioOptions":{"AudioBitrate":64},"PlayerId":"p-1","Sequence":1700000000123}"#
+        );
+        assert_eq!(p.rest, None);
+        // Pause, seek and repeat; the caller's sequence wins over the clock.
+        let p = plan(
+            None,
+            r#"{"is_pause":true,"seek_to":"42","repeat_times":-1,"sequence":7}"#,
+        );
+        assert_eq!(
+            p.first.to_string(),
+            r#"{"IsPause":1,"PlayerId":"p-1","RepeatTimes":-1,"SeekTo":42,"Sequence":7}"#
+        );
+        let p = plan(None, r#"{"is_pause":false}"#);
+        assert_eq!(p.first["IsPause"], 0);
+        // A list player's new list.
+        let p = plan(
+            None,
+            r#"{"stream_url_list":["https://a/1.mp4","http://a/2.mp4"]}"#,
+        );
+        assert_eq!(
+            p.first.to_string(),
+            r#"{"PlayerId":"p-1","Sequence":1700000000123,"StreamUrlList":["https://a/1.mp4","http://a/2.mp4"]}"#
+        );
+    }
+
+    /// ZEGO ignores every other field of a request that carries a source: a new source with
+    /// other changes is two requests, the source first, then the rest with the next Sequence.
+    #[test]
+    fn a_new_source_with_other_changes_is_split_in_two() {
+        let p = plan(
+            Some("https://media.example/c.m3u8"),
+            r#"{"backup_stream_url":"https://b/c.m3u8","video_options":{"Width":640},"is_pause":false,"seek_to":5}"#,
+        );
+        assert_eq!(
+            p.first.to_string(),
+            r#"{"PlayerId":"p-1","Sequence":1700000000123,"StreamUrl":"https://media.example/c.m3u8"}"#
+        );
+        assert_eq!(
+            p.rest.expect("second request").to_string(),
+            r#"{"BackupStreamUrl":"https://b/c.m3u8","IsPause":0,"PlayerId":"p-1","SeekTo":5,"Sequence":1700000000124,"VideoOptions":{"Width":640}}"#
+        );
+        let p = plan(
+            None,
+            r#"{"stream_url_list":["https://a/1.mp4"],"repeat_times":2,"sequence":100}"#,
+        );
+        assert_eq!(
+            p.first.to_string(),
+            r#"{"PlayerId":"p-1","Sequence":100,"StreamUrlList":["https://a/1.mp4"]}"#
+        );
+        assert_eq!(
+            p.rest.expect("second request").to_string(),
+            r#"{"PlayerId":"p-1","RepeatTimes":2,"Sequence":101}"#
+        );
+        // The largest sequence the caller may give still leaves room for the second request.
+        let max = params::MAX_SEQUENCE - 1;
+        let p = plan(
+            Some("https://a/b"),
+            &format!(r#"{{"seek_to":1,"sequence":{max}}}"#),
+        );
+        assert_eq!(p.rest.expect("second")["Sequence"], params::MAX_SEQUENCE);
+    }
+
+    #[test]
+    fn a_refused_second_request_says_the_source_changed() {
+        let source = reply(r#"{"Code":0,"RequestId":"u-1"}"#);
+        let refused = crate::api::parse_reply(
+            "UpdatePlayer",
+            200,
+            None,
+            br#"{"Code":350006001,"Message":"busy","RequestId":"u-2"}"#,
         )
-        .expect("full");
-        assert_eq!(
-            body.to_string(),
-            r#"{"AudioOptions":{},"BackupStreamUrl":"rtmp://b/c","PlayerId":"p-1","StreamUrl":"https://media.example/c.m3u8","VideoOptions":{"Width":640}}"#
-        );
-        let body = update_body(&update(None, r#"{"audio_options":{"Bitrate":64}}"#), "p-1")
-            .expect("audio");
-        assert_eq!(
-            body.to_string(),
-            r#"{"AudioOptions":{"Bitrate":64},"PlayerId":"p-1"}"#
-        );
+        .expect_err("refused");
+        let rest = json!({"PlayerId":"p-1","Sequence":2,"IsPause":1,"SeekTo":5});
+        let e = rest_refused(refused.clone(), &source, &rest);
+        assert_eq!((e.kind, e.retryable), (refused.kind, refused.retryable));
+        assert_eq!(e.vendor_code.as_deref(), Some("350006001"));
+        assert_eq!(e.vendor_request_id.as_deref(), Some("u-2"));
+        for needle in [
+            "applied only in part",
+            "ZEGO changed the source (UpdatePlayer RequestId u-1)",
+            "(IsPause, SeekTo)",
+            "were not applied",
+            &refused.message,
+        ] {
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+        }
     }
 
     #[test]
     fn update_refusals() {
         let refuse = |stream_url: Option<&str>, options: &str| {
-            let e = update_body(&update(stream_url, options), "p-1").expect_err(options);
+            let e = update_plan(&update(stream_url, options), "p-1", NOW_MS).expect_err(options);
             assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
             e.message
         };
@@ -555,11 +919,15 @@ mod tests {
             "play_time",
             "room_user_update",
             "volume",
+            "delay_destroy_seconds",
         ] {
-            let msg = refuse(Some("rtmp://a/b"), &format!(r#"{{"{key}":1}}"#));
+            let msg = refuse(Some("https://a/b"), &format!(r#"{{"{key}":1}}"#));
             assert!(msg.contains(&format!("`options.{key}`")), "{msg}");
             assert!(
-                msg.contains("backup_stream_url, video_options, audio_options"),
+                msg.contains(
+                    "stream_url_list, backup_stream_url, video_options, audio_options, \
+                     is_pause, seek_to, repeat_times, sequence"
+                ),
                 "{msg}"
             );
         }
@@ -567,22 +935,79 @@ mod tests {
             (None, "{}"),
             (None, ""),
             (None, r#"{"video_options":null}"#),
+            (None, r#"{"video_options":{}}"#),
+            (None, r#"{"sequence":5}"#),
         ] {
-            assert!(refuse(stream_url, options).contains("must change something"));
+            let msg = refuse(stream_url, options);
+            assert!(msg.contains("must change something"), "{options}: {msg}");
+            assert!(!msg.contains("sequence"), "{msg}");
         }
         for (stream_url, options, field) in [
-            (Some("srt://x"), "{}", "`stream_url`"),
+            (Some("srt://x"), "{}", "`stream_url` uses srt://"),
+            (
+                Some("rtmp://media.example/b"),
+                "{}",
+                "`stream_url` uses rtmp://",
+            ),
+            (
+                Some("rtmps://media.example/b"),
+                "{}",
+                "`stream_url` uses rtmps://",
+            ),
             (Some(" "), "{}", "`stream_url`"),
             (
                 None,
-                r#"{"backup_stream_url":"ftp://x"}"#,
+                r#"{"backup_stream_url":"rtmp://x/y"}"#,
                 "`options.backup_stream_url`",
             ),
+            (
+                None,
+                r#"{"stream_url_list":["rtmp://x/y"]}"#,
+                "`options.stream_url_list[0]`",
+            ),
+            (
+                Some("https://a/b"),
+                r#"{"stream_url_list":["https://x/y"]}"#,
+                "not both",
+            ),
             (None, r#"{"video_options":[1]}"#, "`options.video_options`"),
-            (None, r#"{"audio_options":"x"}"#, "`options.audio_options`"),
+            (
+                None,
+                r#"{"video_options":{"Fps":30}}"#,
+                "`options.video_options.Fps`",
+            ),
+            (
+                None,
+                r#"{"audio_options":{"Volume":300}}"#,
+                "`options.audio_options.Volume`",
+            ),
+            (
+                None,
+                r#"{"audio_options":{"SoundChannel":2}}"#,
+                "`options.audio_options.SoundChannel`",
+            ),
+            (None, r#"{"is_pause":"yes"}"#, "`options.is_pause`"),
+            (None, r#"{"seek_to":-1}"#, "`options.seek_to`"),
+            (None, r#"{"repeat_times":0}"#, "`options.repeat_times` is 0"),
+            (
+                None,
+                r#"{"is_pause":true,"sequence":0}"#,
+                "`options.sequence`",
+            ),
+            (
+                None,
+                r#"{"is_pause":true,"sequence":1.5}"#,
+                "`options.sequence`",
+            ),
+            (
+                None,
+                r#"{"is_pause":true,"sequence":9007199254740991}"#,
+                "`options.sequence`",
+            ),
             (None, "[]", "options"),
         ] {
-            assert!(refuse(stream_url, options).contains(field), "{options}");
+            let msg = refuse(stream_url, options);
+            assert!(msg.contains(field), "{options}: {msg}");
         }
         let r = updated(reply(r#"{"Code":0,"RequestId":"r-9"}"#));
         assert_eq!(
@@ -695,6 +1120,26 @@ mod tests {
         assert_eq!(s.state, IngestState::Stopped);
         assert_eq!(s.detail.as_deref(), Some("destroyed (DestroyReason: idle)"));
         assert_eq!(s.vendor_request_id.as_deref(), Some("r"));
+
+        // ZEGO publishes DestroyReason as a number 1..=5; 0 (not destroyed) adds nothing.
+        for (reason, detail) in [
+            (
+                "1",
+                "destroyed (DestroyReason 1: destroyed by DeletePlayer)",
+            ),
+            (
+                "2",
+                "destroyed (DestroyReason 2: idle longer than MaxIdleTime)",
+            ),
+            ("9", "destroyed (DestroyReason 9)"),
+            ("0", "destroyed"),
+        ] {
+            let json = format!(
+                r#"{{"Code":0,"Data":{{"Players":[{{"PlayerId":"p","Status":8,"DestroyReason":{reason}}}]}}}}"#
+            );
+            let s = status(reply(&json), "p").expect("status");
+            assert_eq!(s.detail.as_deref(), Some(detail), "{reason}");
+        }
 
         let s = status(reply(r#"{"Code":0,"Data":{"Players":[]}}"#), "p").expect("status");
         assert_eq!(s.state, IngestState::NotFound);
