@@ -183,6 +183,29 @@ allow_private = true"#,
     assert!(detail(&a).contains("127.0.0.1:9"), "{}", a.text);
 }
 
+/// A vendor URL with userinfo (`user:password@host`) is refused before anything is sent, even
+/// towards an allowed host: a plugin could put placeholders there, and the pooled client logs a
+/// connection's key (userinfo included) at DEBUG.
+#[tokio::test]
+async fn a_vendor_url_with_userinfo_is_denied() {
+    let gw = gateway(
+        &hostile(
+            "userinfo",
+            "fetch",
+            r#"allow_hosts = ["127.0.0.1:9"]
+allow_private = true"#,
+        )
+        .replace(
+            "mode = \"fetch\"",
+            "mode = \"fetch\"\ntarget = \"http://key:secret@127.0.0.1:9/steal\"",
+        ),
+    )
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("userinfo"))).await;
+    assert_eq!(a.json["kind"], "denied", "{}", a.text);
+    assert!(detail(&a).contains("userinfo"), "{}", a.text);
+}
+
 /// Enormous results: a 10 MiB error message is clipped, 100,000 issued URLs and a 1 MiB task
 /// id are refused as garbage output; the answers stay small and the gateway serves on.
 #[tokio::test]

@@ -242,6 +242,17 @@ fn admit(
             ),
         )));
     };
+    if has_userinfo(&request.url) {
+        return Err(T::Denied(deny(
+            log,
+            format!(
+                "`{}` carries userinfo (`user:password@`); vendor URLs may not (a connection \
+                 pool would log it): send credentials in a header instead (HTTP Basic: the \
+                 credentials interface's basic-auth-placeholder)",
+                clip_url(&request.url)
+            ),
+        )));
+    }
     if !policy.allows(&target) {
         let allowed: Vec<String> = policy.allow.iter().map(ToString::to_string).collect();
         return Err(T::Denied(deny(
@@ -266,6 +277,17 @@ fn admit(
         )));
     };
     Ok((target, method))
+}
+
+/// Whether an absolute URL's authority holds userinfo (`user[:password]@host`). The authority
+/// ends at the first `/`, `\\` (a path separator for http(s), as URL parsers read it), `?` or
+/// `#`.
+fn has_userinfo(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    rest[..end].contains('@')
 }
 
 /// The request as recorded (placeholders as labels) and its headers as sent (placeholders as
@@ -601,6 +623,26 @@ mod tests {
         assert_eq!(replace_bytes(b"abc", b"", b"x"), None);
         assert_eq!(replace_bytes(b"ab", b"abc", b"x"), None);
         assert_eq!(replace_bytes(b"aaa", b"aa", b"x"), Some(b"xa".to_vec()));
+    }
+
+    #[test]
+    fn userinfo_is_found_in_the_authority_only() {
+        for url in [
+            "http://user:pw@vendor.example/x",
+            "https://{{tok}}@vendor.example",
+            "http://a@b@vendor.example:8080?q",
+        ] {
+            assert!(has_userinfo(url), "{url}");
+        }
+        for url in [
+            "http://vendor.example/a@b",
+            "https://vendor.example?to=a@b",
+            "https://vendor.example#x@y",
+            "http://vendor.example\\@evil.example/",
+            "not a url @",
+        ] {
+            assert!(!has_userinfo(url), "{url}");
+        }
     }
 
     #[test]
