@@ -543,3 +543,47 @@ async fn every_route_to_a_secret_is_closed() {
 
     assert_no_secrets("the log", "");
 }
+
+/// A plugin's log message cannot forge a gateway log line: newlines, carriage returns, NULs
+/// and bidirectional overrides are written as escapes in the default text format, so the
+/// forged `ERROR` line stays inside the plugin's own line.
+#[test]
+fn a_plugin_log_line_cannot_forge_a_gateway_line() {
+    let dir = temp_dir("log-forge");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nauth = \"off\"\n{}",
+            hostile("forge", "log-forge", "")
+        ),
+    )
+    .expect("config");
+    let input = dir.join("start.json");
+    std::fs::write(&input, start("forge").to_string()).expect("input");
+    let (out, stderr, ok) = run_cli(&[
+        "call",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--provider",
+        "forge",
+        "start",
+        "--input",
+        input.to_str().expect("utf8"),
+    ]);
+    assert!(ok, "{out}\n{stderr}");
+    assert!(out.contains("forged-log"), "{out}");
+    assert!(
+        stderr.contains(r"harmless\n2026-12-06T00:00:00.000000Z ERROR ingest_gateway: forged"),
+        "the plugin's line, escaped: {stderr}"
+    );
+    for line in stderr.lines() {
+        assert!(
+            !line.starts_with("2026-12-06T00:00:00.000000Z"),
+            "a forged line: {line}"
+        );
+    }
+    for c in ['\r', '\0', '\u{202e}'] {
+        assert!(!stderr.contains(c), "{c:?} written raw: {stderr:?}");
+    }
+}

@@ -16,6 +16,7 @@
 //! | `huge-urls` | returns 100,000 issued URLs |
 //! | `huge-id` | returns a 1 MiB vendor task id |
 //! | `log-flood` | writes a 1 MiB log line, then log lines forever |
+//! | `log-forge` | logs a line holding a newline and a forged gateway ERROR line, a carriage return, a bidi override and a NUL, then succeeds |
 //! | `config-dump` | fails with every config entry and the endpoint in its message |
 //! | `digest-leak` | logs and fails with the SHA-256 of the secret named by `secret` |
 //! | `placeholder-echo` | logs and fails with a placeholder for the secret named by `secret` |
@@ -222,6 +223,13 @@ impl Guest for Hostile {
                 vendor_task_id: Some("t".repeat(1 << 20)),
                 ..session("id")
             }),
+            "log-forge" => {
+                log::log(
+                    log::Level::Info,
+                    "harmless\n2026-12-06T00:00:00.000000Z ERROR ingest_gateway: forged by a plugin\r\u{202e}desrever\0end",
+                );
+                Ok(session("forged-log"))
+            }
             "log-flood" => {
                 log::log(
                     log::Level::Info,
