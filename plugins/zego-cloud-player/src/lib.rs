@@ -88,9 +88,7 @@ pub fn info(region: Option<&str>) -> ProviderInfo {
                  options.stream_id must start with zegotest-{AppId}-. Default: not sent.",
             ),
         ],
-        // `callback_secret` is optional (only parse-callback uses it), so it is not listed
-        // here: the host refuses to start a provider without every listed secret.
-        secrets: vec![sign::SECRET_SERVER.to_string()],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: settings::default_hosts(region),
     }
 }
@@ -99,7 +97,28 @@ fn settings() -> Result<Settings, ProviderError> {
     settings::load(config::get)
 }
 
+/// Every secret the plugin can use, required and optional (contract 0.2.2's `secret-catalog`);
+/// `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<ingest_plugin_sdk::SecretSpec> {
+    vec![
+        ingest_plugin_sdk::secret(
+            sign::SECRET_SERVER,
+            true,
+            "The project's ServerSecret, only ever inside the host's MD5 request signature.",
+        ),
+        ingest_plugin_sdk::secret(
+            callback::SECRET_CALLBACK,
+            false,
+            "The project's CallbackSecret, inside the host's SHA-1 when verifying cloud player callbacks. Without it, callbacks answer 501; everything else works.",
+        ),
+    ]
+}
+
 impl Guest for ZegoCloudPlayer {
+    fn secrets() -> Vec<ingest_plugin_sdk::SecretSpec> {
+        secret_catalog()
+    }
+
     fn describe() -> ProviderInfo {
         info(config::get(settings::KEY_REGION).as_deref())
     }
