@@ -4,7 +4,7 @@
 //!
 //! A provider has up to two limits on a call: the rate of all its operations together
 //! (`rate`, e.g. Alibaba's 100/s per account) and the rate of the call's operation (`start`,
-//! `stop`, `status`, e.g. ZEGO's CreatePlayer 20/s and DescribePlayers 10/s). A call takes a
+//! `stop`, `status`, e.g. Tencent's StartStreamIngest 20/s). A call takes a
 //! turn from each. With `tenant_share` below 1, each tenant also has its own limiter at that
 //! share of each rate, checked first, so one tenant's burst cannot take every turn.
 //!
@@ -35,8 +35,10 @@ fn vendor_default(plugin: &str) -> [Option<u32>; 4] {
         "alibaba-artc" => [Some(100), None, None, None],
         // RTMPDispatchV2: 40/s per AppID.
         "zego-dispatch" => [Some(40), None, None, None],
-        // CreatePlayer 20/s, DescribePlayers 10/s.
-        "zego-cloud-player" => [None, Some(20), None, Some(10)],
+        // "Call frequency limit: 20 times/second" on each of CreatePlayer, DeletePlayer,
+        // DescribePlayers (and UpdatePlayer, counted under `rate`): ZEGOCLOUD/docs_all,
+        // extended_services/cloud_player/en/server/*.yaml.
+        "zego-cloud-player" => [None, Some(20), Some(20), Some(20)],
         _ => [None; 4],
     }
 }
