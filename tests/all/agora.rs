@@ -61,6 +61,28 @@ fn toml_with(
     )
 }
 
+/// [`toml`] with extra provider config keys (`(key, TOML value)`).
+fn toml_config(endpoint: &str, cfg: &AgoraSimConfig, config: &[(&str, &str)]) -> String {
+    let app_id = format!("\"{}\"", cfg.app_id);
+    let mut keys = vec![("app_id", app_id.as_str())];
+    keys.extend_from_slice(config);
+    format!(
+        "[runtime]\ncache_dir = \"{}\"\n{}",
+        cache_dir(),
+        provider_toml(
+            "ag",
+            "agora-js",
+            endpoint,
+            "",
+            &keys,
+            &[
+                ("customer_id", cfg.customer_id.as_str()),
+                ("customer_secret", cfg.customer_secret.as_str()),
+            ],
+        )
+    )
+}
+
 /// A gateway for the simulator; the first call in the test binary compiles the component into
 /// the cache while the others wait for it.
 async fn gateway_for(sim: &AgoraSim, secret: &str) -> Gateway {
@@ -163,7 +185,7 @@ async fn start_status_stop_against_the_simulator() {
             "streamUrl": "rtmp://media.example.com/live/source",
             "channelName": "room-1",
             "token": "007eJxTYBBaRTC",
-            "uid": 4242,
+            "account": "4242",
             "idleTimeout": 120,
             "name": "relay-4242",
             "repeatTime": -1,
@@ -193,7 +215,8 @@ async fn start_status_stop_against_the_simulator() {
         "{filter}"
     );
 
-    // A user id that is not a 32-bit number goes as an account.
+    // Every user id goes as an account unless uids are asked for (see
+    // `user_id_goes_as_the_account_and_its_token_admits_it`).
     let other = call(
         &gw,
         "POST",
@@ -995,4 +1018,291 @@ async fn forged_altered_or_stale_notices_are_refused() {
         a.text
     );
     assert!(!log_text().contains(&secret), "the secret is in the log");
+}
+
+// ---- identity: uid (Number) and account (String) are different users; player names ----
+
+/// The App Certificate of the simulator's project in the identity tests: tokens are checked.
+const APP_CERTIFICATE: &str = "0123456789abcdef0123456789abcdef";
+
+async fn sim_with_tokens() -> AgoraSim {
+    AgoraSim::start(AgoraSimConfig::for_tests().with_app_certificate(APP_CERTIFICATE))
+        .await
+        .expect("simulator starts")
+}
+
+/// A start for `user` in `room` with `token`, the given `options` added, no display name.
+fn identity_start(room: &str, user: &str, token: &str, options: Value) -> Value {
+    let mut body = json!({
+        "provider": "ag",
+        "direction": "pull-in",
+        "room_id": room,
+        "user_id": user,
+        "stream_url": "rtmp://media.example.com/live/source",
+        "options": {"token": token},
+    });
+    for (k, v) in options.as_object().expect("object") {
+        body["options"][k] = v.clone();
+    }
+    body
+}
+
+/// Agora's `uid` (a Number) and `account` (a String) are different users: a token built for
+/// the account "007" does not admit uid 7. `user_id` "007" goes as the account "007" (never
+/// as uid 7), the simulator's token check admits the player, and the ingest is not failed.
+#[tokio::test]
+async fn user_id_goes_as_the_account_and_its_token_admits_it() {
+    let sim = sim_with_tokens().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let token = sim.token_for_account("room-id1", "007");
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-id1", "007", &token, json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let player = &sim.players()[0];
+    assert_eq!(player.account(), Some("007"), "{:?}", player.request);
+    assert_eq!(player.uid(), None, "{:?}", player.request);
+    assert_eq!(player.token_error, None, "the token admits the player");
+    let id = started.json["id"].as_str().expect("handle").to_string();
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.json["state"], "starting", "{}", status.text);
+
+    // Digits alone never make a uid: "42" is the account "42".
+    let token = sim.token_for_account("room-id1", "42");
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-id1", "42", &token, json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(sim.players()[1].account(), Some("42"));
+    assert_eq!(sim.players()[1].token_error, None);
+}
+
+/// Integer uids only when asked for — `options.user_id_as = "uid"` or the provider config key
+/// `user_id_as = "uid"` — and then only a canonical uid: "007" is refused before the vendor
+/// (it would join as uid 7, another user than its token's), "7" goes as the Number 7.
+#[tokio::test]
+async fn uids_only_when_asked_for_and_only_canonical() {
+    let sim = sim_with_tokens().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let uid = json!({"user_id_as": "uid"});
+    for user in ["007", "0", "4294967296", "+7", "7 ", "bot"] {
+        let refused = call(
+            &gw,
+            "POST",
+            "/v1/ingests",
+            Some(identity_start("room-id2", user, "t", uid.clone())),
+        )
+        .await;
+        assert_invalid(&refused, &format!("`user_id` `{user}` is not an Agora uid"));
+    }
+    assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
+
+    let token = sim.token_for_uid("room-id2", 7);
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-id2", "7", &token, uid.clone())),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let sent = sim.requests()[0].body_json().expect("json body");
+    assert_eq!(sent["player"]["uid"], json!(7), "{sent}");
+    assert!(sent["player"].get("account").is_none(), "{sent}");
+    assert_eq!(
+        sim.players()[0].token_error,
+        None,
+        "uid 7's token admits uid 7"
+    );
+
+    // The same through the provider config; options.user_id_as = "account" overrides it.
+    let gw = gateway_from(toml_config(
+        &sim.base_url(),
+        sim.config(),
+        &[("user_id_as", "\"uid\"")],
+    ))
+    .await;
+    let token = sim.token_for_uid("room-id3", 42);
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-id3", "42", &token, json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(sim.players()[1].uid(), Some(42));
+    let refused = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-id3", "007", "t", json!({}))),
+    )
+    .await;
+    assert_invalid(&refused, "the provider config key `user_id_as`");
+    let token = sim.token_for_account("room-id3", "007");
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start(
+            "room-id3",
+            "007",
+            &token,
+            json!({"user_id_as": "account"}),
+        )),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(sim.players()[2].account(), Some("007"));
+    assert_eq!(sim.players()[2].token_error, None);
+}
+
+/// The player `name` takes only `a-z A-Z 0-9 - _` (at most 64): an explicit `display_name`
+/// outside that is refused before the vendor; without one, a user id with other characters
+/// gets a valid name derived from it, the same every time (so Agora's name uniqueness still
+/// stops a second player for the same user).
+#[tokio::test]
+async fn player_names_follow_agoras_rule() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    for name in ["relay 1", "relay.1", "relé", "", &"x".repeat(65)] {
+        let mut body = identity_start("room-n1", "bot-1", "t", json!({}));
+        body["display_name"] = json!(name);
+        let refused = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_invalid(&refused, "`display_name`");
+        assert!(
+            refused.text.contains("a-z, A-Z, 0-9"),
+            "{name}: {}",
+            refused.text
+        );
+    }
+    assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
+
+    let odd = "relay bot#1 (studio)";
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-n1", odd, "t", json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let player = sim.players()[0].clone();
+    assert_eq!(player.account(), Some(odd));
+    let name = player.request["name"].as_str().expect("a name").to_string();
+    assert!(
+        (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{name}"
+    );
+    assert!(name.starts_with("relay_bot_1__studio_-"), "{name}");
+    // The same user again while it runs: the same name, so Agora refuses a second player.
+    let again = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-n1", odd, "t", json!({}))),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.json["kind"], "already-exists", "{}", again.text);
+    // A user id that differs only in the replaced characters gets another name.
+    let other = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start(
+            "room-n1",
+            "relay bot#1 [studio]",
+            "t",
+            json!({}),
+        )),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let other_name = sim.players()[1].request["name"].clone();
+    assert_ne!(other_name, json!(name));
+    // A valid user id is its own name; a valid display_name is sent as given.
+    let mut body = identity_start("room-n1", "bot-2", "t", json!({}));
+    body["display_name"] = json!("Relay_2-a");
+    let named = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(named.status, 201, "{}", named.text);
+    assert_eq!(sim.players()[2].request["name"], "Relay_2-a");
+}
+
+/// `call start --dry-run` shows what Agora would receive: `user_id` "007" as
+/// `"account": "007"`, never `"uid": 7`.
+#[tokio::test]
+async fn call_start_dry_run_shows_the_account() {
+    let sim = sim().await;
+    // Warm the cache (the CLI reads the same config, so it loads the compiled component).
+    let _ = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("agora-dry-run-account-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        toml(
+            "https://api.agora.io",
+            sim.config(),
+            &sim.config().customer_secret,
+        ),
+    )
+    .expect("config");
+    let input = dir.join("start.json");
+    std::fs::write(
+        &input,
+        identity_start("room-7", "007", "007eJxTYBBa", json!({})).to_string(),
+    )
+    .expect("input");
+    let respond = dir.join("respond.json");
+    std::fs::write(
+        &respond,
+        json!({"status": 200, "headers": [["x-request-id", "agora-7"]],
+               "body": json!({"player": {"id": "pl-7", "account": "007", "status": "connecting"}}).to_string()})
+        .to_string(),
+    )
+    .expect("respond");
+    let (out, err, ok) = run_cli(&[
+        "call",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--provider",
+        "ag",
+        "start",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--now",
+        "1700000000",
+        "--nonce",
+        "n0nce",
+        "--dry-run",
+        "--respond",
+        respond.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let printed: Value = serde_json::from_str(&out).expect("JSON");
+    let body: Value = serde_json::from_str(
+        printed["requests"][0]["body"]
+            .as_str()
+            .expect("the request body, as text"),
+    )
+    .expect("a JSON body");
+    assert_eq!(body["player"]["account"], "007", "{body}");
+    assert!(body["player"].get("uid").is_none(), "{body}");
+    assert_eq!(body["player"]["name"], "007", "{body}");
+    no_agora_secrets(sim.config(), &out);
+    assert_eq!(sim.request_count(), 0, "a dry run sent a request");
 }

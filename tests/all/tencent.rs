@@ -920,10 +920,113 @@ async fn update_changes_the_running_task_through_update_stream_ingest() {
     let stopped = call(&gw, "DELETE", &path, None).await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
 
-    // The vendor no longer runs the task: its error, normalized.
+    // The vendor no longer runs the task: it answers success with `Status: NotExist`, which
+    // is the task gone, not an update done.
+    let sent = sim.request_count();
     let gone = patch(&gw, &id, json!({"options": {"volume": 50}})).await;
     assert_eq!(gone.status, 404, "{}", gone.text);
-    assert_eq!(gone.json["vendor_code"], "FailedOperation.TaskNotExist");
+    assert_eq!(gone.json["kind"], "not-found", "{}", gone.text);
+    assert!(
+        gone.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("NotExist")),
+        "{}",
+        gone.text
+    );
+    assert_eq!(
+        sim.request_count(),
+        sent + 1,
+        "the update reached the vendor"
+    );
+    assert_eq!(sim.tasks()[0].volume, 35, "nothing changed");
+}
+
+/// A task whose source finished (Tencent ended it): `UpdateStreamIngest` answers success with
+/// `Status: "NotExist"` (the official SDK's `UpdateStreamIngestResponse`), and the gateway
+/// answers `404 not-found`, never `updated`. A TaskId Tencent never issued comes back as the
+/// error code `FailedOperation.TaskNotExist`: `404` too.
+#[tokio::test]
+async fn update_of_a_finished_task_is_not_found() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "42"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let id = started.json["id"].as_str().expect("id").to_string();
+    let task_id = sim.tasks()[0].task_id.clone();
+    assert!(sim.finish_task(&task_id));
+
+    let gone = patch(
+        &gw,
+        &id,
+        json!({"stream_url": "https://media.example.com/live/next.flv"}),
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    assert_eq!(gone.json["kind"], "not-found", "{}", gone.text);
+    assert_eq!(gone.json["retryable"], false, "{}", gone.text);
+    assert!(gone.json.get("updated").is_none(), "{}", gone.text);
+    assert!(
+        gone.json["vendor_request_id"].is_string(),
+        "the vendor's request id is kept: {}",
+        gone.text
+    );
+    // The simulator answered success with Status NotExist (no error code to pass on).
+    assert!(
+        gone.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Status `NotExist`")),
+        "{}",
+        gone.text
+    );
+    assert!(gone.json.get("vendor_code").is_none(), "{}", gone.text);
+    assert_eq!(
+        sim.tasks()[0].stream_url,
+        "rtmp://media.example.com/live/source"
+    );
+    // The status agrees.
+    let status = call(&gw, "GET", &format!("/v1/ingests/{id}"), None).await;
+    assert_eq!(status.json["state"], "not-found", "{}", status.text);
+}
+
+/// `Tempo` takes only Tencent's seven speeds, at start and at update: anything else is refused
+/// before the vendor, naming the allowed set; an allowed one reaches the task.
+#[tokio::test]
+async fn tempo_outside_tencents_speeds_is_refused_before_the_vendor() {
+    let sim = sim().await;
+    let gw = gateway(&trtc_provider("trtc", &sim.base_url(), "")).await;
+    let allowed = "0.5, 0.75, 1.0, 1.25, 1.5, 1.75 and 2.0";
+
+    let mut body = pull_in("trtc", "42");
+    body["options"]["tempo"] = json!(1.3);
+    let refused = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
+    assert_invalid(&refused, "`options.tempo`");
+    assert!(refused.text.contains(allowed), "{}", refused.text);
+    assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
+
+    body["options"]["tempo"] = json!(1.5);
+    let started = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(
+        sim.tasks()[0].tempo,
+        1.5,
+        "the start's Tempo reached the task"
+    );
+    let id = started.json["id"].as_str().expect("id").to_string();
+
+    let sent = sim.request_count();
+    for bad in [json!(1.3), json!(0), json!(2.5), json!("fast")] {
+        let refused = patch(&gw, &id, json!({"options": {"tempo": bad}})).await;
+        assert_invalid(&refused, "`options.tempo`");
+        assert!(refused.text.contains(allowed), "{bad}: {}", refused.text);
+    }
+    assert_eq!(
+        sim.request_count(),
+        sent,
+        "a refused update reached the vendor"
+    );
+    let updated = patch(&gw, &id, json!({"options": {"tempo": 0.75}})).await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(sim.tasks()[0].tempo, 0.75);
 }
 
 #[tokio::test]

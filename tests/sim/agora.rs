@@ -13,10 +13,24 @@
 //! checks `Authorization: Basic base64(customerId:customerSecret)` by decoding it (HTTP 401),
 //! the project in the path (403), the region (404), and the `player` object's fields and types
 //! (400): `streamUrl` (http/https/rtmp/rtmps, at most 1024 bytes), `channelName` (1..64 bytes),
-//! exactly one of `uid` (1..2^32-1) and `account`, `name` (1..64 bytes, unique among the
-//! project's players: 409), optional `token`, `idleTimeout` (≥ 1), `playTs` (≥ 0),
+//! exactly one of `uid` (a Number, 0..=2^32-1; 0 asks Agora to assign one) and `account` (a
+//! String, 1..=255 bytes), optional `name` (1 to 64 characters of `a-z A-Z 0-9 - _`, unique
+//! among the project's players: 409), optional `token`, `idleTimeout` (≥ 1), `playTs` (≥ 0),
 //! `repeatTime` (-1 or ≥ 1), `audioOptions` / `videoOptions` (objects); any other field is
 //! refused. Players live in memory with a status (`connecting` until a test says otherwise).
+//! These rules are the Create API's in AgoraIO/Docs-Source
+//! `shared/media-pull/reference/_restful-api.mdx`.
+//!
+//! Identity and tokens: a `uid` and an `account` are different users — uid 7, account "7"
+//! and account "007" are three users. With an App Certificate configured
+//! ([`AgoraSimConfig::with_app_certificate`]) the project uses tokens: a created player's
+//! `token` must be an AccessToken2 (AgoraIO/Tools `RtcTokenBuilder2`, see [`build_rtc_token`])
+//! signed with the certificate, for this App ID and channel, not expired, with the join
+//! privilege, naming exactly the player's user — its account verbatim, or its uid as decimal
+//! text (`""` for uid 0), as the token builders encode them. So a token built for account
+//! "007" does not admit uid 7. A player whose token does not admit it (or that has none) is
+//! created and then `failed`, as Agora reports a player that cannot join, with the reason in
+//! [`SimPlayer::token_error`]. Without a certificate tokens are not checked.
 //!
 //! An update needs the `sequence` query parameter (an integer ≥ 0) and a `player` object with
 //! at least one of the fields Agora lets an update change — `streamUrl`, `audioOptions`
@@ -87,6 +101,11 @@ pub struct AgoraSimConfig {
     /// The secret Agora Console shows for the Notifications configuration:
     /// [`AgoraSim::notice`] signs with it.
     pub notification_secret: String,
+    /// The project's App Certificate. When set, the project uses tokens (as with the App
+    /// Certificate enabled in Agora Console): every created player's `token` is verified as an
+    /// AccessToken2 for the player's channel and user (see the module docs); when `None`, any
+    /// `token` is accepted unchecked.
+    pub app_certificate: Option<String>,
 }
 
 impl AgoraSimConfig {
@@ -97,7 +116,14 @@ impl AgoraSimConfig {
             customer_id: "test-agora-customer-id".to_owned(),
             customer_secret: "test-agora-customer-secret".to_owned(),
             notification_secret: "test-agora-notification-secret".to_owned(),
+            app_certificate: None,
         }
+    }
+
+    /// The same project with the App Certificate `certificate` enabled: tokens are verified.
+    pub fn with_app_certificate(mut self, certificate: &str) -> Self {
+        self.app_certificate = Some(certificate.to_owned());
+        self
     }
 
     /// The demo's credentials.
@@ -107,6 +133,7 @@ impl AgoraSimConfig {
             customer_id: DEMO_CUSTOMER_ID.to_owned(),
             customer_secret: DEMO_CUSTOMER_SECRET.to_owned(),
             notification_secret: DEMO_NOTIFICATION_SECRET.to_owned(),
+            app_certificate: None,
         }
     }
 }
@@ -133,6 +160,10 @@ pub struct SimPlayer {
     pub deleted: bool,
     /// The accepted updates, in order: `sequence` and the `player` object as received.
     pub updates: Vec<(u64, Map<String, Value>)>,
+    /// With an App Certificate configured: why the player's token does not admit it to the
+    /// channel (the player is then `failed`); `None` when it was admitted or nothing was
+    /// checked.
+    pub token_error: Option<String>,
 }
 
 impl SimPlayer {
@@ -142,6 +173,16 @@ impl SimPlayer {
             .get("channelName")
             .and_then(Value::as_str)
             .unwrap_or_default()
+    }
+
+    /// `player.uid`, when the player joined with a uid (a number).
+    pub fn uid(&self) -> Option<u64> {
+        self.request.get("uid").and_then(Value::as_u64)
+    }
+
+    /// `player.account`, when the player joined with a user account (a string).
+    pub fn account(&self) -> Option<&str> {
+        self.request.get("account").and_then(Value::as_str)
     }
 
     /// `player.streamUrl`, as created or last updated.
@@ -318,6 +359,36 @@ impl AgoraSim {
             ],
             body,
         }
+    }
+
+    /// An RTC token for user account `account` in `channel`, as Agora's
+    /// `RtcTokenBuilder2.buildTokenWithUserAccount` makes it (publisher, valid for an hour),
+    /// under the configured App Certificate (an empty one when none is configured).
+    pub fn token_for_account(&self, channel: &str, account: &str) -> String {
+        self.token_for_user(channel, account)
+    }
+
+    /// An RTC token for `uid` in `channel`, as `RtcTokenBuilder2.buildTokenWithUid` makes it:
+    /// the token names the uid as its decimal text (`""` for uid 0).
+    pub fn token_for_uid(&self, channel: &str, uid: u32) -> String {
+        self.token_for_user(channel, &rtc_user_of_uid(u64::from(uid)))
+    }
+
+    fn token_for_user(&self, channel: &str, user: &str) -> String {
+        let cfg = &self.agora.cfg;
+        let issue_ts = u32::try_from(unix_ms() / 1000).unwrap_or(u32::MAX);
+        let salt = u32::try_from(self.agora.next.fetch_add(1, Ordering::Relaxed) % 99_999_999)
+            .unwrap_or(1)
+            + 1;
+        build_rtc_token(
+            &cfg.app_id,
+            cfg.app_certificate.as_deref().unwrap_or_default(),
+            channel,
+            user,
+            issue_ts,
+            3600,
+            salt,
+        )
     }
 
     /// Sets a player's status (what Agora would report as it connects, plays or fails);
@@ -500,6 +571,258 @@ fn valid_name(value: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b" !#$%&()+-:;<=.>?@[]^_{}|~,".contains(&b))
 }
 
+/// Whether `name` is a valid player `name`: 1 to 64 characters of `a-z A-Z 0-9 - _`.
+fn valid_player_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A player's user in its channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RtcUser {
+    /// `uid`, a Number.
+    Uid(u64),
+    /// `account`, a String.
+    Account(String),
+}
+
+impl RtcUser {
+    /// The user as an RTC token names it: an account verbatim, a uid as its decimal text
+    /// (`""` for 0) — `AccessToken2.getUidStr` in Agora's token builders.
+    fn token_user(&self) -> String {
+        match self {
+            RtcUser::Uid(uid) => rtc_user_of_uid(*uid),
+            RtcUser::Account(account) => account.clone(),
+        }
+    }
+}
+
+/// A uid as an RTC token names it: its decimal text, `""` for 0.
+pub fn rtc_user_of_uid(uid: u64) -> String {
+    if uid == 0 {
+        String::new()
+    } else {
+        uid.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AccessToken2 ("007" tokens), after AgoraIO/Tools `DynamicKey/AgoraDynamicKey`
+// (`accesstoken2`, `rtctokenbuilder2`): "007" + base64(zlib(packString(signature) + content)),
+// content = packString(appId) + u32 issueTs + u32 expire + u32 salt + u16 service count +
+// services (type-ordered; RTC = type 1: u16-counted map of u16 privilege → u32 expire,
+// packString(channelName), packString(uid or account)). Little-endian integers; packString is
+// a u16 length and the bytes. signature = HMAC-SHA256(signing key, content), signing key =
+// HMAC-SHA256(key = u32 salt, HMAC-SHA256(key = u32 issueTs, appCertificate)).
+
+/// The token version prefix.
+const TOKEN_VERSION: &str = "007";
+/// Service type RTC.
+const SERVICE_RTC: u16 = 1;
+/// RTC privilege: join the channel.
+const PRIVILEGE_JOIN_CHANNEL: u16 = 1;
+/// Largest inflated token accepted, bytes.
+const MAX_TOKEN_CONTENT: usize = 16 * 1024;
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn token_signing_key(certificate: &str, issue_ts: u32, salt: u32) -> Vec<u8> {
+    let by_time = hmac_sha256(&issue_ts.to_le_bytes(), certificate.as_bytes());
+    hmac_sha256(&salt.to_le_bytes(), &by_time)
+}
+
+fn pack_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or(bytes));
+}
+
+/// An RTC token for `user` (an account, or a uid's decimal text) in `channel` with the
+/// publisher privileges (join, publish audio, video and data), each valid `expire` seconds
+/// from `issue_ts`, as `RtcTokenBuilder2.buildTokenWithUserAccount` builds it.
+pub fn build_rtc_token(
+    app_id: &str,
+    certificate: &str,
+    channel: &str,
+    user: &str,
+    issue_ts: u32,
+    expire: u32,
+    salt: u32,
+) -> String {
+    let mut content = Vec::new();
+    pack_string(&mut content, app_id.as_bytes());
+    content.extend_from_slice(&issue_ts.to_le_bytes());
+    content.extend_from_slice(&expire.to_le_bytes());
+    content.extend_from_slice(&salt.to_le_bytes());
+    content.extend_from_slice(&1u16.to_le_bytes());
+    content.extend_from_slice(&SERVICE_RTC.to_le_bytes());
+    content.extend_from_slice(&4u16.to_le_bytes());
+    for privilege in 1u16..=4 {
+        content.extend_from_slice(&privilege.to_le_bytes());
+        content.extend_from_slice(&expire.to_le_bytes());
+    }
+    pack_string(&mut content, channel.as_bytes());
+    pack_string(&mut content, user.as_bytes());
+    let signature = hmac_sha256(&token_signing_key(certificate, issue_ts, salt), &content);
+    let mut all = Vec::new();
+    pack_string(&mut all, &signature);
+    all.extend_from_slice(&content);
+    format!(
+        "{TOKEN_VERSION}{}",
+        base64::engine::general_purpose::STANDARD
+            .encode(miniz_oxide::deflate::compress_to_vec_zlib(&all, 6))
+    )
+}
+
+/// A token as parsed: its signature, the bytes it signs, and what they say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedToken {
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// The signed bytes (everything after the signature).
+    pub signed: Vec<u8>,
+    /// `appId`.
+    pub app_id: String,
+    /// `issueTs`, Unix seconds.
+    pub issue_ts: u32,
+    /// `expire`, seconds after `issueTs`.
+    pub expire: u32,
+    /// `salt`.
+    pub salt: u32,
+    /// The RTC service, when present: privileges (privilege → expire), channel, user.
+    pub rtc: Option<(std::collections::BTreeMap<u16, u32>, String, String)>,
+}
+
+/// Reads little-endian fields off a byte slice; every read checks the length.
+struct TokenReader<'a>(&'a [u8]);
+
+impl<'a> TokenReader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("the token is truncated".to_owned());
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| "a token string is not UTF-8".into())
+    }
+}
+
+/// Parses an AccessToken2; never panics on any input.
+pub fn parse_token(token: &str) -> Result<ParsedToken, String> {
+    let encoded = token
+        .strip_prefix(TOKEN_VERSION)
+        .ok_or_else(|| format!("not an AccessToken2 (it does not start with `{TOKEN_VERSION}`)"))?;
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| "the token is not base64 after its version".to_owned())?;
+    let raw =
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&compressed, MAX_TOKEN_CONTENT)
+            .map_err(|_| "the token does not inflate (zlib)".to_owned())?;
+    let mut r = TokenReader(&raw);
+    let signature = r.bytes()?.to_vec();
+    let signed = r.0.to_vec();
+    let app_id = r.string()?;
+    let issue_ts = r.u32()?;
+    let expire = r.u32()?;
+    let salt = r.u32()?;
+    let services = r.u16()?;
+    let mut rtc = None;
+    for _ in 0..services {
+        if r.u16()? != SERVICE_RTC {
+            // Another service's layout: the RTC service (type 1) comes first when present.
+            break;
+        }
+        let mut privileges = std::collections::BTreeMap::new();
+        for _ in 0..r.u16()? {
+            let privilege = r.u16()?;
+            privileges.insert(privilege, r.u32()?);
+        }
+        let channel = r.string()?;
+        let user = r.string()?;
+        rtc = Some((privileges, channel, user));
+    }
+    Ok(ParsedToken {
+        signature,
+        signed,
+        app_id,
+        issue_ts,
+        expire,
+        salt,
+        rtc,
+    })
+}
+
+/// Whether `token` admits `user` (an account, or a uid's decimal text, `""` for uid 0) into
+/// `channel` of project `app_id` whose App Certificate is `certificate` at `now` (Unix
+/// seconds): signature, App ID, expiry, an RTC service for exactly that channel and user, with
+/// the join privilege. The error says what does not match.
+pub fn verify_rtc_token(
+    token: &str,
+    app_id: &str,
+    certificate: &str,
+    channel: &str,
+    user: &str,
+    now: u64,
+) -> Result<(), String> {
+    let t = parse_token(token)?;
+    let key = token_signing_key(certificate, t.issue_ts, t.salt);
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(&t.signed);
+    if mac.verify_slice(&t.signature).is_err() {
+        return Err("the token's signature does not verify with the App Certificate".to_owned());
+    }
+    if t.app_id != app_id {
+        return Err(format!("the token is for App ID `{}`", t.app_id));
+    }
+    if u64::from(t.issue_ts) + u64::from(t.expire) < now {
+        return Err("the token has expired".to_owned());
+    }
+    let Some((privileges, token_channel, token_user)) = &t.rtc else {
+        return Err("the token has no RTC service".to_owned());
+    };
+    if token_channel != channel {
+        return Err(format!(
+            "the token is for channel `{token_channel}`, not `{channel}`"
+        ));
+    }
+    if token_user != user {
+        return Err(format!(
+            "the token is for user `{token_user}`, not the player's `{user}` (a uid and a user \
+             account are different users)"
+        ));
+    }
+    if !privileges.contains_key(&PRIVILEGE_JOIN_CHANNEL) {
+        return Err("the token lacks the join-channel privilege".to_owned());
+    }
+    Ok(())
+}
+
 impl Agora {
     /// Checks `Authorization: Basic …` by decoding it and comparing both halves.
     fn authenticate(&self, req: &Recorded) -> Result<(), Refusal> {
@@ -601,32 +924,40 @@ impl Agora {
                 "`player.channelName` must be 1 to 64 allowed characters",
             ));
         }
-        match (player.get("uid"), player.get("account")) {
-            (Some(uid), None) => {
-                if !uid
-                    .as_u64()
-                    .is_some_and(|u| (1..=u64::from(u32::MAX)).contains(&u))
-                {
-                    return Err(invalid("`player.uid` must be an integer in 1..=4294967295"));
+        // The player's user: a uid (a Number, 0..=2^32-1, 0 asking Agora to assign one) or a
+        // user account (a String) — different identities: uid 7 and account "007" (or even
+        // account "7") are different users.
+        let user = match (player.get("uid"), player.get("account")) {
+            (Some(uid), None) => match uid.as_u64().filter(|u| *u <= u64::from(u32::MAX)) {
+                Some(uid) => RtcUser::Uid(uid),
+                None => {
+                    return Err(invalid("`player.uid` must be a Number in 0..=4294967295"));
                 }
-            }
-            (None, Some(account)) => {
-                if !account.as_str().is_some_and(|a| valid_name(a, 255)) {
+            },
+            (None, Some(account)) => match account.as_str().filter(|a| valid_name(a, 255)) {
+                Some(account) => RtcUser::Account(account.to_owned()),
+                None => {
                     return Err(invalid(
-                        "`player.account` must be 1 to 255 allowed characters",
+                        "`player.account` must be a String of 1 to 255 allowed characters",
                     ));
                 }
-            }
+            },
             _ => {
                 return Err(invalid(
                     "exactly one of `player.uid` and `player.account` is required",
                 ));
             }
-        }
-        let name = str_field("name").unwrap_or_default();
-        if name.is_empty() || name.len() > 64 {
-            return Err(invalid("`player.name` must be 1 to 64 bytes"));
-        }
+        };
+        // `name` is optional; when given, 1 to 64 characters of a-z A-Z 0-9 - _.
+        let name = match player.get("name") {
+            None => None,
+            Some(Value::String(name)) if valid_player_name(name) => Some(name.as_str()),
+            Some(_) => {
+                return Err(invalid(
+                    "`player.name` must be 1 to 64 characters of a-z, A-Z, 0-9, \"-\" and \"_\"",
+                ));
+            }
+        };
         if let Some(token) = player.get("token")
             && token.as_str().is_none_or(|t| t.is_empty())
         {
@@ -649,9 +980,10 @@ impl Agora {
         }
 
         let mut players = lock(&self.players);
-        if players
-            .iter()
-            .any(|p| !p.deleted && p.request.get("name").and_then(Value::as_str) == Some(name))
+        if let Some(name) = name
+            && players
+                .iter()
+                .any(|p| !p.deleted && p.request.get("name").and_then(Value::as_str) == Some(name))
         {
             return Err(refuse(
                 409,
@@ -659,6 +991,29 @@ impl Agora {
                 format!("a player named `{name}` already exists"),
             ));
         }
+        // With the App Certificate enabled the player joins the channel with its token; a
+        // token that does not admit it (another user, channel or project, a bad signature,
+        // expired, or none) makes the player fail after it was created, as Agora reports it.
+        let token_error = self.cfg.app_certificate.as_deref().and_then(|cert| {
+            let token = player.get("token").and_then(Value::as_str);
+            let checked = match token {
+                None => Err("no token, and the project has an App Certificate".to_owned()),
+                Some(token) => verify_rtc_token(
+                    token,
+                    &self.cfg.app_id,
+                    cert,
+                    channel,
+                    &user.token_user(),
+                    unix_ms() / 1000,
+                ),
+            };
+            checked.err()
+        });
+        let status = if token_error.is_some() {
+            "failed"
+        } else {
+            "connecting"
+        };
         let id = format!("agora-player-{:04}", players.len() + 1);
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -668,21 +1023,28 @@ impl Agora {
             id: id.clone(),
             region: region.to_owned(),
             request: player.clone(),
-            status: "connecting".to_owned(),
+            status: status.to_owned(),
             deleted: false,
             updates: Vec::new(),
+            token_error,
         });
         let mut answer = Map::new();
-        if let Some(uid) = player.get("uid") {
-            answer.insert("uid".into(), uid.clone());
-        }
-        if let Some(account) = player.get("account") {
-            answer.insert("account".into(), account.clone());
+        match &user {
+            // uid 0: Agora assigns one.
+            RtcUser::Uid(0) => {
+                answer.insert("uid".into(), (100_000 + players.len() as u64).into());
+            }
+            RtcUser::Uid(uid) => {
+                answer.insert("uid".into(), (*uid).into());
+            }
+            RtcUser::Account(account) => {
+                answer.insert("account".into(), account.as_str().into());
+            }
         }
         answer.insert("channelName".into(), channel.into());
         answer.insert("id".into(), id.into());
         answer.insert("createTs".into(), created.into());
-        answer.insert("status".into(), "connecting".into());
+        answer.insert("status".into(), status.into());
         Ok((
             200,
             Some(json!({
@@ -1103,5 +1465,203 @@ mod tests {
             v["noticeId"],
             serde_json::from_slice::<Value>(&n.body).expect("json")["noticeId"]
         );
+    }
+
+    /// The token Agora's own Go test builds (AgoraIO/Tools `accesstoken2`,
+    /// `Test_AccessToken_Build_ServiceRtc`: RTC service for uid "2882341273", join privilege,
+    /// issueTs 1111111, salt 1, expire 600) parses and verifies with this file's code, and its
+    /// content is byte for byte what [`build_rtc_token`] packs (only zlib's output may differ).
+    #[test]
+    fn tokens_match_agoras_published_test_vector() {
+        const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
+        const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
+        const CHANNEL: &str = "7d72365eb983485397e3e3f9d460bdda";
+        let agoras = "007eJxSYBBbsMMnKq7p9Hf/HcIX5kce9b518kCiQgSr5Zrp4X1Tu6UUGCzNDZwdjU1TUs0Mkk1MzExMk5ISUy0SjQxNDcwMk4yN3b8IMEQwMTAwMoAwBIL4CgzmKeZGxmamqUmWFsYmFqbGluapxqnGaZYpJmYGSSkpiVwMRhYWRsYmhkbmxoAAAAD//8JqJOM=";
+        let t = parse_token(agoras).expect("parses");
+        assert_eq!(t.app_id, APP_ID);
+        assert_eq!((t.issue_ts, t.expire, t.salt), (1_111_111, 600, 1));
+        let (privileges, channel, user) = t.rtc.clone().expect("rtc");
+        assert_eq!(privileges.into_iter().collect::<Vec<_>>(), vec![(1, 600)]);
+        assert_eq!((channel.as_str(), user.as_str()), (CHANNEL, "2882341273"));
+        let now = 1_111_111 + 10;
+        verify_rtc_token(agoras, APP_ID, CERT, CHANNEL, "2882341273", now).expect("verifies");
+        let wrong = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        assert!(verify_rtc_token(agoras, APP_ID, wrong, CHANNEL, "2882341273", now).is_err());
+        assert!(verify_rtc_token(agoras, APP_ID, CERT, CHANNEL, "2882341273", 1_111_712).is_err());
+        assert!(verify_rtc_token(agoras, APP_ID, CERT, "other", "2882341273", now).is_err());
+
+        // What this file builds signs the same way (its four publisher privileges differ from
+        // the vector's one, so compare by verifying, and the shared header by parsing).
+        let ours = build_rtc_token(APP_ID, CERT, CHANNEL, "2882341273", 1_111_111, 600, 1);
+        let parsed = parse_token(&ours).expect("ours parses");
+        // appId (2 + 32), issueTs, expire, salt (3 × 4), service count and type (2 × 2).
+        let header = 2 + APP_ID.len() + 12 + 4;
+        assert_eq!(parsed.signed[..header], t.signed[..header]);
+        assert_eq!(
+            (
+                parsed.app_id.as_str(),
+                parsed.issue_ts,
+                parsed.expire,
+                parsed.salt
+            ),
+            (APP_ID, 1_111_111, 600, 1)
+        );
+        verify_rtc_token(&ours, APP_ID, CERT, CHANNEL, "2882341273", now).expect("ours verifies");
+    }
+
+    /// A uid and an account are different users: a token for account "007" admits neither
+    /// uid 7 nor account "7"; one for uid 7 does not admit account "007".
+    #[test]
+    fn token_users_are_accounts_or_uids_as_text() {
+        let cert = "0123456789abcdef0123456789abcdef";
+        let token = build_rtc_token("app", cert, "c", "007", 1_000, 3_600, 9);
+        let check = |user: &str| verify_rtc_token(&token, "app", cert, "c", user, 1_100);
+        check("007").expect("account 007");
+        let e = check(&rtc_user_of_uid(7)).expect_err("uid 7");
+        assert!(e.contains("`007`") && e.contains("`7`"), "{e}");
+        assert!(check("7").is_err());
+        let uid7 = build_rtc_token("app", cert, "c", &rtc_user_of_uid(7), 1_000, 3_600, 9);
+        assert!(verify_rtc_token(&uid7, "app", cert, "c", "007", 1_100).is_err());
+        verify_rtc_token(&uid7, "app", cert, "c", "7", 1_100).expect("uid 7");
+        assert_eq!(rtc_user_of_uid(0), "");
+        // Other project, garbage: refused, never a panic.
+        assert!(verify_rtc_token(&token, "other", cert, "c", "007", 1_100).is_err());
+        for junk in [
+            "",
+            "007",
+            "006abc",
+            "007!!!",
+            "007eJw=",
+            &format!("{token}x"),
+        ] {
+            assert!(
+                verify_rtc_token(junk, "app", cert, "c", "007", 1_100).is_err(),
+                "{junk}"
+            );
+        }
+    }
+
+    /// With an App Certificate, a player whose token names another user is created and then
+    /// `failed`; the right user is admitted. Player names follow Agora's rule.
+    #[tokio::test]
+    async fn accounts_and_uids_are_different_users_and_names_are_checked() {
+        let cert = "0123456789abcdef0123456789abcdef";
+        let sim = AgoraSim::start(AgoraSimConfig::for_tests().with_app_certificate(cert))
+            .await
+            .expect("starts");
+        let cfg = sim.config().clone();
+        let auth = basic(&cfg.customer_id, &cfg.customer_secret);
+        let base = format!("/na/v1/projects/{}/cloud-player/players", cfg.app_id);
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let token = sim.token_for_account("c1", "007");
+        let create = |player: Value| {
+            let (addr, base) = (sim.addr(), base.clone());
+            async move {
+                send(
+                    addr,
+                    "POST",
+                    &base,
+                    &headers,
+                    json!({"player": player}).to_string(),
+                )
+                .await
+                .expect("create")
+            }
+        };
+        let r = create(
+            json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "account": "007",
+                              "token": token, "name": "p1"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body_json().expect("json")["player"]["account"], "007");
+        assert_eq!(
+            r.body_json().expect("json")["player"]["status"],
+            "connecting"
+        );
+        let p = &sim.players()[0];
+        assert_eq!(
+            (p.account(), p.uid(), p.token_error.as_deref()),
+            (Some("007"), None, None)
+        );
+
+        // The same token with uid 7: another user.
+        let r = create(
+            json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "uid": 7,
+                              "token": token, "name": "p2"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body_json().expect("json")["player"]["status"], "failed");
+        let p = &sim.players()[1];
+        assert_eq!((p.uid(), p.status.as_str()), (Some(7), "failed"));
+        assert!(
+            p.token_error
+                .as_deref()
+                .is_some_and(|e| e.contains("`007`")),
+            "{p:?}"
+        );
+        // A uid token admits its uid; no token is a failure too.
+        let r = create(
+            json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "uid": 7,
+                              "token": sim.token_for_uid("c1", 7), "name": "p3"}),
+        )
+        .await;
+        assert_eq!(
+            r.body_json().expect("json")["player"]["status"],
+            "connecting",
+            "{r:?}"
+        );
+        let r =
+            create(json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "account": "x"})).await;
+        assert_eq!(
+            r.body_json().expect("json")["player"]["status"],
+            "failed",
+            "{r:?}"
+        );
+        assert_eq!(
+            sim.players()[3].request.get("name"),
+            None,
+            "name is optional"
+        );
+
+        // Names: a-z A-Z 0-9 - _ only, at most 64.
+        for bad in [
+            json!("relay 1"),
+            json!("relay.1"),
+            json!("relé"),
+            json!(""),
+            json!("x".repeat(65)),
+            json!(7),
+        ] {
+            let r = create(
+                json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "account": "y",
+                                  "name": bad}),
+            )
+            .await;
+            assert_eq!(r.status, 400, "{bad}: {r:?}");
+        }
+        let r = create(
+            json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "account": "y",
+                              "name": "A-z_09".repeat(10)}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        // uid 0: Agora assigns one; a uid beyond 32 bits or a string uid is refused.
+        let r = create(json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "uid": 0})).await;
+        assert!(
+            r.body_json().expect("json")["player"]["uid"]
+                .as_u64()
+                .is_some_and(|u| u > 0),
+            "{r:?}"
+        );
+        for bad in [json!(4_294_967_296_u64), json!("7"), json!(-1)] {
+            let r =
+                create(json!({"streamUrl": "rtmp://a/b", "channelName": "c1", "uid": bad})).await;
+            assert_eq!(r.status, 400, "{bad}: {r:?}");
+        }
     }
 }

@@ -9,6 +9,14 @@
 //! `{"Response": {..., "RequestId"}}`, error (always HTTP 200)
 //! `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
 //!
+//! `UpdateStreamIngest` answers as the official SDK's models describe
+//! (tencentcloud-sdk-python, `tencentcloud/trtc/v20190722/models.py`,
+//! `UpdateStreamIngestResponse.Status`: `InProgress` the task is running, `NotExist` it does
+//! not exist): for a task that has stopped or finished it answers success with
+//! `Status: "NotExist"` and changes nothing; a `TaskId` it never issued is
+//! `FailedOperation.TaskNotExist`. `Tempo` (start and update) must be one of 0.5, 0.75, 1.0,
+//! 1.25, 1.5, 1.75, 2.0 and `IdleTimeout` 0..=600 (the same models), else `InvalidParameter`.
+//!
 //! Check order: route (`POST /`) → required common headers → `Content-Type` → signature
 //! (Authorization syntax, timestamp skew, SecretId, credential scope, signature) → version →
 //! region → action → body → the action's own parameters.
@@ -145,7 +153,7 @@ pub enum TaskState {
 }
 
 /// One stream-ingest task as the simulator holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SimTask {
     /// The opaque TaskId handed out by `StartStreamIngest`.
     pub task_id: String,
@@ -163,6 +171,12 @@ pub struct SimTask {
     pub volume: i64,
     /// Paused by `UpdateStreamIngest` with `IsPause: true`.
     pub paused: bool,
+    /// Playback speed (`Tempo`, default 1.0), set at start or by `UpdateStreamIngest`.
+    pub tempo: f64,
+    /// `EnableProgress` (default false), set at start or by `UpdateStreamIngest`.
+    pub enable_progress: bool,
+    /// `IdleTimeout` seconds as sent at start, when sent.
+    pub idle_timeout: Option<i64>,
     /// The privilege bits of the `PrivateMapKey` sent with the start, when the simulator has
     /// the SDKSecretKey and verified it ([`verify_private_map_key`]).
     pub private_map_privileges: Option<u32>,
@@ -653,6 +667,15 @@ impl Trtc {
             return Err(body_error("`SeekSecond` must not be negative"));
         }
         boolean(body, "AutoPush")?;
+        let enable_progress = boolean(body, "EnableProgress")?.unwrap_or(false);
+        let tempo = tempo(body)?.unwrap_or(1.0);
+        let idle_timeout = int(body, "IdleTimeout")?;
+        if idle_timeout.is_some_and(|t| !(0..=600).contains(&t)) {
+            return Err(err(
+                "InvalidParameter",
+                "`IdleTimeout` must be 0..=600 seconds",
+            ));
+        }
         let private_map_key = string(body, "PrivateMapKey")?;
         // Tencent checks a PrivateMapKey when the robot enters the room and publishes no API
         // error for it; the simulator checks it at once and answers the start's generic
@@ -706,6 +729,9 @@ impl Trtc {
             stream_url,
             volume,
             paused: false,
+            tempo,
+            enable_progress,
+            idle_timeout,
             private_map_privileges,
             state: TaskState::InProgress,
         });
@@ -744,22 +770,31 @@ impl Trtc {
         Ok(out)
     }
 
+    /// `UpdateStreamIngest`. The answer's `Status` is the task's (the official SDK's
+    /// `UpdateStreamIngestResponse`: `InProgress` running, `NotExist` the task does not
+    /// exist): a task this simulator started that has since stopped or finished answers
+    /// success with `Status: "NotExist"` and nothing changes; a `TaskId` it never issued is
+    /// `FailedOperation.TaskNotExist` ("任务不存在或已结束", in the product's error codes).
     fn update_ingest(&self, body: &Fields) -> Result<Fields, ApiError> {
         self.check_sdk_app_id(body)?;
         let task_id = task_id(body)?;
         let new_url = stream_url(body)?;
         let new_volume = volume(body)?;
         let pause = boolean(body, "IsPause")?;
+        let progress = boolean(body, "EnableProgress")?;
+        let new_tempo = tempo(body)?;
         let mut tasks = lock(&self.tasks);
-        let task = tasks
-            .iter_mut()
-            .find(|t| t.task_id == task_id && t.state == TaskState::InProgress)
-            .ok_or_else(|| {
-                err(
-                    "FailedOperation.TaskNotExist",
-                    format!("no running task `{task_id}`"),
-                )
-            })?;
+        let mut out = Fields::new();
+        let Some(task) = tasks.iter_mut().rev().find(|t| t.task_id == task_id) else {
+            return Err(err(
+                "FailedOperation.TaskNotExist",
+                format!("no task `{task_id}`"),
+            ));
+        };
+        if task.state == TaskState::Stopped {
+            out.insert("Status".to_owned(), Value::String("NotExist".to_owned()));
+            return Ok(out);
+        }
         if let Some(url) = new_url {
             task.stream_url = url;
         }
@@ -769,7 +804,12 @@ impl Trtc {
         if let Some(pause) = pause {
             task.paused = pause;
         }
-        let mut out = Fields::new();
+        if let Some(progress) = progress {
+            task.enable_progress = progress;
+        }
+        if let Some(tempo) = new_tempo {
+            task.tempo = tempo;
+        }
         out.insert("Status".to_owned(), Value::String("InProgress".to_owned()));
         Ok(out)
     }
@@ -1212,6 +1252,24 @@ fn string<'b>(body: &'b Fields, name: &str) -> Result<Option<&'b str>, ApiError>
                 .ok_or_else(|| body_error(format!("`{name}` must be a string, got {v}")))
         })
         .transpose()
+}
+
+/// The `Tempo` values Tencent takes (start and update), per the official SDK's models:
+/// "可取[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]".
+pub const TEMPOS: [f64; 7] = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0];
+
+/// `Tempo` if present: a number in [`TEMPOS`], else `InvalidParameter`.
+fn tempo(body: &Fields) -> Result<Option<f64>, ApiError> {
+    let Some(value) = present(body, "Tempo") else {
+        return Ok(None);
+    };
+    match value.as_f64() {
+        Some(t) if TEMPOS.contains(&t) => Ok(Some(t)),
+        _ => Err(err(
+            "InvalidParameter",
+            format!("`Tempo` must be one of 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, got {value}"),
+        )),
+    }
 }
 
 /// `Volume`: intl 0..=100, CN 0..=200; the simulator accepts the wider CN range.
@@ -1671,9 +1729,51 @@ mod tests {
         assert_eq!(task.volume, 50);
         assert!(task.paused);
 
+        // Tempo: only Tencent's seven speeds (InvalidParameter, nothing changed).
+        for bad in [json!(1.3), json!(0), json!(3), json!("1.5")] {
+            let answer = call(
+                &sim,
+                "UpdateStreamIngest",
+                json!({"SdkAppId": app, "TaskId": task_id, "Tempo": bad}),
+            )
+            .await;
+            assert_eq!(error_code(&answer), "InvalidParameter", "{bad}");
+        }
+        assert_eq!(sim.tasks()[0].tempo, 1.0);
+        let answer = call(
+            &sim,
+            "UpdateStreamIngest",
+            json!({"SdkAppId": app, "TaskId": task_id, "Tempo": 1.75, "EnableProgress": true}),
+        )
+        .await;
+        assert_eq!(answer["Response"]["Status"], "InProgress", "{answer}");
+        assert_eq!(
+            (sim.tasks()[0].tempo, sim.tasks()[0].enable_progress),
+            (1.75, true)
+        );
+
+        // A task that has ended: success with `Status: NotExist`, nothing changed.
         assert!(sim.finish_task(&task_id));
         assert!(!sim.finish_task(&task_id));
         let answer = call(&sim, "UpdateStreamIngest", update).await;
+        assert!(answer["Response"]["Error"].is_null(), "{answer}");
+        assert_eq!(answer["Response"]["Status"], "NotExist", "{answer}");
+        assert!(answer["Response"]["RequestId"].is_string());
+        let answer = call(
+            &sim,
+            "UpdateStreamIngest",
+            json!({"SdkAppId": app, "TaskId": task_id, "Volume": 10}),
+        )
+        .await;
+        assert_eq!(answer["Response"]["Status"], "NotExist", "{answer}");
+        assert_eq!(sim.tasks()[0].volume, 50);
+        // A TaskId never issued: the error code.
+        let answer = call(
+            &sim,
+            "UpdateStreamIngest",
+            json!({"SdkAppId": app, "TaskId": "no-such-task", "Volume": 10}),
+        )
+        .await;
         assert_eq!(error_code(&answer), "FailedOperation.TaskNotExist");
     }
 
@@ -1794,6 +1894,14 @@ mod tests {
             ),
             (
                 with("AutoPush", json!("yes")),
+                "InvalidParameter.BodyParamsError",
+            ),
+            (with("Tempo", json!(1.3)), "InvalidParameter"),
+            (with("Tempo", json!(2.5)), "InvalidParameter"),
+            (with("Tempo", json!("1.0")), "InvalidParameter"),
+            (with("IdleTimeout", json!(601)), "InvalidParameter"),
+            (
+                with("EnableProgress", json!(1)),
                 "InvalidParameter.BodyParamsError",
             ),
         ];

@@ -88,6 +88,75 @@ const NAME_CHARS = /^[A-Za-z0-9 !#$%&()+\-:;<=.>?@[\]^_{}|~,]+$/;
 
 const utf8Length = (s) => new TextEncoder().encode(s).length;
 
+/** The player `name` Agora takes: 1 to 64 characters of `a-z A-Z 0-9 - _`. */
+const PLAYER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Longest stem of a derived player name, so that `stem-<16 hex>` fits in 64. */
+const MAX_NAME_STEM = 64 - 1 - 16;
+
+/** FNV-1a, 64 bits, of `text`'s UTF-8 bytes, as 16 lowercase hex digits. Deterministic and
+ *  dependency-free; it only has to keep derived player names apart. */
+function fnv1a64(text) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(text)) {
+    h ^= BigInt(b);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, '0');
+}
+
+/** The player `name`: `display_name` when given (it must already be a valid name: refused
+ *  otherwise, never rewritten), else `user_id` when it is one, else derived from `user_id`:
+ *  its first 47 characters with every other character replaced by `_`, a `-`, and the FNV-1a
+ *  64 hash of the whole user id — deterministic (the same user gets the same name, so Agora's
+ *  409 still stops a second player for it) and distinct for user ids that differ only in the
+ *  replaced characters. */
+function playerName(req) {
+  if (req.displayName !== undefined && req.displayName !== null) {
+    if (!PLAYER_NAME.test(req.displayName)) {
+      throw invalid(`\`display_name\` \`${req.displayName}\` cannot be the Agora player \`name\`, which must be 1 to 64 characters of a-z, A-Z, 0-9, \`-\` and \`_\`; pass such a name, or leave display_name out to have one derived from user_id`);
+    }
+    return req.displayName;
+  }
+  if (PLAYER_NAME.test(req.userId)) return req.userId;
+  const stem = req.userId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, MAX_NAME_STEM);
+  return `${stem}-${fnv1a64(req.userId)}`;
+}
+
+/** How `user_id` joins the channel: `account` (a String user account, the default) or `uid`
+ *  (a Number). */
+const USER_ID_AS = ['account', 'uid'];
+/** Largest Agora uid (2^32-1). */
+const MAX_UID = 4294967295;
+
+/** `user_id` as Agora's `uid` or `account`. `uid` and `account` are different identities (a
+ *  token for account "007" does not admit uid 7), so the plugin never guesses: `user_id` is
+ *  the account unless `options.user_id_as`, else the provider config key `user_id_as`, says
+ *  `uid` — and then it must be a canonical uid, 1..=2^32-1 in decimal digits without a sign
+ *  or leading zero (uid 0 asks Agora to assign one, which the gateway does not ask for). */
+function playerUser(req, options) {
+  let mode = 'account';
+  let source = 'the default';
+  const given = options.user_id_as;
+  if (given !== undefined && given !== null) {
+    if (!USER_ID_AS.includes(given)) throw invalid(`\`options.user_id_as\` must be "account" (user_id is the player's user account, a string) or "uid" (user_id is its integer uid)`);
+    [mode, source] = [given, '`options.user_id_as`'];
+  } else {
+    const configured = get('user_id_as');
+    if (configured !== undefined && configured !== null) {
+      const c = configured.trim();
+      if (!USER_ID_AS.includes(c)) throw invalid(`provider config key \`user_id_as\` \`${configured}\` must be "account" (the default) or "uid"`);
+      [mode, source] = [c, 'the provider config key `user_id_as`'];
+    }
+  }
+  if (mode === 'uid') {
+    if (!/^[1-9][0-9]{0,9}$/.test(req.userId) || Number(req.userId) > MAX_UID) {
+      throw invalid(`\`user_id\` \`${req.userId}\` is not an Agora uid: with user_id_as "uid" (${source}) it must be an integer 1..=${MAX_UID} in decimal digits, without a sign or leading zero (uid 0, which asks Agora to assign one, is not accepted). An id such as "007" is the user account "007", a different user from uid 7: leave user_id_as at "account" to send it as one`);
+    }
+    return { uid: Number(req.userId) };
+  }
+  return { account: checkName('user_id', req.userId, 255) };
+}
+
 function checkName(field, value, max) {
   if (!value || !value.trim()) throw invalid(`\`${field}\` must not be empty`);
   if (utf8Length(value) > max || !NAME_CHARS.test(value)) {
@@ -156,19 +225,13 @@ function startBody(req) {
     if (typeof options.token !== 'string' || !options.token.trim()) throw invalid('`options.token` must be a non-empty string (the RTC token for `user_id` in `room_id`)');
     player.token = options.token;
   }
-  // A user id of digits that fits 32 bits is an Agora uid; anything else is a user account.
-  if (/^[0-9]{1,10}$/.test(req.userId) && Number(req.userId) >= 1 && Number(req.userId) <= 4294967295) {
-    player.uid = Number(req.userId);
-  } else {
-    player.account = checkName('user_id', req.userId, 255);
-  }
-  const idleTimeout = intOption(options, 'idle_timeout', 1, 86400);
+  // `uid` (a Number) or `account` (a String): different users; see `playerUser`.
+  Object.assign(player, playerUser(req, options));
+  const idleTimeout = intOption(options, 'idle_timeout', 5, 600);
   if (idleTimeout !== undefined) player.idleTimeout = idleTimeout;
   const playTs = intOption(options, 'play_ts', 0, 4294967295);
   if (playTs !== undefined) player.playTs = playTs;
-  const name = req.displayName ?? req.userId;
-  if (!name.trim() || utf8Length(name) > 64) throw invalid('`display_name` (the player name; `user_id` when absent) must be 1 to 64 bytes');
-  player.name = name;
+  player.name = playerName(req);
   const repeatTime = intOption(options, 'repeat_time', -1, 1000);
   if (repeatTime === 0) throw invalid('`options.repeat_time` is 0; it must be -1 (loop) or 1..=1000 plays');
   if (repeatTime !== undefined) player.repeatTime = repeatTime;
@@ -604,6 +667,7 @@ export const provider = {
       configKeys: [
         { name: 'app_id', required: true, description: 'The Agora project\'s App ID, in the request path.' },
         { name: 'region', required: false, description: 'Agora region code near the source, lowercase (`na`, `eu`, `ap`, `cn`). Default `na`.' },
+        { name: 'user_id_as', required: false, description: 'How user_id joins the channel: "account" (default; Agora\'s String user account) or "uid" (its Number uid; user_id must then be 1..=4294967295 without leading zeros). options.user_id_as overrides it per start.' },
       ],
       secrets: [SECRET_ID, SECRET_KEY],
       defaultHosts: ['api.agora.io:443'],

@@ -154,7 +154,7 @@ impl Guest for TencentTrtc {
     fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
         let settings = settings()?;
         let body = task::update_body(settings.sdk_app_id, &request)?;
-        Ok(task::updated(api::call(&settings, UPDATE, &body)?))
+        task::updated(api::call(&settings, UPDATE, &body)?)
     }
 
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {

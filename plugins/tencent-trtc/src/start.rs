@@ -16,7 +16,7 @@ pub const MAX_SESSION_REF: usize = 2048;
 
 /// The `StartStreamIngest` body. Field order is fixed, so the bytes (and the signature) are
 /// deterministic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StartBody {
     /// `SdkAppId`.
@@ -49,6 +49,41 @@ pub struct StartBody {
     /// `Volume`: percent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume: Option<i64>,
+    /// `EnableProgress`: playback progress sent to the room as TRTC custom data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_progress: Option<bool>,
+    /// `Tempo`: playback speed, one of [`TEMPOS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tempo: Option<f64>,
+    /// `IdleTimeout`: seconds idle before TRTC ends the task, 0..=600.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<i64>,
+}
+
+/// The only `Tempo` values Tencent takes (StartStreamIngest and UpdateStreamIngest: "可取[0.5,
+/// 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]", tencentcloud-sdk-python `trtc/v20190722/models.py`).
+pub const TEMPOS: [f64; 7] = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0];
+
+/// `options.tempo` (start and update): a number (or a string holding one) equal to one of
+/// [`TEMPOS`]; anything else is `invalid-argument` naming the allowed set.
+pub fn tempo(options: &Options) -> Result<Option<f64>, ProviderError> {
+    let given = match options.get("tempo") {
+        None => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match given {
+        Some(t) if TEMPOS.contains(&t) => Ok(Some(t)),
+        _ => Err(invalid_argument(format!(
+            "`options.tempo` is {}; Tencent TRTC takes only the playback speeds 0.5, 0.75, 1.0, \
+             1.25, 1.5, 1.75 and 2.0 (1.0 is normal speed)",
+            options
+                .get("tempo")
+                .map(serde_json::Value::to_string)
+                .unwrap_or_default()
+        ))),
+    }
 }
 
 /// Source URL schemes TRTC pulls from.
@@ -154,6 +189,9 @@ pub fn build(
     }
     let given_private_map_key = options.str("private_map_key")?.filter(|s| !s.is_empty());
     let auto_push = options.bool("auto_push")?;
+    let enable_progress = options.bool("enable_progress")?;
+    let tempo = tempo(&options)?;
+    let idle_timeout = options.int("idle_timeout", 0, MAX_IDLE_TIMEOUT)?;
     let user_sig = match given_user_sig {
         Some(given) => given,
         None => user_sigs.user_sig(&req.user_id)?,
@@ -184,6 +222,9 @@ pub fn build(
         repeat_num,
         max_duration,
         volume,
+        enable_progress,
+        tempo,
+        idle_timeout,
     })
 }
 
@@ -213,6 +254,8 @@ pub(crate) fn validate_stream_url(url: Option<&str>) -> Result<String, ProviderE
 pub const MIN_INTEGER_ROOM: u32 = 1;
 /// The largest integer room id (`RoomIdType` 1): Tencent's range is 1..4294967294.
 pub const MAX_INTEGER_ROOM: u32 = 4_294_967_294;
+/// The longest `IdleTimeout`, seconds (Tencent: "可取[0, 600]").
+pub const MAX_IDLE_TIMEOUT: i64 = 600;
 /// The longest `UserId`, characters.
 pub const MAX_USER_ID: usize = 32;
 
@@ -459,14 +502,58 @@ mod tests {
     fn all_options() {
         let mut req = request(
             r#"{"user_sig":"sig","room_id_type":1,"repeat":-1,"max_duration_mins":60,
-                "volume":150,"seek_second":"30","private_map_key":"pmk","auto_push":true,"ignored":1}"#,
+                "volume":150,"seek_second":"30","private_map_key":"pmk","auto_push":true,
+                "enable_progress":true,"tempo":1.25,"idle_timeout":600,"ignored":1}"#,
         );
         req.room_id = "4294967294".into();
         let body = build(&req, 7, None).expect("valid");
         let json = serde_json::to_string(&body).expect("serialize");
         assert_eq!(
             json,
-            r#"{"SdkAppId":7,"RoomId":"4294967294","RoomIdType":1,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a","PrivateMapKey":"pmk","SeekSecond":30,"AutoPush":true,"RepeatNum":-1,"MaxDuration":60,"Volume":150}"#
+            r#"{"SdkAppId":7,"RoomId":"4294967294","RoomIdType":1,"UserId":"relay-bot","UserSig":"sig","StreamUrl":"rtmp://src.example/live/a","PrivateMapKey":"pmk","SeekSecond":30,"AutoPush":true,"RepeatNum":-1,"MaxDuration":60,"Volume":150,"EnableProgress":true,"Tempo":1.25,"IdleTimeout":600}"#
+        );
+    }
+
+    /// `Tempo` at start takes only Tencent's seven speeds, refused before any request (and
+    /// before a UserSig is asked for) naming them; `IdleTimeout` is 0..=600.
+    #[test]
+    fn start_tempo_and_idle_timeout_follow_the_published_values() {
+        for (given, sent) in [("0.5", 0.5), ("1", 1.0), ("\"1.75\"", 1.75), ("2.0", 2.0)] {
+            let body = build(
+                &request(&format!(r#"{{"user_sig":"s","tempo":{given}}}"#)),
+                1,
+                None,
+            )
+            .expect(given);
+            assert_eq!(body.tempo, Some(sent), "{given}");
+        }
+        for bad in ["1.3", "0", "0.7", "2.25", "-1", "\"x\"", "false"] {
+            // `Fixed` would generate a UserSig: the refusal comes first.
+            let e = super::build(&request(&format!(r#"{{"tempo":{bad}}}"#)), 1, None, &Fixed)
+                .expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{bad}");
+            assert!(
+                e.message.contains("`options.tempo`")
+                    && e.message
+                        .contains("0.5, 0.75, 1.0, 1.25, 1.5, 1.75 and 2.0"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+        let body = build(&request(r#"{"user_sig":"s","idle_timeout":0}"#), 1, None).expect("0");
+        assert_eq!(body.idle_timeout, Some(0));
+        for bad in [
+            r#"{"user_sig":"s","idle_timeout":601}"#,
+            r#"{"user_sig":"s","idle_timeout":-1}"#,
+        ] {
+            assert!(
+                invalid(&request(bad), None).contains("`options.idle_timeout`"),
+                "{bad}"
+            );
+        }
+        assert!(
+            invalid(&request(r#"{"user_sig":"s","enable_progress":1}"#), None)
+                .contains("`options.enable_progress`")
         );
     }
 

@@ -2,15 +2,15 @@
 //! `UpdateStreamIngest`, each keyed by the TaskId that `start` returned as the session
 //! reference. Pure.
 
-use ingest_plugin_sdk::error::{bad_vendor_response, invalid_argument};
+use ingest_plugin_sdk::error::{self, bad_vendor_response, invalid_argument};
 use ingest_plugin_sdk::options::Options;
 use ingest_plugin_sdk::{
-    IngestState, IngestStatus, ProviderError, StopResult, UpdateRequest, UpdateResult,
+    ErrorKind, IngestState, IngestStatus, ProviderError, StopResult, UpdateRequest, UpdateResult,
 };
 use serde::Serialize;
 
 use crate::api::Reply;
-use crate::start::{MAX_SESSION_REF, validate_stream_url};
+use crate::start::{MAX_SESSION_REF, tempo, validate_stream_url};
 
 /// The `options` keys an update reads.
 pub const UPDATE_OPTIONS: [&str; 4] = ["volume", "is_pause", "enable_progress", "tempo"];
@@ -53,17 +53,7 @@ pub fn update_body(sdk_app_id: u64, request: &UpdateRequest) -> Result<UpdateBod
         Some(u) => Some(validate_stream_url(Some(u))?),
         None => None,
     };
-    let tempo = match options.get("tempo") {
-        None => None,
-        Some(v) => match v.as_f64() {
-            Some(t) if t > 0.0 && t <= 10.0 => Some(t),
-            _ => {
-                return Err(invalid_argument(
-                    "`options.tempo` must be a number above 0 and at most 10 (playback speed, 1 is normal; Tencent publishes no range)",
-                ));
-            }
-        },
-    };
+    let tempo = tempo(&options)?;
     let update = UpdateBody {
         sdk_app_id,
         task_id,
@@ -87,11 +77,32 @@ pub fn update_body(sdk_app_id: u64, request: &UpdateRequest) -> Result<UpdateBod
     Ok(update)
 }
 
-/// The result of a successful `UpdateStreamIngest` (the task id does not change).
-pub fn updated(reply: Reply) -> UpdateResult {
-    UpdateResult {
-        session_ref: None,
-        vendor_request_id: reply.request_id,
+/// The result of a successful `UpdateStreamIngest` answer, read from its `Status`:
+/// `InProgress` is the update applied to the running task (the task id does not change);
+/// `NotExist` is the task gone (stopped, or its source finished) — `not-found`, never an
+/// update done. A missing or other `Status` is `vendor-internal`: the plugin cannot tell
+/// whether the change was applied.
+pub fn updated(reply: Reply) -> Result<UpdateResult, ProviderError> {
+    match reply.str("Status") {
+        Some("InProgress") => Ok(UpdateResult {
+            session_ref: None,
+            vendor_request_id: reply.request_id,
+        }),
+        Some("NotExist") => Err(reply.attach(error::new(
+            ErrorKind::NotFound,
+            "Tencent TRTC answered UpdateStreamIngest with Status `NotExist`: the ingest task no \
+             longer exists (stopped, or its source finished), so nothing was updated; start a new \
+             ingest",
+        ))),
+        Some(other) => Err(reply.attach(bad_vendor_response(format!(
+            "UpdateStreamIngest answered Status `{}` (documented: InProgress, NotExist); whether \
+             the update was applied is unknown",
+            other.chars().take(64).collect::<String>()
+        )))),
+        None => Err(reply.attach(bad_vendor_response(
+            "UpdateStreamIngest returned no `Status` string; whether the update was applied is \
+             unknown",
+        ))),
     }
 }
 
@@ -243,9 +254,69 @@ mod tests {
     fn update_result_keeps_the_task() {
         let r = updated(reply(
             r#"{"Response":{"Status":"InProgress","RequestId":"r"}}"#,
-        ));
+        ))
+        .expect("updated");
         assert_eq!(r.session_ref, None);
         assert_eq!(r.vendor_request_id.as_deref(), Some("r"));
+    }
+
+    /// `Status: NotExist` is the task gone: `not-found`, never an update done.
+    #[test]
+    fn update_of_a_gone_task_is_not_found() {
+        let e = updated(reply(
+            r#"{"Response":{"Status":"NotExist","RequestId":"r"}}"#,
+        ))
+        .expect_err("gone");
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(!e.retryable);
+        assert!(e.message.contains("NotExist"), "{}", e.message);
+        assert_eq!(e.vendor_request_id.as_deref(), Some("r"));
+        for bad in [
+            r#"{"Response":{"RequestId":"r"}}"#,
+            r#"{"Response":{"Status":7,"RequestId":"r"}}"#,
+            r#"{"Response":{"Status":"Paused","RequestId":"r"}}"#,
+            r#"{"Response":{"Status":null,"RequestId":"r"}}"#,
+        ] {
+            let e = updated(reply(bad)).expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::VendorInternal, "{bad}");
+            assert_eq!(e.vendor_request_id.as_deref(), Some("r"));
+        }
+    }
+
+    /// `Tempo` is one of Tencent's seven speeds; anything else is refused naming them.
+    #[test]
+    fn update_tempo_takes_only_the_published_speeds() {
+        for (given, sent) in [
+            ("0.5", "0.5"),
+            ("0.75", "0.75"),
+            ("1", "1.0"),
+            ("1.0", "1.0"),
+            ("1.25", "1.25"),
+            ("1.5", "1.5"),
+            ("\"1.75\"", "1.75"),
+            ("2", "2.0"),
+        ] {
+            let b = update_body(7, &update_request(None, &format!(r#"{{"tempo":{given}}}"#)))
+                .expect(given);
+            assert_eq!(
+                serde_json::to_string(&b).expect("json"),
+                format!(r#"{{"SdkAppId":7,"TaskId":"task-1","Tempo":{sent}}}"#)
+            );
+        }
+        for bad in [
+            "1.3", "0", "-1", "0.25", "2.5", "3", "10", "\"fast\"", "true", "[1]",
+        ] {
+            let e = update_body(7, &update_request(None, &format!(r#"{{"tempo":{bad}}}"#)))
+                .expect_err(bad);
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{bad}");
+            assert!(
+                e.message.contains("`options.tempo`")
+                    && e.message
+                        .contains("0.5, 0.75, 1.0, 1.25, 1.5, 1.75 and 2.0"),
+                "{bad}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]
