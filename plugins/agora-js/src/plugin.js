@@ -1,6 +1,6 @@
 // Ingest Gateway provider plugin for Agora Media Pull ("cloud player"), pull-in, written in
 // JavaScript and built into a component with componentize-js (see ../README.md and build.mjs).
-// Contract ingest:provider@0.2.1, world `adapter-plugin-with-update`: the plugin performs no
+// Contract ingest:provider@0.2.2, world `adapter-plugin-with-update`: the plugin performs no
 // I/O. `start`, `stop`, `status` and `update` return the vendor request to send (`send`) or
 // the result (`done`); the host sends the request and calls again, on a fresh instance, with
 // the answers so far (see `step` below).
@@ -18,9 +18,9 @@
 // Time, nonces and the request id come from the host, identical at every step of a call, so
 // each step rebuilds the same request and dry runs are byte-identical.
 
-import { basicAuthPlaceholder, hmac } from 'ingest:provider/credentials@0.2.1';
-import { endpoint, get } from 'ingest:provider/config@0.2.1';
-import { nowMs, requestId } from 'ingest:provider/context@0.2.1';
+import { basicAuthPlaceholder, hmac } from 'ingest:provider/credentials@0.2.2';
+import { endpoint, get } from 'ingest:provider/config@0.2.2';
+import { nowMs, requestId } from 'ingest:provider/context@0.2.2';
 
 const NAME = 'agora-js';
 const VERSION = '0.2.0';
@@ -656,6 +656,14 @@ function parseNotice(req) {
 // ---------------------------------------------------------------------------------------------
 // The provider interface
 
+/** Every secret the plugin can use (contract 0.2.2's `secret-catalog`); `describe` lists the
+ * required ones. */
+const SECRETS = [
+  { name: SECRET_ID, required: true, description: 'The RESTful API Customer ID (HTTP Basic user), filled in by the host as the request leaves.' },
+  { name: SECRET_KEY, required: true, description: 'The RESTful API Customer Secret (HTTP Basic password), filled in by the host as the request leaves.' },
+  { name: SECRET_NOTIFICATION, required: false, description: 'The Agora Notifications secret, to verify Agora-Signature-V2 on Media Pull notices. Without it, callbacks answer 501; everything else works.' },
+];
+
 export const provider = {
   describe() {
     return {
@@ -669,7 +677,7 @@ export const provider = {
         { name: 'region', required: false, description: 'Agora region code near the source, lowercase (`na`, `eu`, `ap`, `cn`). Default `na`.' },
         { name: 'user_id_as', required: false, description: 'How user_id joins the channel: "account" (default; Agora\'s String user account) or "uid" (its Number uid; user_id must then be 1..=4294967295 without leading zeros). options.user_id_as overrides it per start.' },
       ],
-      secrets: [SECRET_ID, SECRET_KEY],
+      secrets: SECRETS.filter((s) => s.required).map((s) => s.name),
       defaultHosts: ['api.agora.io:443'],
     };
   },
@@ -732,5 +740,12 @@ export const updater = {
       const { requestId: rid } = call(send, 'update', 'PATCH', `/${encodeURIComponent(id)}?sequence=${sequence}`, body);
       return { sessionRef: undefined, vendorRequestId: rid };
     });
+  },
+};
+
+// The optional `secret-catalog` interface (contract 0.2.2): every secret, required or optional.
+export const secretCatalog = {
+  secrets() {
+    return SECRETS.map((s) => ({ ...s }));
   },
 };

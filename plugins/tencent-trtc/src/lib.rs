@@ -101,10 +101,7 @@ pub fn info(host: Option<&str>) -> ProviderInfo {
                  UserSig; unset: none (options.private_map_key is sent as given).",
             ),
         ],
-        // `sdk_secret_key` (UserSig generation) and `callback_key` (callbacks) are optional, so
-        // they are not listed here: the host refuses to start a provider without every listed
-        // secret. Without them, a start needs `options.user_sig` and callbacks are unsupported.
-        secrets: vec![sign::SECRET_ID.to_string(), sign::SECRET_KEY.to_string()],
+        secrets: ingest_plugin_sdk::required_secrets(&secret_catalog()),
         default_hosts: settings::default_hosts(host),
     }
 }
@@ -113,7 +110,38 @@ fn settings() -> Result<Settings, ProviderError> {
     Settings::load(config::get)
 }
 
+/// Every secret the plugin can use, required and optional (contract 0.2.2's `secret-catalog`);
+/// `describe` lists the required ones.
+pub fn secret_catalog() -> Vec<ingest_plugin_sdk::SecretSpec> {
+    vec![
+        ingest_plugin_sdk::secret(
+            sign::SECRET_ID,
+            true,
+            "The API SecretId, written into Authorization as a host placeholder filled in as the request leaves.",
+        ),
+        ingest_plugin_sdk::secret(
+            sign::SECRET_KEY,
+            true,
+            "The API SecretKey: TC3 key derivation, computed by the host (HMAC chain from \"TC3\" + secret_key).",
+        ),
+        ingest_plugin_sdk::secret(
+            usersig::SECRET_SDK_KEY,
+            false,
+            "The TRTC application's SDKSecretKey: with it, a start without options.user_sig gets a generated UserSig (TLSSigAPIv2), and private_map_privileges a PrivateMapKey. Without it, every start needs options.user_sig.",
+        ),
+        ingest_plugin_sdk::secret(
+            callback::SECRET_CALLBACK_KEY,
+            false,
+            "The callback key set in the TRTC console, to verify callbacks' Sign. Without it, callbacks answer 501; everything else works.",
+        ),
+    ]
+}
+
 impl Guest for TencentTrtc {
+    fn secrets() -> Vec<ingest_plugin_sdk::SecretSpec> {
+        secret_catalog()
+    }
+
     fn describe() -> ProviderInfo {
         info(config::get(settings::KEY_HOST).as_deref())
     }
