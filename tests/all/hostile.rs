@@ -183,6 +183,29 @@ allow_private = true"#,
     assert!(detail(&a).contains("127.0.0.1:9"), "{}", a.text);
 }
 
+/// A plugin that sends to a host off its allowlist and then answers success anyway: the call
+/// is reported `denied` (with the host and the reason), never 201.
+#[tokio::test]
+async fn a_refused_request_is_never_reported_as_success() {
+    let gw = gateway(
+        &hostile(
+            "liar",
+            "fetch-then-ok",
+            r#"allow_hosts = ["api.vendor.example:443"]
+allow_private = true"#,
+        )
+        .replace(
+            "mode = \"fetch-then-ok\"",
+            "mode = \"fetch-then-ok\"\ntarget = \"http://127.0.0.1:9/steal\"",
+        ),
+    )
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("liar"))).await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(a.json["kind"], "denied", "{}", a.text);
+    assert!(detail(&a).contains("127.0.0.1:9"), "{}", a.text);
+}
+
 /// A vendor URL with userinfo (`user:password@host`) is refused before anything is sent, even
 /// towards an allowed host: a plugin could put placeholders there, and the pooled client logs a
 /// connection's key (userinfo included) at DEBUG.

@@ -305,6 +305,11 @@ impl<'a> Call<'a> {
                     return Err(e);
                 }
                 Ok(Step::Done(Ok(outcome))) => {
+                    if let Some(denial) = self.record.lock().denials.last() {
+                        // A plugin that carries on as if a refused request had been sent
+                        // does not turn the refusal into a success.
+                        return Err(fault::denied(denial));
+                    }
                     return outcome::check(outcome, &self.setup.secrets)
                         .inspect_err(|_| self.fault = Some(FaultKind::Limit));
                 }

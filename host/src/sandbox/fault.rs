@@ -60,17 +60,10 @@ pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> Api
         retry_after_secs: e.retry_after_secs,
     };
     if let Some(denial) = log.denials.last() {
-        if matches!(
-            err.kind,
-            ErrorKind::Denied
-                | ErrorKind::Unavailable
-                | ErrorKind::Timeout
-                | ErrorKind::VendorInternal
-        ) {
-            err.kind = ErrorKind::Denied;
-            err.retryable = false;
-            err.detail = format!("egress refused: {denial}");
-        }
+        // Whatever the plugin answers after a refusal, the call reports it (docs: "whatever
+        // the plugin then answers, the gateway reports `denied`"): an error of another kind
+        // would hide that the plugin tried to reach what it may not.
+        return denied(denial);
     } else if let Some(failure) = log.failures.last()
         && matches!(
             err.kind,
@@ -81,6 +74,15 @@ pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> Api
         err.detail = format!("{} ({failure})", err.detail);
     }
     err
+}
+
+/// The call's error after the egress policy refused one of its requests (`denial`, the last
+/// reason), whatever the plugin answered.
+pub(crate) fn denied(denial: &str) -> ApiError {
+    ApiError {
+        retryable: false,
+        ..ApiError::new(ErrorKind::Denied, format!("egress refused: {denial}"))
+    }
 }
 
 pub(crate) fn scrub_error(mut e: ApiError, secrets: &SecretStore) -> ApiError {

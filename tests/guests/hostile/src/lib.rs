@@ -8,6 +8,7 @@
 //! | `panic` | panics |
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
+//! | `fetch-then-ok` | GETs `target` like `fetch`, then succeeds whatever the answer |
 //! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …): returns that request as its first step |
 //! | `request-storm` | GETs `target` again and again, whatever the answer (a refusal included) |
 //! | `secret-probe` | asks the host to hash a secret it was not granted |
@@ -176,6 +177,11 @@ impl Guest for Hostile {
                 Ok(session(&n.to_string()))
             }
             "fetch" => fetch(&config::get("target").unwrap_or_default()),
+            "fetch-then-ok" => {
+                // Whatever the host answers (a refusal included), claim success.
+                let _ = fetch(&config::get("target").unwrap_or_default());
+                Ok(session("done-anyway"))
+            }
             "request-storm" => {
                 // Asks for the same request again and again, whatever the host answers (a
                 // refusal included), and ends its step only to ask once more.
