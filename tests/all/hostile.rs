@@ -206,6 +206,41 @@ allow_private = true"#,
     assert!(detail(&a).contains("127.0.0.1:9"), "{}", a.text);
 }
 
+/// A vendor request past the host's bounds on its headers (count, bytes) or URL is a
+/// plugin fault naming the limit (24,576 headers or more used to panic in the header map and leave the
+/// client without an answer), and the gateway serves on.
+#[tokio::test]
+async fn oversized_vendor_request_heads_are_a_fault_naming_the_limit() {
+    let toml: String = ["count", "bytes", "url"]
+        .iter()
+        .map(|bomb| {
+            hostile_with(
+                bomb,
+                "header-bomb",
+                "allow_hosts = [\"127.0.0.1:9\"]\nallow_private = true",
+                &[
+                    ("target", "\"http://127.0.0.1:9/x\""),
+                    ("bomb", &format!("\"{bomb}\"")),
+                ],
+                false,
+            )
+        })
+        .chain([hostile("ok", "ok", "")])
+        .collect();
+    let gw = gateway(&format!("[runtime]\nstep_budget_ms = 900\n{toml}")).await;
+    for (bomb, limit) in [
+        ("count", "headers (the limit is 128)"),
+        ("bytes", "bytes of headers (the limit is 65536)"),
+        ("url", "URL of"),
+    ] {
+        let a = call(&gw, "POST", "/v1/ingests", Some(start(bomb))).await;
+        assert_eq!(a.json["kind"], "plugin-fault", "{bomb}: {}", a.text);
+        assert!(detail(&a).contains(limit), "{bomb}: {}", a.text);
+    }
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("ok"))).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+}
+
 /// A vendor URL with userinfo (`user:password@host`) is refused before anything is sent, even
 /// towards an allowed host: a plugin could put placeholders there, and the pooled client logs a
 /// connection's key (userinfo included) at DEBUG.

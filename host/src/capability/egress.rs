@@ -21,6 +21,42 @@ use crate::contract::types;
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Most vendor requests one call may make (retries and fail-over included).
 pub const MAX_REQUESTS_PER_CALL: usize = 16;
+/// Most headers one vendor request may carry.
+pub const MAX_REQUEST_HEADERS: usize = 128;
+/// Most bytes of header names and values one vendor request may carry.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+/// Longest vendor request URL, bytes.
+pub const MAX_REQUEST_URL_BYTES: usize = 16 * 1024;
+
+/// Whether `request` is within the bounds on a vendor request's URL and headers; the reason,
+/// naming the limit, when not. (The body's bound is the egress policy's: a refusal the plugin
+/// reads.) Checked before anything is recorded: a request past these is a plugin fault, and
+/// an unbounded header count would reach a panic in the header map.
+pub fn request_bounds(request: &types::VendorRequest) -> Result<(), String> {
+    if request.url.len() > MAX_REQUEST_URL_BYTES {
+        return Err(format!(
+            "a vendor request URL of {} bytes (the limit is {MAX_REQUEST_URL_BYTES})",
+            request.url.len()
+        ));
+    }
+    if request.headers.len() > MAX_REQUEST_HEADERS {
+        return Err(format!(
+            "a vendor request with {} headers (the limit is {MAX_REQUEST_HEADERS})",
+            request.headers.len()
+        ));
+    }
+    let bytes: usize = request
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    if bytes > MAX_REQUEST_HEADER_BYTES {
+        return Err(format!(
+            "a vendor request with {bytes} bytes of headers (the limit is {MAX_REQUEST_HEADER_BYTES})"
+        ));
+    }
+    Ok(())
+}
 
 /// One provider's egress policy.
 #[derive(Debug, Clone)]
@@ -227,6 +263,28 @@ fn admit(
     log: &SharedCallLog,
     request: &types::VendorRequest,
 ) -> Result<(HostPort, http::Method), T> {
+    if let Err(reason) = request_bounds(request) {
+        return Err(T::Denied(deny(log, reason)));
+    }
+    if !request
+        .url
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        && !request
+            .url
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+    {
+        let scheme = request.url.split_once(':').map_or("", |(s, _)| s);
+        return Err(T::Denied(deny(
+            log,
+            format!(
+                "`{}` is not an http:// or https:// URL (scheme `{}`); the host sends vendor requests over HTTP only",
+                clip_url(&request.url),
+                clip_url(scheme)
+            ),
+        )));
+    }
     if log.lock().requests.len() >= MAX_REQUESTS_PER_CALL {
         return Err(T::Denied(deny(
             log,
@@ -623,6 +681,40 @@ mod tests {
         assert_eq!(replace_bytes(b"abc", b"", b"x"), None);
         assert_eq!(replace_bytes(b"ab", b"abc", b"x"), None);
         assert_eq!(replace_bytes(b"aaa", b"aa", b"x"), Some(b"xa".to_vec()));
+    }
+
+    fn request(url: &str) -> types::VendorRequest {
+        types::VendorRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            idempotent: true,
+        }
+    }
+
+    /// A scheme other than http(s) is refused as `denied`, even towards an allowed host:port
+    /// (it used to fail later as `unreachable`, as if the host had tried). The SDK refuses such
+    /// a URL in the plugin already; a plugin built without it reaches this check.
+    #[test]
+    fn a_non_http_scheme_is_denied() {
+        let target = HostPort::of_url("ftp://127.0.0.1/x").expect("host and port");
+        let policy = EgressPolicy::with("p", vec![target], true, &EgressConfig::default(), None);
+        let log = SharedCallLog::default();
+        for url in [
+            "ftp://127.0.0.1/x",
+            "FTP://127.0.0.1/x",
+            "gopher://127.0.0.1:21/",
+        ] {
+            match admit(&policy, &log, &request(url)) {
+                Err(T::Denied(reason)) => assert!(reason.contains("scheme"), "{url}: {reason}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(log.lock().denials.len(), 3);
+        let http = HostPort::of_url("HTTP://127.0.0.1:80/x").expect("host and port");
+        let policy = EgressPolicy::with("p", vec![http], true, &EgressConfig::default(), None);
+        assert!(admit(&policy, &log, &request("HTTP://127.0.0.1:80/x")).is_ok());
     }
 
     #[test]

@@ -330,6 +330,13 @@ impl<'a> Call<'a> {
                     )));
                 }
                 Ok(Step::Send(request)) => {
+                    if let Err(reason) = egress::request_bounds(&request) {
+                        self.fault = Some(FaultKind::Limit);
+                        return Err(ApiError::plugin_fault(format!(
+                            "plugin `{}` returned {reason}",
+                            self.plugin.name
+                        )));
+                    }
                     let deadline_ms = self.runtime.limits.call_deadline_ms;
                     let deadline = self.started + Duration::from_millis(deadline_ms);
                     if let Some(gate) = &self.setup.gate {

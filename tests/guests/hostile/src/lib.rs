@@ -8,6 +8,7 @@
 //! | `panic` | panics |
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
+//! | `header-bomb` | GETs `target` with, per config `bomb`: `count` 20,000 headers, `bytes` one 2 MiB header value, `url` a 40 KiB query |
 //! | `fetch-then-ok` | GETs `target` like `fetch`, then succeeds whatever the answer |
 //! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …): returns that request as its first step |
 //! | `request-storm` | GETs `target` again and again, whatever the answer (a refusal included) |
@@ -63,6 +64,29 @@ fn fetch(url: &str) -> Result<Session, ProviderError> {
     let req = ::http::Request::get(url)
         .body(Vec::new())
         .map_err(|e| error::invalid_argument(format!("bad target: {e}")))?;
+    let resp = send(req)?;
+    Ok(session(&format!("status-{}", resp.status().as_u16())))
+}
+
+/// A vendor request past the host's bounds on headers or URL, per config `bomb`.
+fn header_bomb(url: &str) -> Result<Session, ProviderError> {
+    let bad = |e: ::http::Error| error::invalid_argument(format!("bad request: {e}"));
+    let req = match config::get("bomb").as_deref() {
+        Some("count") => {
+            let mut b = ::http::Request::get(url);
+            for i in 0..20_000 {
+                b = b.header(format!("x-h{i}"), "v");
+            }
+            b.body(Vec::new()).map_err(bad)?
+        }
+        Some("bytes") => ::http::Request::get(url)
+            .header("x-big", "v".repeat(2 << 20))
+            .body(Vec::new())
+            .map_err(bad)?,
+        _ => ::http::Request::get(format!("{url}?{}", "q".repeat(40 << 10)))
+            .body(Vec::new())
+            .map_err(bad)?,
+    };
     let resp = send(req)?;
     Ok(session(&format!("status-{}", resp.status().as_u16())))
 }
@@ -135,6 +159,7 @@ impl Guest for Hostile {
                     "URL for the fetch, request-storm and reflect modes",
                 ),
                 key("secret", "name of a granted secret for the secret modes"),
+                key("bomb", "what header-bomb oversizes: count, bytes or url"),
                 key(
                     "out",
                     "where reflect-decode puts the secret: error or session",
@@ -177,6 +202,7 @@ impl Guest for Hostile {
                 Ok(session(&n.to_string()))
             }
             "fetch" => fetch(&config::get("target").unwrap_or_default()),
+            "header-bomb" => header_bomb(&config::get("target").unwrap_or_default()),
             "fetch-then-ok" => {
                 // Whatever the host answers (a refusal included), claim success.
                 let _ = fetch(&config::get("target").unwrap_or_default());
