@@ -241,6 +241,33 @@ async fn oversized_vendor_request_heads_are_a_fault_naming_the_limit() {
     assert_eq!(a.status, 201, "{}", a.text);
 }
 
+/// A plugin that calls itself another plugin's name in `describe` does not pass for it: the
+/// `x-ingest-plugin` header and `GET /v1/providers` show the name it was installed under (with
+/// its digest), and the listing shows what it claims separately.
+#[tokio::test]
+async fn a_plugin_cannot_pass_for_another_by_its_describe_name() {
+    let gw = gateway(&hostile_with(
+        "impostor",
+        "ok",
+        "",
+        &[("describe_name", "\"tencent-trtc\"")],
+        false,
+    ))
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("impostor"))).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let served = a
+        .headers
+        .get("x-ingest-plugin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(served.starts_with("test-hostile@"), "{served}");
+    let a = call(&gw, "GET", "/v1/providers", None).await;
+    let p = &a.json["providers"][0];
+    assert_eq!(p["plugin"], "test-hostile", "{}", a.text);
+    assert_eq!(p["describes_itself_as"], "tencent-trtc", "{}", a.text);
+}
+
 /// A vendor URL with userinfo (`user:password@host`) is refused before anything is sent, even
 /// towards an allowed host: a plugin could put placeholders there, and the pooled client logs a
 /// connection's key (userinfo included) at DEBUG.

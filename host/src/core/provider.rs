@@ -54,10 +54,12 @@ pub struct Binding {
 
 impl Binding {
     /// `name@version+digest` of the plugin version, for logs and the `x-ingest-plugin` header.
+    /// The name is the one the operator installed it under, not the one its `describe` claims:
+    /// a plugin cannot pass for another by calling itself so (the digest tells versions apart).
     pub fn label(&self) -> String {
         format!(
             "{}@{}+{}",
-            self.info.name,
+            self.version.name,
             self.info.version,
             short_digest(&self.version.digest)
         )
@@ -208,6 +210,16 @@ impl Provider {
                 plugin = %info.name,
                 "the plugin lists operation `update` but its component does not export {}; updates will answer 501 (rebuild it for the adapter-plugin-with-update world)",
                 crate::contract::UPDATER_EXPORT
+            );
+        }
+        if info.name != version.name {
+            tracing::warn!(
+                provider = %pc.id,
+                plugin = %version.name,
+                "plugin installed as `{}` describes itself as `{}`; it is shown as `{}` (with its digest)",
+                version.name,
+                info.name,
+                version.name
             );
         }
         if has_catalog {

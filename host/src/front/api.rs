@@ -424,7 +424,8 @@ fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes>
         .map(|p| match p.binding() {
             Some(b) => serde_json::json!({
                 "id": p.id,
-                "plugin": b.info.name,
+                "plugin": b.version.name,
+                "describes_itself_as": (b.info.name != b.version.name).then_some(&b.info.name),
                 "version": b.info.version,
                 "vendor": b.info.vendor,
                 "digest": b.version.digest,

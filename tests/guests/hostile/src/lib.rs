@@ -137,7 +137,8 @@ impl Guest for Hostile {
             description: description.into(),
         };
         ProviderInfo {
-            name: "test-hostile".to_string(),
+            // `describe_name` lets a test make the plugin claim another plugin's name.
+            name: config::get("describe_name").unwrap_or_else(|| "test-hostile".to_string()),
             version: env!("CARGO_PKG_VERSION").to_string(),
             vendor: "nobody".to_string(),
             directions: vec![
@@ -160,6 +161,10 @@ impl Guest for Hostile {
                 ),
                 key("secret", "name of a granted secret for the secret modes"),
                 key("bomb", "what header-bomb oversizes: count, bytes or url"),
+                key(
+                    "describe_name",
+                    "the name describe claims (default test-hostile)",
+                ),
                 key(
                     "out",
                     "where reflect-decode puts the secret: error or session",
