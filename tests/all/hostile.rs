@@ -629,6 +629,324 @@ async fn every_route_to_a_secret_is_closed() {
     assert_no_secrets("the log", "");
 }
 
+/// An echo "vendor" that remembers: answers every request with each body it has received so
+/// far (from any provider), in the forms a vendor may echo a value without transforming it —
+/// verbatim, every byte percent-encoded in lowercase and in uppercase hex, form-encoded (`+`
+/// for a space, lowercase hex), and mixed (every other byte encoded, the hex case alternating)
+/// — and the request's own query with its escapes lowercased. On a path under `/hex` each body
+/// also comes hex-encoded (a reflection the host cannot recognise).
+#[derive(Default)]
+struct Echoes {
+    bodies: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+fn escaped(b: u8, upper: bool) -> String {
+    if upper {
+        format!("%{b:02X}")
+    } else {
+        format!("%{b:02x}")
+    }
+}
+
+fn form_encoded(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            b' ' => "+".to_string(),
+            b if b.is_ascii_alphanumeric() || b"*-._".contains(&b) => (b as char).to_string(),
+            b => escaped(b, false),
+        })
+        .collect()
+}
+
+fn mixed_encoded(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| match (i % 2, b) {
+            (0, b) => escaped(b, i % 4 == 0),
+            (_, b' ') => "+".to_string(),
+            (_, b) => (b as char).to_string(),
+        })
+        .collect()
+}
+
+/// `s` with the hex digits of its escapes in lowercase.
+fn escapes_lowercased(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut left = 0;
+    for (i, c) in s.char_indices() {
+        if i < left {
+            continue;
+        }
+        if c == '%' && s.len() >= i + 3 && s.is_char_boundary(i + 3) {
+            out.push('%');
+            out.push_str(&s[i + 1..i + 3].to_ascii_lowercase());
+            left = i + 3;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl VendorHandler for Echoes {
+    fn handle(&self, request: &Recorded) -> SimResponse {
+        let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+        bodies.push(request.body.clone());
+        let with_hex = request.path_and_query.starts_with("/hex");
+        let seen: Vec<serde_json::Value> = bodies
+            .iter()
+            .map(|b| {
+                let mut entry = serde_json::json!({
+                    "body": String::from_utf8_lossy(b),
+                    "lower": b.iter().map(|&x| escaped(x, false)).collect::<String>(),
+                    "upper": b.iter().map(|&x| escaped(x, true)).collect::<String>(),
+                    "form": form_encoded(b),
+                    "mixed": mixed_encoded(b),
+                });
+                if with_hex {
+                    entry["hex"] = hex::encode(b).into();
+                }
+                entry
+            })
+            .collect();
+        SimResponse::json(
+            200,
+            &serde_json::json!({
+                "query": escapes_lowercased(&request.path_and_query),
+                "seen": seen,
+            }),
+        )
+    }
+
+    fn vendor_error(&self, _request: &Recorded, code: &str, message: &str) -> SimResponse {
+        SimResponse::json(500, &serde_json::json!({"code": code, "message": message}))
+    }
+}
+
+/// `text` with its percent-escapes (either hex case) decoded, and `+` read as a space when
+/// `plus_is_space`.
+fn url_decoded(text: &str, plus_is_space: bool) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], pair) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Asserts that `secret` is in `text` in no form the host promises to recognise: neither
+/// verbatim nor percent-encoded (however; `+` read as a space or not).
+fn assert_in_no_form(what: &str, text: &str, secret: &str) {
+    for (form, decoded) in [
+        ("verbatim", text.to_string()),
+        ("percent-encoded", url_decoded(text, false)),
+        ("form-encoded", url_decoded(text, true)),
+    ] {
+        assert!(
+            !decoded.contains(secret),
+            "`{secret}` ({form}) reaches {what}:\n{text}"
+        );
+    }
+}
+
+/// The session reference sealed in a handle (handles are signed, not encrypted: a client can
+/// read what it holds).
+fn sealed_session_ref(handle: &str) -> String {
+    use base64::Engine as _;
+    let payload = handle.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("a handle's payload is base64url");
+    let data: serde_json::Value = serde_json::from_slice(&json).expect("a handle holds JSON");
+    data["r"].as_str().expect("a session reference").to_string()
+}
+
+/// A hostile provider pointed at `echo` (path `path`) with `api_key` = `secret`.
+fn echo_provider(
+    id: &str,
+    mode: &str,
+    echo: &SimServer,
+    path: &str,
+    out: &str,
+    secret: &str,
+) -> String {
+    let mut toml = hostile_with(
+        id,
+        mode,
+        &format!("endpoint = \"{}\"\nallow_private = true", echo.base_url()),
+        &[
+            ("target", &format!("\"{}{path}\"", echo.base_url())),
+            ("out", &format!("\"{out}\"")),
+        ],
+        false,
+    );
+    toml.push_str(&format!(
+        "[providers.secrets]\napi_key = {{ value = \"{secret}\" }}\n"
+    ));
+    toml
+}
+
+/// A vendor that echoes a placeholder's value in any valid percent-encoding — lowercase hex,
+/// every byte encoded, `+` for a space, some bytes encoded and others not — hands the plugin
+/// only the token: nothing of the secret reaches the API answer, the sealed handle or the log
+/// (lowercase and mixed encodings used to pass untouched).
+#[tokio::test]
+async fn a_secret_echoed_in_any_percent_encoding_becomes_its_token() {
+    let echo = SimServer::start(Arc::new(Echoes::default()))
+        .await
+        .expect("echo server");
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}{}",
+        echo_provider("encoded", "reflect", &echo, "", "error", HOSTILE_SECRET_A),
+        echo_provider(
+            "encoded-session",
+            "reflect",
+            &echo,
+            "",
+            "session",
+            HOSTILE_SECRET_A
+        ),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+
+    let a = expect_failure(&gw, "encoded", "vendor-internal", None, "reflect").await;
+    let sent = echo.requests();
+    assert!(String::from_utf8_lossy(&sent[0].body).contains(HOSTILE_SECRET_A));
+    // Five forms of the body, and the query: each became the token.
+    let text = detail(&a);
+    assert!(
+        text.matches("ingest-secret-").count() >= 6,
+        "reflections became tokens: {text}"
+    );
+    assert_in_no_form("an API answer", &a.text, HOSTILE_SECRET_A);
+
+    // Returned as the session reference: the handle seals the tokens, not the secret.
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("encoded-session"))).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let sealed = sealed_session_ref(a.json["id"].as_str().unwrap_or_default());
+    assert!(sealed.matches("ingest-secret-").count() >= 6, "{sealed}");
+    assert_in_no_form("a handle", &sealed, HOSTILE_SECRET_A);
+
+    assert_in_no_form("the log", &log_text(), HOSTILE_SECRET_A);
+    assert_no_secrets("the log", "");
+}
+
+/// Two providers share a vendor host, and the vendor echoes to provider B what provider A
+/// sent it (A's secret among it): B's plugin reads `[redacted]` in its place, in every form;
+/// B's placeholders still stand for B's own secret only (B cannot use A's). A plugin of B that
+/// still obtains A's secret (hex-encoded, which the host cannot recognise, then decoded) gets
+/// it scrubbed from its errors and logs, and a result holding it refused — every answer and
+/// log line is checked against every provider's secrets, not only its own provider's.
+#[tokio::test]
+async fn a_secret_of_another_provider_never_reaches_a_plugin() {
+    let echo = SimServer::start(Arc::new(Echoes::default()))
+        .await
+        .expect("echo server");
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}{}{}{}{}",
+        echo_provider("a", "reflect", &echo, "", "error", HOSTILE_SECRET_A),
+        echo_provider("b", "reflect", &echo, "", "error", HOSTILE_SECRET_B),
+        echo_provider(
+            "b-session",
+            "reflect",
+            &echo,
+            "",
+            "session",
+            HOSTILE_SECRET_B
+        ),
+        echo_provider(
+            "b-decode",
+            "reflect-decode",
+            &echo,
+            "/hex",
+            "error",
+            HOSTILE_SECRET_B
+        ),
+        echo_provider(
+            "b-smuggle",
+            "reflect-decode",
+            &echo,
+            "/hex",
+            "session",
+            HOSTILE_SECRET_B
+        ),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+
+    // A sends its secret to the shared vendor (and reads its own echo as tokens).
+    expect_failure(&gw, "a", "vendor-internal", None, "reflect").await;
+
+    // B's request carried B's secret, not A's; the echo of A's body reached B's plugin as
+    // `[redacted]` in each of its five forms, B's own as tokens.
+    let a = expect_failure(&gw, "b", "vendor-internal", None, "reflect").await;
+    let sent = echo.requests();
+    let b_body = String::from_utf8_lossy(&sent[1].body);
+    assert!(
+        b_body.contains(HOSTILE_SECRET_B) && !b_body.contains(HOSTILE_SECRET_A),
+        "{b_body}"
+    );
+    let text = detail(&a);
+    assert!(
+        text.matches("[redacted]").count() >= 5,
+        "A's secret redacted: {text}"
+    );
+    assert!(
+        text.matches("ingest-secret-").count() >= 6,
+        "B's own as tokens: {text}"
+    );
+    assert_in_no_form("provider B's answer", &a.text, HOSTILE_SECRET_A);
+
+    // Returned as B's session reference: the handle holds neither.
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("b-session"))).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let sealed = sealed_session_ref(a.json["id"].as_str().unwrap_or_default());
+    assert!(sealed.contains("[redacted]"), "{sealed}");
+    assert_in_no_form("provider B's handle", &sealed, HOSTILE_SECRET_A);
+    assert_in_no_form("provider B's handle", &sealed, HOSTILE_SECRET_B);
+
+    // Decoded from hex, B's plugin holds A's secret: scrubbed from every error field …
+    let a = expect_failure(&gw, "b-decode", "vendor-internal", None, "[redacted]").await;
+    for field in ["vendor_request_id", "vendor_code", "vendor_message"] {
+        assert_eq!(a.json[field], "[redacted]", "{field}: {}", a.text);
+    }
+    // … and a result holding it is refused as a whole.
+    expect_failure(
+        &gw,
+        "b-smuggle",
+        "plugin-fault",
+        Some("limit"),
+        "provider's secrets",
+    )
+    .await;
+
+    let log = log_text();
+    assert_in_no_form("the log", &log, HOSTILE_SECRET_A);
+    assert_in_no_form("the log", &log, HOSTILE_SECRET_B);
+    assert_no_secrets("the log", "");
+}
+
 /// A plugin's log message cannot forge a gateway log line: newlines, carriage returns, NULs
 /// and bidirectional overrides are written as escapes in the default text format, so the
 /// forged `ERROR` line stays inside the plugin's own line.
@@ -671,4 +989,83 @@ fn a_plugin_log_line_cannot_forge_a_gateway_line() {
     for c in ['\r', '\0', '\u{202e}'] {
         assert!(!stderr.contains(c), "{c:?} written raw: {stderr:?}");
     }
+}
+
+/// 64 concurrent starts whose plugin loops, from one tenant, stall neither the gateway's front
+/// nor another tenant: steps run on plugin threads of their own (the front's threads stay
+/// free), yield at every epoch tick, and one tenant's steps take at most its share of those
+/// threads. Through the real binary; the figures against the targets (health p99 ≤ 50 ms,
+/// the other tenant's p99 ≤ 2× unloaded) are `scripts/bench`'s, this asserts only that both
+/// are answered well inside a second (it was 1.6 s for /healthz with 32 such calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_plugins_of_one_tenant_stall_neither_the_front_nor_another_tenant() {
+    const KEY_A: &str = "tenant-a-loops-0123456789abcdef";
+    const KEY_B: &str = "tenant-b-honest-fedcba98765432";
+    let dir = temp_dir("loop-isolation");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nauth = \"tenants\"\n[runtime]\nstep_budget_ms = 100\n{}{}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"loop\"]\n[[tenants]]\nid = \"b\"\napi_key_sha256 = \"{}\"\nproviders = [\"ok\"]\n",
+            // No circuit breaker in the way: every looping call runs until its budget.
+            hostile("loop", "loop", "[providers.failure]\nunhealthy_after = 1000"),
+            hostile("ok", "ok", ""),
+            sha256_hex(KEY_A),
+            sha256_hex(KEY_B),
+        ),
+    )
+    .expect("config");
+    let (mut child, addr) = spawn_serve(&config);
+    let bearer = |key: &str| format!("Bearer {key}");
+    let (auth_a, auth_b) = (bearer(KEY_A), bearer(KEY_B));
+    let loops: Vec<_> = (0..64)
+        .map(|_| {
+            let auth = auth_a.clone();
+            tokio::spawn(async move {
+                let body = start("loop").to_string();
+                http_with(
+                    addr,
+                    "POST",
+                    "/v1/ingests",
+                    &[("authorization", &auth)],
+                    Some(&body),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let a = http(addr, "GET", "/healthz", None).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        slowest = slowest.max(t.elapsed());
+        let t = Instant::now();
+        let body = start("ok").to_string();
+        let a = http_with(
+            addr,
+            "POST",
+            "/v1/ingests",
+            &[("authorization", &auth_b)],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        slowest = slowest.max(t.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(800),
+        "a health check or another tenant's call took {slowest:?} while one tenant's plugins looped"
+    );
+    for call in loops {
+        let status = call.await.expect("client");
+        assert!(
+            status == 500 || status == 504,
+            "a looping call ends at its budget or deadline: {status}"
+        );
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
 }

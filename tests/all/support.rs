@@ -23,6 +23,10 @@ pub const ZEGO_SERVER_SECRET: &str = "zego0test0server0secret0f4e5d6c7b";
 pub const JOCLOUD_RESTFUL_ID: &str = "jocloud-test-restful-id-1234";
 pub const JOCLOUD_RESTFUL_SECRET: &str = "jocloud-test-restful-secret-Kp9";
 pub const ZEGO_CALLBACK_SECRET: &str = "zego-test-callback-secret-Wq4Rt8";
+/// Secrets of two hostile providers sharing an echo server (`hostile::` reflection tests):
+/// a space, `/`, `+` and `=` in them, so that each percent-encoding spells them differently.
+pub const HOSTILE_SECRET_A: &str = "hostile-a secret/Zq+9=w8x";
+pub const HOSTILE_SECRET_B: &str = "hostile-b secret/Kp+4=m2y";
 /// Every secret value above: none may appear in any answer, output or log line.
 pub const ALL_SECRETS: &[&str] = &[
     TRTC_SECRET_ID,
@@ -36,6 +40,8 @@ pub const ALL_SECRETS: &[&str] = &[
     JOCLOUD_RESTFUL_ID,
     JOCLOUD_RESTFUL_SECRET,
     ZEGO_CALLBACK_SECRET,
+    HOSTILE_SECRET_A,
+    HOSTILE_SECRET_B,
 ];
 
 /// Everything the gateway logged during the whole test run.

@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use zeroize::Zeroizing;
 
 use super::record::{SharedCallLog, Substitution};
+use super::secret_scan::SecretSet;
 use crate::config::SecretSource;
 use crate::contract::credentials::{self as wit, CredentialError, HashAlgorithm, Part};
 use crate::error::ConfigError;
@@ -325,29 +326,17 @@ pub(crate) const TOKEN_PREFIX: &str = "ingest-secret-";
 /// strings. A secret shorter than this is not protected against echoing.
 pub(crate) const MIN_SCRUB_BYTES: usize = 6;
 
-/// Replaces every secret value found in `text` with `[redacted]`: a last line of defence
-/// for text that came from a plugin or a vendor (log lines, error messages).
-pub(crate) fn scrub(store: &SecretStore, text: &str) -> String {
-    let mut out = text.to_string();
-    for value in store.values() {
-        if value.len() < MIN_SCRUB_BYTES {
-            continue;
-        }
-        if let Ok(v) = std::str::from_utf8(value)
-            && out.contains(v)
-        {
-            out = out.replace(v, "[redacted]");
-        }
-    }
-    out
+/// Replaces every secret value of `secrets` found in `text`, verbatim or percent-encoded, with
+/// `[redacted]`: a last line of defence for text that came from a plugin or a vendor (log
+/// lines, error messages). `secrets` is the gateway's set: every provider's values.
+pub(crate) fn scrub(secrets: &SecretSet, text: &str) -> String {
+    secrets.redact(text)
 }
 
-/// Whether `text` holds the value of one of `store`'s secrets (of at least
-/// [`MIN_SCRUB_BYTES`]). Used to refuse plugin results that would carry a secret out.
-pub(crate) fn contains_secret(store: &SecretStore, text: &str) -> bool {
-    store.values().any(|value| {
-        value.len() >= MIN_SCRUB_BYTES && std::str::from_utf8(value).is_ok_and(|v| text.contains(v))
-    })
+/// Whether `text` holds the value of one of `secrets` (of at least [`MIN_SCRUB_BYTES`]),
+/// verbatim or percent-encoded. Used to refuse plugin results that would carry a secret out.
+pub(crate) fn contains_secret(secrets: &SecretSet, text: &str) -> bool {
+    secrets.found_in(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -427,17 +416,22 @@ mod tests {
     }
 
     #[test]
-    fn scrub_removes_values() {
-        let store = SecretStore::from_values([("key", "secret-value")]);
-        assert_eq!(scrub(&store, "x secret-value y"), "x [redacted] y");
+    fn scrub_removes_values_verbatim_or_percent_encoded() {
+        let secrets = SecretSet::of_stores([&SecretStore::from_values([("key", "secret/value")])]);
+        assert_eq!(
+            scrub(&secrets, "x secret/value y secret%2fvalue z"),
+            "x [redacted] y [redacted] z"
+        );
     }
 
     #[test]
     fn contains_secret_finds_values_of_the_minimum_length() {
         let store = SecretStore::from_values([("key", "secret-value"), ("short", "abc")]);
-        assert!(contains_secret(&store, "x secret-value y"));
-        assert!(!contains_secret(&store, "x secret-valu y"));
+        let secrets = SecretSet::of_stores([&store]);
+        assert!(contains_secret(&secrets, "x secret-value y"));
+        assert!(contains_secret(&secrets, "x secret%2Dvalue y"));
+        assert!(!contains_secret(&secrets, "x secret-valu y"));
         // Values shorter than MIN_SCRUB_BYTES are not looked for (they would match anything).
-        assert!(!contains_secret(&store, "abc"));
+        assert!(!contains_secret(&secrets, "abc"));
     }
 }

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 
 use super::credentials::{MIN_SCRUB_BYTES, TOKEN_PREFIX};
 use super::record::{RecordedRequest, SharedCallLog, Substitution};
+use super::secret_scan::{Case, Needles, REDACTED, SecretSet};
 use super::vendor::{SendFailure, VendorClient};
 use crate::config::{EgressConfig, HostPort, ProviderConfig};
 use crate::contract::types;
@@ -202,12 +203,14 @@ fn percent_encode(bytes: &[u8]) -> String {
 }
 
 /// Sends one vendor request a plugin returned, under the provider's policy, and gives the
-/// plugin's answer: the vendor's response (placeholder values reverted to tokens) or why
-/// there is none. Every request is recorded in `log` with placeholders as labels.
+/// plugin's answer: the vendor's response (placeholder values reverted to tokens, any other
+/// value of `secrets` — every provider's — redacted) or why there is none. Every request is
+/// recorded in `log` with placeholders as labels.
 pub async fn send(
     policy: &EgressPolicy,
     mode: &EgressMode,
     log: &SharedCallLog,
+    secrets: &SecretSet,
     request: types::VendorRequest,
 ) -> types::VendorAnswer {
     let (target, method) = admit(policy, log, &request)?;
@@ -232,7 +235,7 @@ pub async fn send(
     {
         Ok(Ok((mut head, body))) => {
             log.lock().latencies.push(sent.elapsed());
-            let body = unsubstitute_response(&mut head, body, &subs);
+            let body = unsubstitute_response(&mut head, body, &subs, secrets);
             Ok(types::VendorResponse {
                 status: head.status.as_u16(),
                 headers: head
@@ -571,70 +574,62 @@ fn clip_url(s: &str) -> String {
     crate::text::clip(s.to_string(), 200)
 }
 
-/// The forms in which a placeholder's value can come back from a vendor: as sent in headers
-/// and bodies, and percent-encoded as sent in URLs. Only values that carry a secret and are
-/// long enough to look for (the scrubbing minimum) are reverted.
-fn reflected_forms(subs: &[Substitution]) -> Vec<(Vec<u8>, &str)> {
-    let mut forms = Vec::new();
+/// What to look for in a vendor's answer: the values of this call's placeholders that carry a
+/// secret and are long enough to look for (the scrubbing minimum), each to become its token
+/// again; then every provider's secret values, to become `[redacted]` (a placeholder's value
+/// that is one of them is found as the placeholder first).
+fn reflected_values<'a>(subs: &'a [Substitution], secrets: &'a SecretSet) -> Needles<'a> {
+    let mut needles = Needles::default();
     for s in subs {
-        if s.label == "literal" || s.value.len() < MIN_SCRUB_BYTES {
-            continue;
-        }
-        forms.push((s.value.to_vec(), s.token.as_str()));
-        let encoded = percent_encode(&s.value).into_bytes();
-        if encoded != *s.value {
-            forms.push((encoded, s.token.as_str()));
+        if s.label != "literal" && s.value.len() >= MIN_SCRUB_BYTES {
+            needles.push(&s.value, s.token.as_bytes());
         }
     }
-    forms
-}
-
-/// `haystack` with every `needle` replaced by `with`; `None` when there is none.
-fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
-    if needle.is_empty() {
-        return None;
+    for value in secrets.values() {
+        needles.push(value, REDACTED);
     }
-    let mut found = memchr::memmem::find_iter(haystack, needle).peekable();
-    found.peek()?;
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut copied = 0;
-    for i in found {
-        // Matches are reported without overlap, left to right.
-        out.extend_from_slice(&haystack[copied..i]);
-        out.extend_from_slice(with);
-        copied = i + needle.len();
-    }
-    out.extend_from_slice(&haystack[copied..]);
-    Some(out)
+    needles
 }
 
 /// Reverts placeholder substitution in a vendor's answer: wherever the response headers or
-/// body carry the value the host put in place of a placeholder (verbatim or
-/// percent-encoded), the plugin sees the placeholder token again. A vendor that echoes a
-/// request field (an error message quoting the access key id, a debug echo of the request)
-/// therefore cannot hand a secret to the plugin that the host kept from it.
+/// body carry the value the host put in place of a placeholder — verbatim or in any valid
+/// percent-encoding (any hex case, some bytes encoded and others not, `+` for a space) — the
+/// plugin sees the placeholder token again; any other secret value of any provider (one this
+/// call holds no placeholder for, or another provider's, echoed by a vendor host two providers
+/// share) becomes `[redacted]`; a header whose *name* spells a value (names arrive lowercased)
+/// is dropped. A vendor that echoes a request field (an error message quoting the access key
+/// id, a debug echo of the request) therefore cannot hand the plugin a secret the host kept
+/// from it.
 fn unsubstitute_response(
     head: &mut http::response::Parts,
-    mut body: Bytes,
+    body: Bytes,
     subs: &[Substitution],
+    secrets: &SecretSet,
 ) -> Bytes {
-    let forms = reflected_forms(subs);
-    if forms.is_empty() {
+    let needles = reflected_values(subs, secrets);
+    if needles.is_empty() {
         return body;
     }
-    for (value, token) in &forms {
-        if let Some(replaced) = replace_bytes(&body, value, token.as_bytes()) {
-            body = Bytes::from(replaced);
-        }
-        for header in head.headers.values_mut() {
-            if let Some(replaced) = replace_bytes(header.as_bytes(), value, token.as_bytes())
-                && let Ok(v) = http::HeaderValue::from_bytes(&replaced)
-            {
-                *header = v;
-            }
+    let mut spelled_in_name = Vec::new();
+    for (name, value) in head.headers.iter_mut() {
+        if !needles
+            .find(name.as_str().as_bytes(), Case::Folded)
+            .is_empty()
+        {
+            spelled_in_name.push(name.clone());
+        } else if let Some(replaced) = needles.replace(value.as_bytes(), Case::Exact) {
+            // A valid value with some bytes replaced by visible ASCII stays valid.
+            *value = http::HeaderValue::from_bytes(&replaced)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("[redacted]"));
         }
     }
-    body
+    for name in spelled_in_name {
+        head.headers.remove(&name);
+    }
+    match needles.replace(&body, Case::Exact) {
+        Some(replaced) => Bytes::from(replaced),
+        None => body,
+    }
 }
 
 fn canned_response(c: &CannedResponse) -> types::VendorResponse {
@@ -663,24 +658,52 @@ mod tests {
                 label: "literal".into(),
             },
         ];
+        // Every provider's secrets: this call's own value, and another provider's.
+        let secrets = SecretSet::new([b"AKID/secret+1".as_slice(), b"other provider's key"]);
         let mut head = http::Response::builder()
             .header("x-echo", "id=AKID/secret+1")
+            .header("x-lower", "id=akid%2fsecret%2b1;AKID%2fsecret%2b1")
+            .header("x-other", "k=other+provider%27s+key")
+            .header("x-akid%2fsecret%2b1", "a name that spells the value")
             .body(())
             .expect("response")
             .into_parts()
             .0;
         let body = Bytes::from_static(
-            b"{\"echo\":\"AKID/secret+1\",\"url\":\"?k=AKID%2Fsecret%2B1\",\"l\":\"plain-literal\"}",
+            b"{\"echo\":\"AKID/secret+1\",\"url\":\"?k=AKID%2Fsecret%2B1\",\"lower\":\"AKID%2fsecret%2b1\",\"mixed\":\"%41KID/s%65cret%2B%31\",\"l\":\"plain-literal\",\"other\":\"other%20provider%27s%20key\"}",
         );
-        let body = unsubstitute_response(&mut head, body, &subs);
+        let body = unsubstitute_response(&mut head, body, &subs, &secrets);
         assert_eq!(
-            &body[..],
-            b"{\"echo\":\"ingest-secret-0-aa\",\"url\":\"?k=ingest-secret-0-aa\",\"l\":\"plain-literal\"}"
+            String::from_utf8_lossy(&body),
+            "{\"echo\":\"ingest-secret-0-aa\",\"url\":\"?k=ingest-secret-0-aa\",\"lower\":\"ingest-secret-0-aa\",\"mixed\":\"ingest-secret-0-aa\",\"l\":\"plain-literal\",\"other\":\"[redacted]\"}"
         );
         assert_eq!(head.headers["x-echo"], "id=ingest-secret-0-aa");
-        assert_eq!(replace_bytes(b"abc", b"", b"x"), None);
-        assert_eq!(replace_bytes(b"ab", b"abc", b"x"), None);
-        assert_eq!(replace_bytes(b"aaa", b"aa", b"x"), Some(b"xa".to_vec()));
+        // Another case is another value: only the escapes' hex digits may differ in case.
+        assert_eq!(
+            head.headers["x-lower"],
+            "id=akid%2fsecret%2b1;ingest-secret-0-aa"
+        );
+        assert_eq!(head.headers["x-other"], "k=[redacted]");
+        assert!(!head.headers.contains_key("x-akid%2fsecret%2b1"));
+        assert_eq!(head.headers.len(), 3);
+    }
+
+    /// Without placeholders, another provider's secret (or one this call never asked a
+    /// placeholder for) is still kept from the plugin.
+    #[test]
+    fn any_providers_secret_is_redacted_without_placeholders() {
+        let secrets = SecretSet::new([b"provider-a secret".as_slice()]);
+        let mut head = http::Response::builder()
+            .body(())
+            .expect("response")
+            .into_parts()
+            .0;
+        let body = Bytes::from_static(b"seen: provider-a+secret, provider-a%20secret");
+        let body = unsubstitute_response(&mut head, body, &[], &secrets);
+        assert_eq!(&body[..], b"seen: [redacted], [redacted]");
+        let untouched = Bytes::from_static(b"nothing to see");
+        let same = unsubstitute_response(&mut head, untouched.clone(), &[], &secrets);
+        assert_eq!(same, untouched);
     }
 
     fn request(url: &str) -> types::VendorRequest {

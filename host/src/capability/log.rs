@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::credentials::{SecretStore, scrub};
+use super::credentials::scrub;
+use super::secret_scan::SecretSet;
 use crate::contract;
 
 /// Most log lines one call may write; further lines are counted and dropped.
@@ -19,7 +20,8 @@ pub(crate) const MAX_LOG_BYTES_PER_CALL: usize = 64 * 1024;
 /// The log capability of one call: kept across its steps.
 #[derive(Debug)]
 pub(crate) struct PluginLog {
-    secrets: Arc<SecretStore>,
+    /// Every provider's secret values (the gateway's set), scrubbed from each line.
+    secrets: Arc<SecretSet>,
     provider: String,
     plugin: String,
     request_id: String,
@@ -34,7 +36,7 @@ pub(crate) struct PluginLog {
 impl PluginLog {
     /// An empty log for one call.
     pub(crate) fn new(
-        secrets: Arc<SecretStore>,
+        secrets: Arc<SecretSet>,
         provider: String,
         plugin: String,
         request_id: String,
@@ -130,7 +132,7 @@ mod tests {
 
     #[test]
     fn lines_are_scrubbed_clipped_and_bounded() {
-        let secrets = Arc::new(SecretStore::from_values([("k", "very-secret-value")]));
+        let secrets = Arc::new(SecretSet::new([b"very-secret-value".as_slice()]));
         let mut log = PluginLog::new(secrets, "p".into(), "x".into(), "r".into());
         log.log(Level::Info, "key is very-secret-value".into());
         assert_eq!(log.lines[0], "key is [redacted]");

@@ -2,7 +2,8 @@
 //! `ingest:provider` interfaces, each implemented on its own small piece of a call's store
 //! ([`credentials`], [`config`], [`context`], [`log`]), and the egress path that sends the
 //! vendor requests a plugin returns ([`egress`] over the pooled [`vendor`] client, with the
-//! call's [`record`]).
+//! call's [`record`]); [`secret_scan`] finds secret values, verbatim or percent-encoded, in
+//! what vendors and plugins hand back.
 //!
 //! Life cycle: set-up per provider (its secret store, egress policy and client), per call
 //! (credentials with placeholders, the record), per step (the context's nonce sequence).
@@ -14,4 +15,5 @@ pub(crate) mod credentials;
 pub(crate) mod egress;
 pub(crate) mod log;
 pub(crate) mod record;
+pub(crate) mod secret_scan;
 pub(crate) mod vendor;

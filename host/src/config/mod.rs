@@ -31,6 +31,8 @@ pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 64 << 20;
 pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 256;
 /// Default epoch tick: how often the engine checks deadlines of running wasm.
 pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
+/// Default share of the plugin threads one tenant's steps may use at once.
+pub const DEFAULT_TENANT_PLUGIN_SHARE: f64 = 0.5;
 /// Default connect timeout for a vendor request.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// Default total timeout for one vendor request (connect, send, whole response).
@@ -277,9 +279,23 @@ pub struct RuntimeConfig {
     /// vendor request); further steps wait. Default 256.
     #[serde(default = "default_concurrency")]
     pub max_concurrent_calls: u32,
-    /// How often running wasm checks its deadline, milliseconds. Default 5.
+    /// How often running wasm checks its deadline, milliseconds. Default 5. A running step
+    /// also yields its thread at each check, so steps waiting for a plugin thread take turns.
     #[serde(default = "default_tick")]
     pub epoch_tick_ms: u64,
+    /// Threads that run plugin steps: a runtime of their own, so a plugin that computes (or
+    /// loops until its budget) never holds the threads that accept connections, answer
+    /// `/healthz` and talk to vendors. Default: the number of CPUs. `0` runs steps on the
+    /// caller's threads instead (an embedding application's own runtime).
+    #[serde(default)]
+    pub plugin_threads: Option<u32>,
+    /// The share of the plugin threads one tenant's steps may use at once (at least one
+    /// step): with 2 threads and 0.5, each tenant runs one step at a time and waits for its
+    /// turn beyond, so one tenant's looping or CPU-heavy plugins cannot take every thread
+    /// from another's. 1.0 turns the cap off. Applies with `gateway.auth = "api-key"`.
+    /// Default 0.5.
+    #[serde(default = "default_tenant_plugin_share")]
+    pub tenant_plugin_share: f64,
     /// Use the pooling instance allocator (fast instantiation; reserves virtual memory up
     /// front). Default true; turned off automatically when virtual memory is scarce.
     #[serde(default = "default_true")]
@@ -295,6 +311,34 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl RuntimeConfig {
+    /// The plugin threads in effect: `plugin_threads`, or the number of CPUs; 0 when steps
+    /// run on the caller's threads.
+    pub fn plugin_threads(&self) -> usize {
+        match self.plugin_threads {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        }
+    }
+
+    /// Steps one tenant may run at once: `tenant_plugin_share` of the plugin threads (of the
+    /// CPUs when steps run on the caller's threads), at least one.
+    pub fn steps_per_tenant(&self) -> usize {
+        let threads = match self.plugin_threads() {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        // Bounded: `threads` is a thread count and the share is validated to (0, 1].
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let steps = (threads as f64 * self.tenant_plugin_share).floor() as usize;
+        steps.clamp(1, threads)
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
@@ -303,6 +347,8 @@ impl Default for RuntimeConfig {
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             epoch_tick_ms: DEFAULT_EPOCH_TICK_MS,
+            plugin_threads: None,
+            tenant_plugin_share: DEFAULT_TENANT_PLUGIN_SHARE,
             pooling: true,
             tiered: true,
             cache_dir: None,
@@ -586,6 +632,9 @@ fn default_concurrency() -> u32 {
 }
 fn default_tick() -> u64 {
     DEFAULT_EPOCH_TICK_MS
+}
+fn default_tenant_plugin_share() -> f64 {
+    DEFAULT_TENANT_PLUGIN_SHARE
 }
 fn default_true() -> bool {
     true

@@ -157,6 +157,15 @@ fn runtime(rt: &RuntimeConfig, problems: &mut Vec<String>) {
     if rt.call_deadline_ms == 0 {
         problems.push("runtime.call_deadline_ms: must be greater than 0".to_string());
     }
+    if !(rt.tenant_plugin_share > 0.0 && rt.tenant_plugin_share <= 1.0) {
+        problems.push(
+            "runtime.tenant_plugin_share: must be greater than 0 and at most 1 (1 turns the per-tenant cap off)"
+                .to_string(),
+        );
+    }
+    if rt.plugin_threads.is_some_and(|n| n > 1024) {
+        problems.push("runtime.plugin_threads: at most 1024".to_string());
+    }
     if rt.step_budget_ms == 0 {
         problems.push("runtime.step_budget_ms: must be greater than 0".to_string());
     }

@@ -161,6 +161,7 @@ impl Gateway {
         let setup = CallSetup {
             provider: provider.id.clone(),
             secrets: provider.secrets.clone(),
+            all_secrets: provider.all_secrets.clone(),
             config: provider.plugin_config.clone(),
             policy: binding.policy.clone(),
             mode: options.mode,
@@ -168,6 +169,7 @@ impl Gateway {
             nonce,
             request_id: request_id.clone(),
             gate,
+            turns: options.tenant.as_ref().map(|t| t.plugin_turns.clone()),
         };
         let op_name = op.name();
         if let Err(open) = provider.breaker.admit() {

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::capability::secret_scan::SecretSet;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{ApiError, ConfigError, ErrorKind, PluginFileError};
@@ -237,7 +238,9 @@ impl Gateway {
 
 /// Every provider of `config`, its secrets read and bound to the serving version of its
 /// plugin (which must be loaded). With `previous` (a reload), a provider whose plugin and
-/// quota settings are unchanged keeps its quota counters.
+/// quota settings are unchanged keeps its quota counters. Every provider gets the set of all
+/// of their secret values (each call checks what passes through it against every provider's
+/// secrets, not only its own); a reload builds it anew.
 async fn bind_providers(
     runtime: &Arc<Runtime>,
     registry: &PluginRegistry,
@@ -245,7 +248,7 @@ async fn bind_providers(
     clock: &SharedClock,
     previous: Option<&Live>,
 ) -> Result<BTreeMap<String, Arc<Provider>>, ConfigError> {
-    let mut providers = BTreeMap::new();
+    let mut unbound = Vec::with_capacity(config.providers.len());
     for pc in &config.providers {
         let name = registry_name(&pc.plugin);
         let Some(version) = registry.current(&name) else {
@@ -254,7 +257,14 @@ async fn bind_providers(
                 pc.id
             )));
         };
-        let mut provider = Provider::new(pc, name, clock.clone())?;
+        unbound.push((pc, version, Provider::new(pc, name, clock.clone())?));
+    }
+    let all_secrets = Arc::new(SecretSet::of_stores(
+        unbound.iter().map(|(_, _, p)| p.secrets.as_ref()),
+    ));
+    let mut providers = BTreeMap::new();
+    for (pc, version, mut provider) in unbound {
+        provider.all_secrets = all_secrets.clone();
         if let Some(old) = previous.and_then(|l| l.providers.get(&pc.id))
             && old.plugin_name == provider.plugin_name
             && old.config.quota == pc.quota

@@ -12,6 +12,7 @@ use super::quota::Quotas;
 use crate::capability::config::PluginConfig;
 use crate::capability::credentials::SecretStore;
 use crate::capability::egress::{EgressMode, EgressPolicy};
+use crate::capability::secret_scan::SecretSet;
 use crate::capability::vendor::{ClientSettings, VendorClient};
 use crate::clock::SharedClock;
 use crate::config::{FailureConfig, HostPort, ProviderConfig};
@@ -30,6 +31,10 @@ pub struct Provider {
     pub plugin_name: String,
     pub(crate) config: ProviderConfig,
     pub(crate) secrets: Arc<SecretStore>,
+    /// Every configured provider's secret values (the gateway's set, shared by all its
+    /// providers): what this provider's calls check vendor answers, results and logs against.
+    /// Only this provider's own values until the gateway sets the whole set.
+    pub(crate) all_secrets: Arc<SecretSet>,
     pub(crate) plugin_config: Arc<PluginConfig>,
     /// The provider's pooled vendor client: it outlives plugin swaps, so its connections do.
     vendor: VendorClient,
@@ -101,6 +106,7 @@ impl Provider {
                 endpoint: pc.endpoint.clone(),
             }),
             config: pc.clone(),
+            all_secrets: Arc::new(SecretSet::of_stores([secrets.as_ref()])),
             secrets,
             vendor,
             binding: RwLock::new(None),
@@ -169,6 +175,7 @@ impl Provider {
         let setup = CallSetup {
             provider: pc.id.clone(),
             secrets: self.secrets.clone(),
+            all_secrets: self.all_secrets.clone(),
             config: self.plugin_config.clone(),
             policy: Arc::new(EgressPolicy::closed(&pc.id, &pc.egress)),
             mode: EgressMode::Live,
@@ -176,6 +183,7 @@ impl Provider {
             nonce: random_hex(8),
             request_id: format!("describe-{}", pc.id),
             gate: None,
+            turns: None,
         };
         let describe_failed = |source: ApiError| BindError::Describe {
             provider: pc.id.clone(),

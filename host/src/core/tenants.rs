@@ -25,6 +25,9 @@ pub struct Tenant {
     /// Its requests in flight (`max_concurrent`), if limited.
     in_flight: Option<Arc<tokio::sync::Semaphore>>,
     max_concurrent: u32,
+    /// Its turns on the plugin threads: steps of its calls that may run at once
+    /// (`runtime.tenant_plugin_share` of the threads), so its plugins cannot take them all.
+    pub(crate) plugin_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// Held while one of a tenant's requests is in flight.
@@ -142,6 +145,9 @@ pub(crate) fn tenants_from(config: &Config) -> Result<Vec<Arc<Tenant>>, ConfigEr
                     .max_concurrent
                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize))),
                 max_concurrent: t.max_concurrent.unwrap_or(0),
+                plugin_turns: Arc::new(tokio::sync::Semaphore::new(
+                    config.runtime.steps_per_tenant(),
+                )),
             }))
         })
         .collect()

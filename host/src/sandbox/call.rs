@@ -22,6 +22,7 @@ use crate::capability::credentials::{CallCredentials, SecretStore, scrub};
 use crate::capability::egress::{self, EgressMode, EgressPolicy};
 use crate::capability::log::{MAX_LOG_LINES_PER_CALL, PluginLog};
 use crate::capability::record::{RecordedRequest, SharedCallLog};
+use crate::capability::secret_scan::SecretSet;
 use crate::contract::{self, types};
 use crate::error::{ApiError, ErrorKind, FaultKind};
 
@@ -34,8 +35,12 @@ const MAX_RESOURCES: usize = 1024;
 pub struct CallSetup {
     /// Provider instance id.
     pub provider: String,
-    /// Its secrets.
+    /// Its secrets: the only ones its plugin may use.
     pub secrets: Arc<SecretStore>,
+    /// Every provider's secret values (the gateway's): what the call's vendor answers, result,
+    /// errors and log lines are checked against, so that a secret of another provider (echoed
+    /// by a vendor host two providers share) is kept from this plugin too.
+    pub all_secrets: Arc<SecretSet>,
     /// Its config.
     pub config: Arc<PluginConfig>,
     /// Its egress policy.
@@ -50,6 +55,9 @@ pub struct CallSetup {
     pub request_id: String,
     /// Asked before each vendor request leaves (the provider's vendor quota); `None`: no gate.
     pub gate: Option<RequestGate>,
+    /// The caller's turns on the plugin threads (its tenant's share: a step takes one while
+    /// it runs); `None`: no cap.
+    pub turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A turn for one vendor request of a call: `first` is true for the call's first request
@@ -209,7 +217,7 @@ impl Runtime {
         setup: CallSetup,
         op: Operation,
     ) -> (Result<Outcome, ApiError>, CallReport) {
-        let mut call = Call::new(self, plugin, &setup, &op);
+        let mut call = Call::new(self, plugin, &setup, op);
         let result = call.run().await;
         call.finish(result)
     }
@@ -237,7 +245,7 @@ pub(super) struct Call<'a> {
     /// The code every step of this call runs (a tier upgrade applies to later calls).
     pub(super) code: Arc<Code>,
     setup: &'a CallSetup,
-    pub(super) op: &'a Operation,
+    pub(super) op: Arc<Operation>,
     started: Instant,
     record: SharedCallLog,
     stderr: MemoryOutputPipe,
@@ -257,7 +265,7 @@ impl<'a> Call<'a> {
         runtime: &'a Runtime,
         plugin: &'a PluginVersion,
         setup: &'a CallSetup,
-        op: &'a Operation,
+        op: Operation,
     ) -> Self {
         let record = SharedCallLog::default();
         Self {
@@ -265,7 +273,7 @@ impl<'a> Call<'a> {
             plugin,
             code: plugin.code(),
             setup,
-            op,
+            op: Arc::new(op),
             started: Instant::now(),
             credentials: CallCredentials::new(setup.secrets.clone(), record.clone()),
             record,
@@ -310,7 +318,7 @@ impl<'a> Call<'a> {
                         // does not turn the refusal into a success.
                         return Err(fault::denied(denial));
                     }
-                    return outcome::check(outcome, &self.setup.secrets)
+                    return outcome::check(outcome, &self.setup.all_secrets)
                         .inspect_err(|_| self.fault = Some(FaultKind::Limit));
                 }
                 Ok(Step::Done(Err(provider_error))) => {
@@ -352,28 +360,58 @@ impl<'a> Call<'a> {
     }
 
     /// One step: a fresh instance, one call of the operation's function with the answers so
-    /// far, and the instance gone again (its pool slot returned) before any vendor I/O.
+    /// far, and the instance gone again (its pool slot returned) before any vendor I/O. It runs
+    /// on the plugin threads (`runtime.plugin_threads`) when there are any, after taking one of
+    /// the caller's turns (its tenant's share of them).
     async fn step(&mut self) -> Result<Step, StepError> {
-        let slots = self.runtime.slots.clone();
-        let _slot = slots.acquire().await.map_err(|_| StepError::Shutdown)?;
-        let mut store = self.new_store();
-        let t0 = Instant::now();
-        let step = match self.code.pre.instantiate_async(&mut store).await {
-            Ok(instance) => {
-                self.instantiate.get_or_insert(t0.elapsed());
-                run_op(
-                    &mut store,
-                    &self.code.pre,
-                    &instance,
-                    self.op,
-                    &self.answers,
-                )
-                .await
-            }
-            Err(e) => Err(e),
+        let slot = self
+            .runtime
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StepError::Shutdown)?;
+        let turn = match &self.setup.turns {
+            Some(turns) => Some(
+                turns
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StepError::Shutdown)?,
+            ),
+            None => None,
         };
+        let store = self.new_store();
+        let (code, op) = (self.code.clone(), self.op.clone());
+        let answers = std::mem::take(&mut self.answers);
+        // Everything the step needs moves in and comes back out: on the plugin threads it is
+        // a task of its own, and the slot and the turn are held until the instance is gone,
+        // even when the caller stops waiting (its deadline, a client gone).
+        let work = async move {
+            let mut store = store;
+            let t0 = Instant::now();
+            let (step, instantiate) = match code.pre.instantiate_async(&mut store).await {
+                Ok(instance) => {
+                    let instantiate = t0.elapsed();
+                    let step = run_op(&mut store, &code.pre, &instance, &op, &answers).await;
+                    (step, Some(instantiate))
+                }
+                Err(e) => (Err(e), None),
+            };
+            let state = store.into_data();
+            drop((turn, slot));
+            (state, answers, step, instantiate)
+        };
+        let (state, answers, step, instantiate) = match &self.runtime.plugin_threads {
+            Some(threads) => threads.spawn(work).await.map_err(|_| StepError::Shutdown)?,
+            None => work.await,
+        };
+        if let Some(t) = instantiate {
+            self.instantiate.get_or_insert(t);
+        }
+        self.answers = answers;
         self.steps += 1;
-        self.take_back(store.into_data());
+        self.take_back(state);
         step.map_err(StepError::Trap)
     }
 
@@ -384,7 +422,7 @@ impl<'a> Call<'a> {
             (
                 CallContext::new(setup.now_ms, setup.nonce.clone(), setup.request_id.clone()),
                 PluginLog::new(
-                    setup.secrets.clone(),
+                    setup.all_secrets.clone(),
                     setup.provider.clone(),
                     self.plugin.name.clone(),
                     setup.request_id.clone(),
@@ -409,8 +447,20 @@ impl<'a> Call<'a> {
         };
         let mut store = Store::new(&self.code.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.runtime.step_ticks());
-        store.epoch_deadline_trap();
+        // At each epoch tick a running step yields its thread (steps waiting for one take
+        // turns) and counts the tick against its budget; past the budget it is interrupted
+        // (the same trap as a plain deadline). Ticks count while the step runs, so a step
+        // waiting its turn does not use up its budget.
+        let mut left = self.runtime.step_ticks();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            left = left.saturating_sub(1);
+            Ok(if left == 0 {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
         store
     }
 
@@ -427,7 +477,7 @@ impl<'a> Call<'a> {
         if let Some(h) = self.held.take() {
             self.take_back(h.store.into_data());
         }
-        let (provider, secrets) = (&self.setup.provider, &self.setup.secrets);
+        let (provider, secrets) = (&self.setup.provider, &self.setup.all_secrets);
         let result = result.map_err(|e| fault::scrub_error(e.with_provider(provider), secrets));
         let plugin = &self.plugin.name;
         if let Err(e) = &result
@@ -471,7 +521,13 @@ async fn send(
     request: types::VendorRequest,
 ) -> types::VendorAnswer {
     let left = deadline.saturating_duration_since(Instant::now());
-    let exchange = egress::send(&setup.policy, &setup.mode, record, request);
+    let exchange = egress::send(
+        &setup.policy,
+        &setup.mode,
+        record,
+        &setup.all_secrets,
+        request,
+    );
     match tokio::time::timeout(left, exchange).await {
         Ok(answer) => answer,
         Err(_) => {

@@ -4,8 +4,9 @@
 
 use super::call::MemoryLimitHit;
 use super::outcome::MAX_ERROR_TEXT;
-use crate::capability::credentials::{SecretStore, scrub};
+use crate::capability::credentials::scrub;
 use crate::capability::record::CallLog;
+use crate::capability::secret_scan::SecretSet;
 use crate::contract::types;
 use crate::error::{ApiError, ErrorKind, FaultKind};
 use crate::text::clip;
@@ -85,7 +86,9 @@ pub(crate) fn denied(denial: &str) -> ApiError {
     }
 }
 
-pub(crate) fn scrub_error(mut e: ApiError, secrets: &SecretStore) -> ApiError {
+/// `e` with every provider's secret values (`secrets`, the gateway's set) scrubbed from its
+/// texts.
+pub(crate) fn scrub_error(mut e: ApiError, secrets: &SecretSet) -> ApiError {
     e.detail = scrub(secrets, &e.detail);
     e.vendor_message = e.vendor_message.map(|m| scrub(secrets, &m));
     e.vendor_code = e.vendor_code.map(|m| scrub(secrets, &m));

@@ -47,6 +47,48 @@ pub struct Runtime {
     pooling: bool,
     /// [`CallShape::HeldAcrossSteps`] is selected (benchmark comparison only).
     held_shape: std::sync::atomic::AtomicBool,
+    /// Where steps run (`runtime.plugin_threads`); `None`: on the caller's threads.
+    plugin_threads: Option<PluginThreads>,
+}
+
+/// The threads plugin steps run on: a tokio runtime of their own, so a plugin that computes
+/// or loops until its budget never holds the threads that accept connections, answer health
+/// checks and talk to vendors. Steps yield at each epoch tick, so those waiting take turns.
+pub(crate) struct PluginThreads {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl PluginThreads {
+    fn new(threads: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("ingest-plugin")
+            .build()?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `work` there; its result, or an error when the runtime is shutting down.
+    pub(crate) async fn spawn<F>(&self, work: F) -> Result<F::Output, tokio::task::JoinError>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(work).await
+    }
+}
+
+impl Drop for PluginThreads {
+    fn drop(&mut self) {
+        // Dropped wherever the gateway is, an async context included: no blocking wait. A
+        // step still running ends at its budget.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -188,6 +230,10 @@ impl Runtime {
             None
         };
         let slots = Arc::new(Semaphore::new(limits.max_concurrent_calls as usize));
+        let plugin_threads = match limits.plugin_threads() {
+            0 => None,
+            n => Some(PluginThreads::new(n).context("starting the plugin threads")?),
+        };
         Ok(Self {
             engine,
             linker,
@@ -196,6 +242,7 @@ impl Runtime {
             slots,
             pooling,
             held_shape: std::sync::atomic::AtomicBool::new(false),
+            plugin_threads,
         })
     }
 

@@ -1,7 +1,8 @@
 //! The host's bounds on a plugin's result, checked before anything else sees it.
 
 use super::call::Outcome;
-use crate::capability::credentials::{SecretStore, contains_secret};
+use crate::capability::credentials::contains_secret;
+use crate::capability::secret_scan::SecretSet;
 use crate::contract::{Description, SecretSpec, types};
 use crate::error::ApiError;
 use crate::text::clip;
@@ -43,13 +44,14 @@ fn clip_text(s: String) -> String {
 ///   [`MAX_ID_BYTES`], `describe` lists at most [`MAX_DESCRIBE_ITEMS`] entries — anything
 ///   beyond is garbage output, a `plugin-fault`;
 /// - free text (status detail, vendor state, event name): clipped to [`MAX_ERROR_TEXT`];
-/// - secrets: a result holding the value of one of the provider's secrets is a
-///   `plugin-fault` (a well-behaved plugin never holds a secret; the only way to get one is a
-///   vendor reflecting a placeholder's value, which the egress hook already reverts).
+/// - secrets: a result holding the value of a secret — of any provider (`secrets` is the
+///   gateway's set), verbatim or percent-encoded — is a `plugin-fault` (a well-behaved plugin
+///   never holds a secret; the only way to get one is a vendor reflecting a value, which the
+///   egress hook already turns into a token or `[redacted]`).
 ///
 /// The plugin's strings were copied into host memory before this check; that copy is bounded
 /// by the instance's memory cap.
-pub(crate) fn check(outcome: Outcome, secrets: &SecretStore) -> Result<Outcome, ApiError> {
+pub(crate) fn check(outcome: Outcome, secrets: &SecretSet) -> Result<Outcome, ApiError> {
     let outcome = match outcome {
         Outcome::Started(session) => Outcome::Started(session_checked(session)?),
         Outcome::Status(status) => {
@@ -85,7 +87,7 @@ pub(crate) fn check(outcome: Outcome, secrets: &SecretStore) -> Result<Outcome, 
         .any(|s| contains_secret(secrets, s))
     {
         return Err(garbage(
-            "the value of one of its provider's secrets in its result",
+            "the value of one of a provider's secrets in its result",
         ));
     }
     Ok(outcome)

@@ -424,6 +424,7 @@ fn describe_setup(name: &str) -> crate::sandbox::CallSetup {
     crate::sandbox::CallSetup {
         provider: name.to_string(),
         secrets: Arc::new(SecretStore::default()),
+        all_secrets: Arc::default(),
         config: Arc::new(PluginConfig::default()),
         policy: Arc::new(EgressPolicy::closed(name, &EgressConfig::default())),
         mode: EgressMode::DryRun(None),
@@ -431,6 +432,7 @@ fn describe_setup(name: &str) -> crate::sandbox::CallSetup {
         nonce: "check".to_string(),
         request_id: "plugin-check".to_string(),
         gate: None,
+        turns: None,
     }
 }
 

@@ -22,7 +22,7 @@
 //! | `config-dump` | fails with every config entry and the endpoint in its message |
 //! | `digest-leak` | logs and fails with the SHA-256 of the secret named by `secret` |
 //! | `placeholder-echo` | logs and fails with a placeholder for the secret named by `secret` |
-//! | `reflect` | POSTs a placeholder of `secret` to `target` (an echo server) and fails with the answer |
+//! | `reflect` | POSTs a placeholder of `secret` to `target` (an echo server) and logs the answer; fails with it (`out = "error"`, default) or returns it as its session reference (`out = "session"`: the gateway seals it into the handle) |
 //! | `reflect-decode` | as `reflect`, then decodes the hex echo to recover the secret and returns it: in an error (`out = "error"`, default) or a session (`out = "session"`) |
 //!
 //! Its secret catalog (contract 0.2.2) is the SDK's default (describe lists no secrets, so
@@ -167,7 +167,7 @@ impl Guest for Hostile {
                 ),
                 key(
                     "out",
-                    "where reflect-decode puts the secret: error or session",
+                    "where reflect and reflect-decode put what they got: error or session",
                 ),
             ],
             secrets: vec![],
@@ -311,6 +311,9 @@ impl Guest for Hostile {
             "reflect" => {
                 let answer = reflect()?;
                 log::log(log::Level::Warn, &format!("reflect {answer}"));
+                if config::get("out").as_deref() == Some("session") {
+                    return Ok(session(&answer));
+                }
                 Err(ProviderError {
                     vendor_message: Some(answer.clone()),
                     ..fail(format!("reflect {answer}"))
