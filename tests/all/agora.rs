@@ -1275,23 +1275,13 @@ async fn call_start_dry_run_shows_the_account() {
         .to_string(),
     )
     .expect("respond");
-    let (out, err, ok) = run_cli(&[
-        "call",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--provider",
+    let (out, err, ok) = run_cli(&dry_run_args(
+        &config,
         "ag",
         "start",
-        "--input",
-        input.to_str().expect("utf-8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-        "--respond",
-        respond.to_str().expect("utf-8"),
-    ]);
+        &input,
+        Some(&respond),
+    ));
     assert!(ok, "{out}\n{err}");
     let printed: Value = serde_json::from_str(&out).expect("JSON");
     let body: Value = serde_json::from_str(

@@ -474,23 +474,7 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
         .to_string(),
     )
     .expect("respond");
-    let args = [
-        "call",
-        "--config",
-        config.to_str().expect("utf8"),
-        "--provider",
-        "ali",
-        "start",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-        "--respond",
-        respond.to_str().expect("utf8"),
-    ];
+    let args = dry_run_args(&config, "ali", "start", &input, Some(&respond));
     let (first, stderr, ok) = run_cli(&args);
     assert!(ok, "{stderr}");
     let (second, stderr2, _) = run_cli(&args);
@@ -536,8 +520,9 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
 
     // Another nonce changes the request.
     let mut other = args.to_vec();
-    other[11] = "other-nonce";
-    let (third, _, _) = run_cli(&other);
+    other[11] = "other-nonce".into();
+    let (third, err, third_ok) = run_cli(&other);
+    assert!(third_ok, "another nonce is a valid dry run too: {err}");
     assert_ne!(first, third);
 
     // The plugin's own answer to stop (the CLI calls the plugin directly).
@@ -547,21 +532,7 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
         serde_json::json!({"session_ref": ok["session_ref"]}).to_string(),
     )
     .expect("stop input");
-    let (out, stderr, _) = run_cli(&[
-        "call",
-        "--config",
-        config.to_str().expect("utf8"),
-        "--provider",
-        "ali",
-        "stop",
-        "--input",
-        stop_input.to_str().expect("utf8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-    ]);
+    let (out, stderr, _) = run_cli(&dry_run_args(&config, "ali", "stop", &stop_input, None));
     let out: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(out["result"]["error"]["kind"], "unsupported", "{stderr}");
     assert!(
@@ -672,23 +643,13 @@ fn region_maps_to_the_official_sdk_endpoint() {
         let toml = toml.replace(&endpoint_line, "");
         let config = dir.join(format!("gateway-{}.toml", region.unwrap_or("none")));
         std::fs::write(&config, toml).expect("config");
-        let (out, stderr, ok) = run_cli(&[
-            "call",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--provider",
+        let (out, stderr, ok) = run_cli(&dry_run_args(
+            &config,
             "ali",
             "start",
-            "--input",
-            input.to_str().expect("utf8"),
-            "--now",
-            "1700000000",
-            "--nonce",
-            "n0nce",
-            "--dry-run",
-            "--respond",
-            respond.to_str().expect("utf8"),
-        ]);
+            &input,
+            Some(&respond),
+        ));
         assert!(ok, "{region:?}: {stderr}");
         assert_no_secrets("dry-run output", &out);
         let out: serde_json::Value = serde_json::from_str(&out).expect("json");

@@ -440,23 +440,7 @@ fn dry_run_is_byte_identical_and_never_shows_the_credential() {
         r#"{"status": 200, "headers": [["content-type", "application/json"]], "body": "{\"code\":0,\"msg\":\"success\"}"}"#,
     )
     .expect("respond");
-    let args = [
-        "call",
-        "--config",
-        config.to_str().expect("utf8"),
-        "--provider",
-        "jo",
-        "start",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-        "--respond",
-        respond.to_str().expect("utf8"),
-    ];
+    let args = dry_run_args(&config, "jo", "start", &input, Some(&respond));
     let (first, stderr, ok) = run_cli(&args);
     assert!(ok, "{stderr}");
     let (second, stderr2, _) = run_cli(&args);

@@ -841,21 +841,7 @@ fn dry_run_without_an_answer_shows_the_fail_over() {
         r#"{"session_ref":"{\"room_id\":\"42\",\"user_id\":\"relay-bot\"}"}"#,
     )
     .expect("input");
-    let args = [
-        "call",
-        "--config",
-        config.to_str().expect("utf8"),
-        "--provider",
-        "rc",
-        "stop",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-    ];
+    let args = dry_run_args(&config, "rc", "stop", &input, None);
     let (first, stderr, _) = run_cli(&args);
     let (second, _, _) = run_cli(&args);
     assert_eq!(first, second);

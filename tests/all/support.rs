@@ -394,7 +394,7 @@ pub fn pull_in(provider: &str, room: &str) -> serde_json::Value {
 
 /// Runs the `ingest-gateway` binary with `args` (debug logging on); returns stdout, stderr
 /// and whether it exited 0.
-pub fn run_cli(args: &[&str]) -> (String, String, bool) {
+pub fn run_cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (String, String, bool) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
         .args(args)
         .env("RUST_LOG", "debug")
@@ -463,4 +463,25 @@ pub fn assert_invalid(a: &Answer, needle: &str) {
         "{needle}: {}",
         a.text
     );
+}
+
+/// The arguments of a reproducible dry run: `call --config CONFIG --provider PROVIDER
+/// OPERATION --input INPUT --now 1700000000 --nonce n0nce --dry-run`, with `--respond RESPOND`
+/// (a canned vendor answer) when given. Run it with [`run_cli`].
+pub fn dry_run_args(
+    config: &std::path::Path,
+    provider: &str,
+    operation: &str,
+    input: &std::path::Path,
+    respond: Option<&std::path::Path>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["call".into(), "--config".into()];
+    args.push(config.into());
+    args.extend(["--provider".into(), provider.into(), operation.into()]);
+    args.extend(["--input".into(), input.into()]);
+    args.extend(["--now", "1700000000", "--nonce", "n0nce", "--dry-run"].map(Into::into));
+    if let Some(respond) = respond {
+        args.extend(["--respond".into(), respond.into()]);
+    }
+    args
 }

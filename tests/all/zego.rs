@@ -752,23 +752,7 @@ fn dry_run_start(
             .to_string(),
     )
     .expect("respond");
-    let args = [
-        "call",
-        "--config",
-        config.to_str().expect("utf8"),
-        "--provider",
-        provider,
-        "start",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-        "--respond",
-        respond_path.to_str().expect("utf8"),
-    ];
+    let args = dry_run_args(&config, provider, "start", &input, Some(&respond_path));
     let (first, stderr, ok) = run_cli(&args);
     assert!(ok, "{stderr}");
     let (second, stderr2, _) = run_cli(&args);
@@ -1256,23 +1240,7 @@ fn call_update_dry_run_shows_the_sequence() {
         r#"{"status": 200, "headers": [["content-type", "application/json"]], "body": "{\"Code\":0,\"Message\":\"succeed\",\"RequestId\":\"r-1\"}"}"#,
     )
     .expect("respond");
-    let args = [
-        "call",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--provider",
-        "zp",
-        "update",
-        "--input",
-        input.to_str().expect("utf-8"),
-        "--now",
-        "1700000000",
-        "--nonce",
-        "n0nce",
-        "--dry-run",
-        "--respond",
-        respond.to_str().expect("utf-8"),
-    ];
+    let args = dry_run_args(&config, "zp", "update", &input, Some(&respond));
     let (out, err, ok) = run_cli(&args);
     assert!(ok, "{out}\n{err}");
     let (again, _, _) = run_cli(&args);
