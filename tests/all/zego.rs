@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ingest_sim::server::Fault;
-use ingest_sim::zego::{ZegoSim, ZegoSimConfig};
+use ingest_sim::zego::{CallbackShape, ZegoSim, ZegoSimConfig};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
@@ -472,7 +472,11 @@ async fn cloud_player_callbacks_are_verified() {
 
     // Tampering with a signed field, a forged signature, another project: refused.
     let mut tampered = cb.json.clone();
-    tampered["Timestamp"] = (tampered["Timestamp"].as_i64().expect("ts") + 1).into();
+    let ts: u64 = tampered["Timestamp"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("Timestamp, a string as published");
+    tampered["Timestamp"] = (ts + 1).to_string().into();
     let mut forged = cb.json.clone();
     let sig = forged["Signature"].as_str().expect("sig").to_string();
     let flipped = if sig.starts_with('0') { "1" } else { "0" };
@@ -509,6 +513,72 @@ async fn cloud_player_callbacks_are_verified() {
         "{}",
         a.text
     );
+}
+
+/// Callbacks as `Callback/callback.mdx` publishes them (`Detail` a JSON object, `Timestamp`
+/// a string): a creation's `Detail` carries the source URL, which never reaches the event; an
+/// exception (EventType 4) is `unknown`, not `failed`. The older URL-encoded shape still
+/// verifies.
+#[tokio::test]
+async fn cloud_player_callbacks_in_the_published_shape() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let mut body = pull_in_body("zp");
+    body["stream_url"] = "https://media.example.com/live/source.m3u8?token=s3cret-src-token".into();
+    let started = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let player_id = sim.players()[0].player_id.clone();
+    let create_time = sim.players()[0].create_time;
+
+    let created = sim.callback(&player_id, 1).expect("callback");
+    assert!(created.json["Detail"].is_object());
+    assert!(created.json["Timestamp"].is_string());
+    assert_eq!(
+        created.json["Detail"]["StreamUrl"],
+        "https://media.example.com/live/source.m3u8?token=s3cret-src-token"
+    );
+    let a = call(&gw, "POST", "/v1/callbacks/zp", Some(created.json)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "starting", "{}", a.text);
+    assert_eq!(a.json["event"]["vendor_event"], "1");
+    let detail: serde_json::Value =
+        serde_json::from_str(a.json["event"]["detail"].as_str().expect("detail")).expect("JSON");
+    assert_eq!(
+        detail,
+        serde_json::json!({"CreateTime": create_time, "PlayTime": create_time, "MaxIdleTime": 300})
+    );
+    for leak in ["s3cret-src-token", "media.example.com", "StreamUrl"] {
+        assert!(!a.text.contains(leak), "{leak}: {}", a.text);
+    }
+
+    // An exception the player retries by itself: unknown, with its code.
+    assert!(sim.set_player_status(&player_id, 4));
+    let a = call(
+        &gw,
+        "POST",
+        "/v1/callbacks/zp",
+        Some(sim.callback(&player_id, 4).expect("callback").json),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["event"]["state"], "unknown", "{}", a.text);
+    assert_eq!(a.json["event"]["detail"], r#"{"Code":-7,"PlayIndex":0}"#);
+
+    // A status change in either shape.
+    for shape in [CallbackShape::Published, CallbackShape::UrlEncoded] {
+        let cb = sim.callback_as(&player_id, 3, shape).expect("callback");
+        let a = call(&gw, "POST", "/v1/callbacks/zp", Some(cb.json)).await;
+        assert_eq!(a.status, 200, "{shape:?}: {}", a.text);
+        assert_eq!(a.json["event"]["state"], "running", "{shape:?}: {}", a.text);
+        assert_eq!(a.json["event"]["detail"], r#"{"PlayIndex":0,"Status":4}"#);
+    }
+    let cb = sim
+        .callback_as(&player_id, 1, CallbackShape::UrlEncoded)
+        .expect("callback");
+    let a = call(&gw, "POST", "/v1/callbacks/zp", Some(cb.json)).await;
+    assert_eq!(a.json["event"]["state"], "starting", "{}", a.text);
+    assert!(!a.text.contains("s3cret-src-token"), "{}", a.text);
+    assert_no_secrets("the log", "");
 }
 
 #[tokio::test]
@@ -684,6 +754,16 @@ async fn cloud_player_input_is_checked_before_the_vendor() {
             "`options.room_user_update`",
         ),
         (with_option("play_time", 1.into()), "`options.play_time`"),
+        // A day before the gateway's clock is ZEGO's edge measured from CreateTime, which
+        // comes later: the plugin keeps a minute inside it.
+        (
+            with_option("play_time", (now_secs() - 86_400).into()),
+            "`options.play_time`",
+        ),
+        (
+            with_option("stream_id", "s".repeat(5000).into()),
+            "(5000 bytes)",
+        ),
         (
             with_option("repeat_times", 0.into()),
             "`options.repeat_times`",
@@ -866,47 +946,66 @@ fn update_bodies(sim: &ZegoSim) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The call's options with the clock pinned at `ms` (Unix milliseconds).
+fn at_ms(ms: i64) -> ingest_gateway::CallOptions {
+    ingest_gateway::CallOptions {
+        now_ms: Some(u64::try_from(ms).expect("ms")),
+        ..Default::default()
+    }
+}
+
+/// `Sequence` values of the UpdatePlayers the simulator received, in order.
+fn sequences(sim: &ZegoSim) -> Vec<i64> {
+    update_bodies(sim)
+        .iter()
+        .map(|b| b["Sequence"].as_i64().expect("a numeric Sequence"))
+        .collect()
+}
+
 /// ZEGO requires a `Sequence` that increases for every update of the same player: by default
-/// the call's clock in milliseconds; `options.sequence` overrides it, and ZEGO refuses one
-/// that does not increase.
+/// the call's clock in milliseconds × 16 (plus 1 for a split update's second request);
+/// `options.sequence` overrides it, and ZEGO refuses one that does not increase.
 #[tokio::test]
 async fn cloud_player_update_sends_an_increasing_sequence() {
     let sim = sim().await;
     let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
     let (id, player_id) = playing(&gw, &sim).await;
 
+    // Two updates a millisecond apart (the clock pinned, a second ago): no sleep needed.
+    let t = now_ms() - 1000;
+    for (ms, seek) in [(t, r#"{"seek_to":10}"#), (t + 1, r#"{"seek_to":20}"#)] {
+        gw.update(&id, None, seek.to_string(), at_ms(ms))
+            .await
+            .expect("accepted");
+    }
+    assert_eq!(sequences(&sim), [t * 16, (t + 1) * 16]);
+    // On the gateway's own clock.
     let before = now_ms();
-    let a = patch(&gw, &id, serde_json::json!({"options": {"seek_to": 10}})).await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    let a = patch(&gw, &id, serde_json::json!({"options": {"seek_to": 20}})).await;
+    let a = patch(&gw, &id, serde_json::json!({"options": {"seek_to": 25}})).await;
     assert_eq!(a.status, 200, "{}", a.text);
     let after = now_ms();
-    let sent: Vec<i64> = update_bodies(&sim)
-        .iter()
-        .map(|b| b["Sequence"].as_i64().expect("a numeric Sequence"))
-        .collect();
-    assert_eq!(sent.len(), 2);
-    assert!(sent[0] < sent[1], "increasing: {sent:?}");
-    for s in &sent {
-        assert!((before..=after).contains(s), "the call's clock in ms: {s}");
-    }
+    let sent = sequences(&sim);
+    assert_eq!(sent.len(), 3);
+    assert!(
+        (before * 16..=after * 16).contains(&sent[2]),
+        "the call's clock in ms × 16: {sent:?}"
+    );
     let p = sim.player(&player_id).expect("player");
-    assert_eq!(p.sequence, Some(sent[1]));
-    assert_eq!(p.seek_to, Some(20.0));
+    assert_eq!(p.sequence, Some(sent[2]));
+    assert_eq!(p.seek_to, Some(25.0));
 
     // The caller's sequence wins; one that does not increase is ZEGO's refusal (the player
     // is running, so it stands as invalid-argument).
     let a = patch(
         &gw,
         &id,
-        serde_json::json!({"options": {"seek_to": 30, "sequence": sent[1] + 1000}}),
+        serde_json::json!({"options": {"seek_to": 30, "sequence": sent[2] + 1000}}),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(
         sim.player(&player_id).expect("player").sequence,
-        Some(sent[1] + 1000)
+        Some(sent[2] + 1000)
     );
     let a = patch(
         &gw,
@@ -931,6 +1030,37 @@ async fn cloud_player_update_sends_an_increasing_sequence() {
     )
     .await;
     assert_invalid(&a, "`options.sequence`");
+}
+
+/// A split update (a new source with other changes: two UpdatePlayers) at T, then an update
+/// at T + 1 ms: ZEGO accepts both. (With the clock in ms as the Sequence, the split one sent T
+/// and T + 1, and the next one repeated T + 1, which ZEGO refuses or ignores.)
+#[tokio::test]
+async fn cloud_player_update_a_millisecond_after_a_split_one_is_accepted() {
+    let sim = sim().await;
+    let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
+    let (id, player_id) = playing(&gw, &sim).await;
+    let t = now_ms() - 1000;
+    gw.update(
+        &id,
+        Some("https://media.example.com/live/next.flv".to_string()),
+        r#"{"is_pause":true}"#.to_string(),
+        at_ms(t),
+    )
+    .await
+    .expect("the split update");
+    gw.update(&id, None, r#"{"seek_to":42}"#.to_string(), at_ms(t + 1))
+        .await
+        .expect("an update a millisecond later");
+    assert_eq!(sequences(&sim), [t * 16, t * 16 + 1, (t + 1) * 16]);
+    let p = sim.player(&player_id).expect("player");
+    assert_eq!(p.stream_url, "https://media.example.com/live/next.flv");
+    assert_eq!(
+        (p.status, p.seek_to),
+        (5, Some(42.0)),
+        "paused, then sought"
+    );
+    assert_eq!(p.sequence, Some((t + 1) * 16));
 }
 
 /// ZEGO ignores every other field of an UpdatePlayer that carries a source. A new source with
@@ -1063,12 +1193,15 @@ async fn cloud_player_update_says_when_only_the_source_changed() {
     assert_eq!(a.status, 429, "{}", a.text);
     assert_eq!(a.json["kind"], "rate-limited", "{}", a.text);
     assert_eq!(a.json["vendor_code"], "350006001");
+    // Repeating the whole PATCH would load the source again: not retryable.
+    assert_eq!(a.json["retryable"], false, "{}", a.text);
     let detail = a.json["detail"].as_str().expect("detail");
     for needle in [
         "applied only in part",
         "ZEGO changed the source",
         "(IsPause)",
         "not applied",
+        "do not repeat this update",
     ] {
         assert!(detail.contains(needle), "{needle}: {detail}");
     }
@@ -1218,7 +1351,8 @@ async fn cloud_player_update_of_an_ended_or_forgotten_player() {
 }
 
 /// `call update --dry-run` prints the signed UpdatePlayer requests with their `Sequence`: the
-/// call's clock in milliseconds, and the next one for the second request of a split update.
+/// call's clock in milliseconds × 16, and the next one for the second request of a split
+/// update.
 #[test]
 fn call_update_dry_run_shows_the_sequence() {
     let dir = temp_dir("zego-update-dry-run");
@@ -1263,8 +1397,8 @@ fn call_update_dry_run_shows_the_sequence() {
     assert_eq!(
         bodies,
         vec![
-            serde_json::json!({"PlayerId": "cp-7", "Sequence": 1_700_000_000_000u64, "StreamUrl": "https://media.example.com/next.mp4"}),
-            serde_json::json!({"PlayerId": "cp-7", "Sequence": 1_700_000_000_001u64, "IsPause": 1}),
+            serde_json::json!({"PlayerId": "cp-7", "Sequence": 27_200_000_000_000u64, "StreamUrl": "https://media.example.com/next.mp4"}),
+            serde_json::json!({"PlayerId": "cp-7", "Sequence": 27_200_000_000_001u64, "IsPause": 1}),
         ]
     );
     assert_eq!(printed["result"]["ok"]["vendor_request_id"], "r-1");

@@ -10,7 +10,9 @@
 //! from the received query, refuses a Timestamp more than 10 minutes from its clock,
 //! validates each action's parameters, keeps dispatches and players, answers in ZEGO's
 //! envelope `{"Code", "Message", "RequestId", "Data"}` (always HTTP 200; `Code` 0 is
-//! success), and can produce a signed cloud-player callback ([`ZegoSim::callback`]).
+//! success), and can produce a signed cloud-player callback ([`ZegoSim::callback`]) in the
+//! shape `Callback/callback.mdx` publishes (`Detail` a JSON object, `Timestamp` a string), or
+//! in an older URL-encoded shape ([`CallbackShape`]).
 //!
 //! Check order: route (`/`) → query decoding → `Action` → common parameters (AppId,
 //! SignatureNonce, Timestamp, SignatureVersion, Signature) → AppId → Timestamp → signature →
@@ -26,10 +28,12 @@
 //!
 //! What the published files state, the simulator does:
 //!
-//! - Sources (`StreamUrl`, `BackupStreamUrl`, and each `StreamUrlList` entry) are HTTP/HTTPS
-//!   URLs of at most 1024 bytes; a list has 1 to 100 entries, 50000 bytes in all.
-//!   `CreatePlayer` takes `StreamUrl` (a single player) or `StreamUrlList` (a list player),
-//!   not both; `UpdatePlayer` takes the one that matches the player.
+//! - `StreamUrl` and `BackupStreamUrl` are HTTP/HTTPS URLs of at most 1024 bytes.
+//!   `CreatePlayer`'s `StreamUrlList` has at most 100 entries, 50000 bytes in all; ZEGO
+//!   publishes no rule for an entry (no scheme, no length), and no limit at all for
+//!   `UpdatePlayer`'s list, so the simulator holds entries to none and an update's list to
+//!   no count or total. `CreatePlayer` takes `StreamUrl` (a single player) or `StreamUrlList`
+//!   (a list player), not both; `UpdatePlayer` takes the one that matches the player.
 //! - `CreatePlayer`: `RoomId` ≤ 128 bytes; `StreamId` ≤ 256 of `[0-9A-Za-z_-]`, unique among
 //!   players not destroyed; `PlayerName` ≤ 64 bytes; `MaxIdleTime` moved into 5..=3000 (ZEGO
 //!   adjusts it rather than refusing; [`SimPlayer::max_idle_time`] holds what was applied);
@@ -46,7 +50,8 @@
 //!   `RoomId`; `CreateTime`/`PlayTime` in seconds, `DestroyReason` the published number.
 //!
 //! The simulator's own choices where the files are silent: a field an action does not define
-//! is refused (350006003), as is an `UpdatePlayer` that names nothing to change; an unknown
+//! is refused (350006003), as is an `UpdatePlayer` that names nothing to change, and a
+//! `StreamUrlList` that is empty or has an entry that is not a non-empty string; an unknown
 //! player, or one that is no longer running (Status 6, 7, 8), is answered 350006003 by
 //! `UpdatePlayer` and `DeletePlayer` (a destroyed one too). A player it applies an update to
 //! keeps the new values ([`SimPlayer`]) and the received body ([`SimPlayer::update_bodies`]).
@@ -74,9 +79,10 @@ pub const DEMO_CALLBACK_SECRET: &str = "demo-zego-callback-secret";
 /// Most players not destroyed (Status 1..=7) at once per AppID (ZEGO's default; beyond it
 /// `CreatePlayer` answers 350006007).
 pub const MAX_RUNNING_PLAYERS: usize = 50;
-/// Longest source URL, bytes.
+/// Longest `StreamUrl` / `BackupStreamUrl`, bytes.
 pub const MAX_URL: usize = 1024;
-/// Most `StreamUrlList` entries, and their most bytes in all.
+/// Most `StreamUrlList` entries, and their most bytes in all: `CreatePlayer`'s published
+/// limits (`UpdatePlayer` publishes none).
 pub const MAX_URL_LIST: (usize, usize) = (100, 50_000);
 
 /// The numeric sub-fields `CreatePlayer` takes in `VideoOptions`, with their ranges (an
@@ -273,6 +279,20 @@ impl SimPlayer {
     }
 }
 
+/// The body shape of a callback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallbackShape {
+    /// As `Callback/callback.mdx` publishes it and its example shows: strings as they are,
+    /// `Timestamp` a string of seconds, `EventTime` a number of milliseconds, `Detail` a JSON
+    /// object.
+    #[default]
+    Published,
+    /// Not the published shape: the one this simulator sent before, kept to test that a
+    /// receiver still reads it — string values URL-encoded, `Timestamp` a number, `Detail`
+    /// URL-encoded JSON text.
+    UrlEncoded,
+}
+
 /// A signed cloud-player callback, ready to POST to the gateway.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SignedCallback {
@@ -375,31 +395,65 @@ impl ZegoSim {
     }
 
     /// A correctly signed callback for `player_id` with `event_type` (1 created, 2 destroyed,
-    /// 3 status changed, 4 exception), a fresh nonce and the current time. `Detail` is
-    /// `{"Status": n}` for event 3 and `{"PlayTime": …, "Reason": n}` for event 2. `None` for
-    /// an unknown player.
+    /// 3 status changed, 4 exception), a fresh nonce and the current time, in the published
+    /// shape ([`CallbackShape::Published`]). `None` for an unknown player. `Detail` holds
+    /// what `Callback/callback.mdx` lists for the event: for 1 `CreateTime`, `PlayTime`,
+    /// `MaxIdleTime` and the source's `StreamUrl` (and the body the `PlayerName`, as the
+    /// published example); for 2 `PlayTime` and `Reason` (the `DestroyReason`); for 3
+    /// `Status` and `PlayIndex`; for 4 `Code` -7 (stutter) and `PlayIndex`.
     pub fn callback(&self, player_id: &str, event_type: i64) -> Option<SignedCallback> {
+        self.callback_as(player_id, event_type, CallbackShape::Published)
+    }
+
+    /// [`ZegoSim::callback`] in the shape `shape`.
+    pub fn callback_as(
+        &self,
+        player_id: &str,
+        event_type: i64,
+        shape: CallbackShape,
+    ) -> Option<SignedCallback> {
         let player = self.player(player_id)?;
+        let play_time = if player.play_time == 0 {
+            player.create_time
+        } else {
+            player.play_time
+        };
         let detail = match event_type {
-            3 => Some(json!({"Status": player.status}).to_string()),
-            2 => Some(
-                json!({"PlayTime": player.play_time, "Reason": player.destroy_reason.unwrap_or(0)})
-                    .to_string(),
-            ),
+            1 => Some(json!({
+                "CreateTime": player.create_time,
+                "PlayTime": play_time,
+                "MaxIdleTime": player.max_idle_time,
+                "StreamUrl": player.stream_url,
+            })),
+            2 => Some(json!({"PlayTime": play_time, "Reason": player.destroy_reason.unwrap_or(0)})),
+            3 => Some(json!({"Status": player.status, "PlayIndex": 0})),
+            4 => Some(json!({"Code": -7, "PlayIndex": 0})),
             _ => None,
         };
         let nonce = hex::encode(&self.zego.entropy(b"callback")[..8]);
-        Some(self.callback_with(
+        let mut cb = self.callback_with(
             &player.room_id,
             player_id,
             event_type,
             &nonce,
             unix_now(),
-            detail.as_deref(),
-        ))
+            detail.as_ref(),
+            shape,
+        );
+        if let (1, Some(name)) = (event_type, &player.player_name) {
+            let name = match shape {
+                CallbackShape::Published => name.clone(),
+                CallbackShape::UrlEncoded => url_encode(name),
+            };
+            cb.json["PlayerName"] = Value::String(name);
+            cb.body = cb.json.to_string().into_bytes();
+        }
+        Some(cb)
     }
 
-    /// A callback with every signed input chosen by the caller (tests pin the nonce and time).
+    /// A callback with every signed input chosen by the caller (tests pin the nonce and time),
+    /// in the shape `shape`.
+    #[allow(clippy::too_many_arguments)]
     pub fn callback_with(
         &self,
         room_id: &str,
@@ -407,21 +461,39 @@ impl ZegoSim {
         event_type: i64,
         nonce: &str,
         timestamp: i64,
-        detail: Option<&str>,
+        detail: Option<&Value>,
+        shape: CallbackShape,
     ) -> SignedCallback {
         let ts = timestamp.to_string();
-        let mut body = json!({
-            "AppID": self.zego.cfg.app_id,
-            "RoomId": url_encode(room_id),
-            "PlayerId": url_encode(player_id),
-            "EventType": event_type,
-            "Nonce": nonce,
-            "Timestamp": timestamp,
-            "Signature": callback_signature(&self.zego.cfg.callback_secret, &ts, nonce),
-            "EventTime": timestamp.saturating_mul(1000),
-        });
+        let signature = callback_signature(&self.zego.cfg.callback_secret, &ts, nonce);
+        let event_time = timestamp.saturating_mul(1000);
+        let mut body = match shape {
+            CallbackShape::Published => json!({
+                "AppID": self.zego.cfg.app_id,
+                "RoomId": room_id,
+                "PlayerId": player_id,
+                "EventType": event_type,
+                "Nonce": nonce,
+                "Timestamp": ts,
+                "Signature": signature,
+                "EventTime": event_time,
+            }),
+            CallbackShape::UrlEncoded => json!({
+                "AppID": self.zego.cfg.app_id,
+                "RoomId": url_encode(room_id),
+                "PlayerId": url_encode(player_id),
+                "EventType": event_type,
+                "Nonce": nonce,
+                "Timestamp": timestamp,
+                "Signature": signature,
+                "EventTime": event_time,
+            }),
+        };
         if let Some(detail) = detail {
-            body["Detail"] = Value::String(url_encode(detail));
+            body["Detail"] = match shape {
+                CallbackShape::Published => detail.clone(),
+                CallbackShape::UrlEncoded => Value::String(url_encode(&detail.to_string())),
+            };
         }
         SignedCallback {
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
@@ -681,17 +753,19 @@ impl Zego {
         ];
         let invalid = |m: String| err(350_006_003, m);
         refuse_unknown("CreatePlayer", body, &FIELDS)?;
-        let (stream_url, stream_url_list) =
-            match (source_url(body, "StreamUrl")?, source_list(body)?) {
-                (Some(url), None) => (url, None),
-                (None, Some(list)) => (list[0].clone(), Some(list)),
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        "StreamUrl and StreamUrlList: only one may be given".to_owned(),
-                    ));
-                }
-                (None, None) => return Err(invalid("StreamUrl is required".to_owned())),
-            };
+        let (stream_url, stream_url_list) = match (
+            source_url(body, "StreamUrl")?,
+            source_list(body, Some(MAX_URL_LIST))?,
+        ) {
+            (Some(url), None) => (url, None),
+            (None, Some(list)) => (list[0].clone(), Some(list)),
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "StreamUrl and StreamUrlList: only one may be given".to_owned(),
+                ));
+            }
+            (None, None) => return Err(invalid("StreamUrl is required".to_owned())),
+        };
         let backup_stream_url = source_url(body, "BackupStreamUrl")?;
         let room_id = match body.get("RoomId") {
             Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s.clone(),
@@ -890,7 +964,8 @@ impl Zego {
             return Err(invalid("UpdatePlayer names nothing to change".to_owned()));
         }
         let stream_url = source_url(body, "StreamUrl")?;
-        let stream_url_list = source_list(body)?;
+        // UpdatePlayer publishes no count or length limit for its list.
+        let stream_url_list = source_list(body, None)?;
         if stream_url.is_some() && stream_url_list.is_some() {
             return Err(invalid(
                 "StreamUrl and StreamUrlList: only one may be given".to_owned(),
@@ -1161,32 +1236,37 @@ fn source_url(body: &Map<String, Value>, key: &str) -> Result<Option<String>, Ap
     }
 }
 
-/// An optional `StreamUrlList`: 1 to 100 HTTP/HTTPS URLs, 50000 bytes in all.
-fn source_list(body: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+/// An optional `StreamUrlList`: a non-empty array of non-empty strings (the simulator's
+/// choice; ZEGO publishes no rule for an entry), within `limits` (most entries, most bytes in
+/// all) when given: `CreatePlayer`'s published 100 and 50000; `UpdatePlayer` publishes none.
+fn source_list(
+    body: &Map<String, Value>,
+    limits: Option<(usize, usize)>,
+) -> Result<Option<Vec<String>>, ApiError> {
     let Some(value) = body.get("StreamUrlList") else {
         return Ok(None);
     };
-    let (most, most_bytes) = MAX_URL_LIST;
     let list: Option<Vec<String>> = value.as_array().and_then(|items| {
         items
             .iter()
-            .map(|v| v.as_str().filter(|s| is_source(s)).map(str::to_owned))
+            .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned))
             .collect()
     });
-    match list {
-        Some(list)
-            if (1..=most).contains(&list.len())
-                && list.iter().map(String::len).sum::<usize>() <= most_bytes =>
-        {
-            Ok(Some(list))
-        }
-        _ => Err(err(
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return Err(err(
             350_006_003,
-            format!(
-                "StreamUrlList must hold 1 to {most} HTTP/HTTPS addresses, {most_bytes} bytes in all"
-            ),
-        )),
+            "StreamUrlList must be a non-empty array of addresses",
+        ));
+    };
+    if let Some((most, most_bytes)) = limits
+        && (list.len() > most || list.iter().map(String::len).sum::<usize>() > most_bytes)
+    {
+        return Err(err(
+            350_006_003,
+            format!("StreamUrlList supports up to {most} addresses, {most_bytes} bytes in all"),
+        ));
     }
+    Ok(Some(list))
 }
 
 /// `VideoOptions` / `AudioOptions`: an object of the published numeric sub-fields `table`,
@@ -1835,10 +1915,15 @@ mod tests {
             json!(["https://a/3.mp4"])
         );
         let many: Vec<String> = (0..101).map(|i| format!("https://a/{i}")).collect();
+        let heavy: Vec<String> = (0..50)
+            .map(|i| format!("https://a/{i}/{}", "x".repeat(1000)))
+            .collect();
         for list in [
             json!([]),
             json!(many),
-            json!(["rtmp://a/b"]),
+            json!(heavy),
+            json!([""]),
+            json!(["https://a/1", 2]),
             json!("https://a/1"),
         ] {
             let body = json!({"RoomId": "r", "StreamUrlList": list});
@@ -1847,6 +1932,43 @@ mod tests {
                 350_006_003,
                 "{body}"
             );
+        }
+        // ZEGO publishes no rule for an entry: any scheme, any length (within the total).
+        let long_entry = format!("https://a/{}", "b".repeat(2 * MAX_URL));
+        let other = create(
+            &sim,
+            &s,
+            json!({"RoomId": "r", "StreamUrlList": ["rtmp://a/b", long_entry]}),
+        )
+        .await;
+        assert!(sim.set_player_status(&other, 4));
+        // Nor any count or total for UpdatePlayer's list.
+        for (sequence, list) in [(1, json!(many)), (2, json!(heavy))] {
+            let answer = post(
+                &sim,
+                &s,
+                "UpdatePlayer",
+                &json!({"PlayerId": other, "Sequence": sequence, "StreamUrlList": list}),
+            )
+            .await;
+            assert_eq!(code(&answer), 0, "{answer}");
+        }
+        assert_eq!(
+            sim.player(&other)
+                .expect("player")
+                .stream_url_list
+                .map(|l| l.len()),
+            Some(50)
+        );
+        for list in [json!([]), json!([""]), json!("https://a/1")] {
+            let answer = post(
+                &sim,
+                &s,
+                "UpdatePlayer",
+                &json!({"PlayerId": other, "Sequence": 9, "StreamUrlList": list}),
+            )
+            .await;
+            assert_eq!(code(&answer), 350_006_003, "{list}: {answer}");
         }
         let body =
             json!({"RoomId": "r", "StreamUrl": "https://a/1", "StreamUrlList": ["https://a/2"]});
@@ -2029,12 +2151,19 @@ mod tests {
         assert!(sim.set_player_status(&id, 4));
         let cb = sim.callback(&id, 3).expect("callback");
         let body = &cb.json;
+        // The published shape: Detail an object, Timestamp a string, EventTime a number.
         assert_eq!(body["AppID"], 1_000_000_001u64);
-        assert_eq!(body["RoomId"], "room%201");
+        assert_eq!(body["RoomId"], "room 1");
+        assert_eq!(body["PlayerId"], id.as_str());
         assert_eq!(body["EventType"], 3);
-        assert_eq!(body["Detail"], "%7B%22Status%22%3A4%7D");
+        assert_eq!(body["Detail"], json!({"Status": 4, "PlayIndex": 0}));
+        assert!(body["EventTime"].is_u64(), "{body}");
         // Recompute: sort the three as strings, concatenate, SHA-1.
-        let ts = body["Timestamp"].as_i64().expect("ts").to_string();
+        let ts = body["Timestamp"].as_str().expect("ts").to_owned();
+        assert_eq!(
+            body["EventTime"].as_u64(),
+            ts.parse::<u64>().ok().map(|t| t * 1000)
+        );
         let nonce = body["Nonce"].as_str().expect("nonce");
         let mut parts = [sim.config().callback_secret.clone(), ts, nonce.to_owned()];
         parts.sort();
@@ -2050,14 +2179,56 @@ mod tests {
             cb.json
         );
         assert!(sim.callback("nope", 1).is_none());
-        // Pinned inputs give pinned output.
-        let a = sim.callback_with("r", "p", 1, "abc", 1_700_000_000, None);
-        let b = sim.callback_with("r", "p", 1, "abc", 1_700_000_000, None);
-        assert_eq!(a, b);
+
+        // Each event's Detail as published; a creation also names the source.
+        let created = sim.callback(&id, 1).expect("callback").json;
+        let p = sim.player(&id).expect("player");
         assert_eq!(
-            a.json["Signature"],
-            callback_signature(&sim.config().callback_secret, "1700000000", "abc")
+            created["Detail"],
+            json!({"CreateTime": p.create_time, "PlayTime": p.create_time,
+                   "MaxIdleTime": 300, "StreamUrl": "https://a/b.mp4"})
         );
+        assert!(created.get("PlayerName").is_none(), "no name given");
+        assert_eq!(
+            sim.callback(&id, 4).expect("callback").json["Detail"],
+            json!({"Code": -7, "PlayIndex": 0})
+        );
+        assert!(sim.set_player_status(&id, 8));
+        assert_eq!(
+            sim.callback(&id, 2).expect("callback").json["Detail"],
+            json!({"PlayTime": p.create_time, "Reason": 2})
+        );
+
+        // The older shape, on request: strings URL-encoded, Detail URL-encoded JSON text,
+        // Timestamp a number.
+        assert!(sim.set_player_status(&id, 4));
+        let old = sim
+            .callback_as(&id, 3, CallbackShape::UrlEncoded)
+            .expect("callback")
+            .json;
+        assert_eq!(old["RoomId"], "room%201");
+        assert_eq!(
+            old["Detail"],
+            "%7B%22PlayIndex%22%3A0%2C%22Status%22%3A4%7D"
+        );
+        let ts = old["Timestamp"].as_i64().expect("a number").to_string();
+        let nonce = old["Nonce"].as_str().expect("nonce");
+        assert_eq!(
+            old["Signature"],
+            callback_signature(&sim.config().callback_secret, &ts, nonce)
+        );
+
+        // Pinned inputs give pinned output.
+        let detail = json!({"Status": 4});
+        for shape in [CallbackShape::Published, CallbackShape::UrlEncoded] {
+            let a = sim.callback_with("r", "p", 1, "abc", 1_700_000_000, Some(&detail), shape);
+            let b = sim.callback_with("r", "p", 1, "abc", 1_700_000_000, Some(&detail), shape);
+            assert_eq!(a, b);
+            assert_eq!(
+                a.json["Signature"],
+                callback_signature(&sim.config().callback_secret, "1700000000", "abc")
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,9 +1,17 @@
 //! `parse-callback`: verifying and normalizing ZEGO's Cloud Player callback.
 //!
-//! ZEGO POSTs JSON whose string values are URL-encoded: `AppID`, `RoomId`, `PlayerId`,
-//! `EventType` (1 created, 2 destroyed, 3 status changed, 4 exception), `Nonce`, `Timestamp`,
-//! `Signature`, `EventTime`, `Detail`. Its generic check is
+//! ZEGO POSTs JSON (`Callback/callback.mdx`): `AppID`, `RoomId`, `PlayerId`, `EventType`
+//! (1 created, 2 destroyed, 3 status changed, 4 exception), `Nonce`, `Timestamp` (a string),
+//! `Signature`, `EventTime`, `Detail` (an object). String values that arrive URL-encoded, and
+//! a `Detail` sent as URL-encoded JSON text, are read too. Its generic check is
 //! `Signature == sha1(concat(sort_as_strings([CallbackSecret, Timestamp, Nonce])))`.
+//!
+//! # What reaches the event
+//!
+//! The event's `detail` is rebuilt from the numeric fields of `Detail` that say what happened
+//! ([`DETAIL_FIELDS`]: `Status`, `PlayIndex`, `Reason`, `Code`, `PlayTime`, `CreateTime`,
+//! `MaxIdleTime`), never copied: `Detail` of a creation (EventType 1) carries the source's
+//! `StreamUrl`, and a source URL may hold a token.
 //!
 //! # Sorting with a secret the plugin cannot see
 //!
@@ -25,6 +33,18 @@ use ingest_plugin_sdk::{ErrorKind, IngestEvent, IngestState, ProviderError};
 use serde_json::{Map, Value};
 
 use crate::player::state_for;
+
+/// The `Detail` fields an event's `detail` keeps (when they are numbers, or strings holding
+/// an integer): what happened, never a URL.
+pub const DETAIL_FIELDS: &[&str] = &[
+    "Status",
+    "PlayIndex",
+    "Reason",
+    "Code",
+    "PlayTime",
+    "CreateTime",
+    "MaxIdleTime",
+];
 
 /// The secret holding the CallbackSecret (optional: without it `parse-callback` answers
 /// `unsupported`).
@@ -93,7 +113,9 @@ pub struct Callback {
     pub signature: String,
     /// `EventTime`.
     pub event_time: Option<u64>,
-    /// `Detail`.
+    /// The numeric [`DETAIL_FIELDS`] of `Detail`, as a compact JSON object (keys sorted);
+    /// `None` when `Detail` is absent, unreadable, or holds none of them. Anything else in
+    /// `Detail` (the source's `StreamUrl` …) is dropped.
     pub detail: Option<String>,
     /// `Status`, when the callback (or its JSON `Detail`) carries a player status.
     pub status: Option<i64>,
@@ -174,14 +196,16 @@ pub fn parse(body: &[u8]) -> Result<Callback, ProviderError> {
         .ok_or_else(|| invalid_argument("the callback carries no integer `EventType`"))?;
     // `Callback/callback.mdx` publishes `Detail` as a JSON object; a URL-encoded JSON text is
     // read too.
-    let detail = match map.get("Detail") {
-        Some(object @ Value::Object(_)) => Some(object.to_string()),
-        _ => text(&map, "Detail").filter(|d| !d.is_empty()),
+    let detail_object = match map.get("Detail") {
+        Some(Value::Object(object)) => Some(object.clone()),
+        _ => text(&map, "Detail").and_then(|t| match serde_json::from_str(&t) {
+            Ok(Value::Object(object)) => Some(object),
+            _ => None,
+        }),
     };
-    let status = integer(&map, "Status").or_else(|| {
-        let parsed: Value = serde_json::from_str(detail.as_deref()?).ok()?;
-        integer(parsed.as_object()?, "Status")
-    });
+    let status = integer(&map, "Status")
+        .or_else(|| detail_object.as_ref().and_then(|d| integer(d, "Status")));
+    let detail = detail_object.as_ref().and_then(safe_detail);
     Ok(Callback {
         app_id: text(&map, "AppID")
             .or_else(|| text(&map, "AppId"))
@@ -196,6 +220,23 @@ pub fn parse(body: &[u8]) -> Result<Callback, ProviderError> {
         detail,
         status,
     })
+}
+
+/// The [`DETAIL_FIELDS`] of a callback's `Detail` that are numbers (or strings holding an
+/// integer), as compact JSON text; `None` when there are none.
+fn safe_detail(detail: &Map<String, Value>) -> Option<String> {
+    let kept: Map<String, Value> = DETAIL_FIELDS
+        .iter()
+        .filter_map(|key| {
+            let value = match detail.get(*key)? {
+                Value::Number(n) => Value::Number(n.clone()),
+                Value::String(s) => Value::from(url_decode(s).trim().parse::<i64>().ok()?),
+                _ => return None,
+            };
+            Some(((*key).to_string(), value))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| Value::Object(kept).to_string())
 }
 
 /// The three texts the signature may have been computed over (see the module docs).
@@ -233,8 +274,8 @@ pub fn verify(
     }
     if callback.app_id != app_id.to_string() {
         return Err(unauthenticated(format!(
-            "the callback is for AppID `{}`, not this provider's `{app_id}`",
-            callback.app_id
+            "the callback is for AppID {}, not this provider's `{app_id}`",
+            crate::params::echo(&callback.app_id)
         )));
     }
     Ok(())
@@ -251,6 +292,11 @@ pub fn event_time_ms(t: u64) -> u64 {
 }
 
 /// The normalized event of a verified callback.
+///
+/// An exception (EventType 4: a load or seek timeout, stutter, an odd frame rate …) is
+/// `unknown`, its `Code` in the detail: ZEGO documents that the player retries on its own, so
+/// one exception does not end the ingest. Only a destruction (EventType 2) or a status
+/// change to 6 (source failed), 7 (finished) or 8 (destroyed) does.
 pub fn event(callback: &Callback) -> IngestEvent {
     let state = match callback.event_type {
         1 => IngestState::Starting,
@@ -258,7 +304,6 @@ pub fn event(callback: &Callback) -> IngestEvent {
         3 => callback
             .status
             .map_or(IngestState::Unknown, |s| state_for(s).0),
-        4 => IngestState::Failed,
         _ => IngestState::Unknown,
     };
     IngestEvent {
@@ -388,7 +433,7 @@ mod tests {
         for (kind, state) in [
             (1, IngestState::Starting),
             (2, IngestState::Stopped),
-            (4, IngestState::Failed),
+            (4, IngestState::Unknown),
             (9, IngestState::Unknown),
         ] {
             cb2.event_type = kind;
@@ -409,6 +454,120 @@ mod tests {
         assert_eq!(url_decode("a%20b+c"), "a b c");
         assert_eq!(url_decode("100%"), "100%");
         assert_eq!(url_decode("%FF"), "%FF");
+    }
+
+    /// The creation example of `Callback/callback.mdx`, verbatim but for a real signature:
+    /// its `Detail` carries the source's `StreamUrl`, which must not reach the event.
+    const PUBLISHED_CREATION: &str = r#"{
+  "AppID": 123456789,
+  "RoomId": "room_12",
+  "PlayerId": "XXXXXX",
+  "PlayerName": "XXXXXX",
+  "EventType": 1,
+  "Nonce": "abcdd22113",
+  "Timestamp": "1681221510",
+  "Signature": "XXXXXXX",
+  "EventTime": 1681221510034,
+  "Detail": {
+      "CreateTime": 1681221508,
+      "PlayTime": 1681221508,
+      "MaxIdleTime": 30,
+      "StreamUrl": "https://xxx.com/video/test.mp4"
+  }
+}"#;
+
+    #[test]
+    fn the_published_creation_callback_keeps_no_url() {
+        let secret = "the-secret";
+        let signed = PUBLISHED_CREATION.replace(
+            "\"XXXXXXX\"",
+            &format!("\"{}\"", zego_signature(secret, "1681221510", "abcdd22113")),
+        );
+        let cb = parse(signed.as_bytes()).expect("parse");
+        verify(&LocalCrypto(secret), &cb, 123_456_789).expect("genuine");
+        let e = event(&cb);
+        assert_eq!(e.state, IngestState::Starting);
+        assert_eq!(e.vendor_event, "1");
+        assert_eq!(e.session_ref.as_deref(), Some("XXXXXX"));
+        assert_eq!(e.occurred_at_ms, Some(1_681_221_510_034));
+        let detail = e.detail.expect("detail");
+        assert_eq!(
+            detail,
+            r#"{"CreateTime":1681221508,"MaxIdleTime":30,"PlayTime":1681221508}"#
+        );
+        assert!(
+            !detail.contains("xxx.com") && !detail.contains("http"),
+            "{detail}"
+        );
+
+        // The same Detail as URL-encoded JSON text, with a token in the URL: dropped too.
+        let mut json: Value = serde_json::from_str(&signed).expect("json");
+        json["Detail"] = Value::String(
+            "%7B%22StreamUrl%22%3A%22https%3A%2F%2Fa.example%2Fv.m3u8%3Ftoken%3Ds3cret%22%2C\
+             %22CreateTime%22%3A%221681221508%22%7D"
+                .into(),
+        );
+        let cb = parse(json.to_string().as_bytes()).expect("parse");
+        assert_eq!(cb.detail.as_deref(), Some(r#"{"CreateTime":1681221508}"#));
+        // Only the listed fields, only numbers: nested values, text, unknown keys are dropped;
+        // a Detail that is not a JSON object gives no detail at all.
+        json["Detail"] = serde_json::json!({
+            "Status": "x", "Reason": {"Url": "https://a"}, "StreamUrlList": ["https://a"],
+            "BackupStreamUrl": "https://b", "Code": [1],
+        });
+        assert_eq!(
+            parse(json.to_string().as_bytes()).expect("parse").detail,
+            None
+        );
+        for text in ["https%3A%2F%2Fa.example%2F%3Ftoken%3Ds3cret", "[1]", ""] {
+            json["Detail"] = Value::String(text.into());
+            let cb = parse(json.to_string().as_bytes()).expect("parse");
+            assert_eq!(cb.detail, None, "{text}");
+        }
+    }
+
+    /// An exception (EventType 4) is something the player retries by itself: `unknown`, with
+    /// ZEGO's code in the detail, not `failed`.
+    #[test]
+    fn an_exception_does_not_fail_the_ingest() {
+        let sig = zego_signature("s", "1700000000", "n");
+        let mut json: Value = serde_json::from_slice(&body(&sig, "n", "1700000000")).expect("json");
+        json["EventType"] = 4.into();
+        json["Detail"] = serde_json::json!({"Code": -7, "PlayIndex": 0});
+        let e = event(&parse(json.to_string().as_bytes()).expect("parse"));
+        assert_eq!(e.state, IngestState::Unknown);
+        assert_eq!(e.vendor_event, "4");
+        assert_eq!(e.detail.as_deref(), Some(r#"{"Code":-7,"PlayIndex":0}"#));
+        // What ends it: a destruction, or a status of 6, 7 or 8.
+        json["EventType"] = 2.into();
+        json["Detail"] = serde_json::json!({"PlayTime": 1_700_000_000, "Reason": 3});
+        let e = event(&parse(json.to_string().as_bytes()).expect("parse"));
+        assert_eq!(e.state, IngestState::Stopped);
+        assert_eq!(
+            e.detail.as_deref(),
+            Some(r#"{"PlayTime":1700000000,"Reason":3}"#)
+        );
+        json["EventType"] = 3.into();
+        for (status, state) in [
+            (6, IngestState::Failed),
+            (7, IngestState::Stopped),
+            (8, IngestState::Stopped),
+        ] {
+            json["Detail"] = serde_json::json!({"Status": status, "PlayIndex": 0});
+            let e = event(&parse(json.to_string().as_bytes()).expect("parse"));
+            assert_eq!(e.state, state, "{status}");
+        }
+    }
+
+    #[test]
+    fn an_app_id_is_echoed_bounded() {
+        let sig = zego_signature("s", "1700000000", "n");
+        let mut json: Value = serde_json::from_slice(&body(&sig, "n", "1700000000")).expect("json");
+        json["AppID"] = Value::String("9".repeat(5000));
+        let cb = parse(json.to_string().as_bytes()).expect("parse");
+        let e = verify(&LocalCrypto("s"), &cb, 1).expect_err("other app");
+        assert!(e.message.len() < 300, "{}", e.message);
+        assert!(e.message.contains("(5000 bytes)"), "{}", e.message);
     }
 
     #[test]

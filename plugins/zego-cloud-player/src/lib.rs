@@ -153,7 +153,8 @@ impl Guest for ZegoCloudPlayer {
     /// of a request that carries a source), the source first. When ZEGO refuses the first with
     /// a code that may mean the player is gone, one `DescribePlayers` tells `not-found` (not
     /// listed) and `failed-precondition` (ended) from a genuine parameter error. When the
-    /// second fails, the error says the source was changed and the rest was not.
+    /// second fails, the error says the source was changed and the rest was not, and is never
+    /// retryable (repeating the update would load the source again).
     fn update(request: UpdateRequest) -> Result<UpdateResult, ProviderError> {
         let id = player::player_id(&request.session_ref)?;
         let plan = player::update_plan(&request, id, context::now_ms())?;

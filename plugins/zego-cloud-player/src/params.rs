@@ -11,12 +11,14 @@ use ingest_plugin_sdk::error::invalid_argument;
 use ingest_plugin_sdk::options::Options;
 use serde_json::{Map, Value};
 
-/// Longest `StreamUrl` / `BackupStreamUrl`, bytes (also applied to each `StreamUrlList`
-/// entry).
+/// Longest `StreamUrl` / `BackupStreamUrl`, bytes. The plugin also holds each
+/// `StreamUrlList` entry to it (its own choice: ZEGO publishes no per-entry length).
 pub const MAX_URL: usize = 1024;
-/// Most `StreamUrlList` entries.
+/// Most `StreamUrlList` entries (published for `CreatePlayer`; the plugin applies it to
+/// `UpdatePlayer` too, which publishes no limit).
 pub const MAX_URL_LIST: usize = 100;
-/// Longest `StreamUrlList`, all entries together, bytes.
+/// Longest `StreamUrlList`, all entries together, bytes (published for `CreatePlayer`; applied
+/// to `UpdatePlayer` too, as [`MAX_URL_LIST`]).
 pub const MAX_URL_LIST_BYTES: usize = 50_000;
 /// Longest `RoomId`, bytes.
 pub const MAX_ROOM_ID: usize = 128;
@@ -30,6 +32,10 @@ pub const IDLE_TIME: (i64, i64) = (5, 3000);
 /// `PlayTime` (a Unix time in seconds, or 0 for "now") may be at most this many seconds
 /// before the player's creation…
 pub const PLAY_TIME_BEFORE: i64 = 86_400;
+/// …which ZEGO measures from `CreateTime`, a little after the call's clock: the plugin's
+/// earliest `PlayTime` is this many seconds later than `call's clock − PLAY_TIME_BEFORE`, so
+/// a value the plugin passes is not refused at ZEGO for being a moment too old.
+pub const PLAY_TIME_MARGIN: i64 = 60;
 /// …and at most this many seconds after it.
 pub const PLAY_TIME_AFTER: i64 = 1_800;
 /// Longest `DelayDestroySeconds`.
@@ -41,6 +47,53 @@ pub const MAX_SEEK_TO: i64 = u32::MAX as i64;
 /// Largest `Sequence` the plugin sends: 2^53 − 1, the largest integer every JSON reader
 /// keeps exactly.
 pub const MAX_SEQUENCE: i64 = (1 << 53) - 1;
+/// The default `Sequence` of an update is the call's clock in milliseconds times this, plus
+/// the request's index within the update (0, or 1 for the second request of a split one):
+/// every millisecond has room for this many requests, so an update one millisecond after a
+/// split one still sends a greater `Sequence`. Today's clock × 16 is about 2.7 × 10^13, far
+/// below [`MAX_SEQUENCE`] (about 9 × 10^15, reached in the year 19 800).
+pub const SEQUENCE_STEPS: i64 = 16;
+/// Longest piece of a caller's input an error message repeats, characters (longer ones are
+/// cut, see [`echo`]).
+pub const MAX_ECHO: usize = 64;
+
+/// A caller's value for an error message: at most [`MAX_ECHO`] characters of it, quoted and
+/// escaped as Rust's `{:?}` does (so control characters and quotes cannot forge the message),
+/// with `…` and its full length when it was cut.
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHO) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
+/// Refuses an `options` key outside `allowed` (an update's: a misspelt change must not be
+/// answered "done"), naming the key (bounded, [`echo`]) and the keys that are read.
+pub fn only(options_json: &str, allowed: &[&str]) -> Result<(), ProviderError> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(options_json) else {
+        return Ok(());
+    };
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(invalid_argument(format!(
+            "{} is not a setting this provider can change on a running ingest (it can \
+             change: {})",
+            key_name("options", k),
+            allowed.join(", ")
+        ))),
+    }
+}
+
+/// How an error message names the caller's key `key` under `parent` (`options`,
+/// `options.video_options` …): `` `parent.key` `` for a short key without control characters
+/// or backquotes, else `a key of `parent`, "…"` with the key bounded by [`echo`].
+pub fn key_name(parent: &str, key: &str) -> String {
+    if key.chars().count() <= MAX_ECHO && !key.chars().any(|c| c.is_control() || c == '`') {
+        format!("`{parent}.{key}`")
+    } else {
+        format!("a key of `{parent}`, {}", echo(key))
+    }
+}
 
 /// What a numeric sub-field of `VideoOptions` / `AudioOptions` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +211,11 @@ pub fn check_url(field: &str, url: &str) -> Result<String, ProviderError> {
 /// `options.stream_url_list` (a list player's sources): a non-empty JSON array of at most
 /// [`MAX_URL_LIST`] URLs, each checked by [`check_url`], at most [`MAX_URL_LIST_BYTES`] bytes
 /// together. `None` when absent.
+///
+/// ZEGO publishes only the count and the total, and only for `CreatePlayer`. Holding each
+/// entry to `StreamUrl`'s HTTP/HTTPS and 1024-byte rule, and an update's list to
+/// `CreatePlayer`'s count and total, is the plugin's own choice (the list replaces what a
+/// player created with such a list plays).
 pub fn url_list(options: &Options) -> Result<Option<Vec<String>>, ProviderError> {
     const KEY: &str = "options.stream_url_list";
     let Some(value) = options.get("stream_url_list") else {
@@ -214,16 +272,24 @@ pub fn media_object(
         let Some((_, allowed)) = table.iter().find(|(n, _)| n == name) else {
             let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
             return Err(invalid_argument(format!(
-                "`options.{key}.{name}` is not a field of ZEGO's {action} {field} (it takes: \
-                 {})",
+                "{} is not a field of ZEGO's {action} {field} (it takes: {})",
+                key_name(&format!("options.{key}"), name),
                 names.join(", ")
             )));
         };
         match v.as_i64() {
             Some(n) if allowed.admits(n) => {}
             _ => {
+                let given = match v {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => format!("the string {}", echo(s)),
+                    Value::Bool(_) => "a boolean".to_string(),
+                    Value::Null => "null".to_string(),
+                    Value::Array(_) => "an array".to_string(),
+                    Value::Object(_) => "an object".to_string(),
+                };
                 return Err(invalid_argument(format!(
-                    "`options.{key}.{name}` is {v}; ZEGO takes {}",
+                    "`options.{key}.{name}` is {given}; ZEGO takes {}",
                     allowed.describe()
                 )));
             }
@@ -414,6 +480,34 @@ mod tests {
         assert!(audio(r#"{"audio_options":{"Volume":200,"AudioBitrate":192}}"#).is_ok());
         assert!(refused(audio(r#"{"audio_options":{"Volume":201}}"#)).contains("0 to 200"));
         assert!(refused(audio(r#"{"audio_options":{"SoundChannel":2}}"#)).contains("AudioBitrate"));
+    }
+
+    #[test]
+    fn echoes_are_bounded_and_escaped() {
+        assert_eq!(echo("abc"), r#""abc""#);
+        assert_eq!(echo("a\"b\n"), r#""a\"b\n""#);
+        let long = "é".repeat(100);
+        let e = echo(&long);
+        assert!(
+            e.starts_with(&format!("\"{}\"…", "é".repeat(MAX_ECHO))),
+            "{e}"
+        );
+        assert!(e.ends_with("(200 bytes)"), "{e}");
+        assert_eq!(echo(&"a".repeat(MAX_ECHO)).len(), MAX_ECHO + 2);
+        assert_eq!(key_name("options", "stream_id"), "`options.stream_id`");
+        assert_eq!(key_name("options", "a`b"), r#"a key of `options`, "a`b""#);
+        assert!(key_name("options", &"k".repeat(65)).contains("(65 bytes)"));
+        assert!(only(r#"{"seek_to":1}"#, &["seek_to"]).is_ok());
+        assert!(only("", &["seek_to"]).is_ok());
+        let msg = refused(only(
+            r#"{"seek_to":1,"volume":2}"#,
+            &["seek_to", "sequence"],
+        ));
+        assert_eq!(
+            msg,
+            "`options.volume` is not a setting this provider can change on a running ingest \
+             (it can change: seek_to, sequence)"
+        );
     }
 
     #[test]

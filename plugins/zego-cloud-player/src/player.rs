@@ -12,7 +12,7 @@ use ingest_plugin_sdk::{
 use serde_json::{Map, Value, json};
 
 use crate::api::Reply;
-use crate::params::{self, MAX_PLAYER_NAME, MAX_ROOM_ID, MAX_STREAM_ID, check_url};
+use crate::params::{self, MAX_PLAYER_NAME, MAX_ROOM_ID, MAX_STREAM_ID, check_url, echo};
 use crate::settings::Settings;
 
 pub use crate::params::is_stream_id;
@@ -97,14 +97,16 @@ pub fn create_body(
     if let Some(stream_id) = options.str("stream_id")? {
         if !is_stream_id(&stream_id) {
             return Err(invalid_argument(format!(
-                "`options.stream_id` is `{stream_id}`; it must be 1 to {MAX_STREAM_ID} \
-                 characters of 0-9 A-Z a-z _ -"
+                "`options.stream_id` is {}; it must be 1 to {MAX_STREAM_ID} characters of 0-9 \
+                 A-Z a-z _ -",
+                echo(&stream_id)
             )));
         }
         if settings.is_test == Some(true) && !stream_id.starts_with(&settings.test_prefix()) {
             return Err(invalid_argument(format!(
-                "`options.stream_id` is `{stream_id}`; with `is_test = true` ZEGO requires \
-                 stream ids that start with `{}`",
+                "`options.stream_id` is {}; with `is_test = true` ZEGO requires stream ids \
+                 that start with `{}`",
+                echo(&stream_id),
                 settings.test_prefix()
             )));
         }
@@ -160,21 +162,25 @@ pub fn create_body(
 
 /// `options.play_time` → `PlayTime`: 0 (play once created), or a Unix time in seconds from
 /// [`params::PLAY_TIME_BEFORE`] before to [`params::PLAY_TIME_AFTER`] after the call's clock
-/// (ZEGO's window around the player's creation).
+/// (ZEGO's window around the player's creation), the earliest moved
+/// [`params::PLAY_TIME_MARGIN`] later: ZEGO measures from `CreateTime`, which comes after the
+/// call's clock, so a value at the very edge would pass here and be refused there.
 fn play_time(options: &Options, now_secs: u64) -> Result<Option<i64>, ProviderError> {
     let Some(n) = options.int("play_time", 0, i64::MAX)? else {
         return Ok(None);
     };
     let now = i64::try_from(now_secs).unwrap_or(i64::MAX);
     let (earliest, latest) = (
-        now.saturating_sub(params::PLAY_TIME_BEFORE),
+        now.saturating_sub(params::PLAY_TIME_BEFORE - params::PLAY_TIME_MARGIN),
         now.saturating_add(params::PLAY_TIME_AFTER),
     );
     if n != 0 && !(earliest..=latest).contains(&n) {
         return Err(invalid_argument(format!(
             "`options.play_time` is {n}; ZEGO takes 0 (play once created) or a Unix time in \
-             seconds from one day before to 30 minutes after the player's creation, now \
-             {earliest} to {latest}"
+             seconds from one day before to 30 minutes after the player's creation: now \
+             {earliest} to {latest} (the earliest kept {} s inside ZEGO's window, which starts \
+             from the creation time, a moment after this call)",
+            params::PLAY_TIME_MARGIN
         )));
     }
     Ok(Some(n))
@@ -232,7 +238,10 @@ pub struct UpdatePlan {
 ///
 /// Each body holds `PlayerId`, `Sequence` and only the fields that change (keys in sorted
 /// order). `Sequence` is `options.sequence` when given, else `now_ms` (the call's clock in
-/// milliseconds); a second request carries the first's plus one. A new source (`stream_url`
+/// milliseconds) × [`params::SEQUENCE_STEPS`]; a second request carries the first's plus one.
+/// So the default increases across updates a millisecond or more apart, a split one
+/// included (its second request's `now_ms × 16 + 1` stays below the next millisecond's
+/// `(now_ms + 1) × 16`). A new source (`stream_url`
 /// → `StreamUrl`, or `options.stream_url_list` → `StreamUrlList`) with any other change is
 /// split in two: the source first, then the rest. Refuses options it does not read, a source
 /// that is not HTTP/HTTPS, both source kinds at once, and an update that changes nothing.
@@ -242,7 +251,7 @@ pub fn update_plan(
     now_ms: u64,
 ) -> Result<UpdatePlan, ProviderError> {
     let options = Options::parse(&req.options_json)?;
-    options.only(UPDATE_KEYS)?;
+    params::only(&req.options_json, UPDATE_KEYS)?;
 
     let mut source = Map::new();
     match (req.stream_url.as_deref(), params::url_list(&options)?) {
@@ -288,6 +297,7 @@ pub fn update_plan(
         Some(n) => n,
         None => i64::try_from(now_ms)
             .unwrap_or(params::MAX_SEQUENCE)
+            .saturating_mul(params::SEQUENCE_STEPS)
             .clamp(1, params::MAX_SEQUENCE - 1),
     };
     let body = |mut fields: Map<String, Value>, sequence: i64| {
@@ -338,17 +348,33 @@ fn changed_fields(body: &Value) -> String {
 /// The error when the second `UpdatePlayer` of a split update (`rest`) is refused after the
 /// source change (answered by `source`) succeeded: ZEGO's refusal (kind, code, request id)
 /// with a message that says the source did change and what was not applied.
+///
+/// Never `retryable`, whatever the refusal was: repeating the whole update would send the
+/// source again, and ZEGO reloads a source it is given (playback restarts). Only the other
+/// changes, without the source, are worth sending again; a retry-after hint the refusal
+/// carried is kept in the message for that.
 pub fn rest_refused(refused: ProviderError, source: &Reply, rest: &Value) -> ProviderError {
+    let wait = match (refused.retryable, refused.retry_after_secs) {
+        (_, Some(secs)) => format!(" (ZEGO asked to wait {secs} s before trying again)"),
+        (true, None) => " (ZEGO's refusal is temporary)".to_string(),
+        (false, None) => String::new(),
+    };
     let message = format!(
         "the update was applied only in part: ZEGO changed the source (UpdatePlayer RequestId \
          {}), but the second UpdatePlayer, with the other changes ({}), failed and they were \
-         not applied: {} — the player now plays the new source; send the other changes again \
-         without the source",
+         not applied: {} — the player now plays the new source; do not repeat this update \
+         (that would load the source again and restart playback): send the other changes \
+         again without the source{wait}",
         source.request_id.as_deref().unwrap_or("not given"),
         changed_fields(rest),
         refused.message
     );
-    ProviderError { message, ..refused }
+    ProviderError {
+        message,
+        retryable: false,
+        retry_after_secs: None,
+        ..refused
+    }
 }
 
 /// The result of a successful `UpdatePlayer`: the PlayerId, and so the session reference, stays.
@@ -383,15 +409,17 @@ pub fn update_refused(refused: ProviderError, described: Reply, player_id: &str)
         IngestState::NotFound => (
             ErrorKind::NotFound,
             format!(
-                "ZEGO refused UpdatePlayer and lists no player `{player_id}`: it ended and was \
-                 forgotten, or never existed; start a new ingest"
+                "ZEGO refused UpdatePlayer and lists no player {}: it ended and was forgotten, \
+                 or never existed; start a new ingest",
+                echo(player_id)
             ),
         ),
         IngestState::Failed | IngestState::Stopped => (
             ErrorKind::FailedPrecondition,
             format!(
-                "ZEGO refused UpdatePlayer: player `{player_id}` is no longer running (Status \
-                 {}: {}); an ended player cannot be updated, start a new ingest",
+                "ZEGO refused UpdatePlayer: player {} is no longer running (Status {}: {}); an \
+                 ended player cannot be updated, start a new ingest",
+                echo(player_id),
                 found.vendor_state.as_deref().unwrap_or("?"),
                 found.detail.as_deref().unwrap_or("ended")
             ),
@@ -508,7 +536,7 @@ pub fn status(reply: Reply, player_id: &str) -> Result<IngestStatus, ProviderErr
         return Ok(IngestStatus {
             state: IngestState::NotFound,
             vendor_state: None,
-            detail: Some(format!("ZEGO lists no player `{player_id}`")),
+            detail: Some(format!("ZEGO lists no player {}", echo(player_id))),
             vendor_request_id: reply.request_id,
         });
     };
@@ -615,7 +643,7 @@ mod tests {
             r#"{"max_idle_time":5}"#,
             r#"{"max_idle_time":3000}"#,
             r#"{"play_time":0}"#,
-            r#"{"play_time":1699913600}"#,
+            r#"{"play_time":1699913660}"#,
             r#"{"play_time":1700001800}"#,
             r#"{"delay_destroy_seconds":3600}"#,
             r#"{"repeat_times":1}"#,
@@ -674,6 +702,13 @@ mod tests {
                 r#"{"play_time":1699913599}"#,
                 "`options.play_time` is 1699913599",
             ),
+            // ZEGO's edge, exactly a day before the call's clock: ZEGO measures from the
+            // creation, a moment later, and would refuse it; the plugin keeps a minute inside.
+            (
+                r#"{"play_time":1699913600}"#,
+                "now 1699913660 to 1700001800",
+            ),
+            (r#"{"play_time":1699913659}"#, "`options.play_time`"),
             (
                 r#"{"play_time":1700001801}"#,
                 "from one day before to 30 minutes after",
@@ -812,13 +847,13 @@ mod tests {
         let p = plan(Some(" https://media.example/b.flv "), "{}");
         assert_eq!(
             p.first.to_string(),
-            r#"{"PlayerId":"p-1","Sequence":1700000000123,"StreamUrl":"https://media.example/b.flv"}"#
+            r#"{"PlayerId":"p-1","Sequence":27200000001968,"StreamUrl":"https://media.example/b.flv"}"#
         );
         assert_eq!(p.rest, None);
         let p = plan(None, r#"{"audio_options":{"AudioBitrate":64}}"#);
         assert_eq!(
             p.first.to_string(),
-            r#"{"AudioOptions":{"AudioBitrate":64},"PlayerId":"p-1","Sequence":1700000000123}"#
+            r#"{"AudioOptions":{"AudioBitrate":64},"PlayerId":"p-1","Sequence":27200000001968}"#
         );
         assert_eq!(p.rest, None);
         // Pause, seek and repeat; the caller's sequence wins over the clock.
@@ -839,7 +874,7 @@ mod tests {
         );
         assert_eq!(
             p.first.to_string(),
-            r#"{"PlayerId":"p-1","Sequence":1700000000123,"StreamUrlList":["https://a/1.mp4","http://a/2.mp4"]}"#
+            r#"{"PlayerId":"p-1","Sequence":27200000001968,"StreamUrlList":["https://a/1.mp4","http://a/2.mp4"]}"#
         );
     }
 
@@ -853,11 +888,11 @@ mod tests {
         );
         assert_eq!(
             p.first.to_string(),
-            r#"{"PlayerId":"p-1","Sequence":1700000000123,"StreamUrl":"https://media.example/c.m3u8"}"#
+            r#"{"PlayerId":"p-1","Sequence":27200000001968,"StreamUrl":"https://media.example/c.m3u8"}"#
         );
         assert_eq!(
             p.rest.expect("second request").to_string(),
-            r#"{"BackupStreamUrl":"https://b/c.m3u8","IsPause":0,"PlayerId":"p-1","SeekTo":5,"Sequence":1700000000124,"VideoOptions":{"Width":640}}"#
+            r#"{"BackupStreamUrl":"https://b/c.m3u8","IsPause":0,"PlayerId":"p-1","SeekTo":5,"Sequence":27200000001969,"VideoOptions":{"Width":640}}"#
         );
         let p = plan(
             None,
@@ -890,9 +925,18 @@ mod tests {
             br#"{"Code":350006001,"Message":"busy","RequestId":"u-2"}"#,
         )
         .expect_err("refused");
+        assert!(refused.retryable, "ZEGO's rate limit alone is retryable");
         let rest = json!({"PlayerId":"p-1","Sequence":2,"IsPause":1,"SeekTo":5});
         let e = rest_refused(refused.clone(), &source, &rest);
-        assert_eq!((e.kind, e.retryable), (refused.kind, refused.retryable));
+        // Repeating the whole update would load the source again (playback restarts): not
+        // retryable, whatever the second refusal was.
+        assert_eq!((e.kind, e.retryable), (refused.kind, false));
+        assert!(
+            e.message.contains("do not repeat this update"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("temporary"), "{}", e.message);
         assert_eq!(e.vendor_code.as_deref(), Some("350006001"));
         assert_eq!(e.vendor_request_id.as_deref(), Some("u-2"));
         for needle in [
@@ -904,6 +948,93 @@ mod tests {
         ] {
             assert!(e.message.contains(needle), "{needle}: {}", e.message);
         }
+        // A retry-after hint moves into the message.
+        let throttled =
+            crate::api::parse_reply("UpdatePlayer", 429, Some("7"), b"").expect_err("429");
+        assert_eq!(throttled.retry_after_secs, Some(7));
+        let e = rest_refused(throttled, &source, &rest);
+        assert_eq!((e.retryable, e.retry_after_secs), (false, None));
+        assert!(e.message.contains("wait 7 s"), "{}", e.message);
+    }
+
+    /// The default Sequence is the clock in ms × 16 plus the request's index, so an update a
+    /// millisecond after a split one still sends a greater Sequence (with ms, a split one at T
+    /// sent T + 1 second, and an update at T + 1 repeated it).
+    #[test]
+    fn default_sequences_increase_across_updates() {
+        let split = update_plan(
+            &update(Some("https://a/b"), r#"{"seek_to":1}"#),
+            "p-1",
+            NOW_MS,
+        )
+        .expect("split");
+        let next = update_plan(&update(None, r#"{"seek_to":2}"#), "p-1", NOW_MS + 1).expect("next");
+        let next_split = update_plan(
+            &update(Some("https://a/c"), r#"{"seek_to":3}"#),
+            "p-1",
+            NOW_MS + 2,
+        )
+        .expect("split");
+        let sent: Vec<i64> = [
+            &split.first,
+            split.rest.as_ref().expect("rest"),
+            &next.first,
+            &next_split.first,
+            next_split.rest.as_ref().expect("rest"),
+        ]
+        .iter()
+        .map(|b| b["Sequence"].as_i64().expect("sequence"))
+        .collect();
+        assert!(sent.windows(2).all(|w| w[0] < w[1]), "{sent:?}");
+        let base = i64::try_from(NOW_MS).expect("ms") * params::SEQUENCE_STEPS;
+        assert_eq!(sent[..3], [base, base + 1, base + params::SEQUENCE_STEPS]);
+        // Far below 2^53 (a 300th of it today); a clock beyond it is held under it.
+        assert!(base < params::MAX_SEQUENCE / 300);
+        let far = update_plan(&update(None, r#"{"seek_to":2}"#), "p-1", u64::MAX).expect("far");
+        assert_eq!(far.first["Sequence"], params::MAX_SEQUENCE - 1);
+    }
+
+    /// Error messages repeat a caller's value bounded and escaped.
+    #[test]
+    fn echoed_input_is_bounded() {
+        let long = "x".repeat(5000);
+        let e = create_body(
+            &request(&json!({ "stream_id": format!("{long} \u{1b}[31m") }).to_string()),
+            &settings(None),
+            NOW,
+        )
+        .expect_err("stream id");
+        assert!(e.message.len() < 300, "{}", e.message);
+        assert!(e.message.contains("(5006 bytes)"), "{}", e.message);
+        assert!(!e.message.contains('\u{1b}'), "{}", e.message);
+        let e = create_body(&request(r#"{"stream_id":"a\nb"}"#), &settings(None), NOW)
+            .expect_err("stream id");
+        assert!(e.message.contains(r#"is "a\nb";"#), "{}", e.message);
+        let e = create_body(
+            &request(&json!({ "stream_id": long }).to_string()),
+            &settings(Some(true)),
+            NOW,
+        )
+        .expect_err("prefix");
+        assert!(e.message.len() < 300, "{}", e.message);
+        for options in [
+            json!({ long.as_str(): 1 }),
+            json!({"video_options": { long.as_str(): 1 }}),
+            json!({"video_options": {"Width": long}}),
+        ] {
+            let e = update_plan(&update(None, &options.to_string()), "p-1", NOW_MS)
+                .expect_err("refused");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.len() < 400, "{}", e.message);
+            assert!(e.message.contains("(5000 bytes)"), "{}", e.message);
+        }
+        let gone = update_refused(
+            crate::api::parse_reply("UpdatePlayer", 200, None, br#"{"Code":350006003}"#)
+                .expect_err("refused"),
+            reply(r#"{"Code":0,"Data":{"Players":[]}}"#),
+            &long,
+        );
+        assert!(gone.message.len() < 300, "{}", gone.message);
     }
 
     #[test]
@@ -1039,7 +1170,7 @@ mod tests {
             "p-1",
         );
         assert_eq!((e.kind, e.retryable), (ErrorKind::NotFound, false));
-        assert!(e.message.contains("`p-1`"), "{}", e.message);
+        assert!(e.message.contains(r#"player "p-1""#), "{}", e.message);
         assert_eq!(e.vendor_code.as_deref(), Some("350006003"));
         assert_eq!(e.vendor_message.as_deref(), Some("no running player"));
         assert_eq!(e.vendor_request_id.as_deref(), Some("u-1"));
