@@ -1101,7 +1101,8 @@ async fn uids_only_when_asked_for_and_only_canonical() {
             Some(identity_start("room-id2", user, "t", uid.clone())),
         )
         .await;
-        assert_invalid(&refused, &format!("`user_id` `{user}` is not an Agora uid"));
+        let quoted = serde_json::to_string(user).expect("a JSON string");
+        assert_invalid(&refused, &format!("`user_id` {quoted} is not an Agora uid"));
     }
     assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 
@@ -1166,10 +1167,34 @@ async fn uids_only_when_asked_for_and_only_canonical() {
     assert_eq!(sim.players()[2].token_error, None);
 }
 
+/// The player name the plugin derives without `display_name` (plugins/agora-js README,
+/// "Player names"), computed here independently: `user_id`'s first 47 characters with every
+/// character outside `a-z A-Z 0-9 - _` replaced by `_`, `-`, and the FNV-1a 64 hash of
+/// `room_id + "\0" + user_id` in 16 lowercase hex digits.
+fn derived_name(room: &str, user: &str) -> String {
+    let stem: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(47)
+        .collect();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("{room}\0{user}").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{stem}-{hash:016x}")
+}
+
 /// The player `name` takes only `a-z A-Z 0-9 - _` (at most 64): an explicit `display_name`
-/// outside that is refused before the vendor; without one, a user id with other characters
-/// gets a valid name derived from it, the same every time (so Agora's name uniqueness still
-/// stops a second player for the same user).
+/// outside that is refused before the vendor; without one, the user id and the channel give a
+/// valid name, the same every time (so Agora's name uniqueness still stops a second player for
+/// the same user in the same channel).
 #[tokio::test]
 async fn player_names_follow_agoras_rule() {
     let sim = sim().await;
@@ -1207,7 +1232,9 @@ async fn player_names_follow_agoras_rule() {
         "{name}"
     );
     assert!(name.starts_with("relay_bot_1__studio_-"), "{name}");
-    // The same user again while it runs: the same name, so Agora refuses a second player.
+    assert_eq!(name, derived_name("room-n1", odd));
+    // The same user in the same channel again while it runs: the same name, so Agora refuses
+    // a second player.
     let again = call(
         &gw,
         "POST",
@@ -1233,12 +1260,191 @@ async fn player_names_follow_agoras_rule() {
     assert_eq!(other.status, 201, "{}", other.text);
     let other_name = sim.players()[1].request["name"].clone();
     assert_ne!(other_name, json!(name));
-    // A valid user id is its own name; a valid display_name is sent as given.
+    // A valid user id gets the hash too (the channel is in it); a valid display_name is sent
+    // as given.
+    let valid = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-n1", "bot-3", "t", json!({}))),
+    )
+    .await;
+    assert_eq!(valid.status, 201, "{}", valid.text);
+    let valid_name = sim.players()[2].request["name"].clone();
+    assert_eq!(valid_name, json!(derived_name("room-n1", "bot-3")));
     let mut body = identity_start("room-n1", "bot-2", "t", json!({}));
     body["display_name"] = json!("Relay_2-a");
     let named = call(&gw, "POST", "/v1/ingests", Some(body)).await;
     assert_eq!(named.status, 201, "{}", named.text);
-    assert_eq!(sim.players()[2].request["name"], "Relay_2-a");
+    assert_eq!(sim.players()[3].request["name"], "Relay_2-a");
+}
+
+/// Agora's player names are unique in the whole project, not per channel: the same relay user
+/// (no `display_name`) starts in two channels at once — the derived names differ because the
+/// channel is part of them — while a second start in the same channel is still refused.
+#[tokio::test]
+async fn the_same_user_starts_in_two_channels() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    for user in ["relay-bot", "relay bot#2"] {
+        let mut names = Vec::new();
+        for room in ["room-a", "room-b"] {
+            let started = call(
+                &gw,
+                "POST",
+                "/v1/ingests",
+                Some(identity_start(room, user, "t", json!({}))),
+            )
+            .await;
+            assert_eq!(started.status, 201, "{user} in {room}: {}", started.text);
+            let player = sim.players().pop().expect("a player");
+            assert_eq!((player.channel(), player.account()), (room, Some(user)));
+            let name = player.request["name"].as_str().expect("a name").to_owned();
+            assert_eq!(name, derived_name(room, user), "{user} in {room}");
+            names.push(name);
+        }
+        assert_ne!(names[0], names[1], "{user}");
+        let again = call(
+            &gw,
+            "POST",
+            "/v1/ingests",
+            Some(identity_start("room-b", user, "t", json!({}))),
+        )
+        .await;
+        assert_eq!(again.status, 409, "{user}: {}", again.text);
+        assert_eq!(again.json["kind"], "already-exists", "{}", again.text);
+        assert!(
+            again
+                .text
+                .contains("this user already has a player in this channel"),
+            "{}",
+            again.text
+        );
+    }
+    assert_eq!(sim.live().len(), 4);
+}
+
+/// `user_id_as` is read the same way from the option as from the provider config: surrounding
+/// whitespace trimmed, then exactly `account` or `uid`.
+#[tokio::test]
+async fn user_id_as_is_trimmed_in_the_option_as_in_the_config() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    for (given, uid) in [(" uid\t", true), ("\naccount ", false)] {
+        let started = call(
+            &gw,
+            "POST",
+            "/v1/ingests",
+            Some(identity_start(
+                "room-t1",
+                "77",
+                "t",
+                json!({"user_id_as": given}),
+            )),
+        )
+        .await;
+        assert_eq!(started.status, 201, "{given:?}: {}", started.text);
+        let player = sim.players().pop().expect("a player");
+        assert_eq!(
+            (player.uid(), player.account()),
+            if uid {
+                (Some(77), None)
+            } else {
+                (None, Some("77"))
+            },
+            "{given:?}"
+        );
+        let stop = call(
+            &gw,
+            "DELETE",
+            &format!("/v1/ingests/{}", started.json["id"].as_str().expect("id")),
+            None,
+        )
+        .await;
+        assert!(stop.status < 300, "{}", stop.text);
+    }
+    let gw = gateway_from(toml_config(
+        &sim.base_url(),
+        sim.config(),
+        &[("user_id_as", "\" uid \"")],
+    ))
+    .await;
+    let started = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-t2", "78", "t", json!({}))),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    assert_eq!(sim.players().pop().expect("a player").uid(), Some(78));
+    // Case matters, and a value that is not a string is refused, in either place.
+    for bad in [json!("UID"), json!(1), json!(["uid"])] {
+        let refused = call(
+            &gw,
+            "POST",
+            "/v1/ingests",
+            Some(identity_start(
+                "room-t2",
+                "79",
+                "t",
+                json!({"user_id_as": bad}),
+            )),
+        )
+        .await;
+        assert_invalid(&refused, "`options.user_id_as`");
+    }
+    let gw = gateway_from(toml_config(
+        &sim.base_url(),
+        sim.config(),
+        &[("user_id_as", "\"Uid\"")],
+    ))
+    .await;
+    let refused = call(
+        &gw,
+        "POST",
+        "/v1/ingests",
+        Some(identity_start("room-t2", "79", "t", json!({}))),
+    )
+    .await;
+    assert_invalid(&refused, "the provider config key `user_id_as` is \"Uid\"");
+    assert_eq!(sim.live().len(), 1, "the two option starts were stopped");
+}
+
+/// A refused caller value is repeated in the error escaped and cut: a JSON string of at most
+/// 64 characters then its length, never the whole value or a raw control character.
+#[tokio::test]
+async fn refused_values_are_quoted_and_cut_in_errors() {
+    let sim = sim().await;
+    let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let long = format!("bad\n`name` {}", "z".repeat(200));
+    let head: String = long.chars().take(64).collect();
+    let shown = format!(
+        "{}… ({} characters)",
+        serde_json::to_string(&head).expect("a JSON string"),
+        long.chars().count()
+    );
+    let mut named = identity_start("room-e1", "bot-e", "t", json!({}));
+    named["display_name"] = json!(long);
+    let cases = [
+        (named, format!("`display_name` {shown} cannot be")),
+        (
+            identity_start("room-e1", &long, "t", json!({})),
+            format!("`user_id` {shown} must be"),
+        ),
+        (
+            identity_start("room-e1", &long, "t", json!({"user_id_as": "uid"})),
+            format!("`user_id` {shown} is not an Agora uid"),
+        ),
+    ];
+    for (body, expected) in cases {
+        let refused = call(&gw, "POST", "/v1/ingests", Some(body)).await;
+        assert_invalid(&refused, &expected);
+        let detail = refused.json["detail"].as_str().expect("detail");
+        assert!(!detail.contains(&"z".repeat(60)), "{detail}");
+        assert!(!detail.contains('\n'), "{detail}");
+    }
+    assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 }
 
 /// `call start --dry-run` shows what Agora would receive: `user_id` "007" as
@@ -1292,7 +1498,13 @@ async fn call_start_dry_run_shows_the_account() {
     .expect("a JSON body");
     assert_eq!(body["player"]["account"], "007", "{body}");
     assert!(body["player"].get("uid").is_none(), "{body}");
-    assert_eq!(body["player"]["name"], "007", "{body}");
+    // Derived from the channel and the user (no display_name).
+    assert_eq!(body["player"]["name"], "007-8ad3fa813c16864f", "{body}");
+    assert_eq!(
+        body["player"]["name"],
+        derived_name("room-7", "007"),
+        "{body}"
+    );
     no_agora_secrets(sim.config(), &out);
     assert_eq!(sim.request_count(), 0, "a dry run sent a request");
 }

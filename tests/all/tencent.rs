@@ -1001,6 +1001,26 @@ async fn tempo_outside_tencents_speeds_is_refused_before_the_vendor() {
     let refused = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
     assert_invalid(&refused, "`options.tempo`");
     assert!(refused.text.contains(allowed), "{}", refused.text);
+    // The refused value is named bounded: an object by its type only, a string escaped and
+    // cut to 64 characters.
+    for (bad, shown) in [
+        (
+            json!({"speed": "x".repeat(5000)}),
+            "`options.tempo` is an object;".to_owned(),
+        ),
+        (
+            json!(format!("\"\n{}", "x".repeat(5000))),
+            format!(
+                "`options.tempo` is {:?}… (5002 characters);",
+                format!("\"\n{}", "x".repeat(62))
+            ),
+        ),
+    ] {
+        body["options"]["tempo"] = bad;
+        let refused = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
+        assert_invalid(&refused, &shown);
+        assert!(!refused.text.contains(&"x".repeat(63)), "{}", refused.text);
+    }
     assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 
     body["options"]["tempo"] = json!(1.5);

@@ -15,7 +15,10 @@
 //! (400): `streamUrl` (http/https/rtmp/rtmps, at most 1024 bytes), `channelName` (1..64 bytes),
 //! exactly one of `uid` (a Number, 0..=2^32-1; 0 asks Agora to assign one) and `account` (a
 //! String, 1..=255 bytes), optional `name` (1 to 64 characters of `a-z A-Z 0-9 - _`, unique
-//! among the project's players: 409), optional `token`, `idleTimeout` (≥ 1), `playTs` (≥ 0),
+//! among the project's players: 409), optional `token`, `idleTimeout` (an integer Number,
+//! clamped into 5..=600 as the reference says Agora's server does — "If the value is less than
+//! 5, Agora's server automatically adjusts it to 5; if the value is greater than 600, …to 600"
+//! — and 300 when absent; the applied value is [`SimPlayer::idle_timeout`]), `playTs` (≥ 0),
 //! `repeatTime` (-1 or ≥ 1), `audioOptions` / `videoOptions` (objects); any other field is
 //! refused. Players live in memory with a status (`connecting` until a test says otherwise).
 //! These rules are the Create API's in AgoraIO/Docs-Source
@@ -88,6 +91,11 @@ pub const EVENT_PLAYER_DESTROYED: u32 = 3;
 pub const EVENT_PLAYER_STATUS: u32 = 4;
 /// The most bytes of `streamUrl` Agora takes.
 const MAX_STREAM_URL: usize = 1024;
+/// `idleTimeout`'s range, seconds: Agora adjusts a smaller value to the first, a larger one
+/// to the second.
+pub const IDLE_TIMEOUT_RANGE: std::ops::RangeInclusive<u32> = 5..=600;
+/// `idleTimeout` when the create does not give one, seconds.
+pub const DEFAULT_IDLE_TIMEOUT: u32 = 300;
 
 /// The project and RESTful credentials the simulator knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +162,10 @@ pub struct SimPlayer {
     pub region: String,
     /// The `player` object as created, with every accepted update applied.
     pub request: Map<String, Value>,
+    /// The idle timeout the player runs with, seconds: the created `idleTimeout` clamped into
+    /// [`IDLE_TIMEOUT_RANGE`], [`DEFAULT_IDLE_TIMEOUT`] when absent (`request` keeps the value
+    /// as sent).
+    pub idle_timeout: u32,
     /// Its status: `connecting`, `running`, `failed` (set by tests), …
     pub status: String,
     /// Whether it was deleted.
@@ -306,11 +318,12 @@ impl AgoraSim {
                 info["createTs"] = json!(lts / 1000);
                 info["streamUrl"] = json!(player.stream_url());
                 info["status"] = json!("connecting");
-                for key in ["uid", "account", "idleTimeout", "token"] {
+                for key in ["uid", "account", "token"] {
                     if let Some(v) = player.request.get(key) {
                         info[key] = v.clone();
                     }
                 }
+                info["idleTimeout"] = json!(player.idle_timeout);
                 let payload = json!({"player": info, "lts": lts, "xRequestId": "agora-sim"});
                 (EVENT_PLAYER_CREATED, payload)
             }
@@ -380,15 +393,14 @@ impl AgoraSim {
         let salt = u32::try_from(self.agora.next.fetch_add(1, Ordering::Relaxed) % 99_999_999)
             .unwrap_or(1)
             + 1;
-        build_rtc_token(
-            &cfg.app_id,
-            cfg.app_certificate.as_deref().unwrap_or_default(),
-            channel,
-            user,
+        let header = TokenHeader {
+            app_id: &cfg.app_id,
+            certificate: cfg.app_certificate.as_deref().unwrap_or_default(),
             issue_ts,
-            3600,
+            expire: 3600,
             salt,
-        )
+        };
+        build_rtc_token(header, channel, user, &publisher_privileges(3600))
     }
 
     /// Sets a player's status (what Agora would report as it connects, plays or fails);
@@ -622,7 +634,13 @@ const TOKEN_VERSION: &str = "007";
 /// Service type RTC.
 const SERVICE_RTC: u16 = 1;
 /// RTC privilege: join the channel.
-const PRIVILEGE_JOIN_CHANNEL: u16 = 1;
+pub const PRIVILEGE_JOIN_CHANNEL: u16 = 1;
+/// RTC privilege: publish an audio stream.
+pub const PRIVILEGE_PUBLISH_AUDIO: u16 = 2;
+/// RTC privilege: publish a video stream.
+pub const PRIVILEGE_PUBLISH_VIDEO: u16 = 3;
+/// RTC privilege: publish a data stream.
+pub const PRIVILEGE_PUBLISH_DATA: u16 = 4;
 /// Largest inflated token accepted, bytes.
 const MAX_TOKEN_CONTENT: usize = 16 * 1024;
 
@@ -644,33 +662,66 @@ fn pack_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or(bytes));
 }
 
-/// An RTC token for `user` (an account, or a uid's decimal text) in `channel` with the
-/// publisher privileges (join, publish audio, video and data), each valid `expire` seconds
-/// from `issue_ts`, as `RtcTokenBuilder2.buildTokenWithUserAccount` builds it.
+/// What an AccessToken2 says besides its services: the project and its App Certificate (which
+/// signs), when it was issued, how long it is valid and its salt — Agora's
+/// `NewAccessToken(appId, appCertificate, expire)` with its `IssueTs` and `Salt`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenHeader<'a> {
+    /// `appId`.
+    pub app_id: &'a str,
+    /// The App Certificate the token is signed with (not in the token).
+    pub certificate: &'a str,
+    /// `issueTs`, Unix seconds.
+    pub issue_ts: u32,
+    /// `expire`, seconds after `issueTs`.
+    pub expire: u32,
+    /// `salt`.
+    pub salt: u32,
+}
+
+/// The privileges `RtcTokenBuilder2` grants a publisher (join, publish audio, video and data),
+/// each valid `expire` seconds.
+pub fn publisher_privileges(expire: u32) -> [(u16, u32); 4] {
+    [
+        PRIVILEGE_JOIN_CHANNEL,
+        PRIVILEGE_PUBLISH_AUDIO,
+        PRIVILEGE_PUBLISH_VIDEO,
+        PRIVILEGE_PUBLISH_DATA,
+    ]
+    .map(|p| (p, expire))
+}
+
+/// An AccessToken2 with one RTC service for `user` (an account, or a uid's decimal text) in
+/// `channel`, granting `privileges` (privilege, seconds valid), packed in the order given —
+/// Agora's builders pack them in ascending privilege order, so pass them that way — as
+/// AgoraIO/Tools `accesstoken2` builds it (`NewServiceRtc(channel, user)`, `AddPrivilege`,
+/// `Build`). [`publisher_privileges`] gives what `RtcTokenBuilder2.buildTokenWithUserAccount`
+/// grants a publisher. The zlib stream is miniz's at level 6, as Python's `zlib.compress`.
 pub fn build_rtc_token(
-    app_id: &str,
-    certificate: &str,
+    header: TokenHeader<'_>,
     channel: &str,
     user: &str,
-    issue_ts: u32,
-    expire: u32,
-    salt: u32,
+    privileges: &[(u16, u32)],
 ) -> String {
     let mut content = Vec::new();
-    pack_string(&mut content, app_id.as_bytes());
-    content.extend_from_slice(&issue_ts.to_le_bytes());
-    content.extend_from_slice(&expire.to_le_bytes());
-    content.extend_from_slice(&salt.to_le_bytes());
+    pack_string(&mut content, header.app_id.as_bytes());
+    content.extend_from_slice(&header.issue_ts.to_le_bytes());
+    content.extend_from_slice(&header.expire.to_le_bytes());
+    content.extend_from_slice(&header.salt.to_le_bytes());
     content.extend_from_slice(&1u16.to_le_bytes());
     content.extend_from_slice(&SERVICE_RTC.to_le_bytes());
-    content.extend_from_slice(&4u16.to_le_bytes());
-    for privilege in 1u16..=4 {
+    let count = u16::try_from(privileges.len()).unwrap_or(u16::MAX);
+    content.extend_from_slice(&count.to_le_bytes());
+    for (privilege, expire) in privileges.iter().take(usize::from(count)) {
         content.extend_from_slice(&privilege.to_le_bytes());
         content.extend_from_slice(&expire.to_le_bytes());
     }
     pack_string(&mut content, channel.as_bytes());
     pack_string(&mut content, user.as_bytes());
-    let signature = hmac_sha256(&token_signing_key(certificate, issue_ts, salt), &content);
+    let signature = hmac_sha256(
+        &token_signing_key(header.certificate, header.issue_ts, header.salt),
+        &content,
+    );
     let mut all = Vec::new();
     pack_string(&mut all, &signature);
     all.extend_from_slice(&content);
@@ -970,7 +1021,19 @@ impl Agora {
                 Some(_) => Err(invalid(format!("`player.{key}` is out of range"))),
             }
         };
-        int("idleTimeout", |n| n >= 1)?;
+        // Any integer Number: Agora adjusts it into 5..=600 rather than refusing it.
+        let idle_timeout = match player.get("idleTimeout") {
+            None => DEFAULT_IDLE_TIMEOUT,
+            Some(v) => {
+                let given = v
+                    .as_i64()
+                    .map(i128::from)
+                    .or_else(|| v.as_u64().map(i128::from))
+                    .ok_or_else(|| invalid("`player.idleTimeout` must be an integer Number"))?;
+                let (low, high) = (*IDLE_TIMEOUT_RANGE.start(), *IDLE_TIMEOUT_RANGE.end());
+                u32::try_from(given.clamp(i128::from(low), i128::from(high))).unwrap_or(high)
+            }
+        };
         int("playTs", |n| n >= 0)?;
         int("repeatTime", |n| n == -1 || n >= 1)?;
         for key in ["audioOptions", "videoOptions"] {
@@ -1023,6 +1086,7 @@ impl Agora {
             id: id.clone(),
             region: region.to_owned(),
             request: player.clone(),
+            idle_timeout,
             status: status.to_owned(),
             deleted: false,
             updates: Vec::new(),
@@ -1280,6 +1344,73 @@ mod tests {
         assert_eq!(r.status, 400);
     }
 
+    /// `idleTimeout` is adjusted into 5..=600, not refused, as Agora's reference says its
+    /// server does ("If the value is less than 5, Agora's server automatically adjusts it to
+    /// 5; if the value is greater than 600, … to 600"; default 300): the player records the
+    /// value it runs with, and its Player Created notice shows it.
+    #[tokio::test]
+    async fn idle_timeout_is_clamped_into_5_to_600() {
+        let sim = AgoraSim::start(AgoraSimConfig::for_tests())
+            .await
+            .expect("starts");
+        let cfg = sim.config().clone();
+        let auth = basic(&cfg.customer_id, &cfg.customer_secret);
+        let base = format!("/na/v1/projects/{}/cloud-player/players", cfg.app_id);
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let cases = [
+            (Some(json!(1)), 5),
+            (Some(json!(0)), 5),
+            (Some(json!(-3)), 5),
+            (Some(json!(5)), 5),
+            (Some(json!(120)), 120),
+            (Some(json!(600)), 600),
+            (Some(json!(601)), 600),
+            (Some(json!(86_400)), 600),
+            (Some(json!(u64::MAX)), 600),
+            (None, 300),
+        ];
+        for (n, (given, applied)) in cases.iter().enumerate() {
+            let mut player = json!({"streamUrl": "rtmp://a/b", "channelName": "c1",
+                                    "account": format!("u{n}")});
+            if let Some(given) = given {
+                player["idleTimeout"] = given.clone();
+            }
+            let r = send(
+                sim.addr(),
+                "POST",
+                &base,
+                &headers,
+                json!({"player": player}).to_string(),
+            )
+            .await
+            .expect("create");
+            assert_eq!(r.status, 200, "{given:?}: {r:?}");
+            let p = sim.players().pop().expect("created");
+            assert_eq!(p.idle_timeout, *applied, "{given:?}");
+            assert_eq!(p.request.get("idleTimeout"), given.as_ref(), "kept as sent");
+            let notice = sim.notice(&p.id, &NoticeEvent::Created).expect("notice");
+            let v: Value = serde_json::from_slice(&notice.body).expect("json");
+            assert_eq!(v["payload"]["player"]["idleTimeout"], *applied, "{given:?}");
+        }
+        for bad in [json!("120"), json!(7.5), json!(null), json!(true)] {
+            let player = json!({"streamUrl": "rtmp://a/b", "channelName": "c1",
+                                "account": "bad", "idleTimeout": bad});
+            let r = send(
+                sim.addr(),
+                "POST",
+                &base,
+                &headers,
+                json!({"player": player}).to_string(),
+            )
+            .await
+            .expect("create");
+            assert_eq!(r.status, 400, "{bad}: {r:?}");
+        }
+    }
+
     /// The signer reproduces the example Agora publishes for notification signatures
     /// (secret `secret`; docs.agora.io, "Signature verification").
     #[test]
@@ -1467,46 +1598,73 @@ mod tests {
         );
     }
 
-    /// The token Agora's own Go test builds (AgoraIO/Tools `accesstoken2`,
-    /// `Test_AccessToken_Build_ServiceRtc`: RTC service for uid "2882341273", join privilege,
-    /// issueTs 1111111, salt 1, expire 600) parses and verifies with this file's code, and its
-    /// content is byte for byte what [`build_rtc_token`] packs (only zlib's output may differ).
+    /// Agora's own test vector for an RTC token (AgoraIO/Tools `DynamicKey/AgoraDynamicKey`:
+    /// Go `accesstoken2/accesstoken_test.go` `Test_AccessToken_Build_ServiceRtc` and Python
+    /// `python3/test/AccessToken2Test.py` `test_service_rtc`: App ID `970CA35d…`, certificate
+    /// `5CFd2fd1…`, RTC service for channel `7d72365e…` and uid "2882341273" with only the
+    /// join privilege for 600 s, issueTs 1111111, salt 1, expire 600). The two languages
+    /// publish different strings for the same token — Python's `zlib.compress` and Go's zlib
+    /// writer frame the same bytes differently, and miniz (here) stores them uncompressed — so
+    /// the strings are compared after inflating: [`build_rtc_token`] with those inputs is both
+    /// vectors byte for byte, the whole token (the packed signature and every signed byte after
+    /// it), and both vectors parse and verify with this file's code.
     #[test]
     fn tokens_match_agoras_published_test_vector() {
         const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
         const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
         const CHANNEL: &str = "7d72365eb983485397e3e3f9d460bdda";
-        let agoras = "007eJxSYBBbsMMnKq7p9Hf/HcIX5kce9b518kCiQgSr5Zrp4X1Tu6UUGCzNDZwdjU1TUs0Mkk1MzExMk5ISUy0SjQxNDcwMk4yN3b8IMEQwMTAwMoAwBIL4CgzmKeZGxmamqUmWFsYmFqbGluapxqnGaZYpJmYGSSkpiVwMRhYWRsYmhkbmxoAAAAD//8JqJOM=";
-        let t = parse_token(agoras).expect("parses");
-        assert_eq!(t.app_id, APP_ID);
-        assert_eq!((t.issue_ts, t.expire, t.salt), (1_111_111, 600, 1));
-        let (privileges, channel, user) = t.rtc.clone().expect("rtc");
+        const UID: &str = "2882341273";
+        const GO: &str = "007eJxSYBBbsMMnKq7p9Hf/HcIX5kce9b518kCiQgSr5Zrp4X1Tu6UUGCzNDZwdjU1TUs0Mkk1MzExMk5ISUy0SjQxNDcwMk4yN3b8IMEQwMTAwMoAwBIL4CgzmKeZGxmamqUmWFsYmFqbGluapxqnGaZYpJmYGSSkpiVwMRhYWRsYmhkbmxoAAAAD//8JqJOM=";
+        const PYTHON: &str = "007eJxTYBBbsMMnKq7p9Hf/HcIX5kce9b518kCiQgSr5Zrp4X1Tu6UUGCzNDZwdjU1TUs0Mkk1MzExMk5ISUy0SjQxNDcwMk4yN3b8IMEQwMTAwMoAwBIL4CgzmKeZGxmamqUmWFsYmFqbGluapxqnGaZYpJmYGSSkpiVwMRhYWRsYmhkbmxgDCaiTj";
+        let header = TokenHeader {
+            app_id: APP_ID,
+            certificate: CERT,
+            issue_ts: 1_111_111,
+            expire: 600,
+            salt: 1,
+        };
+        let ours = build_rtc_token(header, CHANNEL, UID, &[(PRIVILEGE_JOIN_CHANNEL, 600)]);
+        let ours_raw = inflated(&ours);
+        for vector in [GO, PYTHON] {
+            assert_eq!(
+                inflated(vector),
+                ours_raw,
+                "the whole token, inflated: {vector}"
+            );
+            assert_eq!(parse_token(vector), parse_token(&ours), "{vector}");
+        }
+        let ours = parse_token(&ours).expect("ours parses");
+        assert_eq!(ours.app_id, APP_ID);
+        assert_eq!((ours.issue_ts, ours.expire, ours.salt), (1_111_111, 600, 1));
+        let (privileges, channel, user) = ours.rtc.clone().expect("rtc");
         assert_eq!(privileges.into_iter().collect::<Vec<_>>(), vec![(1, 600)]);
-        assert_eq!((channel.as_str(), user.as_str()), (CHANNEL, "2882341273"));
-        let now = 1_111_111 + 10;
-        verify_rtc_token(agoras, APP_ID, CERT, CHANNEL, "2882341273", now).expect("verifies");
-        let wrong = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-        assert!(verify_rtc_token(agoras, APP_ID, wrong, CHANNEL, "2882341273", now).is_err());
-        assert!(verify_rtc_token(agoras, APP_ID, CERT, CHANNEL, "2882341273", 1_111_712).is_err());
-        assert!(verify_rtc_token(agoras, APP_ID, CERT, "other", "2882341273", now).is_err());
+        assert_eq!((channel.as_str(), user.as_str()), (CHANNEL, UID));
 
-        // What this file builds signs the same way (its four publisher privileges differ from
-        // the vector's one, so compare by verifying, and the shared header by parsing).
-        let ours = build_rtc_token(APP_ID, CERT, CHANNEL, "2882341273", 1_111_111, 600, 1);
-        let parsed = parse_token(&ours).expect("ours parses");
-        // appId (2 + 32), issueTs, expire, salt (3 × 4), service count and type (2 × 2).
-        let header = 2 + APP_ID.len() + 12 + 4;
-        assert_eq!(parsed.signed[..header], t.signed[..header]);
+        let now = 1_111_111 + 10;
+        for vector in [GO, PYTHON] {
+            verify_rtc_token(vector, APP_ID, CERT, CHANNEL, UID, now).expect("verifies");
+            let wrong = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            assert!(verify_rtc_token(vector, APP_ID, wrong, CHANNEL, UID, now).is_err());
+            assert!(verify_rtc_token(vector, APP_ID, CERT, CHANNEL, UID, 1_111_712).is_err());
+            assert!(verify_rtc_token(vector, APP_ID, CERT, "other", UID, now).is_err());
+        }
+
+        // The publisher token the simulator hands out differs only in its privileges.
+        let publisher = build_rtc_token(header, CHANNEL, UID, &publisher_privileges(600));
+        let parsed = parse_token(&publisher).expect("publisher parses");
         assert_eq!(
-            (
-                parsed.app_id.as_str(),
-                parsed.issue_ts,
-                parsed.expire,
-                parsed.salt
-            ),
-            (APP_ID, 1_111_111, 600, 1)
+            parsed.rtc.expect("rtc").0.into_iter().collect::<Vec<_>>(),
+            vec![(1, 600), (2, 600), (3, 600), (4, 600)]
         );
-        verify_rtc_token(&ours, APP_ID, CERT, CHANNEL, "2882341273", now).expect("ours verifies");
+        verify_rtc_token(&publisher, APP_ID, CERT, CHANNEL, UID, now).expect("verifies");
+    }
+
+    /// A token's bytes after the version: base64-decoded and inflated (zlib).
+    fn inflated(token: &str) -> Vec<u8> {
+        let compressed = base64::engine::general_purpose::STANDARD
+            .decode(token.strip_prefix(TOKEN_VERSION).expect("version"))
+            .expect("base64");
+        miniz_oxide::inflate::decompress_to_vec_zlib(&compressed).expect("zlib")
     }
 
     /// A uid and an account are different users: a token for account "007" admits neither
@@ -1514,13 +1672,21 @@ mod tests {
     #[test]
     fn token_users_are_accounts_or_uids_as_text() {
         let cert = "0123456789abcdef0123456789abcdef";
-        let token = build_rtc_token("app", cert, "c", "007", 1_000, 3_600, 9);
+        let header = TokenHeader {
+            app_id: "app",
+            certificate: cert,
+            issue_ts: 1_000,
+            expire: 3_600,
+            salt: 9,
+        };
+        let build = |user: &str| build_rtc_token(header, "c", user, &publisher_privileges(3_600));
+        let token = build("007");
         let check = |user: &str| verify_rtc_token(&token, "app", cert, "c", user, 1_100);
         check("007").expect("account 007");
         let e = check(&rtc_user_of_uid(7)).expect_err("uid 7");
         assert!(e.contains("`007`") && e.contains("`7`"), "{e}");
         assert!(check("7").is_err());
-        let uid7 = build_rtc_token("app", cert, "c", &rtc_user_of_uid(7), 1_000, 3_600, 9);
+        let uid7 = build(&rtc_user_of_uid(7));
         assert!(verify_rtc_token(&uid7, "app", cert, "c", "007", 1_100).is_err());
         verify_rtc_token(&uid7, "app", cert, "c", "7", 1_100).expect("uid 7");
         assert_eq!(rtc_user_of_uid(0), "");

@@ -50,6 +50,24 @@ class ProviderError {
 
 const invalid = (message) => new ProviderError('invalid-argument', message);
 
+/** Longest excerpt of a caller's value an error message repeats, in characters. */
+const MAX_ECHO = 64;
+
+/** A caller's value as an error message may repeat it: a JSON string literal (quotes,
+ *  backslashes and control characters escaped), cut to its first MAX_ECHO characters with `…`
+ *  and the full length after it when longer. A value that is not a string is named by its
+ *  type only. */
+function shown(value) {
+  if (typeof value !== 'string') {
+    if (value === null) return 'null';
+    if (Array.isArray(value)) return 'an array';
+    return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  }
+  const chars = Array.from(value);
+  if (chars.length <= MAX_ECHO) return JSON.stringify(value);
+  return `${JSON.stringify(chars.slice(0, MAX_ECHO).join(''))}… (${chars.length} characters)`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Settings
 
@@ -105,21 +123,22 @@ function fnv1a64(text) {
 }
 
 /** The player `name`: `display_name` when given (it must already be a valid name: refused
- *  otherwise, never rewritten), else `user_id` when it is one, else derived from `user_id`:
- *  its first 47 characters with every other character replaced by `_`, a `-`, and the FNV-1a
- *  64 hash of the whole user id — deterministic (the same user gets the same name, so Agora's
- *  409 still stops a second player for it) and distinct for user ids that differ only in the
- *  replaced characters. */
-function playerName(req) {
+ *  otherwise, never rewritten), else derived from the channel and the user, since Agora wants
+ *  names unique in the whole project, not per channel: `user_id`'s first 47 characters with
+ *  every character outside `a-z A-Z 0-9 - _` replaced by `_`, a `-`, and the FNV-1a 64 hash of
+ *  `channelName + "\0" + user_id` (`\0` cannot occur in either). Deterministic: the same user
+ *  in the same channel gets the same name, so Agora's 409 still stops a second player for it
+ *  there, while the same user in another channel, or user ids that differ only in the replaced
+ *  characters, get other names. */
+function playerName(req, channelName) {
   if (req.displayName !== undefined && req.displayName !== null) {
     if (!PLAYER_NAME.test(req.displayName)) {
-      throw invalid(`\`display_name\` \`${req.displayName}\` cannot be the Agora player \`name\`, which must be 1 to 64 characters of a-z, A-Z, 0-9, \`-\` and \`_\`; pass such a name, or leave display_name out to have one derived from user_id`);
+      throw invalid(`\`display_name\` ${shown(req.displayName)} cannot be the Agora player \`name\`, which must be 1 to 64 characters of a-z, A-Z, 0-9, \`-\` and \`_\`; pass such a name, or leave display_name out to have one derived from room_id and user_id`);
     }
     return req.displayName;
   }
-  if (PLAYER_NAME.test(req.userId)) return req.userId;
   const stem = req.userId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, MAX_NAME_STEM);
-  return `${stem}-${fnv1a64(req.userId)}`;
+  return `${stem}-${fnv1a64(`${channelName}\0${req.userId}`)}`;
 }
 
 /** How `user_id` joins the channel: `account` (a String user account, the default) or `uid`
@@ -127,6 +146,16 @@ function playerName(req) {
 const USER_ID_AS = ['account', 'uid'];
 /** Largest Agora uid (2^32-1). */
 const MAX_UID = 4294967295;
+
+/** A `user_id_as` value, from the option or the provider config alike: a string, surrounding
+ *  whitespace trimmed, then exactly `account` or `uid` (case matters); undefined when absent
+ *  (undefined or null). `where` names it in the error. */
+function userIdAs(value, where, hint) {
+  if (value === undefined || value === null) return undefined;
+  const v = typeof value === 'string' ? value.trim() : value;
+  if (!USER_ID_AS.includes(v)) throw invalid(`${where} is ${shown(value)}; it must be "account" ${hint} or "uid"`);
+  return v;
+}
 
 /** `user_id` as Agora's `uid` or `account`. `uid` and `account` are different identities (a
  *  token for account "007" does not admit uid 7), so the plugin never guesses: `user_id` is
@@ -136,21 +165,16 @@ const MAX_UID = 4294967295;
 function playerUser(req, options) {
   let mode = 'account';
   let source = 'the default';
-  const given = options.user_id_as;
-  if (given !== undefined && given !== null) {
-    if (!USER_ID_AS.includes(given)) throw invalid(`\`options.user_id_as\` must be "account" (user_id is the player's user account, a string) or "uid" (user_id is its integer uid)`);
+  const given = userIdAs(options.user_id_as, '`options.user_id_as`', "(user_id is the player's user account, a string; the default)");
+  if (given !== undefined) {
     [mode, source] = [given, '`options.user_id_as`'];
   } else {
-    const configured = get('user_id_as');
-    if (configured !== undefined && configured !== null) {
-      const c = configured.trim();
-      if (!USER_ID_AS.includes(c)) throw invalid(`provider config key \`user_id_as\` \`${configured}\` must be "account" (the default) or "uid"`);
-      [mode, source] = [c, 'the provider config key `user_id_as`'];
-    }
+    const configured = userIdAs(get('user_id_as'), 'the provider config key `user_id_as`', '(the default)');
+    if (configured !== undefined) [mode, source] = [configured, 'the provider config key `user_id_as`'];
   }
   if (mode === 'uid') {
     if (!/^[1-9][0-9]{0,9}$/.test(req.userId) || Number(req.userId) > MAX_UID) {
-      throw invalid(`\`user_id\` \`${req.userId}\` is not an Agora uid: with user_id_as "uid" (${source}) it must be an integer 1..=${MAX_UID} in decimal digits, without a sign or leading zero (uid 0, which asks Agora to assign one, is not accepted). An id such as "007" is the user account "007", a different user from uid 7: leave user_id_as at "account" to send it as one`);
+      throw invalid(`\`user_id\` ${shown(req.userId)} is not an Agora uid: with user_id_as "uid" (${source}) it must be an integer 1..=${MAX_UID} in decimal digits, without a sign or leading zero (uid 0, which asks Agora to assign one, is not accepted). An id such as "007" is the user account "007", a different user from uid 7: leave user_id_as at "account" to send it as one`);
     }
     return { uid: Number(req.userId) };
   }
@@ -160,7 +184,7 @@ function playerUser(req, options) {
 function checkName(field, value, max) {
   if (!value || !value.trim()) throw invalid(`\`${field}\` must not be empty`);
   if (utf8Length(value) > max || !NAME_CHARS.test(value)) {
-    throw invalid(`\`${field}\` \`${value}\` must be 1 to ${max} bytes of letters, digits, space and !#$%&()+-:;<=.>?@[]^_{}|~,`);
+    throw invalid(`\`${field}\` ${shown(value)} must be 1 to ${max} bytes of letters, digits, space and !#$%&()+-:;<=.>?@[]^_{}|~,`);
   }
   return value;
 }
@@ -231,7 +255,7 @@ function startBody(req) {
   if (idleTimeout !== undefined) player.idleTimeout = idleTimeout;
   const playTs = intOption(options, 'play_ts', 0, 4294967295);
   if (playTs !== undefined) player.playTs = playTs;
-  player.name = playerName(req);
+  player.name = playerName(req, channelName);
   const repeatTime = intOption(options, 'repeat_time', -1, 1000);
   if (repeatTime === 0) throw invalid('`options.repeat_time` is 0; it must be -1 (loop) or 1..=1000 plays');
   if (repeatTime !== undefined) player.repeatTime = repeatTime;
@@ -262,7 +286,8 @@ function updateBody(req) {
   const options = parseOptions(req.optionsJson);
   const unknown = Object.keys(options).find((k) => !UPDATE_OPTIONS.includes(k));
   if (unknown !== undefined) {
-    throw invalid(`\`options.${unknown}\` is not a setting agora-js can change on a running ingest (it can change: stream_url, ${UPDATE_OPTIONS.map((k) => `options.${k}`).join(', ')})`);
+    const key = /^[A-Za-z0-9_]{1,64}$/.test(unknown) ? `\`options.${unknown}\`` : `the \`options\` key ${shown(unknown)}`;
+    throw invalid(`${key} is not a setting agora-js can change on a running ingest (it can change: stream_url, ${UPDATE_OPTIONS.map((k) => `options.${k}`).join(', ')})`);
   }
   const player = {};
   if (req.streamUrl !== undefined && req.streamUrl !== null) player.streamUrl = sourceUrl(req.streamUrl, 'must be a URL');
@@ -271,7 +296,7 @@ function updateBody(req) {
   if (volume !== undefined) {
     const given = audioOptions?.volume;
     if (given !== undefined && given !== volume) {
-      throw invalid(`\`options.volume\` (${volume}) and \`options.audio_options.volume\` (${JSON.stringify(given)}) disagree; give one`);
+      throw invalid(`\`options.volume\` (${volume}) and \`options.audio_options.volume\` (${typeof given === 'number' ? given : shown(given)}) disagree; give one`);
     }
     audioOptions = { ...(audioOptions ?? {}), volume };
   }
@@ -324,7 +349,7 @@ function kindForStatus(status, op) {
   if (status === 409 && op === 'update') {
     return ['failed-precondition', 'Agora refused the update as out of order: an update of this player with the same or a later `sequence` was already applied; send the change again (a later call gets a later sequence)'];
   }
-  if (status === 409) return ['already-exists', 'Agora already has a player with this name in the project; choose another `display_name`'];
+  if (status === 409) return ['already-exists', 'Agora already has a player with this name in the project: without `display_name` the name is derived from `room_id` and `user_id`, so this user already has a player in this channel; with one, choose another `display_name`'];
   if (status === 429) return ['rate-limited', 'Agora answered 429 (too many requests); retry after a pause'];
   if (status >= 500 && status <= 599) return ['unavailable', `Agora answered HTTP ${status}; retry later`];
   return ['vendor-internal', `Agora answered with unexpected HTTP status ${status}`];

@@ -65,24 +65,49 @@ pub struct StartBody {
 pub const TEMPOS: [f64; 7] = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0];
 
 /// `options.tempo` (start and update): a number (or a string holding one) equal to one of
-/// [`TEMPOS`]; anything else is `invalid-argument` naming the allowed set.
+/// [`TEMPOS`]; anything else is `invalid-argument` naming the allowed set and the value given
+/// (bounded: see [`shown`]).
 pub fn tempo(options: &Options) -> Result<Option<f64>, ProviderError> {
-    let given = match options.get("tempo") {
-        None => return Ok(None),
-        Some(serde_json::Value::Number(n)) => n.as_f64(),
-        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
-        Some(_) => None,
+    let Some(value) = options.get("tempo") else {
+        return Ok(None);
+    };
+    let given = match value {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
     };
     match given {
         Some(t) if TEMPOS.contains(&t) => Ok(Some(t)),
         _ => Err(invalid_argument(format!(
             "`options.tempo` is {}; Tencent TRTC takes only the playback speeds 0.5, 0.75, 1.0, \
              1.25, 1.5, 1.75 and 2.0 (1.0 is normal speed)",
-            options
-                .get("tempo")
-                .map(serde_json::Value::to_string)
-                .unwrap_or_default()
+            shown(value)
         ))),
+    }
+}
+
+/// The most characters of a caller's string an error message repeats.
+pub const MAX_ECHO: usize = 64;
+
+/// A caller's JSON value as an error message may repeat it, never more than a few dozen
+/// characters: a number, boolean or null as JSON writes it; a string quoted and escaped
+/// (`{:?}`: quotes, backslashes and control characters), cut to its first [`MAX_ECHO`]
+/// characters followed by `…` and its length when longer; an array or an object by its type
+/// only.
+pub fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => {
+            let count = s.chars().count();
+            if count <= MAX_ECHO {
+                format!("{s:?}")
+            } else {
+                let head: String = s.chars().take(MAX_ECHO).collect();
+                format!("{head:?}… ({count} characters)")
+            }
+        }
+        serde_json::Value::Array(_) => "an array".to_owned(),
+        serde_json::Value::Object(_) => "an object".to_owned(),
+        scalar => scalar.to_string(),
     }
 }
 
@@ -319,6 +344,7 @@ pub fn session(reply: Reply) -> Result<Session, ProviderError> {
 mod tests {
     use super::*;
     use ingest_plugin_sdk::ErrorKind;
+    use serde_json::json;
 
     /// A provider without `sdk_secret_key`: every start needs `options.user_sig`.
     struct NoKey;
@@ -539,6 +565,32 @@ mod tests {
                 "{bad}: {}",
                 e.message
             );
+        }
+        // The refused value is named, but bounded and escaped: an object or array by its
+        // type, a long string cut to 64 characters, control characters and quotes escaped.
+        let big = "x".repeat(10_000);
+        let quoted = format!("\"`\n{}", "y".repeat(200));
+        for (bad, shows, len) in [
+            (json!({ "speed": big }), "is an object;", 0),
+            (json!([big, 1]), "is an array;", 0),
+            (json!(quoted), r#"is "\"`\ny"#, 203),
+            (json!(1.3), "is 1.3;", 0),
+            (json!("x"), r#"is "x";"#, 0),
+        ] {
+            let options = json!({ "user_sig": "s", "tempo": bad }).to_string();
+            let e = build(&request(&options), 1, None).expect_err("refused");
+            assert!(e.message.contains(shows), "{}", e.message);
+            assert!(!e.message.contains("xxxxx"), "{}", e.message);
+            assert!(!e.message.contains('\n'), "{}", e.message);
+            assert!(e.message.len() < 260, "{}", e.message);
+            if len > 0 {
+                assert!(
+                    e.message.contains(&format!("\"… ({len} characters)")),
+                    "{}",
+                    e.message
+                );
+                assert!(!e.message.contains(&"y".repeat(62)), "{}", e.message);
+            }
         }
         let body = build(&request(r#"{"user_sig":"s","idle_timeout":0}"#), 1, None).expect("0");
         assert_eq!(body.idle_timeout, Some(0));
