@@ -755,7 +755,7 @@ async fn providers_list_update_and_callbacks() {
         .find(|p| p["id"] == "ag")
         .expect("ag")
         .clone();
-    assert_eq!(ag["version"], "0.2.0", "{ag}");
+    assert_eq!(ag["version"], "0.3.0", "{ag}");
     let ops: Vec<&str> = ag["operations"]
         .as_array()
         .expect("operations")

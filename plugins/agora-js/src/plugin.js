@@ -23,7 +23,7 @@ import { endpoint, get } from 'ingest:provider/config@0.2.2';
 import { nowMs, requestId } from 'ingest:provider/context@0.2.2';
 
 const NAME = 'agora-js';
-const VERSION = '0.2.0';
+const VERSION = '0.3.0';
 const DEFAULT_BASE = 'https://api.agora.io';
 const DEFAULT_REGION = 'na';
 const SECRET_ID = 'customer_id';

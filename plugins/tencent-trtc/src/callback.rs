@@ -494,7 +494,7 @@ mod tests {
             "{}".into(),
             r#"{"EventGroupId":7}"#.into(),
             r#"{"EventGroupId":"seven","EventType":701}"#.into(),
-            format!(r#"{{"EventGroupId":7,"EventType":701,"CallbackMsTs":-1}}"#),
+            r#"{"EventGroupId":7,"EventType":701,"CallbackMsTs":-1}"#.into(),
             format!(r#"{{"EventGroupId":7,"EventType":701,"CallbackMsTs":{ts},"EventInfo":[1]}}"#),
             format!(
                 r#"{{"EventGroupId":7,"EventType":701,"CallbackMsTs":{ts},"EventInfo":{{"TaskId":5}}}}"#
