@@ -27,7 +27,7 @@
 //!
 //! Its secret catalog (contract 0.2.2) is the SDK's default (describe lists no secrets, so
 //! none), except in two modes: `catalog-disagrees` marks `api_key` required though `describe`
-//! does not list it, and `catalog-huge` names 100,000 secrets.
+//! does not list it, and `catalog-huge` names 1,000 secrets (past the host's 256).
 //!
 //! `update` (every mode) answers a new session reference `{old}+{stream_url}`; with `huge-ref`
 //! in its options, a 64 KiB one.
@@ -178,7 +178,7 @@ impl Guest for Hostile {
     fn secrets() -> Vec<SecretSpec> {
         match mode().as_str() {
             "catalog-disagrees" => vec![secret("api_key", true, "listed nowhere else")],
-            "catalog-huge" => (0..100_000)
+            "catalog-huge" => (0..1_000)
                 .map(|i| secret(&format!("s{i}"), false, "one of many"))
                 .collect(),
             _ => Vec::new(),
