@@ -291,6 +291,34 @@ allow_private = true"#,
     assert!(detail(&a).contains("userinfo"), "{}", a.text);
 }
 
+/// A credentials call over 512 parts that all point at one 1 MiB buffer (512 MiB of input
+/// from 1 MiB of plugin memory; 16 times over as an HMAC chain's messages) is refused with
+/// `invalid-input` naming the 1 MiB bound, having read no more than that: the plugin reads
+/// the refusal as a value and reports it, with how long each call took (printed). A host call
+/// runs to its end whatever the step budget (the epoch cannot interrupt it); the host used to
+/// copy every part out of the plugin's memory before looking, until wasmtime's per-call copy
+/// allowance (128 MiB) trapped the plugin: `plugin-fault` after about 2 s in a test build.
+#[tokio::test]
+async fn an_aliased_credentials_input_is_refused_before_it_is_read() {
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\n{}{}",
+        hostile("alias", "digest-alias", ""),
+        hostile("ok", "ok", ""),
+    );
+    let gw = gateway(&toml).await;
+    let a = expect_failure(&gw, "alias", "vendor-internal", None, "digest-alias").await;
+    eprintln!("aliased credentials input: {}", detail(&a));
+    for call in ["digest", "hmac", "hmac-chain"] {
+        assert!(
+            detail(&a).contains(&format!(
+                "{call}=invalid-input: input larger than 1048576 bytes"
+            )),
+            "{call}: {}",
+            a.text
+        );
+    }
+}
+
 /// Enormous results: a 10 MiB error message is clipped, 100,000 issued URLs and a 1 MiB task
 /// id are refused as garbage output; the answers stay small and the gateway serves on.
 #[tokio::test]

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use wasmtime::StoreContextMut;
+use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
 use zeroize::Zeroizing;
 
 use super::record::{SharedCallLog, Substitution};
 use super::secret_scan::SecretSet;
 use crate::config::SecretSource;
-use crate::contract::credentials::{self as wit, CredentialError, HashAlgorithm, Part};
+use crate::contract::credentials::{CredentialError, HashAlgorithm};
 use crate::error::ConfigError;
 
 /// A secret value. Its `Debug` never shows the bytes; they are wiped when dropped.
@@ -104,7 +106,14 @@ pub struct CallCredentials {
 /// Bounds a plugin cannot exceed in one call, so a looping plugin cannot grow host memory.
 const MAX_PLACEHOLDERS: usize = 64;
 const MAX_CHAIN: usize = 16;
+/// Bytes of one input (one `list<part>`, concatenated).
 const MAX_INPUT_BYTES: usize = 1 << 20;
+/// Bounds on one credentials call, over all its inputs. A host call runs to its end (the
+/// epoch cannot interrupt it), so what it reads is bounded before it is read: the parts of a
+/// list are counted before any is lifted, and each part's bytes (literal bytes and text,
+/// secret names and values) before they are copied.
+const MAX_CALL_PARTS: usize = 4096;
+const MAX_CALL_BYTES: usize = 2 * MAX_INPUT_BYTES;
 
 impl CallCredentials {
     /// Credentials for one call; placeholders go into the call's `log`, where the egress
@@ -113,29 +122,17 @@ impl CallCredentials {
         Self { store, log }
     }
 
-    fn concat(&self, parts: &[Part]) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), CredentialError> {
-        let mut out = Zeroizing::new(Vec::new());
-        let mut used = Vec::new();
-        for part in parts {
-            match part {
-                Part::Bytes(b) => out.extend_from_slice(b),
-                Part::Text(t) => out.extend_from_slice(t.as_bytes()),
-                Part::Secret(name) => {
-                    let secret = self
-                        .store
-                        .get(name)
-                        .ok_or_else(|| CredentialError::UnknownSecret(name.clone()))?;
-                    out.extend_from_slice(secret.bytes());
-                    used.push(name.clone());
-                }
-            }
-            if out.len() > MAX_INPUT_BYTES {
-                return Err(CredentialError::InvalidInput(format!(
-                    "input larger than {MAX_INPUT_BYTES} bytes"
-                )));
-            }
-        }
-        Ok((out, used))
+    /// Concatenates one input of a call within the call's `budget`: the bytes, and the names
+    /// of the secrets among them.
+    fn concat<S: Source>(
+        &self,
+        source: &mut S,
+        budget: &mut Budget,
+        list: &S::List,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<String>), Refusal> {
+        let mut input = Input::new(&self.store);
+        source.read(list, &mut input, budget)?;
+        Ok((input.bytes, input.used))
     }
 
     fn add_substitution(
@@ -173,59 +170,76 @@ impl CallCredentials {
     }
 
     /// `credentials.hmac`.
-    pub fn hmac(
+    fn hmac_from<S: Source>(
         &self,
+        source: &mut S,
         alg: HashAlgorithm,
-        key: &[Part],
-        data: &[Part],
-    ) -> Result<Vec<u8>, CredentialError> {
-        let (key, _) = self.concat(key)?;
-        let (data, _) = self.concat(data)?;
+        key: &S::List,
+        data: &S::List,
+    ) -> Result<Vec<u8>, Refusal> {
+        let mut budget = Budget::new();
+        let (key, _) = self.concat(source, &mut budget, key)?;
+        let (data, _) = self.concat(source, &mut budget, data)?;
         Ok(hmac_bytes(alg, &key, &data))
     }
 
     /// `credentials.hmac-chain`.
-    pub fn hmac_chain(
+    fn hmac_chain_from<S: Source>(
         &self,
+        source: &mut S,
         alg: HashAlgorithm,
-        key: &[Part],
-        messages: &[Vec<Part>],
-    ) -> Result<Vec<u8>, CredentialError> {
-        if messages.is_empty() || messages.len() > MAX_CHAIN {
+        key: &S::List,
+        messages: &S::Messages,
+    ) -> Result<Vec<u8>, Refusal> {
+        let count = source.messages(messages);
+        if count == 0 || count > MAX_CHAIN {
             return Err(CredentialError::InvalidInput(format!(
                 "an HMAC chain needs 1 to {MAX_CHAIN} messages"
-            )));
+            ))
+            .into());
         }
-        let (first_key, _) = self.concat(key)?;
-        let mut current: Zeroizing<Vec<u8>> = first_key;
-        for message in messages {
-            let (data, _) = self.concat(message)?;
-            current = Zeroizing::new(hmac_bytes(alg, &current, &data));
+        let mut budget = Budget::new();
+        let (mut current, _) = self.concat(source, &mut budget, key)?;
+        for i in 0..count {
+            let mut data = Input::new(&self.store);
+            source.read_message(messages, i, &mut data, &mut budget)?;
+            current = Zeroizing::new(hmac_bytes(alg, &current, &data.bytes));
         }
         Ok(current.to_vec())
     }
 
     /// `credentials.digest`.
-    pub fn digest(&self, alg: HashAlgorithm, data: &[Part]) -> Result<Vec<u8>, CredentialError> {
-        let (data, _) = self.concat(data)?;
+    fn digest_from<S: Source>(
+        &self,
+        source: &mut S,
+        alg: HashAlgorithm,
+        data: &S::List,
+    ) -> Result<Vec<u8>, Refusal> {
+        let (data, _) = self.concat(source, &mut Budget::new(), data)?;
         Ok(digest_bytes(alg, &data))
     }
 
     /// `credentials.placeholder`.
-    pub fn placeholder(&mut self, value: &[Part]) -> Result<String, CredentialError> {
-        let (bytes, used) = self.concat(value)?;
+    fn placeholder_from<S: Source>(
+        &mut self,
+        source: &mut S,
+        value: &S::List,
+    ) -> Result<String, Refusal> {
+        let (bytes, used) = self.concat(source, &mut Budget::new(), value)?;
         let label = label_for(&used);
-        self.add_substitution(bytes, label)
+        Ok(self.add_substitution(bytes, label)?)
     }
 
     /// `credentials.basic-auth-placeholder`.
-    pub fn basic_auth_placeholder(
+    fn basic_auth_placeholder_from<S: Source>(
         &mut self,
-        user: &[Part],
-        password: &[Part],
-    ) -> Result<String, CredentialError> {
-        let (user, mut used) = self.concat(user)?;
-        let (password, used_pw) = self.concat(password)?;
+        source: &mut S,
+        user: &S::List,
+        password: &S::List,
+    ) -> Result<String, Refusal> {
+        let mut budget = Budget::new();
+        let (user, mut used) = self.concat(source, &mut budget, user)?;
+        let (password, used_pw) = self.concat(source, &mut budget, password)?;
         used.extend(used_pw);
         let mut joined = Zeroizing::new(Vec::with_capacity(user.len() + password.len() + 1));
         joined.extend_from_slice(&user);
@@ -237,48 +251,284 @@ impl CallCredentials {
                 .into_bytes(),
         );
         let label = format!("basic:{}", label_for(&used));
-        self.add_substitution(encoded, label)
+        Ok(self.add_substitution(encoded, label)?)
     }
 }
 
-impl wit::Host for CallCredentials {
-    fn hmac(
-        &mut self,
-        algorithm: HashAlgorithm,
-        key: Vec<Part>,
-        data: Vec<Part>,
-    ) -> Result<Vec<u8>, CredentialError> {
-        CallCredentials::hmac(self, algorithm, &key, &data)
+/// What is left of one credentials call's [`MAX_CALL_PARTS`] and [`MAX_CALL_BYTES`].
+struct Budget {
+    parts: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            parts: MAX_CALL_PARTS,
+            bytes: MAX_CALL_BYTES,
+        }
     }
 
-    fn hmac_chain(
-        &mut self,
-        algorithm: HashAlgorithm,
-        key: Vec<Part>,
-        messages: Vec<Vec<Part>>,
-    ) -> Result<Vec<u8>, CredentialError> {
-        CallCredentials::hmac_chain(self, algorithm, &key, &messages)
+    /// Takes the `n` parts of one list, before any of them is lifted.
+    fn take_parts(&mut self, n: usize) -> Result<(), CredentialError> {
+        self.parts = self.parts.checked_sub(n).ok_or_else(|| {
+            CredentialError::InvalidInput(format!(
+                "more than {MAX_CALL_PARTS} parts in one credentials call"
+            ))
+        })?;
+        Ok(())
     }
 
-    fn digest(
-        &mut self,
-        algorithm: HashAlgorithm,
-        data: Vec<Part>,
-    ) -> Result<Vec<u8>, CredentialError> {
-        CallCredentials::digest(self, algorithm, &data)
+    /// Takes `n` bytes about to be read or copied.
+    fn take_bytes(&mut self, n: usize) -> Result<(), CredentialError> {
+        self.bytes = self.bytes.checked_sub(n).ok_or_else(|| {
+            CredentialError::InvalidInput(format!(
+                "more than {MAX_CALL_BYTES} bytes of input in one credentials call"
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+/// One part, borrowed from where it lies.
+#[derive(Clone, Copy)]
+enum PartRef<'a> {
+    Bytes(&'a [u8]),
+    Text(&'a str),
+    Secret(&'a str),
+}
+
+/// One input being concatenated: at most [`MAX_INPUT_BYTES`], each part counted against the
+/// call's [`Budget`] before it is copied.
+struct Input<'s> {
+    store: &'s SecretStore,
+    bytes: Zeroizing<Vec<u8>>,
+    /// The names of the secrets it holds (a placeholder's label).
+    used: Vec<String>,
+}
+
+impl<'s> Input<'s> {
+    fn new(store: &'s SecretStore) -> Self {
+        Self {
+            store,
+            bytes: Zeroizing::new(Vec::new()),
+            used: Vec::new(),
+        }
     }
 
-    fn placeholder(&mut self, value: Vec<Part>) -> Result<String, CredentialError> {
-        CallCredentials::placeholder(self, &value)
+    /// Appends `part`, refused (and not copied) past [`MAX_INPUT_BYTES`] or the `budget`.
+    fn push(&mut self, budget: &mut Budget, part: PartRef<'_>) -> Result<(), CredentialError> {
+        let store = self.store;
+        let piece = match part {
+            PartRef::Bytes(b) => b,
+            PartRef::Text(t) => t.as_bytes(),
+            PartRef::Secret(name) => {
+                budget.take_bytes(name.len())?;
+                let secret = store
+                    .get(name)
+                    .ok_or_else(|| CredentialError::UnknownSecret(name.to_string()))?;
+                self.used.push(name.to_string());
+                secret.bytes()
+            }
+        };
+        if self.bytes.len() + piece.len() > MAX_INPUT_BYTES {
+            return Err(CredentialError::InvalidInput(format!(
+                "input larger than {MAX_INPUT_BYTES} bytes"
+            )));
+        }
+        budget.take_bytes(piece.len())?;
+        self.bytes.extend_from_slice(piece);
+        Ok(())
+    }
+}
+
+/// Why a credentials function answered no value: a refusal the plugin reads as its
+/// `credential-error`, or a malformed argument (a list or string out of the plugin's memory,
+/// text that is not UTF-8) that traps, as the generated bindings' lifting does.
+enum Refusal {
+    Error(CredentialError),
+    Trap(wasmtime::Error),
+}
+
+impl From<CredentialError> for Refusal {
+    fn from(e: CredentialError) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl From<wasmtime::Error> for Refusal {
+    fn from(e: wasmtime::Error) -> Self {
+        Self::Trap(e)
+    }
+}
+
+/// Where a credentials call's inputs lie: the calling plugin's memory ([`GuestMemory`]), or
+/// values the host holds (the unit tests). The functions above serve both.
+trait Source {
+    /// One `list<part>`.
+    type List: ?Sized;
+    /// An HMAC chain's `list<list<part>>`.
+    type Messages: ?Sized;
+
+    /// Appends the parts of `list` to `input`: they are counted first (`budget`), then each
+    /// is lifted and appended in turn.
+    fn read(
+        &mut self,
+        list: &Self::List,
+        input: &mut Input<'_>,
+        budget: &mut Budget,
+    ) -> Result<(), Refusal>;
+
+    /// How many messages `messages` holds.
+    fn messages(&self, messages: &Self::Messages) -> usize;
+
+    /// Appends the parts of message `i` to `input`, as [`Source::read`] does.
+    fn read_message(
+        &mut self,
+        messages: &Self::Messages,
+        i: usize,
+        input: &mut Input<'_>,
+        budget: &mut Budget,
+    ) -> Result<(), Refusal>;
+}
+
+/// A `part` where it lies in the calling plugin's memory: lifting it reads its case and where
+/// its data is (checked to be inside the memory), not the data.
+#[derive(ComponentType, Lift)]
+#[component(variant)]
+enum GuestPart {
+    #[component(name = "bytes")]
+    Bytes(WasmList<u8>),
+    #[component(name = "text")]
+    Text(WasmStr),
+    #[component(name = "secret")]
+    Secret(WasmStr),
+}
+
+/// A `list<part>` in the calling plugin's memory.
+type GuestList = WasmList<GuestPart>;
+
+/// The calling plugin's memory, through the store of the call.
+struct GuestMemory<'a, 's, T: 'static>(&'a mut StoreContextMut<'s, T>);
+
+/// Element `i` of a lazily lifted list (`WasmList::get`), which is in range.
+fn element<V>(lifted: Option<wasmtime::Result<V>>, i: usize) -> Result<V, Refusal> {
+    Ok(lifted.ok_or_else(|| wasmtime::format_err!("list element {i} out of range"))??)
+}
+
+impl<T: 'static> Source for GuestMemory<'_, '_, T> {
+    type List = GuestList;
+    type Messages = WasmList<GuestList>;
+
+    fn read(
+        &mut self,
+        list: &GuestList,
+        input: &mut Input<'_>,
+        budget: &mut Budget,
+    ) -> Result<(), Refusal> {
+        budget.take_parts(list.len())?;
+        for i in 0..list.len() {
+            // Each part is lifted on its own (its case and where its data is), then read in
+            // place: its bytes are copied only into the concatenation, within the bounds. A
+            // string's length is known only once it is checked to be UTF-8 (`to_str`), so one
+            // string past the bounds may be checked before it is refused.
+            let part = element(list.get(&mut *self.0, i), i)?;
+            let memory = &*self.0;
+            match &part {
+                GuestPart::Bytes(b) => input.push(budget, PartRef::Bytes(b.as_le_slice(memory)))?,
+                GuestPart::Text(t) => input.push(budget, PartRef::Text(&t.to_str(memory)?))?,
+                GuestPart::Secret(n) => input.push(budget, PartRef::Secret(&n.to_str(memory)?))?,
+            }
+        }
+        Ok(())
     }
 
-    fn basic_auth_placeholder(
-        &mut self,
-        user: Vec<Part>,
-        password: Vec<Part>,
-    ) -> Result<String, CredentialError> {
-        CallCredentials::basic_auth_placeholder(self, &user, &password)
+    fn messages(&self, messages: &WasmList<GuestList>) -> usize {
+        messages.len()
     }
+
+    fn read_message(
+        &mut self,
+        messages: &WasmList<GuestList>,
+        i: usize,
+        input: &mut Input<'_>,
+        budget: &mut Budget,
+    ) -> Result<(), Refusal> {
+        let list = element(messages.get(&mut *self.0, i), i)?;
+        self.read(&list, input, budget)
+    }
+}
+
+/// A credentials function's result as the contract has it: a refusal is the plugin's value,
+/// a malformed argument traps.
+fn answer<V>(result: Result<V, Refusal>) -> wasmtime::Result<(Result<V, CredentialError>,)> {
+    match result {
+        Ok(v) => Ok((Ok(v),)),
+        Err(Refusal::Error(e)) => Ok((Err(e),)),
+        Err(Refusal::Trap(e)) => Err(e),
+    }
+}
+
+/// Defines the `credentials` interface on `linker`, served by the [`CallCredentials`] that
+/// `get` finds in a store's data.
+///
+/// By hand rather than with the generated bindings: their lifting copies every list and
+/// string out of the plugin's memory before any bound applies, in one host call, which the
+/// epoch cannot interrupt (512 parts pointing at one 1 MiB buffer: 128 MiB copied, until
+/// wasmtime's per-call allowance trapped, 70–300 ms with the host optimized, ~2 s in a test
+/// build). Here the arguments are lifted lazily ([`GuestPart`]: where each part's data is,
+/// not the data) and read in place within the call's bounds. The hash algorithm and the
+/// results are the generated types.
+pub(crate) fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut CallCredentials,
+) -> wasmtime::Result<()> {
+    let mut inst = linker.instance(&format!(
+        "ingest:provider/credentials@{}",
+        crate::contract::CONTRACT_VERSION
+    ))?;
+    inst.func_wrap(
+        "hmac",
+        move |mut store: StoreContextMut<'_, T>,
+              (alg, key, data): (HashAlgorithm, GuestList, GuestList)| {
+            let creds = get(store.data_mut()).clone();
+            answer(creds.hmac_from(&mut GuestMemory(&mut store), alg, &key, &data))
+        },
+    )?;
+    inst.func_wrap(
+        "hmac-chain",
+        move |mut store: StoreContextMut<'_, T>,
+              (alg, key, messages): (HashAlgorithm, GuestList, WasmList<GuestList>)| {
+            let creds = get(store.data_mut()).clone();
+            answer(creds.hmac_chain_from(&mut GuestMemory(&mut store), alg, &key, &messages))
+        },
+    )?;
+    inst.func_wrap(
+        "digest",
+        move |mut store: StoreContextMut<'_, T>, (alg, data): (HashAlgorithm, GuestList)| {
+            let creds = get(store.data_mut()).clone();
+            answer(creds.digest_from(&mut GuestMemory(&mut store), alg, &data))
+        },
+    )?;
+    inst.func_wrap(
+        "placeholder",
+        move |mut store: StoreContextMut<'_, T>, (value,): (GuestList,)| {
+            let mut creds = get(store.data_mut()).clone();
+            answer(creds.placeholder_from(&mut GuestMemory(&mut store), &value))
+        },
+    )?;
+    inst.func_wrap(
+        "basic-auth-placeholder",
+        move |mut store: StoreContextMut<'_, T>, (user, password): (GuestList, GuestList)| {
+            let mut creds = get(store.data_mut()).clone();
+            answer(creds.basic_auth_placeholder_from(
+                &mut GuestMemory(&mut store),
+                &user,
+                &password,
+            ))
+        },
+    )?;
+    Ok(())
 }
 
 fn label_for(used: &[String]) -> String {
@@ -342,6 +592,92 @@ pub(crate) fn contains_secret(secrets: &SecretSet, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::credentials::Part;
+
+    /// Parts the host holds: the same functions as a plugin's calls, from host values.
+    struct HostParts;
+
+    impl Source for HostParts {
+        type List = [Part];
+        type Messages = [Vec<Part>];
+
+        fn read(
+            &mut self,
+            list: &[Part],
+            input: &mut Input<'_>,
+            budget: &mut Budget,
+        ) -> Result<(), Refusal> {
+            budget.take_parts(list.len())?;
+            for part in list {
+                let part = match part {
+                    Part::Bytes(b) => PartRef::Bytes(b),
+                    Part::Text(t) => PartRef::Text(t),
+                    Part::Secret(n) => PartRef::Secret(n),
+                };
+                input.push(budget, part)?;
+            }
+            Ok(())
+        }
+
+        fn messages(&self, messages: &[Vec<Part>]) -> usize {
+            messages.len()
+        }
+
+        fn read_message(
+            &mut self,
+            messages: &[Vec<Part>],
+            i: usize,
+            input: &mut Input<'_>,
+            budget: &mut Budget,
+        ) -> Result<(), Refusal> {
+            self.read(&messages[i], input, budget)
+        }
+    }
+
+    fn value<V>(result: Result<V, Refusal>) -> Result<V, CredentialError> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(Refusal::Error(e)) => Err(e),
+            Err(Refusal::Trap(e)) => panic!("host parts trapped: {e}"),
+        }
+    }
+
+    /// The credentials functions over host-held parts.
+    impl CallCredentials {
+        fn hmac(
+            &self,
+            alg: HashAlgorithm,
+            key: &[Part],
+            data: &[Part],
+        ) -> Result<Vec<u8>, CredentialError> {
+            value(self.hmac_from(&mut HostParts, alg, key, data))
+        }
+
+        fn hmac_chain(
+            &self,
+            alg: HashAlgorithm,
+            key: &[Part],
+            messages: &[Vec<Part>],
+        ) -> Result<Vec<u8>, CredentialError> {
+            value(self.hmac_chain_from(&mut HostParts, alg, key, messages))
+        }
+
+        fn digest(&self, alg: HashAlgorithm, data: &[Part]) -> Result<Vec<u8>, CredentialError> {
+            value(self.digest_from(&mut HostParts, alg, data))
+        }
+
+        fn placeholder(&mut self, value_parts: &[Part]) -> Result<String, CredentialError> {
+            value(self.placeholder_from(&mut HostParts, value_parts))
+        }
+
+        fn basic_auth_placeholder(
+            &mut self,
+            user: &[Part],
+            password: &[Part],
+        ) -> Result<String, CredentialError> {
+            value(self.basic_auth_placeholder_from(&mut HostParts, user, password))
+        }
+    }
 
     fn creds() -> CallCredentials {
         CallCredentials::new(
@@ -413,6 +749,87 @@ mod tests {
                 .as_bytes()
         );
         assert_eq!(sub.label, "basic:id+key");
+    }
+
+    #[test]
+    fn an_input_is_refused_past_its_bound_before_it_is_copied() {
+        let c = creds();
+        let mib = vec![b'a'; MAX_INPUT_BYTES];
+        let whole = c
+            .digest(HashAlgorithm::Sha256, &[Part::Bytes(mib.clone())])
+            .expect("exactly the bound");
+        assert_eq!(whole, digest_bytes(HashAlgorithm::Sha256, &mib));
+        let err = c
+            .digest(
+                HashAlgorithm::Sha256,
+                &[Part::Bytes(mib), Part::Text("b".into())],
+            )
+            .expect_err("one byte past it");
+        assert!(
+            matches!(&err, CredentialError::InvalidInput(m) if m == "input larger than 1048576 bytes"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_call_takes_at_most_its_parts_over_all_its_inputs() {
+        let c = creds();
+        let parts = |n| vec![Part::Bytes(Vec::new()); n];
+        c.digest(HashAlgorithm::Md5, &parts(MAX_CALL_PARTS))
+            .expect("exactly the bound");
+        for err in [
+            c.digest(HashAlgorithm::Md5, &parts(MAX_CALL_PARTS + 1)),
+            c.hmac(HashAlgorithm::Md5, &parts(2048), &parts(2049)),
+            c.hmac_chain(HashAlgorithm::Md5, &parts(1), &[parts(4000), parts(96)]),
+        ] {
+            let err = err.expect_err("past the bound");
+            assert!(
+                matches!(&err, CredentialError::InvalidInput(m) if m.contains("more than 4096 parts")),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_call_reads_at_most_its_bytes_over_all_its_inputs() {
+        let c = creds();
+        let mib = || vec![Part::Bytes(vec![b'a'; MAX_INPUT_BYTES])];
+        c.hmac_chain(HashAlgorithm::Sha1, &mib(), &[mib()])
+            .expect("exactly the bound");
+        let err = c
+            .hmac_chain(
+                HashAlgorithm::Sha1,
+                &mib(),
+                &[mib(), vec![Part::Text("x".into())]],
+            )
+            .expect_err("one byte past it");
+        assert!(
+            matches!(&err, CredentialError::InvalidInput(m) if m.contains("more than 2097152 bytes")),
+            "{err:?}"
+        );
+        // A secret's name is read before it is looked up, and counts.
+        let err = c
+            .digest(
+                HashAlgorithm::Sha1,
+                &[Part::Secret("n".repeat(MAX_CALL_BYTES + 1))],
+            )
+            .expect_err("a name past the bound");
+        assert!(
+            matches!(&err, CredentialError::InvalidInput(m) if m.contains("more than 2097152 bytes")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_chain_needs_1_to_16_messages() {
+        let c = creds();
+        for n in [0, MAX_CHAIN + 1] {
+            let messages = vec![vec![Part::Text("m".into())]; n];
+            let err = c
+                .hmac_chain(HashAlgorithm::Sha256, &[Part::Text("k".into())], &messages)
+                .expect_err("out of range");
+            assert!(matches!(err, CredentialError::InvalidInput(_)), "{err:?}");
+        }
     }
 
     #[test]

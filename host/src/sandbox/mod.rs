@@ -17,7 +17,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::capability::config::ConfigView;
 use crate::capability::context::CallContext;
-use crate::capability::credentials::CallCredentials;
+use crate::capability::credentials;
 use crate::capability::log::PluginLog;
 use crate::config::RuntimeConfig;
 use crate::contract;
@@ -184,9 +184,9 @@ fn start_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker: Linker<CallState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    contract::credentials::add_to_linker::<_, HasSelf<CallCredentials>>(&mut linker, |s| {
-        &mut s.credentials
-    })?;
+    // Defined by hand, not by the generated bindings: its arguments are read in place within
+    // the call's bounds instead of copied out whole first (capability/credentials.rs).
+    credentials::add_to_linker(&mut linker, |s| &mut s.credentials)?;
     contract::config::add_to_linker::<_, HasSelf<ConfigView>>(&mut linker, |s| &mut s.config)?;
     contract::context::add_to_linker::<_, HasSelf<CallContext>>(&mut linker, |s| &mut s.context)?;
     contract::log::add_to_linker::<_, HasSelf<PluginLog>>(&mut linker, |s| &mut s.log)?;
