@@ -270,8 +270,9 @@ pub struct RuntimeConfig {
     #[serde(default = "default_memory")]
     pub memory_limit_bytes: u64,
     /// CPU budget of one step of a call (one run of the plugin between two vendor requests),
-    /// milliseconds: a plugin that computes longer is interrupted (`plugin-fault`), so a
-    /// runaway plugin holds a worker thread this long at most, not for the whole call.
+    /// milliseconds: a plugin that runs longer (its host calls included, the time it waits for
+    /// a plugin thread not) is interrupted (`plugin-fault`), so a runaway plugin holds a plugin
+    /// thread this long at most, not for the whole call.
     /// Default 100; at most `call_deadline_ms`.
     #[serde(default = "default_step_budget")]
     pub step_budget_ms: u64,

@@ -229,13 +229,6 @@ impl Runtime {
             .min(self.limits.call_deadline_ms)
             .max(1)
     }
-
-    /// Epoch ticks of one step's budget.
-    pub(super) fn step_ticks(&self) -> u64 {
-        self.step_budget_ms()
-            .div_ceil(self.limits.epoch_tick_ms)
-            .max(1)
-    }
 }
 
 /// One call in progress.
@@ -447,19 +440,30 @@ impl<'a> Call<'a> {
         };
         let mut store = Store::new(&self.code.engine, state);
         store.limiter(|s| &mut s.limits);
-        // At each epoch tick a running step yields its thread (steps waiting for one take
-        // turns) and counts the tick against its budget; past the budget it is interrupted
-        // (the same trap as a plain deadline). Ticks count while the step runs, so a step
-        // waiting its turn does not use up its budget.
-        let mut left = self.runtime.step_ticks();
+        // At each epoch tick a running step adds the time since it last got its thread (host
+        // calls included) to what it has run, is interrupted past its budget (the same trap as
+        // a plain deadline), and otherwise yields its thread so steps waiting for one take
+        // turns. Time spent waiting for the thread again is not counted.
+        let budget = Duration::from_millis(self.runtime.step_budget_ms());
+        let started = Instant::now();
+        let resumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut ran = Duration::ZERO;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            left = left.saturating_sub(1);
-            Ok(if left == 0 {
-                wasmtime::UpdateDeadline::Interrupt
-            } else {
-                wasmtime::UpdateDeadline::Yield(1)
-            })
+            let since = Duration::from_nanos(resumed.load(std::sync::atomic::Ordering::Relaxed));
+            ran += started.elapsed().saturating_sub(since);
+            if ran >= budget {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            let resumed = resumed.clone();
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    let at = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    resumed.store(at, std::sync::atomic::Ordering::Relaxed);
+                }),
+            ))
         });
         store
     }
