@@ -377,10 +377,14 @@ fn record_and_headers(
         };
         // The host frames the body itself: a plugin's length would describe the body with
         // the tokens, not the values.
+        // Nor does a plugin choose the answer's encoding: the host looks for secrets in the
+        // answer it hands back, which it could not do inside a compressed body.
         if header == http::header::CONTENT_LENGTH
             || header == http::header::HOST
             || header == http::header::TRANSFER_ENCODING
             || header == http::header::CONNECTION
+            || header == http::header::ACCEPT_ENCODING
+            || header == http::header::TE
         {
             continue;
         }
@@ -393,6 +397,10 @@ fn record_and_headers(
         };
         wire_headers.append(header, real);
     }
+    wire_headers.insert(
+        http::header::ACCEPT_ENCODING,
+        http::HeaderValue::from_static("identity"),
+    );
     Ok((recorded, wire_headers))
 }
 
@@ -738,6 +746,28 @@ mod tests {
         let http = HostPort::of_url("HTTP://127.0.0.1:80/x").expect("host and port");
         let policy = EgressPolicy::with("p", vec![http], true, &EgressConfig::default(), None);
         assert!(admit(&policy, &log, &request("HTTP://127.0.0.1:80/x")).is_ok());
+    }
+
+    /// A plugin cannot ask for a compressed answer (the host could not look for secrets in
+    /// it): its `accept-encoding` and `te` are dropped and the host asks for `identity`.
+    #[test]
+    fn the_answer_is_never_compressed_at_a_plugins_request() {
+        let mut req = request("https://vendor.example/x");
+        req.headers = vec![
+            ("Accept-Encoding".into(), "gzip, br".into()),
+            ("te".into(), "gzip".into()),
+            ("x-other".into(), "kept".into()),
+        ];
+        let log = SharedCallLog::default();
+        let (_, headers) =
+            record_and_headers(&log, &[], &http::Method::GET, &req).expect("valid headers");
+        let encodings: Vec<_> = headers
+            .get_all(http::header::ACCEPT_ENCODING)
+            .iter()
+            .collect();
+        assert_eq!(encodings, vec!["identity"]);
+        assert!(headers.get(http::header::TE).is_none());
+        assert_eq!(headers["x-other"], "kept");
     }
 
     #[test]
