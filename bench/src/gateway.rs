@@ -124,7 +124,7 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
     Ok(toml::to_string(&config)?)
 }
 
-fn table<'a>(config: &'a mut Table, name: &str) -> anyhow::Result<&'a mut Table> {
+pub(crate) fn table<'a>(config: &'a mut Table, name: &str) -> anyhow::Result<&'a mut Table> {
     config
         .entry(name)
         .or_insert_with(|| Value::Table(Table::new()))
@@ -150,8 +150,20 @@ pub struct Running {
 /// start serves from the baseline compiler first, and the figures are of the optimized
 /// code; waiting also fills the artifact cache for the warm starts).
 pub async fn start(bin: &Path, spec: &Spec, dir: &Path) -> anyhow::Result<Running> {
+    start_with(bin, &config_toml(spec)?, spec.listen, spec.admin, dir).await
+}
+
+/// [`start`] with a configuration of the caller's (`config`, listening on `listen`, its admin
+/// listener on `admin`).
+pub async fn start_with(
+    bin: &Path,
+    config_text: &str,
+    listen: SocketAddr,
+    admin: Option<SocketAddr>,
+    dir: &Path,
+) -> anyhow::Result<Running> {
     let config = dir.join("gateway.toml");
-    std::fs::write(&config, config_toml(spec)?)?;
+    std::fs::write(&config, config_text)?;
     let mut command = Command::new(bin);
     command
         .arg("serve")
@@ -162,12 +174,12 @@ pub async fn start(bin: &Path, spec: &Spec, dir: &Path) -> anyhow::Result<Runnin
         .env("RUST_LOG", "warn");
     let mut proc = Proc::spawn("ingest-gateway", command, &dir.join("gateway.log"))?;
     let ready_after =
-        procs::wait_ready(spec.listen, "/readyz", Duration::from_secs(120), &mut proc).await?;
-    procs::wait_optimized(spec.listen, Duration::from_secs(300), &mut proc).await?;
+        procs::wait_ready(listen, "/readyz", Duration::from_secs(120), &mut proc).await?;
+    procs::wait_optimized(listen, Duration::from_secs(300), &mut proc).await?;
     Ok(Running {
         proc,
-        addr: spec.listen,
-        admin: spec.admin,
+        addr: listen,
+        admin,
         ready_after,
     })
 }

@@ -3,11 +3,13 @@
 //!
 //! Sections: plugin call (in-process, per vendor plugin), end to end (wrk through the gateway,
 //! through Envoy as a plain proxy, and direct to the simulator, in one run), hot swap,
-//! start-up, memory, slow clients (slowloris). `scripts/bench` installs what it needs and runs it on a release build;
+//! start-up, memory, slow clients (slowloris), isolation (one tenant's plugins looping).
+//! `scripts/bench` installs what it needs and runs it on a release build;
 //! `--smoke` runs every section for a moment, so the harness is exercised by `scripts/test`.
 
 mod e2e;
 mod gateway;
+mod isolation;
 mod lifecycle;
 mod micro;
 mod procs;
@@ -27,7 +29,8 @@ struct Args {
     /// Every section for a moment (harness check; the figures mean nothing).
     #[arg(long)]
     smoke: bool,
-    /// Only these sections (comma-separated): micro, e2e, swap, startup, memory.
+    /// Only these sections (comma-separated): micro, e2e, swap, startup, memory, slowloris,
+    /// isolation.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only these plugins in the plugin-call section (comma-separated package names).
@@ -48,6 +51,16 @@ struct Args {
     /// Connections holding half a request head for the slow-clients figure.
     #[arg(long, default_value_t = 5000)]
     attackers: usize,
+    /// Looping start calls one tenant keeps in flight for the isolation figure.
+    #[arg(long, default_value_t = 64)]
+    looping: usize,
+    /// Seconds of each isolation phase (unloaded, loaded), per gateway configuration.
+    #[arg(long, default_value_t = 5)]
+    isolation_seconds: u64,
+    /// Only the isolation section's default configuration, not its baseline (steps on the
+    /// front's threads, no tenant cap).
+    #[arg(long)]
+    no_isolation_baseline: bool,
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -61,6 +74,17 @@ struct Args {
     #[arg(long)]
     wrk_bin: Option<PathBuf>,
 }
+
+/// Every section, in the order they run.
+const SECTIONS: &[&str] = &[
+    "micro",
+    "e2e",
+    "swap",
+    "startup",
+    "memory",
+    "slowloris",
+    "isolation",
+];
 
 /// The repository's root.
 pub fn workspace_root() -> PathBuf {
@@ -122,8 +146,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let want = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
     for s in &args.only {
         anyhow::ensure!(
-            ["micro", "e2e", "swap", "startup", "memory", "slowloris"].contains(&s.as_str()),
-            "unknown section `{s}` (micro, e2e, swap, startup, memory, slowloris)"
+            SECTIONS.contains(&s.as_str()),
+            "unknown section `{s}` ({})",
+            SECTIONS.join(", ")
         );
     }
     let gateway_bin = match &args.gateway_bin {
@@ -133,8 +158,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("no directory of the bench binary")?
             .join("ingest-gateway"),
     };
-    let needs_processes =
-        want("e2e") || want("swap") || want("startup") || want("memory") || want("slowloris");
+    let needs_processes = want("e2e")
+        || want("swap")
+        || want("startup")
+        || want("memory")
+        || want("slowloris")
+        || want("isolation");
     if needs_processes {
         anyhow::ensure!(
             gateway_bin.is_file(),
@@ -172,6 +201,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let in_flight = if args.smoke { 20 } else { args.in_flight };
     let attackers = if args.smoke { 50 } else { args.attackers };
     let connections = if args.smoke { 4 } else { args.connections };
+    let (looping, isolation) = if args.smoke {
+        (
+            8,
+            isolation::Timing {
+                phase: Duration::from_millis(500),
+                settle: Duration::from_millis(200),
+                probe_timeout: Duration::from_secs(2),
+            },
+        )
+    } else {
+        (
+            args.looping,
+            isolation::Timing {
+                phase: Duration::from_secs(args.isolation_seconds),
+                settle: Duration::from_secs(1),
+                probe_timeout: Duration::from_secs(10),
+            },
+        )
+    };
 
     let mut results = report::Results::new(args.smoke, connections, duration);
     if want("micro") {
@@ -232,6 +280,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         results.slowloris = results.section(
             "slow clients",
             slowloris::run(&gateway_bin, attackers).await,
+        );
+    }
+
+    if want("isolation") {
+        eprintln!(
+            "==> isolation ({looping} looping calls from one tenant, {} s per phase)",
+            isolation.phase.as_secs_f64()
+        );
+        results.isolation = results.section(
+            "isolation",
+            isolation::run(
+                &gateway_bin,
+                looping,
+                isolation,
+                !args.no_isolation_baseline,
+            )
+            .await,
         );
     }
 

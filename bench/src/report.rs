@@ -47,6 +47,8 @@ pub struct Results {
     pub memory: Option<Memory>,
     /// Slow clients.
     pub slowloris: Option<crate::slowloris::Slowloris>,
+    /// Isolation from a tenant's looping plugins.
+    pub isolation: Option<crate::isolation::Isolation>,
     /// Sections that could not be measured, with the reason.
     pub failed: Vec<String>,
 }
@@ -142,6 +144,7 @@ impl Results {
             startup: None,
             memory: None,
             slowloris: None,
+            isolation: None,
             failed: Vec::new(),
         }
     }
@@ -255,6 +258,21 @@ impl Results {
                 g,
                 e,
                 "MiB",
+            ));
+        }
+        if let Some(i) = &self.isolation {
+            use crate::isolation::{HEALTHZ_TARGET_MS, OTHER_TENANT_FACTOR};
+            v.push(Verdict::at_most(
+                format!("/healthz p99, {} looping calls", i.looping),
+                i.isolated.loaded.healthz_ms.1,
+                HEALTHZ_TARGET_MS,
+                "ms",
+            ));
+            v.push(Verdict::at_most(
+                "other tenant's start p99, loaded / unloaded",
+                i.isolated.other_tenant_ratio(),
+                OTHER_TENANT_FACTOR,
+                "x",
             ));
         }
         v
@@ -464,6 +482,87 @@ impl Results {
                 s.requests
             );
         }
+        if let Some(i) = &self.isolation {
+            let _ = writeln!(
+                t,
+                "\nIsolation: tenant A keeps {} looping starts in flight (step budget {} ms, each re-issued as it ends); GET /healthz and tenant B's TRTC starts meanwhile, one after another, a new connection each, {} s per phase",
+                i.looping,
+                i.step_budget_ms,
+                fmt(i.phase_seconds)
+            );
+            let _ = writeln!(
+                t,
+                "  {:<34} {:<9} {:>9} {:>9} {:>6}  {:>9} {:>9} {:>6}  {:>9}  failed; A's calls ended",
+                "gateway",
+                "phase",
+                "hz p50 ms",
+                "hz p99 ms",
+                "hz n",
+                "B p50 ms",
+                "B p99 ms",
+                "B n",
+                "B p99 x",
+            );
+            let runs = std::iter::once(("plugin threads, tenant share 0.5", &i.isolated)).chain(
+                i.baseline
+                    .iter()
+                    .map(|b| ("plugin_threads = 0, share 1.0", b)),
+            );
+            for (label, run) in runs {
+                for (phase, p) in [("unloaded", &run.unloaded), ("loaded", &run.loaded)] {
+                    let loaded = phase == "loaded";
+                    let ended = if loaded {
+                        let by: Vec<String> = run
+                            .looping_ended
+                            .iter()
+                            .map(|(status, n)| {
+                                if *status == 0 {
+                                    format!("no answer: {n}")
+                                } else {
+                                    format!("{status}: {n}")
+                                }
+                            })
+                            .collect();
+                        format!(
+                            "; {}",
+                            if by.is_empty() {
+                                "none".into()
+                            } else {
+                                by.join(", ")
+                            }
+                        )
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        t,
+                        "  {:<34} {:<9} {:>9} {:>9} {:>6}  {:>9} {:>9} {:>6}  {:>9}  {}{}",
+                        if loaded { "" } else { label },
+                        phase,
+                        fmt(p.healthz_ms.0),
+                        fmt(p.healthz_ms.1),
+                        p.healthz_ok,
+                        fmt(p.start_ms.0),
+                        fmt(p.start_ms.1),
+                        p.start_ok,
+                        if loaded {
+                            ratio(p.start_ms.1, run.unloaded.start_ms.1)
+                        } else {
+                            String::new()
+                        },
+                        p.healthz_failed + p.start_failed,
+                        ended
+                    );
+                    if let Some(f) = &p.first_failure {
+                        let _ = writeln!(t, "  {:<34} first failure: {f}", "");
+                    }
+                }
+            }
+            let _ = writeln!(
+                t,
+                "  (hz: GET /healthz; B: tenant B's POST /v1/ingests; n: answered; B p99 x: loaded / unloaded. Baseline row: steps on the front's threads, still yielding at each epoch tick, no tenant cap.)"
+            );
+        }
         for f in &self.failed {
             let _ = writeln!(t, "\nNOT MEASURED — {f}");
         }
@@ -511,6 +610,7 @@ impl Results {
             "startup": startup,
             "memory": memory,
             "slow_clients": self.slowloris,
+            "isolation": self.isolation,
             "targets": self.verdicts(),
             "failed": self.failed,
         })
