@@ -289,6 +289,20 @@ allow_private = true"#,
     let a = call(&gw, "POST", "/v1/ingests", Some(start("userinfo"))).await;
     assert_eq!(a.json["kind"], "denied", "{}", a.text);
     assert!(detail(&a).contains("userinfo"), "{}", a.text);
+
+    // Placeholders of a granted secret as user and password: refused the same way, and the
+    // filled-in value appears at no log level (the suite captures the log at TRACE).
+    let gw = gateway(&hostile_with(
+        "userinfo-secret",
+        "userinfo-secret",
+        "allow_hosts = [\"127.0.0.1:9\"]\nallow_private = true",
+        &[("target", "\"http://127.0.0.1:9/steal\"")],
+        true,
+    ))
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("userinfo-secret"))).await;
+    assert_eq!(a.json["kind"], "denied", "{}", a.text);
+    assert_no_secrets("the answer to a URL with secrets as userinfo", &a.text);
 }
 
 /// A credentials call over 512 parts that all point at one 1 MiB buffer (512 MiB of input

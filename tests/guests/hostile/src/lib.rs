@@ -8,6 +8,7 @@
 //! | `panic` | panics |
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
+//! | `userinfo-secret` | GETs `target` with placeholders of the secret named by `secret` as the URL's user and password |
 //! | `header-bomb` | GETs `target` with, per config `bomb`: `count` 20,000 headers, `bytes` one 2 MiB header value, `url` a 40 KiB query |
 //! | `fetch-then-ok` | GETs `target` like `fetch`, then succeeds whatever the answer |
 //! | `fetch` | GETs the `target` URL (off the allowlist, a private address by name, a vendor that never answers …): returns that request as its first step |
@@ -253,6 +254,12 @@ impl Guest for Hostile {
             }
             "fetch" => fetch(&config::get("target").unwrap_or_default()),
             "header-bomb" => header_bomb(&config::get("target").unwrap_or_default()),
+            "userinfo-secret" => {
+                // Placeholders of the granted secret as the target URL's user and password.
+                let token = creds::placeholder(&[creds::secret(&secret_name())])?;
+                let target = config::get("target").unwrap_or_default();
+                fetch(&target.replacen("://", &format!("://{token}:{token}@"), 1))
+            }
             "fetch-then-ok" => {
                 // Whatever the host answers (a refusal included), claim success.
                 let _ = fetch(&config::get("target").unwrap_or_default());
