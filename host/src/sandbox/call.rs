@@ -222,6 +222,15 @@ impl Runtime {
         call.finish(result)
     }
 
+    /// A pool slot for one instance, held until the instance is gone.
+    pub(super) async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StepError> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StepError::Shutdown)
+    }
+
     /// The CPU budget of one step, milliseconds.
     pub(super) fn step_budget_ms(&self) -> u64 {
         self.limits
@@ -357,13 +366,7 @@ impl<'a> Call<'a> {
     /// on the plugin threads (`runtime.plugin_threads`) when there are any, after taking one of
     /// the caller's turns (its tenant's share of them).
     async fn step(&mut self) -> Result<Step, StepError> {
-        let slot = self
-            .runtime
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StepError::Shutdown)?;
+        let slot = self.runtime.slot().await?;
         let turn = match &self.setup.turns {
             Some(turns) => Some(
                 turns

@@ -46,13 +46,7 @@ impl Call<'_> {
         let held = match self.held.take() {
             Some(h) => h,
             None => {
-                let slot = self
-                    .runtime
-                    .slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| StepError::Shutdown)?;
+                let slot = self.runtime.slot().await?;
                 let mut store = self.new_store();
                 let t0 = Instant::now();
                 let instance = self
