@@ -77,6 +77,14 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
     // The memory figure holds requests at the simulator for longer than the default vendor
     // request timeout (8 s) allows: the limits are raised out of its way.
     runtime.insert("call_deadline_ms".into(), Value::Integer(BENCH_TIMEOUT_MS));
+    // `INGEST_BENCH_PLUGIN_THREADS=0` measures steps on the front's own threads (the cost of
+    // the hand-off to the plugin threads is the difference).
+    if let Some(n) = std::env::var("INGEST_BENCH_PLUGIN_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        runtime.insert("plugin_threads".into(), Value::Integer(n));
+    }
 
     if !spec.connections.is_empty() {
         let connections = table(&mut config, "connections")?;
