@@ -80,7 +80,8 @@ impl Options {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
             None => Ok(()),
             Some(k) => Err(invalid_argument(format!(
-                "`options.{k}` is not a setting this provider can change on a running ingest (it can change: {})",
+                "`options.{}` is not a setting this provider can change on a running ingest (it can change: {})",
+                shown_key(k),
                 if allowed.is_empty() {
                     "none".to_string()
                 } else {
@@ -104,5 +105,46 @@ impl Options {
                 "`options.{key}` must be true or false"
             ))),
         }
+    }
+}
+
+/// An option key as an error message shows it: as it is when short and plain, else escaped
+/// and cut to 64 characters with its length (a caller's key is unbounded text).
+fn shown_key(key: &str) -> String {
+    const MAX_SHOWN: usize = 64;
+    if key.chars().count() <= MAX_SHOWN && !key.chars().any(|c| c.is_control() || c == '`') {
+        return key.to_string();
+    }
+    let cut: String = key.chars().take(MAX_SHOWN).collect();
+    format!("{cut:?}… ({} bytes)", key.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_the_key_it_refuses_bounded() {
+        let options = Options::parse(r#"{"volume": 1}"#).expect("object");
+        let e = options.only(&["tempo"]).expect_err("volume is not read");
+        assert!(
+            e.message.starts_with("`options.volume` is not a setting"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.ends_with("(it can change: tempo)"),
+            "{}",
+            e.message
+        );
+
+        let long = format!(r#"{{"{}\n": 1}}"#, "k".repeat(5000));
+        let e = Options::parse(&long)
+            .expect("object")
+            .only(&[])
+            .expect_err("refused");
+        assert!(e.message.len() < 300, "{}", e.message.len());
+        assert!(e.message.contains("… (5001 bytes)"), "{}", e.message);
+        assert!(!e.message.contains('\n'), "{}", e.message);
     }
 }
