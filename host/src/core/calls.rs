@@ -108,7 +108,6 @@ fn quota_error(provider: &str, refused: &Refused) -> ApiError {
     e
 }
 
-/// The error for a plugin that answered an operation with another operation's result.
 /// A blank `stream_url` (empty or whitespace only) is refused for every provider and every
 /// front, before any plugin runs: one rule and one error (`invalid-argument`) instead of one
 /// plugin reading it as absent and another as a bad URL. Absent (`None`) is the way to say
@@ -122,6 +121,7 @@ pub(crate) fn refuse_blank_stream_url(url: Option<&str>) -> Result<(), ApiError>
     }
 }
 
+/// The error for a plugin that answered an operation with another operation's result.
 fn wrong_shape(operation: &str) -> ApiError {
     ApiError::plugin_fault(format!("{operation} returned the wrong shape"))
 }
