@@ -318,7 +318,7 @@ impl RuntimeConfig {
     pub fn plugin_threads(&self) -> usize {
         match self.plugin_threads {
             Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            None => cpus(),
         }
     }
 
@@ -326,7 +326,7 @@ impl RuntimeConfig {
     /// CPUs when steps run on the caller's threads), at least one.
     pub fn steps_per_tenant(&self) -> usize {
         let threads = match self.plugin_threads() {
-            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            0 => cpus(),
             n => n,
         };
         // Bounded: `threads` is a thread count and the share is validated to (0, 1].
@@ -338,6 +338,11 @@ impl RuntimeConfig {
         let steps = (threads as f64 * self.tenant_plugin_share).floor() as usize;
         steps.clamp(1, threads)
     }
+}
+
+/// The CPUs this process may use (2 when the system cannot say).
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 impl Default for RuntimeConfig {
