@@ -31,8 +31,7 @@ pub const MAX_REQUEST_URL_BYTES: usize = 16 * 1024;
 
 /// Whether `request` is within the bounds on a vendor request's URL and headers; the reason,
 /// naming the limit, when not. (The body's bound is the egress policy's: a refusal the plugin
-/// reads.) Checked before anything is recorded: a request past these is a plugin fault, and
-/// an unbounded header count would reach a panic in the header map.
+/// reads.) The call loop checks it before [`send`]: a request past these is a plugin fault.
 pub fn request_bounds(request: &types::VendorRequest) -> Result<(), String> {
     if request.url.len() > MAX_REQUEST_URL_BYTES {
         return Err(format!(
@@ -266,35 +265,27 @@ fn admit(
     log: &SharedCallLog,
     request: &types::VendorRequest,
 ) -> Result<(HostPort, http::Method), T> {
-    if let Err(reason) = request_bounds(request) {
-        return Err(T::Denied(deny(log, reason)));
-    }
-    if !request
-        .url
-        .get(..8)
-        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
-        && !request
-            .url
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
-    {
-        let scheme = request.url.split_once(':').map_or("", |(s, _)| s);
-        return Err(T::Denied(deny(
-            log,
-            format!(
-                "`{}` is not an http:// or https:// URL (scheme `{}`); the host sends vendor requests over HTTP only",
-                clip_url(&request.url),
-                clip_url(scheme)
-            ),
-        )));
-    }
     if log.lock().requests.len() >= MAX_REQUESTS_PER_CALL {
         return Err(T::Denied(deny(
             log,
             format!("more than {MAX_REQUESTS_PER_CALL} vendor requests in one call"),
         )));
     }
-    let Some(target) = HostPort::of_url(&request.url) else {
+    // One parse decides the scheme, the userinfo and the host:port the allowlist checks.
+    let parsed = url::Url::parse(&request.url).ok();
+    if let Some(u) = &parsed
+        && !matches!(u.scheme(), "http" | "https")
+    {
+        return Err(T::Denied(deny(
+            log,
+            format!(
+                "`{}` is not an http:// or https:// URL (scheme `{}`); the host sends vendor requests over HTTP only",
+                clip_url(&request.url),
+                clip_url(u.scheme())
+            ),
+        )));
+    }
+    let Some((u, target)) = parsed.and_then(|u| HostPort::of_parsed(&u).map(|t| (u, t))) else {
         return Err(T::Denied(deny(
             log,
             format!(
@@ -303,7 +294,7 @@ fn admit(
             ),
         )));
     };
-    if has_userinfo(&request.url) {
+    if !u.username().is_empty() || u.password().is_some() {
         return Err(T::Denied(deny(
             log,
             format!(
@@ -340,17 +331,6 @@ fn admit(
     Ok((target, method))
 }
 
-/// Whether an absolute URL's authority holds userinfo (`user[:password]@host`). The authority
-/// ends at the first `/`, `\\` (a path separator for http(s), as URL parsers read it), `?` or
-/// `#`.
-fn has_userinfo(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
-        return false;
-    };
-    let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
-    rest[..end].contains('@')
-}
-
 /// The request as recorded (placeholders as labels) and its headers as sent (placeholders as
 /// values; framing headers left to the host).
 fn record_and_headers(
@@ -366,7 +346,10 @@ fn record_and_headers(
         headers: Vec::with_capacity(request.headers.len()),
         body: labelled(&utf8(&request.body)),
     };
-    let mut wire_headers = http::HeaderMap::with_capacity(request.headers.len() + 1);
+    // Sized within the bound whatever the request holds: `with_capacity` panics past the
+    // header map's maximum size.
+    let mut wire_headers =
+        http::HeaderMap::with_capacity(request.headers.len().min(MAX_REQUEST_HEADERS) + 1);
     for (name, value) in &request.headers {
         recorded.headers.push((name.clone(), labelled(value)));
         let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
@@ -395,7 +378,14 @@ fn record_and_headers(
                 format!("header `{name}` is not a valid value"),
             )));
         };
-        wire_headers.append(header, real);
+        // Beyond the header map's maximum size: refused, never a panic (the call loop's
+        // `request_bounds` keeps requests far below it).
+        if wire_headers.try_append(header, real).is_err() {
+            return Err(T::Denied(deny(
+                log,
+                format!("more headers than the host can send (the limit is {MAX_REQUEST_HEADERS})"),
+            )));
+        }
     }
     wire_headers.insert(
         http::header::ACCEPT_ENCODING,
@@ -748,6 +738,22 @@ mod tests {
         assert!(admit(&policy, &log, &request("HTTP://127.0.0.1:80/x")).is_ok());
     }
 
+    /// Egress itself never panics on a header count past the header map's maximum (the call
+    /// loop refuses such a request before it gets here): it is refused as `denied`.
+    #[test]
+    fn too_many_headers_are_refused_not_a_panic() {
+        let mut req = request("https://vendor.example/x");
+        req.headers = (0..40_000)
+            .map(|i| (format!("x-h{i}"), "v".to_string()))
+            .collect();
+        let log = SharedCallLog::default();
+        match record_and_headers(&log, &[], &http::Method::GET, &req) {
+            Err(T::Denied(reason)) => assert!(reason.contains("more headers"), "{reason}"),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("40,000 headers were accepted"),
+        }
+    }
+
     /// A plugin cannot ask for a compressed answer (the host could not look for secrets in
     /// it): its `accept-encoding` and `te` are dropped and the host asks for `identity`.
     #[test]
@@ -772,22 +778,34 @@ mod tests {
 
     #[test]
     fn userinfo_is_found_in_the_authority_only() {
+        let allow = [
+            "vendor.example:80",
+            "vendor.example:443",
+            "vendor.example:8080",
+        ]
+        .map(|h| HostPort::parse(h).expect("host:port"));
+        let policy = EgressPolicy::with("p", allow.to_vec(), false, &EgressConfig::default(), None);
+        let log = SharedCallLog::default();
+        let userinfo = |url: &str| match admit(&policy, &log, &request(url)) {
+            Err(T::Denied(reason)) => reason.contains("userinfo"),
+            _ => false,
+        };
         for url in [
             "http://user:pw@vendor.example/x",
             "https://{{tok}}@vendor.example",
             "http://a@b@vendor.example:8080?q",
         ] {
-            assert!(has_userinfo(url), "{url}");
+            assert!(userinfo(url), "{url}");
         }
         for url in [
             "http://vendor.example/a@b",
             "https://vendor.example?to=a@b",
             "https://vendor.example#x@y",
             "http://vendor.example\\@evil.example/",
-            "not a url @",
         ] {
-            assert!(!has_userinfo(url), "{url}");
+            assert!(admit(&policy, &log, &request(url)).is_ok(), "{url}");
         }
+        assert!(!userinfo("not a url @"));
     }
 
     #[test]

@@ -26,7 +26,11 @@ impl HostPort {
 
     /// The `host:port` of an `http(s)://` URL.
     pub fn of_url(url: &str) -> Option<Self> {
-        let u = url::Url::parse(url).ok()?;
+        Self::of_parsed(&url::Url::parse(url).ok()?)
+    }
+
+    /// The `host:port` of a parsed URL (its scheme's default port when it names none).
+    pub fn of_parsed(u: &url::Url) -> Option<Self> {
         let host = match u.host()? {
             url::Host::Domain(d) => d.to_ascii_lowercase(),
             url::Host::Ipv4(ip) => ip.to_string(),
