@@ -314,12 +314,16 @@ impl<'a> Call<'a> {
                     self.fault = Some(kind);
                     return Err(e);
                 }
+                Ok(Step::Done(_)) if !self.record.lock().denials.is_empty() => {
+                    // Whatever the plugin answers after a refusal (a result, or an error of
+                    // another kind), the call reports the refusal: it never turns into a
+                    // success, nor hides that the plugin tried to reach what it may not.
+                    let record = self.record.lock();
+                    return Err(fault::denied(
+                        record.denials.last().map_or("", String::as_str),
+                    ));
+                }
                 Ok(Step::Done(Ok(outcome))) => {
-                    if let Some(denial) = self.record.lock().denials.last() {
-                        // A plugin that carries on as if a refused request had been sent
-                        // does not turn the refusal into a success.
-                        return Err(fault::denied(denial));
-                    }
                     return outcome::check(outcome, &self.setup.all_secrets)
                         .inspect_err(|_| self.fault = Some(FaultKind::Limit));
                 }

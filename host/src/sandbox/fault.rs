@@ -47,8 +47,9 @@ pub(crate) fn classify(
     )
 }
 
-/// A provider error (a value the plugin returned), completed with what the host saw: a
-/// refusal by the egress policy outranks the plugin's guess at what happened.
+/// A provider error (a value the plugin returned), completed with what the host saw: the
+/// reason of a transport failure it reports as `unavailable`, `timeout` or `vendor-internal`.
+/// (After a refusal by the egress policy the call reports `denied` instead: [`denied`].)
 pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
     let mut err = ApiError {
         kind: e.kind.into(),
@@ -60,12 +61,7 @@ pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> Api
         retryable: e.retryable,
         retry_after_secs: e.retry_after_secs,
     };
-    if let Some(denial) = log.denials.last() {
-        // Whatever the plugin answers after a refusal, the call reports it (docs: "whatever
-        // the plugin then answers, the gateway reports `denied`"): an error of another kind
-        // would hide that the plugin tried to reach what it may not.
-        return denied(denial);
-    } else if let Some(failure) = log.failures.last()
+    if let Some(failure) = log.failures.last()
         && matches!(
             err.kind,
             ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::VendorInternal
