@@ -125,7 +125,9 @@ async fn measure(
         .map_err(|e| anyhow::anyhow!("{}: {e}", case_path.display()))?;
     let toml = runner::config_toml(wasm, cache_dir, &case, &Defaults::default())
         .map_err(|e| anyhow::anyhow!(e))?;
-    let gateway = Gateway::from_config(Config::parse(&toml)?).await?;
+    let mut config = Config::parse(&toml)?;
+    config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
+    let gateway = Gateway::from_config(config).await?;
     // Measure the optimized code: a cold load serves baseline code until it is ready.
     let deadline = Instant::now() + std::time::Duration::from_secs(300);
     while !gateway.registry().all_optimized() {

@@ -289,7 +289,7 @@ async fn a_ca_file_without_a_certificate_is_a_startup_error() {
         "[gateway]\nauth = \"off\"\n{}",
         https_provider("https://localhost:9", &bad)
     );
-    let message = match ingest_gateway::Config::parse(&toml) {
+    let message = match ingest_gateway::Config::parse(&with_memory_events(&toml)) {
         Err(e) => e.to_string(),
         Ok(config) => match ingest_gateway::Gateway::from_config(config).await {
             Err(e) => e.to_string(),

@@ -1,5 +1,6 @@
 //! A component that does not match the world is refused at load, with what is wrong named.
 
+use crate::support::with_memory_events;
 use ingest_gateway::RuntimeConfig;
 use ingest_gateway::{LoadError, Runtime};
 
@@ -140,7 +141,7 @@ async fn an_export_of_another_type_is_refused_when_the_version_is_bound() {
             &[]
         )
     );
-    let config = ingest_gateway::Config::parse(&toml).expect("config");
+    let config = ingest_gateway::Config::parse(&with_memory_events(&toml)).expect("config");
     let err = match ingest_gateway::Gateway::from_config(config).await {
         Ok(_) => panic!("a component with exports of other types was bound"),
         Err(e) => format!("{e:#}"),
@@ -171,7 +172,7 @@ async fn a_secret_catalog_that_disagrees_with_describe_is_refused() {
                 &[]
             )
         );
-        let config = ingest_gateway::Config::parse(&toml).expect("config");
+        let config = ingest_gateway::Config::parse(&with_memory_events(&toml)).expect("config");
         let err = match ingest_gateway::Gateway::from_config(config).await {
             Ok(_) => panic!("{mode}: a version with a bad secret catalog was bound"),
             Err(e) => format!("{e:#}"),

@@ -129,6 +129,9 @@ pub async fn gateway_with_clock(toml: &str, clock: ingest_gateway::SharedClock) 
     } else {
         format!("[runtime]\n{budget}{toml}")
     };
+    // Each test gateway keeps its events to itself (a file shared by the suite would mix
+    // every test's events); tests of the store itself configure one.
+    let toml = with_memory_events(&toml);
     let toml = toml.as_str();
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
     Gateway::with_clock(config, clock)
@@ -216,7 +219,7 @@ pub fn trtc_provider(id: &str, endpoint: &str, extra: &str) -> String {
 }
 
 /// An API response, parsed.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
@@ -405,6 +408,15 @@ pub fn run_cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (String, String, bool) 
         String::from_utf8_lossy(&out.stderr).into_owned(),
         out.status.success(),
     )
+}
+
+/// `toml` with an in-memory event store unless it configures `[events]` itself.
+pub fn with_memory_events(toml: &str) -> String {
+    if toml.contains("[events]") {
+        toml.to_string()
+    } else {
+        format!("{toml}\n[events]\nstore = \"sqlite::memory:\"\n")
+    }
 }
 
 /// A scratch directory for this test process; `name` must be unique across the suite.

@@ -61,7 +61,9 @@ async fn the_gateway_api_and_the_apps_own_routes_share_one_listener() {
         secret_id = account.secret_id,
         secret_key = account.secret_key,
     );
-    let config = Config::parse(&toml).expect("valid config");
+    let mut config = Config::parse(&toml).expect("valid config");
+    // The test keeps its events in memory (an embedder keeps them in a file or PostgreSQL).
+    config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
     let gateway = Arc::new(Gateway::from_config(config).await.expect("gateway starts"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

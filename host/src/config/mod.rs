@@ -62,6 +62,105 @@ pub struct Config {
     /// API clients, with their keys, grants and webhooks.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// The durable event outbox: where events are kept, how webhooks are retried.
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// The default webhook retry schedule: the waits before each attempt (Svix's schedule).
+pub const DEFAULT_RETRY_SCHEDULE_SECS: [u64; 8] = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+/// An event store kept in this process's memory only: for tests and one-shot tools (`call`,
+/// `plugin test`), never for serving (events die with the process).
+pub const MEMORY_EVENTS_STORE: &str = "sqlite::memory:";
+/// The file name of the default SQLite event store.
+pub const DEFAULT_EVENTS_FILE: &str = "ingest-events.sqlite";
+
+/// `[events]`: the durable event outbox.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// `sqlite://PATH` (one file; a relative PATH is relative to the config file) or
+    /// `postgres://…` (shared by every replica). Default: `ingest-events.sqlite` beside the
+    /// artifact cache (`runtime.cache_dir`), else beside the config file.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Waits before each webhook attempt, seconds; the first is usually 0. Its length is the
+    /// number of attempts. Default `[0, 5, 300, 1800, 7200, 18000, 36000, 36000]`.
+    #[serde(default = "default_retry_schedule")]
+    pub retry_schedule_secs: Vec<u64>,
+    /// How long events are kept (any state), hours. Default 72.
+    #[serde(default = "default_retention_hours")]
+    pub retention_hours: u64,
+    /// How long a replica may hold an event it is delivering before another may take it,
+    /// seconds. Default 30 (above the 10 s a webhook attempt may take).
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// How often each replica looks for due retries and for events other replicas stored,
+    /// milliseconds. Default 250.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Consecutive failed attempts after which a tenant's endpoint is marked failing.
+    /// Default 5.
+    #[serde(default = "default_failing_after")]
+    pub failing_after: u32,
+}
+
+fn default_retry_schedule() -> Vec<u64> {
+    DEFAULT_RETRY_SCHEDULE_SECS.to_vec()
+}
+fn default_retention_hours() -> u64 {
+    72
+}
+fn default_lease_secs() -> u64 {
+    30
+}
+fn default_poll_interval_ms() -> u64 {
+    250
+}
+fn default_failing_after() -> u32 {
+    5
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            store: None,
+            retry_schedule_secs: default_retry_schedule(),
+            retention_hours: default_retention_hours(),
+            lease_secs: default_lease_secs(),
+            poll_interval_ms: default_poll_interval_ms(),
+            failing_after: default_failing_after(),
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The store's URL: the configured one, or the default SQLite file (beside `cache_dir`
+    /// when there is one, else in the working directory; `Config::load` puts it beside the
+    /// config file).
+    pub fn store_url(&self, runtime: &RuntimeConfig) -> String {
+        if let Some(store) = &self.store {
+            return store.clone();
+        }
+        let dir = runtime
+            .cache_dir
+            .as_deref()
+            .map(|d| d.parent().unwrap_or(d).to_path_buf())
+            .unwrap_or_default();
+        format!("sqlite://{}", dir.join(DEFAULT_EVENTS_FILE).display())
+    }
+
+    /// The store's URL without a password, for logs and errors.
+    pub fn store_name(&self, runtime: &RuntimeConfig) -> String {
+        let url = self.store_url(runtime);
+        match url::Url::parse(&url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => url,
+        }
+    }
 }
 
 /// `[gateway]`: the HTTP API.
@@ -200,15 +299,9 @@ pub struct TenantConfig {
 pub struct WebhookConfig {
     /// The URL events are POSTed to (http or https).
     pub url: String,
-    /// Key of the `Ingest-Signature` HMAC-SHA256 over `timestamp.body`.
+    /// The Standard Webhooks secret, `whsec_<base64 key>`: deliveries carry `webhook-id`,
+    /// `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256>`).
     pub secret: SecretSource,
-    /// Delivery attempts before an event is dropped (logged). Default 6.
-    #[serde(default = "default_attempts")]
-    pub max_attempts: u32,
-}
-
-fn default_attempts() -> u32 {
-    6
 }
 
 impl Default for GatewayConfig {
@@ -704,6 +797,23 @@ impl Config {
         }
         if let Some(dir) = self.runtime.cache_dir.as_mut() {
             fix(dir);
+        }
+        match self.events.store.as_deref() {
+            Some(store) => {
+                if let Some(path) = store.strip_prefix("sqlite://")
+                    && Path::new(path).is_relative()
+                    && !path.starts_with(':')
+                {
+                    self.events.store = Some(format!("sqlite://{}", base.join(path).display()));
+                }
+            }
+            None if self.runtime.cache_dir.is_none() => {
+                self.events.store = Some(format!(
+                    "sqlite://{}",
+                    base.join(DEFAULT_EVENTS_FILE).display()
+                ));
+            }
+            None => {}
         }
         for p in &mut self.providers {
             if p.plugin.ends_with(".wasm") && Path::new(&p.plugin).is_relative() {

@@ -25,6 +25,7 @@ impl Config {
         );
         runtime(&self.runtime, &mut problems);
         connections(&self.connections, &mut problems);
+        events(&self.events, &mut problems);
         let mut provider_ids = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("providers[{i}]");
@@ -111,9 +112,6 @@ fn tenant(at: &str, t: &TenantConfig, providers: &[ProviderConfig], problems: &m
                 w.url
             ));
         }
-        if w.max_attempts == 0 {
-            problems.push(format!("{at}.webhook.max_attempts: must be at least 1"));
-        }
     }
 }
 
@@ -136,6 +134,43 @@ fn admin(admin: &AdminConfig, has_plugin_dir: bool, problems: &mut Vec<String>) 
     }
     if admin.watch_interval_ms.is_some() && !has_plugin_dir {
         problems.push("admin.watch_interval_ms: needs gateway.plugin_dir to watch".to_string());
+    }
+}
+
+fn events(e: &crate::config::EventsConfig, problems: &mut Vec<String>) {
+    if let Some(store) = &e.store
+        && !(store.starts_with("sqlite://")
+            || store == crate::config::MEMORY_EVENTS_STORE
+            || store.starts_with("postgres://")
+            || store.starts_with("postgresql://"))
+    {
+        problems.push(
+            "events.store: must be `sqlite://PATH` (one file) or `postgres://USER@HOST/DB` (shared by replicas)"
+                .to_string(),
+        );
+    }
+    if e.retry_schedule_secs.is_empty() || e.retry_schedule_secs.len() > 50 {
+        problems.push(
+            "events.retry_schedule_secs: one to 50 waits, e.g. [0, 5, 300, 1800, 7200, 18000, 36000, 36000]"
+                .to_string(),
+        );
+    }
+    if e.retry_schedule_secs.iter().any(|w| *w > 7 * 24 * 3600) {
+        problems.push("events.retry_schedule_secs: a wait is at most 604800 (7 days)".to_string());
+    }
+    if e.retention_hours == 0 || e.retention_hours > 24 * 365 {
+        problems.push("events.retention_hours: 1 to 8760".to_string());
+    }
+    if e.lease_secs == 0 || e.lease_secs > 3600 {
+        problems.push(
+            "events.lease_secs: 1 to 3600 (above the 10 s a webhook attempt may take)".to_string(),
+        );
+    }
+    if e.poll_interval_ms < 10 || e.poll_interval_ms > 60_000 {
+        problems.push("events.poll_interval_ms: 10 to 60000".to_string());
+    }
+    if e.failing_after == 0 {
+        problems.push("events.failing_after: must be at least 1".to_string());
     }
 }
 

@@ -67,6 +67,19 @@ impl<T> Served<T> {
     }
 }
 
+/// A verified callback, as stored.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// The normalized event.
+    pub event: types::IngestEvent,
+    /// The ingest's handle, when the plugin named the session.
+    pub ingest_id: Option<String>,
+    /// The stored event's id (`webhook-id`); for a repeated callback, the first one's.
+    pub event_id: String,
+    /// True when the same callback (same provider, tenant and body) was stored before.
+    pub duplicate: bool,
+}
+
 /// The result of an update: the handle to use from now on and the plugin's result.
 #[derive(Debug, Clone)]
 pub struct Updated {
@@ -450,18 +463,24 @@ impl Gateway {
         self.run(&provider, needed, op(session_ref), options).await
     }
 
-    /// Verifies a vendor callback with the provider's plugin and turns it into a normalized
-    /// event, published to the event stream and the tenant's webhook. When the plugin can
-    /// name the session, the event comes with the ingest's handle.
+    /// Verifies a vendor callback with the provider's plugin, turns it into a normalized
+    /// event and commits it to the outbox (delivered to the tenant's webhook and event
+    /// streams from there); returns once it is stored. When the plugin can name the session,
+    /// the event comes with the ingest's handle. The same callback again (same provider,
+    /// tenant and body: a vendor's retry) yields the event stored the first time.
     pub async fn parse_callback(
         &self,
         provider_id: &str,
         request: types::CallbackRequest,
         options: CallOptions,
-    ) -> Result<Served<(types::IngestEvent, Option<String>)>, ApiError> {
+    ) -> Result<Served<Callback>, ApiError> {
         let tenant = options.tenant.as_ref().map(|t| t.id.clone());
-        let webhook = options.tenant.as_ref().and_then(|t| t.webhook.clone());
         let provider = self.granted_provider(provider_id, &options)?;
+        let dedup = crate::text::sha256_parts(&[
+            provider.id.as_bytes(),
+            tenant.as_deref().unwrap_or_default().as_bytes(),
+            &request.body,
+        ]);
         let op = Operation::ParseCallback(request);
         let served = self
             .run(&provider, types::Operation::ParseCallback, op, options)
@@ -475,19 +494,59 @@ impl Gateway {
             .session_ref
             .as_ref()
             .map(|r| self.seal(&provider.id, r, tenant.clone()));
-        self.events.publish(
-            Event {
-                id: format!("evt-{}", random_hex(12)),
-                provider: provider.id.clone(),
-                tenant,
-                ingest_id: id.clone(),
-                received_at_ms: self.clock.unix_ms(),
-                event: event_json(event),
-            },
-            webhook,
-            self.metrics.clone(),
-        );
-        served.try_map(|event| Ok((event, id)))
+        let order = event
+            .session_ref
+            .as_deref()
+            .map(|r| order_key(tenant.as_deref(), &provider.id, r));
+        let recorded = self
+            .events
+            .record(
+                &Event {
+                    id: format!("evt_{}", random_hex(12)),
+                    provider: provider.id.clone(),
+                    tenant,
+                    ingest_id: id.clone(),
+                    received_at_ms: self.clock.unix_ms(),
+                    event: event_json(event),
+                },
+                dedup,
+                order,
+            )
+            .await?;
+        served.try_map(|event| {
+            Ok(Callback {
+                event,
+                ingest_id: id,
+                event_id: recorded.id,
+                duplicate: recorded.duplicate,
+            })
+        })
+    }
+
+    /// The events of the ingest behind handle `id`, oldest first (`GET
+    /// /v1/ingests/{id}/events`).
+    pub async fn ingest_events(
+        &self,
+        id: &str,
+        tenant: Option<&Tenant>,
+    ) -> Result<Vec<super::events::store::Stored>, ApiError> {
+        let key = self.ingest_order_key(id, tenant)?;
+        let tenant = tenant.map(|t| t.id.as_str());
+        self.events.history(tenant.unwrap_or_default(), key).await
+    }
+
+    /// The key that orders the events of the ingest behind handle `id`.
+    pub fn ingest_order_key(
+        &self,
+        id: &str,
+        tenant: Option<&Tenant>,
+    ) -> Result<[u8; 32], ApiError> {
+        let (provider, session_ref) = self.open_handle(id, tenant)?;
+        Ok(order_key(
+            tenant.map(|t| t.id.as_str()),
+            &provider.id,
+            &session_ref,
+        ))
     }
 }
 
@@ -535,4 +594,13 @@ fn supports(
         ));
     }
     Ok(())
+}
+
+/// The key that orders one ingest's events: its tenant, provider and vendor session.
+fn order_key(tenant: Option<&str>, provider: &str, session_ref: &str) -> [u8; 32] {
+    crate::text::sha256_parts(&[
+        tenant.unwrap_or_default().as_bytes(),
+        provider.as_bytes(),
+        session_ref.as_bytes(),
+    ])
 }

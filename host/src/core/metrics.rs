@@ -14,7 +14,11 @@
 //! | `ingest_provider_healthy` | gauge | provider | 1 healthy, 0 unhealthy (plugin keeps faulting) |
 //! | `ingest_quota_total` | counter | provider, operation, outcome | calls at a vendor quota: `admitted` at once, `delayed` (admitted after waiting for a turn) or `refused` (429) |
 //! | `ingest_tenant_limited_total` | counter | tenant, limit | API requests refused by a tenant's own limit: `rate` or `concurrency` |
-//! | `ingest_events_total` | counter | provider, delivery | normalized events: `webhook_ok`, `webhook_failed`, `stream` |
+//! | `ingest_events_total` | counter | provider, delivery | normalized events: `stored`, `duplicate` (a repeated callback), `webhook_ok`, `webhook_retry` (an attempt failed, another is scheduled), `webhook_failed` (the schedule ran out) |
+//! | `ingest_outbox_pending` | gauge | | events waiting for webhook delivery (the whole store: every replica's) |
+//! | `ingest_outbox_oldest_pending_seconds` | gauge | | age of the oldest of them |
+//! | `ingest_outbox_store_up` | gauge | | 1 while the event store answers; 0: callbacks are refused 503 |
+//! | `ingest_webhook_endpoint_failing` | gauge | tenant | 1 while the tenant's webhook endpoint is marked failing |
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -47,6 +51,10 @@ pub struct Metrics {
     events: Family<Labels, Counter>,
     quota: Family<Labels, Counter>,
     tenant_limited: Family<Labels, Counter>,
+    outbox_pending: Gauge,
+    outbox_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
+    outbox_up: Gauge,
+    endpoint_failing: Family<Labels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -77,6 +85,31 @@ impl Metrics {
         let events = Family::<Labels, Counter>::default();
         let quota = Family::<Labels, Counter>::default();
         let tenant_limited = Family::<Labels, Counter>::default();
+        let outbox_pending = Gauge::default();
+        let outbox_oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let outbox_up = Gauge::default();
+        outbox_up.set(1);
+        let endpoint_failing = Family::<Labels, Gauge>::default();
+        registry.register(
+            "ingest_outbox_pending",
+            "Events waiting for webhook delivery, every replica's",
+            outbox_pending.clone(),
+        );
+        registry.register(
+            "ingest_outbox_oldest_pending_seconds",
+            "Age of the oldest event waiting for webhook delivery",
+            outbox_oldest.clone(),
+        );
+        registry.register(
+            "ingest_outbox_store_up",
+            "1 while the event store answers",
+            outbox_up.clone(),
+        );
+        registry.register(
+            "ingest_webhook_endpoint_failing",
+            "1 while the tenant's webhook endpoint is marked failing",
+            endpoint_failing.clone(),
+        );
         registry.register(
             "ingest_requests",
             "Plugin calls by provider, operation and outcome",
@@ -151,7 +184,29 @@ impl Metrics {
             events,
             quota,
             tenant_limited,
+            outbox_pending,
+            outbox_oldest,
+            outbox_up,
+            endpoint_failing,
         }
+    }
+
+    /// The outbox's backlog: pending events and the oldest one's age.
+    pub fn set_outbox_backlog(&self, pending: i64, oldest_secs: f64) {
+        self.outbox_pending.set(pending);
+        self.outbox_oldest.set(oldest_secs);
+    }
+
+    /// Whether the event store answers.
+    pub fn set_outbox_up(&self, up: bool) {
+        self.outbox_up.set(i64::from(up));
+    }
+
+    /// Whether a tenant's webhook endpoint is marked failing.
+    pub fn set_endpoint_failing(&self, tenant: &str, failing: bool) {
+        self.endpoint_failing
+            .get_or_create(&vec![("tenant", tenant.to_string())])
+            .set(i64::from(failing));
     }
 
     /// One API request refused by a tenant's own limit (`rate` or `concurrency`).

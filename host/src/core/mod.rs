@@ -14,7 +14,7 @@
 //! | `registry.rs` | every loaded plugin's current and previous version |
 //! | `handle.rs` | sealed, stateless ingest handles |
 //! | `tenants.rs` | API clients, their grants and authentication |
-//! | `events.rs` | normalized events: SSE stream and signed webhooks with retries |
+//! | `events/` | normalized events: the durable outbox (SQLite or PostgreSQL), Standard Webhooks on a retry schedule, the SSE stream across replicas |
 //! | `metrics.rs` | Prometheus metrics |
 
 use std::collections::BTreeMap;
@@ -42,6 +42,7 @@ pub(crate) mod tenants;
 
 pub use calls::{CallOptions, Served, Started, Updated};
 pub use events::EventHub;
+pub use events::store::STATES as EVENT_STATES;
 pub use metrics::Metrics;
 pub use provider::{Binding, Provider, ProviderState, resolve_plugin_path};
 pub use registry::PluginRegistry;
@@ -94,6 +95,18 @@ pub struct Readiness {
     pub optimized: bool,
     /// True once shutdown has begun (SIGTERM/SIGINT): load balancers should stop sending.
     pub draining: bool,
+    /// Whether the event store answers (while it does not, callbacks are refused 503).
+    pub events_store: bool,
+}
+
+/// Each tenant's webhook, by tenant id.
+pub(crate) fn webhooks_of(
+    tenants: &[Arc<Tenant>],
+) -> std::collections::HashMap<String, Arc<events::Webhook>> {
+    tenants
+        .iter()
+        .filter_map(|t| t.webhook.clone().map(|w| (t.id.clone(), w)))
+        .collect()
 }
 
 impl Gateway {
@@ -119,7 +132,15 @@ impl Gateway {
         };
         let registry = PluginRegistry::new(runtime.clone(), cache);
         load_plugins(&registry, &config).await?;
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
+        let events = EventHub::open(
+            &config.events,
+            &config.runtime,
+            metrics.clone(),
+            clock.clone(),
+        )
+        .await
+        .map_err(|e| ConfigError::Runtime(anyhow::anyhow!(e)))?;
         let providers = bind_providers(&runtime, &registry, &config, &clock, None).await?;
         for id in providers.keys() {
             metrics.set_healthy(id, true);
@@ -130,9 +151,11 @@ impl Gateway {
         metrics.set_versions(registry.list().len());
         // Ready to serve: the optimizing compiles owed by baseline loads may now run.
         registry.release_optimizer();
+        let tenants = tenants::tenants_from(&config)?;
+        events.set_webhooks(webhooks_of(&tenants));
         let live = Live {
             providers,
-            tenants: tenants::tenants_from(&config)?,
+            tenants,
             handles: Arc::new(handles),
             auth: config.gateway.auth,
         };
@@ -143,8 +166,8 @@ impl Gateway {
             swap_lock: tokio::sync::Mutex::new(()),
             restart_only: restart_only(&config),
             config_path: std::sync::OnceLock::new(),
-            metrics: Arc::new(metrics),
-            events: EventHub::default(),
+            metrics,
+            events,
             clock,
             connections: config.connections.clone(),
             draining: std::sync::atomic::AtomicBool::new(false),
@@ -201,7 +224,7 @@ impl Gateway {
         })
     }
 
-    /// Each provider's state, and whether all are ready.
+    /// Each provider's state, the event store's, and whether all are ready.
     pub fn readiness(&self) -> Readiness {
         let providers: BTreeMap<String, ProviderState> = self
             .providers()
@@ -209,8 +232,10 @@ impl Gateway {
             .map(|p| (p.id.clone(), p.state()))
             .collect();
         let draining = self.is_draining();
+        let events_store = self.events.store_healthy();
         Readiness {
-            ready: !draining && providers.values().all(|s| *s == ProviderState::Ok),
+            ready: !draining && events_store && providers.values().all(|s| *s == ProviderState::Ok),
+            events_store,
             providers,
             optimized: self.registry.all_optimized(),
             draining,
@@ -288,6 +313,7 @@ struct RestartOnly {
     admin: crate::config::AdminConfig,
     runtime: crate::config::RuntimeConfig,
     connections: crate::config::ConnectionsConfig,
+    events: crate::config::EventsConfig,
 }
 
 fn restart_only(config: &Config) -> RestartOnly {
@@ -298,6 +324,7 @@ fn restart_only(config: &Config) -> RestartOnly {
         admin: config.admin.clone(),
         runtime: config.runtime.clone(),
         connections: config.connections.clone(),
+        events: config.events.clone(),
     }
 }
 

@@ -91,6 +91,7 @@ impl Gateway {
         for id in &report.providers {
             self.metrics.set_healthy(id, true);
         }
+        self.events.set_webhooks(super::webhooks_of(&live.tenants));
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
         tracing::info!(
             providers = ?report.providers,

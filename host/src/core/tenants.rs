@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::Gateway;
 use super::events::Webhook;
+use super::events::webhook::parse_secret;
 use super::quota::{retry_after_secs, wait_of};
 use crate::config::{AuthMode, Config};
 use crate::error::{ApiError, ConfigError, ErrorKind};
@@ -119,17 +120,26 @@ pub(crate) fn tenants_from(config: &Config) -> Result<Vec<Arc<Tenant>>, ConfigEr
                 )])
             })?;
             let webhook = match &t.webhook {
-                Some(w) => Some(Arc::new(Webhook {
-                    url: w.url.clone(),
-                    secret: zeroize::Zeroizing::new(w.secret.read_key(1).map_err(|source| {
-                        ConfigError::Secret {
-                            owner: format!("tenant `{}`", t.id),
-                            name: "webhook.secret".into(),
-                            source,
-                        }
-                    })?),
-                    max_attempts: w.max_attempts,
-                })),
+                Some(w) => {
+                    let secret =
+                        zeroize::Zeroizing::new(w.secret.read_key(1).map_err(|source| {
+                            ConfigError::Secret {
+                                owner: format!("tenant `{}`", t.id),
+                                name: "webhook.secret".into(),
+                                source,
+                            }
+                        })?);
+                    let key = parse_secret(&secret).map_err(|why| {
+                        ConfigError::Invalid(vec![format!(
+                            "tenant `{}`: webhook.secret: {why}",
+                            t.id
+                        )])
+                    })?;
+                    Some(Arc::new(Webhook {
+                        url: w.url.clone(),
+                        key,
+                    }))
+                }
                 None => None,
             };
             let rate = t.rate.and_then(std::num::NonZeroU32::new).map(|r| {

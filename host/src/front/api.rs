@@ -9,7 +9,11 @@
 //! | `DELETE` | `/v1/ingests/{id}` | stop it |
 //! | `POST` | `/v1/callbacks/{provider}[/{tenant}]` | a vendor callback: verified and normalized by the plugin |
 //! | `GET` | `/v1/providers` | configured providers and what they support |
-//! | `GET` | `/v1/events` | Server-Sent Events of the caller's normalized events ([`stream_route`]) |
+//! | `GET` | `/v1/ingests/{id}/events` | the ingest's events with their delivery state, oldest first |
+//! | `GET` | `/v1/events` | Server-Sent Events of the caller's normalized events, every replica's; `Last-Event-ID` resumes ([`stream_route`]) |
+//! | `GET` | `/v1/webhook` | the caller's webhook endpoint: URL, whether it is failing, the last error |
+//! | `GET` | `/v1/webhook/events` | the caller's recent events with their delivery state, newest first, paged (`limit`, `before`), filtered (`state`, `ingest_id`) |
+//! | `POST` | `/v1/webhook/events/{event_id}/redeliver` | queue one event for delivery again |
 //! | `GET` | `/healthz`, `/readyz` | liveness, readiness |
 //! | `GET` | `/metrics` | Prometheus metrics: OpenMetrics or classic text, by `Accept` |
 //!
@@ -40,10 +44,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/ingests/{id}"),
     ("PATCH", "/v1/ingests/{id}"),
     ("DELETE", "/v1/ingests/{id}"),
+    ("GET", "/v1/ingests/{id}/events"),
     ("GET", "/v1/providers"),
     ("POST", "/v1/callbacks/{provider}"),
     ("POST", "/v1/callbacks/{provider}/{tenant}"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/webhook"),
+    ("GET", "/v1/webhook/events"),
+    ("POST", "/v1/webhook/events/{event_id}/redeliver"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -72,7 +80,25 @@ pub fn stream_route(gateway: &Gateway, parts: &http::request::Parts) -> Option<R
             return Some(unauthorized(&e).map(|b| http_body_util::Full::new(b).boxed_unsync()));
         }
     };
-    let stream = gateway.events().subscribe(tenant.map(|t| t.id.clone()));
+    // `Last-Event-ID` (an EventSource sends it when it reconnects) resumes after that event.
+    let after = match parts.headers.get("last-event-id").map(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+    }) {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            let e = ApiError::invalid(
+                "Last-Event-ID must be the `id` of an event this stream sent (a non-negative integer)",
+            );
+            return Some(problem_response(&e).map(|b| http_body_util::Full::new(b).boxed_unsync()));
+        }
+    };
+    let stream = gateway
+        .events()
+        .subscribe(tenant.map(|t| t.id.clone()), after);
     let mut resp = Response::new(stream.boxed_unsync());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -157,6 +183,22 @@ async fn route(
             _ => method_not_allowed("POST"),
         },
         ["v1", "ingests", id] => ingest(gateway, req.method(), id, req.body(), options).await,
+        ["v1", "ingests", id, "events"] => match *req.method() {
+            Method::GET => ingest_events(gateway, id, options.tenant.as_deref()).await,
+            _ => method_not_allowed("GET"),
+        },
+        ["v1", "webhook"] => match *req.method() {
+            Method::GET => webhook_status(gateway, options.tenant.as_deref()).await,
+            _ => method_not_allowed("GET"),
+        },
+        ["v1", "webhook", "events"] => match *req.method() {
+            Method::GET => list_events(gateway, req.uri().query(), options.tenant.as_deref()).await,
+            _ => method_not_allowed("GET"),
+        },
+        ["v1", "webhook", "events", id, "redeliver"] => match *req.method() {
+            Method::POST => redeliver(gateway, id, options.tenant.as_deref()).await,
+            _ => method_not_allowed("POST"),
+        },
         ["v1", "callbacks", provider] | ["v1", "callbacks", provider, _] => {
             let tenant = segments.get(3).copied();
             match *req.method() {
@@ -354,8 +396,10 @@ async fn callback(
             StatusCode::OK,
             &serde_json::json!({
                 "provider": served.provider.id,
-                "id": served.value.1,
-                "event": event_json(&served.value.0),
+                "id": served.value.ingest_id,
+                "event_id": served.value.event_id,
+                "duplicate": served.value.duplicate,
+                "event": event_json(&served.value.event),
             }),
             &served.plugin,
         ),
@@ -387,6 +431,7 @@ fn health_json(gateway: &Gateway) -> serde_json::Value {
         "ready": readiness.ready,
         "optimized": readiness.optimized,
         "draining": readiness.draining,
+        "events_store": if readiness.events_store { "ok" } else { "unavailable" },
         "providers": providers,
     })
 }
@@ -453,4 +498,131 @@ fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes>
         StatusCode::OK,
         &serde_json::json!({ "providers": providers }),
     )
+}
+
+/// Largest page of `GET /v1/webhook/events`.
+const MAX_PAGE: i64 = 500;
+/// Default page of `GET /v1/webhook/events`.
+const DEFAULT_PAGE: i64 = 50;
+
+/// The tenant id events are kept under (empty when authentication is off).
+fn tenant_key(tenant: Option<&Tenant>) -> &str {
+    tenant.map(|t| t.id.as_str()).unwrap_or_default()
+}
+
+/// `GET /v1/ingests/{id}/events`: one ingest's events, oldest first.
+async fn ingest_events(gateway: &Gateway, id: &str, tenant: Option<&Tenant>) -> Response<Bytes> {
+    match gateway.ingest_events(id, tenant).await {
+        Ok(events) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "id": id, "events": events }),
+        ),
+        Err(e) => problem_response(&e),
+    }
+}
+
+/// `GET /v1/webhook`: the caller's endpoint and its health.
+async fn webhook_status(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes> {
+    let Some(hook) = tenant.and_then(|t| t.webhook.clone()) else {
+        return problem_response(&ApiError::new(
+            ErrorKind::NotFound,
+            "no webhook is configured for this tenant ([tenants.webhook] url and secret)",
+        ));
+    };
+    match gateway.events().endpoint(tenant_key(tenant)).await {
+        Ok(endpoint) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "url": hook.url,
+                "failing": endpoint.as_ref().is_some_and(|e| e.failing_since_ms.is_some()),
+                "failing_since_ms": endpoint.as_ref().and_then(|e| e.failing_since_ms),
+                "consecutive_failures": endpoint.as_ref().map_or(0, |e| e.consecutive_failures),
+                "last_error": endpoint.as_ref().and_then(|e| e.last_error.clone()),
+                "last_attempt_ms": endpoint.as_ref().map(|e| e.last_attempt_ms),
+            }),
+        ),
+        Err(e) => problem_response(&e),
+    }
+}
+
+/// `GET /v1/webhook/events?state=&ingest_id=&limit=&before=`: newest first; `next_before`
+/// asks for the next page.
+async fn list_events(
+    gateway: &Gateway,
+    query: Option<&str>,
+    tenant: Option<&Tenant>,
+) -> Response<Bytes> {
+    let mut state = None;
+    let mut ingest = None;
+    let mut limit = DEFAULT_PAGE;
+    let mut before = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "state" => match crate::core::EVENT_STATES.iter().find(|s| **s == v) {
+                Some(s) => state = Some(*s),
+                None => {
+                    return problem_response(&ApiError::invalid(format!(
+                        "state must be one of {}",
+                        crate::core::EVENT_STATES.join(", ")
+                    )));
+                }
+            },
+            "ingest_id" => ingest = Some(v.into_owned()),
+            "limit" => match v.parse::<i64>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
+                _ => {
+                    return problem_response(&ApiError::invalid(format!(
+                        "limit must be 1 to {MAX_PAGE}"
+                    )));
+                }
+            },
+            "before" => match v.parse::<i64>() {
+                Ok(n) if n > 0 => before = Some(n),
+                _ => {
+                    return problem_response(&ApiError::invalid(
+                        "before must be the `next_before` of a previous page",
+                    ));
+                }
+            },
+            other => {
+                return problem_response(&ApiError::invalid(format!(
+                    "unknown parameter `{other}` (known: state, ingest_id, limit, before)"
+                )));
+            }
+        }
+    }
+    let order = match &ingest {
+        Some(id) => match gateway.ingest_order_key(id, tenant) {
+            Ok(key) => Some(key),
+            Err(e) => return problem_response(&e),
+        },
+        None => None,
+    };
+    match gateway
+        .events()
+        .list(tenant_key(tenant), state, order, before, limit)
+        .await
+    {
+        Ok(events) => {
+            let next = (events.len() as i64 == limit)
+                .then(|| events.last().map(|e| e.seq))
+                .flatten();
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "events": events, "next_before": next }),
+            )
+        }
+        Err(e) => problem_response(&e),
+    }
+}
+
+/// `POST /v1/webhook/events/{event_id}/redeliver`: `202` once queued.
+async fn redeliver(gateway: &Gateway, id: &str, tenant: Option<&Tenant>) -> Response<Bytes> {
+    match gateway.events().redeliver(tenant_key(tenant), id).await {
+        Ok(()) => json_response(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "id": id, "state": "pending" }),
+        ),
+        Err(e) => problem_response(&e),
+    }
 }

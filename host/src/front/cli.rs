@@ -159,8 +159,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             respond,
         } => {
-            let config =
+            let mut config =
                 Config::load(&config).with_context(|| format!("loading {}", config.display()))?;
+            // A one-shot call keeps what it produces to itself: an event it parses is not
+            // written to the serving gateway's store (whose replicas would deliver it).
+            config.events.store = Some(crate::config::MEMORY_EVENTS_STORE.to_string());
             let gateway = Gateway::from_config(config).await?;
             let options = CallOptions {
                 now_ms: now.map(|s| s.saturating_mul(1000)),

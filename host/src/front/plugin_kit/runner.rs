@@ -505,7 +505,8 @@ async fn bind_case(
     defaults: &Defaults,
 ) -> Result<(Gateway, Arc<Provider>, Option<String>), CaseError> {
     let toml = config_toml(plugin, cache_dir, case, defaults)?;
-    let config = Config::parse(&toml).map_err(CaseError::Config)?;
+    let mut config = Config::parse(&toml).map_err(CaseError::Config)?;
+    config.events.store = Some(crate::config::MEMORY_EVENTS_STORE.to_string());
     let gateway = Gateway::from_config(config)
         .await
         .map_err(CaseError::Refused)?;

@@ -1,0 +1,32 @@
+-- The event outbox (PostgreSQL). See host/src/core/events/store.rs for what each column
+-- means; sqlite/0001_outbox.sql is the same schema in SQLite's spelling.
+CREATE TABLE ingest_events (
+    seq             BIGSERIAL PRIMARY KEY,
+    id              TEXT    NOT NULL UNIQUE,
+    dedup_key       TEXT    NOT NULL UNIQUE,
+    tenant          TEXT    NOT NULL,
+    provider        TEXT    NOT NULL,
+    ingest_id       TEXT,
+    order_key       TEXT,
+    received_at_ms  BIGINT  NOT NULL,
+    body            TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        BIGINT  NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT  NOT NULL,
+    lease_until_ms  BIGINT  NOT NULL DEFAULT 0,
+    lease_owner     TEXT,
+    last_error      TEXT,
+    delivered_at_ms BIGINT
+);
+CREATE INDEX ingest_events_due ON ingest_events (next_attempt_ms) WHERE state = 'pending';
+CREATE INDEX ingest_events_order ON ingest_events (order_key, seq);
+CREATE INDEX ingest_events_tenant ON ingest_events (tenant, seq);
+CREATE INDEX ingest_events_received ON ingest_events (received_at_ms);
+
+CREATE TABLE ingest_webhook_endpoints (
+    tenant               TEXT    PRIMARY KEY,
+    consecutive_failures BIGINT  NOT NULL DEFAULT 0,
+    failing_since_ms     BIGINT,
+    last_error           TEXT,
+    last_attempt_ms      BIGINT  NOT NULL DEFAULT 0
+);
