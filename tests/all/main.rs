@@ -17,6 +17,7 @@ mod jocloud;
 mod loading;
 mod observability;
 mod openapi;
+mod outbox;
 mod plugin_kit;
 mod quota;
 mod reload;

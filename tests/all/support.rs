@@ -440,12 +440,14 @@ pub fn spawn_serve(config: &std::path::Path) -> (std::process::Child, std::net::
         .spawn()
         .expect("run ingest-gateway serve");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut said = String::new();
     let addr = loop {
         let mut line = String::new();
         assert!(
             stderr.read_line(&mut line).expect("stderr") > 0,
-            "the gateway exited before listening"
+            "the gateway exited before listening:\n{said}"
         );
+        said.push_str(&line);
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest
                 .split_whitespace()

@@ -149,9 +149,9 @@ fn events(e: &crate::config::EventsConfig, problems: &mut Vec<String>) {
                 .to_string(),
         );
     }
-    if e.retry_schedule_secs.is_empty() || e.retry_schedule_secs.len() > 50 {
+    if e.retry_schedule_secs.is_empty() || e.retry_schedule_secs.len() > 100 {
         problems.push(
-            "events.retry_schedule_secs: one to 50 waits, e.g. [0, 5, 300, 1800, 7200, 18000, 36000, 36000]"
+            "events.retry_schedule_secs: one to 100 waits, e.g. [0, 5, 300, 1800, 7200, 18000, 36000, 36000]"
                 .to_string(),
         );
     }

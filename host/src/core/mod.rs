@@ -133,9 +133,11 @@ impl Gateway {
         let registry = PluginRegistry::new(runtime.clone(), cache);
         load_plugins(&registry, &config).await?;
         let metrics = Arc::new(Metrics::new());
+        let tenants = tenants::tenants_from(&config)?;
         let events = EventHub::open(
             &config.events,
             &config.runtime,
+            webhooks_of(&tenants),
             metrics.clone(),
             clock.clone(),
         )
@@ -151,8 +153,6 @@ impl Gateway {
         metrics.set_versions(registry.list().len());
         // Ready to serve: the optimizing compiles owed by baseline loads may now run.
         registry.release_optimizer();
-        let tenants = tenants::tenants_from(&config)?;
-        events.set_webhooks(webhooks_of(&tenants));
         let live = Live {
             providers,
             tenants,

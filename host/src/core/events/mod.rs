@@ -137,10 +137,12 @@ impl std::fmt::Debug for Inner {
 
 impl EventHub {
     /// Opens the store (creating a SQLite file, applying migrations) and starts the outbox's
-    /// tasks. An unreachable store is an error naming it.
+    /// tasks, delivering to `webhooks` (by tenant id; a reload replaces them). An unreachable
+    /// store is an error naming it.
     pub async fn open(
         config: &EventsConfig,
         runtime: &RuntimeConfig,
+        webhooks: HashMap<String, Arc<Webhook>>,
         metrics: Arc<Metrics>,
         clock: SharedClock,
     ) -> Result<Self, String> {
@@ -179,7 +181,7 @@ impl EventHub {
             tail_gate: tokio::sync::Mutex::new(()),
             closing: tokio::sync::watch::channel(false).0,
             healthy: AtomicBool::new(true),
-            webhooks: RwLock::new(HashMap::new()),
+            webhooks: RwLock::new(webhooks),
             failing: Mutex::new(HashSet::new()),
             metrics,
             clock,
