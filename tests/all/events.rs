@@ -86,7 +86,37 @@ pub async fn await_requests(receiver: &SimServer, n: usize, within: Duration) ->
     }
 }
 
+/// Runs a case once on each store: a SQLite file and a fresh PostgreSQL database (the same
+/// suite for both back-ends).
+macro_rules! on_both_stores {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$case(super::sqlite_store(stringify!($case))).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$case(crate::outbox::fresh_database("events").await).await
+            }
+        }
+    };
+}
+
+/// A new SQLite file store for `name`.
+fn sqlite_store(name: &str) -> String {
+    let dir = temp_dir(&format!("events-{name}"));
+    for f in ["events.sqlite", "events.sqlite-wal", "events.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    format!("sqlite://{}", dir.join("events.sqlite").display())
+}
+
 fn config(sim: &RongCloudSim, webhook: &str, events: &str) -> String {
+    config_on(sim, webhook, "sqlite::memory:", events)
+}
+
+fn config_on(sim: &RongCloudSim, webhook: &str, store: &str, events: &str) -> String {
     format!(
         r#"[gateway]
 auth = "tenants"
@@ -103,7 +133,7 @@ id = "b"
 api_key_sha256 = "{b}"
 providers = ["rc"]
 [events]
-store = "sqlite::memory:"
+store = "{store}"
 {events}
 "#,
         provider = provider_toml(
@@ -170,15 +200,23 @@ async fn get(gw: &ingest_gateway::Gateway, path: &str, key: &str) -> Answer {
     call_with(gw, "GET", path, &[("authorization", &auth)], Bytes::new()).await
 }
 
-#[tokio::test]
-async fn a_verified_callback_is_stored_then_delivered_per_standard_webhooks_and_retried() {
+on_both_stores!(a_verified_callback_is_stored_then_delivered_per_standard_webhooks_and_retried);
+async fn a_verified_callback_is_stored_then_delivered_per_standard_webhooks_and_retried(
+    store: String,
+) {
     let sim = sim().await;
     let receiver = SimServer::start(Arc::new(Receiver::default()))
         .await
         .expect("receiver");
     receiver.fail_next(Fault::Status(503)); // the first attempt fails: the gateway retries
     let url = format!("{}/hooks/ingest", receiver.base_url());
-    let gw = gateway(&config(&sim, &url, "retry_schedule_secs = [0, 1, 1]")).await;
+    let gw = gateway(&config_on(
+        &sim,
+        &url,
+        &store,
+        "retry_schedule_secs = [0, 1, 1]",
+    ))
+    .await;
 
     // Tenants receive callbacks on their own path; an unknown tenant's path is refused.
     let a = post_callback(&gw, "/v1/callbacks/rc/a", &sim).await;
@@ -260,8 +298,8 @@ async fn a_verified_callback_is_stored_then_delivered_per_standard_webhooks_and_
     }
 }
 
-#[tokio::test]
-async fn a_repeated_callback_is_one_event_and_one_ingests_events_arrive_in_order() {
+on_both_stores!(a_repeated_callback_is_one_event_and_one_ingests_events_arrive_in_order);
+async fn a_repeated_callback_is_one_event_and_one_ingests_events_arrive_in_order(store: String) {
     let sim = sim().await;
     let receiver = SimServer::start(Arc::new(Receiver {
         fail_every_other: true,
@@ -270,7 +308,13 @@ async fn a_repeated_callback_is_one_event_and_one_ingests_events_arrive_in_order
     .await
     .expect("receiver");
     let url = format!("{}/hooks", receiver.base_url());
-    let gw = gateway(&config(&sim, &url, "retry_schedule_secs = [0, 0, 0, 0]")).await;
+    let gw = gateway(&config_on(
+        &sim,
+        &url,
+        &store,
+        "retry_schedule_secs = [0, 0, 0, 0]",
+    ))
+    .await;
 
     // The same signed callback twice (a vendor's retry): one event, the same id both times.
     let cb = sim.signed_callback(&callback_event("room-1", 61017));
@@ -327,17 +371,18 @@ async fn a_repeated_callback_is_one_event_and_one_ingests_events_arrive_in_order
     assert_eq!(foreign.status, 404, "{}", foreign.text);
 }
 
-#[tokio::test]
-async fn a_failing_endpoint_is_marked_its_events_kept_and_redelivered_on_request() {
+on_both_stores!(a_failing_endpoint_is_marked_its_events_kept_and_redelivered_on_request);
+async fn a_failing_endpoint_is_marked_its_events_kept_and_redelivered_on_request(store: String) {
     let sim = sim().await;
     let receiver = SimServer::start(Arc::new(Receiver::default()))
         .await
         .expect("receiver");
     receiver.fail_always(Some(Fault::Status(500)));
     let url = format!("{}/hooks", receiver.base_url());
-    let gw = gateway(&config(
+    let gw = gateway(&config_on(
         &sim,
         &url,
+        &store,
         "retry_schedule_secs = [0, 0]\nfailing_after = 2",
     ))
     .await;
@@ -527,10 +572,10 @@ pub fn sse_ids(text: &str) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
-async fn events_stream_to_the_tenants_listeners_and_resume_after_last_event_id() {
+on_both_stores!(events_stream_to_the_tenants_listeners_and_resume_after_last_event_id);
+async fn events_stream_to_the_tenants_listeners_and_resume_after_last_event_id(store: String) {
     let sim = sim().await;
-    let gw = Arc::new(gateway(&config(&sim, "http://127.0.0.1:9/unused", "")).await);
+    let gw = Arc::new(gateway(&config_on(&sim, "http://127.0.0.1:9/unused", &store, "")).await);
     let served = Served::start(gw.clone()).await;
     let addr = served.addr;
 

@@ -36,6 +36,25 @@ pub async fn fresh_database(tag: &str) -> String {
             "no PostgreSQL at {base} ({e}): scripts/test starts one; or set INGEST_TEST_POSTGRES_URL"
         )
     });
+    // Databases earlier runs left (a killed run drops nothing) go first, once per run.
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let mine = format!("\\_{}\\_%", std::process::id());
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'ingest\\_%' AND datname NOT LIKE 'ingest\\_%' || $1",
+            )
+            .bind(&mine)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+            for db in old {
+                let _ = conn
+                    .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
+                    .await;
+            }
+        })
+        .await;
     let name = format!(
         "ingest_{tag}_{}_{}",
         std::process::id(),
