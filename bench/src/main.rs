@@ -3,7 +3,8 @@
 //!
 //! Sections: plugin call (in-process, per vendor plugin), end to end (wrk through the gateway,
 //! through Envoy as a plain proxy, and direct to the simulator, in one run), hot swap,
-//! start-up, memory, slow clients (slowloris), isolation (one tenant's plugins looping).
+//! start-up, memory, slow clients (slowloris), isolation (one tenant's plugins looping),
+//! events (callbacks into the durable outbox on SQLite and PostgreSQL, callback → webhook).
 //! `scripts/bench` installs what it needs and runs it on a release build;
 //! `--smoke` runs every section for a moment, so the harness is exercised by `scripts/test`.
 
@@ -12,6 +13,7 @@ mod gateway;
 mod isolation;
 mod lifecycle;
 mod micro;
+mod outbox;
 mod procs;
 mod report;
 mod slowloris;
@@ -30,7 +32,7 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Only these sections (comma-separated): micro, e2e, swap, startup, memory, slowloris,
-    /// isolation.
+    /// isolation, events.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only these plugins in the plugin-call section (comma-separated package names).
@@ -61,6 +63,15 @@ struct Args {
     /// front's threads, no tenant cap).
     #[arg(long)]
     no_isolation_baseline: bool,
+    /// Concurrent callback senders for the events figure.
+    #[arg(long, default_value_t = 64)]
+    event_senders: usize,
+    /// Seconds of each events phase (as fast as answered; steady rate).
+    #[arg(long, default_value_t = 5)]
+    events_seconds: u64,
+    /// Callbacks per second of the events section's steady phase.
+    #[arg(long, default_value_t = 200)]
+    events_rate: u32,
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -84,6 +95,7 @@ const SECTIONS: &[&str] = &[
     "memory",
     "slowloris",
     "isolation",
+    "events",
 ];
 
 /// The repository's root.
@@ -163,7 +175,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         || want("startup")
         || want("memory")
         || want("slowloris")
-        || want("isolation");
+        || want("isolation")
+        || want("events");
     if needs_processes {
         anyhow::ensure!(
             gateway_bin.is_file(),
@@ -298,6 +311,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )
             .await,
         );
+    }
+
+    if want("events") {
+        let options = if args.smoke {
+            outbox::Options {
+                senders: 4,
+                seconds: Duration::from_millis(500),
+                rate: 20,
+                steady_seconds: Duration::from_millis(500),
+            }
+        } else {
+            outbox::Options {
+                senders: args.event_senders,
+                seconds: Duration::from_secs(args.events_seconds),
+                rate: args.events_rate,
+                steady_seconds: Duration::from_secs(args.events_seconds),
+            }
+        };
+        eprintln!(
+            "==> events ({} senders, then {} callbacks/s; SQLite and PostgreSQL)",
+            options.senders, options.rate
+        );
+        results.events = results.section("events", outbox::run(&gateway_bin, options).await);
     }
 
     println!("{}", results.table());

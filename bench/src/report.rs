@@ -49,6 +49,8 @@ pub struct Results {
     pub slowloris: Option<crate::slowloris::Slowloris>,
     /// Isolation from a tenant's looping plugins.
     pub isolation: Option<crate::isolation::Isolation>,
+    /// The event outbox on each store.
+    pub events: Option<crate::outbox::Outbox>,
     /// Sections that could not be measured, with the reason.
     pub failed: Vec<String>,
 }
@@ -145,6 +147,7 @@ impl Results {
             memory: None,
             slowloris: None,
             isolation: None,
+            events: None,
             failed: Vec::new(),
         }
     }
@@ -274,6 +277,29 @@ impl Results {
                 OTHER_TENANT_FACTOR,
                 "x",
             ));
+        }
+        if let Some(e) = &self.events {
+            use crate::outbox::{ACCEPT_TARGET_PER_SEC, DELAY_TARGET_MS};
+            for r in &e.runs {
+                v.push(Verdict::at_least(
+                    format!(
+                        "callbacks accepted per second, {}, {} senders",
+                        r.store, e.senders
+                    ),
+                    r.accepted_per_sec,
+                    ACCEPT_TARGET_PER_SEC,
+                    "/s",
+                ));
+                v.push(Verdict::at_most(
+                    format!(
+                        "callback → webhook p99, {}, {} callbacks/s",
+                        r.store, e.rate
+                    ),
+                    r.delay_ms.1,
+                    DELAY_TARGET_MS,
+                    "ms",
+                ));
+            }
         }
         v
     }
@@ -563,6 +589,37 @@ impl Results {
                 "  (hz: GET /healthz; B: tenant B's POST /v1/ingests; n: answered; B p99 x: loaded / unloaded. Baseline row: steps on the front's threads, still yielding at each epoch tick, no tenant cap.)"
             );
         }
+        if let Some(e) = &self.events {
+            let _ = writeln!(
+                t,
+                "\nEvents: signed TRTC callbacks into the outbox (committed before the 200), {} senders on keep-alive connections; then {} callbacks/s, callback sent → webhook received",
+                e.senders, e.rate
+            );
+            let _ = writeln!(
+                t,
+                "  {:<9} {:>12} {:>9} {:>8}  {:>12} {:>12} {:>14}",
+                "store",
+                "accepted/s",
+                "accepted",
+                "refused",
+                "delay p50 ms",
+                "delay p99 ms",
+                "delivered/sent"
+            );
+            for r in &e.runs {
+                let _ = writeln!(
+                    t,
+                    "  {:<9} {:>12} {:>9} {:>8}  {:>12} {:>12} {:>14}",
+                    r.store,
+                    fmt(r.accepted_per_sec),
+                    r.accepted,
+                    r.refused,
+                    fmt(r.delay_ms.0),
+                    fmt(r.delay_ms.1),
+                    format!("{}/{}", r.steady_delivered, r.steady_sent)
+                );
+            }
+        }
         for f in &self.failed {
             let _ = writeln!(t, "\nNOT MEASURED — {f}");
         }
@@ -611,6 +668,7 @@ impl Results {
             "memory": memory,
             "slow_clients": self.slowloris,
             "isolation": self.isolation,
+            "events": self.events,
             "targets": self.verdicts(),
             "failed": self.failed,
         })
