@@ -18,7 +18,8 @@ CREATE TABLE ingest_events (
     last_error      TEXT,
     delivered_at_ms BIGINT
 );
-CREATE INDEX ingest_events_due ON ingest_events (next_attempt_ms) WHERE state = 'pending';
+-- Pending events in stream order: a claim walks them oldest first and stops at its limit.
+CREATE INDEX ingest_events_pending ON ingest_events (seq) WHERE state = 'pending';
 CREATE INDEX ingest_events_order ON ingest_events (order_key, seq);
 CREATE INDEX ingest_events_tenant ON ingest_events (tenant, seq);
 CREATE INDEX ingest_events_received ON ingest_events (received_at_ms);
@@ -28,5 +29,5 @@ CREATE TABLE ingest_webhook_endpoints (
     consecutive_failures BIGINT  NOT NULL DEFAULT 0,
     failing_since_ms     BIGINT,
     last_error           TEXT,
-    last_attempt_ms      BIGINT  NOT NULL DEFAULT 0
+    last_failure_ms      BIGINT  NOT NULL DEFAULT 0
 );

@@ -160,6 +160,14 @@ fn events(e: &crate::config::EventsConfig, problems: &mut Vec<String>) {
     }
     if e.retention_hours == 0 || e.retention_hours > 24 * 365 {
         problems.push("events.retention_hours: 1 to 8760".to_string());
+    } else {
+        let schedule: u64 = e.retry_schedule_secs.iter().sum();
+        if schedule >= e.retention_hours.saturating_mul(3600) {
+            problems.push(format!(
+                "events.retention_hours: {} h is shorter than the retry schedule ({schedule} s in all): events would be removed before their last attempt",
+                e.retention_hours
+            ));
+        }
     }
     if e.lease_secs == 0 || e.lease_secs > 3600 {
         problems.push(

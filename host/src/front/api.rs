@@ -538,7 +538,7 @@ async fn webhook_status(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<
                 "failing_since_ms": endpoint.as_ref().and_then(|e| e.failing_since_ms),
                 "consecutive_failures": endpoint.as_ref().map_or(0, |e| e.consecutive_failures),
                 "last_error": endpoint.as_ref().and_then(|e| e.last_error.clone()),
-                "last_attempt_ms": endpoint.as_ref().map(|e| e.last_attempt_ms),
+                "last_failure_ms": endpoint.as_ref().map(|e| e.last_failure_ms).filter(|t| *t > 0),
             }),
         ),
         Err(e) => problem_response(&e),

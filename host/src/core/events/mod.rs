@@ -243,6 +243,15 @@ impl EventHub {
             ingest_id: event.ingest_id.clone(),
             order_key: order.map(hex::encode),
             received_at_ms: i64::try_from(event.received_at_ms).unwrap_or(i64::MAX),
+            first_attempt_ms: i64::try_from(event.received_at_ms)
+                .unwrap_or(i64::MAX)
+                .saturating_add(
+                    self.inner
+                        .settings
+                        .schedule
+                        .first()
+                        .map_or(0, |w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX)),
+                ),
             body: serde_json::to_string(event).unwrap_or_default(),
             state: if has_hook {
                 store::PENDING
@@ -335,7 +344,9 @@ impl EventHub {
             }
             Some(false) => Err(ApiError::new(
                 ErrorKind::FailedPrecondition,
-                format!("event `{id}` is still pending delivery; it is retried on its schedule"),
+                format!(
+                    "event `{id}` is pending delivery already; it is attempted on its schedule"
+                ),
             )),
             None => Err(ApiError::new(
                 ErrorKind::NotFound,
@@ -473,7 +484,9 @@ async fn deliver_loop(inner: Weak<Inner>) {
         let (wake, poll) = (i.deliver_wake.clone(), i.settings.poll);
         let free = slots.available_permits();
         let mut full = false;
-        if free > 0 {
+        // With attempts in flight, claim only once a quarter of the slots is free: one
+        // claim a batch, not one a finished attempt (each claim reads the pending head).
+        if free > 0 && (free == MAX_IN_FLIGHT || free >= MAX_IN_FLIGHT / 4) {
             let now = i.now_ms();
             let lease_until =
                 now.saturating_add(i64::try_from(i.settings.lease.as_millis()).unwrap_or(i64::MAX));

@@ -62,6 +62,8 @@ pub struct NewEvent {
     pub ingest_id: Option<String>,
     pub order_key: Option<String>,
     pub received_at_ms: i64,
+    /// When the first delivery attempt is due (`retry_schedule_secs[0]` after receipt).
+    pub first_attempt_ms: i64,
     pub body: String,
     /// [`PENDING`] or [`STREAM_ONLY`].
     pub state: &'static str,
@@ -146,7 +148,8 @@ pub struct Endpoint {
     /// Since when it has been failing (`None`: healthy).
     pub failing_since_ms: Option<i64>,
     pub last_error: Option<String>,
-    pub last_attempt_ms: i64,
+    /// When its last failed attempt was (0: none yet).
+    pub last_failure_ms: i64,
 }
 
 /// The outbox's backlog.
@@ -204,7 +207,7 @@ pub trait EventStore: Send + Sync + 'static {
         order_key: &str,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
-    /// Makes a delivered or failed event pending again, due now. `Ok(None)`: no such event of
+    /// Makes a delivered, failed or stream-only event pending again, due now. `Ok(None)`: no such event of
     /// the tenant; `Ok(Some(false))`: it is pending already.
     fn redeliver(
         &self,
@@ -291,13 +294,15 @@ impl SqlStore {
             options
         };
         let options = if dialect == Dialect::Sqlite {
-            // WAL: readers never block the writer. FULL: a commit is on disk before the
-            // callback is answered (the appender batches commits, so this costs one fsync a
-            // batch). busy_timeout: writers on other connections wait instead of failing.
+            // WAL: readers never block the writer. NORMAL: leases and attempts survive a crash
+            // of the process (not of the machine: then an attempt may be repeated, which
+            // at-least-once allows); appends switch to FULL for their commit, so an event is
+            // on disk before its callback is answered. busy_timeout: writers on other
+            // connections wait instead of failing.
             options.after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
                     )
                     .await?;
                     Ok(())
@@ -349,16 +354,34 @@ fn endpoint(row: &AnyRow) -> Result<Endpoint, sqlx::Error> {
         consecutive_failures: row.try_get("consecutive_failures")?,
         failing_since_ms: row.try_get("failing_since_ms")?,
         last_error: row.try_get("last_error")?,
-        last_attempt_ms: row.try_get("last_attempt_ms")?,
+        last_failure_ms: row.try_get("last_failure_ms")?,
     })
 }
 
 const STORED_COLUMNS: &str = "seq, id, provider, ingest_id, received_at_ms, state, attempts, \
      next_attempt_ms, last_error, delivered_at_ms, body";
 
-impl EventStore for SqlStore {
-    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Appended>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+impl SqlStore {
+    /// Makes this transaction's commit return before its WAL record is flushed (PostgreSQL):
+    /// for leases and attempts, whose loss in a crash of the server only repeats an attempt.
+    /// Appends never use it.
+    async fn relaxed_commit(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Postgres {
+            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        }
+        Ok(())
+    }
+
+    /// The append transaction on one connection.
+    async fn append_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        batch: &[NewEvent],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(APPEND_LOCK)
@@ -370,7 +393,7 @@ impl EventStore for SqlStore {
             let seq: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO ingest_events (id, dedup_key, tenant, provider, ingest_id, order_key, \
                  received_at_ms, body, state, next_attempt_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (dedup_key) DO NOTHING RETURNING seq",
             )
             .bind(&e.id)
@@ -382,6 +405,7 @@ impl EventStore for SqlStore {
             .bind(e.received_at_ms)
             .bind(&e.body)
             .bind(e.state)
+            .bind(e.first_attempt_ms)
             .fetch_optional(&mut *tx)
             .await?;
             out.push(match seq {
@@ -406,6 +430,20 @@ impl EventStore for SqlStore {
         tx.commit().await?;
         Ok(out)
     }
+}
+
+impl EventStore for SqlStore {
+    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Appended>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.dialect == Dialect::Sqlite {
+            conn.execute("PRAGMA synchronous = FULL").await?;
+        }
+        let appended = self.append_on(&mut conn, batch).await;
+        if self.dialect == Dialect::Sqlite {
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+        }
+        appended
+    }
 
     async fn claim(
         &self,
@@ -427,13 +465,16 @@ impl EventStore for SqlStore {
                 Dialect::Sqlite => "",
             }
         );
+        let mut tx = self.pool.begin().await?;
+        self.relaxed_commit(&mut tx).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(lease_until_ms)
             .bind(owner)
             .bind(now_ms)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let mut claimed = rows
             .iter()
             .map(|r| {
@@ -460,6 +501,7 @@ impl EventStore for SqlStore {
         failing_after: i64,
     ) -> Result<Endpoint, StoreError> {
         let mut tx = self.pool.begin().await?;
+        self.relaxed_commit(&mut tx).await?;
         let (state, next, error, delivered_at) = match outcome {
             Attempted::Delivered => (DELIVERED, now_ms, None, Some(now_ms)),
             Attempted::Retry { next_at_ms, error } => (PENDING, *next_at_ms, Some(error), None),
@@ -479,28 +521,40 @@ impl EventStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         let row = if matches!(outcome, Attempted::Delivered) {
-            sqlx::query(
-                "INSERT INTO ingest_webhook_endpoints (tenant, consecutive_failures, failing_since_ms, \
-                 last_error, last_attempt_ms) VALUES ($1, 0, NULL, NULL, $2) \
-                 ON CONFLICT (tenant) DO UPDATE SET consecutive_failures = 0, failing_since_ms = NULL, \
-                 last_error = NULL, last_attempt_ms = $2 \
-                 RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_attempt_ms",
+            // Written only when it changes (a healthy endpoint's row is not touched by every
+            // delivery: replicas would queue on that one row).
+            let row = sqlx::query(
+                "UPDATE ingest_webhook_endpoints SET consecutive_failures = 0, failing_since_ms = NULL \
+                 WHERE tenant = $1 AND consecutive_failures <> 0 \
+                 RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms",
             )
             .bind(&claimed.tenant)
-            .bind(now_ms)
-            .fetch_one(&mut *tx)
-            .await?
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(row) => row,
+                None => {
+                    tx.commit().await?;
+                    return Ok(Endpoint {
+                        tenant: claimed.tenant.clone(),
+                        consecutive_failures: 0,
+                        failing_since_ms: None,
+                        last_error: None,
+                        last_failure_ms: 0,
+                    });
+                }
+            }
         } else {
             sqlx::query(
                 "INSERT INTO ingest_webhook_endpoints (tenant, consecutive_failures, failing_since_ms, \
-                 last_error, last_attempt_ms) \
+                 last_error, last_failure_ms) \
                  VALUES ($1, 1, CASE WHEN $4 <= 1 THEN $2 ELSE NULL END, $3, $2) \
                  ON CONFLICT (tenant) DO UPDATE SET \
                    consecutive_failures = ingest_webhook_endpoints.consecutive_failures + 1, \
                    failing_since_ms = COALESCE(ingest_webhook_endpoints.failing_since_ms, \
                      CASE WHEN ingest_webhook_endpoints.consecutive_failures + 1 >= $4 THEN $2 ELSE NULL END), \
-                   last_error = $3, last_attempt_ms = $2 \
-                 RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_attempt_ms",
+                   last_error = $3, last_failure_ms = $2 \
+                 RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms",
             )
             .bind(&claimed.tenant)
             .bind(now_ms)
@@ -602,7 +656,7 @@ impl EventStore for SqlStore {
         let changed = sqlx::query(
             "UPDATE ingest_events SET state = 'pending', attempts = 0, next_attempt_ms = $1, \
              lease_until_ms = 0, lease_owner = NULL \
-             WHERE tenant = $2 AND id = $3 AND state IN ('delivered', 'failed')",
+             WHERE tenant = $2 AND id = $3 AND state IN ('delivered', 'failed', 'stream-only')",
         )
         .bind(now_ms)
         .bind(tenant)
@@ -637,7 +691,7 @@ impl EventStore for SqlStore {
 
     async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
         let rows = sqlx::query(
-            "SELECT tenant, consecutive_failures, failing_since_ms, last_error, last_attempt_ms \
+            "SELECT tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms \
              FROM ingest_webhook_endpoints ORDER BY tenant",
         )
         .fetch_all(&self.pool)
