@@ -349,11 +349,13 @@ async fn one_store(
     let sent = std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()));
     let wait_until = Instant::now() + Duration::from_secs(10);
     loop {
-        let got = arrivals.lock().unwrap_or_else(|p| p.into_inner());
-        if sent.iter().all(|(id, _)| got.contains_key(id)) || Instant::now() > wait_until {
+        let all_in = {
+            let got = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+            sent.iter().all(|(id, _)| got.contains_key(id))
+        };
+        if all_in || Instant::now() > wait_until {
             break;
         }
-        drop(got);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let got = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();

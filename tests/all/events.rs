@@ -31,7 +31,7 @@ pub struct Receiver {
 impl VendorHandler for Receiver {
     fn handle(&self, _request: &Recorded) -> SimResponse {
         let n = self.seen.fetch_add(1, Ordering::SeqCst);
-        if self.fail_every_other && n % 2 == 0 {
+        if self.fail_every_other && n.is_multiple_of(2) {
             return SimResponse::text(503, "try again".to_string());
         }
         SimResponse::json(200, &serde_json::json!({"ok": true}))
@@ -69,7 +69,7 @@ fn accepted(receiver: &SimServer, fail_every_other: bool) -> Vec<Recorded> {
         .requests()
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| !fail_every_other || i % 2 == 1)
+        .filter(|(i, _)| !fail_every_other || !i.is_multiple_of(2))
         .map(|(_, r)| r)
         .collect()
 }

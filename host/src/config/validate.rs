@@ -105,13 +105,13 @@ fn tenant(at: &str, t: &TenantConfig, providers: &[ProviderConfig], problems: &m
             ));
         }
     }
-    if let Some(w) = &t.webhook {
-        if !is_http_url(&w.url) {
-            problems.push(format!(
-                "{at}.webhook.url: `{}` is not an http(s) URL",
-                w.url
-            ));
-        }
+    if let Some(w) = &t.webhook
+        && !is_http_url(&w.url)
+    {
+        problems.push(format!(
+            "{at}.webhook.url: `{}` is not an http(s) URL",
+            w.url
+        ));
     }
 }
 
