@@ -58,6 +58,9 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
         .with_context(|| format!("reading {}", demo_path.display()))?;
     let mut config: Table = toml::from_str(&text)?;
 
+    // The demo's event store is a path relative to the demo's folder: each bench gateway
+    // keeps its events beside its own artifact cache instead (the default).
+    config.remove("events");
     let gateway = table(&mut config, "gateway")?;
     gateway.insert("listen".into(), spec.listen.to_string().into());
     gateway.insert(

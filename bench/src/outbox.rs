@@ -9,6 +9,12 @@
 //!    for `steady_seconds`; each delay runs from sending the callback to the webhook
 //!    receiver (in this process) holding its `webhook-id`; p50 and p99.
 //!
+//! 3. another replica's stream (PostgreSQL): two gateway processes on one database; a
+//!    `GET /v1/events` listener on the second; callbacks at the steady rate to the first; the
+//!    delay from sending a callback to the listener holding it, with `[events] notify` on
+//!    (LISTEN/NOTIFY wakes the second replica) and off (it finds the event at its next poll,
+//!    `poll_interval_ms` = 250).
+//!
 //! PostgreSQL comes from `INGEST_BENCH_POSTGRES_URL` (else `INGEST_TEST_POSTGRES_URL`, else
 //! `postgres://postgres@127.0.0.1:5432/test`; `scripts/bench` starts one where none answers).
 
@@ -80,6 +86,21 @@ pub struct Outbox {
     pub rate: u32,
     /// Each store.
     pub runs: Vec<StoreRun>,
+    /// Callback to replica A → event on replica B's stream: with LISTEN/NOTIFY, by polling.
+    pub fleet: Vec<FleetRun>,
+}
+
+/// Another replica's stream, one wake-up mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetRun {
+    /// `[events] notify`.
+    pub notify: bool,
+    /// Delay p50, p99, ms.
+    pub delay_ms: (f64, f64),
+    /// Callbacks sent, and how many the listener on the other replica heard.
+    pub sent: usize,
+    /// …heard on the other replica's stream.
+    pub heard: usize,
 }
 
 /// Runs the section on both stores.
@@ -92,11 +113,169 @@ pub async fn run(bin: &Path, options: Options) -> anyhow::Result<Outbox> {
     let measured = one_store(bin, "postgres", &postgres, options).await;
     drop_postgres(&database).await;
     runs.push(measured?);
+    let mut fleet = Vec::new();
+    for notify in [true, false] {
+        let (postgres, database) = fresh_postgres().await?;
+        let measured = fleet_stream(bin, &postgres, notify, options).await;
+        drop_postgres(&database).await;
+        fleet.push(measured?);
+    }
     Ok(Outbox {
         senders: options.senders,
         rate: options.rate,
         runs,
+        fleet,
     })
+}
+
+/// Two replicas on `store`: callbacks to the first at the steady rate, a listener on the
+/// second's `GET /v1/events`.
+async fn fleet_stream(
+    bin: &Path,
+    store: &str,
+    notify: bool,
+    options: Options,
+) -> anyhow::Result<FleetRun> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    eprintln!("  another replica's stream, notify = {notify}");
+    let sim = TencentSim::start(TencentSimConfig::demo()).await?;
+    let (hook, _arrivals) = receiver().await?;
+    let mut replicas = Vec::new();
+    let mut dirs = Vec::new();
+    for n in 0..2 {
+        let dir = TempDir::new(&format!("events-fleet-{n}"))?;
+        let spec = Spec {
+            listen: procs::free_addr()?,
+            admin: None,
+            cache_dir: dir.path().join("cache"),
+            max_concurrent_calls: 256,
+            providers: vec!["trtc"],
+            trtc_endpoint: Some(sim.base_url()),
+            connections: Vec::new(),
+        };
+        let mut config: Table = toml::from_str(&config(&spec, hook, store)?)?;
+        gateway::table(&mut config, "events")?.insert("notify".into(), notify.into());
+        let text = toml::to_string(&config)?;
+        replicas.push(gateway::start_with(bin, &text, spec.listen, None, dir.path()).await?);
+        dirs.push(dir);
+    }
+    let (a, b) = (replicas[0].addr, replicas[1].addr);
+
+    let mut stream = tokio::net::TcpStream::connect(b).await?;
+    stream
+        .write_all(
+            format!("GET /v1/events HTTP/1.1\r\nhost: {b}\r\nauthorization: Bearer {KEY}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let heard: Arrivals = Arc::default();
+    let listening = {
+        let heard = heard.clone();
+        tokio::spawn(async move {
+            let mut text = String::new();
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let at = Instant::now();
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                while let Some(end) = text.find("\n\n") {
+                    let frame: String = text.drain(..end + 2).collect();
+                    for line in frame.lines() {
+                        if let Some(data) = line.strip_prefix("data: ")
+                            && let Ok(v) = serde_json::from_str::<serde_json::Value>(data)
+                            && let Some(id) = v["id"].as_str()
+                        {
+                            heard
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(id.to_string())
+                                .or_insert(at);
+                        }
+                    }
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let steady = (options.steady_seconds.as_secs_f64() * f64::from(options.rate)) as usize;
+    let tag = format!("fleet-{notify}");
+    let callbacks: Arc<Vec<Signed>> =
+        Arc::new((0..steady).map(|i| signed(&sim, &tag, i)).collect());
+    let sent = steady_load(a, &callbacks, options.rate).await?;
+    let heard = wait_for(&heard, &sent, Duration::from_secs(10)).await;
+    listening.abort();
+    let mut delays: Vec<f64> = sent
+        .iter()
+        .filter_map(|(id, at)| {
+            heard
+                .get(id)
+                .map(|t| t.duration_since(*at).as_secs_f64() * 1e3)
+        })
+        .collect();
+    let heard_n = delays.len();
+    for r in &mut replicas {
+        r.proc.check_alive()?;
+    }
+    Ok(FleetRun {
+        notify,
+        delay_ms: procs::percentiles(&mut delays),
+        sent: sent.len(),
+        heard: heard_n,
+    })
+}
+
+/// Sends `callbacks` to `addr` at `rate` a second, a new connection each (as a vendor
+/// does); each answered one's event id and when it was sent.
+async fn steady_load(
+    addr: SocketAddr,
+    callbacks: &Arc<Vec<Signed>>,
+    rate: u32,
+) -> anyhow::Result<Vec<(String, Instant)>> {
+    let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::new();
+    for i in 0..callbacks.len() {
+        ticker.tick().await;
+        let (callbacks, sent) = (callbacks.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            let at = Instant::now();
+            let mut sender = connect(addr).await?;
+            if let Some(id) = post(&mut sender, addr, &callbacks[i]).await? {
+                sent.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((id, at));
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let sent = std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(sent)
+}
+
+/// Waits (at most `within`) until `seen` holds every id of `sent`; what it holds then.
+async fn wait_for(
+    seen: &Arrivals,
+    sent: &[(String, Instant)],
+    within: Duration,
+) -> HashMap<String, Instant> {
+    let until = Instant::now() + within;
+    loop {
+        let all_in = {
+            let got = seen.lock().unwrap_or_else(|p| p.into_inner());
+            sent.iter().all(|(id, _)| got.contains_key(id))
+        };
+        if all_in || Instant::now() > until {
+            return seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn postgres_base() -> String {
@@ -323,42 +502,8 @@ async fn one_store(
             .map(|i| signed(&sim, &format!("{name}-steady"), i))
             .collect(),
     );
-    let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(
-        1.0 / f64::from(options.rate.max(1)),
-    ));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = Vec::new();
-    for i in 0..steady {
-        ticker.tick().await;
-        let (callbacks, sent) = (callbacks.clone(), sent.clone());
-        tasks.push(tokio::spawn(async move {
-            let at = Instant::now();
-            let mut sender = connect(addr).await?;
-            if let Some(id) = post(&mut sender, addr, &callbacks[i]).await? {
-                sent.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((id, at));
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    let sent = std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()));
-    let wait_until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let all_in = {
-            let got = arrivals.lock().unwrap_or_else(|p| p.into_inner());
-            sent.iter().all(|(id, _)| got.contains_key(id))
-        };
-        if all_in || Instant::now() > wait_until {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let got = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let sent = steady_load(addr, &callbacks, options.rate).await?;
+    let got = wait_for(&arrivals, &sent, Duration::from_secs(10)).await;
     let mut delays: Vec<f64> = sent
         .iter()
         .filter_map(|(id, at)| {

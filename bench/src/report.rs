@@ -619,6 +619,21 @@ impl Results {
                     format!("{}/{}", r.steady_delivered, r.steady_sent)
                 );
             }
+            for f in &e.fleet {
+                let _ = writeln!(
+                    t,
+                    "  another replica's stream, PostgreSQL, {}: callback to replica A → event on replica B's GET /v1/events p50 {} ms, p99 {} ms ({}/{} heard)",
+                    if f.notify {
+                        "LISTEN/NOTIFY (notify = true)"
+                    } else {
+                        "polling only (notify = false, every 250 ms)"
+                    },
+                    fmt(f.delay_ms.0),
+                    fmt(f.delay_ms.1),
+                    f.heard,
+                    f.sent
+                );
+            }
         }
         for f in &self.failed {
             let _ = writeln!(t, "\nNOT MEASURED — {f}");

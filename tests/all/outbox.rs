@@ -615,3 +615,84 @@ async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself
     drop(gw);
     admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
 }
+
+/// A store that cannot be reached at start-up is a start-up error naming it (password
+/// masked), not a gateway that answers callbacks it cannot keep.
+#[tokio::test]
+async fn an_unreachable_store_is_a_start_up_error_naming_it() {
+    let port = free_port();
+    let toml = format!(
+        "[gateway]\nauth = \"off\"\n[events]\nstore = \"postgres://postgres:hunter2-secret@127.0.0.1:{port}/nowhere\"\n"
+    );
+    let config = ingest_gateway::Config::parse(&toml).expect("parses");
+    let err = match ingest_gateway::Gateway::from_config(config).await {
+        Ok(_) => panic!("a gateway without its event store must not start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("event store") && err.contains(&format!("127.0.0.1:{port}/nowhere")),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password is masked: {err}");
+}
+
+/// With `[events] notify` (the default) an event stored by one replica reaches another
+/// replica's stream at once, though that replica would not poll for a minute; without it,
+/// only at the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notify_wakes_the_other_replicas_stream() {
+    let (trtc, rc) = (trtc_sim().await, rc_sim().await);
+    for notify in [true, false] {
+        let store = fresh_database("notify").await;
+        let toml = process_config(&trtc, &rc, free_port(), &store)
+            .replace("listen = \"127.0.0.1:0\"\n", "")
+            .replace(
+                "poll_interval_ms = 100",
+                &format!("poll_interval_ms = 60000\nnotify = {notify}"),
+            );
+        let a = gateway(&toml).await;
+        let b = Arc::new(gateway(&toml).await);
+        let served = Served::start(b.clone()).await;
+        let mut stream = open_stream(served.addr, None).await;
+        let mut heard = Heard::default();
+        listen_until(&mut stream, &mut heard, Duration::from_secs(5), |h| {
+            h.text.contains("event stream")
+        })
+        .await;
+        // The tailer's first poll (at start) has passed; the next is a minute away.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let cb = &callbacks(&trtc, &rc, 1)[0];
+        let posted = call_with(
+            &a,
+            "POST",
+            &cb.path,
+            &header_refs(&cb.headers),
+            Bytes::from(cb.body.clone()),
+        )
+        .await;
+        assert_eq!(posted.status, 200, "{}", posted.text);
+        listen_until(&mut stream, &mut heard, Duration::from_secs(3), |h| {
+            !h.events().is_empty()
+        })
+        .await;
+        let got: Vec<String> = heard.events().into_iter().map(|(_, id)| id).collect();
+        if notify {
+            assert_eq!(
+                got,
+                [posted.json["event_id"].as_str().expect("id")],
+                "NOTIFY woke replica b"
+            );
+        } else {
+            assert!(
+                got.is_empty(),
+                "without NOTIFY, replica b waits for its poll: {got:?}"
+            );
+        }
+        drop((a, served, b));
+        admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            database_of(&store)
+        ))
+        .await;
+    }
+}

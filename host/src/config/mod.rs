@@ -103,6 +103,15 @@ pub struct EventsConfig {
     /// Default 5.
     #[serde(default = "default_failing_after")]
     pub failing_after: u32,
+    /// PostgreSQL only: each append notifies (`NOTIFY ingest_events`) and every replica
+    /// listens, so a stream on another replica carries an event at once instead of at its
+    /// next poll. Default true.
+    #[serde(default = "default_notify")]
+    pub notify: bool,
+}
+
+fn default_notify() -> bool {
+    true
 }
 
 fn default_retry_schedule() -> Vec<u64> {
@@ -130,6 +139,7 @@ impl Default for EventsConfig {
             lease_secs: default_lease_secs(),
             poll_interval_ms: default_poll_interval_ms(),
             failing_after: default_failing_after(),
+            notify: default_notify(),
         }
     }
 }

@@ -157,7 +157,8 @@ impl EventHub {
         }
         let store = SqlStore::connect(&url)
             .await
-            .map_err(|e| format!("cannot open event store {name}: {e}"))?;
+            .map_err(|e| format!("cannot open event store {name}: {e}"))?
+            .with_notify(config.notify);
         let (appender, appends) = mpsc::channel(4 * APPEND_BATCH);
         let inner = Arc::new(Inner {
             store: store.clone(),
@@ -195,6 +196,12 @@ impl EventHub {
         tokio::spawn(deliver_loop(Arc::downgrade(&inner)));
         tokio::spawn(tail_loop(Arc::downgrade(&inner), start));
         tokio::spawn(monitor_loop(Arc::downgrade(&inner)));
+        if inner.store.notifies() {
+            let listener = sqlx::postgres::PgListener::connect(&url)
+                .await
+                .map_err(|e| format!("cannot listen on event store {}: {e}", inner.name))?;
+            tokio::spawn(notify_loop(listener, Arc::downgrade(&inner)));
+        }
         tracing::info!(store = %inner.name, owner = %inner.owner, "event outbox open");
         Ok(Self { inner })
     }
@@ -618,6 +625,30 @@ async fn tail_loop(inner: Weak<Inner>, mut cursor: i64) {
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// Wakes the tailer when any replica appends (PostgreSQL `LISTEN`). A notification lost
+/// while the listener reconnects costs only latency: the tailer polls regardless.
+async fn notify_loop(mut listener: sqlx::postgres::PgListener, inner: Weak<Inner>) {
+    if let Err(e) = listener.listen(store::NOTIFY_CHANNEL).await {
+        tracing::warn!(error = %e, "cannot LISTEN on the event store; other replicas' events reach streams at the next poll");
+        return;
+    }
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;
+        let Some(i) = inner.upgrade() else { return };
+        match next {
+            Err(_) => {} // quiet: look whether the hub is still there
+            Ok(Ok(Some(_))) => i.tail_wake.notify_one(),
+            // The connection was lost; `try_recv` reconnects on the next call.
+            Ok(Ok(None)) => i.tail_wake.notify_one(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "event store LISTEN failed; retrying");
+                drop(i);
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

@@ -41,6 +41,9 @@ pub const STATES: [&str; 4] = [PENDING, DELIVERED, FAILED, STREAM_ONLY];
 /// has seen `seq` N will never later find a committed N-1).
 const APPEND_LOCK: i64 = 0x696e_6765_7374; // "ingest"
 
+/// The PostgreSQL channel appends notify when `[events] notify` is on.
+pub const NOTIFY_CHANNEL: &str = "ingest_events";
+
 /// A failure of the store: unreachable, or a statement refused.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -235,6 +238,8 @@ pub enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// PostgreSQL: appends notify [`NOTIFY_CHANNEL`].
+    notify: bool,
 }
 
 /// The migrations kept in the repository (`host/migrations/<dialect>/`), applied at start-up.
@@ -325,7 +330,11 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError(format!("migrations: {e}")))?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            notify: false,
+        })
     }
 }
 
@@ -362,6 +371,17 @@ const STORED_COLUMNS: &str = "seq, id, provider, ingest_id, received_at_ms, stat
      next_attempt_ms, last_error, delivered_at_ms, body";
 
 impl SqlStore {
+    /// Whether appends notify [`NOTIFY_CHANNEL`] (PostgreSQL only; ignored on SQLite).
+    pub fn with_notify(mut self, on: bool) -> Self {
+        self.notify = on && self.dialect == Dialect::Postgres;
+        self
+    }
+
+    /// Whether appends notify.
+    pub fn notifies(&self) -> bool {
+        self.notify
+    }
+
     /// Makes this transaction's commit return before its WAL record is flushed (PostgreSQL):
     /// for leases and attempts, whose loss in a crash of the server only repeats an attempt.
     /// Appends never use it.
@@ -426,6 +446,13 @@ impl SqlStore {
                     }
                 }
             });
+        }
+        if self.notify && out.iter().any(|a| !a.duplicate) {
+            // Delivered to every listening replica when the transaction commits.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(NOTIFY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(out)
