@@ -933,6 +933,61 @@ mod tests {
     }
 
     #[test]
+    fn the_event_store_and_its_schedule_are_checked() {
+        let err = Config::parse(
+            "[events]\nstore = \"mysql://x\"\nretry_schedule_secs = [0, 3600, 3600]\nretention_hours = 1\nlease_secs = 0\n",
+        )
+        .expect_err("invalid");
+        let msg = err.to_string();
+        for needle in [
+            "events.store",
+            "events.retention_hours: 1 h is shorter than the retry schedule (7200 s",
+            "events.lease_secs",
+        ] {
+            assert!(msg.contains(needle), "missing {needle} in {msg}");
+        }
+        let empty = Config::parse("[events]\nretry_schedule_secs = []\n").expect_err("invalid");
+        assert!(
+            empty.to_string().contains("events.retry_schedule_secs"),
+            "{empty}"
+        );
+        let ok = Config::parse("[events]\nstore = \"sqlite::memory:\"\n").expect("valid");
+        assert_eq!(ok.events.retry_schedule_secs, DEFAULT_RETRY_SCHEDULE_SECS);
+        assert!(ok.events.notify);
+    }
+
+    #[test]
+    fn a_relative_sqlite_store_and_the_default_one_live_beside_the_config_file() {
+        let mut relative =
+            Config::parse("[events]\nstore = \"sqlite://data/events.db\"\n").expect("valid");
+        relative.resolve_paths(Path::new("/etc/ingest"));
+        assert_eq!(
+            relative.events.store.as_deref(),
+            Some("sqlite:///etc/ingest/data/events.db")
+        );
+        let mut default = Config::parse("").expect("valid");
+        default.resolve_paths(Path::new("/etc/ingest"));
+        assert_eq!(
+            default.events.store_url(&default.runtime),
+            "sqlite:///etc/ingest/ingest-events.sqlite"
+        );
+        let mut cached = Config::parse("[runtime]\ncache_dir = \"/var/cache/ingest/artifacts\"\n")
+            .expect("valid");
+        cached.resolve_paths(Path::new("/etc/ingest"));
+        assert_eq!(
+            cached.events.store_url(&cached.runtime),
+            "sqlite:///var/cache/ingest/ingest-events.sqlite",
+            "beside the artifact cache"
+        );
+        let pg =
+            Config::parse("[events]\nstore = \"postgres://u:pw@db:5432/ingest\"\n").expect("valid");
+        assert_eq!(
+            pg.events.store_name(&pg.runtime),
+            "postgres://u:***@db:5432/ingest"
+        );
+    }
+
+    #[test]
     fn secret_sources_parse_and_never_print_inline_values() {
         let c = Config::parse(
             r#"
