@@ -20,20 +20,34 @@ const KEY_B: &str = "events-tenant-b-api-key-111111111";
 /// Tenant a's Standard Webhooks secret (`whsec_` + base64 of 24 bytes).
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// A webhook receiver: records every delivery; with `fail_every_other`, refuses every second
-/// attempt (503) and takes the rest.
+/// A webhook receiver: the server records every attempt; this keeps the ones it took.
+/// With `fail_every_other` it refuses every second attempt (503); while `down`, every one.
 #[derive(Default)]
 pub struct Receiver {
     fail_every_other: bool,
     seen: AtomicUsize,
+    /// Refuses everything (503) while set: a receiver that is down.
+    pub down: std::sync::atomic::AtomicBool,
+    taken: std::sync::Mutex<Vec<Recorded>>,
+}
+
+impl Receiver {
+    /// The attempts it answered 2xx, in arrival order.
+    pub fn taken(&self) -> Vec<Recorded> {
+        self.taken.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl VendorHandler for Receiver {
-    fn handle(&self, _request: &Recorded) -> SimResponse {
+    fn handle(&self, request: &Recorded) -> SimResponse {
         let n = self.seen.fetch_add(1, Ordering::SeqCst);
-        if self.fail_every_other && n.is_multiple_of(2) {
+        if self.down.load(Ordering::SeqCst) || (self.fail_every_other && n.is_multiple_of(2)) {
             return SimResponse::text(503, "try again".to_string());
         }
+        self.taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(request.clone());
         SimResponse::json(200, &serde_json::json!({"ok": true}))
     }
     fn vendor_error(&self, _request: &Recorded, code: &str, _message: &str) -> SimResponse {

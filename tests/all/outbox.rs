@@ -111,7 +111,7 @@ fn free_port() -> u16 {
 }
 
 /// A gateway config for process tests: tenant `a` with a webhook at `hook_port`, a TRTC and
-/// a RongCloud provider, the given store; retries every second for a minute.
+/// a RongCloud provider, the given store; retries every second, 100 times.
 fn process_config(
     trtc: &TencentSim,
     rc: &ingest_sim::rongcloud::RongCloudSim,
@@ -140,7 +140,7 @@ poll_interval_ms = 100
 {rc}
 "#,
         key = sha256_hex(KEY),
-        schedule = vec!["1"; 60].join(", "),
+        schedule = vec!["1"; 100].join(", "),
         trtc = provider_toml(
             "trtc",
             "tencent-trtc",
@@ -284,15 +284,16 @@ async fn send_all(
 }
 
 /// Waits until the receiver has taken every id in `want` (bounded); returns the distinct
-/// `webhook-id`s it received, every delivery verified with the Standard Webhooks library.
+/// `webhook-id`s it took (answered 2xx), every delivery verified with the Standard Webhooks
+/// library.
 async fn delivered(
-    receiver: &SimServer,
+    receiver: &Receiver,
     want: &BTreeSet<String>,
     within: Duration,
 ) -> BTreeSet<String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let got: BTreeSet<String> = receiver.requests().iter().map(verify).collect();
+        let got: BTreeSet<String> = receiver.taken().iter().map(verify).collect();
         if want.is_subset(&got) || tokio::time::Instant::now() > deadline {
             return got;
         }
@@ -311,9 +312,15 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 /// receiver comes up: every answered callback's event arrives, signed, and nothing else.
 async fn crash_case(store: &str, tag: &str) {
     let (trtc, rc) = (trtc_sim().await, rc_sim().await);
-    let hook_port = free_port();
+    // The receiver is down (refuses every attempt) until the end.
+    let hooks = Arc::new(Receiver::default());
+    hooks.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let receiver = SimServer::start(hooks.clone()).await.expect("receiver");
     let dir = temp_dir(tag);
-    let config = write_config(&dir, &process_config(&trtc, &rc, hook_port, store));
+    let config = write_config(
+        &dir,
+        &process_config(&trtc, &rc, receiver.addr().port(), store),
+    );
     let cbs = callbacks(&trtc, &rc, 200);
     let answered: Answered = Arc::default();
 
@@ -341,13 +348,8 @@ async fn crash_case(store: &str, tag: &str) {
     let answered: BTreeSet<String> = answered.lock().expect("lock").values().cloned().collect();
     let all_answered = answered.len();
 
-    let receiver = SimServer::start_on(
-        SocketAddr::from(([127, 0, 0, 1], hook_port)),
-        Arc::new(Receiver::default()),
-    )
-    .await
-    .expect("receiver");
-    let got = delivered(&receiver, &answered, Duration::from_secs(60)).await;
+    hooks.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let got = delivered(&hooks, &answered, Duration::from_secs(60)).await;
     let _ = child.kill();
     assert_eq!(
         all_answered, 200,
@@ -438,13 +440,9 @@ async fn listen_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_three_replicas_share_one_stream_and_survive_a_kill() {
     let (trtc, rc) = (trtc_sim().await, rc_sim().await);
-    let hook_port = free_port();
-    let receiver = SimServer::start_on(
-        SocketAddr::from(([127, 0, 0, 1], hook_port)),
-        Arc::new(Receiver::default()),
-    )
-    .await
-    .expect("receiver");
+    let hooks = Arc::new(Receiver::default());
+    let receiver = SimServer::start(hooks.clone()).await.expect("receiver");
+    let hook_port = receiver.addr().port();
     receiver.fail_always(Some(Fault::Delay(Duration::from_millis(200))));
     let store = fresh_database("fleet").await;
     let dir = temp_dir("outbox-fleet");
@@ -506,7 +504,7 @@ async fn postgres_three_replicas_share_one_stream_and_survive_a_kill() {
     })
     .await;
 
-    let got = delivered(&receiver, &want, Duration::from_secs(60)).await;
+    let got = delivered(&hooks, &want, Duration::from_secs(60)).await;
     for (child, _) in &mut replicas {
         let _ = child.kill();
     }
@@ -540,9 +538,8 @@ async fn postgres_three_replicas_share_one_stream_and_survive_a_kill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself() {
     let (trtc, rc) = (trtc_sim().await, rc_sim().await);
-    let receiver = SimServer::start(Arc::new(Receiver::default()))
-        .await
-        .expect("receiver");
+    let hooks = Arc::new(Receiver::default());
+    let receiver = SimServer::start(hooks.clone()).await.expect("receiver");
     let store = fresh_database("away").await;
     let db = database_of(&store);
     let toml = process_config(&trtc, &rc, receiver.addr().port(), &store)
@@ -610,7 +607,7 @@ async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself
         .iter()
         .map(|a| a.json["event_id"].as_str().expect("id").to_string())
         .collect();
-    let got = delivered(&receiver, &want, Duration::from_secs(20)).await;
+    let got = delivered(&hooks, &want, Duration::from_secs(20)).await;
     assert_eq!(got, want);
     drop(gw);
     admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
@@ -659,15 +656,35 @@ async fn postgres_notify_wakes_the_other_replicas_stream() {
             h.text.contains("event stream")
         })
         .await;
-        // The tailer's first poll (at start) has passed; the next is a minute away.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let cb = &callbacks(&trtc, &rc, 1)[0];
+        // One event through b itself: once it is heard, b's tailer has done its work and
+        // waits (a minute, or a notification).
+        let cbs = callbacks(&trtc, &rc, 2);
+        let own = call_with(
+            &b,
+            "POST",
+            &cbs[0].path,
+            &header_refs(&cbs[0].headers),
+            Bytes::from(cbs[0].body.clone()),
+        )
+        .await;
+        assert_eq!(own.status, 200, "{}", own.text);
+        listen_until(&mut stream, &mut heard, Duration::from_secs(5), |h| {
+            !h.events().is_empty()
+        })
+        .await;
+        assert_eq!(
+            heard.events().len(),
+            1,
+            "b hears its own event: {}",
+            heard.text
+        );
+        let mut heard = Heard::default();
         let posted = call_with(
             &a,
             "POST",
-            &cb.path,
-            &header_refs(&cb.headers),
-            Bytes::from(cb.body.clone()),
+            &cbs[1].path,
+            &header_refs(&cbs[1].headers),
+            Bytes::from(cbs[1].body.clone()),
         )
         .await;
         assert_eq!(posted.status, 200, "{}", posted.text);

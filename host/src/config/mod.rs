@@ -160,15 +160,38 @@ impl EventsConfig {
         format!("sqlite://{}", dir.join(DEFAULT_EVENTS_FILE).display())
     }
 
-    /// The store's URL without a password, for logs and errors.
+    /// The store's URL without a password (in the user part or a `password` parameter),
+    /// for logs and errors; a URL that does not parse is not shown at all.
     pub fn store_name(&self, runtime: &RuntimeConfig) -> String {
         let url = self.store_url(runtime);
+        if url == MEMORY_EVENTS_STORE || url.starts_with("sqlite://") {
+            return url;
+        }
         match url::Url::parse(&url) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("***"));
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                if u.query_pairs().any(|(k, _)| k == "password") {
+                    let kept: Vec<(String, String)> = u
+                        .query_pairs()
+                        .map(|(k, v)| {
+                            let v = if k == "password" {
+                                "***".into()
+                            } else {
+                                v.into_owned()
+                            };
+                            (k.into_owned(), v)
+                        })
+                        .collect();
+                    u.query_pairs_mut().clear().extend_pairs(kept);
+                }
                 u.to_string()
             }
-            _ => url,
+            Err(_) => format!(
+                "{}://<a URL that does not parse>",
+                url.split("://").next().unwrap_or("postgres")
+            ),
         }
     }
 }
@@ -985,6 +1008,19 @@ mod tests {
             pg.events.store_name(&pg.runtime),
             "postgres://u:***@db:5432/ingest"
         );
+        let query = Config::parse(
+            "[events]\nstore = \"postgres://u@db/ingest?password=pw2&sslmode=require\"\n",
+        )
+        .expect("valid");
+        let name = query.events.store_name(&query.runtime);
+        assert!(
+            !name.contains("pw2") && name.contains("sslmode=require"),
+            "{name}"
+        );
+        let broken =
+            Config::parse("[events]\nstore = \"postgres://u:p/w#x@db:99999/i\"\n").expect("valid");
+        let name = broken.events.store_name(&broken.runtime);
+        assert!(!name.contains("p/w"), "{name}");
     }
 
     #[test]

@@ -49,6 +49,11 @@ const STREAM_PAGE: i64 = 512;
 const MONITOR_EVERY: Duration = Duration::from_secs(2);
 /// How often retention is enforced.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// Longest a callback waits for its event to be stored before it is refused 503 (a store
+/// that hangs counts as unavailable).
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stream catch-ups reading the store at once (they share its pool with the appends).
+const CATCH_UPS: usize = 2;
 /// The `Retry-After` of an answer refused because the store is unavailable.
 const STORE_RETRY_AFTER_SECS: u32 = 5;
 /// Most events one history answer lists.
@@ -116,6 +121,8 @@ struct Inner {
     /// while it subscribes and reads its starting position: the tailer never skips past an
     /// event a listener that just joined still needs.
     tail_gate: tokio::sync::Mutex<()>,
+    /// Stream catch-ups reading the store at once.
+    catch_ups: Semaphore,
     /// True once the gateway shuts down: every stream ends (its client reconnects elsewhere).
     closing: tokio::sync::watch::Sender<bool>,
     healthy: AtomicBool,
@@ -180,6 +187,7 @@ impl EventHub {
             tail_wake: Arc::new(Notify::new()),
             stream: broadcast::channel(STREAM_BUFFER).0,
             tail_gate: tokio::sync::Mutex::new(()),
+            catch_ups: Semaphore::new(CATCH_UPS),
             closing: tokio::sync::watch::channel(false).0,
             healthy: AtomicBool::new(true),
             webhooks: RwLock::new(webhooks),
@@ -267,12 +275,21 @@ impl EventHub {
             },
         };
         let (tx, rx) = oneshot::channel();
-        let stored = match self.inner.appender.send((row, tx)).await {
-            Ok(()) => rx
-                .await
-                .unwrap_or_else(|_| Err(StoreError("the appender stopped".into()))),
-            Err(_) => Err(StoreError("the appender stopped".into())),
-        };
+        let stored = tokio::time::timeout(STORE_TIMEOUT, async {
+            match self.inner.appender.send((row, tx)).await {
+                Ok(()) => rx
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError("the appender stopped".into()))),
+                Err(_) => Err(StoreError("the appender stopped".into())),
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError(format!(
+                "no answer within {} s",
+                STORE_TIMEOUT.as_secs()
+            )))
+        });
         match stored {
             Ok(a) => {
                 self.inner.metrics.event(
@@ -404,12 +421,12 @@ impl Inner {
     }
 
     fn unavailable(&self, e: &StoreError) -> ApiError {
+        // The store's address and its error are the operator's business: logged, not told
+        // to vendors and tenants.
+        tracing::warn!(store = %self.name, error = %e, "event store call failed");
         let mut error = ApiError::new(
             ErrorKind::Unavailable,
-            format!(
-                "the event store {} is unavailable ({e}); nothing was stored (a vendor callback refused this way is retried by the vendor)",
-                self.name
-            ),
+            "the event store is unavailable; nothing was stored (a vendor callback refused this way is retried by the vendor); the gateway's log has the cause",
         );
         error.retry_after_secs = Some(STORE_RETRY_AFTER_SECS);
         error
@@ -580,9 +597,13 @@ async fn deliver_one(inner: Arc<Inner>, c: Claimed, _slot: tokio::sync::OwnedSem
         )
         .await
     {
-        Ok(endpoint) => {
+        Ok(Some(endpoint)) => {
             inner.healthy_again();
             inner.note_endpoint(&endpoint);
+        }
+        Ok(None) => {
+            inner.healthy_again();
+            tracing::info!(event = %c.id, "an attempt outlived its lease and the event was taken again; this outcome is not recorded");
         }
         Err(e) => {
             // The lease expires and the event is attempted again: at least once.
@@ -709,20 +730,24 @@ async fn listen(
     let mut closing = inner.closing.subscribe();
     let gate = inner.tail_gate.lock().await;
     let mut rx = inner.stream.subscribe();
-    let start = match after {
-        Some(n) => Ok(n),
-        None => inner.store.last_seq().await,
-    };
+    // A `Last-Event-ID` past the newest event (a store reset, a made-up number) resumes
+    // from the newest: nothing new would otherwise ever be sent.
+    let start = inner
+        .store
+        .last_seq()
+        .await
+        .map(|newest| after.map_or(newest, |n| n.min(newest)));
     drop(gate);
     inner.tail_wake.notify_one();
     let mut last = match start {
         Ok(n) => n,
         Err(e) => {
             inner.unhealthy(&e);
+            tracing::warn!(store = %inner.name, error = %e, "event stream start failed");
             let _ = tx
-                .send(Bytes::from(format!(
-                    ": the event store is unavailable ({e}); reconnect\n\n"
-                )))
+                .send(Bytes::from_static(
+                    b": the event store is unavailable; reconnect\n\n",
+                ))
                 .await;
             return;
         }
@@ -737,11 +762,14 @@ async fn listen(
     let mut catch_up = after.is_some();
     loop {
         if catch_up {
-            match inner
-                .store
-                .after(tenant.as_deref(), last, STREAM_PAGE)
-                .await
-            {
+            let page = {
+                let _turn = inner.catch_ups.acquire().await;
+                inner
+                    .store
+                    .after(tenant.as_deref(), last, STREAM_PAGE)
+                    .await
+            };
+            match page {
                 Ok(rows) => {
                     catch_up = rows.len() as i64 == STREAM_PAGE;
                     for r in rows {
@@ -753,10 +781,11 @@ async fn listen(
                 }
                 Err(e) => {
                     inner.unhealthy(&e);
+                    tracing::warn!(store = %inner.name, error = %e, "event stream catch-up failed");
                     let _ = tx
-                        .send(Bytes::from(format!(
-                            ": the event store is unavailable ({e}); reconnect with Last-Event-ID\n\n"
-                        )))
+                        .send(Bytes::from_static(
+                            b": the event store is unavailable; reconnect with Last-Event-ID\n\n",
+                        ))
                         .await;
                     return;
                 }

@@ -92,6 +92,9 @@ pub struct Claimed {
     pub body: String,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The lease's end: with the owner, what identifies this claim (a settle after the
+    /// lease expired and the event was claimed again changes nothing).
+    pub lease_until_ms: i64,
 }
 
 /// How a delivery attempt ended.
@@ -183,7 +186,8 @@ pub trait EventStore: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
     /// Records an attempt on an event `owner` leased, and the endpoint's health; returns the
-    /// endpoint as it now stands. A lease lost meanwhile (expired and taken) changes nothing.
+    /// endpoint as it now stands, or `None` when the lease was lost meanwhile (expired and
+    /// taken again): then nothing changes.
     fn settle(
         &self,
         claimed: &Claimed,
@@ -191,7 +195,7 @@ pub trait EventStore: Send + Sync + 'static {
         outcome: &Attempted,
         now_ms: i64,
         failing_after: i64,
-    ) -> impl Future<Output = Result<Endpoint, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Endpoint>, StoreError>> + Send;
     /// Events after `seq` in stream order, of one tenant or all.
     fn after(
         &self,
@@ -222,7 +226,8 @@ pub trait EventStore: Send + Sync + 'static {
     fn stats(&self) -> impl Future<Output = Result<Stats, StoreError>> + Send;
     /// Every endpoint's health.
     fn endpoints(&self) -> impl Future<Output = Result<Vec<Endpoint>, StoreError>> + Send;
-    /// Deletes events received before `before_ms`; returns how many.
+    /// Deletes events received before `before_ms` that are not pending (an event still to be
+    /// delivered is kept until it is delivered or fails); returns how many.
     fn purge(&self, before_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
@@ -512,6 +517,7 @@ impl EventStore for SqlStore {
                     provider: r.try_get("provider")?,
                     body: r.try_get("body")?,
                     attempts: r.try_get("attempts")?,
+                    lease_until_ms,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -526,7 +532,7 @@ impl EventStore for SqlStore {
         outcome: &Attempted,
         now_ms: i64,
         failing_after: i64,
-    ) -> Result<Endpoint, StoreError> {
+    ) -> Result<Option<Endpoint>, StoreError> {
         let mut tx = self.pool.begin().await?;
         self.relaxed_commit(&mut tx).await?;
         let (state, next, error, delivered_at) = match outcome {
@@ -534,10 +540,10 @@ impl EventStore for SqlStore {
             Attempted::Retry { next_at_ms, error } => (PENDING, *next_at_ms, Some(error), None),
             Attempted::Failed { error } => (FAILED, now_ms, Some(error), None),
         };
-        sqlx::query(
+        let settled = sqlx::query(
             "UPDATE ingest_events SET state = $1, attempts = attempts + 1, next_attempt_ms = $2, \
              last_error = $3, delivered_at_ms = $4, lease_until_ms = 0, lease_owner = NULL \
-             WHERE seq = $5 AND lease_owner = $6",
+             WHERE seq = $5 AND lease_owner = $6 AND lease_until_ms = $7",
         )
         .bind(state)
         .bind(next)
@@ -545,8 +551,14 @@ impl EventStore for SqlStore {
         .bind(delivered_at)
         .bind(claimed.seq)
         .bind(owner)
+        .bind(claimed.lease_until_ms)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if settled == 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
         let row = if matches!(outcome, Attempted::Delivered) {
             // Written only when it changes (a healthy endpoint's row is not touched by every
             // delivery: replicas would queue on that one row).
@@ -562,13 +574,13 @@ impl EventStore for SqlStore {
                 Some(row) => row,
                 None => {
                     tx.commit().await?;
-                    return Ok(Endpoint {
+                    return Ok(Some(Endpoint {
                         tenant: claimed.tenant.clone(),
                         consecutive_failures: 0,
                         failing_since_ms: None,
                         last_error: None,
                         last_failure_ms: 0,
-                    });
+                    }));
                 }
             }
         } else {
@@ -592,7 +604,7 @@ impl EventStore for SqlStore {
         };
         let endpoint = endpoint(&row)?;
         tx.commit().await?;
-        Ok(endpoint)
+        Ok(Some(endpoint))
     }
 
     async fn after(
@@ -730,12 +742,93 @@ impl EventStore for SqlStore {
     }
 
     async fn purge(&self, before_ms: i64) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM ingest_events WHERE received_at_ms < $1")
-                .bind(before_ms)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "DELETE FROM ingest_events WHERE received_at_ms < $1 AND state <> 'pending'",
         )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: i64, received_at_ms: i64) -> NewEvent {
+        NewEvent {
+            id: format!("evt_{n}"),
+            dedup_key: format!("dedup-{n}"),
+            tenant: "a".into(),
+            provider: "p".into(),
+            ingest_id: None,
+            order_key: None,
+            received_at_ms,
+            first_attempt_ms: received_at_ms,
+            body: "{}".into(),
+            state: PENDING,
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(f))
+            .unwrap_or_else(|e| panic!("runtime: {e}"))
+    }
+
+    async fn store() -> SqlStore {
+        SqlStore::connect(crate::config::MEMORY_EVENTS_STORE)
+            .await
+            .unwrap_or_else(|e| panic!("store: {e}"))
+    }
+
+    #[test]
+    fn retention_never_removes_an_event_still_to_be_delivered() {
+        block_on(async {
+            let s = store().await;
+            s.append(&[event(1, 0), event(2, 0)]).await.expect("append");
+            let claimed = s.claim("me", 10, 1_000, 1).await.expect("claim");
+            assert_eq!(claimed.len(), 1);
+            let settled = s
+                .settle(&claimed[0], "me", &Attempted::Delivered, 20, 5)
+                .await
+                .expect("settle");
+            assert!(settled.is_some());
+            // Both are past retention; only the delivered one goes.
+            assert_eq!(s.purge(1_000_000).await.expect("purge"), 1);
+            let left = s.after(None, 0, 10).await.expect("read");
+            assert_eq!(left.len(), 1);
+            assert_eq!(s.stats().await.expect("stats").pending, 1);
+        });
+    }
+
+    #[test]
+    fn an_attempt_that_outlived_its_lease_changes_nothing() {
+        block_on(async {
+            let s = store().await;
+            s.append(&[event(1, 0)]).await.expect("append");
+            let first = s.claim("me", 10, 100, 1).await.expect("claim");
+            // The lease ran out; the same replica claims the event again.
+            let second = s.claim("me", 200, 300, 1).await.expect("claim");
+            assert_eq!(second.len(), 1, "an expired lease is anyone's");
+            let late = s
+                .settle(&first[0], "me", &Attempted::Delivered, 250, 5)
+                .await
+                .expect("settle");
+            assert!(
+                late.is_none(),
+                "the first attempt's outcome is not recorded"
+            );
+            assert_eq!(s.stats().await.expect("stats").pending, 1);
+            let current = s
+                .settle(&second[0], "me", &Attempted::Delivered, 260, 5)
+                .await
+                .expect("settle");
+            assert!(current.is_some());
+            assert_eq!(s.stats().await.expect("stats").pending, 0);
+        });
     }
 }

@@ -18,6 +18,8 @@ use crate::capability::vendor::{ClientSettings, SendFailure, VendorClient};
 
 /// Time allowed for one webhook attempt.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a webhook answer's body that is read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The shortest key a `whsec_` secret may carry (the spec's libraries make 24 to 64 bytes).
 const MIN_KEY_BYTES: usize = 16;
 
@@ -120,20 +122,28 @@ pub async fn attempt(hook: &Webhook, id: &str, body: Bytes) -> Result<(), Webhoo
         .header("webhook-signature", sign(&hook.key, id, now, &body))
         .body(Full::new(body))?;
     let exchange = async {
-        let response = webhook_client()?.send(request).await.map_err(|e| match e {
+        webhook_client()?.send(request).await.map_err(|e| match e {
             SendFailure::Refused(r)
             | SendFailure::ConnectTimeout(r)
             | SendFailure::Transport { reason: r, .. } => WebhookError::Transport(r),
-        })?;
-        let status = response.status();
-        let _ = response.into_body().collect().await;
-        Ok::<_, WebhookError>(status)
+        })
     };
-    match tokio::time::timeout(WEBHOOK_TIMEOUT, exchange).await {
-        Ok(Ok(status)) if status.is_success() => Ok(()),
-        Ok(Ok(status)) => Err(WebhookError::Status(status)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(WebhookError::Timeout),
+    let response = match tokio::time::timeout(WEBHOOK_TIMEOUT, exchange).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(WebhookError::Timeout),
+    };
+    // The answer's status decides. Its body is read apart (so the connection can be reused),
+    // only up to a bound and for a while: a receiver is the tenant's and may answer anything.
+    let status = response.status();
+    tokio::spawn(async move {
+        let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
+        let _ = tokio::time::timeout(WEBHOOK_TIMEOUT, body.collect()).await;
+    });
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(WebhookError::Status(status))
     }
 }
 
