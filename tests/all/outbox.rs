@@ -203,6 +203,18 @@ fn callbacks(
         .collect()
 }
 
+/// Posts one callback to a gateway in this process.
+async fn post_in_process(gw: &ingest_gateway::Gateway, cb: &Callback) -> Answer {
+    call_with(
+        gw,
+        "POST",
+        &cb.path,
+        &header_refs(&cb.headers),
+        Bytes::from(cb.body.clone()),
+    )
+    .await
+}
+
 /// Posts one callback over HTTP; the answer's status and `event_id`, or why there was none.
 async fn send(addr: SocketAddr, cb: &Callback) -> Result<(u16, Option<String>), String> {
     let exchange = async {
@@ -546,21 +558,7 @@ async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself
         .replace("listen = \"127.0.0.1:0\"\n", "");
     let gw = gateway(&toml).await;
     let cbs = callbacks(&trtc, &rc, 3);
-    let post = |cb: &Callback| {
-        let cb = cb.clone();
-        let gw = &gw;
-        async move {
-            call_with(
-                gw,
-                "POST",
-                &cb.path,
-                &header_refs(&cb.headers),
-                Bytes::from(cb.body),
-            )
-            .await
-        }
-    };
-    let ok = post(&cbs[0]).await;
+    let ok = post_in_process(&gw, &cbs[0]).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 
     admin(format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false")).await;
@@ -568,7 +566,7 @@ async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
     ))
     .await;
-    let refused = post(&cbs[1]).await;
+    let refused = post_in_process(&gw, &cbs[1]).await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert!(
         refused.headers.contains_key("retry-after"),
@@ -583,7 +581,7 @@ async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself
     admin(format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true")).await;
     let mut again = Answer::default();
     for _ in 0..50 {
-        again = post(&cbs[1]).await;
+        again = post_in_process(&gw, &cbs[1]).await;
         if again.status == 200 {
             break;
         }
@@ -659,14 +657,7 @@ async fn postgres_notify_wakes_the_other_replicas_stream() {
         // One event through b itself: once it is heard, b's tailer has done its work and
         // waits (a minute, or a notification).
         let cbs = callbacks(&trtc, &rc, 2);
-        let own = call_with(
-            &b,
-            "POST",
-            &cbs[0].path,
-            &header_refs(&cbs[0].headers),
-            Bytes::from(cbs[0].body.clone()),
-        )
-        .await;
+        let own = post_in_process(&b, &cbs[0]).await;
         assert_eq!(own.status, 200, "{}", own.text);
         listen_until(&mut stream, &mut heard, Duration::from_secs(5), |h| {
             !h.events().is_empty()
@@ -679,14 +670,7 @@ async fn postgres_notify_wakes_the_other_replicas_stream() {
             heard.text
         );
         let mut heard = Heard::default();
-        let posted = call_with(
-            &a,
-            "POST",
-            &cbs[1].path,
-            &header_refs(&cbs[1].headers),
-            Bytes::from(cbs[1].body.clone()),
-        )
-        .await;
+        let posted = post_in_process(&a, &cbs[1]).await;
         assert_eq!(posted.status, 200, "{}", posted.text);
         listen_until(&mut stream, &mut heard, Duration::from_secs(3), |h| {
             !h.events().is_empty()
