@@ -144,15 +144,7 @@ async fn fleet_stream(
     let mut dirs = Vec::new();
     for n in 0..2 {
         let dir = TempDir::new(&format!("events-fleet-{n}"))?;
-        let spec = Spec {
-            listen: procs::free_addr()?,
-            admin: None,
-            cache_dir: dir.path().join("cache"),
-            max_concurrent_calls: 256,
-            providers: vec!["trtc"],
-            trtc_endpoint: Some(sim.base_url()),
-            connections: Vec::new(),
-        };
+        let spec = spec(&dir, &sim)?;
         let mut config: Table = toml::from_str(&config(&spec, hook, store)?)?;
         gateway::table(&mut config, "events")?.insert("notify".into(), notify.into());
         let text = toml::to_string(&config)?;
@@ -376,6 +368,19 @@ secret = {{ value = "{WEBHOOK_SECRET}" }}
     Ok(toml::to_string(&config)?)
 }
 
+/// A gateway with the TRTC provider in front of `sim`, its cache in `dir`.
+fn spec(dir: &TempDir, sim: &TencentSim) -> anyhow::Result<Spec> {
+    Ok(Spec {
+        listen: procs::free_addr()?,
+        admin: None,
+        cache_dir: dir.path().join("cache"),
+        max_concurrent_calls: 256,
+        providers: vec!["trtc"],
+        trtc_endpoint: Some(sim.base_url()),
+        connections: Vec::new(),
+    })
+}
+
 /// A signed callback: headers and body.
 type Signed = (Vec<(String, String)>, Vec<u8>);
 
@@ -432,15 +437,7 @@ async fn one_store(
     let dir = TempDir::new(&format!("events-{name}-gateway"))?;
     let sim = TencentSim::start(TencentSimConfig::demo()).await?;
     let (hook, arrivals) = receiver().await?;
-    let spec = Spec {
-        listen: procs::free_addr()?,
-        admin: None,
-        cache_dir: dir.path().join("cache"),
-        max_concurrent_calls: 256,
-        providers: vec!["trtc"],
-        trtc_endpoint: Some(sim.base_url()),
-        connections: Vec::new(),
-    };
+    let spec = spec(&dir, &sim)?;
     let text = config(&spec, hook, store)?;
     let mut gw = gateway::start_with(bin, &text, spec.listen, None, dir.path()).await?;
     let addr = gw.addr;

@@ -150,16 +150,21 @@ providers = ["rc"]
 store = "{store}"
 {events}
 "#,
-        provider = provider_toml(
-            "rc",
-            "rongcloud",
-            &sim.base_url(),
-            "",
-            &[("app_key", &format!("\"{APP_KEY}\""))],
-            &[("app_secret", RONGCLOUD_APP_SECRET)],
-        ),
+        provider = rc_provider(sim),
         a = sha256_hex(KEY_A),
         b = sha256_hex(KEY_B),
+    )
+}
+
+/// Provider `rc`: the RongCloud plugin in front of `sim`.
+pub fn rc_provider(sim: &RongCloudSim) -> String {
+    provider_toml(
+        "rc",
+        "rongcloud",
+        &sim.base_url(),
+        "",
+        &[("app_key", &format!("\"{APP_KEY}\""))],
+        &[("app_secret", RONGCLOUD_APP_SECRET)],
     )
 }
 
@@ -207,6 +212,25 @@ async fn post_callback(gw: &ingest_gateway::Gateway, path: &str, sim: &RongCloud
         &sim.signed_callback(&callback_event("room-9", 61017)),
     )
     .await
+}
+
+/// `GET path` as `key` every 20 ms until `done` holds or `tries` answers were read; the last.
+async fn get_until(
+    gw: &ingest_gateway::Gateway,
+    path: &str,
+    key: &str,
+    tries: usize,
+    done: impl Fn(&Answer) -> bool,
+) -> Answer {
+    let mut answer = Answer::default();
+    for _ in 0..tries {
+        answer = get(gw, path, key).await;
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    answer
 }
 
 async fn get(gw: &ingest_gateway::Gateway, path: &str, key: &str) -> Answer {
@@ -272,14 +296,10 @@ async fn a_verified_callback_is_stored_then_delivered_per_standard_webhooks_and_
     );
 
     // The API lists it as delivered after two attempts.
-    let mut listed = Answer::default();
-    for _ in 0..100 {
-        listed = get(&gw, "/v1/webhook/events", KEY_A).await;
-        if listed.json["events"][0]["state"] == "delivered" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let listed = get_until(&gw, "/v1/webhook/events", KEY_A, 100, |a| {
+        a.json["events"][0]["state"] == "delivered"
+    })
+    .await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(
         listed.json["events"][0]["id"],
@@ -405,17 +425,10 @@ async fn a_failing_endpoint_is_marked_its_events_kept_and_redelivered_on_request
     let id = a.json["event_id"].as_str().expect("id").to_string();
 
     // Two attempts, both refused: the event is failed, the endpoint failing.
-    let mut failed = Answer::default();
-    for _ in 0..200 {
-        failed = get(&gw, "/v1/webhook/events?state=failed", KEY_A).await;
-        if failed.json["events"]
-            .as_array()
-            .is_some_and(|e| !e.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let failed = get_until(&gw, "/v1/webhook/events?state=failed", KEY_A, 200, |a| {
+        a.json["events"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
     assert_eq!(
         failed.json["events"][0]["id"],
         id.as_str(),
@@ -482,14 +495,10 @@ async fn a_failing_endpoint_is_marked_its_events_kept_and_redelivered_on_request
     let deliveries = await_requests(&receiver, 3, Duration::from_secs(10)).await;
     assert_eq!(deliveries.len(), 3, "{deliveries:?}");
     assert_eq!(verify(&deliveries[2]), id);
-    let mut endpoint = Answer::default();
-    for _ in 0..200 {
-        endpoint = get(&gw, "/v1/webhook", KEY_A).await;
-        if endpoint.json["failing"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let endpoint = get_until(&gw, "/v1/webhook", KEY_A, 200, |a| {
+        a.json["failing"] == false
+    })
+    .await;
     assert_eq!(
         endpoint.json["failing"], false,
         "recovered: {}",
@@ -520,7 +529,8 @@ async fn a_secret_not_in_the_whsec_form_is_refused_at_start() {
     );
 }
 
-async fn open_stream(
+/// Opens `GET /v1/events` on `addr` with tenant `key`, resuming after `last` when given.
+pub async fn open_stream(
     addr: std::net::SocketAddr,
     key: &str,
     last: Option<&str>,

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use ingest_sim::server::{Fault, SimServer};
 use ingest_sim::tencent::{CallbackEvent as TrtcEvent, TencentSim, TencentSimConfig};
 use sqlx::{Connection, Executor};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::events::{Receiver, WEBHOOK_SECRET, callback_event, sim as rc_sim, verify};
 use crate::support::*;
@@ -153,14 +153,7 @@ poll_interval_ms = 100
                 ("callback_key", TRTC_CALLBACK_KEY)
             ],
         ),
-        rc = provider_toml(
-            "rc",
-            "rongcloud",
-            &rc.base_url(),
-            "",
-            &[("app_key", &format!("\"{}\"", crate::events::APP_KEY))],
-            &[("app_secret", RONGCLOUD_APP_SECRET)],
-        ),
+        rc = crate::events::rc_provider(rc),
     )
 }
 
@@ -387,21 +380,9 @@ async fn postgres_a_killed_gateway_loses_no_accepted_callback() {
     crash_case(&store, "outbox-crash-postgres").await;
 }
 
-/// Opens `GET /v1/events` on `addr`, resuming after `last` when given.
+/// Opens `GET /v1/events` on `addr` as the test tenant, resuming after `last` when given.
 async fn open_stream(addr: SocketAddr, last: Option<i64>) -> tokio::net::TcpStream {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let resume = last
-        .map(|l| format!("last-event-id: {l}\r\n"))
-        .unwrap_or_default();
-    s.write_all(
-        format!(
-            "GET /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n{resume}\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .expect("write");
-    s
+    crate::events::open_stream(addr, KEY, last.map(|l| l.to_string()).as_deref()).await
 }
 
 /// An SSE listener's events so far: (stream id, event id) in arrival order.

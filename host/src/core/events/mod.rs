@@ -290,7 +290,7 @@ impl EventHub {
                 STORE_TIMEOUT.as_secs()
             )))
         });
-        match stored {
+        match self.inner.checked(stored) {
             Ok(a) => {
                 self.inner.metrics.event(
                     &event.provider,
@@ -306,10 +306,7 @@ impl EventHub {
                     duplicate: a.duplicate,
                 })
             }
-            Err(e) => {
-                self.inner.unhealthy(&e);
-                Err(self.inner.unavailable(&e))
-            }
+            Err(e) => Err(e),
         }
     }
 
@@ -383,8 +380,10 @@ impl EventHub {
 
     /// The tenant's webhook endpoint health (`None`: no attempt recorded yet).
     pub async fn endpoint(&self, tenant: &str) -> Result<Option<Endpoint>, ApiError> {
-        let all = self.inner.checked(self.inner.store.endpoints().await)?;
-        Ok(all.into_iter().find(|e| e.tenant == tenant))
+        let one = self
+            .inner
+            .checked(self.inner.store.endpoints(Some(tenant)).await)?;
+        Ok(one.into_iter().next())
     }
 
     /// Ends every stream (shutdown: the listeners' drain would otherwise wait for them).
@@ -420,10 +419,15 @@ impl Inner {
         }
     }
 
-    fn unavailable(&self, e: &StoreError) -> ApiError {
-        // The store's address and its error are the operator's business: logged, not told
-        // to vendors and tenants.
-        tracing::warn!(store = %self.name, error = %e, "event store call failed");
+    /// A store call failed: the store is marked unavailable and the cause logged (the
+    /// store's address and its error are the operator's business, not told to vendors and
+    /// tenants).
+    fn failed(&self, e: &StoreError, what: &'static str) {
+        self.unhealthy(e);
+        tracing::warn!(store = %self.name, error = %e, "{what}");
+    }
+
+    fn unavailable() -> ApiError {
         let mut error = ApiError::new(
             ErrorKind::Unavailable,
             "the event store is unavailable; nothing was stored (a vendor callback refused this way is retried by the vendor); the gateway's log has the cause",
@@ -439,8 +443,8 @@ impl Inner {
                 Ok(v)
             }
             Err(e) => {
-                self.unhealthy(&e);
-                Err(self.unavailable(&e))
+                self.failed(&e, "event store call failed");
+                Err(Self::unavailable())
             }
         }
     }
@@ -691,7 +695,7 @@ async fn monitor_loop(inner: Weak<Inner>) {
             }
             Err(e) => i.unhealthy(&e),
         }
-        if let Ok(endpoints) = i.store.endpoints().await {
+        if let Ok(endpoints) = i.store.endpoints(None).await {
             for e in &endpoints {
                 i.note_endpoint(e);
             }
@@ -742,8 +746,7 @@ async fn listen(
     let mut last = match start {
         Ok(n) => n,
         Err(e) => {
-            inner.unhealthy(&e);
-            tracing::warn!(store = %inner.name, error = %e, "event stream start failed");
+            inner.failed(&e, "event stream start failed");
             let _ = tx
                 .send(Bytes::from_static(
                     b": the event store is unavailable; reconnect\n\n",
@@ -780,8 +783,7 @@ async fn listen(
                     }
                 }
                 Err(e) => {
-                    inner.unhealthy(&e);
-                    tracing::warn!(store = %inner.name, error = %e, "event stream catch-up failed");
+                    inner.failed(&e, "event stream catch-up failed");
                     let _ = tx
                         .send(Bytes::from_static(
                             b": the event store is unavailable; reconnect with Last-Event-ID\n\n",

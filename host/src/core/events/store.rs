@@ -224,8 +224,11 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send;
     /// Backlog figures.
     fn stats(&self) -> impl Future<Output = Result<Stats, StoreError>> + Send;
-    /// Every endpoint's health.
-    fn endpoints(&self) -> impl Future<Output = Result<Vec<Endpoint>, StoreError>> + Send;
+    /// The health of one tenant's endpoint, or of every endpoint.
+    fn endpoints(
+        &self,
+        tenant: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Endpoint>, StoreError>> + Send;
     /// Deletes events received before `before_ms` that are not pending (an event still to be
     /// delivered is kept until it is delivered or fails); returns how many.
     fn purge(&self, before_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -341,6 +344,14 @@ impl SqlStore {
             notify: false,
         })
     }
+}
+
+/// Every row read with `read`.
+fn each<T>(
+    rows: &[AnyRow],
+    read: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, StoreError> {
+    Ok(rows.iter().map(read).collect::<Result<_, sqlx::Error>>()?)
 }
 
 fn stored(row: &AnyRow) -> Result<Stored, sqlx::Error> {
@@ -507,20 +518,17 @@ impl EventStore for SqlStore {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut claimed = rows
-            .iter()
-            .map(|r| {
-                Ok(Claimed {
-                    seq: r.try_get("seq")?,
-                    id: r.try_get("id")?,
-                    tenant: r.try_get("tenant")?,
-                    provider: r.try_get("provider")?,
-                    body: r.try_get("body")?,
-                    attempts: r.try_get("attempts")?,
-                    lease_until_ms,
-                })
+        let mut claimed = each(&rows, |r| {
+            Ok(Claimed {
+                seq: r.try_get("seq")?,
+                id: r.try_get("id")?,
+                tenant: r.try_get("tenant")?,
+                provider: r.try_get("provider")?,
+                body: r.try_get("body")?,
+                attempts: r.try_get("attempts")?,
+                lease_until_ms,
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        })?;
         claimed.sort_by_key(|c| c.seq);
         Ok(claimed)
     }
@@ -622,16 +630,13 @@ impl EventStore for SqlStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                Ok(Streamed {
-                    seq: r.try_get("seq")?,
-                    tenant: r.try_get("tenant")?,
-                    body: r.try_get("body")?,
-                })
+        each(&rows, |r| {
+            Ok(Streamed {
+                seq: r.try_get("seq")?,
+                tenant: r.try_get("tenant")?,
+                body: r.try_get("body")?,
             })
-            .collect::<Result<_, sqlx::Error>>()?)
+        })
     }
 
     async fn last_seq(&self) -> Result<i64, StoreError> {
@@ -658,10 +663,7 @@ impl EventStore for SqlStore {
             .bind(q.limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(stored)
-            .collect::<Result<_, sqlx::Error>>()?)
+        each(&rows, stored)
     }
 
     async fn history(
@@ -680,10 +682,7 @@ impl EventStore for SqlStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(stored)
-            .collect::<Result<_, sqlx::Error>>()?)
+        each(&rows, stored)
     }
 
     async fn redeliver(
@@ -728,17 +727,16 @@ impl EventStore for SqlStore {
         })
     }
 
-    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+    async fn endpoints(&self, tenant: Option<&str>) -> Result<Vec<Endpoint>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms \
-             FROM ingest_webhook_endpoints ORDER BY tenant",
+             FROM ingest_webhook_endpoints WHERE (CAST($1 AS TEXT) IS NULL OR tenant = $1) \
+             ORDER BY tenant",
         )
+        .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(endpoint)
-            .collect::<Result<_, sqlx::Error>>()?)
+        each(&rows, endpoint)
     }
 
     async fn purge(&self, before_ms: i64) -> Result<u64, StoreError> {
