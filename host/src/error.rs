@@ -327,6 +327,10 @@ pub enum PluginFileError {
     /// The component does not compile or does not match the world.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// Its source refused it (an unsigned or wrongly signed component, a registry that
+    /// cannot be reached and no cached copy, a digest that does not match): the reason.
+    #[error("{0}")]
+    Source(String),
 }
 
 /// Why a component could not be loaded.

@@ -10,6 +10,7 @@ mod connections;
 mod envoy;
 mod events;
 mod faults;
+mod fleet;
 mod hostile;
 mod hotswap;
 mod https;

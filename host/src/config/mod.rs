@@ -11,9 +11,11 @@ use serde::Deserialize;
 
 use crate::error::{ConfigError, SourceError};
 
+mod fleet;
 mod host_port;
 mod validate;
 
+pub use fleet::{PluginsConfig, QuotaStoreConfig, RegistryAuthConfig};
 pub use host_port::HostPort;
 
 /// Default listen address of the HTTP API.
@@ -65,6 +67,12 @@ pub struct Config {
     /// The durable event outbox: where events are kept, how webhooks are retried.
     #[serde(default)]
     pub events: EventsConfig,
+    /// Where the vendor quotas are counted (shared by every replica through Redis, or not).
+    #[serde(default)]
+    pub quota: QuotaStoreConfig,
+    /// Plugins from an OCI registry, and the signatures every plugin needs.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
 }
 
 /// The default webhook retry schedule: the waits before each attempt (Svix's schedule).
@@ -167,32 +175,38 @@ impl EventsConfig {
         if url == MEMORY_EVENTS_STORE || url.starts_with("sqlite://") {
             return url;
         }
-        match url::Url::parse(&url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                if u.query_pairs().any(|(k, _)| k == "password") {
-                    let kept: Vec<(String, String)> = u
-                        .query_pairs()
-                        .map(|(k, v)| {
-                            let v = if k == "password" {
-                                "***".into()
-                            } else {
-                                v.into_owned()
-                            };
-                            (k.into_owned(), v)
-                        })
-                        .collect();
-                    u.query_pairs_mut().clear().extend_pairs(kept);
-                }
-                u.to_string()
+        masked_url(&url)
+    }
+}
+
+/// A service URL without its password (in the user part or a `password` parameter), for
+/// logs and errors; a URL that does not parse is not shown at all.
+pub(crate) fn masked_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
             }
-            Err(_) => format!(
-                "{}://<a URL that does not parse>",
-                url.split("://").next().unwrap_or("postgres")
-            ),
+            if u.query_pairs().any(|(k, _)| k == "password") {
+                let kept: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" {
+                            "***".into()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            u.to_string()
         }
+        Err(_) => format!(
+            "{}://<a URL that does not parse>",
+            url.split("://").next().unwrap_or("postgres")
+        ),
     }
 }
 
@@ -845,6 +859,21 @@ impl Config {
                     "sqlite://{}",
                     base.join(DEFAULT_EVENTS_FILE).display()
                 ));
+            }
+            None => {}
+        }
+        for key in &mut self.plugins.trusted_keys {
+            fix(key);
+        }
+        for auth in self.plugins.registry_auth.values_mut() {
+            if let SecretSource::File { file } = &mut auth.password {
+                fix(file);
+            }
+        }
+        match self.plugins.cache_dir.as_mut() {
+            Some(dir) => fix(dir),
+            None if self.runtime.cache_dir.is_none() => {
+                self.plugins.cache_dir = Some(base.join(fleet::DEFAULT_PLUGIN_CACHE));
             }
             None => {}
         }

@@ -26,6 +26,8 @@ impl Config {
         runtime(&self.runtime, &mut problems);
         connections(&self.connections, &mut problems);
         events(&self.events, &mut problems);
+        self.quota.problems(&mut problems);
+        self.plugins.problems(&mut problems);
         let mut provider_ids = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("providers[{i}]");

@@ -19,6 +19,8 @@
 //! | `ingest_outbox_oldest_pending_seconds` | gauge | | age of the oldest of them |
 //! | `ingest_outbox_store_up` | gauge | | 1 while the event store answers; 0: callbacks are refused 503 |
 //! | `ingest_webhook_endpoint_failing` | gauge | tenant | 1 while the tenant's webhook endpoint is marked failing |
+//! | `ingest_quota_store_up` | gauge | | 1 while the shared quota store (`[quota] store`) answers; 0 while this replica limits alone at its fallback share (or no store is configured) |
+//! | `ingest_quota_fallback_total` | counter | provider | calls whose quota turn the local fallback limiter decided, the shared store being away |
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,6 +57,8 @@ pub struct Metrics {
     outbox_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
     outbox_up: Gauge,
     endpoint_failing: Family<Labels, Gauge>,
+    quota_store_up: Gauge,
+    quota_fallback: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,6 +94,18 @@ impl Metrics {
         let outbox_up = Gauge::default();
         outbox_up.set(1);
         let endpoint_failing = Family::<Labels, Gauge>::default();
+        let quota_store_up = Gauge::default();
+        let quota_fallback = Family::<Labels, Counter>::default();
+        registry.register(
+            "ingest_quota_store_up",
+            "1 while the shared quota store answers; 0 while this replica limits alone",
+            quota_store_up.clone(),
+        );
+        registry.register(
+            "ingest_quota_fallback",
+            "Quota turns decided by the local fallback limiter while the shared store was away",
+            quota_fallback.clone(),
+        );
         registry.register(
             "ingest_outbox_pending",
             "Events waiting for webhook delivery, every replica's",
@@ -188,6 +204,8 @@ impl Metrics {
             outbox_oldest,
             outbox_up,
             endpoint_failing,
+            quota_store_up,
+            quota_fallback,
         }
     }
 
@@ -195,6 +213,18 @@ impl Metrics {
     pub fn set_outbox_backlog(&self, pending: i64, oldest_secs: f64) {
         self.outbox_pending.set(pending);
         self.outbox_oldest.set(oldest_secs);
+    }
+
+    /// Whether the shared quota store answers.
+    pub fn set_quota_store_up(&self, up: bool) {
+        self.quota_store_up.set(i64::from(up));
+    }
+
+    /// A quota turn decided by the local fallback limiter.
+    pub fn quota_fallback(&self, provider: &str) {
+        self.quota_fallback
+            .get_or_create(&vec![("provider", provider.to_string())])
+            .inc();
     }
 
     /// Whether the event store answers.

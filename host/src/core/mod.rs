@@ -37,6 +37,7 @@ pub(crate) mod provider;
 pub(crate) mod quota;
 pub(crate) mod registry;
 pub(crate) mod reload;
+pub mod source;
 pub(crate) mod swap;
 pub(crate) mod tenants;
 
@@ -51,6 +52,9 @@ pub use swap::SwapReport;
 pub use tenants::Tenant;
 
 use handle::HandleKey;
+use quota::shared::SharedStore;
+use source::PluginSources;
+use source::oci::OciRef;
 
 /// The gateway: runtime, providers and the handle key.
 #[derive(Debug)]
@@ -69,6 +73,10 @@ pub struct Gateway {
     events: EventHub,
     clock: SharedClock,
     connections: crate::config::ConnectionsConfig,
+    /// Where plugins come from: trusted keys, the registry client and cache, origins.
+    sources: PluginSources,
+    /// The shared vendor-quota store (`[quota] store`), when one is configured.
+    quota_store: Option<Arc<SharedStore>>,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -97,6 +105,18 @@ pub struct Readiness {
     pub draining: bool,
     /// Whether the event store answers (while it does not, callbacks are refused 503).
     pub events_store: bool,
+}
+
+/// The shared quota store as `/healthz` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuotaStoreState {
+    /// The store's URL, without its password.
+    pub store: String,
+    /// True while the fleet's turns are counted there; false while this replica limits
+    /// alone at its fallback share.
+    pub shared: bool,
+    /// The share of each rate this replica allows alone while the store is away.
+    pub fallback_share: f64,
 }
 
 /// Each tenant's webhook, by tenant id.
@@ -131,7 +151,8 @@ impl Gateway {
             None => None,
         };
         let registry = PluginRegistry::new(runtime.clone(), cache);
-        load_plugins(&registry, &config).await?;
+        let sources = PluginSources::new(&config)?;
+        load_plugins(&registry, &config, &sources).await?;
         let metrics = Arc::new(Metrics::new());
         let tenants = tenants::tenants_from(&config)?;
         let events = EventHub::open(
@@ -143,7 +164,18 @@ impl Gateway {
         )
         .await
         .map_err(|e| ConfigError::Runtime(anyhow::anyhow!(e)))?;
-        let providers = bind_providers(&runtime, &registry, &config, &clock, None).await?;
+        let quota_store = SharedStore::open(&config.quota, metrics.clone())
+            .await
+            .map_err(|e| ConfigError::Invalid(vec![e]))?;
+        let providers = bind_providers(
+            &runtime,
+            &registry,
+            &config,
+            &clock,
+            None,
+            quota_store.as_ref(),
+        )
+        .await?;
         for id in providers.keys() {
             metrics.set_healthy(id, true);
         }
@@ -170,8 +202,15 @@ impl Gateway {
             events,
             clock,
             connections: config.connections.clone(),
+            quota_store,
+            sources,
             draining: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Where plugins come from: trusted keys, registry, the origin of each version.
+    pub fn sources(&self) -> &PluginSources {
+        &self.sources
     }
 
     /// The plugin registry.
@@ -255,6 +294,16 @@ impl Gateway {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The shared quota store's state, when one is configured: its name (no password),
+    /// whether it answers, and the share each replica allows alone while it does not.
+    pub fn quota_store(&self) -> Option<QuotaStoreState> {
+        self.quota_store.as_ref().map(|s| QuotaStoreState {
+            store: s.name.clone(),
+            shared: s.is_up(),
+            fallback_share: s.fallback_share,
+        })
+    }
+
     /// The limits on client connections and the shutdown drain (`[connections]`).
     pub fn connections(&self) -> &crate::config::ConnectionsConfig {
         &self.connections
@@ -272,6 +321,7 @@ async fn bind_providers(
     config: &Config,
     clock: &SharedClock,
     previous: Option<&Live>,
+    quota_store: Option<&Arc<SharedStore>>,
 ) -> Result<BTreeMap<String, Arc<Provider>>, ConfigError> {
     let mut unbound = Vec::with_capacity(config.providers.len());
     for pc in &config.providers {
@@ -282,7 +332,11 @@ async fn bind_providers(
                 pc.id
             )));
         };
-        unbound.push((pc, version, Provider::new(pc, name, clock.clone())?));
+        unbound.push((
+            pc,
+            version,
+            Provider::new(pc, name, clock.clone(), quota_store)?,
+        ));
     }
     let all_secrets = Arc::new(SecretSet::of_stores(
         unbound.iter().map(|(_, _, p)| p.secrets.as_ref()),
@@ -314,6 +368,8 @@ struct RestartOnly {
     runtime: crate::config::RuntimeConfig,
     connections: crate::config::ConnectionsConfig,
     events: crate::config::EventsConfig,
+    quota: crate::config::QuotaStoreConfig,
+    plugins: crate::config::PluginsConfig,
 }
 
 fn restart_only(config: &Config) -> RestartOnly {
@@ -325,6 +381,8 @@ fn restart_only(config: &Config) -> RestartOnly {
         runtime: config.runtime.clone(),
         connections: config.connections.clone(),
         events: config.events.clone(),
+        quota: config.quota.clone(),
+        plugins: config.plugins.clone(),
     }
 }
 
@@ -348,16 +406,25 @@ fn handle_key(config: &Config) -> Result<HandleKey, ConfigError> {
     }
 }
 
-/// The registry name of a provider's `plugin` setting (a name, or a path's file stem).
+/// The registry name of a provider's `plugin` setting (a name, a path's file stem, or an
+/// `oci://` reference's repository's last segment).
 fn registry_name(plugin: &str) -> String {
+    if let Ok(r) = OciRef::parse(plugin) {
+        return r.plugin_name();
+    }
     crate::text::plugin_name(Path::new(plugin)).unwrap_or_else(|| plugin.to_string())
 }
 
-/// Reads every provider's plugin file and loads them into the registry, in parallel (each
-/// plugin once, however many providers use it). Compiling can take seconds (a JavaScript
-/// plugin embeds a whole engine): it runs off the async workers, as uploads do. An error
-/// names the first provider using the plugin.
-async fn load_plugins(registry: &PluginRegistry, config: &Config) -> Result<(), ConfigError> {
+/// Reads every provider's plugin (a file, or an `oci://` reference pulled or taken from the
+/// plugin cache), checks its signature when keys are trusted, and loads them into the
+/// registry, in parallel (each plugin once, however many providers use it). Compiling can
+/// take seconds (a JavaScript plugin embeds a whole engine): it runs off the async workers,
+/// as uploads do. An error names the first provider using the plugin.
+async fn load_plugins(
+    registry: &PluginRegistry,
+    config: &Config,
+    sources: &PluginSources,
+) -> Result<(), ConfigError> {
     let mut first_user: BTreeMap<String, &str> = BTreeMap::new();
     let mut components = Vec::new();
     for pc in &config.providers {
@@ -366,13 +433,29 @@ async fn load_plugins(registry: &PluginRegistry, config: &Config) -> Result<(), 
             continue;
         }
         first_user.insert(name.clone(), &pc.id);
-        let read = resolve_plugin_path(&pc.plugin, config.gateway.plugin_dir.as_deref()).and_then(
-            |path| std::fs::read(&path).map_err(|source| PluginFileError::Read { path, source }),
-        );
-        let bytes = read.map_err(|source| ConfigError::Plugin {
+        let read = if pc.plugin.starts_with("oci://") {
+            match OciRef::parse(&pc.plugin) {
+                Ok(r) => sources.pull_for_start(&r).await,
+                Err(e) => Err(e),
+            }
+            .map_err(PluginFileError::Source)
+        } else {
+            resolve_plugin_path(&pc.plugin, config.gateway.plugin_dir.as_deref()).and_then(|path| {
+                let bytes = std::fs::read(&path).map_err(|source| PluginFileError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let origin = sources
+                    .check_file(&name, &path, &bytes)
+                    .map_err(PluginFileError::Source)?;
+                Ok((bytes, origin))
+            })
+        };
+        let (bytes, origin) = read.map_err(|source| ConfigError::Plugin {
             provider: pc.id.clone(),
             source,
         })?;
+        sources.set_origin(&crate::text::sha256_hex(&bytes), origin);
         components.push((name, bytes));
     }
     for (name, loaded) in registry.prepare_all(components).await {

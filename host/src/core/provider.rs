@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::breaker::Breaker;
 use super::quota::Quotas;
+use super::quota::shared::SharedStore;
 use crate::capability::config::PluginConfig;
 use crate::capability::credentials::SecretStore;
 use crate::capability::egress::{EgressMode, EgressPolicy};
@@ -90,6 +91,7 @@ impl Provider {
         pc: &ProviderConfig,
         plugin_name: String,
         clock: SharedClock,
+        quota_store: Option<&Arc<SharedStore>>,
     ) -> Result<Self, ConfigError> {
         let secrets = Arc::new(SecretStore::load(&pc.id, &pc.secrets)?);
         let vendor = VendorClient::new(&ClientSettings {
@@ -111,7 +113,12 @@ impl Provider {
             vendor,
             binding: RwLock::new(None),
             breaker: Breaker::new(pc.failure.unhealthy_after, clock),
-            quotas: Arc::new(Quotas::new(&plugin_name, &pc.quota)),
+            quotas: Arc::new(Quotas::new(
+                &pc.id,
+                &plugin_name,
+                &pc.quota,
+                quota_store.cloned(),
+            )),
             plugin_name,
         })
     }

@@ -67,6 +67,7 @@ impl Gateway {
             &config,
             &self.clock,
             Some(&before),
+            self.quota_store.as_ref(),
         )
         .await?;
         let live = Live {
@@ -124,7 +125,7 @@ impl Gateway {
             .collect();
         names.sort();
         names.dedup();
-        load_plugins(&self.registry, &missing).await?;
+        load_plugins(&self.registry, &missing, &self.sources).await?;
         Ok(names)
     }
 }

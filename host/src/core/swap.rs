@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::source::Origin;
 use super::{Gateway, Provider};
 use crate::error::{ApiError, ErrorKind};
 use crate::sandbox::PluginVersion;
@@ -100,11 +101,57 @@ impl Gateway {
         }
     }
 
-    /// Hot-swaps plugin `name` to the component `bytes`: compiles and validates it, binds every
-    /// provider that uses it (describe, config check) and only then makes it serve. Calls in
-    /// flight finish on the version they started with. Any failure leaves the serving version
-    /// as it was and says why.
+    /// Hot-swaps plugin `name` to the component `bytes`, unsigned (an embedder's own bytes):
+    /// refused when `[plugins] trusted_keys` requires signatures. See
+    /// [`Gateway::install_signed_plugin`].
     pub async fn install_plugin(&self, name: &str, bytes: &[u8]) -> Result<SwapReport, ApiError> {
+        self.install_signed_plugin(name, bytes, None, "an upload")
+            .await
+    }
+
+    /// Hot-swaps plugin `name` to the component `bytes` from `source` (for messages), with its
+    /// detached `signature` (base64 text, as `plugin sign` writes it): the signature is
+    /// checked against the trusted keys first (when there are any), then the component is
+    /// compiled and validated, every provider that uses it bound (describe, config check),
+    /// and only then does it serve. Calls in flight finish on the version they started with.
+    /// Any failure leaves the serving version as it was and says why.
+    pub async fn install_signed_plugin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        signature: Option<&[u8]>,
+        source: &str,
+    ) -> Result<SwapReport, ApiError> {
+        let signed_by = self
+            .sources
+            .check_detached(name, source, bytes, signature)
+            .map_err(|reason| self.refused_source(name, reason))?;
+        let origin = Origin {
+            source: source.to_string(),
+            manifest_digest: None,
+            signed_by,
+        };
+        self.install_from(name, bytes, origin).await
+    }
+
+    /// Counts and logs bytes refused by their source (a signature), before any compiling.
+    fn refused_source(&self, name: &str, reason: String) -> ApiError {
+        self.registry.note_refused();
+        self.note_swap(name, "refused");
+        tracing::warn!(plugin = name, reason = %reason, "plugin refused before compiling; the serving version stays");
+        ApiError::new(
+            ErrorKind::PermissionDenied,
+            format!("{reason}; the serving version is unchanged"),
+        )
+    }
+
+    /// Installs bytes whose source was checked (a signature, a registry's digests).
+    pub(crate) async fn install_from(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        origin: Origin,
+    ) -> Result<SwapReport, ApiError> {
         let _guard = self.swap_lock.lock().await;
         let prepared = self.registry.prepare_off_thread(name, bytes.to_vec()).await;
         if let Ok(v) = &prepared {
@@ -116,11 +163,45 @@ impl Gateway {
             ApiError::invalid(format!("{e}; the serving version is unchanged"))
         })?;
         let bound = self.rebind(name, &version).await?;
+        self.sources.set_origin(&version.digest, origin);
         self.registry.install(version.clone());
         Self::commit(bound);
         self.note_swap(name, "install");
         tracing::info!(plugin = name, digest = %short_digest(&version.digest), from_cache = version.from_cache, "plugin version serving");
         Ok(self.report(name, Some(&version)))
+    }
+
+    /// Looks at every watched registry tag (`oci://…:tag` plugins of the configured
+    /// providers) and installs each new digest through the same path as an upload; a digest
+    /// refused (signature, digest, layout, or its providers) is logged and the serving
+    /// version stays. Answers what was installed. `serve` calls it every
+    /// `[plugins] poll_interval_ms`.
+    pub async fn refresh_registry_plugins(&self) -> Vec<SwapReport> {
+        let in_use: std::collections::BTreeSet<String> = self
+            .providers()
+            .iter()
+            .map(|p| p.config.plugin.clone())
+            .collect();
+        let mut installed = Vec::new();
+        let (changed, refused) = self.sources.changed_tags(&in_use).await;
+        for name in refused {
+            self.registry.note_refused();
+            self.note_swap(&name, "refused");
+        }
+        for (name, r, bytes, origin) in changed {
+            let digest = origin.manifest_digest.clone().unwrap_or_default();
+            match self.install_from(&name, &bytes, origin).await {
+                Ok(report) => {
+                    tracing::info!(plugin = %name, source = %r.text, manifest = %digest, "the watched tag moved: new version serving");
+                    self.sources.installed_from_tag(&r, &digest).await;
+                    installed.push(report);
+                }
+                Err(e) => {
+                    self.sources.note_refused(&r, &digest, &e.detail).await;
+                }
+            }
+        }
+        installed
     }
 
     /// Makes the previous version of `name` serve again.

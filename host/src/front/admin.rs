@@ -5,7 +5,7 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | `GET` | `/admin/plugins` | every plugin: serving and previous version, providers |
-//! | `PUT` | `/admin/plugins/{name}` | body = component bytes: compile, validate, bind, then serve |
+//! | `PUT` | `/admin/plugins/{name}` | body = component bytes (its signature in `x-ingest-signature` when keys are trusted): check, compile, validate, bind, then serve |
 //! | `POST` | `/admin/plugins/{name}/rollback` | the previous version serves again |
 //! | `DELETE` | `/admin/plugins/{name}` | remove; its providers answer `unavailable` |
 //! | `POST` | `/admin/reload` | read the config file again and apply it whole ([`Gateway::reload`](crate::Gateway::reload)) |
@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use super::conn::ConnLimits;
 use super::response::{json_response, problem_response, problem_with_status, unauthorized};
-use super::watch::watch_plugin_dir;
+use super::watch::{watch_plugin_dir, watch_registry_tags};
 use crate::config::AdminConfig;
 use crate::core::Gateway;
 use crate::core::tenants::bearer;
@@ -89,7 +89,15 @@ pub async fn handle_admin(
     }
     let rollback = segments.len() == 4;
     let result = match (&method, rollback) {
-        (&Method::PUT, false) => gateway.install_plugin(name, req.body()).await,
+        (&Method::PUT, false) => {
+            let signature = req
+                .headers()
+                .get("x-ingest-signature")
+                .map(|v| v.as_bytes());
+            gateway
+                .install_signed_plugin(name, req.body(), signature, "an admin upload")
+                .await
+        }
         (&Method::DELETE, false) => gateway.remove_plugin(name).await,
         (&Method::POST, true) => gateway.rollback_plugin(name).await,
         _ => {
@@ -125,6 +133,7 @@ fn admin_list(gateway: &Gateway) -> Response<Bytes> {
             serde_json::json!({
                 "name": name,
                 "digest": slot.current.digest,
+                "origin": gateway.sources().origin(&slot.current.digest),
                 "from_cache": slot.current.from_cache,
                 "tier": slot.current.tier(),
                 "load_ms": slot.current.load_time.as_millis() as u64,
@@ -185,6 +194,7 @@ pub async fn start(
     if let (Some(interval), Some(dir)) = (admin.watch_interval_ms, plugin_dir) {
         watch_plugin_dir(gateway.clone(), dir, Duration::from_millis(interval));
     }
+    watch_registry_tags(gateway.clone());
     let (Some(listen), Some(source)) = (&admin.listen, &admin.token) else {
         return Ok(None);
     };

@@ -432,6 +432,11 @@ fn health_json(gateway: &Gateway) -> serde_json::Value {
         "optimized": readiness.optimized,
         "draining": readiness.draining,
         "events_store": if readiness.events_store { "ok" } else { "unavailable" },
+        "quota_store": gateway.quota_store().map(|q| serde_json::json!({
+            "store": q.store,
+            "state": if q.shared { "shared" } else { "local-fallback" },
+            "fallback_share": q.fallback_share,
+        })),
         "providers": providers,
     })
 }
@@ -474,6 +479,9 @@ fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes>
                 "version": b.info.version,
                 "vendor": b.info.vendor,
                 "digest": b.version.digest,
+                // A registry plugin's manifest digest (what its tag pointed at); the
+                // registry's address and the signing key stay on the admin API.
+                "manifest_digest": gateway.sources().origin(&b.version.digest).and_then(|o| o.manifest_digest),
                 "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
                 "operations": b.info.operations.iter()
                     .filter(|o| **o != types::Operation::Update || b.version.has_updater())

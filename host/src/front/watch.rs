@@ -1,5 +1,6 @@
-//! The watched plugin directory: a changed `*.wasm` file is installed as a new version of the
-//! plugin its name gives, through the same hot swap as an upload.
+//! The watched plugin directory — a changed `*.wasm` file is installed as a new version of the
+//! plugin its name gives, through the same hot swap as an upload — and the watched registry
+//! tags (`oci://…:tag` plugins), looked at every `[plugins] poll_interval_ms`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::Gateway;
+
+/// Looks at every watched registry tag each `[plugins] poll_interval_ms` and installs new
+/// digests ([`Gateway::refresh_registry_plugins`]). Ends with the gateway.
+pub fn watch_registry_tags(gateway: Arc<Gateway>) -> tokio::task::JoinHandle<()> {
+    let interval = gateway.sources().poll_interval();
+    let gateway = Arc::downgrade(&gateway);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(gateway) = gateway.upgrade() else {
+                return;
+            };
+            gateway.refresh_registry_plugins().await;
+        }
+    })
+}
 
 /// Watches `dir` for changed `*.wasm` files (polling every `interval`) and installs each
 /// changed one as the plugin named by its file stem (`tencent_trtc.wasm` → `tencent-trtc`).
@@ -44,7 +61,16 @@ pub fn watch_plugin_dir(
                 {
                     continue;
                 }
-                match gateway.install_plugin(&name, &bytes).await {
+                // A detached signature beside it (`NAME.wasm.sig`), when there is one.
+                let signature =
+                    tokio::fs::read(crate::core::source::signature::signature_path(path))
+                        .await
+                        .ok();
+                let source = format!("the watched file {}", path.display());
+                match gateway
+                    .install_signed_plugin(&name, &bytes, signature.as_deref(), &source)
+                    .await
+                {
                     Ok(report) => {
                         tracing::info!(plugin = %name, digest = ?report.digest, "plugin file changed: new version serving")
                     }
@@ -58,7 +84,11 @@ pub fn watch_plugin_dir(
     })
 }
 
-fn scan(dir: &Path) -> HashMap<PathBuf, (u64, Option<SystemTime>)> {
+/// A file's length and modification time, and its signature file's (a signature written
+/// after its component counts as a change of the component).
+type Stamp = (u64, Option<SystemTime>, Option<SystemTime>);
+
+fn scan(dir: &Path) -> HashMap<PathBuf, Stamp> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return HashMap::new();
     };
@@ -68,7 +98,10 @@ fn scan(dir: &Path) -> HashMap<PathBuf, (u64, Option<SystemTime>)> {
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
         .filter_map(|p| {
             let meta = std::fs::metadata(&p).ok()?;
-            Some((p, (meta.len(), meta.modified().ok())))
+            let signed = std::fs::metadata(crate::core::source::signature::signature_path(&p))
+                .and_then(|m| m.modified())
+                .ok();
+            Some((p, (meta.len(), meta.modified().ok(), signed)))
         })
         .collect()
 }

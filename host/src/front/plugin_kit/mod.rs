@@ -13,12 +13,16 @@
 //!   dry-run mode with a fixed clock and nonce, and [`matcher`] compares what happened with
 //!   what the case expects, field by field, with placeholders for what legitimately varies.
 //!
-//! Nothing here reaches the network: `check` gives the plugin an egress policy that allows
-//! nothing, and `test` answers every vendor request from the case.
+//! - [`publish`] (`plugin keygen | sign | push`): signing keys, detached and registry
+//!   signatures, and publishing a component to an OCI registry.
+//!
+//! Nothing but `push` and `sign oci://…` reaches the network: `check` gives the plugin an
+//! egress policy that allows nothing, and `test` answers every vendor request from the case.
 
 pub mod case;
 pub mod check;
 pub mod matcher;
+pub mod publish;
 pub mod runner;
 pub mod scaffold;
 
@@ -90,12 +94,86 @@ pub enum PluginCommand {
         #[arg(long)]
         verbose: bool,
     },
+    /// Make a signing key pair: `PREFIX.key` (unencrypted PKCS#8 PEM, mode 0600; keep it
+    /// secret) and `PREFIX.pub` (what `[plugins] trusted_keys` lists).
+    Keygen {
+        /// The files' path without extension.
+        prefix: PathBuf,
+        /// The algorithm.
+        #[arg(long, value_enum, default_value_t = crate::core::source::signature::Algorithm::EcdsaP256)]
+        algorithm: crate::core::source::signature::Algorithm,
+    },
+    /// Sign a component: a file gets `FILE.sig` beside it (what the watched directory, the
+    /// config and `x-ingest-signature` uploads read; `cosign sign-blob`'s format); an
+    /// `oci://…` reference gets a cosign signature in its registry.
+    Sign {
+        /// The private key (unencrypted PKCS#8 PEM: `plugin keygen` or `openssl genpkey`).
+        #[arg(long)]
+        key: PathBuf,
+        /// A component file, or `oci://REGISTRY/REPOSITORY:TAG`.
+        target: String,
+        /// Reach the registry over plain HTTP (a registry on loopback).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Publish a component to an OCI registry as a Wasm artifact
+    /// (`application/vnd.wasm.config.v0+json`, one `application/wasm` layer); with --key,
+    /// its cosign signature too, published before the tag moves. Prints the manifest digest.
+    Push {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// `oci://REGISTRY/REPOSITORY:TAG`.
+        reference: String,
+        /// Sign it with this private key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Reach the registry over plain HTTP (a registry on loopback).
+        #[arg(long)]
+        insecure: bool,
+    },
 }
 
 /// Runs one `plugin` subcommand; the exit status is 0 when everything passed, 1 when a check
 /// or a case failed. Usage errors (unreadable files, bad arguments) are `Err`.
 pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
+        PluginCommand::Keygen { prefix, algorithm } => {
+            let (key, public, id) = publish::keygen(&prefix, algorithm)?;
+            println!(
+                "wrote {} (secret) and {} (key id {id})",
+                key.display(),
+                public.display()
+            );
+            println!(
+                "trust it: [plugins] trusted_keys = [\"{}\"]",
+                public.display()
+            );
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        PluginCommand::Sign {
+            key,
+            target,
+            insecure,
+        } => {
+            if target.starts_with("oci://") {
+                let (digest, id) = publish::sign_reference(&key, &target, insecure).await?;
+                println!("signed {target} ({digest}) with key {id}");
+            } else {
+                let (path, id) = publish::sign_file(&key, std::path::Path::new(&target))?;
+                println!("wrote {} (key {id})", path.display());
+            }
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        PluginCommand::Push {
+            file,
+            reference,
+            key,
+            insecure,
+        } => {
+            let digest = publish::push(&file, &reference, key.as_deref(), insecure).await?;
+            println!("{digest}");
+            Ok(ExitCode::from(EXIT_OK))
+        }
         PluginCommand::New {
             name,
             lang,

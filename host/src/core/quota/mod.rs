@@ -15,9 +15,19 @@
 //! for it, up to the call's deadline, rather than fail a half-done operation. Turns are taken
 //! when the request leaves, not when the call arrives: the plugin's work before it does not
 //! blur the spacing the vendor sees.
+//!
+//! With `[quota] store = "redis://…"` the turns are taken from Redis (`shared.rs`), one round
+//! trip per vendor request, so every replica counts against the same limits; the local
+//! limiters then run at `local_fallback_share` of each rate and decide only while Redis does
+//! not answer.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub(crate) mod shared;
+
+use shared::{SharedLimit, SharedStore, Turn};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
@@ -61,17 +71,32 @@ struct Limit {
     per_second: u32,
     shared: DefaultDirectRateLimiter,
     per_tenant: Option<DefaultKeyedRateLimiter<String>>,
+    /// The limit in the shared store: emission interval and burst tolerance at the whole
+    /// rate, and the tenant share's interval (its tolerance scales with it).
+    period: Duration,
+    tolerance: Duration,
+    tenant_period: Option<(Duration, Duration)>,
 }
 
 impl Limit {
+    /// A limit of `per_second`; its local limiters allow `local_share` of it (1 without a
+    /// shared store; the fallback share with one).
     fn new(
         scope: &'static str,
         key: &'static str,
         per_second: u32,
         cfg: &QuotaConfig,
+        local_share: f64,
     ) -> Option<Self> {
-        let rate = NonZeroU32::new(per_second)?;
+        NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
+        let scaled = |rate: u32, share: f64| {
+            // Bounded: a configured rate times a share validated to (0, 1].
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let n = (f64::from(rate) * share).floor() as u32;
+            NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+        };
+        let rate = scaled(per_second, local_share);
         // Turns are spaced 10 % wider than the rate: a call admitted on time may reach the
         // vendor a little late and the next one on time, and the vendor counts arrivals.
         // 5 % was too little: under a burst of 100 on 2 cores the waiting calls' plugin steps
@@ -82,15 +107,28 @@ impl Limit {
                 .allow_burst(burst.min(rate))
         };
         let per_tenant = (cfg.tenant_share < 1.0).then(|| {
-            let share = (f64::from(per_second) * cfg.tenant_share).floor() as u32;
-            DefaultKeyedRateLimiter::keyed(quota(NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN)))
+            DefaultKeyedRateLimiter::keyed(quota(scaled(
+                per_second,
+                cfg.tenant_share * local_share,
+            )))
         });
+        // The same spacing and burst in the shared store, at the whole rate.
+        let gcra = |rate: NonZeroU32| {
+            let period = Duration::from_secs(1).mul_f64(SPACING) / rate.get();
+            (period, period * (burst.min(rate).get() - 1))
+        };
+        let (period, tolerance) = gcra(scaled(per_second, 1.0));
+        let tenant_period =
+            (cfg.tenant_share < 1.0).then(|| gcra(scaled(per_second, cfg.tenant_share)));
         Some(Self {
             scope,
             key,
             per_second,
             shared: DefaultDirectRateLimiter::direct(quota(rate)),
             per_tenant,
+            period,
+            tolerance,
+            tenant_period,
         })
     }
 }
@@ -126,6 +164,11 @@ pub(crate) struct Quotas {
     /// `start`, `stop`, `status`, in [`OPERATIONS`] order.
     per_op: [Option<Limit>; 3],
     max_wait: Duration,
+    /// The shared store and this provider's key prefix in it (`PREFIX:{provider}`: one hash
+    /// slot per provider).
+    store: Option<(Arc<SharedStore>, String)>,
+    /// The provider's id, for metrics.
+    provider: String,
 }
 
 impl std::fmt::Debug for Quotas {
@@ -140,9 +183,15 @@ impl std::fmt::Debug for Quotas {
 }
 
 impl Quotas {
-    /// The quotas of a provider whose plugin is `plugin`: the configured rates, else the
-    /// vendor's documented ones.
-    pub(crate) fn new(plugin: &str, cfg: &QuotaConfig) -> Self {
+    /// The quotas of provider `provider` whose plugin is `plugin`: the configured rates, else
+    /// the vendor's documented ones; counted in `store` when there is one.
+    pub(crate) fn new(
+        provider: &str,
+        plugin: &str,
+        cfg: &QuotaConfig,
+        store: Option<Arc<SharedStore>>,
+    ) -> Self {
+        let local_share = store.as_ref().map_or(1.0, |s| s.fallback_share);
         let [all, start, stop, status] = vendor_default(plugin);
         let pick = |set: Option<u32>, default: Option<u32>| set.or(default).unwrap_or(0);
         let rates = [
@@ -151,9 +200,21 @@ impl Quotas {
             pick(cfg.status, status),
         ];
         Self {
-            all: Limit::new("all operations", "rate", pick(cfg.rate, all), cfg),
-            per_op: [0, 1, 2].map(|i| Limit::new(OPERATIONS[i], OPERATIONS[i], rates[i], cfg)),
+            all: Limit::new(
+                "all operations",
+                "rate",
+                pick(cfg.rate, all),
+                cfg,
+                local_share,
+            ),
+            per_op: [0, 1, 2]
+                .map(|i| Limit::new(OPERATIONS[i], OPERATIONS[i], rates[i], cfg, local_share)),
             max_wait: Duration::from_millis(cfg.max_wait_ms),
+            store: store.map(|s| {
+                let prefix = format!("{}:{{{provider}}}", s.prefix);
+                (s, prefix)
+            }),
+            provider: provider.to_string(),
         }
     }
 
@@ -196,8 +257,22 @@ impl Quotas {
             .iter()
             .position(|o| *o == operation)
             .and_then(|op| self.per_op[op].as_ref());
+        let limits = [self.all.as_ref(), own];
+        if let Some((store, prefix)) = &self.store {
+            if store.is_up() {
+                match self
+                    .take_shared(store, prefix, &limits, tenant, max_wait)
+                    .await
+                {
+                    Some(decided) => return decided,
+                    None => self.note_fallback(),
+                }
+            } else {
+                self.note_fallback();
+            }
+        }
         let mut admission = Admission::Admitted;
-        for limit in [self.all.as_ref(), own].into_iter().flatten() {
+        for limit in limits.into_iter().flatten() {
             if let Some(keyed) = &limit.per_tenant {
                 let key = tenant.to_string();
                 let turn = take_turn(|| keyed.check_key(&key), deadline).await;
@@ -207,6 +282,56 @@ impl Quotas {
             admission = admission.max(turn.map_err(|wait| refused(limit, false, wait))?);
         }
         Ok(admission)
+    }
+}
+
+impl Quotas {
+    fn note_fallback(&self) {
+        if let Some((store, _)) = &self.store {
+            store.metrics().quota_fallback(&self.provider);
+        }
+    }
+
+    /// A turn from the shared store: every limit (and the tenant's shares) in one round
+    /// trip, reserved at most `max_wait` ahead and slept until. `None` when the store did not
+    /// answer: the local limiters decide.
+    async fn take_shared(
+        &self,
+        store: &SharedStore,
+        prefix: &str,
+        limits: &[Option<&Limit>; 2],
+        tenant: &str,
+        max_wait: Duration,
+    ) -> Option<Result<Admission, Refused>> {
+        let mut asked: Vec<(&Limit, bool)> = Vec::with_capacity(4);
+        let mut keys = Vec::with_capacity(4);
+        for limit in limits.iter().flatten() {
+            if let Some((period, tolerance)) = limit.tenant_period {
+                asked.push((limit, true));
+                keys.push(SharedLimit {
+                    key: format!("{prefix}:{}:tenant:{tenant}", limit.key),
+                    period,
+                    tolerance,
+                });
+            }
+            asked.push((limit, false));
+            keys.push(SharedLimit {
+                key: format!("{prefix}:{}", limit.key),
+                period: limit.period,
+                tolerance: limit.tolerance,
+            });
+        }
+        match store.take(&keys, max_wait).await? {
+            Turn::Reserved(wait) if wait.is_zero() => Some(Ok(Admission::Admitted)),
+            Turn::Reserved(wait) => {
+                tokio::time::sleep(wait).await;
+                Some(Ok(Admission::Delayed))
+            }
+            Turn::Refused { index, wait } => {
+                let (limit, tenant_share) = asked.get(index).or(asked.first())?;
+                Some(Err(refused(limit, *tenant_share, wait)))
+            }
+        }
     }
 }
 
@@ -266,7 +391,7 @@ mod tests {
 
     #[test]
     fn seed_vendors_get_their_documented_limits_and_the_operator_overrides_them() {
-        let trtc = Quotas::new("tencent-trtc", &QuotaConfig::default());
+        let trtc = Quotas::new("p", "tencent-trtc", &QuotaConfig::default(), None);
         assert_eq!(
             trtc.rates(),
             [
@@ -276,22 +401,24 @@ mod tests {
                 ("status", Some(20))
             ]
         );
-        let raised = Quotas::new("tencent-trtc", &config(|c| c.start = Some(50)));
+        let raised = Quotas::new("p", "tencent-trtc", &config(|c| c.start = Some(50)), None);
         assert_eq!(raised.rates()[1], ("start", Some(50)));
-        let off = Quotas::new("tencent-trtc", &config(|c| c.start = Some(0)));
+        let off = Quotas::new("p", "tencent-trtc", &config(|c| c.start = Some(0)), None);
         assert_eq!(off.rates()[1], ("start", None));
-        let unknown = Quotas::new("third-party", &QuotaConfig::default());
+        let unknown = Quotas::new("p", "third-party", &QuotaConfig::default(), None);
         assert!(unknown.rates().iter().all(|(_, r)| r.is_none()));
     }
 
     #[tokio::test]
     async fn over_the_rate_a_call_waits_for_its_turn_or_is_refused_with_the_wait() {
         let q = Quotas::new(
+            "p",
             "x",
             &config(|c| {
                 c.start = Some(2);
                 c.max_wait_ms = 400;
             }),
+            None,
         );
         assert_eq!(
             q.admit("start", "").await.expect("admitted"),
@@ -328,6 +455,7 @@ mod tests {
     #[tokio::test]
     async fn a_tenant_share_leaves_turns_for_the_other_tenants() {
         let q = Quotas::new(
+            "p",
             "x",
             &config(|c| {
                 c.rate = Some(4);
@@ -335,6 +463,7 @@ mod tests {
                 c.max_wait_ms = 0;
                 c.tenant_share = 0.5;
             }),
+            None,
         );
         // Tenant a may take 2 of the 4 turns, not more.
         assert!(q.admit("start", "a").await.is_ok());

@@ -1,0 +1,143 @@
+//! Publishing plugins: `plugin keygen` (a signing key pair), `plugin sign` (a detached
+//! signature beside a component file, or a cosign signature in a registry) and `plugin push`
+//! (a component to a registry in the Wasm OCI artifact layout, signed when a key is given).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::core::source::oci::{self, OciRef, Registry};
+use crate::core::source::signature::{self, Algorithm, SigningKey};
+
+/// `plugin keygen`: writes `PREFIX.key` (PKCS#8, mode 0600) and `PREFIX.pub`.
+pub fn keygen(prefix: &Path, algorithm: Algorithm) -> anyhow::Result<(PathBuf, PathBuf, String)> {
+    let (private, public) = signature::generate(algorithm).map_err(anyhow::Error::msg)?;
+    let key_path = with_suffix(prefix, "key");
+    let pub_path = with_suffix(prefix, "pub");
+    for path in [&key_path, &pub_path] {
+        anyhow::ensure!(
+            !path.exists(),
+            "{} exists: not overwriting a key",
+            path.display()
+        );
+    }
+    write_private(&key_path, private.as_bytes())?;
+    std::fs::write(&pub_path, &public)
+        .with_context(|| format!("writing {}", pub_path.display()))?;
+    let id = SigningKey::load(&key_path).map_err(anyhow::Error::msg)?.id;
+    Ok((key_path, pub_path, id))
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `plugin sign --key KEY FILE`: writes `FILE.sig` (base64, as `cosign sign-blob` does).
+pub fn sign_file(key: &Path, file: &Path) -> anyhow::Result<(PathBuf, String)> {
+    let key = SigningKey::load(key).map_err(anyhow::Error::msg)?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let sig = key.sign(&bytes).map_err(anyhow::Error::msg)?;
+    let path = signature::signature_path(file);
+    std::fs::write(&path, format!("{}\n", signature::encode_signature(&sig)))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((path, key.id))
+}
+
+fn registry_for(r: &OciRef, insecure: bool) -> anyhow::Result<Registry> {
+    let plain = if insecure {
+        vec![r.registry().to_string()]
+    } else {
+        Vec::new()
+    };
+    Registry::new(&plain, Default::default()).map_err(anyhow::Error::msg)
+}
+
+/// `plugin sign --key KEY oci://…`: signs the manifest the reference points at now, pushing
+/// a cosign signature beside it. Answers the manifest digest and the key id.
+pub async fn sign_reference(
+    key: &Path,
+    reference: &str,
+    insecure: bool,
+) -> anyhow::Result<(String, String)> {
+    let key = SigningKey::load(key).map_err(anyhow::Error::msg)?;
+    let r = OciRef::parse(reference).map_err(anyhow::Error::msg)?;
+    let registry = registry_for(&r, insecure)?;
+    let digest = registry
+        .resolve(&r)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    push_signature(&registry, &r, &digest, &key).await?;
+    Ok((digest, key.id))
+}
+
+async fn push_signature(
+    registry: &Registry,
+    r: &OciRef,
+    digest: &str,
+    key: &SigningKey,
+) -> anyhow::Result<()> {
+    let payload = oci::simplesigning_payload(r, digest);
+    let sig = key.sign(&payload).map_err(anyhow::Error::msg)?;
+    registry
+        .push_signature(r, digest, &payload, &signature::encode_signature(&sig))
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+/// `plugin push FILE oci://…:TAG [--key KEY]`: publishes the component (after checking it
+/// is one) and, with a key, its signature. Answers the manifest digest.
+pub async fn push(
+    file: &Path,
+    reference: &str,
+    key: Option<&Path>,
+    insecure: bool,
+) -> anyhow::Result<String> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    anyhow::ensure!(
+        bytes.starts_with(b"\0asm"),
+        "{} is not a WebAssembly component",
+        file.display()
+    );
+    let key = key
+        .map(|k| SigningKey::load(k).map_err(anyhow::Error::msg))
+        .transpose()?;
+    let r = OciRef::parse(reference).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        !r.pinned(),
+        "push to a tag (oci://REGISTRY/REPOSITORY:TAG); a digest is what the push produces"
+    );
+    let registry = registry_for(&r, insecure)?;
+    let sign = |payload: &[u8]| {
+        key.as_ref()
+            .ok_or_else(String::new)?
+            .sign(payload)
+            .map(|s| signature::encode_signature(&s))
+    };
+    let signer: Option<&oci::Signer<'_>> = key.is_some().then_some(&sign);
+    registry
+        .push(&r, &bytes, signer)
+        .await
+        .map_err(anyhow::Error::msg)
+}
