@@ -9,6 +9,7 @@
 //! `--smoke` runs every section for a moment, so the harness is exercised by `scripts/test`.
 
 mod e2e;
+mod fleet;
 mod gateway;
 mod isolation;
 mod lifecycle;
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Only these sections (comma-separated): micro, e2e, swap, startup, memory, slowloris,
-    /// isolation, events.
+    /// isolation, events, fleet.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only these plugins in the plugin-call section (comma-separated package names).
@@ -72,6 +73,9 @@ struct Args {
     /// Callbacks per second of the events section's steady phase.
     #[arg(long, default_value_t = 200)]
     events_rate: u32,
+    /// Quota turns per store in the fleet section.
+    #[arg(long, default_value_t = 20_000)]
+    quota_turns: usize,
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -96,6 +100,7 @@ const SECTIONS: &[&str] = &[
     "slowloris",
     "isolation",
     "events",
+    "fleet",
 ];
 
 /// The repository's root.
@@ -334,6 +339,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             options.senders, options.rate
         );
         results.events = results.section("events", outbox::run(&gateway_bin, options).await);
+    }
+
+    if want("fleet") {
+        let options = if args.smoke {
+            fleet::Options {
+                turns: 100,
+                pushes: 1,
+                poll_ms: 200,
+            }
+        } else {
+            fleet::Options {
+                turns: args.quota_turns,
+                pushes: 5,
+                poll_ms: 500,
+            }
+        };
+        eprintln!(
+            "==> fleet ({} quota turns per store; {} pushes to a watched tag)",
+            options.turns, options.pushes
+        );
+        results.fleet = results.section("fleet", fleet::run(&gateway_bin, options).await);
     }
 
     println!("{}", results.table());

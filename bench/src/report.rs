@@ -51,6 +51,8 @@ pub struct Results {
     pub isolation: Option<crate::isolation::Isolation>,
     /// The event outbox on each store.
     pub events: Option<crate::outbox::Outbox>,
+    /// The shared quota's round trip and the registry plugin's pull to serving.
+    pub fleet: Option<crate::fleet::Fleet>,
     /// Sections that could not be measured, with the reason.
     pub failed: Vec<String>,
 }
@@ -148,6 +150,7 @@ impl Results {
             slowloris: None,
             isolation: None,
             events: None,
+            fleet: None,
             failed: Vec::new(),
         }
     }
@@ -300,6 +303,14 @@ impl Results {
                     "ms",
                 ));
             }
+        }
+        if let Some(f) = &self.fleet {
+            v.push(Verdict::at_most(
+                "added by the shared quota (Redis), p99",
+                f.added_ms.1,
+                crate::fleet::QUOTA_TARGET_P99_MS,
+                "ms",
+            ));
         }
         v
     }
@@ -635,6 +646,31 @@ impl Results {
                 );
             }
         }
+        if let Some(f) = &self.fleet {
+            let _ = writeln!(
+                t,
+                "\nFleet: a vendor-quota turn ({} per store, each admitted at once), in process and from Redis (one Lua round trip); then a new signed digest pushed to a watched registry tag → serving",
+                f.turns
+            );
+            let _ = writeln!(
+                t,
+                "  quota turn p50 / p99 ms: in process {} / {}, Redis {} / {}; added by Redis {} / {}",
+                fmt(f.local_ms.0),
+                fmt(f.local_ms.1),
+                fmt(f.redis_ms.0),
+                fmt(f.redis_ms.1),
+                fmt(f.added_ms.0),
+                fmt(f.added_ms.1)
+            );
+            let _ = writeln!(
+                t,
+                "  push → serving (poll every {} ms; pull, digest and signature checks, baseline compile, swap): p50 {} ms, max {} ms ({})",
+                f.poll_ms,
+                fmt(f.pull_to_serving_p50_max_ms.0),
+                fmt(f.pull_to_serving_p50_max_ms.1),
+                list(&f.pull_to_serving_ms)
+            );
+        }
         for f in &self.failed {
             let _ = writeln!(t, "\nNOT MEASURED — {f}");
         }
@@ -684,6 +720,7 @@ impl Results {
             "slow_clients": self.slowloris,
             "isolation": self.isolation,
             "events": self.events,
+            "fleet": self.fleet,
             "targets": self.verdicts(),
             "failed": self.failed,
         })

@@ -90,6 +90,7 @@ pub mod internals {
     pub use crate::capability::egress::MAX_REQUESTS_PER_CALL;
     pub use crate::contract::json::state_name;
     pub use crate::core::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
+    pub use crate::core::quota::time_turns as time_quota_turns;
     pub use crate::front::admin::start as start_admin;
     pub use crate::front::http::serve_with;
     pub use crate::front::plugin_kit::case::{self, Case, Defaults};

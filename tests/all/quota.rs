@@ -458,3 +458,59 @@ async fn three_replicas_share_a_vendor_quota_through_redis_and_fall_back_without
     let metrics = call(&replicas[0], "GET", "/metrics", None).await.text;
     assert!(metrics.contains("ingest_quota_store_up 1"), "{metrics}");
 }
+
+/// The Redis the shared-quota tests use: `INGEST_TEST_REDIS_URL`, else this project's
+/// machines' own (scripts/test starts one where none answers).
+fn test_redis_url() -> String {
+    std::env::var("INGEST_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Two replicas on one Redis, a limit of 1 start/s and no wait: the second replica's start,
+/// right after the first replica's, is refused — the turn was taken from the count they
+/// share — and the vendor saw one. Without a store each would have admitted its own.
+#[tokio::test]
+async fn two_replicas_take_their_turns_from_one_redis() {
+    let sim = trtc_sim().await;
+    let prefix = format!(
+        "ingest-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let toml = format!(
+        "[quota]\nstore = \"{}\"\nkey_prefix = \"{prefix}\"\nexpected_replicas = 2\n{}",
+        test_redis_url(),
+        trtc_provider(
+            "trtc",
+            &sim.base_url(),
+            "[providers.quota]\nstart = 1\nmax_wait_ms = 0\n"
+        )
+    );
+    let a = gateway(&toml).await;
+    let b = gateway(&toml).await;
+    let health = call(&b, "GET", "/healthz", None).await;
+    assert_eq!(
+        health.json["quota_store"]["state"], "shared",
+        "the test Redis answers ({}): {}",
+        test_redis_url(),
+        health.text
+    );
+    let first = call(&a, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = call(&b, "POST", "/v1/ingests", Some(pull_in("trtc", "2"))).await;
+    assert_eq!(second.status, 429, "{}", second.text);
+    assert!(second.text.contains("[providers.quota] start"), "{}", second.text);
+    assert!(second.headers.contains_key("retry-after"));
+    assert_eq!(sim.requests().len(), 1);
+    // Alone (no store), the second replica would have had a turn of its own.
+    let alone = gateway(&trtc_provider(
+        "trtc",
+        &sim.base_url(),
+        "[providers.quota]\nstart = 1\nmax_wait_ms = 0\n",
+    ))
+    .await;
+    let third = call(&alone, "POST", "/v1/ingests", Some(pull_in("trtc", "3"))).await;
+    assert_eq!(third.status, 201, "{}", third.text);
+}

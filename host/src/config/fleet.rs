@@ -165,3 +165,66 @@ impl PluginsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn problems(toml: &str) -> String {
+        match Config::parse(toml) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_quota_store_is_named_without_its_password_and_checked() {
+        let config = Config::parse(
+            "[quota]\nstore = \"redis://ingest:s3cr3t-pw@redis.internal:6379/2\"\nexpected_replicas = 4\n",
+        )
+        .expect("valid");
+        let name = config.quota.store_name().expect("a store");
+        assert!(!name.contains("s3cr3t-pw"), "{name}");
+        assert!(name.contains("redis.internal:6379"), "{name}");
+        assert!((config.quota.fallback_share() - 0.25).abs() < 1e-9);
+
+        let bad = problems(
+            "[quota]\nstore = \"memcached://x:pw-in-url@h\"\nexpected_replicas = 0\nlocal_fallback_share = 1.5\ntimeout_ms = 0\nkey_prefix = \"a{b}\"\n",
+        );
+        for want in [
+            "quota.store",
+            "quota.expected_replicas",
+            "quota.local_fallback_share",
+            "quota.timeout_ms",
+            "quota.key_prefix",
+        ] {
+            assert!(bad.contains(want), "{want} in {bad}");
+        }
+        assert!(!bad.contains("pw-in-url"), "{bad}");
+    }
+
+    #[test]
+    fn plugin_paths_are_relative_to_the_config_file() {
+        let mut config = Config::parse(
+            "[plugins]\ntrusted_keys = [\"keys/release.pub\", \"/etc/ingest/ops.pub\"]\npoll_interval_ms = 1000\n",
+        )
+        .expect("valid");
+        config.resolve_paths(std::path::Path::new("/srv/ingest"));
+        assert_eq!(
+            config.plugins.trusted_keys,
+            vec![
+                std::path::PathBuf::from("/srv/ingest/keys/release.pub"),
+                std::path::PathBuf::from("/etc/ingest/ops.pub")
+            ]
+        );
+        assert_eq!(
+            config.plugins.cache_dir(&config.runtime),
+            std::path::PathBuf::from("/srv/ingest/ingest-plugins")
+        );
+        assert_eq!(
+            config.plugins.poll_interval(),
+            std::time::Duration::from_secs(1)
+        );
+        assert!(problems("[plugins]\npoll_interval_ms = 0\n").contains("plugins.poll_interval_ms"));
+    }
+}

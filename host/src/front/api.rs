@@ -426,19 +426,22 @@ fn health_json(gateway: &Gateway) -> serde_json::Value {
         .iter()
         .map(|(id, state)| (id.clone(), state_name(*state).into()))
         .collect();
-    serde_json::json!({
+    let mut health = serde_json::json!({
         "status": "ok",
         "ready": readiness.ready,
         "optimized": readiness.optimized,
         "draining": readiness.draining,
         "events_store": if readiness.events_store { "ok" } else { "unavailable" },
-        "quota_store": gateway.quota_store().map(|q| serde_json::json!({
+        "providers": providers,
+    });
+    if let Some(q) = gateway.quota_store() {
+        health["quota_store"] = serde_json::json!({
             "store": q.store,
             "state": if q.shared { "shared" } else { "local-fallback" },
             "fallback_share": q.fallback_share,
-        })),
-        "providers": providers,
-    })
+        });
+    }
+    health
 }
 
 /// The answer for a failed plugin call: problem+json, or the provider's configured

@@ -335,6 +335,56 @@ impl Quotas {
     }
 }
 
+/// For the benchmarks: `turns` quota turns of one `start` limit of `per_second` (high
+/// enough that each is admitted at once), counted in `store` (`redis://…`) or in this
+/// process; the time each turn took. This is what the quota adds to every admitted call.
+pub async fn time_turns(
+    store: Option<&str>,
+    per_second: u32,
+    turns: usize,
+) -> Result<Vec<Duration>, String> {
+    let metrics = Arc::new(crate::core::metrics::Metrics::new());
+    let shared = match store {
+        Some(url) => {
+            let config = crate::config::QuotaStoreConfig {
+                store: Some(url.to_string()),
+                ..Default::default()
+            };
+            let store = SharedStore::open(&config, metrics)
+                .await?
+                .ok_or("no store")?;
+            if !store.is_up() {
+                return Err(format!("the quota store {} does not answer", store.name));
+            }
+            Some(store)
+        }
+        None => None,
+    };
+    let cfg = QuotaConfig {
+        start: Some(per_second),
+        burst: per_second,
+        max_wait_ms: 0,
+        ..QuotaConfig::default()
+    };
+    let provider = format!("bench-{}", crate::text::random_hex(6));
+    let quotas = Quotas::new(&provider, "bench", &cfg, shared.clone());
+    let mut took = Vec::with_capacity(turns);
+    for _ in 0..turns {
+        let t0 = Instant::now();
+        quotas.admit("start", "").await.map_err(|r| {
+            format!(
+                "a turn was refused ({:?} to wait): raise the rate",
+                r.retry_after
+            )
+        })?;
+        took.push(t0.elapsed());
+    }
+    if shared.as_ref().is_some_and(|s| !s.is_up()) {
+        return Err("the quota store stopped answering during the run".into());
+    }
+    Ok(took)
+}
+
 fn refused(limit: &Limit, tenant_share: bool, retry_after: Duration) -> Refused {
     Refused {
         scope: limit.scope,

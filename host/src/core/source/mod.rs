@@ -48,7 +48,11 @@ struct Watched {
 #[derive(Debug)]
 pub struct PluginSources {
     keys: TrustedKeys,
-    registry: Option<Registry>,
+    /// The registry client, built when first needed (an `oci://` plugin at start or in a
+    /// reload).
+    registry: std::sync::OnceLock<Result<Registry, String>>,
+    insecure: Vec<String>,
+    auth: BTreeMap<String, oci_client::secrets::RegistryAuth>,
     cache: OciCache,
     poll_interval: std::time::Duration,
     origins: Mutex<BTreeMap<String, Origin>>,
@@ -56,62 +60,73 @@ pub struct PluginSources {
 }
 
 impl PluginSources {
-    /// Reads the trusted keys and builds the registry client (when any provider names an
-    /// `oci://` plugin). An unusable key or registry setting is an error naming it.
+    /// Reads the trusted keys and the registry credentials, and builds the registry client
+    /// when a provider names an `oci://` plugin. An unusable key, credential or registry
+    /// setting is an error naming it.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         let plugins: &PluginsConfig = &config.plugins;
         let keys =
             TrustedKeys::load(&plugins.trusted_keys).map_err(|e| ConfigError::Invalid(vec![e]))?;
-        let registry = if config
-            .providers
-            .iter()
-            .any(|p| p.plugin.starts_with("oci://"))
-        {
-            let mut auth = BTreeMap::new();
-            for (registry, a) in &plugins.registry_auth {
-                let password = a
-                    .password
-                    .read_key(1)
-                    .map_err(|source| ConfigError::Secret {
-                        owner: format!("plugins.registry_auth.\"{registry}\""),
-                        name: "password".into(),
-                        source,
-                    })?;
-                let password = String::from_utf8(password).map_err(|_| {
-                    ConfigError::Invalid(vec![format!(
-                        "plugins.registry_auth.\"{registry}\".password: not UTF-8 text"
-                    )])
+        let mut auth = BTreeMap::new();
+        for (registry, a) in &plugins.registry_auth {
+            let password = a
+                .password
+                .read_key(1)
+                .map_err(|source| ConfigError::Secret {
+                    owner: format!("plugins.registry_auth.\"{registry}\""),
+                    name: "password".into(),
+                    source,
                 })?;
-                auth.insert(
-                    registry.clone(),
-                    oci_client::secrets::RegistryAuth::Basic(a.user.clone(), password),
-                );
-            }
-            Some(
-                Registry::new(&plugins.insecure_registries, auth)
-                    .map_err(|e| ConfigError::Invalid(vec![format!("plugins: {e}")]))?,
-            )
-        } else {
-            None
-        };
-        if keys.required() {
-            tracing::info!(keys = %keys.labels(), "plugins must be signed by a trusted key");
+            let password = String::from_utf8(password).map_err(|_| {
+                ConfigError::Invalid(vec![format!(
+                    "plugins.registry_auth.\"{registry}\".password: not UTF-8 text"
+                )])
+            })?;
+            auth.insert(
+                registry.clone(),
+                oci_client::secrets::RegistryAuth::Basic(a.user.clone(), password),
+            );
         }
-        Ok(Self {
+        let sources = Self {
             keys,
-            registry,
+            registry: std::sync::OnceLock::new(),
+            insecure: plugins.insecure_registries.clone(),
+            auth,
             cache: OciCache::new(&plugins.cache_dir(&config.runtime)),
             poll_interval: plugins.poll_interval(),
             origins: Mutex::new(BTreeMap::new()),
             watched: tokio::sync::Mutex::new(BTreeMap::new()),
-        })
+        };
+        if config
+            .providers
+            .iter()
+            .any(|p| p.plugin.starts_with("oci://"))
+        {
+            sources
+                .registry()
+                .map_err(|e| ConfigError::Invalid(vec![format!("plugins: {e}")]))?;
+        }
+        if sources.keys.required() {
+            tracing::info!(keys = %sources.keys.labels(), "plugins must be signed by a trusted key");
+        }
+        Ok(sources)
+    }
+
+    /// The registry client, built on first use.
+    fn registry(&self) -> Result<&Registry, String> {
+        self.registry
+            .get_or_init(|| Registry::new(&self.insecure, self.auth.clone()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Sources for one-shot tools and tests: no keys, no registry.
     pub fn unsigned(runtime: &RuntimeConfig) -> Self {
         Self {
             keys: TrustedKeys::default(),
-            registry: None,
+            registry: std::sync::OnceLock::new(),
+            insecure: Vec::new(),
+            auth: BTreeMap::new(),
             cache: OciCache::new(&PluginsConfig::default().cache_dir(runtime)),
             poll_interval: PluginsConfig::default().poll_interval(),
             origins: Mutex::new(BTreeMap::new()),
@@ -173,7 +188,7 @@ impl PluginSources {
     /// registry cannot be reached, or what it serves now is refused — the digest this
     /// replica installed last, from the cache (checked again). Its tag is watched from now.
     pub async fn pull_for_start(&self, r: &OciRef) -> Result<(Vec<u8>, Origin), String> {
-        let registry = self.registry.as_ref().ok_or("no registry client")?;
+        let registry = self.registry()?;
         let pulled = match registry.pull(r, None, &self.keys, &self.cache).await {
             Ok(p) => p,
             Err(e) => {
@@ -216,7 +231,10 @@ impl PluginSources {
         in_use: &std::collections::BTreeSet<String>,
     ) -> (Vec<(String, OciRef, Vec<u8>, Origin)>, Vec<String>) {
         let mut refused = Vec::new();
-        let Some(registry) = self.registry.as_ref() else {
+        if self.watched.lock().await.is_empty() {
+            return (Vec::new(), refused);
+        }
+        let Ok(registry) = self.registry() else {
             return (Vec::new(), refused);
         };
         let tags: Vec<Watched> = self
