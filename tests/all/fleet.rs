@@ -520,6 +520,29 @@ async fn three_replicas_follow_a_signed_tag_and_refuse_what_is_not_trusted() {
     // Rollback: the tag back on the first manifest.
     registry.retag(REPO, &v1_manifest, "live").await;
     converge(&addrs, &v1_digest, within).await;
+
+    // A signed component that does not fit the providers (another plugin: its describe
+    // refuses the TRTC config) is pulled and refused at bind, once: not pulled again, and
+    // not what a restart serves.
+    let misfit = component_file(
+        &dir,
+        "misfit",
+        &std::fs::read(ingest_sim::artifacts::plugin("test-hostile")).expect("built guest"),
+    );
+    push(&misfit, &live, Some(&key));
+    holds(&addrs, &v1_digest, Duration::from_millis(3 * POLL_MS)).await;
+    for addr in &addrs {
+        let metrics = http(*addr, "GET", "/metrics", None).await.text;
+        let refused = metric(
+            &metrics,
+            "ingest_plugin_swaps_total",
+            &["plugin=\"tencent-trtc\"", "action=\"refused\""],
+        );
+        assert_eq!(
+            refused, 4.0,
+            "replica {addr}: three refused sources and one refused bind, each counted once:\n{metrics}"
+        );
+    }
     let (sent, failures) = load.finish().await;
     assert!(sent > 100, "the load ran: {sent} starts");
     assert!(
@@ -719,4 +742,42 @@ fn openssl_verifies(public: &Path, sig_file: &Path, file: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A reload that points a provider at another tag pulls it (and watches it from then on);
+/// without trusted keys nothing needs a signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_to_another_tag_pulls_it() {
+    const REPO: &str = "ingest/tencent-trtc";
+    let dir = temp_dir("fleet-reload");
+    let registry = TestRegistry::start("reload").await;
+    let sim = trtc_sim().await;
+    let a = component_file(&dir, "a", &trtc_version("reload-a"));
+    let b = component_file(&dir, "b", &trtc_version("reload-b"));
+    push(&a, &registry.reference(REPO, "a"), None);
+    let b_manifest = push(&b, &registry.reference(REPO, "b"), None);
+    let toml = |tag: &str| {
+        let provider = trtc_provider("trtc", &sim.base_url(), QUOTA_OFF).replace(
+            &format!("plugin = \"{}\"", ingest_sim::artifacts::plugin("tencent-trtc")),
+            &format!("plugin = \"{}\"", registry.reference(REPO, tag)),
+        );
+        with_memory_events(&format!(
+            "[gateway]\nauth = \"off\"\n[plugins]\ninsecure_registries = [\"{}\"]\ncache_dir = \"{}\"\n{provider}",
+            registry.addr,
+            dir.join("plugins").display()
+        ))
+    };
+    let gw = gateway(&toml("a")).await;
+    let listed = call(&gw, "GET", "/v1/providers", None).await;
+    assert_eq!(listed.json["providers"][0]["digest"], digest(&std::fs::read(&a).expect("a")).as_str());
+    let report = gw
+        .reload(ingest_gateway::Config::parse(&toml("b")).expect("config"))
+        .await
+        .expect("reloaded");
+    assert_eq!(report.loaded, vec!["tencent-trtc".to_string()], "{report:?}");
+    let listed = call(&gw, "GET", "/v1/providers", None).await;
+    assert_eq!(listed.json["providers"][0]["digest"], digest(&std::fs::read(&b).expect("b")).as_str());
+    assert_eq!(listed.json["providers"][0]["manifest_digest"], b_manifest.as_str());
+    let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "9"))).await;
+    assert_eq!(started.status, 201, "{}", started.text);
 }

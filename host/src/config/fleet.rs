@@ -201,6 +201,15 @@ mod tests {
             assert!(bad.contains(want), "{want} in {bad}");
         }
         assert!(!bad.contains("pw-in-url"), "{bad}");
+        // Without a scheme, or unparseable: nothing of it is shown.
+        for url in [
+            "default:s3cret@redis:6379",
+            "s3cret@host",
+            "redis://:s3cret@[bad",
+        ] {
+            let shown = super::super::masked_url(url);
+            assert!(!shown.contains("s3cret"), "{url} → {shown}");
+        }
     }
 
     #[test]

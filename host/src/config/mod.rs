@@ -182,7 +182,21 @@ impl EventsConfig {
 /// A service URL without its password (in the user part or a `password` parameter), for
 /// logs and errors; a URL that does not parse is not shown at all.
 pub(crate) fn masked_url(url: &str) -> String {
+    // Only a scheme of letters, digits, `+`, `-`, `.` is shown of a URL that does not parse,
+    // or that is not a base (`user:password@host` without a scheme parses as scheme `user`).
+    let unparsed = || match url.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            format!("{scheme}://<a URL that does not parse>")
+        }
+        _ => "<a URL that does not parse>".to_string(),
+    };
     match url::Url::parse(url) {
+        Ok(u) if u.cannot_be_a_base() => unparsed(),
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
@@ -203,10 +217,7 @@ pub(crate) fn masked_url(url: &str) -> String {
             }
             u.to_string()
         }
-        Err(_) => format!(
-            "{}://<a URL that does not parse>",
-            url.split("://").next().unwrap_or("postgres")
-        ),
+        Err(_) => unparsed(),
     }
 }
 

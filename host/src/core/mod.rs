@@ -152,7 +152,7 @@ impl Gateway {
         };
         let registry = PluginRegistry::new(runtime.clone(), cache);
         let sources = PluginSources::new(&config)?;
-        load_plugins(&registry, &config, &sources).await?;
+        let pulled = load_plugins(&registry, &config, &sources).await?;
         let metrics = Arc::new(Metrics::new());
         let tenants = tenants::tenants_from(&config)?;
         let events = EventHub::open(
@@ -178,6 +178,9 @@ impl Gateway {
         .await?;
         for id in providers.keys() {
             metrics.set_healthy(id, true);
+        }
+        for (reference, digest) in &pulled {
+            sources.installed(reference, digest).await;
         }
         for (_, slot) in registry.list() {
             metrics.compile(slot.current.from_cache);
@@ -419,14 +422,17 @@ fn registry_name(plugin: &str) -> String {
 /// plugin cache), checks its signature when keys are trusted, and loads them into the
 /// registry, in parallel (each plugin once, however many providers use it). Compiling can
 /// take seconds (a JavaScript plugin embeds a whole engine): it runs off the async workers,
-/// as uploads do. An error names the first provider using the plugin.
+/// as uploads do. An error names the first provider using the plugin. Answers the
+/// `oci://` plugins installed, with their manifest digests: once their providers are bound,
+/// [`PluginSources::installed`] records them.
 async fn load_plugins(
     registry: &PluginRegistry,
     config: &Config,
     sources: &PluginSources,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<(String, String)>, ConfigError> {
     let mut first_user: BTreeMap<String, &str> = BTreeMap::new();
     let mut components = Vec::new();
+    let mut pulled = Vec::new();
     for pc in &config.providers {
         let name = registry_name(&pc.plugin);
         if first_user.contains_key(&name) {
@@ -455,6 +461,9 @@ async fn load_plugins(
             provider: pc.id.clone(),
             source,
         })?;
+        if let Some(digest) = &origin.manifest_digest {
+            pulled.push((pc.plugin.clone(), digest.clone()));
+        }
         sources.set_origin(&crate::text::sha256_hex(&bytes), origin);
         components.push((name, bytes));
     }
@@ -469,5 +478,5 @@ async fn load_plugins(
         })?;
         registry.install(version);
     }
-    Ok(())
+    Ok(pulled)
 }

@@ -60,7 +60,7 @@ impl Gateway {
         config.validate()?;
         let _serial = self.swap_lock.lock().await;
         let before = self.live();
-        let loaded = self.load_missing_plugins(&config).await?;
+        let (loaded, pulled) = self.load_missing_plugins(&config).await?;
         let providers = bind_providers(
             &self.runtime,
             &self.registry,
@@ -92,6 +92,9 @@ impl Gateway {
         for id in &report.providers {
             self.metrics.set_healthy(id, true);
         }
+        for (reference, digest) in &pulled {
+            self.sources.installed(reference, digest).await;
+        }
         self.events.set_webhooks(super::webhooks_of(&live.tenants));
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
         tracing::info!(
@@ -110,13 +113,19 @@ impl Gateway {
     }
 
     /// Loads the plugins `config` names that the registry does not hold (a plugin already
-    /// loaded keeps its serving version, also one installed through the admin API).
-    async fn load_missing_plugins(&self, config: &Config) -> Result<Vec<String>, ConfigError> {
+    /// loaded keeps its serving version, also one installed through the admin API), and the
+    /// `oci://` plugins whose reference changed (a new tag or digest is pulled and watched).
+    /// Answers their names, and the `oci://` references pulled with their digests.
+    async fn load_missing_plugins(
+        &self,
+        config: &Config,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), ConfigError> {
         let mut missing = config.clone();
         missing.providers.retain(|pc| {
-            self.registry
-                .current(&super::registry_name(&pc.plugin))
-                .is_none()
+            let name = super::registry_name(&pc.plugin);
+            self.registry.current(&name).is_none()
+                || (pc.plugin.starts_with("oci://")
+                    && self.sources.reference_of(&name).as_deref() != Some(pc.plugin.as_str()))
         });
         let mut names: Vec<String> = missing
             .providers
@@ -125,8 +134,8 @@ impl Gateway {
             .collect();
         names.sort();
         names.dedup();
-        load_plugins(&self.registry, &missing, &self.sources).await?;
-        Ok(names)
+        let pulled = load_plugins(&self.registry, &missing, &self.sources).await?;
+        Ok((names, pulled))
     }
 }
 

@@ -193,10 +193,11 @@ impl Gateway {
             match self.install_from(&name, &bytes, origin).await {
                 Ok(report) => {
                     tracing::info!(plugin = %name, source = %r.text, manifest = %digest, "the watched tag moved: new version serving");
-                    self.sources.installed_from_tag(&r, &digest).await;
+                    self.sources.installed(&r.text, &digest).await;
                     installed.push(report);
                 }
                 Err(e) => {
+                    self.sources.install_failed(&r, &digest).await;
                     self.sources.note_refused(&r, &digest, &e.detail).await;
                 }
             }

@@ -175,7 +175,9 @@ impl SharedStore {
         }
     }
 
-    /// A fresh connection, checked with PING within the timeout; kept when it answers.
+    /// A fresh connection, checked with the script itself (no keys: it only reads the
+    /// clock) within the timeout; kept when it answers. A Redis that answers PING but not
+    /// the script in time stays away.
     async fn reconnect(&self) -> bool {
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
@@ -183,7 +185,17 @@ impl SharedStore {
             .set_response_timeout(Some(self.timeout));
         let attempt = async {
             let mut conn = ConnectionManager::new_with_config(self.client.clone(), config).await?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await?;
+            tokio::time::timeout(
+                self.timeout,
+                SCRIPT
+                    .prepare_invoke()
+                    .arg(0)
+                    .invoke_async::<Vec<i64>>(&mut conn),
+            )
+            .await
+            .map_err(|_| {
+                redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+            })??;
             Ok::<_, redis::RedisError>(conn)
         };
         match tokio::time::timeout(self.timeout.max(Duration::from_millis(500)), attempt).await {

@@ -42,6 +42,9 @@ struct Watched {
     installed: Option<String>,
     /// The last refusal logged for this tag (digest, reason): repeated polls log it once.
     refused: Option<(String, String)>,
+    /// A digest that was pulled and checked but did not install (compile, validation, its
+    /// providers): not pulled again until the tag moves.
+    failed_install: Option<String>,
 }
 
 /// The gateway's plugin sources.
@@ -57,6 +60,11 @@ pub struct PluginSources {
     poll_interval: std::time::Duration,
     origins: Mutex<BTreeMap<String, Origin>>,
     watched: tokio::sync::Mutex<BTreeMap<String, Watched>>,
+    /// Pulled, not yet installed: reference → (manifest digest, signatures), recorded in the
+    /// cache once installed.
+    pending: Mutex<BTreeMap<String, (String, oci::Signatures)>>,
+    /// Plugin name → the `oci://` reference it was last loaded from (start-up, reloads).
+    references: Mutex<BTreeMap<String, String>>,
 }
 
 impl PluginSources {
@@ -96,6 +104,8 @@ impl PluginSources {
             poll_interval: plugins.poll_interval(),
             origins: Mutex::new(BTreeMap::new()),
             watched: tokio::sync::Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            references: Mutex::new(BTreeMap::new()),
         };
         if config
             .providers
@@ -131,6 +141,8 @@ impl PluginSources {
             poll_interval: PluginsConfig::default().poll_interval(),
             origins: Mutex::new(BTreeMap::new()),
             watched: tokio::sync::Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            references: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -209,6 +221,10 @@ impl PluginSources {
                 cached
             }
         };
+        self.references
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.plugin_name(), r.text.clone());
         if !r.pinned() {
             self.watched.lock().await.insert(
                 r.text.clone(),
@@ -216,10 +232,11 @@ impl PluginSources {
                     reference: r.clone(),
                     installed: Some(pulled.manifest_digest.clone()),
                     refused: None,
+                    failed_install: None,
                 },
             );
         }
-        Ok(origin_of(r, pulled))
+        Ok(self.origin_of(r, pulled))
     }
 
     /// The watched tags (of `in_use` plugins) whose digest changed since their last
@@ -255,7 +272,9 @@ impl PluginSources {
                     continue;
                 }
             };
-            if w.installed.as_deref() == Some(digest.as_str()) {
+            if w.installed.as_deref() == Some(digest.as_str())
+                || w.failed_install.as_deref() == Some(digest.as_str())
+            {
                 continue;
             }
             match registry
@@ -263,7 +282,7 @@ impl PluginSources {
                 .await
             {
                 Ok(pulled) => {
-                    let (bytes, origin) = origin_of(r, pulled);
+                    let (bytes, origin) = self.origin_of(r, pulled);
                     changed.push((r.plugin_name(), r.clone(), bytes, origin));
                 }
                 Err(e) => {
@@ -278,11 +297,36 @@ impl PluginSources {
         (changed, refused)
     }
 
-    /// Records that `r` now serves `digest` (its tag is not pulled again until it moves).
-    pub async fn installed_from_tag(&self, r: &OciRef, digest: &str) {
+    /// Records that `reference` (an `oci://` plugin) now serves `digest`: its tag is not
+    /// pulled again until it moves, and the cache's record of it — what a restart with the
+    /// registry away serves — names it.
+    pub async fn installed(&self, reference: &str, digest: &str) {
+        let Ok(r) = OciRef::parse(reference) else {
+            return;
+        };
         if let Some(w) = self.watched.lock().await.get_mut(&r.text) {
             w.installed = Some(digest.to_string());
             w.refused = None;
+            w.failed_install = None;
+        }
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&r.text);
+        if let Some((pulled, signatures)) = pending
+            && pulled == digest
+            && let Err(e) = self.cache.remember(&r, digest, &signatures)
+        {
+            tracing::warn!(plugin = %r.text, error = %e, "cannot record the installed digest in the plugin cache: a restart with the registry away serves the one recorded before");
+        }
+    }
+
+    /// Records that `digest` of `r` was pulled and checked but did not install: it is not
+    /// pulled again until the tag moves.
+    pub async fn install_failed(&self, r: &OciRef, digest: &str) {
+        if let Some(w) = self.watched.lock().await.get_mut(&r.text) {
+            w.failed_install = Some(digest.to_string());
         }
     }
 
@@ -301,6 +345,35 @@ impl PluginSources {
         true
     }
 
+    /// The bytes and origin of a pulled component; its signatures wait in `pending` for
+    /// [`PluginSources::installed`].
+    fn origin_of(&self, r: &OciRef, pulled: Pulled) -> (Vec<u8>, Origin) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                r.text.clone(),
+                (pulled.manifest_digest.clone(), pulled.signatures),
+            );
+        (
+            pulled.bytes,
+            Origin {
+                source: r.text.clone(),
+                manifest_digest: Some(pulled.manifest_digest),
+                signed_by: pulled.signed_by,
+            },
+        )
+    }
+
+    /// The `oci://` reference plugin `name` was last loaded from.
+    pub fn reference_of(&self, name: &str) -> Option<String> {
+        self.references
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
     /// Remembers where the component of `digest` came from.
     pub fn set_origin(&self, digest: &str, origin: Origin) {
         self.origins
@@ -317,15 +390,4 @@ impl PluginSources {
             .get(digest)
             .cloned()
     }
-}
-
-fn origin_of(r: &OciRef, pulled: Pulled) -> (Vec<u8>, Origin) {
-    (
-        pulled.bytes,
-        Origin {
-            source: r.text.clone(),
-            manifest_digest: Some(pulled.manifest_digest),
-            signed_by: pulled.signed_by,
-        },
-    )
 }

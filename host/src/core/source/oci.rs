@@ -105,6 +105,9 @@ impl OciRef {
     }
 }
 
+/// Cosign signatures: (payload, signature) pairs.
+pub type Signatures = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Signs a cosign payload: the base64 signature, or why not.
 pub type Signer<'a> = dyn Fn(&[u8]) -> Result<String, String> + Sync + 'a;
 
@@ -141,6 +144,8 @@ pub struct Pulled {
     pub manifest_digest: String,
     /// The trusted key that signed it, `id (file)`, when signatures are required.
     pub signed_by: Option<String>,
+    /// Its cosign signatures (payload, signature), for the cache's record once installed.
+    pub signatures: Signatures,
 }
 
 /// A registry client for plugin pulls and pushes.
@@ -336,18 +341,19 @@ impl Registry {
         };
         let (manifest, digest, raw) = self.manifest(r, &at).await?;
         let layer = component_layer(&r.text, &manifest)?;
-        let bytes = match cache.blob(&layer.digest) {
-            Some(bytes) => bytes,
-            None => self.blob(r, &layer.digest, MAX_COMPONENT_BYTES).await?,
-        };
+        // The signature first: nothing unsigned is downloaded.
         let signatures = if keys.required() {
             self.signatures(r, &digest).await?
         } else {
             Vec::new()
         };
         let signed_by = check_signatures(r, &digest, &signatures, keys)?;
+        let bytes = match cache.blob(&layer.digest) {
+            Some(bytes) => bytes,
+            None => self.blob(r, &layer.digest, MAX_COMPONENT_BYTES).await?,
+        };
         cache
-            .keep(r, &digest, &raw, &layer.digest, &bytes, &signatures)
+            .keep_blobs(&digest, &raw, &layer.digest, &bytes)
             .map_err(|e| {
                 PullError::Unreachable(format!("{}: cannot keep it in the cache: {e}", r.text))
             })?;
@@ -355,16 +361,13 @@ impl Registry {
             bytes,
             manifest_digest: digest,
             signed_by,
+            signatures,
         })
     }
 
     /// The cosign signatures of `digest`: (payload, signature) pairs from the manifest at tag
     /// `sha256-<hex>.sig`; none when there is no such tag.
-    async fn signatures(
-        &self,
-        r: &OciRef,
-        digest: &str,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PullError> {
+    async fn signatures(&self, r: &OciRef, digest: &str) -> Result<Signatures, PullError> {
         let at = r.with_tag(signature_tag(digest));
         let manifest = match self.manifest(r, &at).await {
             Ok((m, _, _)) => m,
@@ -401,34 +404,16 @@ impl Registry {
         component: &[u8],
         sign: Option<&Signer<'_>>,
     ) -> Result<String, String> {
-        self.prepare(r).await;
-        let layer = Descriptor {
-            media_type: WASM_LAYER_MEDIA_TYPE.into(),
-            digest: format!("sha256:{}", sha256_hex(component)),
-            size: component.len() as u64,
-            annotations: None,
-        };
+        let layer = descriptor(WASM_LAYER_MEDIA_TYPE, component, None);
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "wasm",
             "os": "wasip2",
             "layerDigests": [layer.digest],
         }))
         .map_err(|e| e.to_string())?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_MEDIA_TYPE.into()),
-            artifact_type: None,
-            config: Descriptor {
-                media_type: WASM_CONFIG_MEDIA_TYPE.into(),
-                digest: format!("sha256:{}", sha256_hex(&config)),
-                size: config.len() as u64,
-                annotations: None,
-            },
-            layers: vec![layer],
-        };
-        self.push_blob(r, component.to_vec(), &manifest.layers[0].digest)
+        let manifest = self
+            .push_artifact(r, WASM_CONFIG_MEDIA_TYPE, config, component, layer)
             .await?;
-        self.push_blob(r, config, &manifest.config.digest).await?;
         if let Some(sign) = sign {
             let body = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
             let digest = format!("sha256:{}", sha256_hex(&body));
@@ -448,34 +433,39 @@ impl Registry {
         payload: &[u8],
         signature: &str,
     ) -> Result<(), String> {
+        let annotations =
+            BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), signature.to_string())]);
+        let layer = descriptor(SIMPLESIGNING_MEDIA_TYPE, payload, Some(annotations));
+        let manifest = self
+            .push_artifact(r, IMAGE_CONFIG_MEDIA_TYPE, b"{}".to_vec(), payload, layer)
+            .await?;
+        self.push_manifest(r, &r.with_tag(signature_tag(digest)), &manifest)
+            .await
+            .map(drop)
+    }
+
+    /// Pushes the blobs of a one-layer manifest (`layer` describing `bytes`, and `config`);
+    /// answers the manifest, not pushed yet.
+    async fn push_artifact(
+        &self,
+        r: &OciRef,
+        config_media_type: &str,
+        config: Vec<u8>,
+        bytes: &[u8],
+        layer: Descriptor,
+    ) -> Result<Manifest, String> {
         self.prepare(r).await;
-        let config = b"{}".to_vec();
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(MANIFEST_MEDIA_TYPE.into()),
             artifact_type: None,
-            config: Descriptor {
-                media_type: IMAGE_CONFIG_MEDIA_TYPE.into(),
-                digest: format!("sha256:{}", sha256_hex(&config)),
-                size: config.len() as u64,
-                annotations: None,
-            },
-            layers: vec![Descriptor {
-                media_type: SIMPLESIGNING_MEDIA_TYPE.into(),
-                digest: format!("sha256:{}", sha256_hex(payload)),
-                size: payload.len() as u64,
-                annotations: Some(BTreeMap::from([(
-                    SIGNATURE_ANNOTATION.to_string(),
-                    signature.to_string(),
-                )])),
-            }],
+            config: descriptor(config_media_type, &config, None),
+            layers: vec![layer],
         };
-        self.push_blob(r, payload.to_vec(), &manifest.layers[0].digest)
+        self.push_blob(r, bytes.to_vec(), &manifest.layers[0].digest)
             .await?;
         self.push_blob(r, config, &manifest.config.digest).await?;
-        self.push_manifest(r, &r.with_tag(signature_tag(digest)), &manifest)
-            .await
-            .map(drop)
+        Ok(manifest)
     }
 
     async fn push_blob(&self, r: &OciRef, bytes: Vec<u8>, digest: &str) -> Result<(), String> {
@@ -520,6 +510,20 @@ impl Registry {
         .map_err(|_| format!("{}: the registry did not take the manifest in time", r.text))?
         .map_err(|e| format!("{}: pushing the manifest failed: {e}", r.text))?;
         Ok(digest)
+    }
+}
+
+/// The descriptor of `bytes`.
+fn descriptor(
+    media_type: &str,
+    bytes: &[u8],
+    annotations: Option<BTreeMap<String, String>>,
+) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_string(),
+        digest: format!("sha256:{}", sha256_hex(bytes)),
+        size: bytes.len() as u64,
+        annotations,
     }
 }
 
@@ -622,11 +626,14 @@ fn check_signatures(
     let mut last = super::signature::Untrusted::Unsigned;
     for (payload, signature) in signatures {
         match keys.verify(payload, std::slice::from_ref(signature)) {
-            Ok(key) if names_digest(payload, digest) => return Ok(Some(key.label())),
+            Ok(key) if names_digest(payload, digest) && names_repository(payload, r) => {
+                return Ok(Some(key.label()));
+            }
             Ok(_) => {
                 return Err(PullError::Refused(format!(
-                    "plugin `{}` from {source}: its signature was made for another manifest (the payload does not name {digest})",
-                    r.plugin_name()
+                    "plugin `{}` from {source}: its signature was made for another manifest or repository (the payload must name {digest} in repository `{}`)",
+                    r.plugin_name(),
+                    r.reference.repository()
                 )));
             }
             Err(why) => last = why,
@@ -637,6 +644,18 @@ fn check_signatures(
         &source,
         &last,
     )))
+}
+
+/// Whether the payload's `docker-reference` is `r`'s repository (in any registry: a mirror
+/// serves what was signed for the origin): a component signed for one plugin's repository
+/// is not taken from another's.
+fn names_repository(payload: &[u8], r: &OciRef) -> bool {
+    serde_json::from_slice::<serde_json::Value>(payload).is_ok_and(|v| {
+        v["critical"]["identity"]["docker-reference"]
+            .as_str()
+            .and_then(|reference| reference.split_once('/'))
+            .is_some_and(|(_, repository)| repository == r.reference.repository())
+    })
 }
 
 fn names_digest(payload: &[u8], digest: &str) -> bool {
@@ -696,14 +715,13 @@ impl OciCache {
         std::fs::rename(&tmp, path)
     }
 
-    fn keep(
+    /// Keeps a pulled manifest (as the registry served it) and its component, by digest.
+    fn keep_blobs(
         &self,
-        r: &OciRef,
         digest: &str,
         manifest: &[u8],
         layer_digest: &str,
         component: &[u8],
-        signatures: &[(Vec<u8>, Vec<u8>)],
     ) -> std::io::Result<()> {
         if let (Some(component_path), Some(manifest_path)) =
             (self.blob_path(layer_digest), self.blob_path(digest))
@@ -711,6 +729,17 @@ impl OciCache {
             self.write(&component_path, component)?;
             self.write(&manifest_path, manifest)?;
         }
+        Ok(())
+    }
+
+    /// Records that `r` was installed at `digest` (with its signatures): what a restart
+    /// with the registry away serves. Written only once the version serves.
+    pub fn remember(
+        &self,
+        r: &OciRef,
+        digest: &str,
+        signatures: &[(Vec<u8>, Vec<u8>)],
+    ) -> std::io::Result<()> {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
         let record = RefRecord {
@@ -737,6 +766,11 @@ impl OciCache {
         let record: RefRecord = std::fs::read(self.ref_path(r))
             .map_err(|e| gone(format!("no record of it ({e})")))
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| gone(e.to_string())))?;
+        if let Some(pinned) = r.reference.digest()
+            && pinned != record.manifest_digest
+        {
+            return Err(gone(format!("the record names {}", record.manifest_digest)));
+        }
         // The manifest exactly as the registry served it: its bytes must still hash to the
         // digest the signatures name.
         let manifest: Manifest = self
@@ -749,7 +783,7 @@ impl OciCache {
             .ok_or_else(|| gone(format!("component {} is missing or changed", layer.digest)))?;
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let signatures: Vec<(Vec<u8>, Vec<u8>)> = record
+        let signatures: Signatures = record
             .signatures
             .iter()
             .filter_map(|(p, s)| Some((b64.decode(p).ok()?, b64.decode(s).ok()?)))
@@ -759,6 +793,7 @@ impl OciCache {
             bytes,
             manifest_digest: record.manifest_digest,
             signed_by,
+            signatures,
         })
     }
 }
@@ -801,6 +836,17 @@ mod tests {
         let payload = simplesigning_payload(&r, &digest);
         assert!(names_digest(&payload, &digest));
         assert!(!names_digest(&payload, "sha256:00"));
+        assert!(names_repository(&payload, &r));
+        let mirror = OciRef::parse("oci://mirror.example.com/ingest/trtc:1").expect("parses");
+        assert!(
+            names_repository(&payload, &mirror),
+            "a mirror serves what was signed"
+        );
+        let other = OciRef::parse("oci://127.0.0.1:5000/ingest/zego:1").expect("parses");
+        assert!(
+            !names_repository(&payload, &other),
+            "not another plugin's repository"
+        );
         let v: serde_json::Value = serde_json::from_slice(&payload).expect("json");
         assert_eq!(
             v["critical"]["identity"]["docker-reference"],

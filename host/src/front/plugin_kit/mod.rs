@@ -115,6 +115,10 @@ pub enum PluginCommand {
         /// Reach the registry over plain HTTP (a registry on loopback).
         #[arg(long)]
         insecure: bool,
+        /// Log in to the registry as this user; the password or token is read from the
+        /// environment variable INGEST_REGISTRY_PASSWORD.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Publish a component to an OCI registry as a Wasm artifact
     /// (`application/vnd.wasm.config.v0+json`, one `application/wasm` layer); with --key,
@@ -130,6 +134,10 @@ pub enum PluginCommand {
         /// Reach the registry over plain HTTP (a registry on loopback).
         #[arg(long)]
         insecure: bool,
+        /// Log in to the registry as this user; the password or token is read from the
+        /// environment variable INGEST_REGISTRY_PASSWORD.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -154,9 +162,11 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             key,
             target,
             insecure,
+            user,
         } => {
             if target.starts_with("oci://") {
-                let (digest, id) = publish::sign_reference(&key, &target, insecure).await?;
+                let access = publish::Access { insecure, user };
+                let (digest, id) = publish::sign_reference(&key, &target, &access).await?;
                 println!("signed {target} ({digest}) with key {id}");
             } else {
                 let (path, id) = publish::sign_file(&key, std::path::Path::new(&target))?;
@@ -169,8 +179,10 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             reference,
             key,
             insecure,
+            user,
         } => {
-            let digest = publish::push(&file, &reference, key.as_deref(), insecure).await?;
+            let access = publish::Access { insecure, user };
+            let digest = publish::push(&file, &reference, key.as_deref(), &access).await?;
             println!("{digest}");
             Ok(ExitCode::from(EXIT_OK))
         }

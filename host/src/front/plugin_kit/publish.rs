@@ -65,13 +65,37 @@ pub fn sign_file(key: &Path, file: &Path) -> anyhow::Result<(PathBuf, String)> {
     Ok((path, key.id))
 }
 
-fn registry_for(r: &OciRef, insecure: bool) -> anyhow::Result<Registry> {
-    let plain = if insecure {
+/// The environment variable `--user` reads the registry password or token from.
+pub const PASSWORD_ENV: &str = "INGEST_REGISTRY_PASSWORD";
+
+/// How `push` and `sign oci://…` reach the registry.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Plain HTTP instead of HTTPS (a registry on loopback).
+    pub insecure: bool,
+    /// A user name; the password comes from [`PASSWORD_ENV`]. Anonymous without.
+    pub user: Option<String>,
+}
+
+fn registry_for(r: &OciRef, access: &Access) -> anyhow::Result<Registry> {
+    let plain = if access.insecure {
         vec![r.registry().to_string()]
     } else {
         Vec::new()
     };
-    Registry::new(&plain, Default::default()).map_err(anyhow::Error::msg)
+    let mut auth = std::collections::BTreeMap::new();
+    if let Some(user) = &access.user {
+        let password = std::env::var(PASSWORD_ENV).with_context(|| {
+            format!(
+                "--user {user} reads the registry password from {PASSWORD_ENV}, which is not set"
+            )
+        })?;
+        auth.insert(
+            r.registry().to_string(),
+            oci_client::secrets::RegistryAuth::Basic(user.clone(), password),
+        );
+    }
+    Registry::new(&plain, auth).map_err(anyhow::Error::msg)
 }
 
 /// `plugin sign --key KEY oci://…`: signs the manifest the reference points at now, pushing
@@ -79,11 +103,11 @@ fn registry_for(r: &OciRef, insecure: bool) -> anyhow::Result<Registry> {
 pub async fn sign_reference(
     key: &Path,
     reference: &str,
-    insecure: bool,
+    access: &Access,
 ) -> anyhow::Result<(String, String)> {
     let key = SigningKey::load(key).map_err(anyhow::Error::msg)?;
     let r = OciRef::parse(reference).map_err(anyhow::Error::msg)?;
-    let registry = registry_for(&r, insecure)?;
+    let registry = registry_for(&r, access)?;
     let digest = registry
         .resolve(&r)
         .await
@@ -112,7 +136,7 @@ pub async fn push(
     file: &Path,
     reference: &str,
     key: Option<&Path>,
-    insecure: bool,
+    access: &Access,
 ) -> anyhow::Result<String> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     anyhow::ensure!(
@@ -128,7 +152,7 @@ pub async fn push(
         !r.pinned(),
         "push to a tag (oci://REGISTRY/REPOSITORY:TAG); a digest is what the push produces"
     );
-    let registry = registry_for(&r, insecure)?;
+    let registry = registry_for(&r, access)?;
     let sign = |payload: &[u8]| {
         key.as_ref()
             .ok_or_else(String::new)?
