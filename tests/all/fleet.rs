@@ -758,7 +758,10 @@ async fn a_reload_to_another_tag_pulls_it() {
     let b_manifest = push(&b, &registry.reference(REPO, "b"), None);
     let toml = |tag: &str| {
         let provider = trtc_provider("trtc", &sim.base_url(), QUOTA_OFF).replace(
-            &format!("plugin = \"{}\"", ingest_sim::artifacts::plugin("tencent-trtc")),
+            &format!(
+                "plugin = \"{}\"",
+                ingest_sim::artifacts::plugin("tencent-trtc")
+            ),
             &format!("plugin = \"{}\"", registry.reference(REPO, tag)),
         );
         with_memory_events(&format!(
@@ -769,15 +772,28 @@ async fn a_reload_to_another_tag_pulls_it() {
     };
     let gw = gateway(&toml("a")).await;
     let listed = call(&gw, "GET", "/v1/providers", None).await;
-    assert_eq!(listed.json["providers"][0]["digest"], digest(&std::fs::read(&a).expect("a")).as_str());
+    assert_eq!(
+        listed.json["providers"][0]["digest"],
+        digest(&std::fs::read(&a).expect("a")).as_str()
+    );
     let report = gw
         .reload(ingest_gateway::Config::parse(&toml("b")).expect("config"))
         .await
         .expect("reloaded");
-    assert_eq!(report.loaded, vec!["tencent-trtc".to_string()], "{report:?}");
+    assert_eq!(
+        report.loaded,
+        vec!["tencent-trtc".to_string()],
+        "{report:?}"
+    );
     let listed = call(&gw, "GET", "/v1/providers", None).await;
-    assert_eq!(listed.json["providers"][0]["digest"], digest(&std::fs::read(&b).expect("b")).as_str());
-    assert_eq!(listed.json["providers"][0]["manifest_digest"], b_manifest.as_str());
+    assert_eq!(
+        listed.json["providers"][0]["digest"],
+        digest(&std::fs::read(&b).expect("b")).as_str()
+    );
+    assert_eq!(
+        listed.json["providers"][0]["manifest_digest"],
+        b_manifest.as_str()
+    );
     let started = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "9"))).await;
     assert_eq!(started.status, 201, "{}", started.text);
 }
