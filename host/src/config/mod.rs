@@ -750,12 +750,9 @@ impl SecretSource {
                     path: file.clone(),
                     source,
                 }),
-            SecretSource::Value { value } => {
-                tracing::warn!(
-                    "a secret is written inline in the config; use env or file outside demos"
-                );
-                Ok(value.as_bytes().to_vec())
-            }
+            // Warned about once per config, naming every such key: see
+            // `Config::warn_inline_secrets`.
+            SecretSource::Value { value } => Ok(value.as_bytes().to_vec()),
         }
     }
 
@@ -826,6 +823,47 @@ impl Config {
             config.resolve_paths(dir);
         }
         Ok(config)
+    }
+
+    /// The keys whose secret is written inline (`{ value = "…" }`), by path.
+    pub fn inline_secrets(&self) -> Vec<String> {
+        let inline = |s: &SecretSource| matches!(s, SecretSource::Value { .. });
+        let mut keys = Vec::new();
+        if self.gateway.handle_key.as_ref().is_some_and(inline) {
+            keys.push("gateway.handle_key".to_string());
+        }
+        if self.admin.token.as_ref().is_some_and(inline) {
+            keys.push("admin.token".to_string());
+        }
+        for t in &self.tenants {
+            if t.webhook.as_ref().is_some_and(|w| inline(&w.secret)) {
+                keys.push(format!("tenants[{}].webhook.secret", t.id));
+            }
+        }
+        for p in &self.providers {
+            for (name, source) in &p.secrets {
+                if inline(source) {
+                    keys.push(format!("providers[{}].secrets.{name}", p.id));
+                }
+            }
+        }
+        for (registry, auth) in &self.plugins.registry_auth {
+            if inline(&auth.password) {
+                keys.push(format!("plugins.registry_auth.\"{registry}\".password"));
+            }
+        }
+        keys
+    }
+
+    /// Logs one warning naming every secret written inline (demos and tests only).
+    pub fn warn_inline_secrets(&self) {
+        let keys = self.inline_secrets();
+        if !keys.is_empty() {
+            tracing::warn!(
+                keys = %keys.join(", "),
+                "secrets are written inline in the config; read them from env or file outside demos"
+            );
+        }
     }
 
     /// Makes relative paths (plugin dir, plugin paths, secret files) relative to `base`.
@@ -1080,5 +1118,30 @@ mod tests {
         let dbg = format!("{:?}", c.providers[0].secrets);
         assert!(dbg.contains("env:X") && dbg.contains("file:f"), "{dbg}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
+    }
+
+    #[test]
+    fn inline_secrets_are_listed_by_key_once() {
+        let c = Config::parse(
+            r#"
+[gateway]
+handle_key = { value = "0123456789abcdef0123" }
+[[providers]]
+id = "trtc"
+plugin = "x.wasm"
+[providers.secrets]
+secret_id = { value = "hunter2" }
+secret_key = { env = "K" }
+"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            c.inline_secrets(),
+            vec![
+                "gateway.handle_key".to_string(),
+                "providers[trtc].secrets.secret_id".to_string()
+            ]
+        );
+        assert!(Config::default().inline_secrets().is_empty());
     }
 }

@@ -7,7 +7,7 @@
 //! | `ingest_request_duration_seconds` | histogram | provider, operation | whole plugin call, vendor requests included |
 //! | `ingest_vendor_request_duration_seconds` | histogram | provider | one vendor HTTP exchange |
 //! | `ingest_plugin_instantiate_seconds` | histogram | provider | fresh instance creation per call |
-//! | `ingest_plugin_faults_total` | counter | provider, fault | traps and deadlines: `deadline`, `stack`, `panic`, `memory`, `other` |
+//! | `ingest_plugin_faults_total` | counter | provider, fault | traps, deadlines and bounds: `deadline`, `stack`, `panic`, `memory`, `limit` (a result or request over a host bound), `other` |
 //! | `ingest_plugin_swaps_total` | counter | plugin, action | installs, rollbacks, removals and refused uploads |
 //! | `ingest_plugin_versions_loaded` | gauge | | plugin versions held (serving + kept for rollback) |
 //! | `ingest_plugin_compiles_total` | counter | source | `compiled` (Cranelift) or `cache` (artifact cache) |

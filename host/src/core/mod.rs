@@ -7,10 +7,11 @@
 //! | `mod.rs` | [`Gateway`]: built from a [`Config`], its accessors and readiness |
 //! | `provider.rs` | [`Provider`], [`Binding`]: binding a provider to a plugin version, the derived egress allowlist |
 //! | `breaker.rs` | the circuit breaker of each provider (trial, backoff, recovery) |
-//! | `calls.rs` | `start`, `status`, `stop`, `parse-callback`; [`CallOptions`], [`Served`] |
-//! | `quota.rs` | vendor quotas: request-rate limits per provider (GCRA), tenant shares |
+//! | `calls.rs` | `start`, `status`, `stop`, `update`, `parse-callback`; [`CallOptions`], [`Served`] |
+//! | `quota/` | vendor quotas: request-rate limits per provider (GCRA), tenant shares; `shared.rs`: the fleet's count in Redis, with a local fallback |
+//! | `source/` | where plugins come from: `oci://` registries (pull, digests, cache, tag watch), trusted keys and signatures on every source |
 //! | `reload.rs` | live reload of the config: providers, tenants, secrets, limits at once; [`ReloadReport`] |
-//! | `swap.rs` | hot swap: install, roll back, remove a plugin at runtime; [`SwapReport`] |
+//! | `swap.rs` | hot swap: install (signature first), roll back, remove a plugin at runtime; new digests of watched tags; [`SwapReport`] |
 //! | `registry.rs` | every loaded plugin's current and previous version |
 //! | `handle.rs` | sealed, stateless ingest handles |
 //! | `tenants.rs` | API clients, their grants and authentication |
@@ -139,6 +140,7 @@ impl Gateway {
 
     /// [`Gateway::from_config`] with another clock (tests drive the breaker's time).
     pub async fn with_clock(config: Config, clock: SharedClock) -> Result<Self, ConfigError> {
+        config.warn_inline_secrets();
         let runtime = Arc::new(Runtime::new(config.runtime.clone()).map_err(ConfigError::Runtime)?);
         let handles = handle_key(&config)?;
         let cache = match &config.runtime.cache_dir {

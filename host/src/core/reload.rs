@@ -58,6 +58,7 @@ impl Gateway {
     /// settings need a restart (reported, kept).
     pub async fn reload(&self, config: Config) -> Result<ReloadReport, ConfigError> {
         config.validate()?;
+        config.warn_inline_secrets();
         let _serial = self.swap_lock.lock().await;
         let before = self.live();
         let (loaded, pulled) = self.load_missing_plugins(&config).await?;
