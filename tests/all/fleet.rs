@@ -415,7 +415,11 @@ impl Load {
 ///   match its digest → refused by all three (counted, logged), the old version serves;
 /// - rollback by re-tagging the old manifest → all three serve it again;
 /// - a replica restarted while the registry is stopped serves its cached digest.
+///
+/// Three gateway processes compiling at once load the machine and the convergence bound is
+/// a time: scripts/test runs it alone (with the soak and the quota bursts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing-sensitive and heavy: scripts/test runs it alone"]
 async fn three_replicas_follow_a_signed_tag_and_refuse_what_is_not_trusted() {
     const REPO: &str = "ingest/tencent-trtc";
     const POLL_MS: u64 = 1000;
