@@ -1039,7 +1039,11 @@ fn a_plugin_log_line_cannot_forge_a_gateway_line() {
 /// threads. Through the real binary; the figures against the targets (health p99 ≤ 50 ms,
 /// the other tenant's p99 ≤ 2× unloaded) are `scripts/bench`'s, this asserts only that both
 /// are answered well inside a second (it was 1.6 s for /healthz with 32 such calls).
+///
+/// The bound is a time, and the parallel suite's compiles can take the machine's two cores
+/// for longer than that (seen once: 988 ms): scripts/test runs it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing-sensitive: scripts/test runs it alone"]
 async fn looping_plugins_of_one_tenant_stall_neither_the_front_nor_another_tenant() {
     const KEY_A: &str = "tenant-a-loops-0123456789abcdef";
     const KEY_B: &str = "tenant-b-honest-fedcba98765432";
