@@ -518,9 +518,29 @@ async fn two_replicas_take_their_turns_from_one_redis() {
         test_redis_url(),
         health.text
     );
-    let first = call(&a, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
-    assert_eq!(first.status, 201, "{}", first.text);
-    let second = call(&b, "POST", "/v1/ingests", Some(pull_in("trtc", "2"))).await;
+    // The next shared turn is 1.1 s after a's: b is refused unless the machine took that
+    // long between the two (then both were right, and the pair is tried again).
+    let mut sent = 0;
+    let second = loop {
+        assert!(
+            sent < 6,
+            "b was admitted every time within its turn's spacing"
+        );
+        let t0 = std::time::Instant::now();
+        let first = call(&a, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
+        assert_eq!(first.status, 201, "{}", first.text);
+        let second = call(&b, "POST", "/v1/ingests", Some(pull_in("trtc", "2"))).await;
+        sent += 1 + usize::from(second.status == 201);
+        if second.status != 201 {
+            break second;
+        }
+        assert!(
+            t0.elapsed() >= Duration::from_millis(1000),
+            "b had a turn {:?} after a's: not from the shared count",
+            t0.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    };
     assert_eq!(second.status, 429, "{}", second.text);
     assert!(
         second.text.contains("[providers.quota] start"),
@@ -528,7 +548,11 @@ async fn two_replicas_take_their_turns_from_one_redis() {
         second.text
     );
     assert!(second.headers.contains_key("retry-after"));
-    assert_eq!(sim.requests().len(), 1);
+    assert_eq!(
+        sim.requests().len(),
+        sent,
+        "the refused start never reached the vendor"
+    );
     // Alone (no store), the second replica would have had a turn of its own.
     let alone = gateway(&trtc_provider(
         "trtc",
