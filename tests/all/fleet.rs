@@ -253,6 +253,18 @@ fn push(file: &Path, reference: &str, key: Option<&Path>) -> String {
     digest
 }
 
+/// The TRTC provider `trtc` (quotas off) pointed at `sim`, its plugin taken from `plugin`
+/// (an `oci://` reference or a file) instead of the built one.
+fn trtc_provider_from(plugin: &str, sim: &str) -> String {
+    let provider = trtc_provider("trtc", sim, QUOTA_OFF);
+    let built = format!(
+        "plugin = \"{}\"",
+        ingest_sim::artifacts::plugin("tencent-trtc")
+    );
+    assert!(provider.contains(&built), "{provider}");
+    provider.replace(&built, &format!("plugin = \"{plugin}\""))
+}
+
 /// Writes `bytes` to `DIR/NAME.wasm` and answers its path.
 fn component_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(format!("{name}.wasm"));
@@ -271,13 +283,7 @@ fn replica_config(
     poll_ms: u64,
 ) -> PathBuf {
     std::fs::create_dir_all(dir).expect("replica dir");
-    let mut provider = trtc_provider("trtc", sim, QUOTA_OFF);
-    let plugin_line = format!(
-        "plugin = \"{}\"",
-        ingest_sim::artifacts::plugin("tencent-trtc")
-    );
-    assert!(provider.contains(&plugin_line), "{provider}");
-    provider = provider.replace(&plugin_line, &format!("plugin = \"{reference}\""));
+    let provider = trtc_provider_from(reference, sim);
     let text = format!(
         r#"[gateway]
 listen = "127.0.0.1:0"
@@ -347,13 +353,16 @@ async fn holds(addrs: &[SocketAddr], component: &str, hold: Duration) {
     }
 }
 
-/// The sum of the samples of `metric` whose line contains every one of `labels`.
-fn metric(text: &str, metric: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(metric))
-        .filter(|l| labels.iter().all(|w| l.contains(w)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+/// How many plugin versions `addr` refused (`ingest_plugin_swaps_total{action="refused"}`
+/// of `tencent-trtc`), and its whole scrape for messages.
+async fn refused_versions(addr: SocketAddr) -> (u64, String) {
+    let metrics = http(addr, "GET", "/metrics", None).await.text;
+    let refused = sample(
+        &metrics,
+        "ingest_plugin_swaps_total",
+        &["plugin=\"tencent-trtc\"", "action=\"refused\""],
+    );
+    (refused, metrics)
 }
 
 /// Starts sent to the replicas in turn, one every 20 ms, until stopped: (sent, failed, the
@@ -509,14 +518,9 @@ async fn three_replicas_follow_a_signed_tag_and_refuse_what_is_not_trusted() {
     registry.retag(REPO, &v5_manifest, "live").await;
     holds(&addrs, &v2_digest, Duration::from_millis(3 * POLL_MS)).await;
     for addr in &addrs {
-        let metrics = http(*addr, "GET", "/metrics", None).await.text;
-        let refused = metric(
-            &metrics,
-            "ingest_plugin_swaps_total",
-            &["plugin=\"tencent-trtc\"", "action=\"refused\""],
-        );
+        let (refused, metrics) = refused_versions(*addr).await;
         assert!(
-            refused >= 3.0,
+            refused >= 3,
             "replica {addr} counted {refused} refusals:\n{metrics}"
         );
     }
@@ -536,14 +540,9 @@ async fn three_replicas_follow_a_signed_tag_and_refuse_what_is_not_trusted() {
     push(&misfit, &live, Some(&key));
     holds(&addrs, &v1_digest, Duration::from_millis(3 * POLL_MS)).await;
     for addr in &addrs {
-        let metrics = http(*addr, "GET", "/metrics", None).await.text;
-        let refused = metric(
-            &metrics,
-            "ingest_plugin_swaps_total",
-            &["plugin=\"tencent-trtc\"", "action=\"refused\""],
-        );
+        let (refused, metrics) = refused_versions(*addr).await;
         assert_eq!(
-            refused, 4.0,
+            refused, 4,
             "replica {addr}: three refused sources and one refused bind, each counted once:\n{metrics}"
         );
     }
@@ -588,12 +587,7 @@ async fn signed_file_gateway(
     trusted: &Path,
     sim: &str,
 ) -> ingest_gateway::Gateway {
-    let mut provider = trtc_provider("trtc", sim, QUOTA_OFF);
-    let plugin_line = format!(
-        "plugin = \"{}\"",
-        ingest_sim::artifacts::plugin("tencent-trtc")
-    );
-    provider = provider.replace(&plugin_line, &format!("plugin = \"{}\"", file.display()));
+    let provider = trtc_provider_from(&file.display().to_string(), sim);
     gateway(&format!(
         "[plugins]\ntrusted_keys = [\"{}\"]\ncache_dir = \"{}\"\n{provider}",
         trusted.display(),
@@ -619,10 +613,7 @@ async fn detached_signatures_guard_files_and_uploads() {
     let config = ingest_gateway::Config::parse(&format!(
         "[plugins]\ntrusted_keys = [\"{}\"]\n{}\n[events]\nstore = \"sqlite::memory:\"\n",
         public.display(),
-        trtc_provider("trtc", &sim.base_url(), QUOTA_OFF).replace(
-            &ingest_sim::artifacts::plugin("tencent-trtc"),
-            &v1.display().to_string()
-        )
+        trtc_provider_from(&v1.display().to_string(), &sim.base_url())
     ))
     .expect("config");
     let err = ingest_gateway::Gateway::from_config(config)
@@ -761,13 +752,7 @@ async fn a_reload_to_another_tag_pulls_it() {
     push(&a, &registry.reference(REPO, "a"), None);
     let b_manifest = push(&b, &registry.reference(REPO, "b"), None);
     let toml = |tag: &str| {
-        let provider = trtc_provider("trtc", &sim.base_url(), QUOTA_OFF).replace(
-            &format!(
-                "plugin = \"{}\"",
-                ingest_sim::artifacts::plugin("tencent-trtc")
-            ),
-            &format!("plugin = \"{}\"", registry.reference(REPO, tag)),
-        );
+        let provider = trtc_provider_from(&registry.reference(REPO, tag), &sim.base_url());
         with_memory_events(&format!(
             "[gateway]\nauth = \"off\"\n[plugins]\ninsecure_registries = [\"{}\"]\ncache_dir = \"{}\"\n{provider}",
             registry.addr,

@@ -39,17 +39,6 @@ fn most_in_one_second(mut times: Vec<std::time::Instant>) -> usize {
     most
 }
 
-/// The value of the sample of `metric` whose labels include every one of `labels`.
-fn sample(metrics: &str, metric: &str, labels: &[&str]) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{metric}{{")))
-        .filter(|l| labels.iter().all(|want| l.contains(want)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
-}
-
 /// A burst of 100 starts to a provider at Tencent's documented 20 starts/s (the default:
 /// no `[providers.quota]` in the config): the simulator never sees more than 20 in any
 /// second, every call is either started (201, and the simulator has it) or refused with 429

@@ -410,6 +410,18 @@ pub fn run_cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (String, String, bool) 
     )
 }
 
+/// The sum of the samples of `metric` (a Prometheus text scrape) whose labels include every
+/// one of `labels`.
+pub fn sample(metrics: &str, metric: &str, labels: &[&str]) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
 /// `toml` with an in-memory event store unless it configures `[events]` itself.
 pub fn with_memory_events(toml: &str) -> String {
     if toml.contains("[events]") {

@@ -21,7 +21,7 @@ pub mod signature;
 use oci::{OciCache, OciRef, PullError, Pulled, Registry};
 use signature::TrustedKeys;
 
-use crate::config::{Config, PluginsConfig, RuntimeConfig};
+use crate::config::{Config, PluginsConfig};
 use crate::error::ConfigError;
 
 /// Where a serving plugin version came from.
@@ -128,27 +128,6 @@ impl PluginSources {
             .get_or_init(|| Registry::new(&self.insecure, self.auth.clone()))
             .as_ref()
             .map_err(Clone::clone)
-    }
-
-    /// Sources for one-shot tools and tests: no keys, no registry.
-    pub fn unsigned(runtime: &RuntimeConfig) -> Self {
-        Self {
-            keys: TrustedKeys::default(),
-            registry: std::sync::OnceLock::new(),
-            insecure: Vec::new(),
-            auth: BTreeMap::new(),
-            cache: OciCache::new(&PluginsConfig::default().cache_dir(runtime)),
-            poll_interval: PluginsConfig::default().poll_interval(),
-            origins: Mutex::new(BTreeMap::new()),
-            watched: tokio::sync::Mutex::new(BTreeMap::new()),
-            pending: Mutex::new(BTreeMap::new()),
-            references: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// The trusted keys.
-    pub fn keys(&self) -> &TrustedKeys {
-        &self.keys
     }
 
     /// How often watched tags are looked at.

@@ -417,27 +417,24 @@ impl Registry {
         if let Some(sign) = sign {
             let body = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
             let digest = format!("sha256:{}", sha256_hex(&body));
-            let payload = simplesigning_payload(r, &digest);
-            self.push_signature(r, &digest, &payload, &sign(&payload)?)
-                .await?;
+            self.push_signature(r, &digest, sign).await?;
         }
         self.push_manifest(r, &r.reference, &manifest).await
     }
 
-    /// Publishes a cosign signature of `digest`: `signature` over `payload` (made by
-    /// [`simplesigning_payload`]), at tag `sha256-<hex>.sig`.
+    /// Publishes a cosign signature of `digest`: `sign` over its simple-signing payload
+    /// ([`simplesigning_payload`]), at tag `sha256-<hex>.sig`.
     pub async fn push_signature(
         &self,
         r: &OciRef,
         digest: &str,
-        payload: &[u8],
-        signature: &str,
+        sign: &Signer<'_>,
     ) -> Result<(), String> {
-        let annotations =
-            BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), signature.to_string())]);
-        let layer = descriptor(SIMPLESIGNING_MEDIA_TYPE, payload, Some(annotations));
+        let payload = simplesigning_payload(r, digest);
+        let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), sign(&payload)?)]);
+        let layer = descriptor(SIMPLESIGNING_MEDIA_TYPE, &payload, Some(annotations));
         let manifest = self
-            .push_artifact(r, IMAGE_CONFIG_MEDIA_TYPE, b"{}".to_vec(), payload, layer)
+            .push_artifact(r, IMAGE_CONFIG_MEDIA_TYPE, b"{}".to_vec(), &payload, layer)
             .await?;
         self.push_manifest(r, &r.with_tag(signature_tag(digest)), &manifest)
             .await

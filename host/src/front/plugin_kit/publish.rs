@@ -112,22 +112,16 @@ pub async fn sign_reference(
         .resolve(&r)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    push_signature(&registry, &r, &digest, &key).await?;
+    registry
+        .push_signature(&r, &digest, &signer(&key))
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok((digest, key.id))
 }
 
-async fn push_signature(
-    registry: &Registry,
-    r: &OciRef,
-    digest: &str,
-    key: &SigningKey,
-) -> anyhow::Result<()> {
-    let payload = oci::simplesigning_payload(r, digest);
-    let sig = key.sign(&payload).map_err(anyhow::Error::msg)?;
-    registry
-        .push_signature(r, digest, &payload, &signature::encode_signature(&sig))
-        .await
-        .map_err(anyhow::Error::msg)
+/// Signs a cosign payload with `key`: the base64 signature.
+fn signer(key: &SigningKey) -> impl Fn(&[u8]) -> Result<String, String> + Sync + '_ {
+    |payload| key.sign(payload).map(|s| signature::encode_signature(&s))
 }
 
 /// `plugin push FILE oci://…:TAG [--key KEY]`: publishes the component (after checking it
@@ -153,15 +147,9 @@ pub async fn push(
         "push to a tag (oci://REGISTRY/REPOSITORY:TAG); a digest is what the push produces"
     );
     let registry = registry_for(&r, access)?;
-    let sign = |payload: &[u8]| {
-        key.as_ref()
-            .ok_or_else(String::new)?
-            .sign(payload)
-            .map(|s| signature::encode_signature(&s))
-    };
-    let signer: Option<&oci::Signer<'_>> = key.is_some().then_some(&sign);
+    let sign = key.as_ref().map(signer);
     registry
-        .push(&r, &bytes, signer)
+        .push(&r, &bytes, sign.as_ref().map(|s| s as &oci::Signer<'_>))
         .await
         .map_err(anyhow::Error::msg)
 }
