@@ -7,9 +7,19 @@
 //! returns through its egress policy.
 //!
 //! The core is [`Gateway`]: build it from a [`Config`], then either serve HTTP with
-//! [`serve`], serve Envoy's external processing filter with [`serve_extproc`], answer
+//! [`serve`], serve Envoy's external processing filter with `serve_extproc`, answer
 //! requests from your own server with [`handle`], or use the typed operations
 //! ([`Gateway::start`], [`Gateway::status`], [`Gateway::stop`]).
+//!
+//! # Features
+//!
+//! | feature | what it adds | brings in |
+//! |---|---|---|
+//! | `envoy` (default) | `serve_extproc`: Envoy's external processing gRPC service | tonic, prost, envoy-types |
+//! | `cli` (default; implies `envoy`) | the `ingest-gateway` binary, `cli_main` and the plugin authors' kit | clap, tracing-subscriber, jemalloc |
+//!
+//! An embedder that calls [`handle`] or the typed operations depends on the crate with
+//! `default-features = false` (as `examples/embed` does).
 //!
 //! # Embedding
 //!
@@ -63,8 +73,8 @@ mod front;
 mod sandbox;
 mod text;
 
+pub use crate::capability::call_log::RecordedRequest;
 pub use crate::capability::egress::{CannedResponse, EgressMode};
-pub use crate::capability::record::RecordedRequest;
 pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use crate::config::{Config, RuntimeConfig};
 pub use crate::contract::types;
@@ -78,7 +88,9 @@ pub use crate::error::{
 pub use crate::front::admin::{AdminToken, handle_admin};
 pub use crate::front::api::{ROUTES, handle, stream_route};
 pub use crate::front::body::StartBody;
+#[cfg(feature = "cli")]
 pub use crate::front::cli::main as cli_main;
+#[cfg(feature = "envoy")]
 pub use crate::front::extproc::serve as serve_extproc;
 pub use crate::front::http::serve;
 pub use crate::sandbox::{CallReport, Operation, Outcome, PluginVersion, Runtime, Tier};
@@ -93,8 +105,11 @@ pub mod internals {
     pub use crate::core::quota::time_turns as time_quota_turns;
     pub use crate::front::admin::start as start_admin;
     pub use crate::front::http::serve_with;
+    #[cfg(feature = "cli")]
     pub use crate::front::plugin_kit::case::{self, Case, Defaults};
+    #[cfg(feature = "cli")]
     pub use crate::front::plugin_kit::runner;
+    #[cfg(feature = "cli")]
     pub use crate::front::plugin_kit::{PluginCommand, run as run_plugin_command};
     pub use crate::front::watch::watch_plugin_dir;
     pub use crate::sandbox::CallShape;

@@ -435,32 +435,15 @@ async fn dry_run_output_is_identical_twice() {
         .to_string(),
     )
     .expect("respond");
-    let run = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
-            .args(["call", "--config"])
-            .arg(&config)
-            .args(["--provider", "ag", "start", "--input"])
-            .arg(&input)
-            .args([
-                "--now",
-                "1700000000",
-                "--nonce",
-                "n0nce",
-                "--dry-run",
-                "--respond",
-            ])
-            .arg(&respond)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let (first, second) = (run(), run());
-    assert_eq!(first, second, "dry-run output differs between runs");
+    let run = dry_run_twice(&dry_run_args(
+        &config,
+        "ag",
+        "start",
+        &input,
+        Some(&respond),
+    ));
+    assert!(run.ok, "{}", run.stderr);
+    let first = run.out;
     no_agora_secrets(sim.config(), &first);
     let out: Value = serde_json::from_str(&first).expect("json");
     let req = &out["requests"][0];

@@ -24,13 +24,9 @@ fn dry_run_is_byte_identical_and_shows_the_wire_request() {
     )
     .expect("respond");
     let args = dry_run_args(&config, "trtc", "start", &input, Some(&respond));
-    let (first, stderr, ok) = run_cli(&args);
-    assert!(ok, "{stderr}");
-    let (second, stderr2, _) = run_cli(&args);
-    assert_eq!(first, second, "dry-run output differs between runs");
-    for text in [&first, &second, &stderr, &stderr2] {
-        assert_no_secrets("dry-run output", text);
-    }
+    let run = dry_run_twice(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let first = run.out;
 
     let out: serde_json::Value = serde_json::from_str(&first).expect("json");
     let req = &out["requests"][0];

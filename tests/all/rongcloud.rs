@@ -747,13 +747,9 @@ fn dry_run_is_byte_identical_and_signed_as_documented() {
         "--respond",
         respond_s,
     ];
-    let (first, stderr, ok) = run_cli(&args);
-    assert!(ok, "{stderr}");
-    let (second, stderr2, _) = run_cli(&args);
-    assert_eq!(first, second, "dry-run output differs between runs");
-    for text in [&first, &second, &stderr, &stderr2] {
-        assert_no_secrets("dry-run output", text);
-    }
+    let run = dry_run_twice(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let first = run.out;
 
     let out: Value = serde_json::from_str(&first).expect("json");
     let requests = out["requests"].as_array().expect("requests");
@@ -842,12 +838,8 @@ fn dry_run_without_an_answer_shows_the_fail_over() {
     )
     .expect("input");
     let args = dry_run_args(&config, "rc", "stop", &input, None);
-    let (first, stderr, _) = run_cli(&args);
-    let (second, _, _) = run_cli(&args);
-    assert_eq!(first, second);
-    assert_no_secrets("dry-run output", &first);
-    assert_no_secrets("dry-run stderr", &stderr);
-    let out: Value = serde_json::from_str(&first).unwrap_or_else(|_| panic!("{stderr}"));
+    let run = dry_run_twice(&args);
+    let out: Value = serde_json::from_str(&run.out).unwrap_or_else(|_| panic!("{}", run.stderr));
     let requests = out["requests"].as_array().expect("requests");
     assert_eq!(requests.len(), 2, "primary, then backup: {out}");
     assert_eq!(

@@ -410,6 +410,33 @@ pub fn run_cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (String, String, bool) 
     )
 }
 
+/// What [`dry_run_twice`] saw: the first run's stdout, stderr and success.
+pub struct DryRun {
+    /// The output (JSON).
+    pub out: String,
+    /// Its log.
+    pub stderr: String,
+    /// Whether the command succeeded.
+    pub ok: bool,
+}
+
+/// Runs `args` (an `ingest-gateway call … --dry-run`, see [`dry_run_args`]) twice: both runs
+/// must print the same output byte for byte and succeed or fail alike, and no secret value
+/// may appear in either run's output or log.
+pub fn dry_run_twice<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> DryRun {
+    let (out, stderr, ok) = run_cli(args);
+    let (again, stderr2, ok2) = run_cli(args);
+    assert_eq!(out, again, "dry-run output differs between runs\n{stderr}");
+    assert_eq!(
+        ok, ok2,
+        "one run succeeded, the other did not\n{stderr}\n{stderr2}"
+    );
+    for text in [&out, &stderr, &stderr2] {
+        assert_no_secrets("dry-run output", text);
+    }
+    DryRun { out, stderr, ok }
+}
+
 /// The sum of the samples of `metric` (a Prometheus text scrape) whose labels include every
 /// one of `labels`.
 pub fn sample(metrics: &str, metric: &str, labels: &[&str]) -> u64 {

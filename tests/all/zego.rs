@@ -833,13 +833,9 @@ fn dry_run_start(
     )
     .expect("respond");
     let args = dry_run_args(&config, provider, "start", &input, Some(&respond_path));
-    let (first, stderr, ok) = run_cli(&args);
-    assert!(ok, "{stderr}");
-    let (second, stderr2, _) = run_cli(&args);
-    assert_eq!(first, second, "dry-run output differs between runs");
-    for text in [&first, &second, &stderr, &stderr2] {
-        assert_no_secrets("dry-run output", text);
-    }
+    let run = dry_run_twice(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let first = run.out;
     serde_json::from_str(&first).expect("json")
 }
 
@@ -1375,10 +1371,9 @@ fn call_update_dry_run_shows_the_sequence() {
     )
     .expect("respond");
     let args = dry_run_args(&config, "zp", "update", &input, Some(&respond));
-    let (out, err, ok) = run_cli(&args);
-    assert!(ok, "{out}\n{err}");
-    let (again, _, _) = run_cli(&args);
-    assert_eq!(out, again, "dry-run output differs between runs");
+    let run = dry_run_twice(&args);
+    assert!(run.ok, "{}\n{}", run.out, run.stderr);
+    let out = run.out;
     let printed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     let bodies: Vec<serde_json::Value> = printed["requests"]
         .as_array()

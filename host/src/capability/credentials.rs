@@ -12,7 +12,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
 use zeroize::Zeroizing;
 
-use super::record::{SharedCallLog, Substitution};
+use super::call_log::{SharedCallLog, Substitution};
 use super::secret_scan::SecretSet;
 use crate::config::SecretSource;
 use crate::contract::credentials::{CredentialError, HashAlgorithm};
@@ -43,6 +43,13 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Default, Clone)]
 pub struct SecretStore {
     secrets: BTreeMap<String, Secret>,
+}
+
+impl SecretSet {
+    /// Every value of every store: the gateway-wide set.
+    pub(crate) fn of_stores<'a>(stores: impl IntoIterator<Item = &'a SecretStore>) -> Self {
+        Self::new(stores.into_iter().flat_map(SecretStore::values))
+    }
 }
 
 impl SecretStore {
@@ -100,7 +107,7 @@ impl SecretStore {
 #[derive(Clone)]
 pub struct CallCredentials {
     store: Arc<SecretStore>,
-    log: SharedCallLog,
+    call_log: SharedCallLog,
 }
 
 /// Bounds a plugin cannot exceed in one call, so a looping plugin cannot grow host memory.
@@ -116,10 +123,10 @@ const MAX_CALL_PARTS: usize = 4096;
 const MAX_CALL_BYTES: usize = 2 * MAX_INPUT_BYTES;
 
 impl CallCredentials {
-    /// Credentials for one call; placeholders go into the call's `log`, where the egress
-    /// hooks find them.
-    pub fn new(store: Arc<SecretStore>, log: SharedCallLog) -> Self {
-        Self { store, log }
+    /// Credentials for one call; placeholders go into the call's `call_log`, where the egress
+    /// path finds them.
+    pub fn new(store: Arc<SecretStore>, call_log: SharedCallLog) -> Self {
+        Self { store, call_log }
     }
 
     /// Concatenates one input of a call within the call's `budget`: the bytes, and the names
@@ -140,15 +147,15 @@ impl CallCredentials {
         value: Zeroizing<Vec<u8>>,
         label: String,
     ) -> Result<String, CredentialError> {
-        let mut log = self.log.lock();
-        if let Some(existing) = log
+        let mut call_log = self.call_log.lock();
+        if let Some(existing) = call_log
             .substitutions
             .iter()
             .find(|s| s.value.as_slice() == value.as_slice())
         {
             return Ok(existing.token.clone());
         }
-        if log.substitutions.len() >= MAX_PLACEHOLDERS {
+        if call_log.substitutions.len() >= MAX_PLACEHOLDERS {
             return Err(CredentialError::InvalidInput(format!(
                 "more than {MAX_PLACEHOLDERS} placeholders in one call"
             )));
@@ -158,10 +165,10 @@ impl CallCredentials {
         rand::fill(&mut random);
         let token = format!(
             "{TOKEN_PREFIX}{}-{}",
-            log.substitutions.len(),
+            call_log.substitutions.len(),
             hex::encode(random)
         );
-        log.substitutions.push(Substitution {
+        call_log.substitutions.push(Substitution {
             token: token.clone(),
             value,
             label,
@@ -571,24 +578,6 @@ fn digest_bytes(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
 /// How every placeholder token starts (the egress path looks for it before any token).
 pub(crate) const TOKEN_PREFIX: &str = "ingest-secret-";
 
-/// Shortest secret value the host looks for in text (scrubbing, result checks, vendor
-/// responses). Shorter values would match innocent text; secrets in scope are long random
-/// strings. A secret shorter than this is not protected against echoing.
-pub(crate) const MIN_SCRUB_BYTES: usize = 6;
-
-/// Replaces every secret value of `secrets` found in `text`, verbatim or percent-encoded, with
-/// `[redacted]`: a last line of defence for text that came from a plugin or a vendor (log
-/// lines, error messages). `secrets` is the gateway's set: every provider's values.
-pub(crate) fn scrub(secrets: &SecretSet, text: &str) -> String {
-    secrets.redact(text)
-}
-
-/// Whether `text` holds the value of one of `secrets` (of at least [`MIN_SCRUB_BYTES`]),
-/// verbatim or percent-encoded. Used to refuse plugin results that would carry a secret out.
-pub(crate) fn contains_secret(secrets: &SecretSet, text: &str) -> bool {
-    secrets.found_in(text.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,8 +725,8 @@ mod tests {
         let b = c
             .basic_auth_placeholder(&[Part::Secret("id".into())], &[Part::Secret("key".into())])
             .expect("basic");
-        let log = c.log.lock();
-        let sub = log
+        let call_log = c.call_log.lock();
+        let sub = call_log
             .substitutions
             .iter()
             .find(|s| s.token == b)
@@ -830,25 +819,5 @@ mod tests {
                 .expect_err("out of range");
             assert!(matches!(err, CredentialError::InvalidInput(_)), "{err:?}");
         }
-    }
-
-    #[test]
-    fn scrub_removes_values_verbatim_or_percent_encoded() {
-        let secrets = SecretSet::of_stores([&SecretStore::from_values([("key", "secret/value")])]);
-        assert_eq!(
-            scrub(&secrets, "x secret/value y secret%2fvalue z"),
-            "x [redacted] y [redacted] z"
-        );
-    }
-
-    #[test]
-    fn contains_secret_finds_values_of_the_minimum_length() {
-        let store = SecretStore::from_values([("key", "secret-value"), ("short", "abc")]);
-        let secrets = SecretSet::of_stores([&store]);
-        assert!(contains_secret(&secrets, "x secret-value y"));
-        assert!(contains_secret(&secrets, "x secret%2Dvalue y"));
-        assert!(!contains_secret(&secrets, "x secret-valu y"));
-        // Values shorter than MIN_SCRUB_BYTES are not looked for (they would match anything).
-        assert!(!contains_secret(&secrets, "abc"));
     }
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::credentials::{MIN_SCRUB_BYTES, TOKEN_PREFIX};
-use super::record::{RecordedRequest, SharedCallLog, Substitution};
-use super::secret_scan::{Case, Needles, REDACTED, SecretSet};
+use super::call_log::{RecordedRequest, SharedCallLog, Substitution};
+use super::credentials::TOKEN_PREFIX;
+use super::secret_scan::{Case, MIN_SCRUB_BYTES, Needles, REDACTED, SecretSet};
 use super::vendor::{SendFailure, VendorClient};
 use crate::config::{EgressConfig, HostPort, ProviderConfig};
 use crate::contract::types;
@@ -146,14 +146,14 @@ impl EgressMode {
     }
 }
 
-fn deny(log: &SharedCallLog, reason: String) -> String {
+fn deny(call_log: &SharedCallLog, reason: String) -> String {
     tracing::warn!(%reason, "egress refused");
-    log.lock().denials.push(reason.clone());
+    call_log.lock().denials.push(reason.clone());
     reason
 }
 
-fn fail(log: &SharedCallLog, reason: String) -> String {
-    log.lock().failures.push(reason.clone());
+fn fail(call_log: &SharedCallLog, reason: String) -> String {
+    call_log.lock().failures.push(reason.clone());
     reason
 }
 
@@ -204,36 +204,36 @@ fn percent_encode(bytes: &[u8]) -> String {
 /// Sends one vendor request a plugin returned, under the provider's policy, and gives the
 /// plugin's answer: the vendor's response (placeholder values reverted to tokens, any other
 /// value of `secrets` — every provider's — redacted) or why there is none. Every request is
-/// recorded in `log` with placeholders as labels.
+/// recorded in `call_log` with placeholders as labels.
 pub async fn send(
     policy: &EgressPolicy,
     mode: &EgressMode,
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     secrets: &SecretSet,
     request: types::VendorRequest,
 ) -> types::VendorAnswer {
-    let (target, method) = admit(policy, log, &request)?;
+    let (target, method) = admit(policy, call_log, &request)?;
     // Placeholders: real values for the wire, labels for the record.
-    let subs = log.lock().substitutions.clone();
-    let (recorded, headers) = record_and_headers(log, &subs, &method, &request)?;
+    let subs = call_log.lock().substitutions.clone();
+    let (recorded, headers) = record_and_headers(call_log, &subs, &method, &request)?;
     let index = {
-        let mut log = log.lock();
-        log.requests.push(recorded);
-        log.requests.len() - 1
+        let mut call_log = call_log.lock();
+        call_log.requests.push(recorded);
+        call_log.requests.len() - 1
     };
-    if let Some(answer) = dry_run_answer(mode, log, index) {
+    if let Some(answer) = dry_run_answer(mode, call_log, index) {
         return answer;
     }
-    let wire = wire_request(policy, log, &target, method, headers, &subs, request)?;
+    let wire = wire_request(policy, call_log, &target, method, headers, &subs, request)?;
     let sent = std::time::Instant::now();
     match tokio::time::timeout(
         policy.request_timeout,
-        exchange(policy, log, &target, &wire),
+        exchange(policy, call_log, &target, &wire),
     )
     .await
     {
         Ok(Ok((mut head, body))) => {
-            log.lock().latencies.push(sent.elapsed());
+            call_log.lock().latencies.push(sent.elapsed());
             let body = unsubstitute_response(&mut head, body, &subs, secrets);
             Ok(types::VendorResponse {
                 status: head.status.as_u16(),
@@ -247,7 +247,7 @@ pub async fn send(
         }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(T::Timeout(fail(
-            log,
+            call_log,
             format!(
                 "request to {target} took longer than {} ms",
                 policy.request_timeout.as_millis()
@@ -262,12 +262,12 @@ use types::TransportError as T;
 /// allowlist, the body size, the method.
 fn admit(
     policy: &EgressPolicy,
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     request: &types::VendorRequest,
 ) -> Result<(HostPort, http::Method), T> {
-    if log.lock().requests.len() >= MAX_REQUESTS_PER_CALL {
+    if call_log.lock().requests.len() >= MAX_REQUESTS_PER_CALL {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!("more than {MAX_REQUESTS_PER_CALL} vendor requests in one call"),
         )));
     }
@@ -277,7 +277,7 @@ fn admit(
         && !matches!(u.scheme(), "http" | "https")
     {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!(
                 "`{}` is not an http:// or https:// URL (scheme `{}`); the host sends vendor requests over HTTP only",
                 clip_url(&request.url),
@@ -287,7 +287,7 @@ fn admit(
     }
     let Some((u, target)) = parsed.and_then(|u| HostPort::of_parsed(&u).map(|t| (u, t))) else {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!(
                 "`{}` is not an http(s) URL with a host",
                 clip_url(&request.url)
@@ -296,7 +296,7 @@ fn admit(
     };
     if !u.username().is_empty() || u.password().is_some() {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!(
                 "`{}` carries userinfo (`user:password@`); vendor URLs may not (a connection \
                  pool would log it): send credentials in a header instead (HTTP Basic: the \
@@ -308,7 +308,7 @@ fn admit(
     if !policy.allows(&target) {
         let allowed: Vec<String> = policy.allow.iter().map(ToString::to_string).collect();
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!(
                 "{target} is not on provider `{}`'s egress allowlist [{}]; add it to `allow_hosts` if the plugin should reach it",
                 policy.provider,
@@ -318,13 +318,13 @@ fn admit(
     }
     if request.body.len() > MAX_REQUEST_BYTES {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!("request body larger than {MAX_REQUEST_BYTES} bytes"),
         )));
     }
     let Ok(method) = http::Method::from_bytes(request.method.as_bytes()) else {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!("`{}` is not an HTTP method", clip_url(&request.method)),
         )));
     };
@@ -334,7 +334,7 @@ fn admit(
 /// The request as recorded (placeholders as labels) and its headers as sent (placeholders as
 /// values; framing headers left to the host).
 fn record_and_headers(
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     subs: &[Substitution],
     method: &http::Method,
     request: &types::VendorRequest,
@@ -354,7 +354,7 @@ fn record_and_headers(
         recorded.headers.push((name.clone(), labelled(value)));
         let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
             return Err(T::Denied(deny(
-                log,
+                call_log,
                 format!("`{}` is not a valid header name", clip_url(name)),
             )));
         };
@@ -374,7 +374,7 @@ fn record_and_headers(
         let real = substitute(value, subs, |s| utf8(&s.value));
         let Ok(real) = http::HeaderValue::from_str(&real) else {
             return Err(T::Denied(deny(
-                log,
+                call_log,
                 format!("header `{name}` is not a valid value"),
             )));
         };
@@ -382,7 +382,7 @@ fn record_and_headers(
         // `request_bounds` keeps requests far below it).
         if wire_headers.try_append(header, real).is_err() {
             return Err(T::Denied(deny(
-                log,
+                call_log,
                 format!("more headers than the host can send (the limit is {MAX_REQUEST_HEADERS})"),
             )));
         }
@@ -398,7 +398,7 @@ fn record_and_headers(
 /// `None` when live.
 fn dry_run_answer(
     mode: &EgressMode,
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     index: usize,
 ) -> Option<types::VendorAnswer> {
     match mode {
@@ -406,14 +406,14 @@ fn dry_run_answer(
         EgressMode::DryRun(canned) => Some(match canned {
             Some(c) => Ok(canned_response(c)),
             None => Err(T::NotSent(fail(
-                log,
+                call_log,
                 "dry run: request recorded, not sent (no --respond given)".to_string(),
             ))),
         }),
         EgressMode::DryRunSequence(canned) => Some(match canned.get(index) {
             Some(c) => Ok(canned_response(c)),
             None => Err(T::NotSent(fail(
-                log,
+                call_log,
                 format!(
                     "dry run: request {} recorded, not sent (only {} canned responses)",
                     index + 1,
@@ -447,7 +447,7 @@ impl Wire<'_> {
 
 fn wire_request<'a>(
     policy: &'a EgressPolicy,
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     target: &HostPort,
     method: http::Method,
     mut headers: http::HeaderMap,
@@ -462,13 +462,13 @@ fn wire_request<'a>(
     };
     let Ok(uri) = real_url.parse::<http::Uri>() else {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             "the URL is invalid after substitution".to_string(),
         )));
     };
     let Some(client) = policy.client.as_ref() else {
         return Err(T::Denied(deny(
-            log,
+            call_log,
             format!(
                 "provider `{}` has no vendor client (describe and checks make no requests)",
                 policy.provider
@@ -476,7 +476,7 @@ fn wire_request<'a>(
         )));
     };
     if let Some(reason) = client.check_literal(&target.host) {
-        return Err(T::Denied(deny(log, reason)));
+        return Err(T::Denied(deny(call_log, reason)));
     }
     if !body.is_empty()
         || method == http::Method::POST
@@ -502,7 +502,7 @@ fn wire_request<'a>(
 /// exchange is repeated once, and only when the plugin marked the request idempotent.
 async fn exchange(
     policy: &EgressPolicy,
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     target: &HostPort,
     wire: &Wire<'_>,
 ) -> Result<(http::response::Parts, Bytes), T> {
@@ -510,14 +510,14 @@ async fn exchange(
     loop {
         attempt += 1;
         let failure = match wire.client.send(wire.request()).await {
-            Ok(response) => return read_body(policy, log, target, response).await,
+            Ok(response) => return read_body(policy, call_log, target, response).await,
             Err(failure) => failure,
         };
         match failure {
-            SendFailure::Refused(reason) => return Err(T::Denied(deny(log, reason))),
+            SendFailure::Refused(reason) => return Err(T::Denied(deny(call_log, reason))),
             SendFailure::ConnectTimeout(reason) => {
                 return Err(T::Timeout(fail(
-                    log,
+                    call_log,
                     format!(
                         "ConnectionTimeout: no connection to {target} within {} ms ({reason})",
                         policy.connect_timeout.as_millis()
@@ -533,7 +533,7 @@ async fn exchange(
                     continue;
                 }
                 return Err(T::Unreachable(fail(
-                    log,
+                    call_log,
                     format!("request to {target} failed: {reason}"),
                 )));
             }
@@ -543,7 +543,7 @@ async fn exchange(
 
 async fn read_body(
     policy: &EgressPolicy,
-    log: &SharedCallLog,
+    call_log: &SharedCallLog,
     target: &HostPort,
     response: http::Response<hyper::body::Incoming>,
 ) -> Result<(http::response::Parts, Bytes), T> {
@@ -554,14 +554,14 @@ async fn read_body(
     {
         Ok(c) => Ok((head, c.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(T::TooLarge(fail(
-            log,
+            call_log,
             format!(
                 "the response from {target} exceeded {} bytes",
                 policy.max_response_bytes
             ),
         ))),
         Err(e) => Err(T::Unreachable(fail(
-            log,
+            call_log,
             format!("reading the response from {target} failed: {e}"),
         ))),
     }
@@ -721,21 +721,21 @@ mod tests {
     fn a_non_http_scheme_is_denied() {
         let target = HostPort::of_url("ftp://127.0.0.1/x").expect("host and port");
         let policy = EgressPolicy::with("p", vec![target], true, &EgressConfig::default(), None);
-        let log = SharedCallLog::default();
+        let call_log = SharedCallLog::default();
         for url in [
             "ftp://127.0.0.1/x",
             "FTP://127.0.0.1/x",
             "gopher://127.0.0.1:21/",
         ] {
-            match admit(&policy, &log, &request(url)) {
+            match admit(&policy, &call_log, &request(url)) {
                 Err(T::Denied(reason)) => assert!(reason.contains("scheme"), "{url}: {reason}"),
                 other => panic!("{url}: {other:?}"),
             }
         }
-        assert_eq!(log.lock().denials.len(), 3);
+        assert_eq!(call_log.lock().denials.len(), 3);
         let http = HostPort::of_url("HTTP://127.0.0.1:80/x").expect("host and port");
         let policy = EgressPolicy::with("p", vec![http], true, &EgressConfig::default(), None);
-        assert!(admit(&policy, &log, &request("HTTP://127.0.0.1:80/x")).is_ok());
+        assert!(admit(&policy, &call_log, &request("HTTP://127.0.0.1:80/x")).is_ok());
     }
 
     /// Egress itself never panics on a header count past the header map's maximum (the call
@@ -746,8 +746,8 @@ mod tests {
         req.headers = (0..40_000)
             .map(|i| (format!("x-h{i}"), "v".to_string()))
             .collect();
-        let log = SharedCallLog::default();
-        match record_and_headers(&log, &[], &http::Method::GET, &req) {
+        let call_log = SharedCallLog::default();
+        match record_and_headers(&call_log, &[], &http::Method::GET, &req) {
             Err(T::Denied(reason)) => assert!(reason.contains("more headers"), "{reason}"),
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("40,000 headers were accepted"),
@@ -764,9 +764,9 @@ mod tests {
             ("te".into(), "gzip".into()),
             ("x-other".into(), "kept".into()),
         ];
-        let log = SharedCallLog::default();
+        let call_log = SharedCallLog::default();
         let (_, headers) =
-            record_and_headers(&log, &[], &http::Method::GET, &req).expect("valid headers");
+            record_and_headers(&call_log, &[], &http::Method::GET, &req).expect("valid headers");
         let encodings: Vec<_> = headers
             .get_all(http::header::ACCEPT_ENCODING)
             .iter()
@@ -785,8 +785,8 @@ mod tests {
         ]
         .map(|h| HostPort::parse(h).expect("host:port"));
         let policy = EgressPolicy::with("p", allow.to_vec(), false, &EgressConfig::default(), None);
-        let log = SharedCallLog::default();
-        let userinfo = |url: &str| match admit(&policy, &log, &request(url)) {
+        let call_log = SharedCallLog::default();
+        let userinfo = |url: &str| match admit(&policy, &call_log, &request(url)) {
             Err(T::Denied(reason)) => reason.contains("userinfo"),
             _ => false,
         };
@@ -803,7 +803,7 @@ mod tests {
             "https://vendor.example#x@y",
             "http://vendor.example\\@evil.example/",
         ] {
-            assert!(admit(&policy, &log, &request(url)).is_ok(), "{url}");
+            assert!(admit(&policy, &call_log, &request(url)).is_ok(), "{url}");
         }
         assert!(!userinfo("not a url @"));
     }

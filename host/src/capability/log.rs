@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use super::credentials::scrub;
-use super::secret_scan::SecretSet;
+use super::secret_scan::{SecretSet, scrub};
 use crate::contract;
 
 /// Most log lines one call may write; further lines are counted and dropped.

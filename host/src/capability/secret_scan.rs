@@ -25,8 +25,6 @@
 
 use zeroize::Zeroizing;
 
-use super::credentials::{MIN_SCRUB_BYTES, SecretStore};
-
 /// What a secret value found in text becomes where no placeholder token stands for it.
 pub(crate) const REDACTED: &[u8] = b"[redacted]";
 
@@ -54,11 +52,6 @@ impl SecretSet {
             }
         }
         Self { values: kept }
-    }
-
-    /// Every value of every store: the gateway-wide set.
-    pub(crate) fn of_stores<'a>(stores: impl IntoIterator<Item = &'a SecretStore>) -> Self {
-        Self::new(stores.into_iter().flat_map(SecretStore::values))
     }
 
     /// The values, each at least [`MIN_SCRUB_BYTES`] long.
@@ -380,9 +373,28 @@ pub(crate) fn replace_found<'r>(
     out
 }
 
+/// Shortest secret value the host looks for in text (scrubbing, result checks, vendor
+/// responses). Shorter values would match innocent text; secrets in scope are long random
+/// strings. A secret shorter than this is not protected against echoing.
+pub(crate) const MIN_SCRUB_BYTES: usize = 6;
+
+/// Replaces every secret value of `secrets` found in `text`, verbatim or percent-encoded, with
+/// `[redacted]`: a last line of defence for text that came from a plugin or a vendor (log
+/// lines, error messages). `secrets` is the gateway's set: every provider's values.
+pub(crate) fn scrub(secrets: &SecretSet, text: &str) -> String {
+    secrets.redact(text)
+}
+
+/// Whether `text` holds the value of one of `secrets` (of at least [`MIN_SCRUB_BYTES`]),
+/// verbatim or percent-encoded. Used to refuse plugin results that would carry a secret out.
+pub(crate) fn contains_secret(secrets: &SecretSet, text: &str) -> bool {
+    secrets.found_in(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capability::credentials::SecretStore;
 
     const SECRET: &str = "AKID sec/ret+Zq=9";
 
@@ -566,5 +578,25 @@ mod tests {
                 assert_eq!(looked_up[0].end, text.len() - 1, "{text}");
             }
         }
+    }
+
+    #[test]
+    fn scrub_removes_values_verbatim_or_percent_encoded() {
+        let secrets = SecretSet::of_stores([&SecretStore::from_values([("key", "secret/value")])]);
+        assert_eq!(
+            scrub(&secrets, "x secret/value y secret%2fvalue z"),
+            "x [redacted] y [redacted] z"
+        );
+    }
+
+    #[test]
+    fn contains_secret_finds_values_of_the_minimum_length() {
+        let store = SecretStore::from_values([("key", "secret-value"), ("short", "abc")]);
+        let secrets = SecretSet::of_stores([&store]);
+        assert!(contains_secret(&secrets, "x secret-value y"));
+        assert!(contains_secret(&secrets, "x secret%2Dvalue y"));
+        assert!(!contains_secret(&secrets, "x secret-valu y"));
+        // Values shorter than MIN_SCRUB_BYTES are not looked for (they would match anything).
+        assert!(!contains_secret(&secrets, "abc"));
     }
 }

@@ -14,15 +14,47 @@ pub fn direction_name(d: types::Direction) -> &'static str {
     }
 }
 
+/// Every operation and its API spelling: the one name table (logs, metrics, the API, the
+/// kit's cases and the CLI all read it).
+pub const OPERATIONS: [(types::Operation, &str); 5] = [
+    (types::Operation::Start, "start"),
+    (types::Operation::Stop, "stop"),
+    (types::Operation::Status, "status"),
+    (types::Operation::Update, "update"),
+    (types::Operation::ParseCallback, "parse-callback"),
+];
+
 /// The API spelling of an operation.
 pub fn operation_name(o: types::Operation) -> &'static str {
-    match o {
-        types::Operation::Start => "start",
-        types::Operation::Stop => "stop",
-        types::Operation::Status => "status",
-        types::Operation::Update => "update",
-        types::Operation::ParseCallback => "parse-callback",
-    }
+    OPERATIONS
+        .iter()
+        .find(|(op, _)| *op == o)
+        .map_or("describe", |(_, name)| name)
+}
+
+/// The operation an API spelling names (the kit's cases and the CLI read names).
+#[cfg(feature = "cli")]
+pub fn operation_named(name: &str) -> Option<types::Operation> {
+    OPERATIONS
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(op, _)| *op)
+}
+
+/// Reads an operation by its API spelling (`#[serde(deserialize_with = …)]`); an unknown
+/// name is an error listing the known ones.
+#[cfg(feature = "cli")]
+pub fn deserialize_operation<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<types::Operation, D::Error> {
+    let name = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    operation_named(&name).ok_or_else(|| {
+        let known: Vec<&str> = OPERATIONS.iter().map(|(_, n)| *n).collect();
+        serde::de::Error::custom(format!(
+            "unknown operation `{name}`, expected one of {}",
+            known.join(", ")
+        ))
+    })
 }
 
 /// JSON for a session.

@@ -38,6 +38,17 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
 }
 
+/// Declares metrics: each `field = value => "name", "help";` binds `field` to `value` and
+/// registers a handle to it under `name`.
+macro_rules! register {
+    ($registry:ident; $($field:ident = $init:expr => $name:literal, $help:literal;)*) => {
+        $(
+            let $field = $init;
+            $registry.register($name, $help, $field.clone());
+        )*
+    };
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -77,115 +88,46 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let requests = Family::<Labels, Counter>::default();
-        let duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let vendor = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let instantiate = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let faults = Family::<Labels, Counter>::default();
-        let swaps = Family::<Labels, Counter>::default();
-        let versions = Gauge::default();
-        let compiles = Family::<Labels, Counter>::default();
-        let healthy = Family::<Labels, Gauge>::default();
-        let events = Family::<Labels, Counter>::default();
-        let quota = Family::<Labels, Counter>::default();
-        let tenant_limited = Family::<Labels, Counter>::default();
-        let outbox_pending = Gauge::default();
-        let outbox_oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        let outbox_up = Gauge::default();
+        register! {
+            registry;
+            quota_store_up = Gauge::default()
+                => "ingest_quota_store_up", "1 while the shared quota store answers; 0 while this replica limits alone";
+            quota_fallback = Family::<Labels, Counter>::default()
+                => "ingest_quota_fallback", "Quota turns decided by the local fallback limiter while the shared store was away";
+            outbox_pending = Gauge::default()
+                => "ingest_outbox_pending", "Events waiting for webhook delivery, every replica's";
+            outbox_oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default()
+                => "ingest_outbox_oldest_pending_seconds", "Age of the oldest event waiting for webhook delivery";
+            outbox_up = Gauge::default()
+                => "ingest_outbox_store_up", "1 while the event store answers";
+            endpoint_failing = Family::<Labels, Gauge>::default()
+                => "ingest_webhook_endpoint_failing", "1 while the tenant's webhook endpoint is marked failing";
+            requests = Family::<Labels, Counter>::default()
+                => "ingest_requests", "Plugin calls by provider, operation and outcome";
+            duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram)
+                => "ingest_request_duration_seconds", "Plugin call duration, vendor requests included";
+            vendor = Family::new_with_constructor(latency_histogram as fn() -> Histogram)
+                => "ingest_vendor_request_duration_seconds", "Duration of one vendor HTTP exchange";
+            instantiate = Family::new_with_constructor(latency_histogram as fn() -> Histogram)
+                => "ingest_plugin_instantiate_seconds", "Time to create a fresh plugin instance";
+            faults = Family::<Labels, Counter>::default()
+                => "ingest_plugin_faults", "Plugin traps and deadlines by kind";
+            swaps = Family::<Labels, Counter>::default()
+                => "ingest_plugin_swaps", "Plugin installs, rollbacks, removals and refusals";
+            versions = Gauge::default()
+                => "ingest_plugin_versions_loaded", "Plugin versions held (serving and rollback)";
+            compiles = Family::<Labels, Counter>::default()
+                => "ingest_plugin_compiles", "Plugin loads by source: compiled or cache";
+            healthy = Family::<Labels, Gauge>::default()
+                => "ingest_provider_healthy", "1 when the provider is healthy";
+            events = Family::<Labels, Counter>::default()
+                => "ingest_events", "Normalized events by delivery outcome";
+            quota = Family::<Labels, Counter>::default()
+                => "ingest_quota", "Calls at a vendor quota: admitted, delayed or refused";
+            tenant_limited = Family::<Labels, Counter>::default()
+                => "ingest_tenant_limited", "API requests refused by a tenant's own rate or concurrency limit";
+        }
         outbox_up.set(1);
-        let endpoint_failing = Family::<Labels, Gauge>::default();
-        let quota_store_up = Gauge::default();
-        let quota_fallback = Family::<Labels, Counter>::default();
-        registry.register(
-            "ingest_quota_store_up",
-            "1 while the shared quota store answers; 0 while this replica limits alone",
-            quota_store_up.clone(),
-        );
-        registry.register(
-            "ingest_quota_fallback",
-            "Quota turns decided by the local fallback limiter while the shared store was away",
-            quota_fallback.clone(),
-        );
-        registry.register(
-            "ingest_outbox_pending",
-            "Events waiting for webhook delivery, every replica's",
-            outbox_pending.clone(),
-        );
-        registry.register(
-            "ingest_outbox_oldest_pending_seconds",
-            "Age of the oldest event waiting for webhook delivery",
-            outbox_oldest.clone(),
-        );
-        registry.register(
-            "ingest_outbox_store_up",
-            "1 while the event store answers",
-            outbox_up.clone(),
-        );
-        registry.register(
-            "ingest_webhook_endpoint_failing",
-            "1 while the tenant's webhook endpoint is marked failing",
-            endpoint_failing.clone(),
-        );
-        registry.register(
-            "ingest_requests",
-            "Plugin calls by provider, operation and outcome",
-            requests.clone(),
-        );
-        registry.register(
-            "ingest_request_duration_seconds",
-            "Plugin call duration, vendor requests included",
-            duration.clone(),
-        );
-        registry.register(
-            "ingest_vendor_request_duration_seconds",
-            "Duration of one vendor HTTP exchange",
-            vendor.clone(),
-        );
-        registry.register(
-            "ingest_plugin_instantiate_seconds",
-            "Time to create a fresh plugin instance",
-            instantiate.clone(),
-        );
-        registry.register(
-            "ingest_plugin_faults",
-            "Plugin traps and deadlines by kind",
-            faults.clone(),
-        );
-        registry.register(
-            "ingest_plugin_swaps",
-            "Plugin installs, rollbacks, removals and refusals",
-            swaps.clone(),
-        );
-        registry.register(
-            "ingest_plugin_versions_loaded",
-            "Plugin versions held (serving and rollback)",
-            versions.clone(),
-        );
-        registry.register(
-            "ingest_plugin_compiles",
-            "Plugin loads by source: compiled or cache",
-            compiles.clone(),
-        );
-        registry.register(
-            "ingest_provider_healthy",
-            "1 when the provider is healthy",
-            healthy.clone(),
-        );
-        registry.register(
-            "ingest_events",
-            "Normalized events by delivery outcome",
-            events.clone(),
-        );
-        registry.register(
-            "ingest_quota",
-            "Calls at a vendor quota: admitted, delayed or refused",
-            quota.clone(),
-        );
-        registry.register(
-            "ingest_tenant_limited",
-            "API requests refused by a tenant's own rate or concurrency limit",
-            tenant_limited.clone(),
-        );
         Self {
             registry: Mutex::new(registry),
             requests,

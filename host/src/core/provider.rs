@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::breaker::Breaker;
 use super::quota::Quotas;
 use super::quota::shared::SharedStore;
-use crate::capability::config::PluginConfig;
 use crate::capability::credentials::SecretStore;
 use crate::capability::egress::{EgressMode, EgressPolicy};
+use crate::capability::plugin_config::PluginConfig;
 use crate::capability::secret_scan::SecretSet;
 use crate::capability::vendor::{ClientSettings, VendorClient};
 use crate::clock::SharedClock;
@@ -218,43 +218,12 @@ impl Provider {
                 problems,
             });
         }
-        if info.operations.contains(&types::Operation::Update) && !version.has_updater() {
-            // A 0.2.0 component may list the then-reserved case; it keeps serving the rest.
-            tracing::warn!(
-                provider = %pc.id,
-                plugin = %info.name,
-                "the plugin lists operation `update` but its component does not export {}; updates will answer 501 (rebuild it for the adapter-plugin-with-update world)",
-                crate::contract::UPDATER_EXPORT
-            );
-        }
-        if info.name != version.name {
-            tracing::warn!(
-                provider = %pc.id,
-                plugin = %version.name,
-                "plugin installed as `{}` describes itself as `{}`; it is shown as `{}` (with its digest)",
-                version.name,
-                info.name,
-                version.name
-            );
-        }
-        if has_catalog {
-            // A configured secret the plugin does not name is most likely misspelt (and so
-            // missing where the plugin looks); it is not refused, as a config key would be,
-            // because plugins without a catalog cannot name their optional secrets.
-            for name in pc
-                .secrets
-                .keys()
-                .filter(|n| !secrets.iter().any(|s| &s.name == *n))
-            {
-                tracing::warn!(
-                    provider = %pc.id,
-                    plugin = %info.name,
-                    "secret `{name}` is configured but plugin `{}` does not use it (it can use: {}); check its spelling",
-                    info.name,
-                    secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-                );
-            }
-        }
+        warn_of_oddities(
+            pc,
+            &version,
+            &info,
+            has_catalog.then_some(secrets.as_slice()),
+        );
         let allow = allowlist(pc, &info);
         tracing::info!(
             provider = %pc.id,
@@ -270,6 +239,54 @@ impl Provider {
             secrets,
             policy: Arc::new(EgressPolicy::for_provider(pc, allow, self.vendor.clone())),
         })
+    }
+}
+
+/// Warns of what binds but is most likely a mistake: an `update` the component cannot serve,
+/// a plugin installed under another name than it describes itself with, a configured secret
+/// the plugin's secret catalog (when it has one) does not name.
+fn warn_of_oddities(
+    pc: &ProviderConfig,
+    version: &PluginVersion,
+    info: &types::ProviderInfo,
+    catalog: Option<&[SecretSpec]>,
+) {
+    if info.operations.contains(&types::Operation::Update) && !version.has_updater() {
+        // A 0.2.0 component may list the then-reserved case; it keeps serving the rest.
+        tracing::warn!(
+            provider = %pc.id,
+            plugin = %info.name,
+            "the plugin lists operation `update` but its component does not export {}; updates will answer 501 (rebuild it for the adapter-plugin-with-update world)",
+            crate::contract::UPDATER_EXPORT
+        );
+    }
+    if info.name != version.name {
+        tracing::warn!(
+            provider = %pc.id,
+            plugin = %version.name,
+            "plugin installed as `{}` describes itself as `{}`; it is shown as `{}` (with its digest)",
+            version.name,
+            info.name,
+            version.name
+        );
+    }
+    if let Some(secrets) = catalog {
+        // A configured secret the plugin does not name is most likely misspelt (and so
+        // missing where the plugin looks); it is not refused, as a config key would be,
+        // because plugins without a catalog cannot name their optional secrets.
+        for name in pc
+            .secrets
+            .keys()
+            .filter(|n| !secrets.iter().any(|s| &s.name == *n))
+        {
+            tracing::warn!(
+                provider = %pc.id,
+                plugin = %info.name,
+                "secret `{name}` is configured but plugin `{}` does not use it (it can use: {}); check its spelling",
+                info.name,
+                secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
     }
 }
 

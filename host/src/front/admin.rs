@@ -212,7 +212,7 @@ pub async fn start(
             source,
         })?;
     let addr = listener.local_addr().ok();
-    let handler: super::http::Handler = Arc::new(move |req| {
+    let handler: super::response::Handler = Arc::new(move |req| {
         let gateway = gateway.clone();
         let token = token.clone();
         Box::pin(async move { handle_admin(&gateway, req, &token).await })

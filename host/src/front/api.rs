@@ -23,10 +23,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use super::body::{StartBody, UpdateBody};
-use super::http::Body;
 use super::response::{
-    json_response, method_not_allowed, problem_response, problem_with_status, served_response,
-    unauthorized,
+    Body, json_response, method_not_allowed, problem_response, problem_with_status,
+    served_response, unauthorized,
 };
 use crate::config::FailureMode;
 use crate::contract::json::{
@@ -34,6 +33,7 @@ use crate::contract::json::{
 };
 use crate::contract::types;
 use crate::core::metrics::Format as MetricsFormat;
+use crate::core::tenants::TenantPermit;
 use crate::core::{CallOptions, Gateway, ProviderState, Tenant};
 use crate::error::{ApiError, ErrorKind};
 
@@ -143,25 +143,14 @@ async fn route(
         ["healthz"] | ["readyz"] | ["v1", "callbacks", ..]
     );
     // Held until the answer: the tenant's `max_concurrent` counts this request.
-    let mut _permit = None;
-    if !open {
-        match gateway.authenticate(req.headers()) {
-            Ok(tenant) => {
-                if let Some(t) = &tenant {
-                    tracing::Span::current().record("tenant", t.id.as_str());
-                    match t.admit() {
-                        Ok(p) => _permit = Some(p),
-                        Err((limit, e)) => {
-                            gateway.metrics().tenant_limited(&t.id, limit.as_str());
-                            return problem_response(&e);
-                        }
-                    }
-                }
-                options.tenant = tenant;
-            }
-            Err(e) => return unauthorized(&e),
+    let _permit = if open {
+        None
+    } else {
+        match admit(gateway, &req, &mut options) {
+            Ok(permit) => permit,
+            Err(refused) => return refused,
         }
-    }
+    };
     if req.body().len() > gateway.max_body_bytes() {
         return problem_with_status(
             &ApiError::invalid(format!(
@@ -171,10 +160,46 @@ async fn route(
             StatusCode::PAYLOAD_TOO_LARGE,
         );
     }
-    match segments.as_slice() {
+    dispatch(gateway, &req, &segments, options).await
+}
+
+/// The tenant of a request that needs one, admitted under its own limits; its turn (held
+/// until the answer) or the response refusing it.
+fn admit(
+    gateway: &Gateway,
+    req: &Request<Bytes>,
+    options: &mut CallOptions,
+) -> Result<Option<TenantPermit>, Response<Bytes>> {
+    let tenant = gateway
+        .authenticate(req.headers())
+        .map_err(|e| unauthorized(&e))?;
+    let mut permit = None;
+    if let Some(t) = &tenant {
+        tracing::Span::current().record("tenant", t.id.as_str());
+        match t.admit() {
+            Ok(p) => permit = Some(p),
+            Err((limit, e)) => {
+                gateway.metrics().tenant_limited(&t.id, limit.as_str());
+                return Err(problem_response(&e));
+            }
+        }
+    }
+    options.tenant = tenant;
+    Ok(permit)
+}
+
+/// The route of an authenticated request within the body cap.
+async fn dispatch(
+    gateway: &Gateway,
+    req: &Request<Bytes>,
+    segments: &[&str],
+    options: CallOptions,
+) -> Response<Bytes> {
+    let path = req.uri().path();
+    match segments {
         ["healthz" | "readyz" | "metrics"] | ["v1", "providers"] => read_only(
             gateway,
-            &req,
+            req,
             segments[segments.len() - 1],
             options.tenant.as_deref(),
         ),
@@ -202,7 +227,7 @@ async fn route(
         ["v1", "callbacks", provider] | ["v1", "callbacks", provider, _] => {
             let tenant = segments.get(3).copied();
             match *req.method() {
-                Method::POST => callback(gateway, provider, tenant, &req, options).await,
+                Method::POST => callback(gateway, provider, tenant, req, options).await,
                 _ => method_not_allowed("POST"),
             }
         }

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::capability::egress::{CannedResponse, EgressMode};
 use crate::config::Config;
+use crate::contract::types;
 use crate::core::{CallOptions, Gateway};
 use crate::error::ConfigError;
 use crate::sandbox::Operation;
@@ -65,9 +66,9 @@ enum Command {
         /// The provider id.
         #[arg(long)]
         provider: String,
-        /// The operation.
-        #[arg(value_enum)]
-        operation: CallOp,
+        /// The operation: start, stop, status or update.
+        #[arg(value_parser = call_operation_parser())]
+        operation: types::Operation,
         /// Input JSON file, or `-` for stdin. start: the API's start body (`provider` may be
         /// left out); stop/status: `{"session_ref": "…"}`; update: the API's update body
         /// (`stream_url`, `options`) plus `"session_ref"`.
@@ -95,12 +96,15 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum CallOp {
-    Start,
-    Stop,
-    Status,
-    Update,
+/// The operations `call` runs (a callback comes from a vendor, not from this command).
+fn call_operation_parser() -> impl clap::builder::TypedValueParser<Value = types::Operation> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["start", "stop", "status", "update"]).try_map(
+        |name| {
+            crate::contract::json::operation_named(&name)
+                .ok_or_else(|| format!("unknown operation `{name}`"))
+        },
+    )
 }
 
 fn init_logging(format: LogFormat) {
@@ -417,17 +421,14 @@ fn call_mode(dry_run: bool, respond: Option<&Path>) -> anyhow::Result<EgressMode
 }
 
 /// The operation from `--input` (see `plugin_kit::runner::operation_of`).
-fn call_operation(operation: CallOp, provider: &str, input: &[u8]) -> anyhow::Result<Operation> {
-    use crate::front::plugin_kit::case::CaseOperation;
+fn call_operation(
+    operation: types::Operation,
+    provider: &str,
+    input: &[u8],
+) -> anyhow::Result<Operation> {
     let value: serde_json::Value = serde_json::from_slice(input).context("input is not JSON")?;
-    let kind = match operation {
-        CallOp::Start => CaseOperation::Start,
-        CallOp::Stop => CaseOperation::Stop,
-        CallOp::Status => CaseOperation::Status,
-        CallOp::Update => CaseOperation::Update,
-    };
     Ok(crate::front::plugin_kit::runner::operation_of(
-        kind, &value, provider,
+        operation, &value, provider,
     )??)
 }
 

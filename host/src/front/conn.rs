@@ -271,6 +271,7 @@ impl AsyncWrite for ClientIo {
     }
 }
 
+#[cfg(feature = "envoy")]
 impl tonic::transport::server::Connected for ClientIo {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 

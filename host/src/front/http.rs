@@ -1,5 +1,5 @@
 //! The standalone HTTP/1.1 fronts: hyper on tokio, thin adapters over [`api::handle`]
-//! (the API) and [`handle_admin`](super::admin::handle_admin) (the admin API, on its own
+//! (the API) and [`handle_admin`](crate::handle_admin) (the admin API, on its own
 //! listener).
 
 use std::convert::Infallible;
@@ -15,21 +15,9 @@ use tokio::net::TcpListener;
 
 use super::api;
 use super::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch, RequestGuard};
-use super::response::problem_with_status;
+use super::response::{Body, Handler, StreamRoutes, problem_with_status};
 use crate::core::Gateway;
 use crate::error::ApiError;
-
-/// The body type every listener answers with.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
-/// Routes answered with a streaming body before any buffering (`GET /v1/events`): `None`
-/// when the request is not one of them.
-pub type StreamRoutes =
-    Arc<dyn Fn(&http::request::Parts) -> Option<http::Response<Body>> + Send + Sync>;
-
-/// A boxed response future.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send>>;
-/// What a listener does with one buffered request.
-pub type Handler = Arc<dyn Fn(http::Request<Bytes>) -> ResponseFuture + Send + Sync>;
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting and lets
 /// in-flight requests finish. Client connections are limited as `[connections]` says.

@@ -1,5 +1,7 @@
 //! The fronts: every way in to the [`Gateway`](crate::Gateway). Each is a thin adapter over
-//! the core; nothing below this layer imports it.
+//! the core; nothing below this layer imports it. `extproc.rs` is built with the `envoy`
+//! feature, `cli.rs` and `plugin_kit/` with `cli` (both on by default; an embedder turns
+//! them off and links none of tonic, prost, envoy-types, clap or tracing-subscriber).
 //!
 //! | file | what |
 //! |---|---|
@@ -17,10 +19,13 @@
 pub mod admin;
 pub mod api;
 pub mod body;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod conn;
+#[cfg(feature = "envoy")]
 pub mod extproc;
 pub mod http;
+#[cfg(feature = "cli")]
 pub(crate) mod plugin_kit;
 pub mod response;
 pub(crate) mod watch;

@@ -1,10 +1,26 @@
 //! Building responses: JSON, `application/problem+json` (RFC 9457) for every error, and the
 //! headers every front sets the same way.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::error::{ApiError, ErrorKind};
+
+/// The body type every listener answers with.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+/// Routes answered with a streaming body before any buffering (`GET /v1/events`): `None`
+/// when the request is not one of them.
+pub type StreamRoutes =
+    Arc<dyn Fn(&http::request::Parts) -> Option<http::Response<Body>> + Send + Sync>;
+
+/// A boxed response future.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send>>;
+/// What a listener does with one buffered request.
+pub type Handler = Arc<dyn Fn(http::Request<Bytes>) -> ResponseFuture + Send + Sync>;
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body.to_string()));

@@ -8,28 +8,28 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store};
+use wasmtime::Store;
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::held::Held;
 use super::load::{Code, PluginVersion};
-use super::{Runtime, fault, outcome};
-use crate::capability::config::{ConfigView, PluginConfig};
+use super::outcome::{self, Outcome};
+use super::state::{self, CallState, Parts};
+use super::step::{Operation, Step, StepError, run_op};
+use super::{Runtime, fault};
+use crate::capability::call_log::{RecordedRequest, SharedCallLog};
 use crate::capability::context::CallContext;
-use crate::capability::credentials::{CallCredentials, SecretStore, scrub};
+use crate::capability::credentials::{CallCredentials, SecretStore};
 use crate::capability::egress::{self, EgressMode, EgressPolicy};
 use crate::capability::log::{MAX_LOG_LINES_PER_CALL, PluginLog};
-use crate::capability::record::{RecordedRequest, SharedCallLog};
-use crate::capability::secret_scan::SecretSet;
-use crate::contract::{self, types};
+use crate::capability::plugin_config::{ConfigView, PluginConfig};
+use crate::capability::secret_scan::{SecretSet, scrub};
+use crate::contract::types;
 use crate::error::{ApiError, ErrorKind, FaultKind};
 
 /// Plugin stderr kept per call (panic messages), bytes.
 const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
-/// Most resource handles one instance may hold (HTTP requests, streams …).
-const MAX_RESOURCES: usize = 1024;
 
 /// Everything one call needs besides the plugin.
 pub struct CallSetup {
@@ -69,59 +69,6 @@ pub type RequestGate = Arc<
         + Sync,
 >;
 
-/// One operation on the provider interface.
-#[derive(Debug, Clone)]
-pub enum Operation {
-    /// `describe`.
-    Describe,
-    /// `start`.
-    Start(types::StartRequest),
-    /// `stop`.
-    Stop(types::StopRequest),
-    /// `status`.
-    Status(types::StatusRequest),
-    /// `parse-callback`.
-    ParseCallback(types::CallbackRequest),
-    /// `update` (the optional updater interface).
-    Update(types::UpdateRequest),
-}
-
-impl Operation {
-    /// The operation's name, for logs and metrics.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Operation::Describe => "describe",
-            Operation::Start(_) => "start",
-            Operation::Stop(_) => "stop",
-            Operation::Status(_) => "status",
-            Operation::ParseCallback(_) => "parse-callback",
-            Operation::Update(_) => "update",
-        }
-    }
-
-    /// Whether this is an update (its instance needs the updater interface).
-    pub fn is_update(&self) -> bool {
-        matches!(self, Operation::Update(_))
-    }
-}
-
-/// A successful operation's result.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// From `describe` (and the secret catalog, when the component exports one).
-    Described(contract::Description),
-    /// From `start`.
-    Started(types::Session),
-    /// From `stop`.
-    Stopped(types::StopResult),
-    /// From `status`.
-    Status(types::IngestStatus),
-    /// From `parse-callback`.
-    Event(types::IngestEvent),
-    /// From `update`.
-    Updated(types::UpdateResult),
-}
-
 /// What one call did besides its result: its vendor requests, refusals and failures.
 #[derive(Debug, Default)]
 pub struct CallReport {
@@ -139,69 +86,6 @@ pub struct CallReport {
     pub fault: Option<FaultKind>,
     /// Steps the call took (plugin runs; one more than its vendor requests when it finished).
     pub steps: u32,
-}
-
-/// The data of one step's store: WASI's (empty) context and one part per host interface,
-/// each interface implemented on its own part (see `sandbox::linker`).
-pub(crate) struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limits: MemoryCap,
-    pub(crate) credentials: CallCredentials,
-    pub(crate) config: ConfigView,
-    pub(crate) context: CallContext,
-    pub(crate) log: PluginLog,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// The instance's memory cap. Growing past it traps with [`MemoryLimitHit`], which the
-/// fault classifier recognizes by type.
-struct MemoryCap {
-    max: usize,
-}
-
-/// A plugin asked for more linear memory than `runtime.memory_limit_bytes`.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "asked for {desired} bytes of linear memory; the limit is {max} (runtime.memory_limit_bytes)"
-)]
-pub(crate) struct MemoryLimitHit {
-    desired: usize,
-    max: usize,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max {
-            return Err(wasmtime::Error::new(MemoryLimitHit {
-                desired,
-                max: self.max,
-            }));
-        }
-        Ok(maximum.is_none_or(|m| desired <= m))
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(maximum.is_none_or(|m| desired <= m))
-    }
 }
 
 impl Runtime {
@@ -249,11 +133,11 @@ pub(super) struct Call<'a> {
     setup: &'a CallSetup,
     pub(super) op: Arc<Operation>,
     started: Instant,
-    record: SharedCallLog,
+    call_log: SharedCallLog,
     stderr: MemoryOutputPipe,
     credentials: CallCredentials,
     /// The context, log and WASI context between steps (inside the store during one).
-    parts: Option<(CallContext, PluginLog, WasiCtx)>,
+    parts: Option<Parts>,
     pub(super) answers: Vec<types::VendorAnswer>,
     pub(super) instantiate: Option<Duration>,
     pub(super) steps: u32,
@@ -269,7 +153,7 @@ impl<'a> Call<'a> {
         setup: &'a CallSetup,
         op: Operation,
     ) -> Self {
-        let record = SharedCallLog::default();
+        let call_log = SharedCallLog::default();
         Self {
             runtime,
             plugin,
@@ -277,8 +161,8 @@ impl<'a> Call<'a> {
             setup,
             op: Arc::new(op),
             started: Instant::now(),
-            credentials: CallCredentials::new(setup.secrets.clone(), record.clone()),
-            record,
+            credentials: CallCredentials::new(setup.secrets.clone(), call_log.clone()),
+            call_log,
             stderr: MemoryOutputPipe::new(STDERR_CAPTURE_BYTES),
             parts: None,
             answers: Vec::new(),
@@ -314,13 +198,13 @@ impl<'a> Call<'a> {
                     self.fault = Some(kind);
                     return Err(e);
                 }
-                Ok(Step::Done(_)) if !self.record.lock().denials.is_empty() => {
+                Ok(Step::Done(_)) if !self.call_log.lock().denials.is_empty() => {
                     // Whatever the plugin answers after a refusal (a result, or an error of
                     // another kind), the call reports the refusal: it never turns into a
                     // success, nor hides that the plugin tried to reach what it may not.
-                    let record = self.record.lock();
+                    let call_log = self.call_log.lock();
                     return Err(fault::denied(
-                        record.denials.last().map_or("", String::as_str),
+                        call_log.denials.last().map_or("", String::as_str),
                     ));
                 }
                 Ok(Step::Done(Ok(outcome))) => {
@@ -330,7 +214,7 @@ impl<'a> Call<'a> {
                 Ok(Step::Done(Err(provider_error))) => {
                     return Err(fault::from_provider_error(
                         provider_error,
-                        &self.record.lock(),
+                        &self.call_log.lock(),
                     ));
                 }
                 Ok(Step::Send(_)) if self.answers.len() > egress::MAX_REQUESTS_PER_CALL => {
@@ -358,7 +242,7 @@ impl<'a> Call<'a> {
                         gate(self.answers.is_empty(), left).await?;
                     }
                     let answer =
-                        send(self.setup, &self.record, deadline, deadline_ms, request).await;
+                        send(self.setup, &self.call_log, deadline, deadline_ms, request).await;
                     self.answers.push(answer);
                 }
             }
@@ -415,69 +299,52 @@ impl<'a> Call<'a> {
         step.map_err(StepError::Trap)
     }
 
-    /// A store for one step: the call's host-side state, the memory cap, the step's budget.
-    pub(super) fn new_store(&mut self) -> Store<CallState> {
-        let setup = self.setup;
-        let (mut context, log, wasi) = self.parts.take().unwrap_or_else(|| {
-            (
-                CallContext::new(setup.now_ms, setup.nonce.clone(), setup.request_id.clone()),
-                PluginLog::new(
-                    setup.all_secrets.clone(),
-                    setup.provider.clone(),
-                    self.plugin.name.clone(),
-                    setup.request_id.clone(),
-                ),
-                // Built once per call (a WASI context seeds two random generators).
-                WasiCtx::builder().stderr(self.stderr.clone()).build(),
-            )
-        });
-        context.restart();
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_RESOURCES);
-        let state = CallState {
-            wasi,
-            table,
-            limits: MemoryCap {
-                max: usize::try_from(self.runtime.limits.memory_limit_bytes).unwrap_or(usize::MAX),
-            },
-            credentials: self.credentials.clone(),
-            config: ConfigView(setup.config.clone()),
-            context,
-            log,
-        };
-        let mut store = Store::new(&self.code.engine, state);
-        store.limiter(|s| &mut s.limits);
-        // At each epoch tick a running step adds the time since it last got its thread (host
-        // calls included) to what it has run, is interrupted past its budget (the same trap as
-        // a plain deadline), and otherwise yields its thread so steps waiting for one take
-        // turns. Time spent waiting for the thread again is not counted.
-        let budget = Duration::from_millis(self.runtime.step_budget_ms());
-        let started = Instant::now();
-        let resumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut ran = Duration::ZERO;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            let since = Duration::from_nanos(resumed.load(std::sync::atomic::Ordering::Relaxed));
-            ran += started.elapsed().saturating_sub(since);
-            if ran >= budget {
-                return Ok(wasmtime::UpdateDeadline::Interrupt);
+    /// A step of [`CallShape::HeldAcrossSteps`](super::CallShape): the first instantiates
+    /// and keeps the instance, every step re-arms its CPU budget.
+    async fn step_held(&mut self) -> Result<Step, StepError> {
+        let held = match self.held.take() {
+            Some(h) => h,
+            None => {
+                let slot = self.runtime.slot().await?;
+                let store = self.new_store();
+                let (held, took) = Held::instantiate(store, &self.code.pre, slot).await?;
+                self.instantiate.get_or_insert(took);
+                held
             }
-            let resumed = resumed.clone();
-            Ok(wasmtime::UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(async move {
-                    tokio::task::yield_now().await;
-                    let at = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    resumed.store(at, std::sync::atomic::Ordering::Relaxed);
-                }),
-            ))
+        };
+        self.steps += 1;
+        let held = self.held.insert(held);
+        held.step(&self.code.pre, &self.op, &self.answers).await
+    }
+
+    /// A store for one step: the call's host-side state, the memory cap, the step's budget.
+    fn new_store(&mut self) -> Store<CallState> {
+        let setup = self.setup;
+        let mut parts = self.parts.take().unwrap_or_else(|| Parts {
+            context: CallContext::new(setup.now_ms, setup.nonce.clone(), setup.request_id.clone()),
+            log: PluginLog::new(
+                setup.all_secrets.clone(),
+                setup.provider.clone(),
+                self.plugin.name.clone(),
+                setup.request_id.clone(),
+            ),
+            // Built once per call (a WASI context seeds two random generators).
+            wasi: WasiCtx::builder().stderr(self.stderr.clone()).build(),
         });
-        store
+        parts.context.restart();
+        let state = CallState::new(
+            parts,
+            self.credentials.clone(),
+            ConfigView(setup.config.clone()),
+            usize::try_from(self.runtime.limits.memory_limit_bytes).unwrap_or(usize::MAX),
+        );
+        let budget = Duration::from_millis(self.runtime.step_budget_ms());
+        state::store(&self.code.engine, state, budget)
     }
 
     /// Takes the host-side state back from a finished step's store.
-    pub(super) fn take_back(&mut self, state: CallState) {
-        self.parts = Some((state.context, state.log, state.wasi));
+    fn take_back(&mut self, state: CallState) {
+        self.parts = Some(state.into_parts());
     }
 
     /// The result, scrubbed and attributed, and the report of what the call did.
@@ -486,7 +353,7 @@ impl<'a> Call<'a> {
         result: Result<Outcome, ApiError>,
     ) -> (Result<Outcome, ApiError>, CallReport) {
         if let Some(h) = self.held.take() {
-            self.take_back(h.store.into_data());
+            self.take_back(h.into_state());
         }
         let (provider, secrets) = (&self.setup.provider, &self.setup.all_secrets);
         let result = result.map_err(|e| fault::scrub_error(e.with_provider(provider), secrets));
@@ -501,18 +368,18 @@ impl<'a> Call<'a> {
         let (lines, dropped) = self
             .parts
             .take()
-            .map(|(_, log, _)| (log.lines, log.dropped))
+            .map(|parts| (parts.log.lines, parts.log.dropped))
             .unwrap_or_default();
         if dropped > 0 {
             tracing::warn!(%provider, %plugin, dropped, "plugin log lines dropped (limit {MAX_LOG_LINES_PER_CALL} per call)");
         }
-        let mut record = self.record.lock();
+        let mut call_log = self.call_log.lock();
         let report = CallReport {
-            requests: std::mem::take(&mut record.requests),
+            requests: std::mem::take(&mut call_log.requests),
             plugin_logs: lines,
             elapsed: self.started.elapsed(),
             instantiate: self.instantiate,
-            vendor_latencies: std::mem::take(&mut record.latencies),
+            vendor_latencies: std::mem::take(&mut call_log.latencies),
             fault: self.fault,
             steps: self.steps,
         };
@@ -526,7 +393,7 @@ impl<'a> Call<'a> {
 /// exchange.)
 async fn send(
     setup: &CallSetup,
-    record: &SharedCallLog,
+    call_log: &SharedCallLog,
     deadline: Instant,
     deadline_ms: u64,
     request: types::VendorRequest,
@@ -535,7 +402,7 @@ async fn send(
     let exchange = egress::send(
         &setup.policy,
         &setup.mode,
-        record,
+        call_log,
         &setup.all_secrets,
         request,
     );
@@ -545,68 +412,8 @@ async fn send(
             let reason = format!(
                 "the call deadline of {deadline_ms} ms passed while waiting for the vendor"
             );
-            record.lock().failures.push(reason.clone());
+            call_log.lock().failures.push(reason.clone());
             Err(types::TransportError::Timeout(reason))
         }
     }
-}
-
-/// Calls the operation's function on `instance`: the next step. `describe` (run when a version
-/// is bound) first type-checks every export; other operations check only their function.
-pub(super) async fn run_op(
-    store: &mut Store<CallState>,
-    pre: &contract::PluginPre<CallState>,
-    instance: &contract::Plugin,
-    op: &Operation,
-    answers: &[types::VendorAnswer],
-) -> wasmtime::Result<Step> {
-    use contract::guest::{StartStep, StatusStep, StopStep};
-    use contract::updater::UpdateStep;
-    Ok(match op {
-        Operation::Describe => {
-            pre.check_types(&mut *store, instance)?;
-            Step::Done(Ok(Outcome::Described(
-                instance.description(&mut *store).await?,
-            )))
-        }
-        Operation::Start(r) => match instance.start(&mut *store, r, answers).await? {
-            StartStep::Send(req) => Step::Send(req),
-            StartStep::Done(r) => Step::Done(r.map(Outcome::Started)),
-        },
-        Operation::Stop(r) => match instance.stop(&mut *store, r, answers).await? {
-            StopStep::Send(req) => Step::Send(req),
-            StopStep::Done(r) => Step::Done(r.map(Outcome::Stopped)),
-        },
-        Operation::Status(r) => match instance.status(&mut *store, r, answers).await? {
-            StatusStep::Send(req) => Step::Send(req),
-            StatusStep::Done(r) => Step::Done(r.map(Outcome::Status)),
-        },
-        Operation::ParseCallback(r) => Step::Done(
-            instance
-                .parse_callback(&mut *store, r)
-                .await?
-                .map(Outcome::Event),
-        ),
-        // The core asks only plugins whose code has the export (`Code::has_updater`).
-        Operation::Update(r) => match instance.update(&mut *store, r, answers).await? {
-            UpdateStep::Send(req) => Step::Send(req),
-            UpdateStep::Done(r) => Step::Done(r.map(Outcome::Updated)),
-        },
-    })
-}
-
-/// What one step asked for.
-pub(super) enum Step {
-    /// Send this vendor request and run the next step with its answer.
-    Send(types::VendorRequest),
-    /// The operation's result.
-    Done(Result<Outcome, types::ProviderError>),
-}
-
-/// Why a step produced nothing.
-pub(super) enum StepError {
-    /// The runtime is closing (no instance slot will come).
-    Shutdown,
-    /// The plugin trapped, ran past its budget or memory, or returned garbage.
-    Trap(wasmtime::Error),
 }

@@ -2,11 +2,10 @@
 //! readable reason and a [`FaultKind`]; a provider error (a value) is completed with what the
 //! host saw; every error is scrubbed of secret values before it leaves.
 
-use super::call::MemoryLimitHit;
 use super::outcome::MAX_ERROR_TEXT;
-use crate::capability::credentials::scrub;
-use crate::capability::record::CallLog;
-use crate::capability::secret_scan::SecretSet;
+use super::state::MemoryLimitHit;
+use crate::capability::call_log::CallLog;
+use crate::capability::secret_scan::{SecretSet, scrub};
 use crate::contract::types;
 use crate::error::{ApiError, ErrorKind, FaultKind};
 use crate::text::clip;

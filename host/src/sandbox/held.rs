@@ -3,13 +3,14 @@
 //! vendor answers). Production always runs a fresh instance per step. See
 //! docs/performance.md, "The call shape".
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
 use super::Runtime;
-use super::call::{Call, CallState, Step, StepError, run_op};
-use crate::contract;
+use super::state::CallState;
+use super::step::{Operation, Step, StepError, run_op};
+use crate::contract::{self, types};
 
 /// How the steps of one call map to instances.
 #[doc(hidden)]
@@ -23,7 +24,7 @@ pub enum CallShape {
 
 /// An instance held across the steps of one call ([`CallShape::HeldAcrossSteps`]).
 pub(super) struct Held {
-    pub(super) store: Store<CallState>,
+    store: Store<CallState>,
     instance: contract::Plugin,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
@@ -39,43 +40,45 @@ impl Runtime {
     }
 }
 
-impl Call<'_> {
-    /// A step of [`CallShape::HeldAcrossSteps`]: the first instantiates and keeps the
-    /// instance, every step re-arms its CPU budget.
-    pub(super) async fn step_held(&mut self) -> Result<Step, StepError> {
-        let held = match self.held.take() {
-            Some(h) => h,
-            None => {
-                let slot = self.runtime.slot().await?;
-                let mut store = self.new_store();
-                let t0 = Instant::now();
-                let instance = self
-                    .code
-                    .pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(StepError::Trap)?;
-                self.instantiate.get_or_insert(t0.elapsed());
-                Held {
-                    store,
-                    instance,
-                    _slot: slot,
-                }
-            }
+impl Held {
+    /// Instantiates the call's instance in `store`, holding `slot` as long as it lives; how
+    /// long instantiation took.
+    pub(super) async fn instantiate(
+        mut store: Store<CallState>,
+        pre: &contract::PluginPre<CallState>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(Self, Duration), StepError> {
+        let t0 = Instant::now();
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(StepError::Trap)?;
+        let took = t0.elapsed();
+        let held = Self {
+            store,
+            instance,
+            _slot: slot,
         };
-        let h = self.held.insert(held);
-        // The store's tick callback (set up with it) yields at each tick and interrupts at the
-        // budget; in this shape its count runs over the whole call, not per step.
-        h.store.set_epoch_deadline(1);
-        self.steps += 1;
-        run_op(
-            &mut h.store,
-            &self.code.pre,
-            &h.instance,
-            &self.op,
-            &self.answers,
-        )
-        .await
-        .map_err(StepError::Trap)
+        Ok((held, took))
+    }
+
+    /// The next step on the held instance, its CPU budget re-armed. The store's tick callback
+    /// (set up with it) yields at each tick and interrupts at the budget; in this shape its
+    /// count runs over the whole call, not per step.
+    pub(super) async fn step(
+        &mut self,
+        pre: &contract::PluginPre<CallState>,
+        op: &Operation,
+        answers: &[types::VendorAnswer],
+    ) -> Result<Step, StepError> {
+        self.store.set_epoch_deadline(1);
+        run_op(&mut self.store, pre, &self.instance, op, answers)
+            .await
+            .map_err(StepError::Trap)
+    }
+
+    /// The call's host-side state, the instance gone.
+    pub(super) fn into_state(self) -> CallState {
+        self.store.into_data()
     }
 }

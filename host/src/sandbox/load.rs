@@ -15,7 +15,7 @@ use wasmtime::component::Component;
 
 use super::Runtime;
 use super::cache::ArtifactCache;
-use super::call::CallState;
+use super::state::CallState;
 use crate::contract::PluginPre;
 use crate::error::LoadError;
 use crate::text::short_digest;

@@ -1,8 +1,9 @@
 //! The sandbox: one wasmtime engine and linker per process ([`Runtime`]), one compiled and
 //! pre-instantiated [`PluginVersion`] per loaded component ([`load`], with the artifact
-//! [`cache`]), and the calls themselves ([`call`]): every step on a fresh instance with its
-//! own memory cap and CPU budget, faults classified ([`fault`]) and results checked against
-//! the host's bounds ([`outcome`]) before anything else sees them.
+//! [`cache`]), and the calls themselves ([`call`]): every step ([`step`]) on a fresh instance
+//! whose store ([`state`]) has its own memory cap and CPU budget, faults classified
+//! ([`fault`]) and results checked against the host's bounds ([`outcome`]) before anything
+//! else sees them. [`held`] is the benchmark's other call shape.
 //!
 //! Life cycle: set-up (engine, linker, epoch ticker) → per version (compile, world check,
 //! pre-instantiate) → per step (store, instance, one call). Depends on `capability`,
@@ -15,10 +16,10 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::capability::config::ConfigView;
 use crate::capability::context::CallContext;
 use crate::capability::credentials;
 use crate::capability::log::PluginLog;
+use crate::capability::plugin_config::ConfigView;
 use crate::config::RuntimeConfig;
 use crate::contract;
 
@@ -28,12 +29,16 @@ pub(crate) mod fault;
 mod held;
 pub(crate) mod load;
 pub(crate) mod outcome;
+mod state;
+mod step;
 
-pub use call::{CallReport, CallSetup, Operation, Outcome, RequestGate};
+pub use call::{CallReport, CallSetup, RequestGate};
 pub use held::CallShape;
 pub use load::{Optimize, PluginVersion, Tier};
+pub use outcome::Outcome;
+pub use step::Operation;
 
-use call::CallState;
+use state::CallState;
 
 /// The process-wide engine, linker and call limits.
 pub struct Runtime {

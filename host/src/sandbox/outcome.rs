@@ -1,11 +1,26 @@
 //! The host's bounds on a plugin's result, checked before anything else sees it.
 
-use super::call::Outcome;
-use crate::capability::credentials::contains_secret;
-use crate::capability::secret_scan::SecretSet;
+use crate::capability::secret_scan::{SecretSet, contains_secret};
 use crate::contract::{Description, SecretSpec, types};
 use crate::error::ApiError;
 use crate::text::clip;
+
+/// A successful operation's result.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// From `describe` (and the secret catalog, when the component exports one).
+    Described(Description),
+    /// From `start`.
+    Started(types::Session),
+    /// From `stop`.
+    Stopped(types::StopResult),
+    /// From `status`.
+    Status(types::IngestStatus),
+    /// From `parse-callback`.
+    Event(types::IngestEvent),
+    /// From `update`.
+    Updated(types::UpdateResult),
+}
 
 /// Longest session reference a plugin may return, bytes.
 pub const MAX_SESSION_REF_BYTES: usize = 2048;
@@ -47,7 +62,7 @@ fn clip_text(s: String) -> String {
 /// - secrets: a result holding the value of a secret — of any provider (`secrets` is the
 ///   gateway's set), verbatim or percent-encoded — is a `plugin-fault` (a well-behaved plugin
 ///   never holds a secret; the only way to get one is a vendor reflecting a value, which the
-///   egress hook already turns into a token or `[redacted]`).
+///   egress path already turns into a token or `[redacted]`).
 ///
 /// The plugin's strings were copied into host memory before this check; that copy is bounded
 /// by the instance's memory cap.

@@ -732,65 +732,15 @@ async fn listen(
     tx: mpsc::Sender<Bytes>,
 ) {
     let mut closing = inner.closing.subscribe();
-    let gate = inner.tail_gate.lock().await;
-    let mut rx = inner.stream.subscribe();
-    // A `Last-Event-ID` past the newest event (a store reset, a made-up number) resumes
-    // from the newest: nothing new would otherwise ever be sent.
-    let start = inner
-        .store
-        .last_seq()
-        .await
-        .map(|newest| after.map_or(newest, |n| n.min(newest)));
-    drop(gate);
-    inner.tail_wake.notify_one();
-    let mut last = match start {
-        Ok(n) => n,
-        Err(e) => {
-            inner.failed(&e, "event stream start failed");
-            let _ = tx
-                .send(Bytes::from_static(
-                    b": the event store is unavailable; reconnect\n\n",
-                ))
-                .await;
-            return;
-        }
-    };
-    if tx
-        .send(Bytes::from_static(b": ingest-gateway event stream\n\n"))
-        .await
-        .is_err()
-    {
+    let Some((mut rx, mut last)) = subscribe(&inner, after, &tx).await else {
         return;
-    }
+    };
     let mut catch_up = after.is_some();
     loop {
         if catch_up {
-            let page = {
-                let _turn = inner.catch_ups.acquire().await;
-                inner
-                    .store
-                    .after(tenant.as_deref(), last, STREAM_PAGE)
-                    .await
-            };
-            match page {
-                Ok(rows) => {
-                    catch_up = rows.len() as i64 == STREAM_PAGE;
-                    for r in rows {
-                        last = r.seq;
-                        if tx.send(sse(&r)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    inner.failed(&e, "event stream catch-up failed");
-                    let _ = tx
-                        .send(Bytes::from_static(
-                            b": the event store is unavailable; reconnect with Last-Event-ID\n\n",
-                        ))
-                        .await;
-                    return;
-                }
+            match send_page(&inner, tenant.as_deref(), &mut last, &tx).await {
+                Some(more) => catch_up = more,
+                None => return,
             }
             continue;
         }
@@ -823,6 +773,77 @@ async fn listen(
         };
         if tx.send(chunk).await.is_err() {
             return; // the listener went away
+        }
+    }
+}
+
+/// A listener's subscription to the tailer and the position it starts after, both taken
+/// under the tail gate so that no event falls between them; the stream's first comment sent.
+/// `None`: the listener is gone, or was told the store is unavailable.
+async fn subscribe(
+    inner: &Inner,
+    after: Option<i64>,
+    tx: &mpsc::Sender<Bytes>,
+) -> Option<(broadcast::Receiver<Arc<Streamed>>, i64)> {
+    let gate = inner.tail_gate.lock().await;
+    let rx = inner.stream.subscribe();
+    // A `Last-Event-ID` past the newest event (a store reset, a made-up number) resumes
+    // from the newest: nothing new would otherwise ever be sent.
+    let start = inner
+        .store
+        .last_seq()
+        .await
+        .map(|newest| after.map_or(newest, |n| n.min(newest)));
+    drop(gate);
+    inner.tail_wake.notify_one();
+    let last = match start {
+        Ok(n) => n,
+        Err(e) => {
+            inner.failed(&e, "event stream start failed");
+            let _ = tx
+                .send(Bytes::from_static(
+                    b": the event store is unavailable; reconnect\n\n",
+                ))
+                .await;
+            return None;
+        }
+    };
+    tx.send(Bytes::from_static(b": ingest-gateway event stream\n\n"))
+        .await
+        .ok()?;
+    Some((rx, last))
+}
+
+/// Sends the listener the next page of its tenant's events after `last` from the store;
+/// whether a full page came (there may be more). `None`: the listener is gone, or was told
+/// the store is unavailable.
+async fn send_page(
+    inner: &Inner,
+    tenant: Option<&str>,
+    last: &mut i64,
+    tx: &mpsc::Sender<Bytes>,
+) -> Option<bool> {
+    let page = {
+        let _turn = inner.catch_ups.acquire().await;
+        inner.store.after(tenant, *last, STREAM_PAGE).await
+    };
+    match page {
+        Ok(rows) => {
+            let more = rows.len() as i64 == STREAM_PAGE;
+            for r in rows {
+                *last = r.seq;
+                tx.send(sse(&r)).await.ok()?;
+            }
+            Some(more)
+        }
+        Err(e) => {
+            inner.failed(&e, "event stream catch-up failed");
+            let _ = tx
+                .send(Bytes::from_static(
+                    b": the event store is unavailable; reconnect with Last-Event-ID\n\n",
+                ))
+                .await;
+            None
         }
     }
 }

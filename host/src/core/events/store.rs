@@ -373,6 +373,47 @@ fn stored(row: &AnyRow) -> Result<Stored, sqlx::Error> {
     })
 }
 
+/// The tenant's endpoint row after an attempt: a delivery (`error` is `None`) resets it, only
+/// when it was failing (`None` otherwise: a healthy endpoint's row is not touched by every
+/// delivery, or replicas would queue on that one row); a failure counts one more and marks it
+/// failing at `failing_after` in a row.
+async fn endpoint_after(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    error: Option<&String>,
+    now_ms: i64,
+    failing_after: i64,
+) -> Result<Option<AnyRow>, sqlx::Error> {
+    if error.is_none() {
+        return sqlx::query(
+            "UPDATE ingest_webhook_endpoints SET consecutive_failures = 0, failing_since_ms = NULL \
+             WHERE tenant = $1 AND consecutive_failures <> 0 \
+             RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms",
+        )
+        .bind(tenant)
+        .fetch_optional(&mut **tx)
+        .await;
+    }
+    sqlx::query(
+        "INSERT INTO ingest_webhook_endpoints (tenant, consecutive_failures, failing_since_ms, \
+         last_error, last_failure_ms) \
+         VALUES ($1, 1, CASE WHEN $4 <= 1 THEN $2 ELSE NULL END, $3, $2) \
+         ON CONFLICT (tenant) DO UPDATE SET \
+           consecutive_failures = ingest_webhook_endpoints.consecutive_failures + 1, \
+           failing_since_ms = COALESCE(ingest_webhook_endpoints.failing_since_ms, \
+             CASE WHEN ingest_webhook_endpoints.consecutive_failures + 1 >= $4 THEN $2 ELSE NULL END), \
+           last_error = $3, last_failure_ms = $2 \
+         RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms",
+    )
+    .bind(tenant)
+    .bind(now_ms)
+    .bind(error)
+    .bind(failing_after)
+    .fetch_one(&mut **tx)
+    .await
+    .map(Some)
+}
+
 fn endpoint(row: &AnyRow) -> Result<Endpoint, sqlx::Error> {
     Ok(Endpoint {
         tenant: row.try_get("tenant")?,
@@ -567,50 +608,18 @@ impl EventStore for SqlStore {
             tx.commit().await?;
             return Ok(None);
         }
-        let row = if matches!(outcome, Attempted::Delivered) {
-            // Written only when it changes (a healthy endpoint's row is not touched by every
-            // delivery: replicas would queue on that one row).
-            let row = sqlx::query(
-                "UPDATE ingest_webhook_endpoints SET consecutive_failures = 0, failing_since_ms = NULL \
-                 WHERE tenant = $1 AND consecutive_failures <> 0 \
-                 RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms",
-            )
-            .bind(&claimed.tenant)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match row {
-                Some(row) => row,
-                None => {
-                    tx.commit().await?;
-                    return Ok(Some(Endpoint {
-                        tenant: claimed.tenant.clone(),
-                        consecutive_failures: 0,
-                        failing_since_ms: None,
-                        last_error: None,
-                        last_failure_ms: 0,
-                    }));
-                }
-            }
-        } else {
-            sqlx::query(
-                "INSERT INTO ingest_webhook_endpoints (tenant, consecutive_failures, failing_since_ms, \
-                 last_error, last_failure_ms) \
-                 VALUES ($1, 1, CASE WHEN $4 <= 1 THEN $2 ELSE NULL END, $3, $2) \
-                 ON CONFLICT (tenant) DO UPDATE SET \
-                   consecutive_failures = ingest_webhook_endpoints.consecutive_failures + 1, \
-                   failing_since_ms = COALESCE(ingest_webhook_endpoints.failing_since_ms, \
-                     CASE WHEN ingest_webhook_endpoints.consecutive_failures + 1 >= $4 THEN $2 ELSE NULL END), \
-                   last_error = $3, last_failure_ms = $2 \
-                 RETURNING tenant, consecutive_failures, failing_since_ms, last_error, last_failure_ms",
-            )
-            .bind(&claimed.tenant)
-            .bind(now_ms)
-            .bind(error)
-            .bind(failing_after)
-            .fetch_one(&mut *tx)
-            .await?
-        };
-        let endpoint = endpoint(&row)?;
+        let endpoint =
+            match endpoint_after(&mut tx, &claimed.tenant, error, now_ms, failing_after).await? {
+                Some(row) => endpoint(&row)?,
+                // Delivered to an endpoint that was not failing: nothing changed.
+                None => Endpoint {
+                    tenant: claimed.tenant.clone(),
+                    consecutive_failures: 0,
+                    failing_since_ms: None,
+                    last_error: None,
+                    last_failure_ms: 0,
+                },
+            };
         tx.commit().await?;
         Ok(Some(endpoint))
     }

@@ -33,20 +33,18 @@ pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The annotation that carries a cosign signature (base64).
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-/// The config media type of a cosign signature manifest.
-const IMAGE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// The largest component pulled (the admin API's default upload cap).
 pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 /// The largest signature payload pulled.
 const MAX_PAYLOAD_BYTES: u64 = 64 << 10;
 /// How long one registry exchange (a manifest, a blob) may take.
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]`, parsed.
 #[derive(Debug, Clone)]
 pub struct OciRef {
-    reference: Reference,
+    pub(super) reference: Reference,
     /// As configured, with `oci://`.
     pub text: String,
 }
@@ -88,7 +86,8 @@ impl OciRef {
         repo.rsplit('/').next().unwrap_or(repo).to_string()
     }
 
-    fn with_tag(&self, tag: String) -> Reference {
+    /// The same repository at `tag`.
+    pub(super) fn with_tag(&self, tag: String) -> Reference {
         Reference::with_tag(
             self.reference.registry().to_string(),
             self.reference.repository().to_string(),
@@ -108,31 +107,28 @@ impl OciRef {
 /// Cosign signatures: (payload, signature) pairs.
 pub type Signatures = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Signs a cosign payload: the base64 signature, or why not.
-pub type Signer<'a> = dyn Fn(&[u8]) -> Result<String, String> + Sync + 'a;
-
 /// A descriptor in a manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: String,
-    digest: String,
-    size: u64,
+pub(super) struct Descriptor {
+    pub(super) media_type: String,
+    pub(super) digest: String,
+    pub(super) size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<String, String>>,
+    pub(super) annotations: Option<BTreeMap<String, String>>,
 }
 
 /// An OCI image manifest (the fields this layout uses).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
+pub(super) struct Manifest {
+    pub(super) schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
+    pub(super) media_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    artifact_type: Option<String>,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+    pub(super) artifact_type: Option<String>,
+    pub(super) config: Descriptor,
+    pub(super) layers: Vec<Descriptor>,
 }
 
 /// A component pulled and checked: its bytes and where they came from.
@@ -150,7 +146,7 @@ pub struct Pulled {
 
 /// A registry client for plugin pulls and pushes.
 pub struct Registry {
-    client: Client,
+    pub(super) client: Client,
     auth: BTreeMap<String, RegistryAuth>,
 }
 
@@ -225,7 +221,7 @@ impl Registry {
             .unwrap_or(RegistryAuth::Anonymous)
     }
 
-    async fn prepare(&self, r: &OciRef) {
+    pub(super) async fn prepare(&self, r: &OciRef) {
         self.client
             .store_auth_if_needed(r.registry(), &self.auth_for(r.registry()))
             .await;
@@ -394,134 +390,6 @@ impl Registry {
         }
         Ok(out)
     }
-
-    /// Publishes `component` at `r` in the Wasm artifact layout; answers the manifest digest.
-    /// With `sign` (payload → base64 signature), its cosign signature is published first,
-    /// so no replica watching the tag ever sees the new digest unsigned.
-    pub async fn push(
-        &self,
-        r: &OciRef,
-        component: &[u8],
-        sign: Option<&Signer<'_>>,
-    ) -> Result<String, String> {
-        let layer = descriptor(WASM_LAYER_MEDIA_TYPE, component, None);
-        let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": "wasm",
-            "os": "wasip2",
-            "layerDigests": [layer.digest],
-        }))
-        .map_err(|e| e.to_string())?;
-        let manifest = self
-            .push_artifact(r, WASM_CONFIG_MEDIA_TYPE, config, component, layer)
-            .await?;
-        if let Some(sign) = sign {
-            let body = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
-            let digest = format!("sha256:{}", sha256_hex(&body));
-            self.push_signature(r, &digest, sign).await?;
-        }
-        self.push_manifest(r, &r.reference, &manifest).await
-    }
-
-    /// Publishes a cosign signature of `digest`: `sign` over its simple-signing payload
-    /// ([`simplesigning_payload`]), at tag `sha256-<hex>.sig`.
-    pub async fn push_signature(
-        &self,
-        r: &OciRef,
-        digest: &str,
-        sign: &Signer<'_>,
-    ) -> Result<(), String> {
-        let payload = simplesigning_payload(r, digest);
-        let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), sign(&payload)?)]);
-        let layer = descriptor(SIMPLESIGNING_MEDIA_TYPE, &payload, Some(annotations));
-        let manifest = self
-            .push_artifact(r, IMAGE_CONFIG_MEDIA_TYPE, b"{}".to_vec(), &payload, layer)
-            .await?;
-        self.push_manifest(r, &r.with_tag(signature_tag(digest)), &manifest)
-            .await
-            .map(drop)
-    }
-
-    /// Pushes the blobs of a one-layer manifest (`layer` describing `bytes`, and `config`);
-    /// answers the manifest, not pushed yet.
-    async fn push_artifact(
-        &self,
-        r: &OciRef,
-        config_media_type: &str,
-        config: Vec<u8>,
-        bytes: &[u8],
-        layer: Descriptor,
-    ) -> Result<Manifest, String> {
-        self.prepare(r).await;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_MEDIA_TYPE.into()),
-            artifact_type: None,
-            config: descriptor(config_media_type, &config, None),
-            layers: vec![layer],
-        };
-        self.push_blob(r, bytes.to_vec(), &manifest.layers[0].digest)
-            .await?;
-        self.push_blob(r, config, &manifest.config.digest).await?;
-        Ok(manifest)
-    }
-
-    async fn push_blob(&self, r: &OciRef, bytes: Vec<u8>, digest: &str) -> Result<(), String> {
-        tokio::time::timeout(
-            EXCHANGE_TIMEOUT,
-            self.client.push_blob(&r.reference, bytes, digest),
-        )
-        .await
-        .map_err(|_| {
-            format!(
-                "{}: the registry did not take blob {digest} in time",
-                r.text
-            )
-        })?
-        .map(drop)
-        .map_err(|e| format!("{}: pushing blob {digest} failed: {e}", r.text))
-    }
-
-    async fn push_manifest(
-        &self,
-        r: &OciRef,
-        at: &Reference,
-        manifest: &Manifest,
-    ) -> Result<String, String> {
-        if at.digest().is_some() {
-            return Err(format!(
-                "{}: push to a tag, not a digest (oci://REGISTRY/REPOSITORY:TAG)",
-                r.text
-            ));
-        }
-        let body = serde_json::to_vec(manifest).map_err(|e| e.to_string())?;
-        let digest = format!("sha256:{}", sha256_hex(&body));
-        tokio::time::timeout(
-            EXCHANGE_TIMEOUT,
-            self.client.push_manifest_raw(
-                at,
-                body,
-                http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
-            ),
-        )
-        .await
-        .map_err(|_| format!("{}: the registry did not take the manifest in time", r.text))?
-        .map_err(|e| format!("{}: pushing the manifest failed: {e}", r.text))?;
-        Ok(digest)
-    }
-}
-
-/// The descriptor of `bytes`.
-fn descriptor(
-    media_type: &str,
-    bytes: &[u8],
-    annotations: Option<BTreeMap<String, String>>,
-) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_string(),
-        digest: format!("sha256:{}", sha256_hex(bytes)),
-        size: bytes.len() as u64,
-        annotations,
-    }
 }
 
 /// Text every "not found" answer of the registry carries in its reason (the signature tag
@@ -594,20 +462,6 @@ pub fn signature_tag(digest: &str) -> String {
     format!("{}.sig", digest.replace(':', "-"))
 }
 
-/// The cosign "simple signing" payload that names `digest` as the signed manifest of `r`.
-pub fn simplesigning_payload(r: &OciRef, digest: &str) -> Vec<u8> {
-    let reference = format!("{}/{}", r.reference.registry(), r.reference.repository());
-    serde_json::to_vec(&serde_json::json!({
-        "critical": {
-            "identity": {"docker-reference": reference},
-            "image": {"docker-manifest-digest": digest},
-            "type": "cosign container image signature",
-        },
-        "optional": null,
-    }))
-    .unwrap_or_default()
-}
-
 /// Which trusted key signed `digest` through one of `signatures` (payload, signature):
 /// the signature must verify over the payload, and the payload must name `digest`.
 fn check_signatures(
@@ -646,7 +500,7 @@ fn check_signatures(
 /// Whether the payload's `docker-reference` is `r`'s repository (in any registry: a mirror
 /// serves what was signed for the origin): a component signed for one plugin's repository
 /// is not taken from another's.
-fn names_repository(payload: &[u8], r: &OciRef) -> bool {
+pub(super) fn names_repository(payload: &[u8], r: &OciRef) -> bool {
     serde_json::from_slice::<serde_json::Value>(payload).is_ok_and(|v| {
         v["critical"]["identity"]["docker-reference"]
             .as_str()
@@ -655,7 +509,7 @@ fn names_repository(payload: &[u8], r: &OciRef) -> bool {
     })
 }
 
-fn names_digest(payload: &[u8], digest: &str) -> bool {
+pub(super) fn names_digest(payload: &[u8], digest: &str) -> bool {
     serde_json::from_slice::<serde_json::Value>(payload)
         .is_ok_and(|v| v["critical"]["image"]["docker-manifest-digest"].as_str() == Some(digest))
 }
@@ -820,35 +674,5 @@ mod tests {
         ] {
             assert!(OciRef::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_signature_tag_and_payload_follow_cosign() {
-        let digest = format!("sha256:{}", "b".repeat(64));
-        assert_eq!(
-            signature_tag(&digest),
-            format!("sha256-{}.sig", "b".repeat(64))
-        );
-        let r = OciRef::parse("oci://127.0.0.1:5000/ingest/trtc:1").expect("parses");
-        let payload = simplesigning_payload(&r, &digest);
-        assert!(names_digest(&payload, &digest));
-        assert!(!names_digest(&payload, "sha256:00"));
-        assert!(names_repository(&payload, &r));
-        let mirror = OciRef::parse("oci://mirror.example.com/ingest/trtc:1").expect("parses");
-        assert!(
-            names_repository(&payload, &mirror),
-            "a mirror serves what was signed"
-        );
-        let other = OciRef::parse("oci://127.0.0.1:5000/ingest/zego:1").expect("parses");
-        assert!(
-            !names_repository(&payload, &other),
-            "not another plugin's repository"
-        );
-        let v: serde_json::Value = serde_json::from_slice(&payload).expect("json");
-        assert_eq!(
-            v["critical"]["identity"]["docker-reference"],
-            "127.0.0.1:5000/ingest/trtc"
-        );
-        assert_eq!(v["critical"]["type"], "cosign container image signature");
     }
 }

@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::capability::egress::CannedResponse;
+use crate::contract::types;
 
 /// Default call timestamp of a case, Unix seconds (2023-11-14T22:13:20Z).
 pub const DEFAULT_NOW: u64 = 1_700_000_000;
@@ -62,7 +63,8 @@ pub struct Case {
     #[serde(default)]
     pub description: Option<String>,
     /// The operation.
-    pub operation: CaseOperation,
+    #[serde(deserialize_with = "crate::contract::json::deserialize_operation")]
+    pub operation: types::Operation,
     /// The operation's input, as `ingest-gateway call` takes it.
     pub input: serde_json::Value,
     /// The call's timestamp, Unix seconds.
@@ -106,35 +108,6 @@ pub struct Defaults {
     /// Default nonce.
     #[serde(default)]
     pub nonce: Option<String>,
-}
-
-/// The operation a case runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CaseOperation {
-    /// `start`.
-    Start,
-    /// `stop`.
-    Stop,
-    /// `status`.
-    Status,
-    /// `parse-callback`.
-    ParseCallback,
-    /// `update`.
-    Update,
-}
-
-impl CaseOperation {
-    /// The operation's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseOperation::Start => "start",
-            CaseOperation::Stop => "stop",
-            CaseOperation::Status => "status",
-            CaseOperation::ParseCallback => "parse-callback",
-            CaseOperation::Update => "update",
-        }
-    }
 }
 
 /// One vendor exchange.

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
-use crate::capability::config::PluginConfig;
 use crate::capability::credentials::SecretStore;
 use crate::capability::egress::{EgressMode, EgressPolicy};
+use crate::capability::plugin_config::PluginConfig;
 use crate::config::EgressConfig;
 use crate::config::HostPort;
 use crate::contract::json::{direction_name, operation_name};

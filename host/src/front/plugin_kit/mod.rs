@@ -26,7 +26,7 @@ pub mod publish;
 pub mod runner;
 pub mod scaffold;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tracing::instrument::WithSubscriber as _;
@@ -156,24 +156,13 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 "trust it: [plugins] trusted_keys = [\"{}\"]",
                 public.display()
             );
-            Ok(ExitCode::from(EXIT_OK))
         }
         PluginCommand::Sign {
             key,
             target,
             insecure,
             user,
-        } => {
-            if target.starts_with("oci://") {
-                let access = publish::Access { insecure, user };
-                let (digest, id) = publish::sign_reference(&key, &target, &access).await?;
-                println!("signed {target} ({digest}) with key {id}");
-            } else {
-                let (path, id) = publish::sign_file(&key, std::path::Path::new(&target))?;
-                println!("wrote {} (key {id})", path.display());
-            }
-            Ok(ExitCode::from(EXIT_OK))
-        }
+        } => sign(&key, &target, publish::Access { insecure, user }).await?,
         PluginCommand::Push {
             file,
             reference,
@@ -184,28 +173,13 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             let access = publish::Access { insecure, user };
             let digest = publish::push(&file, &reference, key.as_deref(), &access).await?;
             println!("{digest}");
-            Ok(ExitCode::from(EXIT_OK))
         }
         PluginCommand::New {
             name,
             lang,
             dir,
             sdk_path,
-        } => {
-            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            let written = scaffold::generate(&name, lang, &dir, sdk_path.as_deref())?;
-            println!(
-                "wrote {} files for plugin `{name}` into {}:",
-                written.len(),
-                dir.display()
-            );
-            for path in &written {
-                println!("  {}", path.display());
-            }
-            println!();
-            println!("{}", scaffold::next_steps(&name, lang, &dir));
-            Ok(ExitCode::from(EXIT_OK))
-        }
+        } => new(&name, lang, dir, sdk_path.as_deref())?,
         PluginCommand::Check { file, json } => {
             // The host's own log lines (compiling, loading) would only repeat the report.
             let report = check::check(&file)
@@ -216,11 +190,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", report.render());
             }
-            Ok(ExitCode::from(if report.ok() {
-                EXIT_OK
-            } else {
-                EXIT_FAILED
-            }))
+            return Ok(exit_code(report.ok()));
         }
         PluginCommand::Test {
             file,
@@ -239,13 +209,50 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             };
             let report = runner::run(&file, &cases, &options).await?;
             print!("{}", report.render(show_actual));
-            Ok(ExitCode::from(if report.passed() {
-                EXIT_OK
-            } else {
-                EXIT_FAILED
-            }))
+            return Ok(exit_code(report.passed()));
         }
     }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// 0 when everything passed, 1 when a check or a case failed.
+fn exit_code(passed: bool) -> ExitCode {
+    ExitCode::from(if passed { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// `plugin sign`: a registry reference gets a cosign signature pushed beside it, a file a
+/// detached signature written beside it.
+async fn sign(key: &Path, target: &str, access: publish::Access) -> anyhow::Result<()> {
+    if target.starts_with("oci://") {
+        let (digest, id) = publish::sign_reference(key, target, &access).await?;
+        println!("signed {target} ({digest}) with key {id}");
+    } else {
+        let (path, id) = publish::sign_file(key, Path::new(target))?;
+        println!("wrote {} (key {id})", path.display());
+    }
+    Ok(())
+}
+
+/// `plugin new`: writes the project and says what to do next.
+fn new(
+    name: &str,
+    lang: scaffold::Lang,
+    dir: Option<PathBuf>,
+    sdk_path: Option<&str>,
+) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let written = scaffold::generate(name, lang, &dir, sdk_path)?;
+    println!(
+        "wrote {} files for plugin `{name}` into {}:",
+        written.len(),
+        dir.display()
+    );
+    for path in &written {
+        println!("  {}", path.display());
+    }
+    println!();
+    println!("{}", scaffold::next_steps(name, lang, &dir));
+    Ok(())
 }
 
 /// The runtime limits the kit's commands use: the defaults, with a small instance pool (one

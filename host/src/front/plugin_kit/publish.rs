@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::core::source::oci::{self, OciRef, Registry};
-use crate::core::source::signature::{self, Algorithm, SigningKey};
+use crate::core::source::oci::{OciRef, Registry};
+use crate::core::source::publish::Signer;
+use crate::core::source::signature::{self, Algorithm};
+use crate::core::source::signing::{self, SigningKey};
 
 /// `plugin keygen`: writes `PREFIX.key` (PKCS#8, mode 0600) and `PREFIX.pub`.
 pub fn keygen(prefix: &Path, algorithm: Algorithm) -> anyhow::Result<(PathBuf, PathBuf, String)> {
-    let (private, public) = signature::generate(algorithm).map_err(anyhow::Error::msg)?;
+    let (private, public) = signing::generate(algorithm).map_err(anyhow::Error::msg)?;
     let key_path = with_suffix(prefix, "key");
     let pub_path = with_suffix(prefix, "pub");
     for path in [&key_path, &pub_path] {
@@ -60,7 +62,7 @@ pub fn sign_file(key: &Path, file: &Path) -> anyhow::Result<(PathBuf, String)> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let sig = key.sign(&bytes).map_err(anyhow::Error::msg)?;
     let path = signature::signature_path(file);
-    std::fs::write(&path, format!("{}\n", signature::encode_signature(&sig)))
+    std::fs::write(&path, format!("{}\n", signing::encode_signature(&sig)))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok((path, key.id))
 }
@@ -121,7 +123,7 @@ pub async fn sign_reference(
 
 /// Signs a cosign payload with `key`: the base64 signature.
 fn signer(key: &SigningKey) -> impl Fn(&[u8]) -> Result<String, String> + Sync + '_ {
-    |payload| key.sign(payload).map(|s| signature::encode_signature(&s))
+    |payload| key.sign(payload).map(|s| signing::encode_signature(&s))
 }
 
 /// `plugin push FILE oci://…:TAG [--key KEY]`: publishes the component (after checking it
@@ -149,7 +151,7 @@ pub async fn push(
     let registry = registry_for(&r, access)?;
     let sign = key.as_ref().map(signer);
     registry
-        .push(&r, &bytes, sign.as_ref().map(|s| s as &oci::Signer<'_>))
+        .push(&r, &bytes, sign.as_ref().map(|s| s as &Signer<'_>))
         .await
         .map_err(anyhow::Error::msg)
 }

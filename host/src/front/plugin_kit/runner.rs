@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use tracing::instrument::WithSubscriber as _;
 
-use super::case::{self, Case, CaseError, CaseOperation, Defaults, LoadedCase};
+use super::case::{self, Case, CaseError, Defaults, LoadedCase};
 use super::matcher::{self, Diff, Mode, Vars};
 use crate::Config;
+use crate::capability::call_log::RecordedRequest;
 use crate::capability::egress::EgressMode;
-use crate::capability::record::RecordedRequest;
-use crate::contract::json::{event_json, session_json, status_json};
+use crate::contract::json::{event_json, operation_name, session_json, status_json};
 use crate::contract::types;
 use crate::core::{CallOptions, Gateway, Provider};
 use crate::error::ApiError;
@@ -60,7 +60,7 @@ pub struct CaseResult {
     /// Its file.
     pub path: PathBuf,
     /// Its operation, when it could be read.
-    pub operation: Option<CaseOperation>,
+    pub operation: Option<types::Operation>,
     /// The verdict.
     pub verdict: Verdict,
     /// Every difference (empty unless `Fail`).
@@ -136,7 +136,7 @@ impl TestReport {
                 "  {:<6} {:<width$}  {:<14} {:>5} ms{note}\n",
                 verdict,
                 r.name,
-                r.operation.map(CaseOperation::as_str).unwrap_or("-"),
+                r.operation.map_or("-", operation_name),
                 r.elapsed.as_millis(),
             ));
         }
@@ -317,7 +317,7 @@ pub fn operation(case: &Case) -> Result<Result<Operation, ApiError>, CaseError> 
 /// `{"session_ref": "…"}`; update, the API's update body plus `session_ref`; parse-callback,
 /// `{"headers", "query", "body"}`. An input the HTTP API would refuse is the inner error.
 pub fn operation_of(
-    kind: CaseOperation,
+    kind: types::Operation,
     input: &serde_json::Value,
     provider: &str,
 ) -> Result<Result<Operation, ApiError>, CaseError> {
@@ -329,7 +329,7 @@ pub fn operation_of(
             .ok_or_else(|| CaseError::Field("`input` must have \"session_ref\": \"…\"".into()))
     };
     match kind {
-        CaseOperation::Start => {
+        types::Operation::Start => {
             let mut value = input.clone();
             let Some(map) = value.as_object_mut() else {
                 return Err(CaseError::Field(
@@ -340,7 +340,7 @@ pub fn operation_of(
             Ok(StartBody::parse(value.to_string().as_bytes())
                 .map(|body| Operation::Start(body.to_request())))
         }
-        CaseOperation::Stop | CaseOperation::Status => {
+        types::Operation::Stop | types::Operation::Status => {
             let only_ref = input
                 .as_object()
                 .is_some_and(|m| m.keys().all(|k| k == "session_ref"));
@@ -350,13 +350,13 @@ pub fn operation_of(
                 ));
             }
             let session_ref = session_ref()?;
-            Ok(Ok(if kind == CaseOperation::Stop {
+            Ok(Ok(if kind == types::Operation::Stop {
                 Operation::Stop(types::StopRequest { session_ref })
             } else {
                 Operation::Status(types::StatusRequest { session_ref })
             }))
         }
-        CaseOperation::Update => {
+        types::Operation::Update => {
             let session_ref = session_ref()?;
             let mut body = input.clone();
             if let Some(map) = body.as_object_mut() {
@@ -370,7 +370,7 @@ pub fn operation_of(
                 })
             }))
         }
-        CaseOperation::ParseCallback => {
+        types::Operation::ParseCallback => {
             let headers = match input.get("headers") {
                 None => Vec::new(),
                 Some(h) => serde_json::from_value::<case::Headers>(h.clone())
