@@ -118,6 +118,53 @@ impl ErrorKind {
     }
 }
 
+/// Where an error came from: what a policy asks (a provider that fails open answers its
+/// degraded body only for the plugin's failures, never for the caller's or the vendor's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The caller's request: malformed, not allowed, over a limit, naming nothing known.
+    Client,
+    /// The vendor: refused, failed, unreachable or slow.
+    Vendor,
+    /// The plugin: a trap, a budget, garbage output, or a provider held back because its
+    /// plugin keeps faulting.
+    Plugin,
+    /// The gateway itself: its egress policy, a missing binding, shutting down.
+    Gateway,
+}
+
+impl ErrorKind {
+    /// Where an error of this kind comes from unless its maker says otherwise.
+    pub fn source(self) -> ErrorSource {
+        match self {
+            ErrorKind::InvalidArgument
+            | ErrorKind::PermissionDenied
+            | ErrorKind::NotFound
+            | ErrorKind::AlreadyExists
+            | ErrorKind::FailedPrecondition
+            | ErrorKind::RateLimited
+            | ErrorKind::Unsupported => ErrorSource::Client,
+            ErrorKind::Unauthenticated
+            | ErrorKind::QuotaExceeded
+            | ErrorKind::Unavailable
+            | ErrorKind::Timeout
+            | ErrorKind::VendorInternal => ErrorSource::Vendor,
+            ErrorKind::PluginFault => ErrorSource::Plugin,
+            ErrorKind::Denied => ErrorSource::Gateway,
+        }
+    }
+}
+
+/// The answer a provider that fails open (`[providers.failure] mode = "open"`) gives instead
+/// of a plugin's failure: decided by the core, sent by every front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Degraded {
+    /// The HTTP status (`open_status`).
+    pub status: u16,
+    /// The JSON body (`open_body`).
+    pub body: String,
+}
+
 /// An error the API reports: a normalized kind plus whatever the vendor said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiError {
@@ -142,6 +189,13 @@ pub struct ApiError {
     /// Seconds to wait before retrying, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u32>,
+    /// Where it came from (by default its kind's [`ErrorKind::source`]).
+    #[serde(skip)]
+    pub source: ErrorSource,
+    /// The degraded answer to send instead, when its provider fails open and the plugin is
+    /// at fault (set by the core).
+    #[serde(skip)]
+    pub degraded: Option<Degraded>,
 }
 
 impl ApiError {
@@ -159,6 +213,8 @@ impl ApiError {
                 ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout
             ),
             retry_after_secs: None,
+            source: kind.source(),
+            degraded: None,
         }
     }
 
@@ -170,6 +226,12 @@ impl ApiError {
     /// `plugin-fault` with `detail`.
     pub fn plugin_fault(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::PluginFault, detail)
+    }
+
+    /// Says where it came from.
+    pub fn with_source(mut self, source: ErrorSource) -> Self {
+        self.source = source;
+        self
     }
 
     /// Sets the provider instance.

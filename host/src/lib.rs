@@ -83,10 +83,11 @@ pub use crate::core::{
     Started, SwapReport, Tenant, Updated,
 };
 pub use crate::error::{
-    ApiError, BindError, ConfigError, ErrorKind, FaultKind, LoadError, PluginFileError, SourceError,
+    ApiError, BindError, ConfigError, Degraded, ErrorKind, ErrorSource, FaultKind, LoadError,
+    PluginFileError, SourceError,
 };
 pub use crate::front::admin::{AdminToken, handle_admin};
-pub use crate::front::api::{ROUTES, handle, stream_route};
+pub use crate::front::api::{ROUTES, Route, handle, stream_route};
 pub use crate::front::body::StartBody;
 #[cfg(feature = "cli")]
 pub use crate::front::cli::main as cli_main;

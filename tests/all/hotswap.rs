@@ -88,9 +88,10 @@ async fn upload_under_load_loses_no_request() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..6 {
-        let (gw, stop, failures) = (gw.clone(), stop.clone(), failures.clone());
+        let (gw, stop, failures, done) = (gw.clone(), stop.clone(), failures.clone(), done.clone());
         workers.push(tokio::spawn(async move {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -100,11 +101,18 @@ async fn upload_under_load_loses_no_request() {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
                 seen.push((started, served_by(&a)));
+                done.fetch_add(1, Ordering::Relaxed);
             }
             seen
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two rounds of every worker's requests before the swap, and two after it: every worker
+    // has then started at least one request after the swap.
+    const ROUNDS: usize = 2 * 6;
+    wait_until("requests before the swap", || {
+        done.load(Ordering::Relaxed) >= ROUNDS
+    })
+    .await;
     let swapped = admin(
         &gw,
         "PUT",
@@ -117,7 +125,11 @@ async fn upload_under_load_loses_no_request() {
     assert_eq!(swapped.json["digest"], d2);
     assert_eq!(swapped.json["previous"], d1);
     let swap_done = std::time::Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_swap = done.load(Ordering::Relaxed);
+    wait_until("requests after the swap", || {
+        done.load(Ordering::Relaxed) >= at_swap + ROUNDS
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for w in workers {

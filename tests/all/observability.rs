@@ -171,6 +171,45 @@ async fn failing_open_answers_the_configured_body() {
     assert_eq!(a.status, 202, "{}", a.text);
     assert_eq!(a.json["degraded"], true);
     assert_eq!(a.headers["x-ingest-degraded"], "true");
+    // The core decided it: an embedder's typed call gets the same answer on its error.
+    let body =
+        ingest_gateway::StartBody::parse(start("soft").to_string().as_bytes()).expect("body");
+    let e = gw
+        .start(
+            "soft",
+            body.to_request(),
+            ingest_gateway::CallOptions::default(),
+        )
+        .await
+        .expect_err("the plugin panics");
+    assert_eq!(e.source, ingest_gateway::ErrorSource::Plugin);
+    let degraded = e.degraded.expect("a degraded answer on the error");
+    assert_eq!(degraded.status, 202);
+    assert!(
+        degraded.body.contains("\"retry\": \"later\""),
+        "{}",
+        degraded.body
+    );
+}
+
+/// Failing open is for the plugin's failures only: the caller's own error (an unknown
+/// provider, a bad body) is answered as an error.
+#[tokio::test]
+async fn failing_open_never_hides_the_callers_error() {
+    let gw = gateway(&hostile(
+        "soft",
+        "panic",
+        "[providers.failure]\nmode = \"open\"\nopen_status = 202\nopen_body = '{\"degraded\": true}'",
+    ))
+    .await;
+    let mut bad = start("soft");
+    bad["direction"] = "sideways".into();
+    let a = call(&gw, "POST", "/v1/ingests", Some(bad)).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(!a.headers.contains_key("x-ingest-degraded"));
+    let a = call(&gw, "GET", "/v1/ingests/not-a-handle", None).await;
+    assert_eq!(a.status / 100, 4, "{}", a.text);
+    assert!(!a.headers.contains_key("x-ingest-degraded"));
 }
 
 #[tokio::test]

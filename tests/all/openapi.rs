@@ -67,7 +67,7 @@ fn operations(spec: &Value) -> Vec<(String, String)> {
 fn the_document_and_the_server_list_the_same_routes() {
     let mut server: Vec<(String, String)> = ingest_gateway::ROUTES
         .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .map(|r| (r.method.to_string(), r.path.to_string()))
         .collect();
     server.sort();
     assert_eq!(operations(&spec()), server);

@@ -410,6 +410,19 @@ pub fn run_cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (String, String, bool) 
     )
 }
 
+/// Polls `done` every 10 ms until it holds: how a test waits for something to have happened
+/// instead of sleeping a guess. Panics naming `what` after 10 s.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 10 s for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// What [`dry_run_twice`] saw: the first run's stdout, stderr and success.
 pub struct DryRun {
     /// The output (JSON).

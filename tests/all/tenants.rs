@@ -210,6 +210,7 @@ max_concurrent = 1
     sim.server().fail_next(ingest_sim::server::Fault::Delay(
         std::time::Duration::from_millis(800),
     ));
+    let reached = sim.server().request_count();
     let slow = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -223,7 +224,11 @@ max_concurrent = 1
             .await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Once its request is at the vendor, the slow start holds c's one turn.
+    wait_until("the slow start's request at the vendor", || {
+        sim.server().request_count() > reached
+    })
+    .await;
     let busy = as_tenant(&gw, Some(KEY_C), "GET", "/v1/providers", None).await;
     assert_eq!(busy.status, 429, "{}", busy.text);
     assert!(busy.text.contains("max_concurrent"), "{}", busy.text);

@@ -54,4 +54,17 @@ impl SharedCallLog {
     pub fn lock(&self) -> MutexGuard<'_, CallLog> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Notes (and logs) that the egress policy refused a request; the reason back.
+    pub(crate) fn deny(&self, reason: String) -> String {
+        tracing::warn!(%reason, "egress refused");
+        self.lock().denials.push(reason.clone());
+        reason
+    }
+
+    /// Notes a transport failure or timeout; the reason back.
+    pub(crate) fn fail(&self, reason: String) -> String {
+        self.lock().failures.push(reason.clone());
+        reason
+    }
 }

@@ -12,9 +12,10 @@ use super::quota::{Admission, Refused, retry_after_secs};
 use super::tenants::Tenant;
 use super::{Gateway, Provider};
 use crate::capability::egress::EgressMode;
+use crate::config::FailureMode;
 use crate::contract::json::{direction_name, event_json, operation_name};
 use crate::contract::types;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Degraded, ErrorKind, ErrorSource};
 use crate::sandbox::{CallReport, CallSetup, Operation, Outcome, RequestGate};
 use crate::text::random_hex;
 
@@ -135,6 +136,20 @@ pub(crate) fn refuse_blank_stream_url(url: Option<&str>) -> Result<(), ApiError>
 }
 
 /// The error for a plugin that answered an operation with another operation's result.
+/// `e` with the provider's degraded answer when it fails open (`[providers.failure] mode =
+/// "open"`) and its plugin is at fault: the policy every front and the CLI then apply.
+fn fail_open(provider: &Provider, mut e: ApiError) -> ApiError {
+    let f = provider.failure();
+    if f.mode == FailureMode::Open && e.source == ErrorSource::Plugin {
+        tracing::warn!(provider = %provider.id, kind = e.kind.as_str(), detail = %e.detail, "failing open");
+        e.degraded = Some(Degraded {
+            status: f.open_status,
+            body: f.open_body.clone(),
+        });
+    }
+    e
+}
+
 fn wrong_shape(operation: &str) -> ApiError {
     ApiError::plugin_fault(format!("{operation} returned the wrong shape"))
 }
@@ -197,8 +212,9 @@ impl Gateway {
                     open.next_trial_in.as_millis()
                 ),
             )
-            .with_provider(&provider.id);
-            return (Err(e), CallReport::default());
+            .with_provider(&provider.id)
+            .with_source(ErrorSource::Plugin);
+            return (Err(fail_open(provider, e)), CallReport::default());
         }
         let plugin = binding.label();
         // Every line logged during the call (the plugin's own included) names the provider
@@ -208,7 +224,7 @@ impl Gateway {
             tracing::Instrument::instrument(self.runtime.invoke(&binding.version, setup, op), span)
                 .await;
         self.account(provider, &plugin, op_name, &request_id, &result, &report);
-        (result, report)
+        (result.map_err(|e| fail_open(provider, e)), report)
     }
 
     /// The gate each vendor request of a call passes: a turn under the provider's vendor

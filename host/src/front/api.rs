@@ -17,6 +17,7 @@
 //! | `GET` | `/healthz`, `/readyz` | liveness, readiness |
 //! | `GET` | `/metrics` | Prometheus metrics: OpenMetrics or classic text, by `Accept` |
 //!
+//! The table is [`ROUTES`]: routing, `404`, and `405` with `Allow` are all read from it.
 //! Errors are `application/problem+json` (RFC 9457) with the fields of [`ApiError`].
 
 use bytes::Bytes;
@@ -24,10 +25,9 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use super::body::{StartBody, UpdateBody};
 use super::response::{
-    Body, json_response, method_not_allowed, problem_response, problem_with_status,
+    Body, body_too_large, json_response, method_not_allowed, problem_response, problem_with_status,
     served_response, unauthorized,
 };
-use crate::config::FailureMode;
 use crate::contract::json::{
     direction_name, event_json, operation_name, session_json, status_json,
 };
@@ -37,25 +37,117 @@ use crate::core::tenants::TenantPermit;
 use crate::core::{CallOptions, Gateway, ProviderState, Tenant};
 use crate::error::{ApiError, ErrorKind};
 
-/// Every route of the API as `(method, path template)`, as documented in `docs/openapi.json`
-/// (a test checks the two agree, and that each is routed).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/ingests"),
-    ("GET", "/v1/ingests/{id}"),
-    ("PATCH", "/v1/ingests/{id}"),
-    ("DELETE", "/v1/ingests/{id}"),
-    ("GET", "/v1/ingests/{id}/events"),
-    ("GET", "/v1/providers"),
-    ("POST", "/v1/callbacks/{provider}"),
-    ("POST", "/v1/callbacks/{provider}/{tenant}"),
-    ("GET", "/v1/events"),
-    ("GET", "/v1/webhook"),
-    ("GET", "/v1/webhook/events"),
-    ("POST", "/v1/webhook/events/{event_id}/redeliver"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
+/// One route of the API: its method and path template (as documented in
+/// `docs/openapi.json`; a test checks the two agree), and what answers it. The table below is
+/// the whole router: a path no template matches is `404`, a method none of the matching
+/// routes has is `405` with `Allow` listing theirs.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path template; `{name}` matches one non-empty segment.
+    pub path: &'static str,
+    action: Action,
+}
+
+/// What answers a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Start,
+    Status,
+    Update,
+    Stop,
+    IngestEvents,
+    Providers,
+    Callback,
+    Stream,
+    Webhook,
+    WebhookEvents,
+    Redeliver,
+    Health,
+    Ready,
+    Metrics,
+}
+
+impl Action {
+    /// Health probes and vendor callbacks (verified by the plugin) carry no tenant key.
+    fn is_open(self) -> bool {
+        matches!(self, Action::Health | Action::Ready | Action::Callback)
+    }
+}
+
+const fn entry(method: &'static str, path: &'static str, action: Action) -> Route {
+    Route {
+        method,
+        path,
+        action,
+    }
+}
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    entry("POST", "/v1/ingests", Action::Start),
+    entry("GET", "/v1/ingests/{id}", Action::Status),
+    entry("PATCH", "/v1/ingests/{id}", Action::Update),
+    entry("DELETE", "/v1/ingests/{id}", Action::Stop),
+    entry("GET", "/v1/ingests/{id}/events", Action::IngestEvents),
+    entry("GET", "/v1/providers", Action::Providers),
+    entry("POST", "/v1/callbacks/{provider}", Action::Callback),
+    entry(
+        "POST",
+        "/v1/callbacks/{provider}/{tenant}",
+        Action::Callback,
+    ),
+    entry("GET", "/v1/events", Action::Stream),
+    entry("GET", "/v1/webhook", Action::Webhook),
+    entry("GET", "/v1/webhook/events", Action::WebhookEvents),
+    entry(
+        "POST",
+        "/v1/webhook/events/{event_id}/redeliver",
+        Action::Redeliver,
+    ),
+    entry("GET", "/healthz", Action::Health),
+    entry("GET", "/readyz", Action::Ready),
+    entry("GET", "/metrics", Action::Metrics),
 ];
+
+/// The values of `template`'s `{name}` segments in `path`, in order; `None` when it does not
+/// match. A trailing `/` is ignored.
+fn matches<'p>(template: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut want = template.split('/');
+    let mut got = path.trim_end_matches('/').split('/');
+    let mut params = Vec::new();
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => params.push(g),
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// What the table says of a request: the route and its parameters, or the methods the path
+/// has (empty: no such path).
+enum Routed<'p> {
+    Found(Route, Vec<&'p str>),
+    OtherMethods(Vec<&'static str>),
+}
+
+fn find<'p>(method: &Method, path: &'p str) -> Routed<'p> {
+    let mut allowed = Vec::new();
+    for r in ROUTES {
+        if let Some(params) = matches(r.path, path) {
+            if r.method == method.as_str() {
+                return Routed::Found(*r, params);
+            }
+            if !allowed.contains(&r.method) {
+                allowed.push(r.method);
+            }
+        }
+    }
+    Routed::OtherMethods(allowed)
+}
 
 /// The request id to use: the caller's `x-request-id` when it is sane, else a new one.
 fn request_id(req: &Request<Bytes>) -> String {
@@ -71,8 +163,9 @@ fn request_id(req: &Request<Bytes>) -> String {
 /// (Server-Sent Events of the caller's normalized events). `None` for any other request.
 pub fn stream_route(gateway: &Gateway, parts: &http::request::Parts) -> Option<Response<Body>> {
     use http_body_util::BodyExt;
-    if parts.uri.path().trim_end_matches('/') != "/v1/events" || parts.method != Method::GET {
-        return None;
+    match find(&parts.method, parts.uri.path()) {
+        Routed::Found(r, _) if r.action == Action::Stream => {}
+        _ => return None,
     }
     let tenant = match gateway.authenticate(&parts.headers) {
         Ok(t) => t,
@@ -129,19 +222,19 @@ pub async fn handle(gateway: &Gateway, req: Request<Bytes>) -> Response<Bytes> {
     resp
 }
 
-/// Authentication (except on the open paths), the body cap, then the route.
+/// Authentication (except on the open routes), the body cap, then the route.
 async fn route(
     gateway: &Gateway,
     req: Request<Bytes>,
     mut options: CallOptions,
 ) -> Response<Bytes> {
-    let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    // Health probes and vendor callbacks (verified by the plugin) carry no tenant key.
-    let open = matches!(
-        segments.as_slice(),
-        ["healthz"] | ["readyz"] | ["v1", "callbacks", ..]
-    );
+    let path = req.uri().path();
+    let routed = find(req.method(), path);
+    // Open paths (health probes, vendor callbacks) are answered without a key, a wrong method
+    // on them too.
+    let open = ROUTES
+        .iter()
+        .any(|r| r.action.is_open() && matches(r.path, path).is_some());
     // Held until the answer: the tenant's `max_concurrent` counts this request.
     let _permit = if open {
         None
@@ -152,15 +245,21 @@ async fn route(
         }
     };
     if req.body().len() > gateway.max_body_bytes() {
-        return problem_with_status(
-            &ApiError::invalid(format!(
-                "request body is larger than {} bytes",
-                gateway.max_body_bytes()
-            )),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        );
+        return body_too_large(gateway.max_body_bytes());
     }
-    dispatch(gateway, &req, &segments, options).await
+    match routed {
+        Routed::Found(r, params) => dispatch(gateway, &req, r.action, &params, options).await,
+        Routed::OtherMethods(allowed) if !allowed.is_empty() => {
+            method_not_allowed(&allowed.join(", "))
+        }
+        Routed::OtherMethods(_) => problem_response(&ApiError::new(
+            ErrorKind::NotFound,
+            format!(
+                "no route for {} {path}; see the API table in the README",
+                req.method()
+            ),
+        )),
+    }
 }
 
 /// The tenant of a request that needs one, admitted under its own limits; its turn (held
@@ -188,131 +287,93 @@ fn admit(
     Ok(permit)
 }
 
-/// The route of an authenticated request within the body cap.
+/// Runs a route's action with the path's parameters (as many as its template has).
 async fn dispatch(
     gateway: &Gateway,
     req: &Request<Bytes>,
-    segments: &[&str],
+    action: Action,
+    params: &[&str],
     options: CallOptions,
 ) -> Response<Bytes> {
-    let path = req.uri().path();
-    match segments {
-        ["healthz" | "readyz" | "metrics"] | ["v1", "providers"] => read_only(
-            gateway,
-            req,
-            segments[segments.len() - 1],
-            options.tenant.as_deref(),
-        ),
-        ["v1", "ingests"] => match *req.method() {
-            Method::POST => start(gateway, req.body(), options).await,
-            _ => method_not_allowed("POST"),
-        },
-        ["v1", "ingests", id] => ingest(gateway, req.method(), id, req.body(), options).await,
-        ["v1", "ingests", id, "events"] => match *req.method() {
-            Method::GET => ingest_events(gateway, id, options.tenant.as_deref()).await,
-            _ => method_not_allowed("GET"),
-        },
-        ["v1", "webhook"] => match *req.method() {
-            Method::GET => webhook_status(gateway, options.tenant.as_deref()).await,
-            _ => method_not_allowed("GET"),
-        },
-        ["v1", "webhook", "events"] => match *req.method() {
-            Method::GET => list_events(gateway, req.uri().query(), options.tenant.as_deref()).await,
-            _ => method_not_allowed("GET"),
-        },
-        ["v1", "webhook", "events", id, "redeliver"] => match *req.method() {
-            Method::POST => redeliver(gateway, id, options.tenant.as_deref()).await,
-            _ => method_not_allowed("POST"),
-        },
-        ["v1", "callbacks", provider] | ["v1", "callbacks", provider, _] => {
-            let tenant = segments.get(3).copied();
-            match *req.method() {
-                Method::POST => callback(gateway, provider, tenant, req, options).await,
-                _ => method_not_allowed("POST"),
-            }
-        }
-        _ => problem_response(&ApiError::new(
+    let param = |i: usize| params.get(i).copied().unwrap_or_default();
+    let tenant = options.tenant.as_deref();
+    match action {
+        Action::Health => json_response(StatusCode::OK, &health_json(gateway)),
+        Action::Ready => ready(gateway),
+        Action::Metrics => metrics(gateway, req),
+        Action::Providers => list_providers(gateway, tenant),
+        Action::Start => start(gateway, req.body(), options).await,
+        Action::Status => status(gateway, param(0), options).await,
+        Action::Update => update(gateway, param(0), req.body(), options).await,
+        Action::Stop => stop(gateway, param(0), options).await,
+        Action::IngestEvents => ingest_events(gateway, param(0), tenant).await,
+        Action::Webhook => webhook_status(gateway, tenant).await,
+        Action::WebhookEvents => list_events(gateway, req.uri().query(), tenant).await,
+        Action::Redeliver => redeliver(gateway, param(0), tenant).await,
+        Action::Callback => callback(gateway, param(0), params.get(1).copied(), req, options).await,
+        Action::Stream => problem_response(&ApiError::new(
             ErrorKind::NotFound,
-            format!(
-                "no route for {} {path}; see the API table in the README",
-                req.method()
-            ),
+            "GET /v1/events is a stream: it is answered before the body is buffered \
+             (`stream_route`), by the standalone server, not through this front",
         )),
     }
 }
 
-/// The `GET`-only routes that call no plugin: health, readiness, metrics, providers.
-fn read_only(
-    gateway: &Gateway,
-    req: &Request<Bytes>,
-    what: &str,
-    tenant: Option<&Tenant>,
-) -> Response<Bytes> {
-    if req.method() != Method::GET {
-        return method_not_allowed("GET");
-    }
-    match what {
-        "healthz" => json_response(StatusCode::OK, &health_json(gateway)),
-        "readyz" => {
-            let status = if gateway.readiness().ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            json_response(status, &health_json(gateway))
+/// `GET /readyz`: `200` when every provider is ready, else `503`; the same detail as
+/// `/healthz`.
+fn ready(gateway: &Gateway) -> Response<Bytes> {
+    let status = if gateway.readiness().ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &health_json(gateway))
+}
+
+/// `GET /metrics`, in the format the scraper's `Accept` asks for.
+fn metrics(gateway: &Gateway, req: &Request<Bytes>) -> Response<Bytes> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = MetricsFormat::negotiate(accept);
+    let mut resp = Response::new(Bytes::from(gateway.metrics().render_as(format)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    resp
+}
+
+/// `GET /v1/ingests/{id}`: its status.
+async fn status(gateway: &Gateway, id: &str, options: CallOptions) -> Response<Bytes> {
+    match gateway.status(id, options).await {
+        Ok(served) => {
+            let mut body = status_json(&served.value);
+            body["id"] = id.into();
+            body["provider"] = served.provider.id.clone().into();
+            served_response(StatusCode::OK, &body, &served.plugin)
         }
-        "metrics" => {
-            let accept = req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok());
-            let format = MetricsFormat::negotiate(accept);
-            let mut resp = Response::new(Bytes::from(gateway.metrics().render_as(format)));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(format.content_type()),
-            );
-            resp.headers_mut()
-                .insert(header::VARY, HeaderValue::from_static("accept"));
-            resp
-        }
-        _ => list_providers(gateway, tenant),
+        Err(e) => error_response(&e),
     }
 }
 
-/// `GET` (status), `PATCH` (update) or `DELETE` (stop) of one ingest.
-async fn ingest(
-    gateway: &Gateway,
-    method: &Method,
-    id: &str,
-    body: &Bytes,
-    options: CallOptions,
-) -> Response<Bytes> {
-    match *method {
-        Method::GET => match gateway.status(id, options).await {
-            Ok(served) => {
-                let mut body = status_json(&served.value);
-                body["id"] = id.into();
-                body["provider"] = served.provider.id.clone().into();
-                served_response(StatusCode::OK, &body, &served.plugin)
-            }
-            Err(e) => error_response(gateway, &e),
-        },
-        Method::DELETE => match gateway.stop(id, options).await {
-            Ok(served) => served_response(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "id": id,
-                    "provider": served.provider.id,
-                    "state": "stopped",
-                    "vendor_request_id": served.value.vendor_request_id,
-                }),
-                &served.plugin,
-            ),
-            Err(e) => error_response(gateway, &e),
-        },
-        Method::PATCH => update(gateway, id, body, options).await,
-        _ => method_not_allowed("GET, PATCH, DELETE"),
+/// `DELETE /v1/ingests/{id}`: stops it.
+async fn stop(gateway: &Gateway, id: &str, options: CallOptions) -> Response<Bytes> {
+    match gateway.stop(id, options).await {
+        Ok(served) => served_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "id": id,
+                "provider": served.provider.id,
+                "state": "stopped",
+                "vendor_request_id": served.value.vendor_request_id,
+            }),
+            &served.plugin,
+        ),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -346,7 +407,7 @@ async fn update(
             }
             served_response(StatusCode::OK, &body, &served.plugin)
         }
-        Err(e) => error_response(gateway, &e),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -369,7 +430,7 @@ async fn start(gateway: &Gateway, body: &Bytes, options: CallOptions) -> Respons
             }),
             &served.plugin,
         ),
-        Err(e) => error_response(gateway, &e),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -469,27 +530,18 @@ fn health_json(gateway: &Gateway) -> serde_json::Value {
     health
 }
 
-/// The answer for a failed plugin call: problem+json, or the provider's configured
-/// degraded answer when it fails open and the plugin (not the vendor) is at fault.
-fn error_response(gateway: &Gateway, e: &ApiError) -> Response<Bytes> {
-    let provider = e
-        .provider
-        .as_deref()
-        .and_then(|id| gateway.provider(id).ok());
-    if let Some(p) = provider
-        && p.failure().mode == FailureMode::Open
-        && (e.kind == ErrorKind::PluginFault || (e.kind == ErrorKind::Unavailable && !p.healthy()))
-    {
-        let f = p.failure();
-        let mut resp = Response::new(Bytes::from(f.open_body.clone()));
-        *resp.status_mut() = StatusCode::from_u16(f.open_status).unwrap_or(StatusCode::ACCEPTED);
+/// The answer for a failed plugin call: problem+json, or the degraded answer the core chose
+/// for a provider that fails open.
+fn error_response(e: &ApiError) -> Response<Bytes> {
+    if let Some(d) = &e.degraded {
+        let mut resp = Response::new(Bytes::from(d.body.clone()));
+        *resp.status_mut() = StatusCode::from_u16(d.status).unwrap_or(StatusCode::ACCEPTED);
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         resp.headers_mut()
             .insert("x-ingest-degraded", HeaderValue::from_static("true"));
-        tracing::warn!(provider = %p.id, kind = e.kind.as_str(), detail = %e.detail, "failing open");
         return resp;
     }
     problem_response(e)
@@ -660,5 +712,59 @@ async fn redeliver(gateway: &Gateway, id: &str, tenant: Option<&Tenant>) -> Resp
             &serde_json::json!({ "id": id, "state": "pending" }),
         ),
         Err(e) => problem_response(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_whole_segments_and_name_their_parameters() {
+        assert_eq!(
+            matches("/v1/ingests/{id}", "/v1/ingests/abc"),
+            Some(vec!["abc"])
+        );
+        assert_eq!(
+            matches("/v1/ingests/{id}", "/v1/ingests/abc/"),
+            Some(vec!["abc"])
+        );
+        assert_eq!(matches("/v1/ingests/{id}", "/v1/ingests/"), None);
+        assert_eq!(matches("/v1/ingests/{id}", "/v1/ingests/a/b"), None);
+        assert_eq!(matches("/v1/ingests", "/v1/ingestsx"), None);
+        assert_eq!(
+            matches(
+                "/v1/callbacks/{provider}/{tenant}",
+                "/v1/callbacks/trtc/acme"
+            ),
+            Some(vec!["trtc", "acme"])
+        );
+    }
+
+    /// Every path of the table answers `405` to a method it does not list, with `Allow`
+    /// naming exactly the methods it does; a path not in it is `404`.
+    #[test]
+    fn the_table_answers_405_with_allow_and_404() {
+        for r in ROUTES {
+            let path = r.path.replace('{', "x").replace('}', "");
+            let listed: Vec<&str> = ROUTES
+                .iter()
+                .filter(|o| matches(o.path, &path).is_some())
+                .map(|o| o.method)
+                .collect();
+            assert!(
+                matches!(find(&Method::from_bytes(r.method.as_bytes()).expect("method"), &path), Routed::Found(f, _) if f.action == r.action)
+            );
+            match find(&Method::PUT, &path) {
+                Routed::OtherMethods(allowed) => assert_eq!(allowed, listed, "{path}"),
+                Routed::Found(..) => panic!("PUT {path} is routed"),
+            }
+            let resp = method_not_allowed(&listed.join(", "));
+            assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(resp.headers()[header::ALLOW], listed.join(", ").as_str());
+        }
+        assert!(
+            matches!(find(&Method::GET, "/v2/ingests"), Routed::OtherMethods(a) if a.is_empty())
+        );
     }
 }

@@ -47,7 +47,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::{
     processing_request, processing_response,
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -55,7 +55,7 @@ use tonic::{Status, Streaming};
 
 use super::api;
 use super::conn::{Acceptor, ClientIo, ConnLimits};
-use super::response::{problem_response, problem_with_status};
+use super::response::{body_too_large, problem_response};
 use crate::core::Gateway;
 use crate::error::{ApiError, ErrorKind};
 
@@ -313,7 +313,7 @@ impl Exchange {
                 body: mut buffered,
             } => {
                 if buffered.len().saturating_add(body.body.len()) > self.max_body {
-                    return Step::Answer(too_large(self.max_body));
+                    return Step::Answer(body_too_large(self.max_body));
                 }
                 buffered.extend_from_slice(&body.body);
                 // In BUFFERED mode the one body message is the whole body, even when
@@ -410,13 +410,6 @@ fn body_continue() -> BodyResponse {
 fn headers_missing() -> Status {
     Status::failed_precondition(
         "ext_proc sent a request body without the request headers; the gateway needs processing_mode.request_header_mode: SEND",
-    )
-}
-
-fn too_large(limit: usize) -> Response<Bytes> {
-    problem_with_status(
-        &ApiError::invalid(format!("request body is larger than {limit} bytes")),
-        StatusCode::PAYLOAD_TOO_LARGE,
     )
 }
 
@@ -542,6 +535,7 @@ mod tests {
     use envoy_types::pb::envoy::service::ext_proc::v3::{
         HttpBody, HttpTrailers, ProtocolConfiguration,
     };
+    use http::StatusCode;
     use processing_request::Request as In;
     use processing_response::Response as Out;
 

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use super::api;
 use super::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch, RequestGuard};
-use super::response::{Body, Handler, StreamRoutes, problem_with_status};
+use super::response::{Body, Handler, StreamRoutes, body_too_large, problem_with_status};
 use crate::core::Gateway;
 use crate::error::ApiError;
 
@@ -155,12 +155,13 @@ async fn buffered(
     let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
     let body = match read {
         Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return body_too_large(limit).map(Full::new);
+        }
         Ok(Err(_)) => {
             return problem_with_status(
-                &ApiError::invalid(format!(
-                    "request body is larger than {limit} bytes, or the connection broke while sending it"
-                )),
-                http::StatusCode::PAYLOAD_TOO_LARGE,
+                &ApiError::invalid("the connection broke while the request body was sent"),
+                http::StatusCode::BAD_REQUEST,
             )
             .map(Full::new);
         }

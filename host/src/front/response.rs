@@ -71,7 +71,19 @@ pub fn problem_with_status(e: &ApiError, status: StatusCode) -> Response<Bytes> 
     resp
 }
 
-pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+/// `413` for a request body over `gateway.max_body_bytes`: the one answer every front (the
+/// standalone server while reading, ext_proc while buffering, [`handle`](crate::handle)
+/// for embedders) gives.
+pub(crate) fn body_too_large(limit: usize) -> Response<Bytes> {
+    problem_with_status(
+        &ApiError::invalid(format!(
+            "request body is larger than {limit} bytes (gateway.max_body_bytes)"
+        )),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+}
+
+pub(crate) fn method_not_allowed(allow: &str) -> Response<Bytes> {
     let mut resp = problem_with_status(
         &ApiError::new(
             ErrorKind::InvalidArgument,
@@ -79,8 +91,9 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
         ),
         StatusCode::METHOD_NOT_ALLOWED,
     );
-    resp.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    if let Ok(allow) = HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, allow);
+    }
     resp
 }
 

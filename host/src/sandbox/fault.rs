@@ -59,6 +59,8 @@ pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> Api
         vendor_request_id: e.vendor_request_id.map(|t| clip(t, MAX_ERROR_TEXT)),
         retryable: e.retryable,
         retry_after_secs: e.retry_after_secs,
+        source: ErrorKind::from(e.kind).source(),
+        degraded: None,
     };
     if let Some(failure) = log.failures.last()
         && matches!(

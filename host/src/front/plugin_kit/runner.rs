@@ -414,7 +414,14 @@ pub fn result_json(result: &Result<Outcome, ApiError>) -> serde_json::Value {
             "session_ref": u.session_ref,
             "vendor_request_id": u.vendor_request_id,
         } }),
-        Err(e) => serde_json::json!({ "error": e.to_problem() }),
+        Err(e) => match &e.degraded {
+            // The provider fails open: the answer the API sends instead of the error.
+            Some(d) => serde_json::json!({ "error": e.to_problem(), "degraded": {
+                "status": d.status,
+                "body": d.body,
+            } }),
+            None => serde_json::json!({ "error": e.to_problem() }),
+        },
     }
 }
 
