@@ -12,13 +12,13 @@ use tokio::net::TcpStream;
 use crate::support::*;
 
 /// A gateway with the `ok` test plugin and `[connections]` from `connections`, served on a
-/// loopback port until the returned [`Served`] is dropped.
-async fn serve(connections: &str) -> (SocketAddr, Served) {
+/// loopback port until the returned [`TestServer`] is dropped.
+async fn serve(connections: &str) -> (SocketAddr, TestServer) {
     let toml = format!(
         "[connections]\n{connections}\n[[providers]]\nid = \"ok\"\nplugin = \"{}\"\n[providers.config]\nmode = \"ok\"\n",
         ingest_sim::artifacts::plugin("test-hostile")
     );
-    let served = Served::start(Arc::new(gateway(&toml).await)).await;
+    let served = TestServer::start(Arc::new(gateway(&toml).await)).await;
     (served.addr, served)
 }
 

@@ -600,7 +600,7 @@ on_both_stores!(events_stream_to_the_tenants_listeners_and_resume_after_last_eve
 async fn events_stream_to_the_tenants_listeners_and_resume_after_last_event_id(store: String) {
     let sim = sim().await;
     let gw = Arc::new(gateway(&config_on(&sim, "http://127.0.0.1:9/unused", &store, "")).await);
-    let served = Served::start(gw.clone()).await;
+    let served = TestServer::start(gw.clone()).await;
     let addr = served.addr;
 
     let mut a = open_stream(addr, KEY_A, None).await;

@@ -487,8 +487,9 @@ async fn a_changed_file_in_the_watched_directory_is_swapped_in() {
     );
 
     std::fs::write(dir.join("test_hostile.wasm"), &v2).expect("write v2");
+    // Within 20 s: the new version is compiled first, which a busy machine makes slow.
     let mut swapped = false;
-    for _ in 0..250 {
+    for _ in 0..1000 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         if gw
             .registry()
@@ -500,7 +501,7 @@ async fn a_changed_file_in_the_watched_directory_is_swapped_in() {
         }
     }
     watcher.abort();
-    assert!(swapped, "the changed file was not swapped in within 5 s");
+    assert!(swapped, "the changed file was not swapped in within 20 s");
     let a = call(&gw, "POST", "/v1/ingests", Some(start_body())).await;
     assert!(served_by(&a).ends_with(&d2[..12]));
     let _ = std::fs::remove_dir_all(&dir);

@@ -592,7 +592,7 @@ async fn update_changes_a_mixed_relays_destinations_and_layout_in_place() {
 async fn update_changes_a_source_relays_destinations_over_http() {
     let sim = sim().await;
     let gw = std::sync::Arc::new(gateway(&provider(&sim.base_url(), "", &[])).await);
-    let served = Served::start(gw.clone()).await;
+    let served = TestServer::start(gw.clone()).await;
     let start = push_out("room-42", json!({})).to_string();
     let started = http(served.addr, "POST", "/v1/ingests", Some(&start)).await;
     assert_eq!(started.status, 201, "{}", started.text);

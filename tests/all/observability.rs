@@ -294,7 +294,7 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
             201
         );
     }
-    let served = Served::start(std::sync::Arc::new(gw)).await;
+    let served = TestServer::start(std::sync::Arc::new(gw)).await;
     let addr = served.addr;
 
     let classic = http(addr, "GET", "/metrics", None).await;

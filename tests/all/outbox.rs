@@ -628,7 +628,7 @@ async fn postgres_notify_wakes_the_other_replicas_stream() {
             );
         let a = gateway(&toml).await;
         let b = Arc::new(gateway(&toml).await);
-        let served = Served::start(b.clone()).await;
+        let served = TestServer::start(b.clone()).await;
         let mut stream = open_stream(served.addr, None).await;
         let mut heard = Heard::default();
         listen_until(&mut stream, &mut heard, Duration::from_secs(5), |h| {

@@ -150,6 +150,7 @@ async fn a_burst_reaches_the_vendor_at_its_documented_rate_and_nothing_is_lost()
 /// 1.1 s; a machine that took longer than that between a tenant's two calls has given it a
 /// new turn, so that try proves nothing and the scenario runs again on a fresh gateway.
 #[tokio::test]
+#[ignore = "timing-sensitive: scripts/test runs it alone"]
 async fn one_tenants_burst_leaves_the_others_their_share() {
     const KEY_A: &str = "quota-tenant-a-key-0123456789abcd";
     const KEY_B: &str = "quota-tenant-b-key-fedcba98765432";

@@ -164,6 +164,7 @@ async fn a_reload_under_load_applies_tenants_limits_and_rotated_secrets_and_fail
         request(&gw, KEY_B, "GET", "/v1/providers", None).await.0,
         200
     );
+    let first = std::time::Instant::now();
     let (status, text) = request(
         &gw,
         KEY_A,
@@ -181,7 +182,13 @@ async fn a_reload_under_load_applies_tenants_limits_and_rotated_secrets_and_fail
         Some(pull_in("rot", "72")),
     )
     .await;
-    assert_eq!(status, 429, "the new limit was not used: {text}");
+    // 1/s spaces turns 1.1 s apart: a machine that took longer than that between the two
+    // starts has given the second one a turn of its own.
+    if first.elapsed() < Duration::from_millis(1100) {
+        assert_eq!(status, 429, "the new limit was not used: {text}");
+    } else {
+        eprintln!("the two starts took over 1.1 s: the limit's refusal is not checked this run");
+    }
 
     // A broken config: nothing changes, the answer names the problem.
     write(

@@ -298,14 +298,14 @@ pub fn sha256_hex(s: &str) -> String {
 }
 
 /// A gateway serving its HTTP API on a loopback port ([`ingest_gateway::serve`]).
-pub struct Served {
+pub struct TestServer {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-impl Served {
+impl TestServer {
     /// Starts `gw` on a free loopback port. Dropping the result shuts the server down too.
     pub async fn start(gw: std::sync::Arc<Gateway>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

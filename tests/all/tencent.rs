@@ -85,7 +85,7 @@ async fn vendor_connections_are_kept_alive_and_reused() {
 async fn over_real_http_with_request_id() {
     let sim = sim().await;
     let gw = std::sync::Arc::new(gateway(&trtc_provider("trtc", &sim.base_url(), "")).await);
-    let served = Served::start(gw).await;
+    let served = TestServer::start(gw).await;
     let addr = served.addr;
 
     let body = pull_in("trtc", "7").to_string();

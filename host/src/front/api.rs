@@ -23,6 +23,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
+use super::answers::{self, json_of};
 use super::body::{StartBody, UpdateBody};
 use super::response::{
     Body, body_too_large, json_response, method_not_allowed, problem_response, problem_with_status,
@@ -365,11 +366,11 @@ async fn stop(gateway: &Gateway, id: &str, options: CallOptions) -> Response<Byt
     match gateway.stop(id, options).await {
         Ok(served) => served_response(
             StatusCode::OK,
-            &serde_json::json!({
-                "id": id,
-                "provider": served.provider.id,
-                "state": "stopped",
-                "vendor_request_id": served.value.vendor_request_id,
+            &json_of(&answers::Stopped {
+                id,
+                provider: &served.provider.id,
+                state: "stopped",
+                vendor_request_id: served.value.vendor_request_id.as_deref(),
             }),
             &served.plugin,
         ),
@@ -396,15 +397,13 @@ async fn update(
     {
         Ok(served) => {
             let updated = &served.value;
-            let mut body = serde_json::json!({
-                "id": updated.id,
-                "provider": served.provider.id,
-                "updated": true,
-                "vendor_request_id": updated.result.vendor_request_id,
+            let body = json_of(&answers::Updated {
+                id: &updated.id,
+                provider: &served.provider.id,
+                updated: true,
+                vendor_request_id: updated.result.vendor_request_id.as_deref(),
+                replaces: updated.new_id.then_some(id),
             });
-            if updated.new_id {
-                body["replaces"] = id.into();
-            }
             served_response(StatusCode::OK, &body, &served.plugin)
         }
         Err(e) => error_response(&e),
@@ -422,11 +421,11 @@ async fn start(gateway: &Gateway, body: &Bytes, options: CallOptions) -> Respons
     {
         Ok(served) => served_response(
             StatusCode::CREATED,
-            &serde_json::json!({
-                "id": served.value.id,
-                "provider": parsed.provider,
-                "direction": parsed.direction,
-                "session": session_json(&served.value.session),
+            &json_of(&answers::Started {
+                id: &served.value.id,
+                provider: &parsed.provider,
+                direction: &parsed.direction,
+                session: session_json(&served.value.session),
             }),
             &served.plugin,
         ),
@@ -480,12 +479,12 @@ async fn callback(
     match gateway.parse_callback(provider, request, options).await {
         Ok(served) => served_response(
             StatusCode::OK,
-            &serde_json::json!({
-                "provider": served.provider.id,
-                "id": served.value.ingest_id,
-                "event_id": served.value.event_id,
-                "duplicate": served.value.duplicate,
-                "event": event_json(&served.value.event),
+            &json_of(&answers::CallbackTaken {
+                provider: &served.provider.id,
+                id: served.value.ingest_id.as_deref(),
+                event_id: &served.value.event_id,
+                duplicate: served.value.duplicate,
+                event: event_json(&served.value.event),
             }),
             &served.plugin,
         ),
@@ -603,7 +602,10 @@ async fn ingest_events(gateway: &Gateway, id: &str, tenant: Option<&Tenant>) -> 
     match gateway.ingest_events(id, tenant).await {
         Ok(events) => json_response(
             StatusCode::OK,
-            &serde_json::json!({ "id": id, "events": events }),
+            &json_of(&answers::IngestEvents {
+                id,
+                events: &events,
+            }),
         ),
         Err(e) => problem_response(&e),
     }
@@ -620,13 +622,18 @@ async fn webhook_status(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<
     match gateway.events().endpoint(tenant_key(tenant)).await {
         Ok(endpoint) => json_response(
             StatusCode::OK,
-            &serde_json::json!({
-                "url": hook.url,
-                "failing": endpoint.as_ref().is_some_and(|e| e.failing_since_ms.is_some()),
-                "failing_since_ms": endpoint.as_ref().and_then(|e| e.failing_since_ms),
-                "consecutive_failures": endpoint.as_ref().map_or(0, |e| e.consecutive_failures),
-                "last_error": endpoint.as_ref().and_then(|e| e.last_error.clone()),
-                "last_failure_ms": endpoint.as_ref().map(|e| e.last_failure_ms).filter(|t| *t > 0),
+            &json_of(&answers::WebhookEndpoint {
+                url: &hook.url,
+                failing: endpoint
+                    .as_ref()
+                    .is_some_and(|e| e.failing_since_ms.is_some()),
+                failing_since_ms: endpoint.as_ref().and_then(|e| e.failing_since_ms),
+                consecutive_failures: endpoint.as_ref().map_or(0, |e| e.consecutive_failures),
+                last_error: endpoint.as_ref().and_then(|e| e.last_error.as_deref()),
+                last_failure_ms: endpoint
+                    .as_ref()
+                    .map(|e| e.last_failure_ms)
+                    .filter(|t| *t > 0),
             }),
         ),
         Err(e) => problem_response(&e),
@@ -697,7 +704,10 @@ async fn list_events(
                 .flatten();
             json_response(
                 StatusCode::OK,
-                &serde_json::json!({ "events": events, "next_before": next }),
+                &json_of(&answers::EventsPage {
+                    events: &events,
+                    next_before: next,
+                }),
             )
         }
         Err(e) => problem_response(&e),
@@ -709,7 +719,10 @@ async fn redeliver(gateway: &Gateway, id: &str, tenant: Option<&Tenant>) -> Resp
     match gateway.events().redeliver(tenant_key(tenant), id).await {
         Ok(()) => json_response(
             StatusCode::ACCEPTED,
-            &serde_json::json!({ "id": id, "state": "pending" }),
+            &json_of(&answers::Redelivery {
+                id,
+                state: "pending",
+            }),
         ),
         Err(e) => problem_response(&e),
     }

@@ -60,7 +60,7 @@ use crate::core::Gateway;
 use crate::error::{ApiError, ErrorKind};
 
 /// Responses queued per stream before the stream task waits for Envoy to read them. Envoy
-/// reads every answer promptly; one exchange needs at most two.
+/// reads every answer promptly; one request needs at most two.
 const STREAM_QUEUE: usize = 4;
 
 /// `details` of every `ImmediateResponse`, shown by Envoy as `%RESPONSE_CODE_DETAILS%`
@@ -159,13 +159,13 @@ impl ExternalProcessor for ExtProcService {
     }
 }
 
-/// Reads Envoy's messages one by one and answers each as [`Exchange`] decides.
+/// Reads Envoy's messages one by one and answers each as [`StreamState`] decides.
 async fn run_stream(
     gateway: Arc<Gateway>,
     mut inbound: Streaming<ProcessingRequest>,
     tx: mpsc::Sender<Result<ProcessingResponse, Status>>,
 ) {
-    let mut exchange = Exchange::new(gateway.max_body_bytes());
+    let mut stream_state = StreamState::new(gateway.max_body_bytes());
     loop {
         let message = match inbound.message().await {
             Ok(Some(m)) => m,
@@ -175,10 +175,10 @@ async fn run_stream(
                 break;
             }
         };
-        let answer = match exchange.on_message(message) {
-            Step::Reply(r) => Ok(r),
-            Step::Answer(resp) => Ok(immediate_response(resp)),
-            Step::Dispatch(req) => {
+        let answer = match stream_state.on_message(message) {
+            Next::Reply(r) => Ok(r),
+            Next::Answer(resp) => Ok(immediate_response(resp)),
+            Next::Dispatch(req) => {
                 // Run the gateway in its own task: a call that reached a vendor completes even
                 // if Envoy gives up on the stream, and a panic (a bug) fails this request
                 // with a gRPC error — never a clean stream end, which Envoy would take as
@@ -194,8 +194,8 @@ async fn run_stream(
                     }
                 }
             }
-            Step::Fail(status) => Err(status),
-            Step::Nothing => continue,
+            Next::Fail(status) => Err(status),
+            Next::Nothing => continue,
         };
         let failed = answer.is_err();
         if tx.send(answer).await.is_err() || failed {
@@ -206,7 +206,7 @@ async fn run_stream(
 
 /// What to do with one message from Envoy.
 #[derive(Debug)]
-enum Step {
+enum Next {
     /// Send this answer and wait for the next message.
     Reply(ProcessingResponse),
     /// The gateway request is complete: run it and answer with an `ImmediateResponse`.
@@ -238,7 +238,7 @@ enum State {
 
 /// The per-stream state machine, free of I/O so every message sequence can be unit-tested.
 #[derive(Debug)]
-struct Exchange {
+struct StreamState {
     state: State,
     /// The gateway's body cap (`gateway.max_body_bytes`).
     max_body: usize,
@@ -246,7 +246,7 @@ struct Exchange {
     body_mode: Option<i32>,
 }
 
-impl Exchange {
+impl StreamState {
     fn new(max_body: usize) -> Self {
         Self {
             state: State::AwaitingHeaders,
@@ -255,7 +255,7 @@ impl Exchange {
         }
     }
 
-    fn on_message(&mut self, message: ProcessingRequest) -> Step {
+    fn on_message(&mut self, message: ProcessingRequest) -> Next {
         if let Some(config) = &message.protocol_config {
             self.body_mode = Some(config.request_body_mode);
         }
@@ -268,44 +268,44 @@ impl Exchange {
                 );
                 self.state = State::Answered;
             }
-            return Step::Nothing;
+            return Next::Nothing;
         }
         use processing_request::Request as In;
         use processing_response::Response as Out;
         let Some(request) = message.request else {
             // A message kind this build does not know (a newer Envoy): nothing to answer.
             tracing::debug!("ext_proc message without a known request part; ignored");
-            return Step::Nothing;
+            return Next::Nothing;
         };
         match request {
             In::RequestHeaders(headers) => self.on_request_headers(&headers),
             In::RequestBody(body) => self.on_request_body(&body),
             In::RequestTrailers(_) => match std::mem::replace(&mut self.state, State::Answered) {
                 State::Buffering { parts, body } => {
-                    Step::Dispatch(Request::from_parts(*parts, body.freeze()))
+                    Next::Dispatch(Request::from_parts(*parts, body.freeze()))
                 }
                 State::Passthrough => {
                     self.state = State::Passthrough;
-                    Step::Reply(reply(Out::RequestTrailers(TrailersResponse::default())))
+                    Next::Reply(reply(Out::RequestTrailers(TrailersResponse::default())))
                 }
-                State::Answered => Step::Nothing,
+                State::Answered => Next::Nothing,
                 State::AwaitingHeaders => {
                     self.state = State::AwaitingHeaders;
-                    Step::Fail(headers_missing())
+                    Next::Fail(headers_missing())
                 }
             },
             // The response side is the upstream's business: let it through untouched (only
             // sent at all when the filter's response modes are not SKIP/NONE).
-            In::ResponseHeaders(_) => Step::Reply(reply(Out::ResponseHeaders(headers_continue()))),
-            In::ResponseBody(_) => Step::Reply(reply(Out::ResponseBody(body_continue()))),
+            In::ResponseHeaders(_) => Next::Reply(reply(Out::ResponseHeaders(headers_continue()))),
+            In::ResponseBody(_) => Next::Reply(reply(Out::ResponseBody(body_continue()))),
             In::ResponseTrailers(_) => {
-                Step::Reply(reply(Out::ResponseTrailers(TrailersResponse::default())))
+                Next::Reply(reply(Out::ResponseTrailers(TrailersResponse::default())))
             }
         }
     }
 
     /// A body message: buffered up to the cap, dispatched once complete.
-    fn on_request_body(&mut self, body: &HttpBody) -> Step {
+    fn on_request_body(&mut self, body: &HttpBody) -> Next {
         use processing_response::Response as Out;
         match std::mem::replace(&mut self.state, State::Answered) {
             State::Buffering {
@@ -313,7 +313,7 @@ impl Exchange {
                 body: mut buffered,
             } => {
                 if buffered.len().saturating_add(body.body.len()) > self.max_body {
-                    return Step::Answer(body_too_large(self.max_body));
+                    return Next::Answer(body_too_large(self.max_body));
                 }
                 buffered.extend_from_slice(&body.body);
                 // In BUFFERED mode the one body message is the whole body, even when
@@ -321,42 +321,42 @@ impl Exchange {
                 let complete =
                     body.end_of_stream || self.body_mode == Some(BodySendMode::Buffered as i32);
                 if complete {
-                    Step::Dispatch(Request::from_parts(*parts, buffered.freeze()))
+                    Next::Dispatch(Request::from_parts(*parts, buffered.freeze()))
                 } else {
                     self.state = State::Buffering {
                         parts,
                         body: buffered,
                     };
-                    Step::Reply(reply(Out::RequestBody(body_continue())))
+                    Next::Reply(reply(Out::RequestBody(body_continue())))
                 }
             }
             State::Passthrough => {
                 self.state = State::Passthrough;
-                Step::Reply(reply(Out::RequestBody(body_continue())))
+                Next::Reply(reply(Out::RequestBody(body_continue())))
             }
-            State::Answered => Step::Nothing,
+            State::Answered => Next::Nothing,
             State::AwaitingHeaders => {
                 self.state = State::AwaitingHeaders;
-                Step::Fail(headers_missing())
+                Next::Fail(headers_missing())
             }
         }
     }
 
-    fn on_request_headers(&mut self, headers: &HttpHeaders) -> Step {
+    fn on_request_headers(&mut self, headers: &HttpHeaders) -> Next {
         use processing_response::Response as Out;
         let path = pseudo_header(headers, ":path").unwrap_or_default();
         let path_only = path.split('?').next().unwrap_or_default();
         if !is_gateway_path(path_only) {
             self.state = State::Passthrough;
-            return Step::Reply(reply(Out::RequestHeaders(headers_continue())));
+            return Next::Reply(reply(Out::RequestHeaders(headers_continue())));
         }
         self.state = State::Answered;
         let parts = match request_parts(headers) {
             Ok(p) => p,
-            Err(e) => return Step::Answer(problem_response(&e)),
+            Err(e) => return Next::Answer(problem_response(&e)),
         };
         if headers.end_of_stream {
-            return Step::Dispatch(Request::from_parts(parts, Bytes::new()));
+            return Next::Dispatch(Request::from_parts(parts, Bytes::new()));
         }
         if let Some(mode) = self.body_mode
             && mode != BodySendMode::Buffered as i32
@@ -364,7 +364,7 @@ impl Exchange {
             let name = BodySendMode::try_from(mode)
                 .map(|m| m.as_str_name())
                 .unwrap_or("unknown");
-            return Step::Answer(problem_response(&ApiError::new(
+            return Next::Answer(problem_response(&ApiError::new(
                 ErrorKind::Unsupported,
                 format!(
                     "Envoy's ext_proc filter sends request bodies in mode {name}; the gateway needs processing_mode.request_body_mode: BUFFERED"
@@ -377,7 +377,7 @@ impl Exchange {
             parts: Box::new(parts),
             body: BytesMut::new(),
         };
-        Step::Reply(reply(Out::RequestHeaders(headers_continue())))
+        Next::Reply(reply(Out::RequestHeaders(headers_continue())))
     }
 }
 
@@ -588,17 +588,17 @@ mod tests {
         }
     }
 
-    /// An exchange that has seen the headers of a `POST` to `path` with a body to come.
-    fn posted(path: &str) -> Exchange {
-        let mut x = Exchange::new(CAP);
+    /// A stream state that has seen the headers of a `POST` to `path` with a body to come.
+    fn posted(path: &str) -> StreamState {
+        let mut x = StreamState::new(CAP);
         assert!(is_continue(&x.on_message(headers("POST", path, false))));
         x
     }
 
-    fn is_continue(step: &Step) -> bool {
+    fn is_continue(step: &Next) -> bool {
         matches!(
             step,
-            Step::Reply(ProcessingResponse {
+            Next::Reply(ProcessingResponse {
                 response: Some(
                     Out::RequestHeaders(HeadersResponse { response: Some(c) })
                         | Out::RequestBody(BodyResponse { response: Some(c) })
@@ -631,9 +631,9 @@ mod tests {
 
     #[test]
     fn headers_without_body_dispatch_at_once() {
-        let mut x = Exchange::new(CAP);
+        let mut x = StreamState::new(CAP);
         match x.on_message(headers("GET", "/v1/ingests/abc?x=1", true)) {
-            Step::Dispatch(req) => {
+            Next::Dispatch(req) => {
                 assert_eq!(req.method(), Method::GET);
                 assert_eq!(req.uri().path(), "/v1/ingests/abc");
                 assert_eq!(req.uri().query(), Some("x=1"));
@@ -644,19 +644,19 @@ mod tests {
             other => panic!("expected dispatch, got {other:?}"),
         }
         // Anything after the answer is ignored.
-        assert!(matches!(x.on_message(body(b"late", true)), Step::Nothing));
+        assert!(matches!(x.on_message(body(b"late", true)), Next::Nothing));
     }
 
     #[test]
     fn body_in_a_later_message_is_awaited() {
-        let mut x = Exchange::new(CAP);
+        let mut x = StreamState::new(CAP);
         let first = x.on_message(with_mode(
             headers("POST", "/v1/ingests", false),
             BodySendMode::Buffered,
         ));
         assert!(is_continue(&first), "{first:?}");
         match x.on_message(body(b"{\"a\":1}", true)) {
-            Step::Dispatch(req) => {
+            Next::Dispatch(req) => {
                 assert_eq!(req.method(), Method::POST);
                 assert_eq!(req.body().as_ref(), b"{\"a\":1}");
                 assert_eq!(req.headers()["content-type"], "application/json");
@@ -670,7 +670,7 @@ mod tests {
         let mut x = posted("/v1/ingests");
         assert!(is_continue(&x.on_message(body(b"ab", false))));
         match x.on_message(body(b"cd", true)) {
-            Step::Dispatch(req) => assert_eq!(req.body().as_ref(), b"abcd"),
+            Next::Dispatch(req) => assert_eq!(req.body().as_ref(), b"abcd"),
             other => panic!("expected dispatch, got {other:?}"),
         }
     }
@@ -684,7 +684,7 @@ mod tests {
             ..Default::default()
         };
         match x.on_message(trailers) {
-            Step::Dispatch(req) => assert_eq!(req.body().as_ref(), b"ab"),
+            Next::Dispatch(req) => assert_eq!(req.body().as_ref(), b"ab"),
             other => panic!("expected dispatch, got {other:?}"),
         }
     }
@@ -694,7 +694,7 @@ mod tests {
         let mut x = posted("/v1/ingests");
         assert!(is_continue(&x.on_message(body(&[b'x'; 40], false))));
         match x.on_message(body(&[b'x'; 40], true)) {
-            Step::Answer(resp) => assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE),
+            Next::Answer(resp) => assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE),
             other => panic!("expected a 413, got {other:?}"),
         }
     }
@@ -709,7 +709,7 @@ mod tests {
         };
         assert!(matches!(
             x.on_message(trailers),
-            Step::Reply(ProcessingResponse {
+            Next::Reply(ProcessingResponse {
                 response: Some(Out::RequestTrailers(_)),
                 ..
             })
@@ -720,7 +720,7 @@ mod tests {
         };
         assert!(matches!(
             x.on_message(resp_headers),
-            Step::Reply(ProcessingResponse {
+            Next::Reply(ProcessingResponse {
                 response: Some(Out::ResponseHeaders(_)),
                 ..
             })
@@ -729,12 +729,12 @@ mod tests {
 
     #[test]
     fn a_non_buffered_body_mode_is_refused_with_what_to_set() {
-        let mut x = Exchange::new(CAP);
+        let mut x = StreamState::new(CAP);
         match x.on_message(with_mode(
             headers("POST", "/v1/ingests", false),
             BodySendMode::Streamed,
         )) {
-            Step::Answer(resp) => {
+            Next::Answer(resp) => {
                 assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
                 let text = String::from_utf8_lossy(resp.body()).into_owned();
                 assert!(
@@ -745,37 +745,37 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         // Without a body the mode does not matter.
-        let mut x = Exchange::new(CAP);
+        let mut x = StreamState::new(CAP);
         assert!(matches!(
             x.on_message(with_mode(
                 headers("GET", "/healthz", true),
                 BodySendMode::None
             )),
-            Step::Dispatch(_)
+            Next::Dispatch(_)
         ));
     }
 
     #[test]
     fn malformed_and_out_of_order_messages_never_panic() {
         // A body before any headers: a configuration error, reported as a gRPC error.
-        let mut x = Exchange::new(CAP);
-        assert!(matches!(x.on_message(body(b"x", true)), Step::Fail(_)));
+        let mut x = StreamState::new(CAP);
+        assert!(matches!(x.on_message(body(b"x", true)), Next::Fail(_)));
         // An empty message.
         assert!(matches!(
             x.on_message(ProcessingRequest::default()),
-            Step::Nothing
+            Next::Nothing
         ));
         // Headers with no header map at all: `/` is not a gateway path.
         let empty = ProcessingRequest {
             request: Some(In::RequestHeaders(HttpHeaders::default())),
             ..Default::default()
         };
-        assert!(is_continue(&Exchange::new(CAP).on_message(empty)));
+        assert!(is_continue(&StreamState::new(CAP).on_message(empty)));
         // A bad method and a bad header value on a gateway path: a 400 problem.
         let mut bad = headers("GE T", "/v1/ingests", true);
-        let mut x = Exchange::new(CAP);
+        let mut x = StreamState::new(CAP);
         assert!(
-            matches!(x.on_message(bad.clone()), Step::Answer(r) if r.status() == StatusCode::BAD_REQUEST)
+            matches!(x.on_message(bad.clone()), Next::Answer(r) if r.status() == StatusCode::BAD_REQUEST)
         );
         if let Some(In::RequestHeaders(h)) = bad.request.as_mut()
             && let Some(map) = h.headers.as_mut()
@@ -788,14 +788,14 @@ mod tests {
             });
         }
         assert!(
-            matches!(Exchange::new(CAP).on_message(bad), Step::Answer(r) if r.status() == StatusCode::BAD_REQUEST)
+            matches!(StreamState::new(CAP).on_message(bad), Next::Answer(r) if r.status() == StatusCode::BAD_REQUEST)
         );
         // Observability mode: never answered.
         let mut quiet = headers("GET", "/healthz", true);
         quiet.observability_mode = true;
         assert!(matches!(
-            Exchange::new(CAP).on_message(quiet),
-            Step::Nothing
+            StreamState::new(CAP).on_message(quiet),
+            Next::Nothing
         ));
         // A value sent the old way (`value` instead of `raw_value`) still counts.
         let mut old = headers("GET", "/healthz", true);
@@ -808,8 +808,8 @@ mod tests {
             }
         }
         assert!(matches!(
-            Exchange::new(CAP).on_message(old),
-            Step::Dispatch(r) if r.uri().path() == "/healthz"
+            StreamState::new(CAP).on_message(old),
+            Next::Dispatch(r) if r.uri().path() == "/healthz"
         ));
     }
 

@@ -6,6 +6,7 @@
 //! | file | what |
 //! |---|---|
 //! | `api.rs` | the HTTP API as one function of a request ([`api::handle`]), its routes |
+//! | `answers.rs` | the API's response bodies, one type each |
 //! | `body.rs` | the start request body, checked field by field |
 //! | `response.rs` | JSON and problem+json responses |
 //! | `http.rs` | the standalone hyper server (API and admin listeners) |
@@ -17,6 +18,7 @@
 //! | `plugin_kit/` | the plugin authors' kit: `ingest-gateway plugin new / check / test` |
 
 pub mod admin;
+mod answers;
 pub mod api;
 pub mod body;
 #[cfg(feature = "cli")]
