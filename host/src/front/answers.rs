@@ -89,3 +89,82 @@ pub(crate) struct Redelivery<'a> {
 pub(crate) fn json_of(value: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Serialize)]
+pub(crate) struct Health<'a> {
+    pub status: &'static str,
+    pub ready: bool,
+    pub optimized: bool,
+    pub draining: bool,
+    /// `ok` or `unavailable`.
+    pub events_store: &'static str,
+    /// Each provider's state (`ok`, `unhealthy`, `no-plugin`), by id.
+    pub providers: std::collections::BTreeMap<&'a str, &'static str>,
+    /// Only with `[quota] store`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_store: Option<QuotaStoreHealth<'a>>,
+}
+
+/// The shared quota store in [`Health`].
+#[derive(Serialize)]
+pub(crate) struct QuotaStoreHealth<'a> {
+    /// Its URL, without a password.
+    pub store: &'a str,
+    /// `shared` or `local-fallback`.
+    pub state: &'static str,
+    pub fallback_share: f64,
+}
+
+/// `GET /v1/providers`.
+#[derive(Serialize)]
+pub(crate) struct Providers<'a> {
+    pub providers: Vec<ProviderEntry<'a>>,
+}
+
+/// One provider of [`Providers`]: bound to a plugin version, or waiting for one.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum ProviderEntry<'a> {
+    Bound(BoundProvider<'a>),
+    Unbound {
+        id: &'a str,
+        plugin: &'a str,
+        /// Always `no-plugin`.
+        health: &'static str,
+    },
+}
+
+/// A provider bound to a plugin version.
+#[derive(Serialize)]
+pub(crate) struct BoundProvider<'a> {
+    pub id: &'a str,
+    /// The plugin's name as installed.
+    pub plugin: &'a str,
+    /// The name the plugin's `describe` gives, when it differs.
+    pub describes_itself_as: Option<&'a str>,
+    pub version: &'a str,
+    pub vendor: &'a str,
+    /// The component's digest.
+    pub digest: &'a str,
+    /// A registry plugin's manifest digest (what its tag pointed at); the registry's address
+    /// and the signing key stay on the admin API.
+    pub manifest_digest: Option<String>,
+    pub directions: Vec<&'static str>,
+    pub operations: Vec<&'static str>,
+    pub secrets: Vec<SecretEntry<'a>>,
+    /// `ok` or `unhealthy`.
+    pub health: &'static str,
+    /// Each vendor rate (calls per second; `null`: no limit), by operation.
+    pub quota: std::collections::BTreeMap<&'static str, Option<u32>>,
+}
+
+/// A secret the plugin can use, in [`BoundProvider`].
+#[derive(Serialize)]
+pub(crate) struct SecretEntry<'a> {
+    pub name: &'a str,
+    pub required: bool,
+    /// Whether the provider's config gives it.
+    pub configured: bool,
+    pub description: &'a str,
+}

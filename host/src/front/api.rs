@@ -506,27 +506,28 @@ fn state_name(state: ProviderState) -> &'static str {
 /// Liveness and readiness detail: each provider's state.
 fn health_json(gateway: &Gateway) -> serde_json::Value {
     let readiness = gateway.readiness();
-    let providers: serde_json::Map<String, serde_json::Value> = readiness
-        .providers
-        .iter()
-        .map(|(id, state)| (id.clone(), state_name(*state).into()))
-        .collect();
-    let mut health = serde_json::json!({
-        "status": "ok",
-        "ready": readiness.ready,
-        "optimized": readiness.optimized,
-        "draining": readiness.draining,
-        "events_store": if readiness.events_store { "ok" } else { "unavailable" },
-        "providers": providers,
-    });
-    if let Some(q) = gateway.quota_store() {
-        health["quota_store"] = serde_json::json!({
-            "store": q.store,
-            "state": if q.shared { "shared" } else { "local-fallback" },
-            "fallback_share": q.fallback_share,
-        });
-    }
-    health
+    let quota_store = gateway.quota_store();
+    json_of(&answers::Health {
+        status: "ok",
+        ready: readiness.ready,
+        optimized: readiness.optimized,
+        draining: readiness.draining,
+        events_store: if readiness.events_store {
+            "ok"
+        } else {
+            "unavailable"
+        },
+        providers: readiness
+            .providers
+            .iter()
+            .map(|(id, state)| (id.as_str(), state_name(*state)))
+            .collect(),
+        quota_store: quota_store.as_ref().map(|q| answers::QuotaStoreHealth {
+            store: &q.store,
+            state: if q.shared { "shared" } else { "local-fallback" },
+            fallback_share: q.fallback_share,
+        }),
+    })
 }
 
 /// The answer for a failed plugin call: problem+json, or the degraded answer the core chose
@@ -547,43 +548,64 @@ fn error_response(e: &ApiError) -> Response<Bytes> {
 }
 
 fn list_providers(gateway: &Gateway, tenant: Option<&Tenant>) -> Response<Bytes> {
-    let providers: Vec<serde_json::Value> = gateway
+    let providers: Vec<_> = gateway
         .providers_for(tenant)
+        .into_iter()
+        .map(|p| {
+            let binding = p.binding();
+            (p, binding)
+        })
+        .collect();
+    let entries = providers
         .iter()
-        .map(|p| match p.binding() {
-            Some(b) => serde_json::json!({
-                "id": p.id,
-                "plugin": b.version.name,
-                "describes_itself_as": (b.info.name != b.version.name).then_some(&b.info.name),
-                "version": b.info.version,
-                "vendor": b.info.vendor,
-                "digest": b.version.digest,
-                // A registry plugin's manifest digest (what its tag pointed at); the
-                // registry's address and the signing key stay on the admin API.
-                "manifest_digest": gateway.sources().origin(&b.version.digest).and_then(|o| o.manifest_digest),
-                "directions": b.info.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
-                "operations": b.info.operations.iter()
+        .map(|(p, binding)| match binding {
+            Some(b) => answers::ProviderEntry::Bound(answers::BoundProvider {
+                id: &p.id,
+                plugin: &b.version.name,
+                describes_itself_as: (b.info.name != b.version.name).then_some(&b.info.name),
+                version: &b.info.version,
+                vendor: &b.info.vendor,
+                digest: &b.version.digest,
+                manifest_digest: gateway
+                    .sources()
+                    .origin(&b.version.digest)
+                    .and_then(|o| o.manifest_digest),
+                directions: b
+                    .info
+                    .directions
+                    .iter()
+                    .map(|d| direction_name(*d))
+                    .collect(),
+                operations: b
+                    .info
+                    .operations
+                    .iter()
                     .filter(|o| **o != types::Operation::Update || b.version.has_updater())
-                    .map(|o| operation_name(*o)).collect::<Vec<_>>(),
-                "secrets": b.secrets.iter().map(|s| serde_json::json!({
-                    "name": s.name,
-                    "required": s.required,
-                    "configured": p.config.secrets.contains_key(&s.name),
-                    "description": s.description,
-                })).collect::<Vec<_>>(),
-                "health": if p.healthy() { "ok" } else { "unhealthy" },
-                "quota": p.quotas.rates().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
+                    .map(|o| operation_name(*o))
+                    .collect(),
+                secrets: b
+                    .secrets
+                    .iter()
+                    .map(|s| answers::SecretEntry {
+                        name: &s.name,
+                        required: s.required,
+                        configured: p.config.secrets.contains_key(&s.name),
+                        description: &s.description,
+                    })
+                    .collect(),
+                health: if p.healthy() { "ok" } else { "unhealthy" },
+                quota: p.quotas.rates().into_iter().collect(),
             }),
-            None => serde_json::json!({
-                "id": p.id,
-                "plugin": p.plugin_name,
-                "health": "no-plugin",
-            }),
+            None => answers::ProviderEntry::Unbound {
+                id: &p.id,
+                plugin: &p.plugin_name,
+                health: "no-plugin",
+            },
         })
         .collect();
     json_response(
         StatusCode::OK,
-        &serde_json::json!({ "providers": providers }),
+        &json_of(&answers::Providers { providers: entries }),
     )
 }
 
