@@ -135,12 +135,13 @@ pub(crate) fn refuse_blank_stream_url(url: Option<&str>) -> Result<(), ApiError>
     }
 }
 
-/// The error for a plugin that answered an operation with another operation's result.
 /// `e` with the provider's degraded answer when it fails open (`[providers.failure] mode =
-/// "open"`) and its plugin is at fault: the policy every front and the CLI then apply.
-fn fail_open(provider: &Provider, mut e: ApiError) -> ApiError {
+/// "open"`), the call is an operation on an ingest (`on_ingest`) and its plugin is at fault:
+/// the policy every front and the CLI then apply. A callback's failure stays an error (the
+/// vendor sends it again); `describe` has no answer to degrade.
+fn fail_open(provider: &Provider, on_ingest: bool, mut e: ApiError) -> ApiError {
     let f = provider.failure();
-    if f.mode == FailureMode::Open && e.source == ErrorSource::Plugin {
+    if on_ingest && f.mode == FailureMode::Open && e.source == ErrorSource::Plugin {
         tracing::warn!(provider = %provider.id, kind = e.kind.as_str(), detail = %e.detail, "failing open");
         e.degraded = Some(Degraded {
             status: f.open_status,
@@ -150,6 +151,7 @@ fn fail_open(provider: &Provider, mut e: ApiError) -> ApiError {
     e
 }
 
+/// The error for a plugin that answered an operation with another operation's result.
 fn wrong_shape(operation: &str) -> ApiError {
     ApiError::plugin_fault(format!("{operation} returned the wrong shape"))
 }
@@ -200,6 +202,7 @@ impl Gateway {
             turns: options.tenant.as_ref().map(|t| t.plugin_turns.clone()),
         };
         let op_name = op.name();
+        let on_ingest = !matches!(op, Operation::ParseCallback(_) | Operation::Describe);
         if let Err(open) = provider.breaker.admit() {
             self.metrics
                 .call(&provider.id, op_name, "unhealthy", Duration::ZERO);
@@ -214,7 +217,10 @@ impl Gateway {
             )
             .with_provider(&provider.id)
             .with_source(ErrorSource::Plugin);
-            return (Err(fail_open(provider, e)), CallReport::default());
+            return (
+                Err(fail_open(provider, on_ingest, e)),
+                CallReport::default(),
+            );
         }
         let plugin = binding.label();
         // Every line logged during the call (the plugin's own included) names the provider
@@ -224,7 +230,10 @@ impl Gateway {
             tracing::Instrument::instrument(self.runtime.invoke(&binding.version, setup, op), span)
                 .await;
         self.account(provider, &plugin, op_name, &request_id, &result, &report);
-        (result.map_err(|e| fail_open(provider, e)), report)
+        (
+            result.map_err(|e| fail_open(provider, on_ingest, e)),
+            report,
+        )
     }
 
     /// The gate each vendor request of a call passes: a turn under the provider's vendor

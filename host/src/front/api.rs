@@ -129,25 +129,49 @@ fn matches<'p>(template: &str, path: &'p str) -> Option<Vec<&'p str>> {
 }
 
 /// What the table says of a request: the route and its parameters, or the methods the path
-/// has (empty: no such path).
+/// has (empty: no such path) and whether the path is an open one.
 enum Routed<'p> {
     Found(Route, Vec<&'p str>),
-    OtherMethods(Vec<&'static str>),
+    OtherMethods {
+        allowed: Vec<&'static str>,
+        open: bool,
+    },
+}
+
+impl Routed<'_> {
+    /// Whether the path is answered without a tenant key (health probes, vendor callbacks),
+    /// a wrong method on it too.
+    fn is_open(&self) -> bool {
+        match self {
+            Routed::Found(r, _) => r.action.is_open(),
+            Routed::OtherMethods { open, .. } => *open,
+        }
+    }
 }
 
 fn find<'p>(method: &Method, path: &'p str) -> Routed<'p> {
     let mut allowed = Vec::new();
+    let mut open = false;
     for r in ROUTES {
         if let Some(params) = matches(r.path, path) {
             if r.method == method.as_str() {
                 return Routed::Found(*r, params);
             }
+            open |= r.action.is_open();
             if !allowed.contains(&r.method) {
                 allowed.push(r.method);
             }
         }
     }
-    Routed::OtherMethods(allowed)
+    Routed::OtherMethods { allowed, open }
+}
+
+/// Whether the request is the event stream's (asked of every request before buffering, so
+/// it looks at that route alone).
+fn is_stream(method: &Method, path: &str) -> bool {
+    ROUTES.iter().any(|r| {
+        r.action == Action::Stream && r.method == method.as_str() && matches(r.path, path).is_some()
+    })
 }
 
 /// The request id to use: the caller's `x-request-id` when it is sane, else a new one.
@@ -164,9 +188,8 @@ fn request_id(req: &Request<Bytes>) -> String {
 /// (Server-Sent Events of the caller's normalized events). `None` for any other request.
 pub fn stream_route(gateway: &Gateway, parts: &http::request::Parts) -> Option<Response<Body>> {
     use http_body_util::BodyExt;
-    match find(&parts.method, parts.uri.path()) {
-        Routed::Found(r, _) if r.action == Action::Stream => {}
-        _ => return None,
+    if !is_stream(&parts.method, parts.uri.path()) {
+        return None;
     }
     let tenant = match gateway.authenticate(&parts.headers) {
         Ok(t) => t,
@@ -231,13 +254,8 @@ async fn route(
 ) -> Response<Bytes> {
     let path = req.uri().path();
     let routed = find(req.method(), path);
-    // Open paths (health probes, vendor callbacks) are answered without a key, a wrong method
-    // on them too.
-    let open = ROUTES
-        .iter()
-        .any(|r| r.action.is_open() && matches(r.path, path).is_some());
     // Held until the answer: the tenant's `max_concurrent` counts this request.
-    let _permit = if open {
+    let _permit = if routed.is_open() {
         None
     } else {
         match admit(gateway, &req, &mut options) {
@@ -250,10 +268,10 @@ async fn route(
     }
     match routed {
         Routed::Found(r, params) => dispatch(gateway, &req, r.action, &params, options).await,
-        Routed::OtherMethods(allowed) if !allowed.is_empty() => {
+        Routed::OtherMethods { allowed, .. } if !allowed.is_empty() => {
             method_not_allowed(&allowed.join(", "))
         }
-        Routed::OtherMethods(_) => problem_response(&ApiError::new(
+        Routed::OtherMethods { .. } => problem_response(&ApiError::new(
             ErrorKind::NotFound,
             format!(
                 "no route for {} {path}; see the API table in the README",
@@ -791,7 +809,7 @@ mod tests {
                 matches!(find(&Method::from_bytes(r.method.as_bytes()).expect("method"), &path), Routed::Found(f, _) if f.action == r.action)
             );
             match find(&Method::PUT, &path) {
-                Routed::OtherMethods(allowed) => assert_eq!(allowed, listed, "{path}"),
+                Routed::OtherMethods { allowed, .. } => assert_eq!(allowed, listed, "{path}"),
                 Routed::Found(..) => panic!("PUT {path} is routed"),
             }
             let resp = method_not_allowed(&listed.join(", "));
@@ -799,7 +817,7 @@ mod tests {
             assert_eq!(resp.headers()[header::ALLOW], listed.join(", ").as_str());
         }
         assert!(
-            matches!(find(&Method::GET, "/v2/ingests"), Routed::OtherMethods(a) if a.is_empty())
+            matches!(find(&Method::GET, "/v2/ingests"), Routed::OtherMethods { allowed, open: false } if allowed.is_empty())
         );
     }
 }

@@ -51,16 +51,12 @@ pub(crate) fn classify(
 /// (After a refusal by the egress policy the call reports `denied` instead: [`denied`].)
 pub(crate) fn from_provider_error(e: types::ProviderError, log: &CallLog) -> ApiError {
     let mut err = ApiError {
-        kind: e.kind.into(),
-        detail: clip(e.message, MAX_ERROR_TEXT),
-        provider: None,
         vendor_code: e.vendor_code.map(|t| clip(t, MAX_ERROR_TEXT)),
         vendor_message: e.vendor_message.map(|t| clip(t, MAX_ERROR_TEXT)),
         vendor_request_id: e.vendor_request_id.map(|t| clip(t, MAX_ERROR_TEXT)),
         retryable: e.retryable,
         retry_after_secs: e.retry_after_secs,
-        source: ErrorKind::from(e.kind).source(),
-        degraded: None,
+        ..ApiError::new(e.kind.into(), clip(e.message, MAX_ERROR_TEXT))
     };
     if let Some(failure) = log.failures.last()
         && matches!(

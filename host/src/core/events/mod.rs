@@ -799,12 +799,8 @@ async fn subscribe(
     let last = match start {
         Ok(n) => n,
         Err(e) => {
-            inner.failed(&e, "event stream start failed");
-            let _ = tx
-                .send(Bytes::from_static(
-                    b": the event store is unavailable; reconnect\n\n",
-                ))
-                .await;
+            let comment = b": the event store is unavailable; reconnect\n\n";
+            store_away(inner, tx, &e, "event stream start failed", comment).await;
             return None;
         }
     };
@@ -837,15 +833,24 @@ async fn send_page(
             Some(more)
         }
         Err(e) => {
-            inner.failed(&e, "event stream catch-up failed");
-            let _ = tx
-                .send(Bytes::from_static(
-                    b": the event store is unavailable; reconnect with Last-Event-ID\n\n",
-                ))
-                .await;
+            let comment = b": the event store is unavailable; reconnect with Last-Event-ID\n\n";
+            store_away(inner, tx, &e, "event stream catch-up failed", comment).await;
             None
         }
     }
+}
+
+/// A listener's store read failed: logged (`what`), and the listener told why its stream
+/// ends (`comment`, an SSE comment).
+async fn store_away(
+    inner: &Inner,
+    tx: &mpsc::Sender<Bytes>,
+    e: &StoreError,
+    what: &'static str,
+    comment: &'static [u8],
+) {
+    inner.failed(e, what);
+    let _ = tx.send(Bytes::from_static(comment)).await;
 }
 
 /// The body of a `GET /v1/events` response.
