@@ -22,8 +22,9 @@ pub enum Outcome {
     Updated(types::UpdateResult),
 }
 
-/// Longest session reference a plugin may return, bytes.
-pub const MAX_SESSION_REF_BYTES: usize = 2048;
+/// Longest session reference a plugin may return, bytes: the contract's one bound, which the
+/// plugin SDK checks from the same definition.
+pub use ingest_contract::MAX_SESSION_REF_BYTES;
 /// Most issued URLs one `start` may return: vendors issue one address per protocol (RTMP,
 /// FLV, HLS …), a handful at most. A longer list is garbage output (`plugin-fault`).
 pub const MAX_ISSUED_URLS: usize = 64;

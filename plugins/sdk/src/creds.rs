@@ -1,28 +1,47 @@
 //! Signing with secrets the plugin never sees.
 //!
 //! Every function here runs in the host: the plugin passes [`Part`]s, some of which are
-//! references to secrets by name ([`secret`]), and gets back only the result.
+//! references to secrets by name ([`secret`]), and gets back only the result. On the build
+//! machine the same functions run in the SDK over a [`TestHost`](crate::testing::TestHost)'s
+//! secrets, so a plugin's signing is unit-tested as it runs in the gateway.
 //!
-//! ```no_run
-//! // Runs only inside the gateway (the host computes the HMAC); compiled, not run, here.
+//! ```
 //! use ingest_plugin_sdk::creds::{self, HashAlgorithm};
+//! use ingest_plugin_sdk::testing::TestHost;
 //!
-//! # fn sign() -> Result<(), ingest_plugin_sdk::ProviderError> {
-//! // hex(HMAC-SHA256(api_secret, "POST\n/v1/relays\n1700000000")), the secret never seen:
-//! let mac = creds::hmac(
-//!     HashAlgorithm::Sha256,
-//!     &[creds::secret("api_secret")],
-//!     &[creds::text("POST\n/v1/relays\n1700000000")],
-//! )?;
-//! // A value that must travel (a key id, a Basic credential) goes as a placeholder the host
-//! // replaces when the request leaves, towards allowed hosts only:
-//! let key_id = creds::placeholder(&[creds::secret("api_key_id")])?;
-//! let basic = creds::basic_auth_placeholder(&[creds::secret("customer_id")], &[creds::secret("customer_secret")])?;
-//! let _headers = [("x-api-key", key_id), ("authorization", format!("Basic {basic}"))];
-//! # let _ = mac; Ok(()) }
+//! fn sign() -> Result<(), ingest_plugin_sdk::ProviderError> {
+//!     // hex(HMAC-SHA256(api_secret, "POST\n/v1/relays\n1700000000")), the secret never seen:
+//!     let mac = creds::hmac(
+//!         HashAlgorithm::Sha256,
+//!         &[creds::secret("api_secret")],
+//!         &[creds::text("POST\n/v1/relays\n1700000000")],
+//!     )?;
+//!     // A value that must travel (a key id, a Basic credential) goes as a placeholder the
+//!     // host replaces when the request leaves, towards allowed hosts only:
+//!     let key_id = creds::placeholder(&[creds::secret("api_key_id")])?;
+//!     let basic = creds::basic_auth_placeholder(
+//!         &[creds::secret("customer_id")],
+//!         &[creds::secret("customer_secret")],
+//!     )?;
+//!     let _headers = [("x-api-key", key_id), ("authorization", format!("Basic {basic}"))];
+//!     assert_eq!(mac.len(), 32);
+//!     Ok(())
+//! }
+//!
+//! // In the gateway the host holds the secrets; in a unit test, a `TestHost` does.
+//! TestHost::new()
+//!     .secret("api_secret", "s")
+//!     .secret("api_key_id", "id")
+//!     .secret("customer_id", "u")
+//!     .secret("customer_secret", "p")
+//!     .run(sign)
+//!     .expect("signed");
 //! ```
 
+#[cfg(target_arch = "wasm32")]
 use crate::bindings::ingest::provider::credentials as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::native::credentials as host;
 pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};
 use crate::{ErrorKind, ProviderError};
 

@@ -124,6 +124,157 @@ pub fn from_http_status(
     e
 }
 
+/// A vendor error code as a code table ([`Meaning`]) matches it: equal, or by its family.
+pub trait VendorCode: Copy + PartialEq + std::fmt::Debug + 'static {
+    /// The family a [`Codes::Family`] row names: for text codes the part before the first
+    /// `.` (`AuthFailure` of `AuthFailure.SignatureExpire`, as Tencent and Alibaba group
+    /// theirs); numeric codes have none.
+    fn family(&self) -> Option<&str>;
+}
+
+impl VendorCode for &'static str {
+    fn family(&self) -> Option<&str> {
+        self.split('.').next()
+    }
+}
+
+impl VendorCode for i64 {
+    fn family(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Which codes a row of a code table covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codes<C: 'static> {
+    /// These codes exactly.
+    Exact(&'static [C]),
+    /// Every code of this family ([`VendorCode::family`]) that no exact row names.
+    Family(&'static str),
+}
+
+/// What a vendor's error code means to the gateway: one row of a plugin's code table, which
+/// keeps the kind, whether a retry can succeed and the hint for the API client together, so a
+/// code is described once.
+///
+/// ```
+/// use ingest_plugin_sdk::ErrorKind::*;
+/// use ingest_plugin_sdk::error::{self, Meaning};
+///
+/// const CODES: &[Meaning<&str>] = &[
+///     Meaning::exact(&["Auth.BadSignature"], Unauthenticated, false,
+///         Some("the signature did not verify; check the provider's `api_secret`")),
+///     Meaning::exact(&["Throttled"], RateLimited, true, Some("retry after a pause")),
+///     Meaning::family("Auth", Unauthenticated, false, None),
+/// ];
+/// let m = error::meaning(CODES, "Auth.BadSignature").expect("listed");
+/// assert_eq!((m.kind, m.retryable), (Unauthenticated, false));
+/// assert_eq!(error::meaning(CODES, "Auth.Expired").map(|m| m.hint), Some(None));
+/// assert!(error::meaning(CODES, "Other").is_none());
+/// assert!(error::duplicate_codes(CODES).is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meaning<C: 'static> {
+    /// The codes the row covers.
+    pub codes: Codes<C>,
+    /// Their normalized kind.
+    pub kind: ErrorKind,
+    /// Whether repeating the same request later can succeed.
+    pub retryable: bool,
+    /// A sentence for the API client explaining the code and how to fix it, where there is one.
+    pub hint: Option<&'static str>,
+}
+
+impl<C: 'static> Meaning<C> {
+    /// A row for these codes exactly.
+    pub const fn exact(
+        codes: &'static [C],
+        kind: ErrorKind,
+        retryable: bool,
+        hint: Option<&'static str>,
+    ) -> Self {
+        Self {
+            codes: Codes::Exact(codes),
+            kind,
+            retryable,
+            hint,
+        }
+    }
+
+    /// A row for a family of codes ([`VendorCode::family`]).
+    pub const fn family(
+        family: &'static str,
+        kind: ErrorKind,
+        retryable: bool,
+        hint: Option<&'static str>,
+    ) -> Self {
+        Self {
+            codes: Codes::Family(family),
+            kind,
+            retryable,
+            hint,
+        }
+    }
+}
+
+impl<C: VendorCode> Meaning<C> {
+    /// The error for an answer carrying this code: `message` for the API client, the row's
+    /// kind and retryability, the vendor's code, message and request id kept verbatim.
+    pub fn error(
+        &self,
+        message: impl Into<String>,
+        vendor_code: &str,
+        vendor_message: &str,
+        vendor_request_id: Option<String>,
+    ) -> ProviderError {
+        ProviderError {
+            retryable: self.retryable,
+            ..from_vendor(
+                self.kind,
+                message,
+                vendor_code,
+                vendor_message,
+                vendor_request_id,
+            )
+        }
+    }
+}
+
+/// The row of `table` for `code`: a row naming it exactly, else a family row for it, else
+/// `None` (a code the plugin does not know).
+pub fn meaning<C: VendorCode>(table: &'static [Meaning<C>], code: C) -> Option<&'static Meaning<C>> {
+    table
+        .iter()
+        .find(|m| matches!(m.codes, Codes::Exact(codes) if codes.contains(&code)))
+        .or_else(|| {
+            let family = code.family()?;
+            table
+                .iter()
+                .find(|m| matches!(m.codes, Codes::Family(f) if f == family))
+        })
+}
+
+/// Codes (and families, as text) that more than one row of `table` names; a plugin's tests
+/// assert there are none, so every code has one meaning.
+pub fn duplicate_codes<C: VendorCode>(table: &[Meaning<C>]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut duplicates = Vec::new();
+    for row in table {
+        let keys: Vec<String> = match row.codes {
+            Codes::Exact(codes) => codes.iter().map(|c| format!("{c:?}")).collect(),
+            Codes::Family(f) => vec![format!("family {f}")],
+        };
+        for key in keys {
+            if seen.contains(&key) {
+                duplicates.push(key);
+            } else {
+                seen.push(key);
+            }
+        }
+    }
+    duplicates
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

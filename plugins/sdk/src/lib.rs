@@ -23,8 +23,10 @@
 //! - [`sign`]: the secret-free pieces of signature schemes (percent-encoding, constant-time
 //!   comparison of signatures);
 //! - [`endpoint`]: validating the base URL requests go to (the operator's `endpoint`);
-//! - [`error`]: building normalized [`ProviderError`]s, and the generic HTTP-status fallback;
+//! - [`error`]: building normalized [`ProviderError`]s, a plugin's table of vendor codes
+//!   ([`error::Meaning`]), and the generic HTTP-status fallback;
 //! - [`options`]: reading the vendor-specific `options-json` object of a start request;
+//! - [`session`]: session references, within the contract's one bound;
 //! - [`config_key`], [`required_config`] and [`testing::config_lookup`] for configuration;
 //!   [`secret`] and [`required_secrets`] for the secrets a plugin can use.
 //!
@@ -75,9 +77,11 @@
 //! and `docs/plugin-authoring.md` explains the contract, credentials, egress and testing.
 //!
 //! The functions that call into the host (the [`creds`], [`config`], [`context`] and [`log`]
-//! interfaces) work only inside the gateway; on the build machine, keep the rest of the plugin
-//! pure and unit-test it there. [`http::send`] and [`step::run`] work natively, so a flow that
-//! sends several requests can be unit-tested with recorded answers.
+//! interfaces) are the component's imports inside the gateway; on the build machine the SDK
+//! answers them itself from a [`testing::TestHost`] (secrets, config, clock), computing HMACs
+//! and digests as the host does. So a plugin's whole code, signing included, runs in its unit
+//! tests; [`http::send`] and [`step::run`] work natively too, so a flow that sends several
+//! requests can be unit-tested with recorded answers.
 
 #![deny(missing_docs)]
 
@@ -86,6 +90,7 @@ pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod options;
+pub mod session;
 pub mod sign;
 pub mod step;
 pub mod testing;
@@ -105,9 +110,13 @@ pub mod bindings {
 pub use bindings::exports::ingest::provider::provider::{StartStep, StatusStep, StopStep};
 pub use bindings::exports::ingest::provider::secret_catalog::SecretSpec;
 pub use bindings::exports::ingest::provider::updater::UpdateStep;
-pub use bindings::ingest::provider::config;
-pub use bindings::ingest::provider::context;
-pub use bindings::ingest::provider::log;
+/// The host's interfaces: inside the gateway, the component's imports; on the build machine,
+/// the same functions answered by [`testing::TestHost`], so a plugin's code and its unit tests
+/// call one API.
+#[cfg(target_arch = "wasm32")]
+pub use bindings::ingest::provider::{config, context, log};
+#[cfg(not(target_arch = "wasm32"))]
+pub use testing::native::{config, context, log};
 pub use bindings::ingest::provider::types::{
     CallbackRequest, ConfigKey, Direction, ErrorKind, IngestEvent, IngestState, IngestStatus,
     IssuedUrl, MediaKind, Operation, ProviderError, ProviderInfo, Session, StartRequest,
@@ -177,6 +186,7 @@ pub trait Guest {
 
 /// The `unsupported` error the [`Guest`] defaults answer.
 fn unsupported_operation(operation: &str) -> ProviderError {
+    testing::note_default_answered();
     error::unsupported(format!("this provider does not support `{operation}`"))
 }
 
@@ -283,6 +293,35 @@ macro_rules! debug {
     ($($arg:tt)*) => {
         if $crate::step::log_now() {
             $crate::log::log($crate::log::Level::Debug, &format!($($arg)*))
+        }
+    };
+}
+
+/// A [`ProviderInfo`] whose `name` and `version` are the plugin crate's package name and
+/// version (`Cargo.toml` is the one place they are written); the other fields as given.
+///
+/// ```
+/// use ingest_plugin_sdk::{Direction, Operation, provider_info};
+///
+/// let info = provider_info! {
+///     vendor: "My Vendor",
+///     directions: vec![Direction::PullIn],
+///     operations: vec![Operation::Start],
+///     config_keys: Vec::new(),
+///     secrets: vec!["api_secret".into()],
+///     default_hosts: vec!["api.my-vendor.example:443".into()],
+/// };
+/// assert_eq!(info.name, env!("CARGO_PKG_NAME"));
+/// assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+/// ```
+#[macro_export]
+macro_rules! provider_info {
+    (vendor: $vendor:expr, $($field:ident: $value:expr),* $(,)?) => {
+        $crate::ProviderInfo {
+            name: ::std::string::String::from(env!("CARGO_PKG_NAME")),
+            version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
+            vendor: ::std::string::String::from($vendor),
+            $($field: $value),*
         }
     };
 }
