@@ -2,7 +2,8 @@
 //! writes the same figures as JSON to `target/bench/results.json`.
 //!
 //! Sections: plugin call (in-process, per vendor plugin), end to end (wrk through the gateway,
-//! through Envoy as a plain proxy, and direct to the simulator, in one run), hot swap,
+//! through Envoy as a plain proxy, and direct to the simulator, in one run), fronts (one
+//! gateway's latency as a library, behind its listener and behind Envoy's ext_proc), hot swap,
 //! start-up, memory, slow clients (slowloris), isolation (one tenant's plugins looping),
 //! events (callbacks into the durable outbox on SQLite and PostgreSQL, callback → webhook).
 //! `scripts/bench` installs what it needs and runs it on a release build;
@@ -10,6 +11,7 @@
 
 mod e2e;
 mod fleet;
+mod fronts;
 mod gateway;
 mod isolation;
 mod lifecycle;
@@ -94,6 +96,7 @@ struct Args {
 const SECTIONS: &[&str] = &[
     "micro",
     "e2e",
+    "fronts",
     "swap",
     "startup",
     "memory",
@@ -185,11 +188,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if needs_processes {
         anyhow::ensure!(
             gateway_bin.is_file(),
-            "no gateway binary at {} (build it with `cargo build --release -p ingest-gateway`, or pass --gateway-bin)",
+            "no gateway binary at {} (build it with `cargo build --release -p ingest-gateway-cli`, or pass --gateway-bin)",
             gateway_bin.display()
         );
     }
-    let needs_envoy = want("e2e") || want("startup") || want("memory");
+    let needs_envoy = want("e2e") || want("fronts") || want("startup") || want("memory");
     let envoy_bin = match &args.envoy_bin {
         Some(p) => p.clone(),
         None if needs_envoy => procs::find_program("envoy", &[]).context(
@@ -270,6 +273,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             warmup: e2e_warmup,
         };
         results.e2e = results.section("end to end", e2e::run(&options).await);
+    }
+    if want("fronts") {
+        let requests = if args.smoke { 20 } else { 500 };
+        eprintln!("==> fronts ({requests} sequential requests per front and request)");
+        results.fronts = results.section("fronts", fronts::run(&envoy_bin, requests).await);
     }
     if want("swap") {
         eprintln!("==> hot swap");

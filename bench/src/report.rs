@@ -39,6 +39,8 @@ pub struct Results {
     pub micro: Option<Vec<PluginCall>>,
     /// End to end.
     pub e2e: Option<Vec<LoadRun>>,
+    /// Each front's latency (library, standalone listener, Envoy + ext_proc).
+    pub fronts: Option<Vec<crate::fronts::FrontCost>>,
     /// Hot swap.
     pub swap: Option<Swap>,
     /// Start-up.
@@ -144,6 +146,7 @@ impl Results {
             duration,
             micro: None,
             e2e: None,
+            fronts: None,
             swap: None,
             startup: None,
             memory: None,
@@ -336,9 +339,10 @@ impl Results {
             );
             let _ = writeln!(
                 t,
-                "  {:<18} {:>9} {:>10} {:>10} {:>13} {:>6} {:>10} {:>10}  vs target {CALL_TARGET_US} µs",
+                "  {:<18} {:>9} {:>12} {:>10} {:>10} {:>13} {:>6} {:>10} {:>10}  vs target {CALL_TARGET_US} µs",
                 "plugin",
                 "size KiB",
+                "cold load ms",
                 "median µs",
                 "p99 µs",
                 "instantiate µs",
@@ -358,9 +362,10 @@ impl Results {
                 }
                 let _ = writeln!(
                     t,
-                    "  {:<18} {:>9} {:>10} {:>10} {:>13} {:>6} {:>10} {:>10.0}  {}",
+                    "  {:<18} {:>9} {:>12} {:>10} {:>10} {:>13} {:>6} {:>10} {:>10.0}  {}",
                     c.plugin,
                     c.component_bytes / 1024,
+                    fmt(c.cold_load_ms),
                     fmt(c.median_us),
                     fmt(c.p99_us),
                     fmt(c.instantiate_median_us),
@@ -372,8 +377,33 @@ impl Results {
             }
             let _ = writeln!(
                 t,
-                "  (held µs: the same calls with one instance held across the vendor exchange, the call shape not taken; see docs/performance.md)"
+                "  (cold load: compile with an empty artifact cache to optimized code, validate, bind; held µs: the same calls with one instance held across the vendor exchange, the call shape not taken; see docs/performance.md)"
             );
+        }
+        if let Some(fronts) = &self.fronts {
+            let _ = writeln!(
+                t,
+                "\nFronts: the same requests, one at a time on one kept-alive connection, to one gateway through each front"
+            );
+            let _ = writeln!(
+                t,
+                "  {:<18} {:<22} {:>9} {:>9} {:>12}",
+                "front", "request", "p50 µs", "p99 µs", "p50/library"
+            );
+            for f in fronts {
+                let library = fronts
+                    .iter()
+                    .find(|l| l.front == "library" && l.request == f.request);
+                let _ = writeln!(
+                    t,
+                    "  {:<18} {:<22} {:>9} {:>9} {:>12}",
+                    f.front,
+                    f.request,
+                    fmt(f.p50_us),
+                    fmt(f.p99_us),
+                    library.map_or_else(|| "-".into(), |l| ratio(f.p50_us, l.p50_us))
+                );
+            }
         }
         if let Some(runs) = &self.e2e {
             let envoy = self.run("envoy");
@@ -714,6 +744,7 @@ impl Results {
             "machine": {"cores": crate::cores(), "cpu": cpu_model()},
             "end_to_end": {"connections": self.connections, "seconds": self.duration.as_secs(), "runs": self.e2e},
             "plugin_call": self.micro,
+            "fronts": self.fronts,
             "hot_swap": swap,
             "startup": startup,
             "memory": memory,

@@ -16,10 +16,14 @@
 //! | feature | what it adds | brings in |
 //! |---|---|---|
 //! | `envoy` (default) | `serve_extproc`: Envoy's external processing gRPC service | tonic, prost, envoy-types |
-//! | `cli` (default; implies `envoy`) | the `ingest-gateway` binary, `cli_main` and the plugin authors' kit | clap, tracing-subscriber, jemalloc |
+//! | `publish` | [`publish`]: signing keys, signatures, pushing a component to a registry | — |
 //!
 //! An embedder that calls [`handle`] or the typed operations depends on the crate with
-//! `default-features = false` (as `examples/embed` does).
+//! `default-features = false` (as `examples/embed` does). The library has no command line,
+//! log subscriber or allocator: the `ingest-gateway` command is the `ingest-gateway-cli`
+//! crate (`cli/`), the plugin authors' kit the `ingest-plugin-kit` crate (`kit/`), which uses
+//! only this crate's public API ([`inspect`], [`Gateway::call`] in dry-run mode, [`json`],
+//! [`publish`]).
 //!
 //! # Embedding
 //!
@@ -54,7 +58,7 @@
 //!
 //! | folder | layer |
 //! |---|---|
-//! | `front/` | HTTP server, API routes, admin API, Envoy ext_proc, CLI and the plugin authors' kit |
+//! | `front/` | HTTP server, API routes and the tenant extractor, admin API, Envoy ext_proc |
 //! | `core/` | [`Gateway`]: providers, breaker, hot swap, registry, handles, tenants, events, metrics |
 //! | `sandbox/` | engine, plugin versions, artifact cache, calls and their steps, faults, result checks |
 //! | `capability/` | what a plugin gets: credentials, config, context, log; egress and the vendor client |
@@ -86,15 +90,36 @@ pub use crate::error::{
     ApiError, BindError, ConfigError, Degraded, ErrorKind, ErrorSource, FaultKind, LoadError,
     PluginFileError, SourceError,
 };
+pub use crate::front::admin::start as start_admin;
 pub use crate::front::admin::{AdminToken, handle_admin};
 pub use crate::front::api::{ROUTES, Route, handle, stream_route};
-pub use crate::front::body::StartBody;
-#[cfg(feature = "cli")]
-pub use crate::front::cli::main as cli_main;
+pub use crate::front::body::{StartBody, UpdateBody};
 #[cfg(feature = "envoy")]
 pub use crate::front::extproc::serve as serve_extproc;
 pub use crate::front::http::serve;
+pub use crate::sandbox::inspect;
 pub use crate::sandbox::{CallReport, Operation, Outcome, PluginVersion, Runtime, Tier};
+
+/// The HTTP API's spelling of contract values: the names and JSON objects of directions,
+/// operations, states, sessions and events, and reading an operation by its name.
+pub mod json {
+    pub use crate::contract::json::{
+        deserialize_operation, direction_name, event_json, operation_name, operation_named,
+        session_json, state_name, status_json,
+    };
+}
+
+/// Publishing plugins: signing keys, detached and registry (cosign) signatures, and pushing a
+/// component to an OCI registry in the Wasm artifact layout. What the kit's `plugin keygen`,
+/// `plugin sign` and `plugin push` are made of.
+#[cfg(feature = "publish")]
+pub mod publish {
+    pub use crate::core::source::oci::{OciRef, Registry};
+    pub use crate::core::source::publish::Signer;
+    pub use crate::core::source::signature::{Algorithm, signature_path};
+    pub use crate::core::source::signing::{SigningKey, encode_signature, generate};
+    pub use oci_client::secrets::RegistryAuth;
+}
 
 /// Parts this repository's own tests, fuzz targets and benchmarks reach into. Not a stable
 /// API: embedders use the items re-exported at the crate root.
@@ -104,15 +129,9 @@ pub mod internals {
     pub use crate::contract::json::state_name;
     pub use crate::core::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
     pub use crate::core::quota::time_turns as time_quota_turns;
-    pub use crate::front::admin::start as start_admin;
     pub use crate::front::http::serve_with;
-    #[cfg(feature = "cli")]
-    pub use crate::front::plugin_kit::case::{self, Case, Defaults};
-    #[cfg(feature = "cli")]
-    pub use crate::front::plugin_kit::runner;
-    #[cfg(feature = "cli")]
-    pub use crate::front::plugin_kit::{PluginCommand, run as run_plugin_command};
     pub use crate::front::watch::watch_plugin_dir;
+    #[cfg(feature = "bench-call-shapes")]
     pub use crate::sandbox::CallShape;
     pub use crate::text::sha256_hex;
 }

@@ -58,7 +58,7 @@ pub(crate) fn clip(mut s: String, max: usize) -> String {
 
 /// The registry name of a plugin file: its stem with `_` as `-`
 /// (`plugins/tencent_trtc.wasm` → `tencent-trtc`).
-pub(crate) fn plugin_name(file: &std::path::Path) -> Option<String> {
+pub fn plugin_name(file: &std::path::Path) -> Option<String> {
     file.file_stem()
         .map(|s| s.to_string_lossy().replace('_', "-"))
 }

@@ -6,12 +6,10 @@
 //! it in milliseconds. The component itself is built by scripts/build-js-plugins.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ingest_gateway::Operation;
 use ingest_gateway::{CallOptions, Gateway};
-use ingest_gateway::{CannedResponse, EgressMode};
-use ingest_gateway::{Operation, Outcome};
 use ingest_sim::agora::{AgoraSim, AgoraSimConfig, NoticeEvent, SimNotice};
 use ingest_sim::server::Fault;
 use serde_json::{Value, json};
@@ -471,86 +469,6 @@ async fn dry_run_output_is_identical_twice() {
     assert_eq!(sim.request_count(), 0, "a dry run sent a request");
 }
 
-/// Cold compile and per-call time of the JavaScript plugin next to a Rust plugin's:
-/// `cargo test -p ingest-gateway --test all agora::measure -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore = "a measurement, not a check: prints timings"]
-async fn measure_compile_and_call_times_js_vs_rust() {
-    init();
-    let runtime =
-        ingest_gateway::Runtime::new(ingest_gateway::RuntimeConfig::default()).expect("runtime");
-    for plugin in ["tencent-trtc", "agora-js"] {
-        let bytes = std::fs::read(ingest_sim::artifacts::plugin(plugin)).expect("component");
-        let t = Instant::now();
-        let loaded = runtime.load(plugin, &bytes);
-        let compile = t.elapsed();
-        assert!(loaded.is_ok(), "{plugin}: {loaded:?}");
-        println!(
-            "{plugin:>13}: component {:>6.1} KiB, cold compile {:>7.2} s",
-            bytes.len() as f64 / 1024.0,
-            compile.as_secs_f64()
-        );
-    }
-    // Per call: a dry-run start answered by a canned success, through the whole host
-    // (fresh instance per call, signing, egress recording), warm cache.
-    let sim = sim().await;
-    let ag = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
-    let trtc = gateway(&trtc_provider("trtc", "http://127.0.0.1:9101", "")).await;
-    let runs: [(&Gateway, &str, Value, &str); 2] = [
-        (
-            &trtc,
-            "trtc",
-            pull_in("trtc", "42"),
-            r#"{"Response": {"TaskId": "t-1", "RequestId": "r-1"}}"#,
-        ),
-        (
-            &ag,
-            "ag",
-            start_body("room-m", "12"),
-            r#"{"player": {"id": "pl-1", "status": "connecting"}}"#,
-        ),
-    ];
-    const N: u32 = 200;
-    for (gw, id, body, answer) in runs {
-        let provider = gw.provider(id).expect("provider").clone();
-        let request = ingest_gateway::StartBody::parse(body.to_string().as_bytes())
-            .expect("body")
-            .to_request();
-        let mut total = Duration::ZERO;
-        let mut instantiate = Duration::ZERO;
-        for i in 0..=N {
-            let options = CallOptions {
-                now_ms: Some(1_700_000_000_000),
-                nonce: Some(format!("n{i}")),
-                mode: EgressMode::DryRun(Some(CannedResponse {
-                    status: 200,
-                    headers: Vec::new(),
-                    body: answer.to_string(),
-                })),
-                ..CallOptions::default()
-            };
-            let t = Instant::now();
-            let (result, report) = gw
-                .call(&provider, Operation::Start(request.clone()), options)
-                .await;
-            assert!(
-                matches!(result, Ok(Outcome::Started(_))),
-                "{id}: {result:?}"
-            );
-            if i > 0 {
-                // The first call warms up; it is not counted.
-                total += t.elapsed();
-                instantiate += report.instantiate.unwrap_or_default();
-            }
-        }
-        println!(
-            "{id:>13}: per start call {:>7.3} ms (instantiation {:.3} ms), mean of {N}",
-            total.as_secs_f64() * 1000.0 / f64::from(N),
-            instantiate.as_secs_f64() * 1000.0 / f64::from(N)
-        );
-    }
-}
-
 // ---- update: PATCH …/players/{id}?sequence={n} ----
 
 /// A started ingest: (handle, player id).
@@ -992,14 +910,7 @@ async fn forged_altered_or_stale_notices_are_refused() {
     // Without the secret: unsupported, naming it.
     let gw = gateway_with_notices(&sim, None).await;
     let a = post_notice(&gw, &good.headers, good.body).await;
-    assert_eq!(a.status, 501, "{}", a.text);
-    assert!(
-        a.json["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("notification_secret")),
-        "{}",
-        a.text
-    );
+    assert_refused(&a, 501, "notification_secret");
     assert!(!log_text().contains(&secret), "the secret is in the log");
 }
 
@@ -1490,4 +1401,32 @@ async fn call_start_dry_run_shows_the_account() {
     );
     no_agora_secrets(sim.config(), &out);
     assert_eq!(sim.request_count(), 0, "a dry run sent a request");
+}
+
+/// The JavaScript plugin keeps its session references within the contract's one bound: its
+/// constant is the value the host enforces and the Rust SDK checks (`ingest-contract`), so a
+/// change to the bound that forgets the JavaScript copy fails here.
+#[test]
+fn session_reference_bound_is_the_contracts() {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/agora-js/src/plugin.js"
+    ))
+    .expect("plugins/agora-js/src/plugin.js");
+    let declared: Vec<usize> = source
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("const MAX_SESSION_REF = "))
+        .map(|rest| {
+            rest.trim_end_matches(';')
+                .trim()
+                .parse()
+                .expect("a decimal bound")
+        })
+        .collect();
+    assert_eq!(
+        declared,
+        vec![ingest_contract::MAX_SESSION_REF_BYTES],
+        "plugin.js must declare `const MAX_SESSION_REF = {};` once",
+        ingest_contract::MAX_SESSION_REF_BYTES
+    );
 }

@@ -264,21 +264,6 @@ async fn extproc(gw: Arc<Gateway>) -> Serving {
     }
 }
 
-/// The gateway's standalone HTTP listener.
-async fn standalone(gw: Arc<Gateway>) -> Serving {
-    let listener = listen().await;
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(ingest_gateway::serve(gw, listener, async {
-        let _ = stopped.await;
-    }));
-    Serving {
-        addr,
-        stop: Some(stop),
-        task,
-    }
-}
-
 /// What the plain upstream received.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -697,90 +682,4 @@ async fn with_the_gateway_down_envoy_fails_closed() {
         stack.upstream_seen()
     );
     assert_eq!(stack.sim.request_count(), 0);
-}
-
-// ---------------------------------------------------------------------------------------
-// What each front costs (not a correctness test; run by hand, numbers in examples/envoy/README.md)
-
-/// Sequential requests per front and path.
-const BENCH_REQUESTS: usize = 500;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
-
-fn report(front: &str, what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{front:<22} {what:<28} n={:<5} p50={:>8.3} ms  p99={:>8.3} ms",
-        samples.len(),
-        percentile(&samples, 0.50).as_secs_f64() * 1e3,
-        percentile(&samples, 0.99).as_secs_f64() * 1e3,
-    );
-}
-
-/// Times [`BENCH_REQUESTS`] sequential requests on one kept-alive connection.
-async fn time_http(addr: SocketAddr, path: &str) -> Vec<Duration> {
-    let mut sender = connect(addr).await.expect("connect");
-    let mut samples = Vec::with_capacity(BENCH_REQUESTS);
-    for _ in 0..BENCH_REQUESTS {
-        let t = Instant::now();
-        let reply = request_on(&mut sender, addr, "GET", path, &[], Bytes::new())
-            .await
-            .unwrap_or_else(|e| panic!("GET {path} via {addr}, request {}: {e}", samples.len()));
-        samples.push(t.elapsed());
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
-    samples
-}
-
-/// `cargo test -p ingest-gateway --test all envoy::front_costs -- --ignored --nocapture`
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check: run by hand"]
-async fn front_costs() {
-    let stack = Stack::start().await;
-    let http = standalone(stack.gateway.clone()).await;
-    let started = stack
-        .send(
-            "POST",
-            "/v1/ingests",
-            &[],
-            json_body(&pull_in("trtc", "8005")),
-        )
-        .await;
-    let status_path = format!("/v1/ingests/{}", started.json["id"].as_str().expect("id"));
-
-    for (what, path) in [
-        ("GET /healthz", "/healthz"),
-        ("GET /v1/ingests/{id} (sim)", status_path.as_str()),
-    ] {
-        // Warm up every front once (connections, plugin instance pool, Envoy's gRPC stream).
-        let _ = time_http(http.addr, path).await;
-        let _ = time_http(stack.envoy.addr, path).await;
-        let mut lib = Vec::with_capacity(BENCH_REQUESTS);
-        for _ in 0..BENCH_REQUESTS {
-            let req = http::Request::get(path)
-                .body(Bytes::new())
-                .expect("request");
-            let t = Instant::now();
-            let resp = ingest_gateway::handle(&stack.gateway, req).await;
-            lib.push(t.elapsed());
-            assert_eq!(resp.status(), 200);
-        }
-        report("library (handle)", what, lib);
-        report(
-            "standalone listener",
-            what,
-            time_http(http.addr, path).await,
-        );
-        report(
-            "envoy + ext_proc",
-            what,
-            time_http(stack.envoy.addr, path).await,
-        );
-    }
-    let log = stack.envoy.log();
-    assert!(!log.contains("[error]"), "envoy logged errors:\n{log}");
-    http.stop().await;
 }

@@ -3,7 +3,7 @@
 //! timeouts, is counted, and leaves the gateway serving. Also the idempotency of retried
 //! starts (docs/idempotency.md).
 //!
-//! `cargo test -p ingest-gateway --test all faults:: -- --nocapture` prints each fault's kind
+//! `cargo test -p ingest-gateway-cli --test all faults:: -- --nocapture` prints each fault's kind
 //! and time.
 
 use std::net::SocketAddr;

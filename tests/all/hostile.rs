@@ -3,7 +3,7 @@
 //! secret reaches an answer or the log.
 //!
 //! Every case runs the `test-hostile` guest (tests/guests/hostile) in one of its modes.
-//! `cargo test -p ingest-gateway --test all hostile:: -- --nocapture` prints each case's
+//! `cargo test -p ingest-gateway-cli --test all hostile:: -- --nocapture` prints each case's
 //! outcome and time to fail.
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! a plain `cargo test`; `scripts/test` runs it as its own step and prints the figures:
 //!
 //! ```sh
-//! cargo test -p ingest-gateway --test all -- --ignored --nocapture --test-threads=1 soak::
+//! cargo test -p ingest-gateway-cli --test all -- --ignored --nocapture --test-threads=1 soak::
 //! ```
 
 use std::sync::Arc;

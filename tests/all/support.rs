@@ -520,8 +520,13 @@ pub async fn patch(gw: &Gateway, id: &str, body: serde_json::Value) -> Answer {
 
 /// Asserts `a` is a `400 invalid-argument` whose detail contains `needle`.
 pub fn assert_invalid(a: &Answer, needle: &str) {
-    assert_eq!(a.status, 400, "{needle}: {}", a.text);
-    assert_eq!(a.json["kind"], "invalid-argument", "{needle}: {}", a.text);
+    assert_problem(a, 400, "invalid-argument", needle);
+}
+
+/// Asserts `a` has this `status` and a detail containing `needle` (an admin answer, or one
+/// whose kind the test does not pin).
+pub fn assert_refused(a: &Answer, status: u16, needle: &str) {
+    assert_eq!(a.status, status, "{needle}: {}", a.text);
     assert!(
         a.json["detail"]
             .as_str()
@@ -529,6 +534,13 @@ pub fn assert_invalid(a: &Answer, needle: &str) {
         "{needle}: {}",
         a.text
     );
+}
+
+/// Asserts `a` is a problem answer with this `status` and `kind` whose detail contains
+/// `needle`.
+pub fn assert_problem(a: &Answer, status: u16, kind: &str, needle: &str) {
+    assert_refused(a, status, needle);
+    assert_eq!(a.json["kind"], kind, "{needle}: {}", a.text);
 }
 
 /// The arguments of a reproducible dry run: `call --config CONFIG --provider PROVIDER

@@ -2,7 +2,7 @@
 //! has no syntax for. The host enforces them on what a plugin returns
 //! (`host/src/sandbox/outcome.rs`) and the Rust plugin SDK checks them before a plugin returns
 //! (`ingest_plugin_sdk::session`), from this one definition; the JavaScript plugin's copy is
-//! checked against it by the host's tests (`tests/all/contract.rs`).
+//! checked against it by the host's tests (`tests/all/agora.rs`).
 //!
 //! The crate has no dependencies, so it builds for the host and for `wasm32-wasip2` alike.
 

@@ -15,21 +15,22 @@
 //! first new request ends the step. Code stays sequential, but must be deterministic: take
 //! time and nonces from `context` (the same at every step), keep no state between calls.
 //!
-//! Everything but [`call`] and the [`Guest`] glue is a pure function, unit-tested on the build
-//! machine (`cargo test`); the component is tested by `ingest-gateway plugin test` with the
-//! cases in `cases/`.
+//! The whole plugin, signing included, is unit-tested on the build machine (`cargo test`): there
+//! the SDK answers the host's interfaces itself from a `testing::TestHost` (secrets, config,
+//! clock), computing HMACs as the host does. The component is tested by `ingest-gateway plugin
+//! test` with the cases in `cases/`.
 
 use ingest_plugin_sdk::creds::{self, HashAlgorithm};
+use ingest_plugin_sdk::error::Meaning;
 use ingest_plugin_sdk::options::Options;
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, ErrorKind, Guest, IngestEvent, IngestState, IngestStatus,
     Operation, ProviderError, ProviderInfo, SecretSpec, Session, StartRequest, StatusRequest,
-    StopRequest, StopResult, config, config_key, context, error, secret, sign,
+    StopRequest, StopResult, config, config_key, context, error, provider_info, secret, session,
+    sign,
 };
 use serde_json::{Value, json};
 
-/// The plugin's name, as operators write it in `providers[].plugin`.
-pub const NAME: &str = "example-vendor";
 /// The vendor's API host (`.invalid`: this vendor does not exist).
 pub const DEFAULT_BASE: &str = "https://api.example-rtc.invalid";
 /// Config key: the vendor application id.
@@ -43,12 +44,11 @@ pub const SECRET_SECRET: &str = "api_secret";
 #[derive(Debug)]
 pub struct ExampleVendor;
 
-/// What the plugin is and can do.
+/// What the plugin is and can do. Its name and version are the crate's (Cargo.toml), the
+/// name being what operators write in `providers[].plugin`.
 pub fn info() -> ProviderInfo {
-    ProviderInfo {
-        name: NAME.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor: "Example RTC (fictitious)".to_string(),
+    provider_info! {
+        vendor: "Example RTC (fictitious)",
         directions: vec![Direction::PullIn],
         operations: vec![
             Operation::Start,
@@ -115,17 +115,20 @@ pub fn start_body(req: &StartRequest) -> Result<Value, ProviderError> {
     Ok(body)
 }
 
-/// The normalized kind and retryability of a vendor error code.
-pub fn kind_for(code: i64) -> (ErrorKind, bool) {
-    match code {
-        1001 => (ErrorKind::InvalidArgument, false),
-        1002 => (ErrorKind::Unauthenticated, false),
-        1003 => (ErrorKind::NotFound, false),
-        1004 => (ErrorKind::RateLimited, true),
-        1005 => (ErrorKind::AlreadyExists, false),
-        _ => (ErrorKind::VendorInternal, false),
-    }
-}
+/// Every documented vendor error code, once: its normalized kind, whether a retry can succeed,
+/// and a hint for the API client. A code not listed is `vendor-internal`, not retryable.
+pub const CODES: &[Meaning<i64>] = &[
+    Meaning::exact(&[1001], ErrorKind::InvalidArgument, false, Some("see vendor_message")),
+    Meaning::exact(
+        &[1002],
+        ErrorKind::Unauthenticated,
+        false,
+        Some("check the provider's `api_key_id` and `api_secret` secrets"),
+    ),
+    Meaning::exact(&[1003], ErrorKind::NotFound, false, Some("the relay does not exist")),
+    Meaning::exact(&[1004], ErrorKind::RateLimited, true, Some("retry after a pause")),
+    Meaning::exact(&[1005], ErrorKind::AlreadyExists, false, None),
+];
 
 /// Reads a vendor answer: `{"code": 0, "message", "request_id", "data"}` on success; any other
 /// code, or a non-2xx status, is an error that keeps the vendor's code, message and request id.
@@ -149,16 +152,23 @@ pub fn read_answer(status: u16, body: &[u8]) -> Result<(Value, Option<String>), 
         return Ok((envelope["data"].clone(), request_id));
     }
     let message = envelope["message"].as_str().unwrap_or_default();
-    let (kind, retryable) = kind_for(code);
-    let mut e = error::from_vendor(
-        kind,
-        format!("Example RTC refused the request: {message} (code {code})"),
-        &code.to_string(),
-        message,
-        request_id,
-    );
-    e.retryable = retryable;
-    Err(e)
+    let text = format!("Example RTC refused the request: {message} (code {code})");
+    Err(match error::meaning(CODES, code) {
+        Some(meaning) => {
+            let text = match meaning.hint {
+                Some(hint) => format!("{text}; {hint}"),
+                None => text,
+            };
+            meaning.error(text, &code.to_string(), message, request_id)
+        }
+        None => error::from_vendor(
+            ErrorKind::VendorInternal,
+            text,
+            &code.to_string(),
+            message,
+            request_id,
+        ),
+    })
 }
 
 /// The normalized state of a vendor state string.
@@ -178,9 +188,9 @@ pub fn string_to_sign(method: &str, path: &str, timestamp: u64, nonce: &str, bod
 }
 
 /// The relay id in a session reference (the reference *is* the relay id), checked so it can
-/// go into a URL path.
+/// go into a URL path and fits the contract's bound.
 pub fn relay_id(session_ref: &str) -> Result<&str, ProviderError> {
-    let ok = !session_ref.is_empty()
+    let ok = session::fits(session_ref)
         && session_ref
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -411,6 +421,56 @@ mod tests {
         );
     }
 
+    /// `describe` lists exactly what the plugin implements (the SDK calls each operation).
+    #[test]
+    fn describe_lists_what_is_implemented() {
+        ingest_plugin_sdk::testing::assert_operations_implemented::<ExampleVendor>();
+        assert!(error::duplicate_codes(CODES).is_empty());
+    }
+
+    /// The whole start runs here: the SDK's `TestHost` holds the secrets and the clock, and
+    /// `step::run` answers the one request the plugin sends.
+    #[test]
+    fn start_signs_and_sends_one_request() {
+        use ingest_plugin_sdk::step::{self, Step};
+        use ingest_plugin_sdk::testing::TestHost;
+
+        let host = TestHost::new()
+            .secret(SECRET_KEY_ID, "key-1")
+            .secret(SECRET_SECRET, "s3cret")
+            .config(KEY_APP_ID, "app-123")
+            .now_ms(1_700_000_000_000);
+        let _host = host.install();
+        let Step::Send(sent) = step::run(Vec::new(), || ExampleVendor::start(request("{}"))) else {
+            panic!("start sends the vendor request first");
+        };
+        assert_eq!(sent.url, "https://api.example-rtc.invalid/v1/apps/app-123/relays");
+        let header = |name: &str| {
+            sent.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        // The first nonce of a TestHost is 1, as 32 hex digits.
+        let nonce = format!("{:032x}", 1);
+        assert_eq!(header("x-nonce").as_deref(), Some(nonce.as_str()));
+        let body = String::from_utf8(sent.body.clone()).expect("utf-8");
+        let expected = hex(&creds::hmac(
+            HashAlgorithm::Sha256,
+            &[creds::text("s3cret")],
+            &[creds::text(string_to_sign(
+                "POST",
+                "/v1/apps/app-123/relays",
+                1_700_000_000,
+                &nonce,
+                &body,
+            ))],
+        )
+        .expect("hmac"));
+        assert_eq!(header("x-signature"), Some(expected));
+        assert_eq!(header("x-api-key").as_deref(), Some("key-1"));
+    }
+
     #[test]
     fn states_signing_and_ids() {
         assert_eq!(state_of("running"), IngestState::Running);
@@ -419,5 +479,6 @@ mod tests {
         assert!(relay_id("rl-1_a").is_ok());
         assert!(relay_id("../x").is_err());
         assert!(relay_id("").is_err());
+        assert!(relay_id(&"a".repeat(session::MAX_SESSION_REF_BYTES + 1)).is_err());
     }
 }

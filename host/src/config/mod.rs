@@ -15,6 +15,8 @@ mod fleet;
 mod host_port;
 mod validate;
 
+/// The registry name of a plugin file (`plugins/tencent_trtc.wasm` → `tencent-trtc`).
+pub use crate::text::plugin_name;
 pub use fleet::{PluginsConfig, QuotaStoreConfig, RegistryAuthConfig};
 pub use host_port::HostPort;
 

@@ -33,7 +33,6 @@ pub fn operation_name(o: types::Operation) -> &'static str {
 }
 
 /// The operation an API spelling names (the kit's cases and the CLI read names).
-#[cfg(feature = "cli")]
 pub fn operation_named(name: &str) -> Option<types::Operation> {
     OPERATIONS
         .iter()
@@ -43,7 +42,6 @@ pub fn operation_named(name: &str) -> Option<types::Operation> {
 
 /// Reads an operation by its API spelling (`#[serde(deserialize_with = …)]`); an unknown
 /// name is an error listing the known ones.
-#[cfg(feature = "cli")]
 pub fn deserialize_operation<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<types::Operation, D::Error> {

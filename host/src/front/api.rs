@@ -25,16 +25,16 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use super::answers::{self, json_of};
 use super::body::{StartBody, UpdateBody};
+use super::caller::{self, Caller};
 use super::response::{
     Body, body_too_large, json_response, method_not_allowed, problem_response, problem_with_status,
-    served_response, unauthorized,
+    served_response,
 };
 use crate::contract::json::{
     direction_name, event_json, operation_name, session_json, status_json,
 };
 use crate::contract::types;
 use crate::core::metrics::Format as MetricsFormat;
-use crate::core::tenants::TenantPermit;
 use crate::core::{CallOptions, Gateway, ProviderState, Tenant};
 use crate::error::{ApiError, ErrorKind};
 
@@ -49,6 +49,8 @@ pub struct Route {
     /// The path template; `{name}` matches one non-empty segment.
     pub path: &'static str,
     action: Action,
+    /// Who calls it, and so how its tenant is found ([`caller::extract`]).
+    caller: Caller,
 }
 
 /// What answers a route.
@@ -70,18 +72,20 @@ enum Action {
     Metrics,
 }
 
-impl Action {
-    /// Health probes and vendor callbacks (verified by the plugin) carry no tenant key.
-    fn is_open(self) -> bool {
-        matches!(self, Action::Health | Action::Ready | Action::Callback)
-    }
-}
-
 const fn entry(method: &'static str, path: &'static str, action: Action) -> Route {
+    // Who calls: health probes anyone, callbacks a vendor, the event stream a subscriber (not
+    // counted against `max_concurrent`); every other route a tenant's key holder.
+    let caller = match action {
+        Action::Health | Action::Ready => Caller::Anyone,
+        Action::Callback => Caller::Vendor,
+        Action::Stream => Caller::Subscriber,
+        _ => Caller::KeyHolder,
+    };
     Route {
         method,
         path,
         action,
+        caller,
     }
 }
 
@@ -138,17 +142,6 @@ enum Routed<'p> {
     },
 }
 
-impl Routed<'_> {
-    /// Whether the path is answered without a tenant key (health probes, vendor callbacks),
-    /// a wrong method on it too.
-    fn is_open(&self) -> bool {
-        match self {
-            Routed::Found(r, _) => r.action.is_open(),
-            Routed::OtherMethods { open, .. } => *open,
-        }
-    }
-}
-
 fn find<'p>(method: &Method, path: &'p str) -> Routed<'p> {
     let mut allowed = Vec::new();
     let mut open = false;
@@ -157,7 +150,7 @@ fn find<'p>(method: &Method, path: &'p str) -> Routed<'p> {
             if r.method == method.as_str() {
                 return Routed::Found(*r, params);
             }
-            open |= r.action.is_open();
+            open |= r.caller.is_open();
             if !allowed.contains(&r.method) {
                 allowed.push(r.method);
             }
@@ -191,11 +184,9 @@ pub fn stream_route(gateway: &Gateway, parts: &http::request::Parts) -> Option<R
     if !is_stream(&parts.method, parts.uri.path()) {
         return None;
     }
-    let tenant = match gateway.authenticate(&parts.headers) {
-        Ok(t) => t,
-        Err(e) => {
-            return Some(unauthorized(&e).map(|b| http_body_util::Full::new(b).boxed_unsync()));
-        }
+    let tenant = match caller::extract(gateway, Caller::Subscriber, &parts.headers, &[]) {
+        Ok(admitted) => admitted.tenant,
+        Err(refused) => return Some(refused.map(|b| http_body_util::Full::new(b).boxed_unsync())),
     };
     // `Last-Event-ID` (an EventSource sends it when it reconnects) resumes after that event.
     let after = match parts.headers.get("last-event-id").map(|v| {
@@ -254,15 +245,18 @@ async fn route(
 ) -> Response<Bytes> {
     let path = req.uri().path();
     let routed = find(req.method(), path);
-    // Held until the answer: the tenant's `max_concurrent` counts this request.
-    let _permit = if routed.is_open() {
-        None
-    } else {
-        match admit(gateway, &req, &mut options) {
-            Ok(permit) => permit,
-            Err(refused) => return refused,
-        }
+    // A wrong method or an unknown path is answered to a key holder, except on an open path.
+    let (caller, params) = match &routed {
+        Routed::Found(r, params) => (r.caller, params.as_slice()),
+        Routed::OtherMethods { open: true, .. } => (Caller::Anyone, &[][..]),
+        Routed::OtherMethods { open: false, .. } => (Caller::KeyHolder, &[][..]),
     };
+    // The permit is held until the answer: the tenant's `max_concurrent` counts this request.
+    let (tenant, _permit) = match caller::extract(gateway, caller, req.headers(), params) {
+        Ok(admitted) => (admitted.tenant, admitted.permit),
+        Err(refused) => return refused,
+    };
+    options.tenant = tenant;
     if req.body().len() > gateway.max_body_bytes() {
         return body_too_large(gateway.max_body_bytes());
     }
@@ -279,31 +273,6 @@ async fn route(
             ),
         )),
     }
-}
-
-/// The tenant of a request that needs one, admitted under its own limits; its turn (held
-/// until the answer) or the response refusing it.
-fn admit(
-    gateway: &Gateway,
-    req: &Request<Bytes>,
-    options: &mut CallOptions,
-) -> Result<Option<TenantPermit>, Response<Bytes>> {
-    let tenant = gateway
-        .authenticate(req.headers())
-        .map_err(|e| unauthorized(&e))?;
-    let mut permit = None;
-    if let Some(t) = &tenant {
-        tracing::Span::current().record("tenant", t.id.as_str());
-        match t.admit() {
-            Ok(p) => permit = Some(p),
-            Err((limit, e)) => {
-                gateway.metrics().tenant_limited(&t.id, limit.as_str());
-                return Err(problem_response(&e));
-            }
-        }
-    }
-    options.tenant = tenant;
-    Ok(permit)
 }
 
 /// Runs a route's action with the path's parameters (as many as its template has).
@@ -329,7 +298,7 @@ async fn dispatch(
         Action::Webhook => webhook_status(gateway, tenant).await,
         Action::WebhookEvents => list_events(gateway, req.uri().query(), tenant).await,
         Action::Redeliver => redeliver(gateway, param(0), tenant).await,
-        Action::Callback => callback(gateway, param(0), params.get(1).copied(), req, options).await,
+        Action::Callback => callback(gateway, param(0), req, options).await,
         Action::Stream => problem_response(&ApiError::new(
             ErrorKind::NotFound,
             "GET /v1/events is a stream: it is answered before the body is buffered \
@@ -451,33 +420,14 @@ async fn start(gateway: &Gateway, body: &Bytes, options: CallOptions) -> Respons
     }
 }
 
-/// A vendor callback. The vendor calls back on the URL the tenant gave it: the tenant is
-/// named in the path (the plugin verifies the vendor's signature; no API key is involved).
+/// A vendor callback, for the tenant its path names ([`Caller::Vendor`]; the plugin verifies
+/// the vendor's signature).
 async fn callback(
     gateway: &Gateway,
     provider: &str,
-    tenant: Option<&str>,
     req: &Request<Bytes>,
-    mut options: CallOptions,
+    options: CallOptions,
 ) -> Response<Bytes> {
-    match (tenant, gateway.auth_off()) {
-        (Some(id), _) => match gateway.tenant(id) {
-            Some(t) => options.tenant = Some(t),
-            None => {
-                return problem_response(&ApiError::new(
-                    ErrorKind::NotFound,
-                    format!("no tenant `{id}`"),
-                ));
-            }
-        },
-        (None, false) => {
-            return problem_response(&ApiError::new(
-                ErrorKind::NotFound,
-                format!("callbacks are received on /v1/callbacks/{provider}/{{tenant}}"),
-            ));
-        }
-        (None, true) => {}
-    }
     let request = types::CallbackRequest {
         headers: req
             .headers()

@@ -1,7 +1,8 @@
 //! The fronts: every way in to the [`Gateway`](crate::Gateway). Each is a thin adapter over
 //! the core; nothing below this layer imports it. `extproc.rs` is built with the `envoy`
-//! feature, `cli.rs` and `plugin_kit/` with `cli` (both on by default; an embedder turns
-//! them off and links none of tonic, prost, envoy-types, clap or tracing-subscriber).
+//! feature (on by default; an embedder turns it off and links none of tonic, prost or
+//! envoy-types). The `ingest-gateway` command is the `ingest-gateway-cli` crate (`cli/`), the
+//! plugin authors' kit the `ingest-plugin-kit` crate (`kit/`).
 //!
 //! | file | what |
 //! |---|---|
@@ -13,21 +14,17 @@
 //! | `conn.rs` | client connections: the connection limit, header and idle deadlines |
 //! | `admin.rs` | the admin API: upload, roll back, remove plugins |
 //! | `watch.rs` | the watched plugin directory |
+//! | `caller.rs` | who calls a route: the one tenant extractor every route goes through |
 //! | `extproc.rs` | Envoy's external processing (ext_proc) gRPC service |
-//! | `cli.rs` | the `ingest-gateway` command |
-//! | `plugin_kit/` | the plugin authors' kit: `ingest-gateway plugin new / check / test` |
 
 pub mod admin;
 mod answers;
 pub mod api;
 pub mod body;
-#[cfg(feature = "cli")]
-pub mod cli;
+mod caller;
 pub mod conn;
 #[cfg(feature = "envoy")]
 pub mod extproc;
 pub mod http;
-#[cfg(feature = "cli")]
-pub(crate) mod plugin_kit;
 pub mod response;
 pub(crate) mod watch;

@@ -12,6 +12,7 @@ use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+#[cfg(feature = "bench-call-shapes")]
 use super::held::Held;
 use super::load::{Code, PluginVersion};
 use super::outcome::{self, Outcome};
@@ -143,6 +144,7 @@ pub(super) struct Call<'a> {
     pub(super) steps: u32,
     fault: Option<FaultKind>,
     /// The instance of `CallShape::HeldAcrossSteps` (benchmark comparison only).
+    #[cfg(feature = "bench-call-shapes")]
     pub(super) held: Option<Held>,
 }
 
@@ -169,22 +171,27 @@ impl<'a> Call<'a> {
             instantiate: None,
             steps: 0,
             fault: None,
+            #[cfg(feature = "bench-call-shapes")]
             held: None,
         }
     }
 
     /// Steps until the plugin is done, faults, or asks past the cap.
     async fn run(&mut self) -> Result<Outcome, ApiError> {
+        #[cfg(feature = "bench-call-shapes")]
         let hold = self
             .runtime
             .held_shape
             .load(std::sync::atomic::Ordering::Relaxed);
         loop {
+            #[cfg(feature = "bench-call-shapes")]
             let step = if hold {
                 self.step_held().await
             } else {
                 self.step().await
             };
+            #[cfg(not(feature = "bench-call-shapes"))]
+            let step = self.step().await;
             match step {
                 Err(StepError::Shutdown) => {
                     return Err(ApiError::new(
@@ -301,6 +308,7 @@ impl<'a> Call<'a> {
 
     /// A step of [`CallShape::HeldAcrossSteps`](super::CallShape): the first instantiates
     /// and keeps the instance, every step re-arms its CPU budget.
+    #[cfg(feature = "bench-call-shapes")]
     async fn step_held(&mut self) -> Result<Step, StepError> {
         let held = match self.held.take() {
             Some(h) => h,
@@ -352,6 +360,7 @@ impl<'a> Call<'a> {
         mut self,
         result: Result<Outcome, ApiError>,
     ) -> (Result<Outcome, ApiError>, CallReport) {
+        #[cfg(feature = "bench-call-shapes")]
         if let Some(h) = self.held.take() {
             self.take_back(h.into_state());
         }

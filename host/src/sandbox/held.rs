@@ -1,6 +1,7 @@
 //! The alternative call shape, for the benchmark's comparison only: one instance held across
 //! the whole exchange (instantiated at the first step, its slot and memory held while the
-//! vendor answers). Production always runs a fresh instance per step. See
+//! vendor answers). Production always runs a fresh instance per step; this file is compiled
+//! only with the `bench-call-shapes` feature, which `ingest-bench` alone enables. See
 //! docs/performance.md, "The call shape".
 
 use std::time::{Duration, Instant};

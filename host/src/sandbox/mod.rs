@@ -3,7 +3,9 @@
 //! [`cache`]), and the calls themselves ([`call`]): every step ([`step`]) on a fresh instance
 //! whose store ([`state`]) has its own memory cap and CPU budget, faults classified
 //! ([`fault`]) and results checked against the host's bounds ([`outcome`]) before anything
-//! else sees them. [`held`] is the benchmark's other call shape.
+//! else sees them. [`inspect`] looks at a component before it serves (compile, validate,
+//! list its imports and exports, describe), for the plugin authors' kit. `held.rs` is the
+//! benchmark's other call shape (feature `bench-call-shapes`).
 //!
 //! Life cycle: set-up (engine, linker, epoch ticker) → per version (compile, world check,
 //! pre-instantiate) → per step (store, instance, one call). Depends on `capability`,
@@ -26,13 +28,16 @@ use crate::contract;
 pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod fault;
+#[cfg(feature = "bench-call-shapes")]
 mod held;
+pub mod inspect;
 pub(crate) mod load;
 pub(crate) mod outcome;
 mod state;
 mod step;
 
 pub use call::{CallReport, CallSetup, RequestGate};
+#[cfg(feature = "bench-call-shapes")]
 pub use held::CallShape;
 pub use load::{Optimize, PluginVersion, Tier};
 pub use outcome::Outcome;
@@ -51,6 +56,7 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     pooling: bool,
     /// [`CallShape::HeldAcrossSteps`] is selected (benchmark comparison only).
+    #[cfg(feature = "bench-call-shapes")]
     held_shape: std::sync::atomic::AtomicBool,
     /// Where steps run (`runtime.plugin_threads`); `None`: on the caller's threads.
     plugin_threads: Option<PluginThreads>,
@@ -246,6 +252,7 @@ impl Runtime {
             limits,
             slots,
             pooling,
+            #[cfg(feature = "bench-call-shapes")]
             held_shape: std::sync::atomic::AtomicBool::new(false),
             plugin_threads,
         })

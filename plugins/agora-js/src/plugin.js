@@ -32,7 +32,9 @@ const SECRET_KEY = 'customer_secret';
 const SECRET_NOTIFICATION = 'notification_secret';
 /** Longest source URL Agora takes (`streamUrl`), bytes. */
 const MAX_STREAM_URL = 1024;
-/** Longest session reference the contract allows, bytes. */
+/** Longest session reference the contract allows, bytes: `MAX_SESSION_REF_BYTES` of the
+ * `ingest-contract` crate (wit/src/lib.rs), which the host enforces; tests/all/agora.rs checks
+ * that the two agree. */
 const MAX_SESSION_REF = 2048;
 
 /** A normalized provider error; thrown inside an operation, `step` returns it as `done(err(…))`. */

@@ -4,100 +4,161 @@
 //! `{"RequestId", "HostId", "Code", "Message"}`. The code is the more precise of the two, so
 //! it decides the kind when the plugin knows it; otherwise the HTTP status does.
 
-use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::ErrorKind::*;
 pub use ingest_plugin_sdk::error::parse_retry_after;
+use ingest_plugin_sdk::error::{self, Meaning};
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
-/// The normalized kind of a documented Alibaba Cloud error code and whether repeating the
-/// same request later can succeed, or `None` for a code the plugin does not know.
-///
-/// Exact codes first (every code in the vendor spec), then code families (`Throttling.*`,
-/// `InvalidParameter.*`, …) as Alibaba Cloud groups its codes.
-pub fn kind_for(code: &str) -> Option<(ErrorKind, bool)> {
-    use ErrorKind::*;
-    Some(match code {
-        // Credentials and signature.
-        "InvalidAccessKeyId.NotFound"
-        | "IncompleteSignature"
-        | "SignatureDoesNotMatch"
-        | "IllegalTimestamp" => (Unauthenticated, false),
-        // A fresh nonce (the next call gets one) makes the same request succeed.
-        "SignatureNonceUsed" => (Unauthenticated, true),
-        // Authorization.
-        "Forbidden.RAM" | "NoPermission" | "NoAuth" => (PermissionDenied, false),
-        // Rate and money.
-        "Throttling" => (RateLimited, true),
-        "InsufficientBalance" => (QuotaExceeded, false),
-        // The request itself.
-        "InvalidParameter" | "MissingParameter" | "InputInvalid" => (InvalidArgument, false),
-        "ResourceNotExist" => (NotFound, false),
-        // Vendor failures.
-        "InternalError" | "ServerError" => (VendorInternal, true),
-        "ServiceUnavailable" => (Unavailable, true),
-        other => {
-            let family = other.split('.').next().unwrap_or_default();
-            match family {
-                "Throttling" => (RateLimited, true),
-                "InvalidAccessKeyId" => (Unauthenticated, false),
-                "Forbidden" => (PermissionDenied, false),
-                "InvalidParameter" | "MissingParameter" => (InvalidArgument, false),
-                _ => return None,
-            }
-        }
-    })
-}
-
-/// A sentence for the API client explaining `code` and how to fix it, where there is one.
-pub fn hint_for(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "InvalidAccessKeyId.NotFound" => {
+/// Every documented Alibaba Cloud error code, once: its normalized kind, whether repeating the
+/// same request later can succeed, and a hint for the client. Exact codes first (every code
+/// in the vendor spec), then code families (`Throttling.*`, `InvalidParameter.*`, …) as
+/// Alibaba Cloud groups its codes. A code not listed falls back to the HTTP status.
+pub const CODES: &[Meaning<&str>] = &[
+    // Credentials and signature.
+    Meaning::exact(
+        &["InvalidAccessKeyId.NotFound"],
+        Unauthenticated,
+        false,
+        Some(
             "Alibaba Cloud does not know the provider's `access_key_id` (or it is disabled); \
-             check the secret"
-        }
-        "IncompleteSignature" | "SignatureDoesNotMatch" => {
+             check the secret",
+        ),
+    ),
+    Meaning::exact(
+        &["IncompleteSignature", "SignatureDoesNotMatch"],
+        Unauthenticated,
+        false,
+        Some(
             "the request signature did not verify; check that the provider's \
-             `access_key_secret` secret belongs to its `access_key_id`"
-        }
-        "SignatureNonceUsed" => {
-            "Alibaba Cloud has already seen this SignatureNonce; retry (every call uses a new \
-             nonce unless one was fixed with --nonce)"
-        }
-        "IllegalTimestamp" => {
+             `access_key_secret` secret belongs to its `access_key_id`",
+        ),
+    ),
+    Meaning::exact(
+        &["IllegalTimestamp"],
+        Unauthenticated,
+        false,
+        Some(
             "the request Timestamp is outside Alibaba Cloud's validity window; check that the \
-             gateway host's clock is synchronised (NTP)"
-        }
-        "Forbidden.RAM" | "NoPermission" => {
+             gateway host's clock is synchronised (NTP)",
+        ),
+    ),
+    // A fresh nonce (the next call gets one) makes the same request succeed.
+    Meaning::exact(
+        &["SignatureNonceUsed"],
+        Unauthenticated,
+        true,
+        Some(
+            "Alibaba Cloud has already seen this SignatureNonce; retry (every call uses a new \
+             nonce unless one was fixed with --nonce)",
+        ),
+    ),
+    // Authorization.
+    Meaning::exact(
+        &["Forbidden.RAM", "NoPermission"],
+        PermissionDenied,
+        false,
+        Some(
             "the `access_key_id`'s RAM policy does not allow this ApsaraVideo Live action; \
-             grant live:CreateRoomRealTimeStreamAddress and live:DescribeChannelParticipants"
-        }
-        "NoAuth" => "Alibaba Cloud refused access to this ARTC application",
-        "Throttling" => {
+             grant live:CreateRoomRealTimeStreamAddress and live:DescribeChannelParticipants",
+        ),
+    ),
+    Meaning::exact(
+        &["NoAuth"],
+        PermissionDenied,
+        false,
+        Some("Alibaba Cloud refused access to this ARTC application"),
+    ),
+    // Rate and money.
+    Meaning::exact(
+        &["Throttling"],
+        RateLimited,
+        true,
+        Some(
             "Alibaba Cloud's rate limit (100 requests/s per account) was exceeded; retry after \
-             a pause"
-        }
-        "InsufficientBalance" => "the Alibaba Cloud account's balance is insufficient",
-        "InvalidParameter" | "MissingParameter" | "InputInvalid" => {
-            "Alibaba Cloud rejected a parameter; see vendor_message"
-        }
-        "ResourceNotExist" => {
+             a pause",
+        ),
+    ),
+    Meaning::exact(
+        &["InsufficientBalance"],
+        QuotaExceeded,
+        false,
+        Some("the Alibaba Cloud account's balance is insufficient"),
+    ),
+    // The request itself.
+    Meaning::exact(
+        &["InvalidParameter", "MissingParameter", "InputInvalid"],
+        InvalidArgument,
+        false,
+        Some("Alibaba Cloud rejected a parameter; see vendor_message"),
+    ),
+    Meaning::exact(
+        &["ResourceNotExist"],
+        NotFound,
+        false,
+        Some(
             "Alibaba Cloud does not know the ARTC application or channel; check the provider \
-             config key `app_id` and `room_id`"
-        }
-        "InternalError" | "ServerError" => "Alibaba Cloud failed internally; retry",
-        "ServiceUnavailable" => "Alibaba Cloud is temporarily unavailable; retry later",
-        c if c.starts_with("Throttling.") => "Alibaba Cloud throttled the request; retry later",
-        c if c.starts_with("Forbidden.") => "Alibaba Cloud refused the request",
-        c if c.starts_with("InvalidAccessKeyId.") => {
-            "Alibaba Cloud rejected the provider's `access_key_id`"
-        }
-        c if c.starts_with("InvalidParameter.") || c.starts_with("MissingParameter.") => {
-            "Alibaba Cloud rejected a parameter; see vendor_message"
-        }
-        _ => return None,
-    })
+             config key `app_id` and `room_id`",
+        ),
+    ),
+    // Vendor failures.
+    Meaning::exact(
+        &["InternalError", "ServerError"],
+        VendorInternal,
+        true,
+        Some("Alibaba Cloud failed internally; retry"),
+    ),
+    Meaning::exact(
+        &["ServiceUnavailable"],
+        Unavailable,
+        true,
+        Some("Alibaba Cloud is temporarily unavailable; retry later"),
+    ),
+    // A family's bare name: the family's kind, without the hint written for its members.
+    Meaning::exact(&["InvalidAccessKeyId"], Unauthenticated, false, None),
+    Meaning::exact(&["Forbidden"], PermissionDenied, false, None),
+    // Families.
+    Meaning::family(
+        "Throttling",
+        RateLimited,
+        true,
+        Some("Alibaba Cloud throttled the request; retry later"),
+    ),
+    Meaning::family(
+        "InvalidAccessKeyId",
+        Unauthenticated,
+        false,
+        Some("Alibaba Cloud rejected the provider's `access_key_id`"),
+    ),
+    Meaning::family(
+        "Forbidden",
+        PermissionDenied,
+        false,
+        Some("Alibaba Cloud refused the request"),
+    ),
+    Meaning::family(
+        "InvalidParameter",
+        InvalidArgument,
+        false,
+        Some("Alibaba Cloud rejected a parameter; see vendor_message"),
+    ),
+    Meaning::family(
+        "MissingParameter",
+        InvalidArgument,
+        false,
+        Some("Alibaba Cloud rejected a parameter; see vendor_message"),
+    ),
+];
+
+/// The row of [`CODES`] for `code` (a row naming it exactly, else the row of its family), or
+/// `None` for a code the plugin does not know.
+pub fn meaning(code: &str) -> Option<&'static Meaning<&'static str>> {
+    error::meaning(CODES, code)
 }
 
-/// The error for an answer that carried an Alibaba error envelope (`Code` present).
+/// The error for an answer that carried an Alibaba error envelope (`Code` present): mapped by
+/// the code when the plugin knows it, else by the HTTP status
+/// ([`error::from_http_status`]: 429 rate-limited, 5xx unavailable, both retryable, anything
+/// else vendor-internal).
 pub fn vendor_error(
     action: &str,
     status: u16,
@@ -106,45 +167,31 @@ pub fn vendor_error(
     vendor_message: &str,
     request_id: Option<String>,
 ) -> ProviderError {
-    let (kind, retryable, message) = match (kind_for(code), hint_for(code)) {
-        (Some((kind, retryable)), hint) => (
-            kind,
-            retryable,
+    let mut e = match meaning(code) {
+        Some(m) => m.error(
             format!(
                 "Alibaba Cloud {action} failed with {code}: {}",
-                hint.unwrap_or("see vendor_message")
+                m.hint.unwrap_or("see vendor_message")
             ),
+            code,
+            vendor_message,
+            request_id,
         ),
-        (None, _) => {
-            let (kind, retryable) = by_status(status);
-            (
-                kind,
-                retryable,
-                format!(
-                    "Alibaba Cloud {action} failed with HTTP {status} and {code}, a code this \
-                     plugin does not know; see vendor_message"
-                ),
-            )
-        }
+        None => ProviderError {
+            message: format!(
+                "Alibaba Cloud {action} failed with HTTP {status} and {code}, a code this \
+                 plugin does not know; see vendor_message"
+            ),
+            vendor_code: Some(code.to_string()),
+            vendor_message: Some(vendor_message.to_string()),
+            vendor_request_id: request_id,
+            ..error::from_http_status("Alibaba Cloud", action, status, retry_after)
+        },
     };
-    let mut e = ProviderError {
-        retryable,
-        ..error::from_vendor(kind, message, code, vendor_message, request_id)
-    };
-    if kind == ErrorKind::RateLimited {
+    if e.kind == ErrorKind::RateLimited {
         e.retry_after_secs = retry_after.and_then(parse_retry_after);
     }
     e
-}
-
-/// The kind of an HTTP status when no known code says more: 429 rate-limited, 5xx
-/// unavailable (both retryable), anything else vendor-internal.
-fn by_status(status: u16) -> (ErrorKind, bool) {
-    match status {
-        429 => (ErrorKind::RateLimited, true),
-        500..=599 => (ErrorKind::Unavailable, true),
-        _ => (ErrorKind::VendorInternal, false),
-    }
 }
 
 /// The error for a non-2xx answer without an Alibaba error envelope.
@@ -166,7 +213,16 @@ pub fn http_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ErrorKind::*;
+
+    /// A code's kind and retryability, or `None` for a code the plugin does not know.
+    fn kind_of(code: &str) -> Option<(ErrorKind, bool)> {
+        meaning(code).map(|m| (m.kind, m.retryable))
+    }
+
+    /// A code's hint, where there is one.
+    fn hint_of(code: &str) -> Option<&'static str> {
+        meaning(code).and_then(|m| m.hint)
+    }
 
     /// Every code listed in `shared/vendors/alibaba-artc.md`, with its expected mapping.
     const SPEC_CODES: &[(&str, ErrorKind, bool)] = &[
@@ -193,33 +249,59 @@ mod tests {
     #[test]
     fn every_spec_code_is_mapped_and_explained() {
         for (code, kind, retryable) in SPEC_CODES {
-            assert_eq!(kind_for(code), Some((*kind, *retryable)), "{code}");
-            assert!(hint_for(code).is_some(), "{code}");
+            assert_eq!(kind_of(code), Some((*kind, *retryable)), "{code}");
+            assert!(hint_of(code).is_some(), "{code}");
         }
     }
 
     #[test]
     fn families_and_unknown_codes() {
-        assert_eq!(kind_for("Throttling.User"), Some((RateLimited, true)));
-        assert_eq!(kind_for("Throttling.Api"), Some((RateLimited, true)));
+        assert_eq!(kind_of("Throttling.User"), Some((RateLimited, true)));
+        assert_eq!(kind_of("Throttling.Api"), Some((RateLimited, true)));
         assert_eq!(
-            kind_for("InvalidAccessKeyId.Inactive"),
+            kind_of("InvalidAccessKeyId.Inactive"),
             Some((Unauthenticated, false))
         );
-        assert_eq!(kind_for("Forbidden.Other"), Some((PermissionDenied, false)));
+        assert_eq!(kind_of("Forbidden.Other"), Some((PermissionDenied, false)));
         assert_eq!(
-            kind_for("InvalidParameter.ChannelId"),
+            kind_of("InvalidParameter.ChannelId"),
             Some((InvalidArgument, false))
         );
         assert_eq!(
-            kind_for("MissingParameter.UserId"),
+            kind_of("MissingParameter.UserId"),
             Some((InvalidArgument, false))
         );
-        assert_eq!(kind_for("Brand.New"), None);
-        assert_eq!(kind_for(""), None);
+        assert_eq!(kind_of("Brand.New"), None);
+        assert_eq!(kind_of(""), None);
         for code in ["Throttling.User", "Forbidden.X", "InvalidParameter.Y"] {
-            assert!(hint_for(code).is_some(), "{code}");
+            assert!(hint_of(code).is_some(), "{code}");
         }
+    }
+
+    #[test]
+    fn no_code_has_two_meanings() {
+        assert!(error::duplicate_codes(CODES).is_empty());
+    }
+
+    /// A family's bare name keeps the family's kind without the family's hint, as the two
+    /// matches this table replaced did.
+    #[test]
+    fn bare_family_names() {
+        assert_eq!(kind_of("Forbidden"), Some((PermissionDenied, false)));
+        assert_eq!(hint_of("Forbidden"), None);
+        assert_eq!(
+            kind_of("InvalidAccessKeyId"),
+            Some((Unauthenticated, false))
+        );
+        assert_eq!(hint_of("InvalidAccessKeyId"), None);
+        let e = vendor_error("A", 403, None, "Forbidden", "no", None);
+        assert_eq!(
+            e.message,
+            "Alibaba Cloud A failed with Forbidden: see vendor_message"
+        );
+        // The exact `Throttling` row keeps its own hint; its family members get the family's.
+        assert!(hint_of("Throttling").is_some_and(|h| h.contains("100 requests/s")));
+        assert!(hint_of("Throttling.User").is_some_and(|h| h.contains("throttled")));
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! Ingest Gateway provider plugin for Alibaba Cloud ARTC RTMP ingest addresses.
 //!
 //! `push-in` only: `start` → `CreateRoomRealTimeStreamAddress` (ApsaraVideo Live API
-//! `2016-11-01`), `status` → `DescribeChannelParticipants`; there is no stop (the address
-//! expires). Requests are Alibaba Cloud RPC calls signed with HMAC-SHA1 (`SignatureVersion`
-//! 1.0) through the host's credentials interface. See the crate's README for the field mapping,
-//! config and error mapping.
+//! `2016-11-01`), `status` → `DescribeChannelParticipants`. There is no stop: Alibaba ARTC has
+//! no call that ends an issued RTMP address; the session ends when the encoder stops pushing,
+//! and the address stops working at the session's `expires_at` (start's `expires_in_secs`,
+//! default 36000 s), after which `status` reports `not-found`. Nor are there callbacks: Alibaba
+//! publishes none for issued ARTC ingest addresses (poll `status`). So `describe` lists `start`
+//! and `status`, and `stop` and `parse-callback` are the SDK's `unsupported` defaults. Requests
+//! are Alibaba Cloud RPC calls signed with HMAC-SHA1 (`SignatureVersion` 1.0) through the
+//! host's credentials interface. See the crate's README for the field mapping, config and
+//! error mapping.
 //!
 //! Layout: [`settings`] (config and endpoint), [`start`], [`status`] and [`session`] (request
 //! validation, parameters, reading answers), [`sign`] (the RPC signature), [`api`] (one signed
-//! call and its envelope), [`errors`] (vendor codes → error kinds). Everything except
-//! [`api::call`] and the [`Guest`] glue below is pure and unit-tested on the host target.
+//! call and its envelope), [`errors`] (vendor codes → error kinds). All of it, signing
+//! included, is unit-tested on the build machine, where the SDK's `TestHost` answers the
+//! host's interfaces.
 
 pub mod api;
 pub mod errors;
@@ -22,16 +28,11 @@ pub mod status;
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
     ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, config, context,
-    error,
+    error, provider_info,
 };
 
 use crate::session::SessionRef;
 use crate::settings::Settings;
-
-/// The plugin's name.
-pub const NAME: &str = "alibaba-artc";
-/// The vendor's name.
-pub const VENDOR: &str = "Alibaba Cloud ARTC (ApsaraVideo Live)";
 
 /// Action names.
 const CREATE: &str = "CreateRoomRealTimeStreamAddress";
@@ -44,10 +45,8 @@ pub struct AlibabaArtc;
 /// What the plugin is; `region` is the `region` config key, which decides the default host.
 pub fn info(region: Option<&str>) -> ProviderInfo {
     let key = ingest_plugin_sdk::config_key;
-    ProviderInfo {
-        name: NAME.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor: VENDOR.to_string(),
+    provider_info! {
+        vendor: "Alibaba Cloud ARTC (ApsaraVideo Live)",
         directions: vec![Direction::PushIn],
         operations: vec![Operation::Start, Operation::Status],
         config_keys: vec![
@@ -111,11 +110,18 @@ impl Guest for AlibabaArtc {
     }
 
     fn stop(_request: StopRequest) -> Result<StopResult, ProviderError> {
-        Err(error::unsupported(
+        Err(error::not_offered(
             "alibaba-artc cannot stop an ingest: Alibaba ARTC has no call that ends an issued \
              RTMP address. The session ends when the encoder stops pushing, and the address \
              stops working at the session's expires_at (start's `expires_in_secs`, default \
              36000 s). Stop the encoder; `status` then reports not-found",
+        ))
+    }
+
+    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        Err(error::not_offered(
+            "alibaba-artc does not handle callbacks: Alibaba publishes no callback for issued \
+             ARTC ingest addresses; poll `status` (DescribeChannelParticipants) instead",
         ))
     }
 
@@ -130,13 +136,6 @@ impl Guest for AlibabaArtc {
             )
         })
     }
-
-    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
-        Err(error::unsupported(
-            "alibaba-artc does not handle callbacks: Alibaba publishes no callback for issued \
-             ARTC ingest addresses; poll `status` (DescribeChannelParticipants) instead",
-        ))
-    }
 }
 
 // Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
@@ -147,6 +146,11 @@ ingest_plugin_sdk::export!(AlibabaArtc);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_lists_what_is_implemented() {
+        ingest_plugin_sdk::testing::assert_operations_implemented::<AlibabaArtc>();
+    }
 
     #[test]
     fn describe_lists_what_the_plugin_does() {

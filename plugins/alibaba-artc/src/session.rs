@@ -8,11 +8,16 @@
 //! still read (channel ids never contain `:` or start with `{`, so the first `:` splits the
 //! two unambiguously whatever the user id holds), with `expires_at` unknown.
 
-use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::error::invalid_argument;
-use serde_json::Value;
+use ingest_plugin_sdk::{ProviderError, session};
+use serde::{Deserialize, Serialize};
 
 use crate::settings::{MAX_ID_CHARS, is_artc_id};
+
+/// What a reference holds, in both formats, for the client when one is not ours.
+const SHAPE: &str = "the reference start returned (`{\"channel_id\":…,\"user_id\":…,\
+                     \"expires_at\":…}`, or `{channel_id}:{user_id}` from an earlier plugin \
+                     version)";
 
 /// What `status` needs to find the encoder: its channel and user id, and when the address
 /// expires.
@@ -27,54 +32,56 @@ pub struct SessionRef {
     pub expires_at: Option<u64>,
 }
 
+/// The JSON form, fields in the order written.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    channel_id: String,
+    user_id: String,
+    expires_at: u64,
+}
+
+/// The refusal of a reference that is not one this plugin wrote, in the SDK's words
+/// (`session::decode`'s).
+fn not_ours() -> ProviderError {
+    invalid_argument(format!(
+        "`session_ref` is not one this plugin produced; it must be {SHAPE}"
+    ))
+}
+
 impl SessionRef {
     /// `{"channel_id":"…","user_id":"…","expires_at":N}` (fixed field order; without
     /// `expires_at`, the legacy `{channel}:{user}`).
-    pub fn encode(&self) -> String {
+    pub fn encode(&self) -> Result<String, ProviderError> {
         match self.expires_at {
-            Some(at) => format!(
-                "{{\"channel_id\":{},\"user_id\":{},\"expires_at\":{at}}}",
-                Value::String(self.channel_id.clone()),
-                Value::String(self.user_id.clone()),
+            Some(expires_at) => session::encode(
+                &Wire {
+                    channel_id: self.channel_id.clone(),
+                    user_id: self.user_id.clone(),
+                    expires_at,
+                },
+                "`room_id` and `options.user_id`",
             ),
-            None => format!("{}:{}", self.channel_id, self.user_id),
+            None => Ok(format!("{}:{}", self.channel_id, self.user_id)),
         }
     }
 
     /// Parses what [`SessionRef::encode`] wrote, in either format.
     pub fn decode(text: &str) -> Result<Self, ProviderError> {
-        let bad = || {
-            invalid_argument(
-                "`session_ref` must be the reference start returned \
-                 (`{\"channel_id\":…,\"user_id\":…,\"expires_at\":…}`, or \
-                 `{channel_id}:{user_id}` from an earlier plugin version)",
-            )
-        };
         if text.starts_with('{') {
-            let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
-                return Err(bad());
-            };
-            let text_field = |key: &str| map.get(key).and_then(Value::as_str);
-            let (Some(channel), Some(user), Some(expires_at)) = (
-                text_field("channel_id"),
-                text_field("user_id"),
-                map.get("expires_at").and_then(Value::as_u64),
-            ) else {
-                return Err(bad());
-            };
-            if !is_artc_id(channel) || !is_artc_id(user) {
-                return Err(bad());
+            let wire: Wire = session::decode(text, SHAPE)?;
+            if !is_artc_id(&wire.channel_id) || !is_artc_id(&wire.user_id) {
+                return Err(not_ours());
             }
             return Ok(Self {
-                channel_id: channel.to_string(),
-                user_id: user.to_string(),
-                expires_at: Some(expires_at),
+                channel_id: wire.channel_id,
+                user_id: wire.user_id,
+                expires_at: Some(wire.expires_at),
             });
         }
         // Legacy: `{channel}:{user}`, where the user id was any 1..=64 characters.
-        let (channel, user) = text.split_once(':').ok_or_else(bad)?;
+        let (channel, user) = text.split_once(':').ok_or_else(not_ours)?;
         if !is_artc_id(channel) || user.is_empty() || user.chars().count() > MAX_ID_CHARS {
-            return Err(bad());
+            return Err(not_ours());
         }
         Ok(Self {
             channel_id: channel.to_string(),
@@ -95,11 +102,12 @@ mod tests {
             user_id: "obs-1".into(),
             expires_at: Some(1_700_036_000),
         };
+        let text = s.encode().expect("fits");
         assert_eq!(
-            s.encode(),
+            text,
             r#"{"channel_id":"room-42","user_id":"obs-1","expires_at":1700036000}"#
         );
-        assert_eq!(SessionRef::decode(&s.encode()).expect("decode"), s);
+        assert_eq!(SessionRef::decode(&text).expect("decode"), s);
         // Field order does not matter when reading.
         assert_eq!(
             SessionRef::decode(
@@ -126,7 +134,7 @@ mod tests {
                     expires_at: None
                 }
             );
-            assert_eq!(s.encode(), text);
+            assert_eq!(s.encode().expect("fits"), text);
         }
     }
 
@@ -151,6 +159,11 @@ mod tests {
         ] {
             let e = SessionRef::decode(bad).expect_err(bad);
             assert!(e.message.contains("`session_ref`"), "{}", e.message);
+            assert!(
+                e.message.contains("`{channel_id}:{user_id}`"),
+                "{}",
+                e.message
+            );
         }
     }
 }

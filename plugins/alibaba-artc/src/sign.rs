@@ -4,8 +4,8 @@
 //! The AccessKeyId is a secret the plugin never sees, yet it is part of the signed text. So the
 //! canonical query and the StringToSign are built as a list of [`Piece`]s in which the
 //! AccessKeyId is a *reference*: the host substitutes the real value inside its HMAC
-//! ([`HostCrypto`]), and the URL carries a placeholder the host swaps for the real value when
-//! the request leaves.
+//! ([`signed_query`] passes it as a secret reference), and the URL carries a placeholder the
+//! host swaps for the real value when the request leaves.
 //!
 //! That works only because percent-encoding the AccessKeyId (once in the canonical query, once
 //! more in the StringToSign) leaves it unchanged, which holds when it consists of RFC 3986
@@ -51,40 +51,21 @@ pub enum Value {
 /// One query parameter.
 pub type Param = (String, Value);
 
-/// The steps of the signature that need the secrets.
-pub trait Crypto {
-    /// `HMAC-SHA1(key = AccessKeySecret ‖ "&", data = concat(pieces))`, raw bytes.
-    fn hmac_sha1(&self, data: &[Piece]) -> Result<Vec<u8>, ProviderError>;
-
-    /// What to write as the AccessKeyId in the URL.
-    fn access_key_id(&self) -> Result<String, ProviderError>;
-}
-
-/// [`Crypto`] computed by the host over secret references.
-#[derive(Debug, Clone, Copy)]
-pub struct HostCrypto;
-
-impl Crypto for HostCrypto {
-    fn hmac_sha1(&self, data: &[Piece]) -> Result<Vec<u8>, ProviderError> {
-        let data: Vec<Part> = data
-            .iter()
-            .map(|p| match p {
-                Piece::Text(t) => creds::text(t.as_str()),
-                Piece::AccessKeyId => creds::secret(SECRET_ACCESS_KEY_ID),
-            })
-            .collect();
-        creds::hmac(
-            HashAlgorithm::Sha1,
-            &[creds::secret(SECRET_ACCESS_KEY_SECRET), creds::text("&")],
-            &data,
-        )
-    }
-
-    /// A placeholder (only `[a-z0-9-]`, so it needs no escaping) that the host replaces with
-    /// the percent-encoded AccessKeyId when the request leaves.
-    fn access_key_id(&self) -> Result<String, ProviderError> {
-        creds::placeholder(&[creds::secret(SECRET_ACCESS_KEY_ID)])
-    }
+/// `HMAC-SHA1(key = AccessKeySecret ‖ "&", data = concat(pieces))`, raw bytes, computed by the
+/// host over the secret references.
+fn hmac_sha1(data: &[Piece]) -> Result<Vec<u8>, ProviderError> {
+    let data: Vec<Part> = data
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => creds::text(t.as_str()),
+            Piece::AccessKeyId => creds::secret(SECRET_ACCESS_KEY_ID),
+        })
+        .collect();
+    creds::hmac(
+        HashAlgorithm::Sha1,
+        &[creds::secret(SECRET_ACCESS_KEY_SECRET), creds::text("&")],
+        &data,
+    )
 }
 
 /// `Timestamp`: the UTC time of `now_ms` as `YYYY-MM-DDThh:mm:ssZ`.
@@ -171,16 +152,14 @@ pub fn string_to_sign(method: &str, canonical: &[Piece]) -> Vec<Piece> {
 }
 
 /// The complete query string to send (without `?`): the sorted parameters, each name and
-/// value percent-encoded, then `Signature`.
-pub fn signed_query(
-    crypto: &impl Crypto,
-    method: &str,
-    params: Vec<Param>,
-) -> Result<String, ProviderError> {
+/// value percent-encoded, then `Signature`. The AccessKeyId is written as a placeholder (only
+/// `[a-z0-9-]`, so it needs no escaping) that the host replaces with the AccessKeyId when the
+/// request leaves.
+pub fn signed_query(method: &str, params: Vec<Param>) -> Result<String, ProviderError> {
     let params = sorted(params);
     let to_sign = string_to_sign(method, &canonical_query(&params));
-    let signature = base64::engine::general_purpose::STANDARD.encode(crypto.hmac_sha1(&to_sign)?);
-    let access_key_id = crypto.access_key_id()?;
+    let signature = base64::engine::general_purpose::STANDARD.encode(hmac_sha1(&to_sign)?);
+    let access_key_id = creds::placeholder(&[creds::secret(SECRET_ACCESS_KEY_ID)])?;
     let mut query = String::new();
     for (name, value) in &params {
         query.push_str(&percent_encode(name));
@@ -199,33 +178,7 @@ pub fn signed_query(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::{Hmac, Mac};
-    use sha1::Sha1;
-
-    /// The signature computed locally with known keys, standing in for the host.
-    struct LocalCrypto {
-        id: &'static str,
-        secret: &'static str,
-    }
-
-    impl Crypto for LocalCrypto {
-        fn hmac_sha1(&self, data: &[Piece]) -> Result<Vec<u8>, ProviderError> {
-            let text: String = data
-                .iter()
-                .map(|p| match p {
-                    Piece::Text(t) => t.as_str(),
-                    Piece::AccessKeyId => self.id,
-                })
-                .collect();
-            let mut mac = Hmac::<Sha1>::new_from_slice(format!("{}&", self.secret).as_bytes())
-                .expect("any key length");
-            mac.update(text.as_bytes());
-            Ok(mac.finalize().into_bytes().to_vec())
-        }
-        fn access_key_id(&self) -> Result<String, ProviderError> {
-            Ok(self.id.to_string())
-        }
-    }
+    use ingest_plugin_sdk::testing::TestHost;
 
     fn text(pieces: &[Piece], id: &str) -> String {
         pieces
@@ -276,10 +229,11 @@ mod tests {
             ("Version".to_string(), t("2014-05-26")),
             ("SignatureVersion".to_string(), t("1.0")),
         ];
-        let crypto = LocalCrypto {
-            id: "testid",
-            secret: "testsecret",
-        };
+        // The host holds the example's keys (outside the gateway, a placeholder is the value).
+        let _host = TestHost::new()
+            .secret(SECRET_ACCESS_KEY_ID, "testid")
+            .secret(SECRET_ACCESS_KEY_SECRET, "testsecret")
+            .install();
         let sorted_params = sorted(params.clone());
         let to_sign = string_to_sign("GET", &canonical_query(&sorted_params));
         assert_eq!(
@@ -292,13 +246,29 @@ mod tests {
         assert!(to_sign.contains(&Piece::AccessKeyId));
         assert!(!text(&to_sign, "").contains("testid"));
 
-        let query = signed_query(&crypto, "GET", params).expect("sign");
+        let query = signed_query("GET", params).expect("sign");
         assert!(
             query.ends_with("&Signature=OLeaidS1JvxuMvnyHOwuJ%2BuX5qY%3D"),
             "{query}"
         );
         assert!(query.starts_with("AccessKeyId=testid&Action=DescribeRegions&Format=XML&"));
         assert!(query.contains("&Timestamp=2016-02-23T12%3A46%3A24Z&"));
+    }
+
+    #[test]
+    fn signing_needs_both_secrets() {
+        let params = vec![("AccessKeyId".to_string(), Value::AccessKeyId)];
+        for (present, missing) in [
+            (SECRET_ACCESS_KEY_ID, SECRET_ACCESS_KEY_SECRET),
+            (SECRET_ACCESS_KEY_SECRET, SECRET_ACCESS_KEY_ID),
+        ] {
+            let e = TestHost::new()
+                .secret(present, "x")
+                .run(|| signed_query("GET", params.clone()))
+                .expect_err(missing);
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains(&format!("`{missing}`")), "{}", e.message);
+        }
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub fn session(
         user_id: params.user_id.clone(),
         expires_at: Some(expires_at),
     }
-    .encode();
+    .encode()?;
     Ok(Session {
         session_ref,
         vendor_task_id: None,

@@ -4,63 +4,109 @@
 //! same host answer HTTP 200 with `{"code": 0, "message": "success"}` and carry an error as a
 //! non-zero `code` with a `message` in that 200 body. So there are two ways to fail:
 //!
-//! - a status that is not 2xx: the vendor spec's status rule ([`kind_for_status`],
+//! - a status that is not 2xx: the vendor spec's status rule ([`meaning_for_status`],
 //!   [`http_error`]);
-//! - a 2xx whose JSON `code` is not 0: [`kind_for_code`], [`code_error`]. Jocloud publishes no
-//!   code table, so a code that is an HTTP status (400..=599) takes that status's kind, and any
-//!   other code is `vendor-internal`, not retryable.
+//! - a 2xx whose JSON `code` is not 0: [`meaning_for_code`], [`code_error`]. Jocloud publishes
+//!   no code table, so a code that is an HTTP status (400..=599) means what that status means,
+//!   and any other code is `vendor-internal`, not retryable.
 //!
-//! Whatever the body carries (`code`, `msg` / `message`, else the text) is kept verbatim.
+//! One table, [`CODES`], describes the statuses with a meaning of their own; the rest of each
+//! status class shares its class's row ([`CLIENT_ERROR`], [`SERVER_ERROR`],
+//! [`UNEXPECTED_STATUS`]). Whatever the body carries (`code`, `msg` / `message`, else the text)
+//! is kept verbatim.
 
-use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::ErrorKind::*;
+use ingest_plugin_sdk::error::{self, Meaning};
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
 /// Longest body excerpt kept as the vendor message when the body is not a JSON envelope, bytes.
 pub const MAX_MESSAGE: usize = 512;
 
-/// The normalized kind of an HTTP status that is not a success, and whether retrying can help.
+/// The HTTP statuses (and body codes that read as one) with a meaning of their own: the kind,
+/// whether retrying can help, and a sentence for the API client.
+pub const CODES: &[Meaning<i64>] = &[
+    Meaning::exact(
+        &[401, 403],
+        Unauthenticated,
+        false,
+        Some(
+            "Jocloud refused the API certificate; check that the provider's `restful_id` and \
+             `restful_secret` secrets are the console's API certificate id and key for `app_id`",
+        ),
+    ),
+    Meaning::exact(
+        &[429],
+        RateLimited,
+        true,
+        Some("Jocloud rate-limited the request; retry after a pause"),
+    ),
+    Meaning::exact(
+        &[404],
+        InvalidArgument,
+        false,
+        Some(
+            "Jocloud does not know this path or task; check `app_id` and `path_prefix` (and, \
+             for stop, that the relay is still running)",
+        ),
+    ),
+];
+
+/// Any other 4xx.
+pub const CLIENT_ERROR: Meaning<i64> = Meaning::exact(
+    &[],
+    InvalidArgument,
+    false,
+    Some("Jocloud rejected the request; see vendor_message"),
+);
+/// Any other 5xx.
+pub const SERVER_ERROR: Meaning<i64> = Meaning::exact(
+    &[],
+    Unavailable,
+    true,
+    Some("Jocloud failed or is unavailable; retry later"),
+);
+/// Any other status (1xx, 3xx, nonsense).
+pub const UNEXPECTED_STATUS: Meaning<i64> = Meaning::exact(
+    &[],
+    VendorInternal,
+    false,
+    Some("Jocloud answered with an unexpected HTTP status"),
+);
+/// A body code that is not an HTTP status: Jocloud's own, which the plugin cannot classify.
+pub const OWN_CODE: Meaning<i64> = Meaning::exact(
+    &[],
+    VendorInternal,
+    false,
+    Some(
+        "Jocloud refused the request with its own error code (Jocloud publishes no code \
+         table); see vendor_code and vendor_message",
+    ),
+);
+
+/// What an HTTP status that is not a success means.
 ///
 /// 401/403 → `unauthenticated` (the API certificate was refused), 429 → `rate-limited`,
 /// any other 4xx → `invalid-argument`, 5xx → `unavailable` (retryable), anything else
 /// (1xx, 3xx, nonsense) → `vendor-internal`.
-pub fn kind_for_status(status: u16) -> (ErrorKind, bool) {
-    use ErrorKind::*;
-    match status {
-        401 | 403 => (Unauthenticated, false),
-        429 => (RateLimited, true),
-        400..=499 => (InvalidArgument, false),
-        500..=599 => (Unavailable, true),
-        _ => (VendorInternal, false),
-    }
+pub fn meaning_for_status(status: u16) -> &'static Meaning<i64> {
+    error::meaning(CODES, i64::from(status)).unwrap_or(match status {
+        400..=499 => &CLIENT_ERROR,
+        500..=599 => &SERVER_ERROR,
+        _ => &UNEXPECTED_STATUS,
+    })
 }
 
-fn hint_for(status: u16) -> String {
-    match status {
-        401 | 403 => "Jocloud refused the API certificate; check that the provider's \
-                      `restful_id` and `restful_secret` secrets are the console's API \
-                      certificate id and key for `app_id`"
-            .to_string(),
-        429 => "Jocloud rate-limited the request; retry after a pause".to_string(),
-        404 => "Jocloud does not know this path or task; check `app_id` and `path_prefix` \
-                (and, for stop, that the relay is still running)"
-            .to_string(),
-        400..=499 => "Jocloud rejected the request; see vendor_message".to_string(),
-        500..=599 => "Jocloud failed or is unavailable; retry later".to_string(),
-        _ => "Jocloud answered with an unexpected HTTP status".to_string(),
-    }
-}
-
-/// The normalized kind of a non-zero `code` in a 2xx answer, and whether retrying can help.
+/// What a non-zero `code` in a 2xx answer means.
 ///
 /// Jocloud publishes no code table. A code that reads as an HTTP status in 400..=599 (as a
-/// number or a string of digits) is mapped like that status by [`kind_for_status`] (401/403
+/// number or a string of digits) means what that status means ([`meaning_for_status`]: 401/403
 /// `unauthenticated`, 429 `rate-limited`, other 4xx `invalid-argument`, 5xx `unavailable`);
-/// any other code is `vendor-internal`, not retryable — an error the plugin cannot classify,
-/// with the code kept.
-pub fn kind_for_code(code: &str) -> (ErrorKind, bool) {
+/// any other code is [`OWN_CODE`]: `vendor-internal`, not retryable — an error the plugin
+/// cannot classify, with the code kept.
+pub fn meaning_for_code(code: &str) -> &'static Meaning<i64> {
     match http_like(code) {
-        Some(status) => kind_for_status(status),
-        None => (ErrorKind::VendorInternal, false),
+        Some(status) => meaning_for_status(status),
+        None => &OWN_CODE,
     }
 }
 
@@ -73,6 +119,29 @@ fn http_like(code: &str) -> Option<u16> {
     code.parse::<u16>().ok().filter(|s| (400..=599).contains(s))
 }
 
+/// The error `meaning` describes, with the vendor's fields; `vendor_message` stays empty when
+/// the answer had none, and a rate limit keeps the `Retry-After` seconds.
+fn from_meaning(
+    meaning: &Meaning<i64>,
+    message: String,
+    retry_after: Option<&str>,
+    vendor: VendorFields,
+) -> ProviderError {
+    let mut e = meaning.error(
+        message,
+        &vendor.code,
+        vendor.message.as_deref().unwrap_or_default(),
+        vendor.request_id,
+    );
+    if vendor.message.is_none() {
+        e.vendor_message = None;
+    }
+    if meaning.kind == ErrorKind::RateLimited {
+        e.retry_after_secs = retry_after.and_then(error::parse_retry_after);
+    }
+    e
+}
+
 /// The error for a 2xx answer whose body carries a non-zero `code`.
 pub fn code_error(
     operation: &str,
@@ -80,32 +149,13 @@ pub fn code_error(
     retry_after: Option<&str>,
     vendor: VendorFields,
 ) -> ProviderError {
-    let (kind, retryable) = kind_for_code(&vendor.code);
-    let hint = match http_like(&vendor.code) {
-        Some(code) => hint_for(code),
-        None => "Jocloud refused the request with its own error code (Jocloud publishes no \
-                 code table); see vendor_code and vendor_message"
-            .to_string(),
-    };
+    let meaning = meaning_for_code(&vendor.code);
     let message = format!(
-        "Jocloud {operation} answered HTTP {status} with error code {}: {hint}",
-        vendor.code
+        "Jocloud {operation} answered HTTP {status} with error code {}: {}",
+        vendor.code,
+        meaning.hint.unwrap_or_default()
     );
-    let mut e = error::from_vendor(
-        kind,
-        message,
-        &vendor.code,
-        vendor.message.as_deref().unwrap_or_default(),
-        vendor.request_id,
-    );
-    e.retryable = retryable;
-    if vendor.message.is_none() {
-        e.vendor_message = None;
-    }
-    if kind == ErrorKind::RateLimited {
-        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
-    }
-    e
+    from_meaning(meaning, message, retry_after, vendor)
 }
 
 /// What the vendor said, salvaged from an error body.
@@ -126,32 +176,17 @@ pub fn http_error(
     retry_after: Option<&str>,
     vendor: VendorFields,
 ) -> ProviderError {
-    let (kind, retryable) = kind_for_status(status);
+    let meaning = meaning_for_status(status);
     let message = format!(
         "Jocloud {operation} answered HTTP {status}: {}",
-        hint_for(status)
+        meaning.hint.unwrap_or_default()
     );
-    let mut e = error::from_vendor(
-        kind,
-        message,
-        &vendor.code,
-        vendor.message.as_deref().unwrap_or_default(),
-        vendor.request_id,
-    );
-    e.retryable = retryable;
-    if vendor.message.is_none() {
-        e.vendor_message = None;
-    }
-    if status == 429 {
-        e.retry_after_secs = retry_after.and_then(|v| v.trim().parse::<u32>().ok());
-    }
-    e
+    from_meaning(meaning, message, retry_after, vendor)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ErrorKind::*;
 
     /// The spec's whole rule, one status per class, plus the edges.
     #[test]
@@ -174,8 +209,69 @@ mod tests {
             (0, VendorInternal, false),
         ];
         for (status, kind, retryable) in cases {
-            assert_eq!(kind_for_status(status), (kind, retryable), "{status}");
+            let m = meaning_for_status(status);
+            assert_eq!((m.kind, m.retryable), (kind, retryable), "{status}");
         }
+    }
+
+    #[test]
+    fn every_code_has_one_meaning_and_a_hint() {
+        assert!(
+            error::duplicate_codes(CODES).is_empty(),
+            "{:?}",
+            error::duplicate_codes(CODES)
+        );
+        for m in CODES
+            .iter()
+            .chain([&CLIENT_ERROR, &SERVER_ERROR, &UNEXPECTED_STATUS, &OWN_CODE])
+        {
+            assert!(m.hint.is_some(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_operation_status_and_hint() {
+        let e = http_error("stoprtmp", 404, None, VendorFields::default());
+        assert_eq!(
+            e.message,
+            "Jocloud stoprtmp answered HTTP 404: Jocloud does not know this path or task; check \
+             `app_id` and `path_prefix` (and, for stop, that the relay is still running)"
+        );
+        let e = http_error("startrtmp", 418, None, VendorFields::default());
+        assert_eq!(
+            e.message,
+            "Jocloud startrtmp answered HTTP 418: Jocloud rejected the request; see vendor_message"
+        );
+        let e = code_error(
+            "startrtmp",
+            200,
+            None,
+            VendorFields {
+                code: "E_DEST".into(),
+                ..VendorFields::default()
+            },
+        );
+        assert_eq!(
+            e.message,
+            "Jocloud startrtmp answered HTTP 200 with error code E_DEST: Jocloud refused the \
+             request with its own error code (Jocloud publishes no code table); see vendor_code \
+             and vendor_message"
+        );
+        let e = code_error(
+            "startrtmp",
+            200,
+            None,
+            VendorFields {
+                code: "403".into(),
+                ..VendorFields::default()
+            },
+        );
+        assert_eq!(
+            e.message,
+            "Jocloud startrtmp answered HTTP 200 with error code 403: Jocloud refused the API \
+             certificate; check that the provider's `restful_id` and `restful_secret` secrets \
+             are the console's API certificate id and key for `app_id`"
+        );
     }
 
     #[test]
@@ -236,7 +332,8 @@ mod tests {
             ("", VendorInternal, false),
         ];
         for (code, kind, retryable) in cases {
-            assert_eq!(kind_for_code(code), (kind, retryable), "{code:?}");
+            let m = meaning_for_code(code);
+            assert_eq!((m.kind, m.retryable), (kind, retryable), "{code:?}");
         }
     }
 

@@ -5,14 +5,15 @@
 //! documented way to change destinations or layout), `stop` → `stoprtmp`, authenticated with the header
 //! `token: Basic base64(restful_id:restful_secret)` that the host fills in (the plugin only
 //! ever holds a placeholder). Jocloud has no query API and no published callback format:
-//! `status` and `parse-callback` answer `unsupported`. See the crate's README for the field
-//! mapping, config, options and error mapping.
+//! `status` and `parse-callback` are not offered (not listed in `describe`, so the gateway
+//! answers them `unsupported`). See the crate's README for the field mapping, config, options
+//! and error mapping.
 //!
 //! Layout: [`settings`] (config, hosts, URLs), [`start`] (validation, bodies, session
-//! reference), [`update`] (the update's startrtmp body), [`api`] (one call and its answer), [`errors`] (HTTP status, or a non-zero `code`
-//! in a 2xx body → error kind).
-//! Everything except [`api::call`] and the [`Guest`] glue below is pure and unit-tested on the
-//! host target.
+//! reference), [`update`] (the update's startrtmp body), [`api`] (one call and its answer),
+//! [`errors`] (the code table: HTTP status, or a non-zero `code` in a 2xx body → error kind,
+//! retryability, hint). Everything except [`api::call`] and the [`Guest`] glue below is pure
+//! and unit-tested on the build machine.
 
 pub mod api;
 pub mod errors;
@@ -29,18 +30,6 @@ use ingest_plugin_sdk::{
 use crate::api::Op;
 use crate::settings::Settings;
 
-/// The plugin's name.
-pub const NAME: &str = "jocloud-thunder";
-/// The vendor's name.
-pub const VENDOR: &str = "JOYY Jocloud Thunder (relayed live broadcasting)";
-
-/// Why `status` is unsupported.
-pub const STATUS_UNSUPPORTED: &str = "jocloud-thunder cannot query a relay: Jocloud documents \
-     no status API for relayed live broadcasting (startrtmp/stoprtmp only)";
-/// Why `parse-callback` is unsupported.
-pub const CALLBACK_UNSUPPORTED: &str = "jocloud-thunder does not handle callbacks: Jocloud's \
-     push-status callback is configured by its support team and its format is not published";
-
 /// The Jocloud provider.
 #[derive(Debug)]
 pub struct JocloudThunder;
@@ -48,10 +37,8 @@ pub struct JocloudThunder;
 /// What the plugin is; `region` is the config value that decides the default host.
 pub fn info(region: Option<&str>) -> ProviderInfo {
     let key = ingest_plugin_sdk::config_key;
-    ProviderInfo {
-        name: NAME.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor: VENDOR.to_string(),
+    ingest_plugin_sdk::provider_info! {
+        vendor: "JOYY Jocloud Thunder (relayed live broadcasting)",
         directions: vec![Direction::PushOut],
         operations: vec![Operation::Start, Operation::Stop, Operation::Update],
         config_keys: vec![
@@ -121,6 +108,20 @@ impl Guest for JocloudThunder {
         })
     }
 
+    fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        Err(error::not_offered(
+            "jocloud-thunder cannot query a relay: Jocloud documents no status API for relayed \
+             live broadcasting (startrtmp/stoprtmp only)",
+        ))
+    }
+
+    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
+        Err(error::not_offered(
+            "jocloud-thunder does not handle callbacks: Jocloud's push-status callback is \
+             configured by its support team and its format is not published",
+        ))
+    }
+
     fn stop(request: StopRequest) -> Result<StopResult, ProviderError> {
         let settings = settings()?;
         let target = start::SessionRef::decode(&request.session_ref)?;
@@ -140,14 +141,6 @@ impl Guest for JocloudThunder {
             session_ref: None,
             vendor_request_id: reply.trace_id,
         })
-    }
-
-    fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
-        Err(error::unsupported(STATUS_UNSUPPORTED))
-    }
-
-    fn parse_callback(_request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
-        Err(error::unsupported(CALLBACK_UNSUPPORTED))
     }
 }
 
@@ -181,5 +174,10 @@ mod tests {
             info(Some("oversea")).default_hosts,
             vec!["api-oversea.jocloud.com:443"]
         );
+    }
+
+    #[test]
+    fn describe_lists_what_is_implemented() {
+        ingest_plugin_sdk::testing::assert_operations_implemented::<JocloudThunder>();
     }
 }

@@ -3,6 +3,7 @@
 
 use ingest_plugin_sdk::error::{invalid_argument, unsupported};
 use ingest_plugin_sdk::options::Options;
+use ingest_plugin_sdk::session;
 use ingest_plugin_sdk::{Direction, MediaKind, ProviderError, StartRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -11,8 +12,6 @@ use serde_json::{Map, Value};
 pub const MAX_DESTINATIONS: usize = 5;
 /// Destination URL schemes (CDN ingest addresses).
 pub const DESTINATION_SCHEMES: &[&str] = &["rtmp://", "rtmps://"];
-/// Longest session reference the contract allows, bytes.
-pub const MAX_SESSION_REF: usize = 2048;
 /// Longest destination URL accepted, bytes.
 const MAX_URL_LEN: usize = 2048;
 /// `streamtype` for a mixed stream.
@@ -56,18 +55,47 @@ pub struct StartBody {
 }
 
 /// What identifies a relay: the room and either the mixing task id or the source user.
-/// Serialized as the session reference, e.g. `{"roomid":"42","uid":"alice"}`.
+/// Serialized as the session reference, e.g. `{"roomid":"42","uid":"alice"}`; reading one back
+/// checks that it names a room and exactly one of the two.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RefFields")]
 pub struct SessionRef {
     /// The room.
     pub roomid: String,
     /// The mixing task id (mixed streams).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub taskid: Option<String>,
     /// The source user (source streams).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+}
+
+/// A session reference's fields as written, before the check that makes them a [`SessionRef`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefFields {
+    roomid: String,
+    #[serde(default)]
+    taskid: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+}
+
+impl TryFrom<RefFields> for SessionRef {
+    type Error = &'static str;
+
+    /// A room (not blank) and exactly one of a task id and a uid (not blank).
+    fn try_from(f: RefFields) -> Result<Self, Self::Error> {
+        let filled = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
+        if f.roomid.trim().is_empty() || filled(&f.taskid) == filled(&f.uid) {
+            return Err("a session reference names a room and exactly one of taskid and uid");
+        }
+        Ok(Self {
+            roomid: f.roomid,
+            taskid: f.taskid,
+            uid: f.uid,
+        })
+    }
 }
 
 /// The `stoprtmp` body: the identifying fields of the start (Jocloud does not publish the
@@ -87,35 +115,17 @@ pub struct StopBody {
 }
 
 impl SessionRef {
-    /// The reference text (compact JSON, fixed field order).
+    /// The reference text (compact JSON, fixed field order), refused when it does not fit.
     pub fn encode(&self) -> Result<String, ProviderError> {
-        let text = serde_json::to_string(self).map_err(|e| {
-            invalid_argument(format!("the session reference could not be encoded: {e}"))
-        })?;
-        if text.len() > MAX_SESSION_REF {
-            return Err(invalid_argument(format!(
-                "`room_id` and the task id or user id together make a session reference of {} \
-                 bytes; at most {MAX_SESSION_REF} fit",
-                text.len()
-            )));
-        }
-        Ok(text)
+        session::encode(self, "`room_id` and the task id or user id")
     }
 
     /// Reads a reference `start` produced.
     pub fn decode(text: &str) -> Result<Self, ProviderError> {
-        let bad = || {
-            invalid_argument(
-                "`session_ref` is not one this plugin produced; it must be \
-                 {\"roomid\":\"…\",\"taskid\":\"…\"} or {\"roomid\":\"…\",\"uid\":\"…\"}",
-            )
-        };
-        let r: SessionRef = serde_json::from_str(text).map_err(|_| bad())?;
-        let filled = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
-        if r.roomid.trim().is_empty() || filled(&r.taskid) == filled(&r.uid) {
-            return Err(bad());
-        }
-        Ok(r)
+        session::decode(
+            text,
+            r#"{"roomid":"…","taskid":"…"} or {"roomid":"…","uid":"…"}"#,
+        )
     }
 
     /// The `stoprtmp` body for this relay.
@@ -568,12 +578,23 @@ mod tests {
         ] {
             let e = SessionRef::decode(bad).expect_err(bad);
             assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert_eq!(
+                e.message,
+                r#"`session_ref` is not one this plugin produced; it must be {"roomid":"…","taskid":"…"} or {"roomid":"…","uid":"…"}"#,
+                "{bad}"
+            );
         }
         let long = SessionRef {
             roomid: "r".repeat(3000),
             taskid: None,
             uid: Some("u".into()),
         };
-        assert!(long.encode().is_err());
+        let e = long.encode().expect_err("too long");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            e.message,
+            "`room_id` and the task id or user id together make a session reference of 3023 \
+             bytes; at most 2048 fit"
+        );
     }
 }

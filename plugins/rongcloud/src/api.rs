@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::errors::{self, VendorFields, http_error, vendor_error};
 use crate::settings::{Endpoint, Settings};
-use crate::sign::{self, Crypto};
+use crate::sign;
 
 /// The body's content type.
 pub const CONTENT_TYPE: &str = "application/json";
@@ -64,9 +64,9 @@ pub struct Headers {
 }
 
 impl Headers {
-    /// Signs with `crypto`: `nonce` is fitted to 18 characters, `now_ms` becomes seconds.
+    /// Signs (the host computes the SHA-1 over `app_secret`): `nonce` is fitted to 18
+    /// characters, `now_ms` becomes seconds.
     pub fn signed(
-        crypto: &impl Crypto,
         app_key: &str,
         room_id: &str,
         raw_nonce: &str,
@@ -75,7 +75,7 @@ impl Headers {
     ) -> Result<Self, ProviderError> {
         let nonce = sign::fit_nonce(raw_nonce);
         let timestamp = (now_ms / 1000).to_string();
-        let signature = sign::signature(crypto, &nonce, &timestamp)?;
+        let signature = sign::signature(&nonce, &timestamp)?;
         Ok(Self {
             app_key: app_key.to_string(),
             nonce,
@@ -272,7 +272,6 @@ pub fn call(
     for (i, endpoint) in endpoints.iter().enumerate() {
         let has_next = i + 1 < endpoints.len();
         let headers = Headers::signed(
-            &sign::HostCrypto,
             &settings.app_key,
             room_id,
             &context::next_nonce(),
@@ -338,20 +337,21 @@ pub fn call(
 mod tests {
     use super::*;
     use crate::settings::parse_endpoint;
-    use crate::sign::testing::LocalCrypto;
+    use ingest_plugin_sdk::testing::TestHost;
 
     fn headers() -> Headers {
-        Headers::signed(
-            &LocalCrypto {
-                secret: "s3cret".into(),
-            },
-            "app-key-1",
-            "room-42",
-            "abcdef0123456789",
-            1_700_000_000_123,
-            "req-0011223344556677",
-        )
-        .expect("headers")
+        TestHost::new()
+            .secret(sign::APP_SECRET, "s3cret")
+            .run(|| {
+                Headers::signed(
+                    "app-key-1",
+                    "room-42",
+                    "abcdef0123456789",
+                    1_700_000_000_123,
+                    "req-0011223344556677",
+                )
+            })
+            .expect("headers")
     }
 
     #[test]

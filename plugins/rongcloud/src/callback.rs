@@ -1,5 +1,5 @@
 //! `parse-callback`: verifying a Cloud Player status callback and turning it into a normalized
-//! event. Pure apart from the [`Crypto`] passed in.
+//! event. Pure apart from the signature, which the host computes over `app_secret`.
 //!
 //! Signing: `signature = hex(SHA1(AppSecret ‖ nonce ‖ timestamp))`, in one of the two forms
 //! RongCloud documents (which one the Cloud Player's callbacks use is not documented, so both
@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::errors;
 use crate::settings::Settings;
-use crate::sign::{self, Crypto};
+use crate::sign;
 use crate::start::SessionRef;
 
 /// Largest accepted difference between a callback's timestamp (`timestamp` header or
@@ -162,7 +162,6 @@ fn signed<'a>(
 /// module docs) — against the provider's `app_key` and `app_secret`, and says which form it
 /// checked.
 pub fn verify(
-    crypto: &impl Crypto,
     app_key: &str,
     headers: &[(String, String)],
     query: &str,
@@ -194,7 +193,7 @@ pub fn verify(
              {MAX_CALLBACK_AGE_SECS} s accepted); it is stale or replayed, or a clock is wrong"
         )));
     }
-    let expected = sign::signature(crypto, signed.nonce, signed.timestamp)?;
+    let expected = sign::signature(signed.nonce, signed.timestamp)?;
     if !sign::same_signature(&expected, signed.signature) {
         return Err(unauthenticated(format!(
             "the callback's signature ({}) does not verify against the provider's `app_secret`",
@@ -291,19 +290,12 @@ fn code_name(code: i64) -> &'static str {
 
 /// Verifies (unless `settings.verify_callbacks` is off) and normalizes one callback.
 pub fn parse(
-    crypto: &impl Crypto,
     settings: &Settings,
     request: &CallbackRequest,
     now_ms: u64,
 ) -> Result<IngestEvent, ProviderError> {
     if settings.verify_callbacks {
-        verify(
-            crypto,
-            &settings.app_key,
-            &request.headers,
-            &request.query,
-            now_ms,
-        )?;
+        verify(&settings.app_key, &request.headers, &request.query, now_ms)?;
     }
     let body = match serde_json::from_slice::<Value>(&request.body) {
         Ok(Value::Object(map)) => map,
@@ -362,7 +354,7 @@ pub fn parse(
 mod tests {
     use super::*;
     use crate::settings::Region;
-    use crate::sign::testing::LocalCrypto;
+    use ingest_plugin_sdk::testing::{Installed, TestHost};
     use sha1::{Digest, Sha1};
 
     const SECRET: &str = "cb-secret";
@@ -377,10 +369,9 @@ mod tests {
         }
     }
 
-    fn crypto() -> LocalCrypto {
-        LocalCrypto {
-            secret: SECRET.into(),
-        }
+    /// The host holding the test's `app_secret`, until the guard drops.
+    fn host() -> Installed {
+        TestHost::new().secret(sign::APP_SECRET, SECRET).install()
     }
 
     /// A tiny independent signer.
@@ -409,6 +400,7 @@ mod tests {
 
     #[test]
     fn a_signed_callback_becomes_an_event() {
+        let _host = host();
         let ts = (NOW_MS / 1000).to_string();
         for names in [
             ["appKey", "nonce", "timestamp", "signature"],
@@ -416,7 +408,6 @@ mod tests {
             ["app-key", "Nonce", "Timestamp", "Signature"],
         ] {
             let e = parse(
-                &crypto(),
                 &settings(true),
                 &request(signed_headers(names, &ts), BODY),
                 NOW_MS,
@@ -439,16 +430,16 @@ mod tests {
         let ts = NOW_MS.to_string();
         let mut h = signed_headers(["appKey", "nonce", "timestamp", "signature"], &ts);
         h[3].1 = h[3].1.to_uppercase();
-        assert!(parse(&crypto(), &settings(true), &request(h, BODY), NOW_MS).is_ok());
+        assert!(parse(&settings(true), &request(h, BODY), NOW_MS).is_ok());
     }
 
     #[test]
     fn tampered_or_unsigned_callbacks_are_refused() {
+        let _host = host();
         let ts = (NOW_MS / 1000).to_string();
         let names = ["appKey", "nonce", "timestamp", "signature"];
         let refuse = |headers: Vec<(String, String)>, why: &str| {
-            let e =
-                parse(&crypto(), &settings(true), &request(headers, BODY), NOW_MS).expect_err(why);
+            let e = parse(&settings(true), &request(headers, BODY), NOW_MS).expect_err(why);
             assert_eq!(e.kind, ErrorKind::Unauthenticated, "{why}: {}", e.message);
             e.message
         };
@@ -473,15 +464,16 @@ mod tests {
         refuse(signed_headers(names, &future), "future");
         refuse(signed_headers(names, "yesterday"), "not a number");
         // The wrong secret.
-        let e = parse(
-            &LocalCrypto {
-                secret: "other".into(),
-            },
-            &settings(true),
-            &request(signed_headers(names, &ts), BODY),
-            NOW_MS,
-        )
-        .expect_err("wrong secret");
+        let e = TestHost::new()
+            .secret(sign::APP_SECRET, "other")
+            .run(|| {
+                parse(
+                    &settings(true),
+                    &request(signed_headers(names, &ts), BODY),
+                    NOW_MS,
+                )
+            })
+            .expect_err("wrong secret");
         assert_eq!(e.kind, ErrorKind::Unauthenticated);
     }
 
@@ -503,7 +495,6 @@ mod tests {
 
     fn verify_query(query: &str) -> Result<SignatureForm, ProviderError> {
         verify(
-            &crypto(),
             "app-1",
             &[("content-type".into(), "application/json".into())],
             query,
@@ -513,13 +504,13 @@ mod tests {
 
     #[test]
     fn a_query_signed_callback_becomes_an_event() {
+        let _host = host();
         // Independent vector:
         // python3 -c "import hashlib; print(hashlib.sha1(b'cb-secretn11700000000').hexdigest())"
         let q = "appKey=app-1&nonce=n1&signTimestamp=1700000000\
                  &signature=6bcf6fd48c5ee820dcd6f5c4ec0d01589efcfe02";
         assert_eq!(q, signed_query("1700000000"));
-        let e =
-            parse(&crypto(), &settings(true), &query_request(q, BODY), NOW_MS).expect("verifies");
+        let e = parse(&settings(true), &query_request(q, BODY), NOW_MS).expect("verifies");
         assert_eq!(e.state, IngestState::Running);
         assert_eq!(
             e.session_ref.as_deref(),
@@ -551,6 +542,7 @@ mod tests {
 
     #[test]
     fn query_values_are_percent_decoded_before_signing() {
+        let _host = host();
         // The nonce `a b&c=d/é`, signed as sent (decoded); independent vector:
         // python3: hashlib.sha1('cb-secreta b&c=d/é1700000000'.encode()).hexdigest()
         let sig = "3088ed51872f957d7ff540570c3c5d195c7f07a6";
@@ -584,16 +576,11 @@ mod tests {
 
     #[test]
     fn tampered_or_incomplete_query_signatures_are_refused() {
+        let _host = host();
         let ts = (NOW_MS / 1000).to_string();
         let good = signed_query(&ts);
         let refuse = |query: &str, why: &str| {
-            let e = parse(
-                &crypto(),
-                &settings(true),
-                &query_request(query, BODY),
-                NOW_MS,
-            )
-            .expect_err(why);
+            let e = parse(&settings(true), &query_request(query, BODY), NOW_MS).expect_err(why);
             assert_eq!(e.kind, ErrorKind::Unauthenticated, "{why}: {}", e.message);
             e.message
         };
@@ -640,20 +627,16 @@ mod tests {
         assert!(refuse("", "no query, no headers").contains("neither"));
         assert!(refuse("a=1&b", "unrelated query").contains("not signed"));
         // The wrong secret.
-        let e = parse(
-            &LocalCrypto {
-                secret: "other".into(),
-            },
-            &settings(true),
-            &query_request(&good, BODY),
-            NOW_MS,
-        )
-        .expect_err("wrong secret");
+        let e = TestHost::new()
+            .secret(sign::APP_SECRET, "other")
+            .run(|| parse(&settings(true), &query_request(&good, BODY), NOW_MS))
+            .expect_err("wrong secret");
         assert_eq!(e.kind, ErrorKind::Unauthenticated);
     }
 
     #[test]
     fn headers_win_over_the_query() {
+        let _host = host();
         let ts = (NOW_MS / 1000).to_string();
         let names = ["appKey", "nonce", "timestamp", "signature"];
         let forged_query = format!(
@@ -661,32 +644,23 @@ mod tests {
             "0".repeat(40)
         );
         // Good headers: the query is not consulted, even a forged one.
-        let form = verify(
-            &crypto(),
-            "app-1",
-            &signed_headers(names, &ts),
-            &forged_query,
-            NOW_MS,
-        )
-        .expect("headers verify");
+        let form = verify("app-1", &signed_headers(names, &ts), &forged_query, NOW_MS)
+            .expect("headers verify");
         assert_eq!(form, SignatureForm::Headers);
         // A forged signature header is refused even though the query verifies.
         let mut h = signed_headers(names, &ts);
         h[3].1 = "0".repeat(40);
-        let e =
-            verify(&crypto(), "app-1", &h, &signed_query(&ts), NOW_MS).expect_err("headers decide");
+        let e = verify("app-1", &h, &signed_query(&ts), NOW_MS).expect_err("headers decide");
         assert!(e.message.contains("(headers)"), "{}", e.message);
         // So is a signature header whose nonce header is missing.
         let mut h = signed_headers(names, &ts);
         h.remove(1);
-        let e = verify(&crypto(), "app-1", &h, &signed_query(&ts), NOW_MS)
-            .expect_err("incomplete headers");
+        let e = verify("app-1", &h, &signed_query(&ts), NOW_MS).expect_err("incomplete headers");
         assert!(e.message.contains("`nonce` header"), "{}", e.message);
         // Header nonce and timestamp without a signature header: the query form is used.
         let mut h = signed_headers(names, &ts);
         h.remove(3);
-        let form =
-            verify(&crypto(), "app-1", &h, &signed_query(&ts), NOW_MS).expect("the query verifies");
+        let form = verify("app-1", &h, &signed_query(&ts), NOW_MS).expect("the query verifies");
         assert_eq!(form, SignatureForm::Query);
     }
 
@@ -721,10 +695,12 @@ mod tests {
                 app_key: case["config"]["app_key"].as_str().expect(name).into(),
                 ..settings(true)
             };
-            let crypto = LocalCrypto {
-                secret: case["secrets"]["app_secret"].as_str().expect(name).into(),
-            };
-            let result = parse(&crypto, &settings, &request, now_ms);
+            let result = TestHost::new()
+                .secret(
+                    sign::APP_SECRET,
+                    case["secrets"]["app_secret"].as_str().expect(name),
+                )
+                .run(|| parse(&settings, &request, now_ms));
             match (&case["expect"]["ok"], &case["expect"]["error"], result) {
                 (Value::Object(ok), Value::Null, Ok(e)) => {
                     let state = match e.state {
@@ -754,13 +730,8 @@ mod tests {
 
     #[test]
     fn verification_can_be_turned_off() {
-        let e = parse(
-            &crypto(),
-            &settings(false),
-            &request(Vec::new(), BODY),
-            NOW_MS,
-        )
-        .expect("unsigned accepted");
+        let e =
+            parse(&settings(false), &request(Vec::new(), BODY), NOW_MS).expect("unsigned accepted");
         assert_eq!(e.state, IngestState::Running);
         // Nor is a query signature checked: a forged or incomplete one is accepted too.
         for query in [
@@ -770,23 +741,18 @@ mod tests {
             ),
             "signature=x".to_string(),
         ] {
-            let e = parse(
-                &crypto(),
-                &settings(false),
-                &query_request(&query, BODY),
-                NOW_MS,
-            )
-            .expect("not verified");
+            let e = parse(&settings(false), &query_request(&query, BODY), NOW_MS)
+                .expect("not verified");
             assert_eq!(e.state, IngestState::Running);
         }
     }
 
     #[test]
     fn bodies() {
+        let _host = host();
         let ts = (NOW_MS / 1000).to_string();
         let h = || signed_headers(["appKey", "nonce", "timestamp", "signature"], &ts);
-        let parse_body =
-            |body: &str| parse(&crypto(), &settings(true), &request(h(), body), NOW_MS);
+        let parse_body = |body: &str| parse(&settings(true), &request(h(), body), NOW_MS);
         for bad in [
             "",
             "x",

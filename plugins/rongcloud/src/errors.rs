@@ -1,60 +1,108 @@
 //! Mapping RongCloud answers to the gateway's error taxonomy.
 //!
 //! RongCloud publishes no per-operation error table for `cloudplayer/start` / `stop`. The only
-//! codes documented for the cloud player are the status codes of its callback; [`kind_for`]
-//! maps each of them (for when the API answers one synchronously) and leaves every other code
+//! codes documented for the cloud player are the status codes of its callback; [`CODES`]
+//! describes each of them (for when the API answers one synchronously) and every other code is
 //! `vendor-internal`, not retryable, with the code kept.
 
-use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::ErrorKind::*;
+use ingest_plugin_sdk::error::{self, Meaning};
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
 /// The success code.
 pub const OK: i64 = 10000;
 
-/// The normalized kind of a RongCloud code, and whether repeating the request can succeed.
-pub fn kind_for(code: i64) -> (ErrorKind, bool) {
-    use ErrorKind::*;
-    match code {
-        // "unsupported request": the service is not enabled or the request is not one it serves.
-        61000 => (Unsupported, false),
-        // Bad header, bad body, field validation failed.
-        61010..=61012 => (InvalidArgument, false),
-        // Signalling or media server timeout inside RongCloud.
-        61013 | 61014 => (Unavailable, true),
-        // Abnormal room exit.
-        61015 => (VendorInternal, true),
-        // "RTC publish succeeded" is a callback status, not an API result.
-        61017 => (VendorInternal, false),
-        // The source URL cannot be pulled.
-        61101 => (InvalidArgument, false),
-        // Pull error, reconnecting / reconnect failed after 3 tries: the source may come back.
-        61102 | 61103 => (Unavailable, true),
-        _ => (VendorInternal, false),
-    }
-}
-
-/// A sentence for the API client explaining `code`, where there is one.
-pub fn hint_for(code: i64) -> Option<&'static str> {
-    Some(match code {
-        61000 => {
+/// What each documented RongCloud code means: its kind, whether repeating the request can
+/// succeed, and a sentence for the API client.
+pub const CODES: &[Meaning<i64>] = &[
+    // "unsupported request": the service is not enabled or the request is not one it serves.
+    Meaning::exact(
+        &[61000],
+        Unsupported,
+        false,
+        Some(
             "RongCloud does not support this request; check that the Cloud Player service is \
-             enabled for the App Key in the RongCloud console"
-        }
-        61010 => "RongCloud rejected a request header (App-Key, Room-Id, Nonce …)",
-        61011 => "RongCloud rejected the request body",
-        61012 => {
+             enabled for the App Key in the RongCloud console",
+        ),
+    ),
+    // Bad header, bad body, field validation failed.
+    Meaning::exact(
+        &[61010],
+        InvalidArgument,
+        false,
+        Some("RongCloud rejected a request header (App-Key, Room-Id, Nonce …)"),
+    ),
+    Meaning::exact(
+        &[61011],
+        InvalidArgument,
+        false,
+        Some("RongCloud rejected the request body"),
+    ),
+    Meaning::exact(
+        &[61012],
+        InvalidArgument,
+        false,
+        Some(
             "RongCloud's field validation failed (user_id, media_type, room_type, rtmp_url, \
-             rtsp_transport; or no cloud player runs for this user in this room)"
-        }
-        61013 => "RongCloud's signalling timed out; retry",
-        61014 => "RongCloud's media server timed out; retry",
-        61015 => "the cloud player left the room abnormally; retry",
-        61017 => "RongCloud answered a callback status (RTC publish succeeded) as an API result",
-        61101 => "RongCloud cannot pull `stream_url`; check that it is public and playing",
-        61102 => "RongCloud hit a pull error and is reconnecting; retry",
-        61103 => "RongCloud could not reconnect to `stream_url` after 3 tries; retry later",
-        _ => return None,
-    })
+             rtsp_transport; or no cloud player runs for this user in this room)",
+        ),
+    ),
+    // Signalling or media server timeout inside RongCloud.
+    Meaning::exact(
+        &[61013],
+        Unavailable,
+        true,
+        Some("RongCloud's signalling timed out; retry"),
+    ),
+    Meaning::exact(
+        &[61014],
+        Unavailable,
+        true,
+        Some("RongCloud's media server timed out; retry"),
+    ),
+    // Abnormal room exit.
+    Meaning::exact(
+        &[61015],
+        VendorInternal,
+        true,
+        Some("the cloud player left the room abnormally; retry"),
+    ),
+    // "RTC publish succeeded" is a callback status, not an API result.
+    Meaning::exact(
+        &[61017],
+        VendorInternal,
+        false,
+        Some("RongCloud answered a callback status (RTC publish succeeded) as an API result"),
+    ),
+    // The source URL cannot be pulled.
+    Meaning::exact(
+        &[61101],
+        InvalidArgument,
+        false,
+        Some("RongCloud cannot pull `stream_url`; check that it is public and playing"),
+    ),
+    // Pull error, reconnecting / reconnect failed after 3 tries: the source may come back.
+    Meaning::exact(
+        &[61102],
+        Unavailable,
+        true,
+        Some("RongCloud hit a pull error and is reconnecting; retry"),
+    ),
+    Meaning::exact(
+        &[61103],
+        Unavailable,
+        true,
+        Some("RongCloud could not reconnect to `stream_url` after 3 tries; retry later"),
+    ),
+];
+
+/// What a code this plugin does not know means: `vendor-internal`, not retryable.
+const UNKNOWN: Meaning<i64> = Meaning::exact(&[], VendorInternal, false, None);
+
+/// The meaning of a RongCloud code: its row of [`CODES`], or `vendor-internal`, not
+/// retryable and without a hint for any other code.
+pub fn meaning(code: i64) -> &'static Meaning<i64> {
+    error::meaning(CODES, code).unwrap_or(&UNKNOWN)
 }
 
 /// The error for a RongCloud `{"code", "msg"}` answer other than success.
@@ -64,18 +112,15 @@ pub fn vendor_error(
     vendor_message: &str,
     request_id: Option<String>,
 ) -> ProviderError {
-    let (kind, retryable) = kind_for(code);
-    let message = match hint_for(code) {
+    let meaning = meaning(code);
+    let message = match meaning.hint {
         Some(hint) => format!("RongCloud {operation} failed with code {code}: {hint}"),
         None => format!(
             "RongCloud {operation} failed with code {code}, a code this plugin does not know; \
              see vendor_message"
         ),
     };
-    ProviderError {
-        retryable,
-        ..error::from_vendor(kind, message, &code.to_string(), vendor_message, request_id)
-    }
+    meaning.error(message, &code.to_string(), vendor_message, request_id)
 }
 
 /// Vendor fields salvaged from a body.
@@ -117,7 +162,6 @@ pub fn http_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ErrorKind::*;
 
     /// Every code in `shared/vendors/rongcloud.md` (the callback's `code` list), with its
     /// mapping when an API call answers it.
@@ -138,16 +182,37 @@ mod tests {
     #[test]
     fn every_spec_code_is_mapped_and_explained() {
         for (code, kind, retryable) in SPEC_CODES {
-            assert_eq!(kind_for(*code), (*kind, *retryable), "{code}");
-            assert!(hint_for(*code).is_some(), "{code}");
+            let m = meaning(*code);
+            assert_eq!((m.kind, m.retryable), (*kind, *retryable), "{code}");
+            assert!(m.hint.is_some(), "{code}");
         }
+    }
+
+    #[test]
+    fn every_code_has_one_meaning() {
+        assert!(
+            error::duplicate_codes(CODES).is_empty(),
+            "{:?}",
+            error::duplicate_codes(CODES)
+        );
+        // And the table holds exactly the spec's codes.
+        let listed: usize = CODES
+            .iter()
+            .map(|m| match m.codes {
+                error::Codes::Exact(codes) => codes.len(),
+                error::Codes::Family(_) => 1,
+            })
+            .sum();
+        assert_eq!(listed, SPEC_CODES.len());
     }
 
     #[test]
     fn unknown_codes_are_vendor_internal() {
         for code in [0, 1, 1002, 1004, 61016, 61104, 99999, -1] {
-            assert_eq!(kind_for(code), (VendorInternal, false), "{code}");
-            assert!(hint_for(code).is_none());
+            let m = meaning(code);
+            assert_eq!((m.kind, m.retryable), (VendorInternal, false), "{code}");
+            assert!(m.hint.is_none());
+            assert!(error::meaning(CODES, code).is_none(), "{code}");
         }
         let e = vendor_error("start", 20001, "weird", Some("r".into()));
         assert_eq!((e.kind, e.retryable), (VendorInternal, false));
@@ -162,6 +227,12 @@ mod tests {
         let e = vendor_error("start", 61012, "rtmp_url invalid", None);
         assert_eq!((e.kind, e.retryable), (InvalidArgument, false));
         assert!(e.message.contains("61012"), "{}", e.message);
+        assert_eq!(
+            e.message,
+            "RongCloud start failed with code 61012: RongCloud's field validation failed \
+             (user_id, media_type, room_type, rtmp_url, rtsp_transport; or no cloud player runs \
+             for this user in this room)"
+        );
         assert_eq!(e.vendor_code.as_deref(), Some("61012"));
         let e = vendor_error("stop", 61014, "", None);
         assert_eq!((e.kind, e.retryable), (Unavailable, true));

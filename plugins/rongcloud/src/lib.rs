@@ -3,15 +3,16 @@
 //! `pull-in` only: `start` → `POST /v2/rtc/cloudplayer/start`, `stop` →
 //! `POST /v2/rtc/cloudplayer/stop`, both signed `SHA1(AppSecret ‖ Nonce ‖ Timestamp)` through
 //! the host's credentials interface, failing over from the primary to the backup domain.
-//! RongCloud has no query API: `status` answers `unsupported`, and state arrives by callback
-//! (`parse-callback`). See the crate's README for the field mapping, config, options and
-//! error mapping.
+//! RongCloud has no query API: `status` is not offered (not listed in `describe`, so the
+//! gateway answers it `unsupported`), and state arrives by callback (`parse-callback`). See the
+//! crate's README for the field mapping, config, options and error mapping.
 //!
 //! Layout: [`settings`] (config, regions, endpoints), [`sign`] (signature, nonce, request id),
 //! [`start`] (validation, bodies, session reference), [`api`] (one signed call with fail-over
-//! and its answer), [`errors`] (codes → error kinds), [`callback`] (verifying and normalizing
-//! status callbacks). Everything except [`api::call`] and the [`Guest`] glue below is pure and
-//! unit-tested on the host target.
+//! and its answer), [`errors`] (the code table: code → error kind, retryability, hint),
+//! [`callback`] (verifying and normalizing status callbacks). Everything except [`api::call`]
+//! and the [`Guest`] glue below is pure apart from the host's signing, and unit-tested on the
+//! build machine (the SDK's `TestHost` holds the test's `app_secret`).
 
 pub mod api;
 pub mod callback;
@@ -29,11 +30,6 @@ use ingest_plugin_sdk::{
 use crate::api::Op;
 use crate::settings::Settings;
 
-/// The plugin's name.
-pub const NAME: &str = "rongcloud";
-/// The vendor's name.
-pub const VENDOR: &str = "RongCloud RTC (Cloud Player)";
-
 /// The RongCloud provider.
 #[derive(Debug)]
 pub struct RongCloud;
@@ -42,10 +38,8 @@ pub struct RongCloud;
 /// default hosts.
 pub fn info(region: Option<&str>, backup_endpoint: Option<&str>) -> ProviderInfo {
     let key = ingest_plugin_sdk::config_key;
-    ProviderInfo {
-        name: NAME.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor: VENDOR.to_string(),
+    ingest_plugin_sdk::provider_info! {
+        vendor: "RongCloud RTC (Cloud Player)",
         directions: vec![Direction::PullIn],
         operations: vec![Operation::Start, Operation::Stop, Operation::ParseCallback],
         config_keys: vec![
@@ -117,6 +111,15 @@ impl Guest for RongCloud {
         Ok(start::session(&start, reply))
     }
 
+    fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
+        Err(error::not_offered(
+            "rongcloud cannot query an ingest: RongCloud's Cloud Player has no status API; its \
+             state arrives by callback — give `callback_url` (or set the callback URL in the \
+             RongCloud console) pointing at the gateway's POST /v1/callbacks/{provider}, which \
+             turns each callback into a normalized event",
+        ))
+    }
+
     fn stop(request: StopRequest) -> Result<StopResult, ProviderError> {
         let settings = settings()?;
         let (room_id, body) = start::stop(&request.session_ref)?;
@@ -130,21 +133,11 @@ impl Guest for RongCloud {
         Ok(start::stopped(reply))
     }
 
-    fn status(_request: StatusRequest) -> Result<IngestStatus, ProviderError> {
-        Err(error::unsupported(STATUS_UNSUPPORTED))
-    }
-
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
         let settings = settings()?;
-        callback::parse(&sign::HostCrypto, &settings, &request, context::now_ms())
+        callback::parse(&settings, &request, context::now_ms())
     }
 }
-
-/// Why `status` is unsupported.
-pub const STATUS_UNSUPPORTED: &str = "rongcloud cannot query an ingest: RongCloud's Cloud \
-     Player has no status API; its state arrives by callback — give `callback_url` (or set the \
-     callback URL in the RongCloud console) pointing at the gateway's \
-     POST /v1/callbacks/{provider}, which turns each callback into a normalized event";
 
 // Only on wasm: on a native target the cdylib's export names (`ingest:provider/…#describe`)
 // are not valid ELF symbol-version-script entries, and the link fails.
@@ -188,6 +181,10 @@ mod tests {
                 "127.0.0.1:9199"
             ]
         );
-        assert!(STATUS_UNSUPPORTED.contains("callback"));
+    }
+
+    #[test]
+    fn describe_lists_what_is_implemented() {
+        ingest_plugin_sdk::testing::assert_operations_implemented::<RongCloud>();
     }
 }

@@ -1,9 +1,8 @@
 //! RongCloud's request signature: `Signature = hex(SHA1(AppSecret ‖ Nonce ‖ Timestamp))`, and
 //! the header values that go with it.
 //!
-//! The SHA-1 over the secret goes through the [`Crypto`] trait: in the component it is
-//! [`HostCrypto`], which asks the host (`ingest_plugin_sdk::creds::digest`) so the plugin never
-//! holds `app_secret`; unit tests plug in a local implementation.
+//! The SHA-1 over the secret is computed by the host (`ingest_plugin_sdk::creds::digest_hex`)
+//! over a reference to `app_secret`, so the plugin never holds the secret.
 
 use ingest_plugin_sdk::ProviderError;
 use ingest_plugin_sdk::creds::{self, HashAlgorithm, Part};
@@ -16,22 +15,6 @@ pub const MAX_NONCE_LEN: usize = 18;
 /// Longest `X-Request-ID` RongCloud accepts, characters.
 pub const MAX_REQUEST_ID_LEN: usize = 36;
 
-/// Lowercase hex SHA-1 over parts that may name secrets.
-pub trait Crypto {
-    /// `lowercase_hex(SHA1(concat(parts)))`.
-    fn sha1_hex(&self, parts: &[Part]) -> Result<String, ProviderError>;
-}
-
-/// [`Crypto`] computed by the host over secret references.
-#[derive(Debug, Clone, Copy)]
-pub struct HostCrypto;
-
-impl Crypto for HostCrypto {
-    fn sha1_hex(&self, parts: &[Part]) -> Result<String, ProviderError> {
-        creds::digest_hex(HashAlgorithm::Sha1, parts)
-    }
-}
-
 /// The parts whose SHA-1 is the signature: the App Secret (by reference), the nonce and the
 /// timestamp, exactly as sent, with no separator.
 pub fn signature_parts(nonce: &str, timestamp: &str) -> Vec<Part> {
@@ -42,13 +25,10 @@ pub fn signature_parts(nonce: &str, timestamp: &str) -> Vec<Part> {
     ]
 }
 
-/// The `Signature` for `nonce` and `timestamp` (both exactly as sent).
-pub fn signature(
-    crypto: &impl Crypto,
-    nonce: &str,
-    timestamp: &str,
-) -> Result<String, ProviderError> {
-    crypto.sha1_hex(&signature_parts(nonce, timestamp))
+/// The `Signature` for `nonce` and `timestamp` (both exactly as sent):
+/// `lowercase_hex(SHA1(app_secret ‖ nonce ‖ timestamp))`, computed by the host.
+pub fn signature(nonce: &str, timestamp: &str) -> Result<String, ProviderError> {
+    creds::digest_hex(HashAlgorithm::Sha1, &signature_parts(nonce, timestamp))
 }
 
 /// A `Nonce` RongCloud accepts, derived from the host's nonce for this request.
@@ -89,50 +69,23 @@ pub fn request_id_header(request_id: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    //! A local [`Crypto`] for unit tests, knowing one secret value.
-    use super::*;
-    use sha1::{Digest, Sha1};
-
-    /// Resolves `app_secret` to `secret`; any other secret name is an error.
-    pub struct LocalCrypto {
-        pub secret: String,
-    }
-
-    impl Crypto for LocalCrypto {
-        fn sha1_hex(&self, parts: &[Part]) -> Result<String, ProviderError> {
-            let mut h = Sha1::new();
-            for p in parts {
-                match p {
-                    Part::Bytes(b) => h.update(b),
-                    Part::Text(t) => h.update(t.as_bytes()),
-                    Part::Secret(name) if name == APP_SECRET => h.update(self.secret.as_bytes()),
-                    Part::Secret(name) => {
-                        return Err(ingest_plugin_sdk::error::invalid_argument(format!(
-                            "unknown secret {name}"
-                        )));
-                    }
-                }
-            }
-            Ok(hex::encode(h.finalize()))
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::testing::LocalCrypto;
     use super::*;
+    use ingest_plugin_sdk::testing::TestHost;
 
     #[test]
     fn signature_is_sha1_of_secret_nonce_timestamp() {
         // sha1("secret" + "14314" + "1408710653491"), computed independently:
         // printf '%s' secret143141408710653491 | sha1sum
-        let crypto = LocalCrypto {
-            secret: "secret".into(),
-        };
-        let sig = signature(&crypto, "14314", "1408710653491").expect("sig");
+        let _host = TestHost::new().secret(APP_SECRET, "secret").install();
+        let sig = signature("14314", "1408710653491").expect("sig");
         assert_eq!(sig, "12da249941f9f75c2ccb17d0c250f3101e5109df");
+        // Without `app_secret` granted there is no signature.
+        assert!(
+            TestHost::new()
+                .run(|| signature("14314", "1408710653491"))
+                .is_err()
+        );
         let parts = signature_parts("n", "1");
         assert!(matches!(&parts[0], Part::Secret(s) if s == "app_secret"));
         assert!(matches!(&parts[1], Part::Text(s) if s == "n"));

@@ -3,6 +3,7 @@
 
 use ingest_plugin_sdk::error::{invalid_argument, unsupported};
 use ingest_plugin_sdk::options::Options;
+use ingest_plugin_sdk::session;
 use ingest_plugin_sdk::{Direction, MediaKind, ProviderError, Session, StartRequest, StopResult};
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +11,6 @@ use crate::api::Reply;
 
 /// Source URL schemes the cloud player pulls (RTMP, HTTP-FLV/HLS/MP4, RTSP).
 pub const STREAM_URL_SCHEMES: &[&str] = &["rtmp://", "rtmps://", "http://", "https://", "rtsp://"];
-/// Longest session reference the contract allows, bytes.
-pub const MAX_SESSION_REF: usize = 2048;
 
 /// The `cloudplayer/start` body. Field order is fixed, so the bytes are deterministic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,30 +54,14 @@ pub struct SessionRef {
 }
 
 impl SessionRef {
-    /// The reference text (compact JSON, fixed field order).
+    /// The reference text (compact JSON, fixed field order), refused when it does not fit.
     pub fn encode(&self) -> Result<String, ProviderError> {
-        let text = serde_json::to_string(self).map_err(|e| {
-            invalid_argument(format!("the session reference could not be encoded: {e}"))
-        })?;
-        if text.len() > MAX_SESSION_REF {
-            return Err(invalid_argument(format!(
-                "`room_id` and `user_id` together make a session reference of {} bytes; at most \
-                 {MAX_SESSION_REF} fit",
-                text.len()
-            )));
-        }
-        Ok(text)
+        session::encode(self, "`room_id` and `user_id`")
     }
 
     /// Reads a reference `start` (or `parse-callback`) produced, checking its fields again.
     pub fn decode(text: &str) -> Result<Self, ProviderError> {
-        let bad = || {
-            invalid_argument(
-                "`session_ref` is not one this plugin produced; it must be \
-                 {\"room_id\":\"…\",\"user_id\":\"…\"}",
-            )
-        };
-        let r: SessionRef = serde_json::from_str(text).map_err(|_| bad())?;
+        let r: SessionRef = session::decode(text, r#"{"room_id":"…","user_id":"…"}"#)?;
         check_room_id(&r.room_id)?;
         check_user_id(&r.user_id)?;
         Ok(r)
@@ -398,7 +381,18 @@ mod tests {
             room_id: "r".into(),
             user_id: "\"".repeat(1100),
         };
-        assert!(long.encode().is_err());
+        let e = long.encode().expect_err("too long");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            e.message,
+            "`room_id` and `user_id` together make a session reference of 2228 bytes; at most \
+             2048 fit"
+        );
+        let e = stop("task-1").expect_err("not ours");
+        assert_eq!(
+            e.message,
+            r#"`session_ref` is not one this plugin produced; it must be {"room_id":"…","user_id":"…"}"#
+        );
     }
 
     #[test]

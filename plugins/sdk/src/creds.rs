@@ -40,9 +40,9 @@
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::ingest::provider::credentials as host;
+pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::testing::native::credentials as host;
-pub use crate::bindings::ingest::provider::credentials::{CredentialError, HashAlgorithm, Part};
 use crate::{ErrorKind, ProviderError};
 
 /// A part holding the value of the named secret.
@@ -65,6 +65,21 @@ pub fn hmac(alg: HashAlgorithm, key: &[Part], data: &[Part]) -> Result<Vec<u8>, 
     host::hmac(alg, key, data).map_err(to_provider_error)
 }
 
+/// [`hmac`] with a key that may name an optional secret: `Ok(None)` when a secret in `key` is
+/// not granted to this provider (the operator did not configure it), so the plugin can say
+/// what the missing secret is for, or take another way.
+pub fn hmac_optional(
+    alg: HashAlgorithm,
+    key: &[Part],
+    data: &[Part],
+) -> Result<Option<Vec<u8>>, ProviderError> {
+    match host::hmac(alg, key, data) {
+        Ok(mac) => Ok(Some(mac)),
+        Err(CredentialError::UnknownSecret(_)) => Ok(None),
+        Err(e) => Err(to_provider_error(e)),
+    }
+}
+
 /// A chain of HMACs (each result keys the next); only the last result is returned.
 pub fn hmac_chain(
     alg: HashAlgorithm,
@@ -77,6 +92,19 @@ pub fn hmac_chain(
 /// Digest of the concatenated parts, raw bytes.
 pub fn digest(alg: HashAlgorithm, data: &[Part]) -> Result<Vec<u8>, ProviderError> {
     host::digest(alg, data).map_err(to_provider_error)
+}
+
+/// [`digest`] over parts that may name an optional secret: `Ok(None)` when a secret in
+/// `data` is not granted to this provider, as [`hmac_optional`].
+pub fn digest_optional(
+    alg: HashAlgorithm,
+    data: &[Part],
+) -> Result<Option<Vec<u8>>, ProviderError> {
+    match host::digest(alg, data) {
+        Ok(d) => Ok(Some(d)),
+        Err(CredentialError::UnknownSecret(_)) => Ok(None),
+        Err(e) => Err(to_provider_error(e)),
+    }
 }
 
 /// Digest of the concatenated parts, lowercase hex.
@@ -111,5 +139,43 @@ fn to_provider_error(e: CredentialError) -> ProviderError {
             ErrorKind::PluginFault,
             format!("the plugin made an invalid credentials call: {msg}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestHost;
+
+    #[test]
+    fn an_optional_secret_not_granted_is_none_not_an_error() {
+        let mac = |host: TestHost| {
+            host.run(|| hmac_optional(HashAlgorithm::Sha256, &[secret("cb")], &[text("x")]))
+        };
+        assert_eq!(mac(TestHost::new()).expect("no error"), None);
+        let optional = |host: TestHost| {
+            host.run(|| digest_optional(HashAlgorithm::Sha1, &[text("a"), secret("cb")]))
+        };
+        assert_eq!(optional(TestHost::new()).expect("no error"), None);
+        assert_eq!(
+            optional(TestHost::new().secret("cb", "bc")).expect("no error"),
+            TestHost::new().run(|| digest(HashAlgorithm::Sha1, &[text("abc")]).ok())
+        );
+        let granted = mac(TestHost::new().secret("cb", "k"))
+            .expect("no error")
+            .expect("granted");
+        let plain = TestHost::new()
+            .run(|| hmac(HashAlgorithm::Sha256, &[text("k")], &[text("x")]))
+            .expect("hmac");
+        assert_eq!(granted, plain);
+        // A required secret that is missing stays an error naming it.
+        let e = TestHost::new()
+            .run(|| hmac(HashAlgorithm::Sha256, &[secret("cb")], &[text("x")]))
+            .expect_err("not granted");
+        assert!(
+            e.message.contains("secret `cb` is not configured"),
+            "{}",
+            e.message
+        );
     }
 }

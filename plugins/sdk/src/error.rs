@@ -43,6 +43,24 @@ pub fn unsupported(message: impl Into<String>) -> ProviderError {
     new(ErrorKind::Unsupported, message)
 }
 
+/// The `unsupported` answer of an operation this provider does not offer (and leaves out of
+/// `describe`'s operations), with the plugin's own explanation: why the vendor has no such
+/// call, and what to use instead. [`testing::assert_operations_implemented`] counts an
+/// operation answered this way as not implemented, like the [`Guest`](crate::Guest) default.
+///
+/// ```
+/// use ingest_plugin_sdk::{ErrorKind, error};
+///
+/// let e = error::not_offered("the vendor has no status API; state arrives by callback");
+/// assert_eq!(e.kind, ErrorKind::Unsupported);
+/// ```
+///
+/// [`testing::assert_operations_implemented`]: crate::testing::assert_operations_implemented
+pub fn not_offered(explanation: impl Into<String>) -> ProviderError {
+    crate::testing::note_default_answered();
+    unsupported(explanation)
+}
+
 /// A `vendor-internal` error for a vendor answer the plugin cannot understand
 /// (malformed JSON, missing fields).
 pub fn bad_vendor_response(what: impl std::fmt::Display) -> ProviderError {
@@ -124,22 +142,42 @@ pub fn from_http_status(
     e
 }
 
-/// A vendor error code as a code table ([`Meaning`]) matches it: equal, or by its family.
+/// A vendor error code as a code table ([`Meaning`]) holds it (`&'static str` or `i64`), and
+/// how a code read from an answer ([`VendorCode::Key`]: a borrowed `&str`, or an `i64`) is
+/// matched against it: equal, or by its family.
 pub trait VendorCode: Copy + PartialEq + std::fmt::Debug + 'static {
+    /// A code as read from a vendor's answer.
+    type Key<'a>: Copy;
+
+    /// Whether this code is `key`.
+    fn is(&self, key: Self::Key<'_>) -> bool;
+
     /// The family a [`Codes::Family`] row names: for text codes the part before the first
     /// `.` (`AuthFailure` of `AuthFailure.SignatureExpire`, as Tencent and Alibaba group
     /// theirs); numeric codes have none.
-    fn family(&self) -> Option<&str>;
+    fn family_of<'a>(key: Self::Key<'a>) -> Option<&'a str>;
 }
 
 impl VendorCode for &'static str {
-    fn family(&self) -> Option<&str> {
-        self.split('.').next()
+    type Key<'a> = &'a str;
+
+    fn is(&self, key: &str) -> bool {
+        *self == key
+    }
+
+    fn family_of<'a>(key: Self::Key<'a>) -> Option<&'a str> {
+        key.split('.').next()
     }
 }
 
 impl VendorCode for i64 {
-    fn family(&self) -> Option<&str> {
+    type Key<'a> = i64;
+
+    fn is(&self, key: i64) -> bool {
+        *self == key
+    }
+
+    fn family_of<'a>(_: Self::Key<'a>) -> Option<&'a str> {
         None
     }
 }
@@ -171,6 +209,9 @@ pub enum Codes<C: 'static> {
 /// assert_eq!((m.kind, m.retryable), (Unauthenticated, false));
 /// assert_eq!(error::meaning(CODES, "Auth.Expired").map(|m| m.hint), Some(None));
 /// assert!(error::meaning(CODES, "Other").is_none());
+/// // A code read from an answer is borrowed:
+/// let answer = String::from("Throttled");
+/// assert!(error::meaning(CODES, answer.as_str()).is_some_and(|m| m.retryable));
 /// assert!(error::duplicate_codes(CODES).is_empty());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,14 +281,17 @@ impl<C: VendorCode> Meaning<C> {
     }
 }
 
-/// The row of `table` for `code`: a row naming it exactly, else a family row for it, else
-/// `None` (a code the plugin does not know).
-pub fn meaning<C: VendorCode>(table: &'static [Meaning<C>], code: C) -> Option<&'static Meaning<C>> {
+/// The row of `table` for `code` (as read from the vendor's answer): a row naming it
+/// exactly, else a family row for it, else `None` (a code the plugin does not know).
+pub fn meaning<'t, C: VendorCode>(
+    table: &'t [Meaning<C>],
+    code: C::Key<'_>,
+) -> Option<&'t Meaning<C>> {
     table
         .iter()
-        .find(|m| matches!(m.codes, Codes::Exact(codes) if codes.contains(&code)))
+        .find(|m| matches!(m.codes, Codes::Exact(codes) if codes.iter().any(|c| c.is(code))))
         .or_else(|| {
-            let family = code.family()?;
+            let family = C::family_of(code)?;
             table
                 .iter()
                 .find(|m| matches!(m.codes, Codes::Family(f) if f == family))

@@ -110,6 +110,12 @@ pub mod bindings {
 pub use bindings::exports::ingest::provider::provider::{StartStep, StatusStep, StopStep};
 pub use bindings::exports::ingest::provider::secret_catalog::SecretSpec;
 pub use bindings::exports::ingest::provider::updater::UpdateStep;
+pub use bindings::ingest::provider::types::{
+    CallbackRequest, ConfigKey, Direction, ErrorKind, IngestEvent, IngestState, IngestStatus,
+    IssuedUrl, MediaKind, Operation, ProviderError, ProviderInfo, Session, StartRequest,
+    StatusRequest, StopRequest, StopResult, TransportError, UpdateRequest, UpdateResult,
+    UrlPurpose, VendorAnswer, VendorRequest, VendorResponse,
+};
 /// The host's interfaces: inside the gateway, the component's imports; on the build machine,
 /// the same functions answered by [`testing::TestHost`], so a plugin's code and its unit tests
 /// call one API.
@@ -117,12 +123,6 @@ pub use bindings::exports::ingest::provider::updater::UpdateStep;
 pub use bindings::ingest::provider::{config, context, log};
 #[cfg(not(target_arch = "wasm32"))]
 pub use testing::native::{config, context, log};
-pub use bindings::ingest::provider::types::{
-    CallbackRequest, ConfigKey, Direction, ErrorKind, IngestEvent, IngestState, IngestStatus,
-    IssuedUrl, MediaKind, Operation, ProviderError, ProviderInfo, Session, StartRequest,
-    StatusRequest, StopRequest, StopResult, TransportError, UpdateRequest, UpdateResult,
-    UrlPurpose, VendorAnswer, VendorRequest, VendorResponse,
-};
 
 /// What a provider plugin implements: the operations of the `provider` interface, written as
 /// ordinary functions that send vendor requests with [`http::send`].
@@ -186,8 +186,7 @@ pub trait Guest {
 
 /// The `unsupported` error the [`Guest`] defaults answer.
 fn unsupported_operation(operation: &str) -> ProviderError {
-    testing::note_default_answered();
-    error::unsupported(format!("this provider does not support `{operation}`"))
+    error::not_offered(format!("this provider does not support `{operation}`"))
 }
 
 /// Exports a type implementing [`Guest`] as this component's `provider` interface.

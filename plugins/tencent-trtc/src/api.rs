@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::errors::{VendorFields, http_error, vendor_error};
 use crate::settings::{self, Endpoint, Settings};
-use crate::sign::{self, HostCrypto, ToSign};
+use crate::sign::{self, ToSign};
 
 /// The TRTC API version.
 pub const VERSION: &str = "2019-07-22";
@@ -160,16 +160,13 @@ pub fn call(
             )
         })?;
         let timestamp = context::now_ms() / 1000;
-        let authorization = sign::authorization(
-            &HostCrypto,
-            &ToSign {
-                service: sign::SERVICE,
-                host: &endpoint.authority,
-                content_type: CONTENT_TYPE,
-                body: &body,
-                timestamp,
-            },
-        )?;
+        let authorization = sign::authorization(&ToSign {
+            service: sign::SERVICE,
+            host: &endpoint.authority,
+            content_type: CONTENT_TYPE,
+            body: &body,
+            timestamp,
+        })?;
         ingest_plugin_sdk::debug!("calling Tencent TRTC {action} at {}", endpoint.url);
         build_request(
             &endpoint,

@@ -1,5 +1,6 @@
 //! `parse-callback`: verifying a TRTC "Push Online Media Stream" callback (event group 7) and
-//! turning it into a normalized event. Pure apart from the [`SecretHmac`] passed in.
+//! turning it into a normalized event. Pure apart from the HMAC the host computes
+//! ([`secret_hmac_sha256`]).
 //!
 //! Signing, as Tencent documents it: header `Sign` = `base64(HMAC-SHA256(callback key, raw
 //! body))`, header `SdkAppId`. The callback key is the one set in the TRTC console; the host
@@ -21,12 +22,11 @@ use base64::engine::general_purpose::STANDARD;
 use ingest_plugin_sdk::error::{invalid_argument, unsupported};
 use ingest_plugin_sdk::sign::constant_time_eq;
 use ingest_plugin_sdk::{
-    CallbackRequest, ErrorKind, IngestEvent, IngestState, ProviderError, error,
+    CallbackRequest, ErrorKind, IngestEvent, IngestState, ProviderError, error, session,
 };
 use serde_json::{Map, Value};
 
-use crate::sign::SecretHmac;
-use crate::start::MAX_SESSION_REF;
+use crate::sign::secret_hmac_sha256;
 
 /// The secret holding the callback key set in the TRTC console (optional: only
 /// `parse-callback` uses it).
@@ -64,15 +64,10 @@ fn no_callback_key() -> ProviderError {
 
 /// Checks the `Sign` header against the body and the provider's callback key, and the
 /// `SdkAppId` header (when sent) against `sdk_app_id`.
-pub fn verify(
-    crypto: &impl SecretHmac,
-    sdk_app_id: u64,
-    request: &CallbackRequest,
-) -> Result<(), ProviderError> {
+pub fn verify(sdk_app_id: u64, request: &CallbackRequest) -> Result<(), ProviderError> {
     // First, so that a provider without the key says so whatever arrives.
-    let expected = crypto
-        .hmac_sha256(SECRET_CALLBACK_KEY, &request.body)?
-        .ok_or_else(no_callback_key)?;
+    let expected =
+        secret_hmac_sha256(SECRET_CALLBACK_KEY, &request.body)?.ok_or_else(no_callback_key)?;
     let expected = STANDARD.encode(expected);
     let given = header(&request.headers, "Sign").ok_or_else(|| {
         unauthenticated(
@@ -247,13 +242,12 @@ pub fn event(cb: &Callback) -> Result<IngestEvent, ProviderError> {
             cb.event_type
         )));
     }
-    if cb
-        .task_id
-        .as_ref()
-        .is_some_and(|t| t.len() > MAX_SESSION_REF)
-    {
+    // Never empty here (`parse_body` refuses that), so only its length can keep it from
+    // being a session reference.
+    if cb.task_id.as_deref().is_some_and(|t| !session::fits(t)) {
         return Err(invalid_argument(format!(
-            "the callback's `EventInfo.TaskId` is longer than {MAX_SESSION_REF} bytes"
+            "the callback's `EventInfo.TaskId` is longer than {} bytes",
+            session::MAX_SESSION_REF_BYTES
         )));
     }
     let vendor_event = match (cb.group, cb.status) {
@@ -280,12 +274,11 @@ pub fn event(cb: &Callback) -> Result<IngestEvent, ProviderError> {
 
 /// Verifies, reads and normalizes one callback. `now_ms` is the call context's clock.
 pub fn parse(
-    crypto: &impl SecretHmac,
     sdk_app_id: u64,
     request: &CallbackRequest,
     now_ms: u64,
 ) -> Result<IngestEvent, ProviderError> {
-    verify(crypto, sdk_app_id, request)?;
+    verify(sdk_app_id, request)?;
     let cb = parse_body(&request.body)?;
     check_fresh(cb.callback_ms, now_ms)?;
     event(&cb)
@@ -294,19 +287,20 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sign::testing::LocalSecrets;
+    use ingest_plugin_sdk::testing::{Installed, TestHost};
 
     const KEY: &str = "cbKey0123456789abcdefABCDEF0123";
     const APP: u64 = 1_400_188_366;
     const NOW_MS: u64 = 1_700_000_000_000;
 
-    fn key() -> LocalSecrets {
-        LocalSecrets(vec![(SECRET_CALLBACK_KEY, KEY)])
+    /// A host holding the callback key, installed until the guard drops.
+    fn key() -> Installed {
+        TestHost::new().secret(SECRET_CALLBACK_KEY, KEY).install()
     }
 
     fn sign(body: &str) -> String {
-        let mac = key()
-            .hmac_sha256(SECRET_CALLBACK_KEY, body.as_bytes())
+        let _host = key();
+        let mac = secret_hmac_sha256(SECRET_CALLBACK_KEY, body.as_bytes())
             .expect("hmac")
             .expect("configured");
         STANDARD.encode(mac)
@@ -356,6 +350,7 @@ mod tests {
 
     #[test]
     fn signed_callbacks_become_events() {
+        let _host = key();
         let cases = [
             (
                 701,
@@ -395,13 +390,8 @@ mod tests {
             ),
         ];
         for (event_type, status, state, vendor_event, words) in cases {
-            let e = parse(
-                &key(),
-                APP,
-                &signed(&body(event_type, status, NOW_MS)),
-                NOW_MS,
-            )
-            .expect("verifies");
+            let e =
+                parse(APP, &signed(&body(event_type, status, NOW_MS)), NOW_MS).expect("verifies");
             assert_eq!(e.state, state, "{vendor_event}");
             assert_eq!(e.vendor_event, vendor_event);
             assert_eq!(e.session_ref.as_deref(), Some("-abc+def.ghi_jkl"));
@@ -413,14 +403,15 @@ mod tests {
         // Header names in any case; no SdkAppId header is fine (the key is per application).
         let b = body(701, Some(0), NOW_MS);
         let sig = sign(&b);
-        let e = parse(&key(), APP, &request(&[("sign", &sig)], &b), NOW_MS).expect("verifies");
+        let e = parse(APP, &request(&[("sign", &sig)], &b), NOW_MS).expect("verifies");
         assert_eq!(e.state, IngestState::Running);
     }
 
     #[test]
     fn room_events_verify_and_stay_unknown() {
+        let _host = key();
         let b = r#"{"EventGroupId":1,"EventType":103,"CallbackTs":1700000000000,"EventInfo":{"RoomId":"42","EventTs":1700000000,"UserId":"u"}}"#;
-        let e = parse(&key(), APP, &signed(b), NOW_MS).expect("verifies");
+        let e = parse(APP, &signed(b), NOW_MS).expect("verifies");
         assert_eq!(e.state, IngestState::Unknown);
         assert_eq!(e.session_ref, None);
         assert_eq!(e.vendor_event, "EventGroupId=1 EventType=103");
@@ -429,9 +420,10 @@ mod tests {
 
     #[test]
     fn tampered_unsigned_or_stale_callbacks_are_refused() {
+        let _host = key();
         let good = body(701, Some(0), NOW_MS);
         let refuse = |req: CallbackRequest, why: &str| {
-            let e = parse(&key(), APP, &req, NOW_MS).expect_err(why);
+            let e = parse(APP, &req, NOW_MS).expect_err(why);
             assert_eq!(e.kind, ErrorKind::Unauthenticated, "{why}: {}", e.message);
             assert!(!e.message.contains(KEY), "{why}: the key leaked");
             e.message
@@ -450,13 +442,11 @@ mod tests {
         let other = request(&[("Sign", &sig), ("SdkAppId", "1400000001")], &good);
         assert!(refuse(other, "other app").contains("SdkAppId"));
         // Signed with another key.
-        let e = parse(
-            &LocalSecrets(vec![(SECRET_CALLBACK_KEY, "another-key")]),
-            APP,
-            &signed(&good),
-            NOW_MS,
-        )
-        .expect_err("other key");
+        let req = signed(&good);
+        let e = TestHost::new()
+            .secret(SECRET_CALLBACK_KEY, "another-key")
+            .run(|| parse(APP, &req, NOW_MS))
+            .expect_err("other key");
         assert_eq!(e.kind, ErrorKind::Unauthenticated);
         // Stale, from the future, or without a time: signed, but refused.
         let window = MAX_CALLBACK_AGE_SECS * 1000;
@@ -465,7 +455,7 @@ mod tests {
             assert!(msg.contains("stale"), "{msg}");
         }
         for sent in [NOW_MS - window, NOW_MS + window] {
-            assert!(parse(&key(), APP, &signed(&body(702, None, sent)), NOW_MS).is_ok());
+            assert!(parse(APP, &signed(&body(702, None, sent)), NOW_MS).is_ok());
         }
         let untimed = r#"{"EventGroupId":7,"EventType":702,"EventInfo":{"TaskId":"t"}}"#;
         assert!(refuse(signed(untimed), "untimed").contains("CallbackMsTs"));
@@ -473,19 +463,16 @@ mod tests {
 
     #[test]
     fn without_the_key_callbacks_are_unsupported() {
-        let e = parse(
-            &LocalSecrets(Vec::new()),
-            APP,
-            &request(&[], r#"{"x":1}"#),
-            NOW_MS,
-        )
-        .expect_err("no key");
+        let e = TestHost::new()
+            .run(|| parse(APP, &request(&[], r#"{"x":1}"#), NOW_MS))
+            .expect_err("no key");
         assert_eq!(e.kind, ErrorKind::Unsupported);
         assert!(e.message.contains("`callback_key`"), "{}", e.message);
     }
 
     #[test]
     fn bodies_never_panic() {
+        let _host = key();
         let ts = NOW_MS.to_string();
         let bad = [
             String::new(),
@@ -508,18 +495,18 @@ mod tests {
             format!(r#"{{"EventGroupId":7,"EventType":702,"CallbackMsTs":{ts}}}"#),
             format!(
                 r#"{{"EventGroupId":7,"EventType":702,"CallbackMsTs":{ts},"EventInfo":{{"TaskId":"{}"}}}}"#,
-                "x".repeat(MAX_SESSION_REF + 1)
+                "x".repeat(session::MAX_SESSION_REF_BYTES + 1)
             ),
         ];
         for b in &bad {
-            let e = parse(&key(), APP, &signed(b), NOW_MS).expect_err(b);
+            let e = parse(APP, &signed(b), NOW_MS).expect_err(b);
             assert_eq!(e.kind, ErrorKind::InvalidArgument, "{b}: {}", e.message);
         }
         // Strings holding integers are read as integers.
         let b = format!(
             r#"{{"EventGroupId":"7","EventType":"702","CallbackMsTs":"{ts}","EventInfo":{{"TaskId":"t","EventMsTs":null}}}}"#
         );
-        let e = parse(&key(), APP, &signed(&b), NOW_MS).expect("strings");
+        let e = parse(APP, &signed(&b), NOW_MS).expect("strings");
         assert_eq!(
             (e.state, e.occurred_at_ms),
             (IngestState::Stopped, Some(NOW_MS))

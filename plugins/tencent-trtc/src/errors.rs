@@ -1,148 +1,228 @@
 //! Mapping Tencent Cloud error codes and HTTP failures to the gateway's error taxonomy.
 
-use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::ErrorKind::*;
 pub use ingest_plugin_sdk::error::parse_retry_after;
+use ingest_plugin_sdk::error::{self, Meaning};
 use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
-/// The normalized kind of a Tencent Cloud error code, and whether repeating the same request
-/// later can succeed.
+/// Every Tencent Cloud error code this plugin knows, once: its normalized kind, whether
+/// repeating the same request later can succeed, and a sentence for the API client explaining
+/// it and how to fix it.
 ///
 /// Exact codes first (every code the vendor spec lists for the stream-ingest actions and the
 /// common codes), then the code's category (the part before the first `.`), as Tencent Cloud
-/// groups its codes; anything else is `vendor-internal`, not retryable.
-pub fn kind_for(code: &str) -> (ErrorKind, bool) {
-    use ErrorKind::*;
-    match code {
-        // Credentials and signature.
-        "AuthFailure.UnauthorizedOperation" | "UnauthorizedOperation" => (PermissionDenied, false),
-        "AuthFailure.SignatureExpire"
-        | "AuthFailure.SignatureFailure"
-        | "AuthFailure.SecretIdNotFound"
-        | "AuthFailure.InvalidSecretId"
-        | "AuthFailure.InvalidAuthorization"
-        | "AuthFailure.TokenFailure" => (Unauthenticated, false),
-        // Rate and quota.
-        "RequestLimitExceeded" => (RateLimited, true),
-        "FailedOperation.RestrictedConcurrency" | "LimitExceeded" => (QuotaExceeded, false),
-        "ResourceInsufficient.RequestRejection" => (QuotaExceeded, true),
-        // Task state.
-        "FailedOperation.TaskExist" => (AlreadyExists, false),
-        "FailedOperation.TaskFinished" | "ResourceInUse" => (FailedPrecondition, false),
-        "FailedOperation.TaskNotExist" | "ResourceNotFound" => (NotFound, false),
-        "FailedOperation.NotAllowed" => (PermissionDenied, false),
-        // Vendor-side failures the vendor says to retry.
-        "FailedOperation.QueryTaskInfoFailed"
-        | "InternalError"
-        | "InternalError.InternalError"
-        | "InternalError.HttpParseFailed"
-        | "InternalError.DBError" => (VendorInternal, true),
-        // The request itself.
-        "InvalidParameter.BodyParamsError"
-        | "InvalidParameter.RoomId"
-        | "InvalidParameter.SdkAppId"
-        | "InvalidParameter.StrRoomId"
-        | "InvalidParameter.StreamUrl"
-        | "InvalidParameter.TaskId"
-        | "InvalidParameter.UserSig"
-        | "MissingParameter.RoomId"
-        | "MissingParameter.SdkAppId"
-        | "MissingParameter.TaskId" => (InvalidArgument, false),
-        // What this account, region or API version cannot do.
-        "UnsupportedRegion" | "UnsupportedOperation" | "ActionOffline" | "NoSuchVersion" => {
-            (Unsupported, false)
-        }
-        other => match other.split('.').next().unwrap_or_default() {
-            "AuthFailure" => (Unauthenticated, false),
-            "InvalidParameter" | "InvalidParameterValue" | "MissingParameter" => {
-                (InvalidArgument, false)
-            }
-            "InternalError" => (VendorInternal, true),
-            "RequestLimitExceeded" => (RateLimited, true),
-            "LimitExceeded" | "ResourceInsufficient" => (QuotaExceeded, false),
-            "ResourceNotFound" => (NotFound, false),
-            "ResourceInUse" => (FailedPrecondition, false),
-            "UnsupportedOperation" => (Unsupported, false),
-            _ => (VendorInternal, false),
-        },
-    }
-}
-
-/// A sentence for the API client explaining `code` and how to fix it, where there is one.
-pub fn hint_for(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "AuthFailure.SignatureExpire" => {
-            "the request timestamp is more than 5 minutes away from Tencent Cloud's clock; \
-             check that the gateway host's clock is synchronised (NTP)"
-        }
-        "AuthFailure.SignatureFailure" | "AuthFailure.InvalidAuthorization" => {
-            "the request signature did not verify; check that the provider's `secret_key` \
-             secret belongs to its `secret_id`"
-        }
-        "AuthFailure.SecretIdNotFound" | "AuthFailure.InvalidSecretId" => {
-            "Tencent Cloud does not know the provider's `secret_id` (or it is disabled); \
-             check the secret"
-        }
-        "AuthFailure.TokenFailure" => "Tencent Cloud rejected the credential token",
-        "AuthFailure.UnauthorizedOperation" | "UnauthorizedOperation" => {
+/// groups its codes; anything else is `vendor-internal`, not retryable, without a hint.
+pub const CODES: &[Meaning<&str>] = &[
+    // Credentials and signature.
+    Meaning::exact(
+        &["AuthFailure.UnauthorizedOperation", "UnauthorizedOperation"],
+        PermissionDenied,
+        false,
+        Some(
             "the `secret_id`'s CAM policy does not allow this TRTC action; grant it in the \
-             Tencent Cloud console"
-        }
-        "FailedOperation.NotAllowed" => {
-            "Tencent TRTC does not allow this operation for the application (the stream-ingest \
-             feature may need enabling for the SDKAppID)"
-        }
-        "RequestLimitExceeded" => {
-            "Tencent TRTC's rate limit (20 requests/s) was exceeded; retry after a pause"
-        }
-        "FailedOperation.RestrictedConcurrency" => {
-            "the application's limit of concurrent stream-ingest tasks is reached; stop an ingest \
-             or ask Tencent Cloud to raise the limit"
-        }
-        "LimitExceeded" => "a Tencent Cloud quota is exhausted",
-        "ResourceInsufficient.RequestRejection" => {
-            "Tencent TRTC is short of resources and rejected the request; retry later"
-        }
-        "FailedOperation.TaskExist" => "the ingest task already exists",
-        "FailedOperation.TaskFinished" => "the ingest task has already finished",
-        "FailedOperation.TaskNotExist" | "ResourceNotFound" => {
-            "the ingest task does not exist (it may have finished and been forgotten)"
-        }
-        "ResourceInUse" => "the resource is in use",
-        "FailedOperation.QueryTaskInfoFailed" => {
-            "Tencent TRTC could not read the task's state; retry"
-        }
-        "InvalidParameter.SdkAppId" | "MissingParameter.SdkAppId" => {
-            "Tencent TRTC rejected the SdkAppId; check the provider config key `sdk_app_id`"
-        }
-        "InvalidParameter.RoomId" | "InvalidParameter.StrRoomId" | "MissingParameter.RoomId" => {
+             Tencent Cloud console",
+        ),
+    ),
+    Meaning::exact(
+        &["AuthFailure.SignatureExpire"],
+        Unauthenticated,
+        false,
+        Some(
+            "the request timestamp is more than 5 minutes away from Tencent Cloud's clock; \
+             check that the gateway host's clock is synchronised (NTP)",
+        ),
+    ),
+    Meaning::exact(
+        &[
+            "AuthFailure.SignatureFailure",
+            "AuthFailure.InvalidAuthorization",
+        ],
+        Unauthenticated,
+        false,
+        Some(
+            "the request signature did not verify; check that the provider's `secret_key` \
+             secret belongs to its `secret_id`",
+        ),
+    ),
+    Meaning::exact(
+        &[
+            "AuthFailure.SecretIdNotFound",
+            "AuthFailure.InvalidSecretId",
+        ],
+        Unauthenticated,
+        false,
+        Some(
+            "Tencent Cloud does not know the provider's `secret_id` (or it is disabled); \
+             check the secret",
+        ),
+    ),
+    Meaning::exact(
+        &["AuthFailure.TokenFailure"],
+        Unauthenticated,
+        false,
+        Some("Tencent Cloud rejected the credential token"),
+    ),
+    // Rate and quota.
+    Meaning::exact(
+        &["RequestLimitExceeded"],
+        RateLimited,
+        true,
+        Some("Tencent TRTC's rate limit (20 requests/s) was exceeded; retry after a pause"),
+    ),
+    Meaning::exact(
+        &["FailedOperation.RestrictedConcurrency"],
+        QuotaExceeded,
+        false,
+        Some(
+            "the application's limit of concurrent stream-ingest tasks is reached; stop an \
+             ingest or ask Tencent Cloud to raise the limit",
+        ),
+    ),
+    Meaning::exact(
+        &["LimitExceeded"],
+        QuotaExceeded,
+        false,
+        Some("a Tencent Cloud quota is exhausted"),
+    ),
+    Meaning::exact(
+        &["ResourceInsufficient.RequestRejection"],
+        QuotaExceeded,
+        true,
+        Some("Tencent TRTC is short of resources and rejected the request; retry later"),
+    ),
+    // Task state.
+    Meaning::exact(
+        &["FailedOperation.TaskExist"],
+        AlreadyExists,
+        false,
+        Some("the ingest task already exists"),
+    ),
+    Meaning::exact(
+        &["FailedOperation.TaskFinished"],
+        FailedPrecondition,
+        false,
+        Some("the ingest task has already finished"),
+    ),
+    Meaning::exact(
+        &["ResourceInUse"],
+        FailedPrecondition,
+        false,
+        Some("the resource is in use"),
+    ),
+    Meaning::exact(
+        &["FailedOperation.TaskNotExist", "ResourceNotFound"],
+        NotFound,
+        false,
+        Some("the ingest task does not exist (it may have finished and been forgotten)"),
+    ),
+    Meaning::exact(
+        &["FailedOperation.NotAllowed"],
+        PermissionDenied,
+        false,
+        Some(
+            "Tencent TRTC does not allow this operation for the application (the \
+             stream-ingest feature may need enabling for the SDKAppID)",
+        ),
+    ),
+    // Vendor-side failures the vendor says to retry (the `InternalError` family below covers
+    // `InternalError`, `InternalError.InternalError`, `.HttpParseFailed` and `.DBError`).
+    Meaning::exact(
+        &["FailedOperation.QueryTaskInfoFailed"],
+        VendorInternal,
+        true,
+        Some("Tencent TRTC could not read the task's state; retry"),
+    ),
+    // The request itself.
+    Meaning::exact(
+        &["InvalidParameter.SdkAppId", "MissingParameter.SdkAppId"],
+        InvalidArgument,
+        false,
+        Some("Tencent TRTC rejected the SdkAppId; check the provider config key `sdk_app_id`"),
+    ),
+    Meaning::exact(
+        &[
+            "InvalidParameter.RoomId",
+            "InvalidParameter.StrRoomId",
+            "MissingParameter.RoomId",
+        ],
+        InvalidArgument,
+        false,
+        Some(
             "Tencent TRTC rejected `room_id`; with room_id_type 1 it must be a 32-bit integer, \
-             with 0 a string room id"
-        }
-        "InvalidParameter.StreamUrl" => {
+             with 0 a string room id",
+        ),
+    ),
+    Meaning::exact(
+        &["InvalidParameter.StreamUrl"],
+        InvalidArgument,
+        false,
+        Some(
             "Tencent TRTC rejected `stream_url`; it must be a source the vendor can pull \
-             (RTMP, HLS, FLV or MP4 over rtmp(s)/http(s))"
-        }
-        "InvalidParameter.UserSig" => {
+             (RTMP, HLS, FLV or MP4 over rtmp(s)/http(s))",
+        ),
+    ),
+    Meaning::exact(
+        &["InvalidParameter.UserSig"],
+        InvalidArgument,
+        false,
+        Some(
             "Tencent TRTC rejected the UserSig; it must be a valid, unexpired UserSig for \
              `user_id` made with the application's SDKSecretKey: check `options.user_sig` if \
-             given, else the provider's secret `sdk_secret_key` (and `sdk_app_id`)"
-        }
-        "InvalidParameter.TaskId" | "MissingParameter.TaskId" => {
-            "Tencent TRTC rejected the task id carried by the session reference"
-        }
-        "InvalidParameter.BodyParamsError" => "Tencent TRTC rejected the request body",
-        "UnsupportedRegion" => {
-            "Tencent TRTC does not serve this region; set the provider config key `region` to a \
-             supported one (e.g. ap-guangzhou, or ap-singapore on the international site)"
-        }
-        "UnsupportedOperation" => "Tencent TRTC does not support this operation here",
-        "ActionOffline" | "NoSuchVersion" => {
-            "Tencent TRTC no longer offers this action or API version (2019-07-22)"
-        }
-        c if c.starts_with("InternalError") => "Tencent TRTC failed internally; retry",
-        _ => return None,
-    })
-}
+             given, else the provider's secret `sdk_secret_key` (and `sdk_app_id`)",
+        ),
+    ),
+    Meaning::exact(
+        &["InvalidParameter.TaskId", "MissingParameter.TaskId"],
+        InvalidArgument,
+        false,
+        Some("Tencent TRTC rejected the task id carried by the session reference"),
+    ),
+    Meaning::exact(
+        &["InvalidParameter.BodyParamsError"],
+        InvalidArgument,
+        false,
+        Some("Tencent TRTC rejected the request body"),
+    ),
+    // What this account, region or API version cannot do.
+    Meaning::exact(
+        &["UnsupportedRegion"],
+        Unsupported,
+        false,
+        Some(
+            "Tencent TRTC does not serve this region; set the provider config key `region` to \
+             a supported one (e.g. ap-guangzhou, or ap-singapore on the international site)",
+        ),
+    ),
+    Meaning::exact(
+        &["UnsupportedOperation"],
+        Unsupported,
+        false,
+        Some("Tencent TRTC does not support this operation here"),
+    ),
+    Meaning::exact(
+        &["ActionOffline", "NoSuchVersion"],
+        Unsupported,
+        false,
+        Some("Tencent TRTC no longer offers this action or API version (2019-07-22)"),
+    ),
+    // Categories.
+    Meaning::family("AuthFailure", Unauthenticated, false, None),
+    Meaning::family("InvalidParameter", InvalidArgument, false, None),
+    Meaning::family("InvalidParameterValue", InvalidArgument, false, None),
+    Meaning::family("MissingParameter", InvalidArgument, false, None),
+    Meaning::family(
+        "InternalError",
+        VendorInternal,
+        true,
+        Some("Tencent TRTC failed internally; retry"),
+    ),
+    Meaning::family("RequestLimitExceeded", RateLimited, true, None),
+    Meaning::family("LimitExceeded", QuotaExceeded, false, None),
+    Meaning::family("ResourceInsufficient", QuotaExceeded, false, None),
+    Meaning::family("ResourceNotFound", NotFound, false, None),
+    Meaning::family("ResourceInUse", FailedPrecondition, false, None),
+    Meaning::family("UnsupportedOperation", Unsupported, false, None),
+];
 
 /// The error for a Tencent Cloud `Error` object, keeping code, message and request id.
 pub fn vendor_error(
@@ -151,17 +231,28 @@ pub fn vendor_error(
     vendor_message: &str,
     request_id: Option<String>,
 ) -> ProviderError {
-    let (kind, retryable) = kind_for(code);
-    let message = match hint_for(code) {
-        Some(hint) => format!("Tencent TRTC {action} failed with {code}: {hint}"),
-        None => format!(
+    let unknown = || {
+        format!(
             "Tencent TRTC {action} failed with {code}, a code this plugin does not know; \
              see vendor_message"
-        ),
+        )
     };
-    ProviderError {
-        retryable,
-        ..error::from_vendor(kind, message, code, vendor_message, request_id)
+    match error::meaning(CODES, code) {
+        Some(m) => {
+            let message = match m.hint {
+                Some(hint) => format!("Tencent TRTC {action} failed with {code}: {hint}"),
+                None => unknown(),
+            };
+            m.error(message, code, vendor_message, request_id)
+        }
+        // Not retryable: `vendor-internal`'s default.
+        None => error::from_vendor(
+            ErrorKind::VendorInternal,
+            unknown(),
+            code,
+            vendor_message,
+            request_id,
+        ),
     }
 }
 
@@ -194,7 +285,6 @@ pub struct VendorFields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ErrorKind::*;
 
     /// Every code listed in `shared/vendors/tencent-trtc.md`, with its expected mapping.
     const SPEC_CODES: &[(&str, ErrorKind, bool)] = &[
@@ -246,18 +336,35 @@ mod tests {
         ("NoSuchVersion", Unsupported, false),
     ];
 
+    /// The kind and retryability of the error for `code`.
+    fn kind_for(code: &str) -> (ErrorKind, bool) {
+        let e = vendor_error("StartStreamIngest", code, "", None);
+        (e.kind, e.retryable)
+    }
+
     #[test]
     fn every_spec_code_is_mapped() {
         for (code, kind, retryable) in SPEC_CODES {
             assert_eq!(kind_for(code), (*kind, *retryable), "{code}");
+            let m = error::meaning(CODES, code).expect(code);
+            assert_eq!((m.kind, m.retryable), (*kind, *retryable), "{code}");
         }
     }
 
     #[test]
     fn every_spec_code_has_a_hint() {
         for (code, _, _) in SPEC_CODES {
-            assert!(hint_for(code).is_some(), "{code}");
+            assert!(
+                error::meaning(CODES, code).and_then(|m| m.hint).is_some(),
+                "{code}"
+            );
         }
+    }
+
+    /// Every code has one meaning.
+    #[test]
+    fn no_code_is_listed_twice() {
+        assert_eq!(error::duplicate_codes(CODES), Vec::<String>::new());
     }
 
     #[test]
@@ -293,6 +400,19 @@ mod tests {
         );
         assert_eq!(kind_for("Nonsense"), (VendorInternal, false));
         assert_eq!(kind_for(""), (VendorInternal, false));
+        // Categories and unknown codes have no hint: the message says so.
+        for code in ["AuthFailure.Something", "Nonsense"] {
+            assert!(
+                error::meaning(CODES, code).and_then(|m| m.hint).is_none(),
+                "{code}"
+            );
+            let e = vendor_error("StartStreamIngest", code, "", None);
+            assert!(e.message.contains("does not know"), "{code}: {}", e.message);
+        }
+        assert_eq!(
+            error::meaning(CODES, "InternalError.New").and_then(|m| m.hint),
+            Some("Tencent TRTC failed internally; retry")
+        );
     }
 
     #[test]

@@ -10,10 +10,10 @@
 //!
 //! Layout: [`settings`] (config and endpoint), [`start`] and [`task`] (request validation,
 //! bodies, reading answers), [`usersig`] (TLSSigAPIv2), [`sign`] (TC3 and the keyed hash),
-//! [`api`] (one signed call and its envelope), [`errors`] (vendor codes → error kinds),
-//! [`callback`] (verifying and normalizing callbacks). Everything except [`api::call`], the
-//! host side of [`sign::HostCrypto`] and the [`Guest`] glue below is pure and unit-tested on
-//! the host target.
+//! [`api`] (one signed call and its envelope), [`errors`] (the table of vendor codes),
+//! [`callback`] (verifying and normalizing callbacks). The whole plugin, signing included, is
+//! unit-tested on the build machine, where the SDK's `TestHost` answers the host's interfaces
+//! (secrets, config, clock) and computes the HMACs and digests as the host does.
 
 pub mod api;
 pub mod callback;
@@ -27,16 +27,10 @@ pub mod usersig;
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
     ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, UpdateRequest,
-    UpdateResult, config, context,
+    UpdateResult, config, context, provider_info,
 };
 
 use crate::settings::Settings;
-use crate::sign::HostCrypto;
-
-/// The plugin's name.
-pub const NAME: &str = "tencent-trtc";
-/// The vendor's name.
-pub const VENDOR: &str = "Tencent Cloud TRTC";
 
 /// Action names.
 const START: &str = "StartStreamIngest";
@@ -48,13 +42,12 @@ const UPDATE: &str = "UpdateStreamIngest";
 #[derive(Debug)]
 pub struct TencentTrtc;
 
-/// What the plugin is; `host` is the `host` config key, which decides the default host.
+/// What the plugin is (its name and version are the crate's); `host` is the `host` config key,
+/// which decides the default host.
 pub fn info(host: Option<&str>) -> ProviderInfo {
     let key = ingest_plugin_sdk::config_key;
-    ProviderInfo {
-        name: NAME.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor: VENDOR.to_string(),
+    provider_info! {
+        vendor: "Tencent Cloud TRTC",
         directions: vec![Direction::PullIn],
         operations: vec![
             Operation::Start,
@@ -157,7 +150,6 @@ impl Guest for TencentTrtc {
             config::get(settings::KEY_PRIVATE_MAP_PRIVILEGES).as_deref(),
         )?;
         let user_sigs = usersig::Generated {
-            crypto: &HostCrypto,
             sdk_app_id: settings.sdk_app_id,
             now_secs: context::now_ms() / 1000,
             expire_secs,
@@ -187,12 +179,7 @@ impl Guest for TencentTrtc {
 
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
         let settings = settings()?;
-        callback::parse(
-            &HostCrypto,
-            settings.sdk_app_id,
-            &request,
-            context::now_ms(),
-        )
+        callback::parse(settings.sdk_app_id, &request, context::now_ms())
     }
 }
 
@@ -241,5 +228,95 @@ mod tests {
             info(Some("trtc.intl.tencentcloudapi.com")).default_hosts,
             vec!["trtc.intl.tencentcloudapi.com:443"]
         );
+    }
+
+    /// `describe` lists exactly the operations the plugin implements (the SDK calls each).
+    #[test]
+    fn describe_lists_what_is_implemented() {
+        ingest_plugin_sdk::testing::assert_operations_implemented::<TencentTrtc>();
+    }
+
+    /// A whole start runs here: the SDK's `TestHost` holds the config, the secrets and the
+    /// clock, and `step::run` answers the one request the plugin sends.
+    #[test]
+    fn start_signs_and_sends_one_request() {
+        use ingest_plugin_sdk::step::{self, Step};
+        use ingest_plugin_sdk::testing::TestHost;
+        use ingest_plugin_sdk::{MediaKind, VendorResponse};
+
+        let _host = TestHost::new()
+            .config(settings::KEY_SDK_APP_ID, "1400188366")
+            .config(settings::KEY_REGION, "ap-guangzhou")
+            .secret(sign::SECRET_ID, "AKID-test")
+            .secret(sign::SECRET_KEY, "k")
+            .secret(
+                usersig::SECRET_SDK_KEY,
+                "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e",
+            )
+            .now_ms(1_700_000_000_000)
+            .install();
+        let request = || StartRequest {
+            direction: Direction::PullIn,
+            room_id: "42".into(),
+            user_id: "relay-bot".into(),
+            display_name: None,
+            stream_url: Some("rtmp://src.example/live/a".into()),
+            media: MediaKind::AudioVideo,
+            callback_url: None,
+            expires_in_secs: None,
+            options_json: "{}".into(),
+        };
+
+        let Step::Send(sent) = step::run(Vec::new(), || TencentTrtc::start(request())) else {
+            panic!("start sends StartStreamIngest first");
+        };
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.url, "https://trtc.tencentcloudapi.com/");
+        let header = |name: &str| {
+            sent.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("x-tc-action"), Some("StartStreamIngest"));
+        assert_eq!(header("x-tc-timestamp"), Some("1700000000"));
+        assert_eq!(header("x-tc-region"), Some("ap-guangzhou"));
+        let authorization = header("authorization").expect("signed");
+        assert!(
+            authorization.starts_with(
+                "TC3-HMAC-SHA256 Credential=AKID-test/2023-11-14/trtc/tc3_request, \
+                 SignedHeaders=content-type;host, Signature="
+            ),
+            "{authorization}"
+        );
+        let expected = sign::authorization(&sign::ToSign {
+            service: sign::SERVICE,
+            host: "trtc.tencentcloudapi.com",
+            content_type: api::CONTENT_TYPE,
+            body: &sent.body,
+            timestamp: 1_700_000_000,
+        })
+        .expect("sign");
+        assert_eq!(authorization, expected);
+        // The UserSig generated at the call's clock with the default validity (180 days): the
+        // one `usersig`'s tests pin for this ticket.
+        let body: serde_json::Value = serde_json::from_slice(&sent.body).expect("json");
+        assert_eq!(
+            body["UserSig"],
+            "eJwtjNEKgjAYRt9lt5X8mlMTugsMMgsUpMvVpv3Ucm4jiujdM913950D50OqvPSeQpOUBB6Q*fiRi4fFBkesxZ29F*fOOmn4jSmFnKR*COAnyTKKJiNeCrUYOKU0AICJWpR-FoObq2A7tC0cWG1o2PmXrDVsU*z61XGWXCVWzamXRVGXW6jyOIv2a-L9ARSMMkk_"
+        );
+        assert_eq!(body["SdkAppId"], 1_400_188_366u64);
+
+        let answer = Ok(VendorResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: br#"{"Response":{"TaskId":"task-1","RequestId":"r"}}"#.to_vec(),
+        });
+        let Step::Done(session) = step::run(vec![answer], || TencentTrtc::start(request())) else {
+            panic!("one answer is all start needs");
+        };
+        let session = session.expect("started");
+        assert_eq!(session.session_ref, "task-1");
+        assert_eq!(session.vendor_request_id.as_deref(), Some("r"));
     }
 }

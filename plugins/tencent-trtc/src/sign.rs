@@ -1,21 +1,21 @@
 //! TC3-HMAC-SHA256 request signing, as the vendor documents it, and the keyed hash the UserSig
 //! and callback checks need.
 //!
-//! The string building is pure. The three steps that need a hash or a secret go through the
-//! [`Crypto`] trait: in the component it is [`HostCrypto`], which asks the host
-//! (`ingest_plugin_sdk::creds`) so the plugin never holds `secret_key` or `secret_id`; the unit
-//! tests plug in a local implementation and check the vendor's published example.
+//! The string building is pure. The steps that need a hash or a secret ask the host
+//! (`ingest_plugin_sdk::creds`), so the plugin never holds `secret_key` or `secret_id`: the
+//! SHA-256 digests, the TC3 key derivation and signature ([`tc3_signature`]) and the SecretId
+//! written into `Authorization` (a placeholder the host fills in as the request leaves). In the
+//! unit tests the SDK's `TestHost` answers for the host and the vendor's published example is
+//! checked.
 //!
-//! [`SecretHmac`] is the one keyed step of TLSSigAPIv2 ([`crate::usersig`]) and of callback
-//! verification ([`crate::callback`]): `HMAC-SHA256(secret, data)`, computed by the host over a
-//! secret reference, with "the secret is not configured" kept apart from other failures so
-//! each caller can say how to fix it.
+//! [`secret_hmac_sha256`] is the one keyed step of TLSSigAPIv2 ([`crate::usersig`]) and of
+//! callback verification ([`crate::callback`]): `HMAC-SHA256(secret, data)`, computed by the
+//! host over a secret reference, with "the secret is not configured" kept apart from other
+//! failures so each caller can say how to fix it.
 
-use ingest_plugin_sdk::ErrorKind;
-use ingest_plugin_sdk::ProviderError;
-use ingest_plugin_sdk::bindings::ingest::provider::credentials as host;
-use ingest_plugin_sdk::creds::{self, CredentialError, HashAlgorithm};
+use ingest_plugin_sdk::creds::{self, HashAlgorithm};
 use ingest_plugin_sdk::error;
+use ingest_plugin_sdk::{ErrorKind, ProviderError};
 
 /// The signature algorithm name.
 pub const ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -28,80 +28,34 @@ pub const SECRET_KEY: &str = "secret_key";
 /// The secret holding the SecretId.
 pub const SECRET_ID: &str = "secret_id";
 
-/// The hashing and keyed steps of TC3.
-pub trait Crypto {
-    /// Lowercase hex SHA-256 of `data`.
-    fn sha256_hex(&self, data: &[u8]) -> Result<String, ProviderError>;
-
-    /// `HMAC(kSigning, string_to_sign)` with `kSigning` derived from `"TC3" ‖ SecretKey`
-    /// through `date`, `service` and `tc3_request`; raw bytes.
-    fn tc3_signature(
-        &self,
-        date: &str,
-        service: &str,
-        string_to_sign: &str,
-    ) -> Result<Vec<u8>, ProviderError>;
-
-    /// What to write as the SecretId in `Authorization`.
-    fn secret_id(&self) -> Result<String, ProviderError>;
+/// `HMAC(kSigning, string_to_sign)` with `kSigning` derived from `"TC3" ‖ SecretKey` through
+/// `date`, `service` and `tc3_request`; raw bytes, computed by the host.
+pub fn tc3_signature(
+    date: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> Result<Vec<u8>, ProviderError> {
+    creds::hmac_chain(
+        HashAlgorithm::Sha256,
+        &[creds::text("TC3"), creds::secret(SECRET_KEY)],
+        &[
+            vec![creds::text(date)],
+            vec![creds::text(service)],
+            vec![creds::text(TERMINATOR)],
+            vec![creds::text(string_to_sign)],
+        ],
+    )
 }
 
-/// [`Crypto`] computed by the host over secret references.
-#[derive(Debug, Clone, Copy)]
-pub struct HostCrypto;
-
-impl Crypto for HostCrypto {
-    fn sha256_hex(&self, data: &[u8]) -> Result<String, ProviderError> {
-        creds::sha256_hex(data)
-    }
-
-    fn tc3_signature(
-        &self,
-        date: &str,
-        service: &str,
-        string_to_sign: &str,
-    ) -> Result<Vec<u8>, ProviderError> {
-        creds::hmac_chain(
-            HashAlgorithm::Sha256,
-            &[creds::text("TC3"), creds::secret(SECRET_KEY)],
-            &[
-                vec![creds::text(date)],
-                vec![creds::text(service)],
-                vec![creds::text(TERMINATOR)],
-                vec![creds::text(string_to_sign)],
-            ],
-        )
-    }
-
-    /// A placeholder the host swaps for the real SecretId when the request leaves.
-    fn secret_id(&self) -> Result<String, ProviderError> {
-        creds::placeholder(&[creds::secret(SECRET_ID)])
-    }
-}
-
-/// `HMAC-SHA256` keyed by a secret the plugin never sees.
-pub trait SecretHmac {
-    /// `HMAC-SHA256(key = the value of secret `secret`, data)`, raw bytes; `Ok(None)` when the
-    /// provider has no secret of that name (it is optional: the caller says what to add).
-    fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError>;
-}
-
-impl SecretHmac for HostCrypto {
-    fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError> {
-        // The host's own error tells a missing secret apart from anything else.
-        match host::hmac(
-            HashAlgorithm::Sha256,
-            &[creds::secret(secret)],
-            &[creds::bytes(data)],
-        ) {
-            Ok(mac) => Ok(Some(mac)),
-            Err(CredentialError::UnknownSecret(_)) => Ok(None),
-            Err(CredentialError::InvalidInput(m)) => Err(error::new(
-                ErrorKind::PluginFault,
-                format!("the plugin made an invalid credentials call: {m}"),
-            )),
-        }
-    }
+/// `HMAC-SHA256(key = the value of the secret `secret`, data)`, raw bytes, computed by the
+/// host; `Ok(None)` when the provider has no secret of that name (it is optional: the caller
+/// says what to add).
+pub fn secret_hmac_sha256(secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError> {
+    creds::hmac_optional(
+        HashAlgorithm::Sha256,
+        &[creds::secret(secret)],
+        &[creds::bytes(data)],
+    )
 }
 
 /// The UTC date (`YYYY-MM-DD`) of a Unix timestamp in seconds. Never local time: Beijing is a
@@ -189,100 +143,40 @@ pub struct ToSign<'a> {
 }
 
 /// The `Authorization` header value for `req`, signing `content-type` and `host`.
-pub fn authorization(crypto: &impl Crypto, req: &ToSign<'_>) -> Result<String, ProviderError> {
+pub fn authorization(req: &ToSign<'_>) -> Result<String, ProviderError> {
     let date = utc_date(req.timestamp)?;
     let (headers, signed) =
         canonical_headers(&[("content-type", req.content_type), ("host", req.host)]);
-    let hashed_payload = crypto.sha256_hex(req.body)?;
+    let hashed_payload = creds::sha256_hex(req.body)?;
     let canonical = canonical_request(&headers, &signed, &hashed_payload);
-    let hashed_canonical = crypto.sha256_hex(canonical.as_bytes())?;
+    let hashed_canonical = creds::sha256_hex(canonical.as_bytes())?;
     let scope = credential_scope(&date, req.service);
     let to_sign = string_to_sign(req.timestamp, &scope, &hashed_canonical);
-    let signature = hex::encode(crypto.tc3_signature(&date, req.service, &to_sign)?);
-    Ok(authorization_value(
-        &crypto.secret_id()?,
-        &scope,
-        &signed,
-        &signature,
-    ))
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! A local [`SecretHmac`] for unit tests, knowing fixed secret values.
-    use super::*;
-    use hmac::{Hmac, Mac};
-    use sha2::Sha256;
-
-    /// Resolves the secrets it lists; any other name is "not configured".
-    pub struct LocalSecrets(pub Vec<(&'static str, &'static str)>);
-
-    impl SecretHmac for LocalSecrets {
-        fn hmac_sha256(&self, secret: &str, data: &[u8]) -> Result<Option<Vec<u8>>, ProviderError> {
-            let Some((_, value)) = self.0.iter().find(|(name, _)| *name == secret) else {
-                return Ok(None);
-            };
-            let mut mac = Hmac::<Sha256>::new_from_slice(value.as_bytes()).expect("any key length");
-            mac.update(data);
-            Ok(Some(mac.finalize().into_bytes().to_vec()))
-        }
-    }
+    let signature = hex::encode(tc3_signature(&date, req.service, &to_sign)?);
+    // A placeholder the host swaps for the real SecretId when the request leaves.
+    let secret_id = creds::placeholder(&[creds::secret(SECRET_ID)])?;
+    Ok(authorization_value(&secret_id, &scope, &signed, &signature))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::{Hmac, Mac};
-    use sha2::{Digest, Sha256};
-
-    /// TC3 computed locally with known keys, standing in for the host.
-    struct LocalCrypto {
-        secret_id: &'static str,
-        secret_key: &'static str,
-    }
-
-    fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-        mac.update(msg);
-        mac.finalize().into_bytes().to_vec()
-    }
-
-    impl Crypto for LocalCrypto {
-        fn sha256_hex(&self, data: &[u8]) -> Result<String, ProviderError> {
-            Ok(hex::encode(Sha256::digest(data)))
-        }
-        fn tc3_signature(
-            &self,
-            date: &str,
-            service: &str,
-            sts: &str,
-        ) -> Result<Vec<u8>, ProviderError> {
-            let k = hmac(
-                format!("TC3{}", self.secret_key).as_bytes(),
-                date.as_bytes(),
-            );
-            let k = hmac(&k, service.as_bytes());
-            let k = hmac(&k, TERMINATOR.as_bytes());
-            Ok(hmac(&k, sts.as_bytes()))
-        }
-        fn secret_id(&self) -> Result<String, ProviderError> {
-            Ok(self.secret_id.to_string())
-        }
-    }
+    use ingest_plugin_sdk::testing::TestHost;
 
     /// The worked example of Tencent Cloud's "Signature v3" page (CVM DescribeInstances).
     #[test]
     fn matches_the_vendors_published_example() {
         let body = br#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
-        let crypto = LocalCrypto {
-            secret_id: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
-            secret_key: "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
-        };
+        // The host holds the example's keys; the SecretId's placeholder is the value itself here.
+        let _host = TestHost::new()
+            .secret(SECRET_ID, "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE")
+            .secret(SECRET_KEY, "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE")
+            .install();
         let (headers, signed) = canonical_headers(&[
             ("Content-Type", "application/json; charset=utf-8"),
             ("Host", "cvm.tencentcloudapi.com"),
         ]);
-        let hashed_payload = crypto.sha256_hex(body).expect("hash");
+        let hashed_payload = creds::sha256_hex(body).expect("hash");
         assert_eq!(
             hashed_payload,
             "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
@@ -294,20 +188,17 @@ mod tests {
              content-type;host\n35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
         );
         assert_eq!(
-            crypto.sha256_hex(canonical.as_bytes()).expect("hash"),
+            creds::sha256_hex(canonical.as_bytes()).expect("hash"),
             "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
         );
 
-        let auth = authorization(
-            &crypto,
-            &ToSign {
-                service: "cvm",
-                host: "cvm.tencentcloudapi.com",
-                content_type: "application/json; charset=utf-8",
-                body,
-                timestamp: 1_551_113_065,
-            },
-        )
+        let auth = authorization(&ToSign {
+            service: "cvm",
+            host: "cvm.tencentcloudapi.com",
+            content_type: "application/json; charset=utf-8",
+            body,
+            timestamp: 1_551_113_065,
+        })
         .expect("sign");
         assert_eq!(
             auth,
@@ -344,20 +235,17 @@ mod tests {
 
     #[test]
     fn trtc_request_uses_trtc_scope_and_signs_the_authority() {
-        let crypto = LocalCrypto {
-            secret_id: "{{placeholder}}",
-            secret_key: "k",
-        };
-        let auth = authorization(
-            &crypto,
-            &ToSign {
-                service: SERVICE,
-                host: "127.0.0.1:9101",
-                content_type: "application/json",
-                body: b"{}",
-                timestamp: 1_700_000_000,
-            },
-        )
+        let _host = TestHost::new()
+            .secret(SECRET_ID, "{{placeholder}}")
+            .secret(SECRET_KEY, "k")
+            .install();
+        let auth = authorization(&ToSign {
+            service: SERVICE,
+            host: "127.0.0.1:9101",
+            content_type: "application/json",
+            body: b"{}",
+            timestamp: 1_700_000_000,
+        })
         .expect("sign");
         assert!(
             auth.starts_with(

@@ -4,15 +4,12 @@
 
 use ingest_plugin_sdk::error::{bad_vendor_response, invalid_argument, unsupported};
 use ingest_plugin_sdk::options::Options;
-use ingest_plugin_sdk::{Direction, MediaKind, ProviderError, Session, StartRequest};
+use ingest_plugin_sdk::{Direction, MediaKind, ProviderError, Session, StartRequest, session};
 use serde::Serialize;
 
 use crate::api::Reply;
 use crate::settings::{KEY_ROOM_ID_TYPE, RoomIdType};
 use crate::usersig::{Room, UserSigSource};
-
-/// The longest session reference the contract allows, bytes.
-pub const MAX_SESSION_REF: usize = 2048;
 
 /// The `StartStreamIngest` body. Field order is fixed, so the bytes (and the signature) are
 /// deterministic.
@@ -325,10 +322,13 @@ pub fn session(reply: Reply) -> Result<Session, ProviderError> {
             return Err(reply.attach(bad_vendor_response("StartStreamIngest returned no TaskId")));
         }
     };
-    if task_id.len() > MAX_SESSION_REF {
+    // Not empty (refused above): only its length can keep it from being a session reference,
+    // and that is the vendor's doing.
+    if !session::fits(&task_id) {
         return Err(reply.attach(bad_vendor_response(format!(
-            "StartStreamIngest returned a TaskId of {} bytes (the session reference holds at most {MAX_SESSION_REF})",
-            task_id.len()
+            "StartStreamIngest returned a TaskId of {} bytes (the session reference holds at most {})",
+            task_id.len(),
+            session::MAX_SESSION_REF_BYTES
         ))));
     }
     Ok(Session {

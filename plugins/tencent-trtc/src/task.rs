@@ -6,11 +6,12 @@ use ingest_plugin_sdk::error::{self, bad_vendor_response, invalid_argument};
 use ingest_plugin_sdk::options::Options;
 use ingest_plugin_sdk::{
     ErrorKind, IngestState, IngestStatus, ProviderError, StopResult, UpdateRequest, UpdateResult,
+    session,
 };
 use serde::Serialize;
 
 use crate::api::Reply;
-use crate::start::{MAX_SESSION_REF, tempo, validate_stream_url};
+use crate::start::{tempo, validate_stream_url};
 
 /// The `options` keys an update reads.
 pub const UPDATE_OPTIONS: [&str; 4] = ["volume", "is_pause", "enable_progress", "tempo"];
@@ -118,10 +119,11 @@ pub struct TaskBody {
 
 /// The body for the task named by `session_ref` (the TaskId, verbatim).
 pub fn body(sdk_app_id: u64, session_ref: &str) -> Result<TaskBody, ProviderError> {
-    if session_ref.is_empty() || session_ref.len() > MAX_SESSION_REF {
-        return Err(invalid_argument(
-            "`session_ref` must be the TaskId that start returned (1 to 2048 bytes)",
-        ));
+    if !session::fits(session_ref) {
+        return Err(invalid_argument(format!(
+            "`session_ref` must be the TaskId that start returned (1 to {} bytes)",
+            session::MAX_SESSION_REF_BYTES
+        )));
     }
     Ok(TaskBody {
         sdk_app_id,

@@ -4,8 +4,8 @@
 //! 1. `content = "TLS.identifier:" UserId "\n" "TLS.sdkappid:" SdkAppId "\n" "TLS.time:" now "\n"
 //!    "TLS.expire:" expire "\n"` ([`content`]);
 //! 2. `TLS.sig = base64(HMAC-SHA256(key = SDKSecretKey, content))` — the only step that needs
-//!    the key, computed by the host over the secret [`SECRET_SDK_KEY`] ([`SecretHmac`]), so the
-//!    plugin never holds it;
+//!    the key, computed by the host over the secret [`SECRET_SDK_KEY`]
+//!    ([`secret_hmac_sha256`]), so the plugin never holds it;
 //! 3. the JSON document `{"TLS.ver": "2.0", "TLS.identifier", "TLS.sdkappid", "TLS.expire",
 //!    "TLS.time", "TLS.sig"}` ([`document`]);
 //! 4. zlib, base64, then `+` → `*`, `/` → `-`, `=` → `_` ([`encode`], [`url_safe`]).
@@ -14,7 +14,7 @@
 //! ([`user_buf`]: version, user id, SdkAppId, room, absolute expiry, privilege bits, account
 //! type; big-endian, as Tencent's official TLSSigAPIv2 libraries lay it out), whose standard
 //! base64 is also signed (`"TLS.userbuf:" base64 "\n"` after the expiry line).
-//! Everything but [`HostCrypto`](crate::sign::HostCrypto)'s HMAC is pure and unit-tested.
+//! All of it is unit-tested, the HMAC answered by the SDK's `TestHost` there.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,7 +22,7 @@ use ingest_plugin_sdk::error::invalid_argument;
 use ingest_plugin_sdk::{ErrorKind, ProviderError, error};
 use serde::Serialize;
 
-use crate::sign::SecretHmac;
+use crate::sign::secret_hmac_sha256;
 
 /// The secret holding the TRTC application's SDKSecretKey (optional: without it every start
 /// needs `options.user_sig`).
@@ -158,13 +158,11 @@ pub fn encode(document: &[u8]) -> String {
     url_safe(&STANDARD.encode(compressed))
 }
 
-/// A UserSig for `t`, signed with the secret [`SECRET_SDK_KEY`] through `crypto`.
+/// A UserSig for `t`, signed with the secret [`SECRET_SDK_KEY`] by the host.
 ///
 /// Without that secret: `invalid-argument` naming both ways to give the start a UserSig.
-pub fn generate(crypto: &impl SecretHmac, t: &Ticket<'_>) -> Result<String, ProviderError> {
-    let mac = crypto
-        .hmac_sha256(SECRET_SDK_KEY, content(t).as_bytes())?
-        .ok_or_else(no_user_sig)?;
+pub fn generate(t: &Ticket<'_>) -> Result<String, ProviderError> {
+    let mac = secret_hmac_sha256(SECRET_SDK_KEY, content(t).as_bytes())?.ok_or_else(no_user_sig)?;
     let sig = STANDARD.encode(mac);
     Ok(encode(&document(t, &sig)?))
 }
@@ -199,9 +197,7 @@ pub trait UserSigSource {
 
 /// UserSigs generated from the secret [`SECRET_SDK_KEY`] at the call's time.
 #[derive(Debug, Clone, Copy)]
-pub struct Generated<'a, C> {
-    /// Computes the HMAC (the host, in the component).
-    pub crypto: &'a C,
+pub struct Generated {
     /// `TLS.sdkappid`.
     pub sdk_app_id: u64,
     /// `TLS.time`: the call context's clock, Unix seconds (never the plugin's own clock, so
@@ -214,18 +210,15 @@ pub struct Generated<'a, C> {
     pub private_map_privileges: Option<u32>,
 }
 
-impl<C: SecretHmac> UserSigSource for Generated<'_, C> {
+impl UserSigSource for Generated {
     fn user_sig(&self, user_id: &str) -> Result<String, ProviderError> {
-        generate(
-            self.crypto,
-            &Ticket {
-                user_id,
-                sdk_app_id: self.sdk_app_id,
-                time: self.now_secs,
-                expire: self.expire_secs,
-                user_buf: None,
-            },
-        )
+        generate(&Ticket {
+            user_id,
+            sdk_app_id: self.sdk_app_id,
+            time: self.now_secs,
+            expire: self.expire_secs,
+            user_buf: None,
+        })
     }
 
     fn private_map_key(
@@ -245,14 +238,14 @@ impl<C: SecretHmac> UserSigSource for Generated<'_, C> {
             expire: self.expire_secs,
             user_buf: Some(&buf),
         };
-        generate(self.crypto, &ticket).map(Some)
+        generate(&ticket).map(Some)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sign::testing::LocalSecrets;
+    use ingest_plugin_sdk::testing::{Installed, TestHost};
 
     const TICKET: Ticket<'static> = Ticket {
         user_id: "relay-bot",
@@ -263,8 +256,9 @@ mod tests {
     };
     const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 
-    fn key() -> LocalSecrets {
-        LocalSecrets(vec![(SECRET_SDK_KEY, KEY)])
+    /// A host holding the SDKSecretKey, installed until the guard drops.
+    fn key() -> Installed {
+        TestHost::new().secret(SECRET_SDK_KEY, KEY).install()
     }
 
     /// Undoes [`encode`] (test only: the plugin never reads a UserSig).
@@ -317,8 +311,8 @@ mod tests {
     /// `base64.b64encode(hmac.new(KEY.encode(), content.encode(), hashlib.sha256).digest())`.
     #[test]
     fn hmac_matches_an_independent_implementation() {
-        let mac = key()
-            .hmac_sha256(SECRET_SDK_KEY, content(&TICKET).as_bytes())
+        let _host = key();
+        let mac = secret_hmac_sha256(SECRET_SDK_KEY, content(&TICKET).as_bytes())
             .expect("hmac")
             .expect("configured");
         assert_eq!(
@@ -334,7 +328,8 @@ mod tests {
     /// is this implementation's, not a cross-implementation vector.
     #[test]
     fn generated_user_sig() {
-        let sig = generate(&key(), &TICKET).expect("generated");
+        let _host = key();
+        let sig = generate(&TICKET).expect("generated");
         assert!(
             sig.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'_')),
@@ -349,12 +344,14 @@ mod tests {
             "eJwtjNEKgjAYRt9lt5X8mlMTugsMMgsUpMvVpv3Ucm4jiujdM913950D50OqvPSeQpOUBB6Q*fiRi4fFBkesxZ29F*fOOmn4jSmFnKR*COAnyTKKJiNeCrUYOKU0AICJWpR-FoObq2A7tC0cWG1o2PmXrDVsU*z61XGWXCVWzamXRVGXW6jyOIv2a-L9ARSMMkk_"
         );
         // Deterministic: every step of one call rebuilds the same body.
-        assert_eq!(generate(&key(), &TICKET).expect("again"), sig);
+        assert_eq!(generate(&TICKET).expect("again"), sig);
     }
 
     #[test]
     fn without_the_secret_both_fixes_are_named() {
-        let e = generate(&LocalSecrets(Vec::new()), &TICKET).expect_err("no key");
+        let e = TestHost::new()
+            .run(|| generate(&TICKET))
+            .expect_err("no key");
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         for needle in [
             "`options.user_sig`",
@@ -367,9 +364,8 @@ mod tests {
 
     #[test]
     fn generated_source_uses_the_call_clock_and_expiry() {
-        let crypto = key();
+        let _host = key();
         let source = Generated {
-            crypto: &crypto,
             sdk_app_id: TICKET.sdk_app_id,
             now_secs: TICKET.time,
             expire_secs: TICKET.expire,
@@ -377,7 +373,7 @@ mod tests {
         };
         assert_eq!(
             source.user_sig("relay-bot").expect("sig"),
-            generate(&key(), &TICKET).expect("sig")
+            generate(&TICKET).expect("sig")
         );
         let other = Generated {
             expire_secs: 60,
@@ -410,9 +406,8 @@ mod tests {
 
     #[test]
     fn private_map_key_signs_its_user_buf() {
-        let crypto = key();
+        let _host = key();
         let mut source = Generated {
-            crypto: &crypto,
             sdk_app_id: TICKET.sdk_app_id,
             now_secs: TICKET.time,
             expire_secs: 300,
@@ -451,8 +446,7 @@ mod tests {
             user_buf: Some(&buf),
         };
         assert!(content(&ticket).ends_with(&format!("TLS.userbuf:{}\n", STANDARD.encode(&buf))));
-        let mac = crypto
-            .hmac_sha256(SECRET_SDK_KEY, content(&ticket).as_bytes())
+        let mac = secret_hmac_sha256(SECRET_SDK_KEY, content(&ticket).as_bytes())
             .expect("hmac")
             .expect("configured");
         assert_eq!(doc["TLS.sig"], STANDARD.encode(mac));

@@ -25,8 +25,7 @@
 //! digest, which is negligible. What it does accept in addition is a signature made with the
 //! secret in a non-sorted position — which only someone holding the secret can produce.
 
-use ingest_plugin_sdk::bindings::ingest::provider::credentials as host;
-use ingest_plugin_sdk::creds::{CredentialError, HashAlgorithm, Part};
+use ingest_plugin_sdk::creds::{self, HashAlgorithm, Part};
 use ingest_plugin_sdk::error::{invalid_argument, new, unsupported};
 use ingest_plugin_sdk::sign::constant_time_eq;
 use ingest_plugin_sdk::{ErrorKind, IngestEvent, IngestState, ProviderError};
@@ -50,48 +49,18 @@ pub const DETAIL_FIELDS: &[&str] = &[
 /// `unsupported`).
 pub const SECRET_CALLBACK: &str = "callback_secret";
 
-/// A piece of the signed text: literal, or the CallbackSecret by reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
-    /// Literal text.
-    Text(String),
-    /// The value of the `callback_secret` secret.
-    CallbackSecret,
-}
-
-/// The digest the check needs.
-pub trait CallbackCrypto {
-    /// Lowercase hex SHA-1 of the concatenated pieces.
-    fn sha1_hex(&self, pieces: &[Piece]) -> Result<String, ProviderError>;
-}
-
-/// [`CallbackCrypto`] computed by the host.
-#[derive(Debug, Clone, Copy)]
-pub struct HostCallbackCrypto;
-
-impl CallbackCrypto for HostCallbackCrypto {
-    fn sha1_hex(&self, pieces: &[Piece]) -> Result<String, ProviderError> {
-        let parts: Vec<Part> = pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Text(t) => Part::Text(t.clone()),
-                Piece::CallbackSecret => Part::Secret(SECRET_CALLBACK.to_string()),
-            })
-            .collect();
-        // The host's own error tells a missing secret apart from anything else.
-        match host::digest(HashAlgorithm::Sha1, &parts) {
-            Ok(bytes) => Ok(bytes.iter().map(|b| format!("{b:02x}")).collect()),
-            Err(CredentialError::UnknownSecret(_)) => Err(unsupported(format!(
-                "zego-cloud-player cannot verify callbacks without the secret \
-                 `{SECRET_CALLBACK}` (the project's CallbackSecret from the ZEGO console); add \
-                 `{SECRET_CALLBACK} = {{ env = \"…\" }}` under [providers.secrets]"
-            ))),
-            Err(CredentialError::InvalidInput(m)) => Err(new(
-                ErrorKind::PluginFault,
-                format!("the plugin made an invalid credentials call: {m}"),
-            )),
-        }
-    }
+/// Lowercase hex SHA-1 of the concatenated `parts`, computed by the host. Without the
+/// `callback_secret` secret the plugin cannot verify callbacks at all: `unsupported`, saying
+/// how to add it.
+fn sha1_hex(parts: &[Part]) -> Result<String, ProviderError> {
+    let digest = creds::digest_optional(HashAlgorithm::Sha1, parts)?.ok_or_else(|| {
+        unsupported(format!(
+            "zego-cloud-player cannot verify callbacks without the secret \
+             `{SECRET_CALLBACK}` (the project's CallbackSecret from the ZEGO console); add \
+             `{SECRET_CALLBACK} = {{ env = \"…\" }}` under [providers.secrets]"
+        ))
+    })?;
+    Ok(hex::encode(digest))
 }
 
 /// A callback's fields, URL-decoded.
@@ -240,30 +209,28 @@ fn safe_detail(detail: &Map<String, Value>) -> Option<String> {
 }
 
 /// The three texts the signature may have been computed over (see the module docs).
-pub fn candidates(timestamp: &str, nonce: &str) -> [Vec<Piece>; 3] {
+/// The CallbackSecret is a reference the host resolves.
+pub fn candidates(timestamp: &str, nonce: &str) -> [Vec<Part>; 3] {
     let (a, b) = if timestamp.as_bytes() <= nonce.as_bytes() {
         (timestamp, nonce)
     } else {
         (nonce, timestamp)
     };
-    let t = |s: &str| Piece::Text(s.to_string());
+    let s = || creds::secret(SECRET_CALLBACK);
+    let t = creds::text;
     [
-        vec![Piece::CallbackSecret, t(a), t(b)],
-        vec![t(a), Piece::CallbackSecret, t(b)],
-        vec![t(a), t(b), Piece::CallbackSecret],
+        vec![s(), t(a), t(b)],
+        vec![t(a), s(), t(b)],
+        vec![t(a), t(b), s()],
     ]
 }
 
 /// Checks the signature and that the callback is for `app_id`.
-pub fn verify(
-    crypto: &impl CallbackCrypto,
-    callback: &Callback,
-    app_id: u32,
-) -> Result<(), ProviderError> {
+pub fn verify(callback: &Callback, app_id: u32) -> Result<(), ProviderError> {
     let given = callback.signature.trim().to_ascii_lowercase();
     let mut matched = false;
-    for pieces in candidates(&callback.timestamp, &callback.nonce) {
-        let expected = crypto.sha1_hex(&pieces)?;
+    for parts in candidates(&callback.timestamp, &callback.nonce) {
+        let expected = sha1_hex(&parts)?;
         matched |= constant_time_eq(expected.as_bytes(), given.as_bytes());
     }
     if !matched {
@@ -319,21 +286,14 @@ pub fn event(callback: &Callback) -> IngestEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ingest_plugin_sdk::testing::TestHost;
     use sha1::{Digest, Sha1};
 
-    struct LocalCrypto(&'static str);
-
-    impl CallbackCrypto for LocalCrypto {
-        fn sha1_hex(&self, pieces: &[Piece]) -> Result<String, ProviderError> {
-            let text: String = pieces
-                .iter()
-                .map(|p| match p {
-                    Piece::Text(t) => t.as_str(),
-                    Piece::CallbackSecret => self.0,
-                })
-                .collect();
-            Ok(hex::encode(Sha1::digest(text.as_bytes())))
-        }
+    /// [`verify`] with the host holding `secret` as the CallbackSecret.
+    fn verify_with(secret: &str, callback: &Callback, app_id: u32) -> Result<(), ProviderError> {
+        TestHost::new()
+            .secret(SECRET_CALLBACK, secret)
+            .run(|| verify(callback, app_id))
     }
 
     /// ZEGO's check, written out the way its sample does it (sort the three, join, SHA-1).
@@ -363,30 +323,29 @@ mod tests {
     fn accepts_zego_signatures_wherever_the_secret_sorts() {
         // The secret sorting first, between and last relative to the timestamp and nonce.
         for secret in ["0000-secret", "5-secret", "zzz-secret"] {
-            let crypto = LocalCrypto(secret);
             let sig = zego_signature(secret, "1700000000", "9abc");
             let cb = parse(&body(&sig, "9abc", "1700000000")).expect("parse");
-            verify(&crypto, &cb, 1_234_567_890).expect(secret);
+            verify_with(secret, &cb, 1_234_567_890).expect(secret);
             // Upper-case hex is the same signature.
             let cb = parse(&body(&sig.to_uppercase(), "9abc", "1700000000")).expect("parse");
-            verify(&crypto, &cb, 1_234_567_890).expect(secret);
+            verify_with(secret, &cb, 1_234_567_890).expect(secret);
         }
     }
 
     #[test]
     fn rejects_forgeries_tampering_and_other_apps() {
-        let crypto = LocalCrypto("the-secret");
-        let sig = zego_signature("the-secret", "1700000000", "n1");
+        let secret = "the-secret";
+        let sig = zego_signature(secret, "1700000000", "n1");
         // Another secret.
         let forged = zego_signature("not-the-secret", "1700000000", "n1");
         let cb = parse(&body(&forged, "n1", "1700000000")).expect("parse");
-        let e = verify(&crypto, &cb, 1_234_567_890).expect_err("forged");
+        let e = verify_with(secret, &cb, 1_234_567_890).expect_err("forged");
         assert_eq!(e.kind, ErrorKind::Unauthenticated);
         // The nonce or timestamp changed after signing.
         for (nonce, ts) in [("n2", "1700000000"), ("n1", "1700000001")] {
             let cb = parse(&body(&sig, nonce, ts)).expect("parse");
             assert_eq!(
-                verify(&crypto, &cb, 1_234_567_890)
+                verify_with(secret, &cb, 1_234_567_890)
                     .expect_err("tampered")
                     .kind,
                 ErrorKind::Unauthenticated
@@ -394,21 +353,48 @@ mod tests {
         }
         // Right signature, another project.
         let cb = parse(&body(&sig, "n1", "1700000000")).expect("parse");
-        let e = verify(&crypto, &cb, 42).expect_err("other app");
+        let e = verify_with(secret, &cb, 42).expect_err("other app");
         assert!(e.message.contains("AppID"), "{}", e.message);
-        verify(&crypto, &cb, 1_234_567_890).expect("genuine");
+        verify_with(secret, &cb, 1_234_567_890).expect("genuine");
+    }
+
+    /// Without `callback_secret` the plugin cannot verify anything: `unsupported`, saying how
+    /// to configure it.
+    #[test]
+    fn without_the_secret_callbacks_are_unsupported() {
+        let sig = zego_signature("s", "1700000000", "n");
+        let cb = parse(&body(&sig, "n", "1700000000")).expect("parse");
+        let e = TestHost::new()
+            .run(|| verify(&cb, 1_234_567_890))
+            .expect_err("no secret");
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(
+            e.message.contains("`callback_secret`") && e.message.contains("[providers.secrets]"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn candidates_cover_the_three_placements() {
+        // The parts as text, the secret reference as `<name>`.
+        let shown = |parts: &[Part]| -> Vec<String> {
+            parts
+                .iter()
+                .map(|p| match p {
+                    Part::Text(t) => t.clone(),
+                    Part::Secret(name) => format!("<{name}>"),
+                    Part::Bytes(b) => format!("{b:?}"),
+                })
+                .collect()
+        };
         let c = candidates("1700000000", "abc");
-        let t = |s: &str| Piece::Text(s.into());
-        assert_eq!(c[0], vec![Piece::CallbackSecret, t("1700000000"), t("abc")]);
-        assert_eq!(c[1], vec![t("1700000000"), Piece::CallbackSecret, t("abc")]);
-        assert_eq!(c[2], vec![t("1700000000"), t("abc"), Piece::CallbackSecret]);
+        assert_eq!(shown(&c[0]), ["<callback_secret>", "1700000000", "abc"]);
+        assert_eq!(shown(&c[1]), ["1700000000", "<callback_secret>", "abc"]);
+        assert_eq!(shown(&c[2]), ["1700000000", "abc", "<callback_secret>"]);
         assert_eq!(
-            candidates("b", "a")[0],
-            vec![Piece::CallbackSecret, t("a"), t("b")]
+            shown(&candidates("b", "a")[0]),
+            ["<callback_secret>", "a", "b"]
         );
     }
 
@@ -484,7 +470,7 @@ mod tests {
             &format!("\"{}\"", zego_signature(secret, "1681221510", "abcdd22113")),
         );
         let cb = parse(signed.as_bytes()).expect("parse");
-        verify(&LocalCrypto(secret), &cb, 123_456_789).expect("genuine");
+        verify_with(secret, &cb, 123_456_789).expect("genuine");
         let e = event(&cb);
         assert_eq!(e.state, IngestState::Starting);
         assert_eq!(e.vendor_event, "1");
@@ -565,7 +551,7 @@ mod tests {
         let mut json: Value = serde_json::from_slice(&body(&sig, "n", "1700000000")).expect("json");
         json["AppID"] = Value::String("9".repeat(5000));
         let cb = parse(json.to_string().as_bytes()).expect("parse");
-        let e = verify(&LocalCrypto("s"), &cb, 1).expect_err("other app");
+        let e = verify_with("s", &cb, 1).expect_err("other app");
         assert!(e.message.len() < 300, "{}", e.message);
         assert!(e.message.contains("(5000 bytes)"), "{}", e.message);
     }

@@ -16,8 +16,9 @@
 //! Layout: [`settings`] (config and endpoint), [`params`] (the published parameter rules),
 //! [`player`] (request validation, bodies, reading answers), [`callback`] (callback
 //! verification and events), [`sign`] (the request signature), [`api`] (one signed call and
-//! its envelope), [`errors`] (return codes → error kinds). Everything except [`api::call`],
-//! the host crypto and the [`Guest`] glue below is pure and unit-tested on the host target.
+//! its envelope), [`errors`] (return codes → error kinds). All of it, signing and callback
+//! verification included, is unit-tested on the build machine, where the SDK's `TestHost`
+//! answers the host's interfaces.
 
 pub mod api;
 pub mod callback;
@@ -31,16 +32,10 @@ pub use zego_shared::sign;
 use ingest_plugin_sdk::{
     CallbackRequest, Direction, Guest, IngestEvent, IngestStatus, Operation, ProviderError,
     ProviderInfo, Session, StartRequest, StatusRequest, StopRequest, StopResult, UpdateRequest,
-    UpdateResult, config, context,
+    UpdateResult, config, context, provider_info,
 };
 
-use crate::callback::HostCallbackCrypto;
 use crate::settings::Settings;
-
-/// The plugin's name.
-pub const NAME: &str = "zego-cloud-player";
-/// The vendor's name.
-pub const VENDOR: &str = "ZEGOCLOUD (Cloud Player)";
 
 /// Action names.
 const CREATE: &str = "CreatePlayer";
@@ -55,10 +50,8 @@ pub struct ZegoCloudPlayer;
 /// What the plugin is; `region` is the `region` config key, which decides the default host.
 pub fn info(region: Option<&str>) -> ProviderInfo {
     let key = ingest_plugin_sdk::config_key;
-    ProviderInfo {
-        name: NAME.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor: VENDOR.to_string(),
+    provider_info! {
+        vendor: "ZEGOCLOUD (Cloud Player)",
         directions: vec![Direction::PullIn],
         operations: vec![
             Operation::Start,
@@ -181,7 +174,7 @@ impl Guest for ZegoCloudPlayer {
     fn parse_callback(request: CallbackRequest) -> Result<IngestEvent, ProviderError> {
         let settings = settings()?;
         let parsed = callback::parse(&request.body)?;
-        callback::verify(&HostCallbackCrypto, &parsed, settings.app_id)?;
+        callback::verify(&parsed, settings.app_id)?;
         Ok(callback::event(&parsed))
     }
 }
@@ -194,6 +187,11 @@ ingest_plugin_sdk::export!(ZegoCloudPlayer);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_lists_what_is_implemented() {
+        ingest_plugin_sdk::testing::assert_operations_implemented::<ZegoCloudPlayer>();
+    }
 
     #[test]
     fn describe_lists_what_the_plugin_does() {

@@ -17,8 +17,6 @@ use crate::settings::Settings;
 
 pub use crate::params::is_stream_id;
 
-/// Longest PlayerId the session reference carries, bytes.
-pub const MAX_SESSION_REF: usize = 2048;
 /// `PageSize` for `DescribePlayers` (the vendor allows 1..=50; one PlayerId matches at most
 /// one player, the headroom tolerates a vendor that ignores the filter).
 pub const DESCRIBE_PAGE_SIZE: u32 = 50;
@@ -435,11 +433,11 @@ pub fn update_refused(refused: ProviderError, described: Reply, player_id: &str)
     }
 }
 
-/// The session for a successful `CreatePlayer`: the PlayerId is the session reference and the
-/// vendor task id.
+/// The session for a successful `CreatePlayer`: the PlayerId is the session reference (so it
+/// must fit one) and the vendor task id.
 pub fn session(reply: Reply) -> Result<Session, ProviderError> {
     let player_id = match reply.data.get("PlayerId") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SESSION_REF => s.clone(),
+        Some(Value::String(s)) if ingest_plugin_sdk::session::fits(s) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => {
             return Err(reply.attach(bad_vendor_response(
@@ -456,9 +454,9 @@ pub fn session(reply: Reply) -> Result<Session, ProviderError> {
     })
 }
 
-/// The PlayerId in a session reference.
+/// The PlayerId in a session reference (the reference *is* the PlayerId).
 pub fn player_id(session_ref: &str) -> Result<&str, ProviderError> {
-    if session_ref.is_empty() || session_ref.len() > MAX_SESSION_REF {
+    if !ingest_plugin_sdk::session::fits(session_ref) {
         return Err(invalid_argument(
             "`session_ref` must be the PlayerId that start returned",
         ));
@@ -818,7 +816,19 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::VendorInternal);
             assert_eq!(e.vendor_request_id.as_deref(), Some("r"));
         }
+        // A PlayerId too long to travel as a session reference is not usable either.
+        let long = format!(
+            r#"{{"Code":0,"RequestId":"r","Data":{{"PlayerId":"{}"}}}}"#,
+            "p".repeat(ingest_plugin_sdk::session::MAX_SESSION_REF_BYTES + 1)
+        );
+        assert_eq!(
+            session(reply(&long)).expect_err("long").kind,
+            ErrorKind::VendorInternal
+        );
         assert!(player_id("").is_err());
+        assert!(
+            player_id(&"p".repeat(ingest_plugin_sdk::session::MAX_SESSION_REF_BYTES + 1)).is_err()
+        );
         assert_eq!(player_id("p").expect("id"), "p");
         assert_eq!(delete_body("p").to_string(), r#"{"PlayerId":"p"}"#);
         assert_eq!(

@@ -13,7 +13,7 @@ pub const DEFAULT_HOST: &str = "cloud-player-api.zego.im";
 pub const SERVICE: Service = Service {
     host_stem: "cloud-player-api",
     default_host: DEFAULT_HOST,
-    kind_for: crate::errors::kind_for,
+    codes: crate::errors::CODES,
 };
 
 /// Reads and validates `app_id`, `region` and `is_test` through `get`.

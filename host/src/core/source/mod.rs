@@ -5,8 +5,8 @@
 //! | `mod.rs` | [`PluginSources`]: the trusted keys, the registry client and cache, where each serving version came from ([`Origin`]) |
 //! | `signature.rs` | trusted keys, detached signatures (`NAME.wasm.sig`, an upload's `x-ingest-signature`) |
 //! | `oci.rs` | `oci://` plugins: pull, check every digest and the cosign signature, cache by digest |
-//! | `signing.rs` | signing keys: generate, load, sign (the kit's `plugin keygen` and `plugin sign`; feature `cli`) |
-//! | `publish.rs` | push a component and its cosign signature (the kit's `plugin push`; feature `cli`) |
+//! | `signing.rs` | signing keys: generate, load, sign (the kit's `plugin keygen` and `plugin sign`; feature `publish`) |
+//! | `publish.rs` | push a component and its cosign signature (the kit's `plugin push`; feature `publish`) |
 //!
 //! With `[plugins] trusted_keys` set, every plugin's bytes — from the config, the watched
 //! directory, an upload or a registry — must carry a signature by one of the keys; anything
@@ -18,10 +18,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub mod oci;
-#[cfg(feature = "cli")]
+#[cfg(feature = "publish")]
 pub mod publish;
 pub mod signature;
-#[cfg(feature = "cli")]
+#[cfg(feature = "publish")]
 pub mod signing;
 
 use oci::{OciCache, OciRef, PullError, Pulled, Registry};

@@ -1,6 +1,6 @@
 //! Publishing plugins to a registry (the kit's `plugin push` and `plugin sign`): the Wasm
 //! artifact layout and cosign signatures written the way `oci.rs` reads and checks them.
-//! Built with the `cli` feature.
+//! Built with the `publish` feature.
 
 use std::collections::BTreeMap;
 

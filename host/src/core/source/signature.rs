@@ -31,7 +31,6 @@ pub(super) const ED25519_SPKI_PREFIX: [u8; 12] = [
 
 /// A signature algorithm of plugin keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Algorithm {
     /// ECDSA on P-256 with SHA-256 (cosign's default).
     EcdsaP256,

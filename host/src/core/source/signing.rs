@@ -1,6 +1,6 @@
 //! Signing keys for plugins (the kit's `plugin keygen`, `plugin sign` and `plugin push
 //! --key`): PKCS#8 keys on `ring`, signatures in the formats `signature.rs` verifies. Built
-//! with the `cli` feature.
+//! with the `publish` feature.
 
 use std::path::Path;
 

@@ -4,9 +4,7 @@
 
 use std::cell::Cell;
 
-use crate::{
-    CallbackRequest, Guest, Operation, StatusRequest, StopRequest, UpdateRequest,
-};
+use crate::{CallbackRequest, Guest, Operation, StatusRequest, StopRequest, UpdateRequest};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod native;
@@ -14,26 +12,33 @@ pub(crate) mod native;
 pub use native::{Installed, TestHost, logged};
 
 thread_local! {
-    /// Set when one of the [`Guest`] trait's `unsupported` defaults answers.
+    /// Set when one of the [`Guest`] trait's `unsupported` defaults, or `error::not_offered`,
+    /// answers.
     static DEFAULT_ANSWERED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Called by the [`Guest`] defaults.
+/// Called by the [`Guest`] defaults and `error::not_offered`.
 pub(crate) fn note_default_answered() {
     DEFAULT_ANSWERED.set(true);
 }
 
 /// The optional operations `G` implements itself (`stop`, `status`, `update`,
 /// `parse-callback`; `start` is required): each is called once with an empty request, under a
-/// default [`TestHost`], and counts unless the SDK's `unsupported` default answered it. What
-/// the plugin's own code answers (an error for the empty request, a panic) does not matter.
+/// default [`TestHost`], and counts unless the SDK's `unsupported` default (or
+/// [`error::not_offered`](crate::error::not_offered), the same answer with the plugin's own
+/// explanation) answered it. What the plugin's own code answers otherwise (an error for the
+/// empty request, a panic) does not matter.
 pub fn implemented_operations<G: Guest>() -> Vec<Operation> {
     let probes: [(Operation, fn()); 4] = [
         (Operation::Stop, || {
-            let _ = G::stop(StopRequest { session_ref: String::new() });
+            let _ = G::stop(StopRequest {
+                session_ref: String::new(),
+            });
         }),
         (Operation::Status, || {
-            let _ = G::status(StatusRequest { session_ref: String::new() });
+            let _ = G::status(StatusRequest {
+                session_ref: String::new(),
+            });
         }),
         (Operation::Update, || {
             let _ = G::update(UpdateRequest {

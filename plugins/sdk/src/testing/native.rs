@@ -231,7 +231,11 @@ pub mod credentials {
     };
 
     /// `HMAC(alg, concat(key), concat(data))`.
-    pub fn hmac(alg: HashAlgorithm, key: &[Part], data: &[Part]) -> Result<Vec<u8>, CredentialError> {
+    pub fn hmac(
+        alg: HashAlgorithm,
+        key: &[Part],
+        data: &[Part],
+    ) -> Result<Vec<u8>, CredentialError> {
         Ok(mac(alg, &super::resolve(key)?, &super::resolve(data)?))
     }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::Service;
 use crate::errors::{http_error, vendor_error};
 use crate::settings::Settings;
-use crate::sign::{self, HostCrypto};
+use crate::sign;
 
 /// A successful answer (`Code` 0).
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +100,7 @@ impl Service {
         let message = envelope.as_ref().and_then(|e| text(e, "Message"));
         if let Some(code) = code.filter(|c| *c != 0) {
             return Err(vendor_error(
-                self.kind_for,
+                self.codes,
                 action,
                 code,
                 message.as_deref().unwrap_or_default(),
@@ -142,7 +142,7 @@ impl Service {
     ) -> Result<Reply, ProviderError> {
         let base_url = self.endpoint(config::endpoint().as_deref(), &settings.host)?;
         let timestamp = context::now_ms() / 1000;
-        let nonce = sign::nonce(&HostCrypto, &context::next_nonce())?;
+        let nonce = sign::nonce(&context::next_nonce())?;
         let body = body
             .map(|body| {
                 serde_json::to_vec(body).map_err(|e| {
@@ -156,7 +156,6 @@ impl Service {
         let mut all = vec![("Action", action.to_string())];
         all.extend(params);
         all.extend(sign::common_params(
-            &HostCrypto,
             settings.app_id,
             &nonce,
             timestamp,
@@ -178,6 +177,44 @@ impl Service {
 mod tests {
     use super::*;
     use crate::settings::tests::RTC;
+
+    /// The whole call under a test host: the nonce, timestamp and MD5 signature the host
+    /// computes, in the order sent. The signature was computed independently with Python's
+    /// `hashlib.md5` over `1234567890` ‖ `e0cca2965509df67` ‖ the secret ‖ `1700000000`.
+    #[test]
+    fn a_call_is_signed_by_the_host() {
+        use ingest_plugin_sdk::step::{self, Step};
+        use ingest_plugin_sdk::testing::TestHost;
+
+        let _host = TestHost::new()
+            .secret(sign::SECRET_SERVER, "1234567890abcdef1234567890abcdef")
+            .now_ms(1_700_000_000_123)
+            .install();
+        let settings = Settings {
+            app_id: 1_234_567_890,
+            host: RTC.default_host.into(),
+            is_test: Some(true),
+        };
+        let body = serde_json::json!({"PlayerId": "p"});
+        let Step::Send(sent) = step::run(Vec::new(), || {
+            RTC.call(
+                &settings,
+                "DescribePlayers",
+                vec![("X", "a b".into())],
+                Some(&body),
+            )
+        }) else {
+            panic!("the call sends its request first");
+        };
+        assert_eq!(
+            sent.url,
+            "https://rtc-api.zego.im/?Action=DescribePlayers&X=a%20b&AppId=1234567890\
+             &SignatureNonce=e0cca2965509df67&Timestamp=1700000000&SignatureVersion=2.0\
+             &Signature=eefa99ed9ac0979288cb9f26237089de&IsTest=true"
+        );
+        assert_eq!(sent.body, br#"{"PlayerId":"p"}"#);
+        assert!(sent.idempotent);
+    }
 
     #[test]
     fn request_is_a_plain_get() {

@@ -19,10 +19,7 @@ pub mod errors;
 pub mod settings;
 pub mod sign;
 
-use ingest_plugin_sdk::ErrorKind;
-
-/// A return code's normalized kind, whether repeating the request can succeed, and a hint.
-pub type Mapping = (ErrorKind, bool, Option<&'static str>);
+use ingest_plugin_sdk::error::Meaning;
 
 /// One ZEGO server API: where it lives and what its return codes mean.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +29,7 @@ pub struct Service {
     pub host_stem: &'static str,
     /// The host without a region, `{host_stem}.zego.im`.
     pub default_host: &'static str,
-    /// The API's own `Code` table; codes it does not know should fall back to
-    /// [`errors::common_kind`].
-    pub kind_for: fn(i64) -> Mapping,
+    /// The API's own `Code` table: what each of its codes means. Codes it does not list are
+    /// looked up in [`errors::COMMON_CODES`], the signature codes every API shares.
+    pub codes: &'static [Meaning<i64>],
 }

@@ -129,7 +129,7 @@ pub(crate) mod tests {
     pub(crate) const RTC: Service = Service {
         host_stem: "rtc-api",
         default_host: "rtc-api.zego.im",
-        kind_for: crate::errors::common_kind,
+        codes: &[],
     };
 
     #[test]

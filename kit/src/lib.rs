@@ -1,10 +1,14 @@
-//! The plugin author's kit: `ingest-gateway plugin new | check | test`.
+//! The plugin author's kit: `ingest-gateway plugin new | check | test | keygen | sign | push`.
+//!
+//! A crate of its own, built on the gateway library's public API only: [`ingest_gateway::inspect`]
+//! compiles, validates and describes a component, [`ingest_gateway::Gateway::call`] runs a case
+//! in dry-run mode, [`ingest_gateway::publish`] signs and pushes.
 //!
 //! - [`scaffold`] (`plugin new`): writes a ready-to-build adapter from the templates in
 //!   `examples/plugin-template` (Rust) and `examples/plugin-template-js` (JavaScript), which
 //!   are embedded in the binary so the command works anywhere.
 //! - [`check`] (`plugin check`): compiles a component, validates it against the
-//!   `ingest:provider/adapter-plugin` world with [`Runtime::load`](crate::sandbox::Runtime),
+//!   `ingest:provider/adapter-plugin` world with the host's own loader ([`ingest_gateway::inspect::compile`]),
 //!   lists what it imports and exports, and prints what its `describe` says with an empty
 //!   config.
 //! - [`runner`] (`plugin test`): a conformance runner. Each [`case`] is one recorded exchange
@@ -100,8 +104,8 @@ pub enum PluginCommand {
         /// The files' path without extension.
         prefix: PathBuf,
         /// The algorithm.
-        #[arg(long, value_enum, default_value_t = crate::core::source::signature::Algorithm::EcdsaP256)]
-        algorithm: crate::core::source::signature::Algorithm,
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::EcdsaP256)]
+        algorithm: KeyAlgorithm,
     },
     /// Sign a component: a file gets `FILE.sig` beside it (what the watched directory, the
     /// config and `x-ingest-signature` uploads read; `cosign sign-blob`'s format); an
@@ -141,12 +145,31 @@ pub enum PluginCommand {
     },
 }
 
+/// The algorithm of a key `plugin keygen` makes (the command line's spelling of
+/// [`Algorithm`](ingest_gateway::publish::Algorithm)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlgorithm {
+    /// ECDSA on P-256 with SHA-256 (cosign's default).
+    EcdsaP256,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl From<KeyAlgorithm> for ingest_gateway::publish::Algorithm {
+    fn from(a: KeyAlgorithm) -> Self {
+        match a {
+            KeyAlgorithm::EcdsaP256 => Self::EcdsaP256,
+            KeyAlgorithm::Ed25519 => Self::Ed25519,
+        }
+    }
+}
+
 /// Runs one `plugin` subcommand; the exit status is 0 when everything passed, 1 when a check
 /// or a case failed. Usage errors (unreadable files, bad arguments) are `Err`.
 pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
         PluginCommand::Keygen { prefix, algorithm } => {
-            let (key, public, id) = publish::keygen(&prefix, algorithm)?;
+            let (key, public, id) = publish::keygen(&prefix, algorithm.into())?;
             println!(
                 "wrote {} (secret) and {} (key id {id})",
                 key.display(),
@@ -262,12 +285,12 @@ fn new(
 /// case pays the optimizing compile, the artifact cache serves the rest), and a step may take
 /// up to [`KIT_STEP_BUDGET_MS`] of wall-clock time, so a busy machine does not fail a case on
 /// the gateway's 100 ms default (`scripts/bench` measures speed).
-fn kit_runtime_config() -> crate::config::RuntimeConfig {
-    crate::config::RuntimeConfig {
+fn kit_runtime_config() -> ingest_gateway::RuntimeConfig {
+    ingest_gateway::RuntimeConfig {
         max_concurrent_calls: 4,
         tiered: false,
         step_budget_ms: KIT_STEP_BUDGET_MS,
-        ..crate::config::RuntimeConfig::default()
+        ..ingest_gateway::RuntimeConfig::default()
     }
 }
 

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::core::source::oci::{OciRef, Registry};
-use crate::core::source::publish::Signer;
-use crate::core::source::signature::{self, Algorithm};
-use crate::core::source::signing::{self, SigningKey};
+use ingest_gateway::publish::{
+    Algorithm, OciRef, Registry, RegistryAuth, Signer, SigningKey, encode_signature, generate,
+    signature_path,
+};
 
 /// `plugin keygen`: writes `PREFIX.key` (PKCS#8, mode 0600) and `PREFIX.pub`.
 pub fn keygen(prefix: &Path, algorithm: Algorithm) -> anyhow::Result<(PathBuf, PathBuf, String)> {
-    let (private, public) = signing::generate(algorithm).map_err(anyhow::Error::msg)?;
+    let (private, public) = generate(algorithm).map_err(anyhow::Error::msg)?;
     let key_path = with_suffix(prefix, "key");
     let pub_path = with_suffix(prefix, "pub");
     for path in [&key_path, &pub_path] {
@@ -61,8 +61,8 @@ pub fn sign_file(key: &Path, file: &Path) -> anyhow::Result<(PathBuf, String)> {
     let key = SigningKey::load(key).map_err(anyhow::Error::msg)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let sig = key.sign(&bytes).map_err(anyhow::Error::msg)?;
-    let path = signature::signature_path(file);
-    std::fs::write(&path, format!("{}\n", signing::encode_signature(&sig)))
+    let path = signature_path(file);
+    std::fs::write(&path, format!("{}\n", encode_signature(&sig)))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok((path, key.id))
 }
@@ -94,7 +94,7 @@ fn registry_for(r: &OciRef, access: &Access) -> anyhow::Result<Registry> {
         })?;
         auth.insert(
             r.registry().to_string(),
-            oci_client::secrets::RegistryAuth::Basic(user.clone(), password),
+            RegistryAuth::Basic(user.clone(), password),
         );
     }
     Registry::new(&plain, auth).map_err(anyhow::Error::msg)
@@ -123,7 +123,7 @@ pub async fn sign_reference(
 
 /// Signs a cosign payload with `key`: the base64 signature.
 fn signer(key: &SigningKey) -> impl Fn(&[u8]) -> Result<String, String> + Sync + '_ {
-    |payload| key.sign(payload).map(|s| signing::encode_signature(&s))
+    |payload| key.sign(payload).map(|s| encode_signature(&s))
 }
 
 /// `plugin push FILE oci://…:TAG [--key KEY]`: publishes the component (after checking it

@@ -33,7 +33,7 @@ macro_rules! files {
 }
 
 /// The Rust template: (path in the new crate, contents).
-const RUST: &[(&str, &str)] = files!("../../../../examples/plugin-template/":
+const RUST: &[(&str, &str)] = files!("../../examples/plugin-template/":
     "Cargo.toml",
     "README.md",
     ".gitignore",
@@ -48,7 +48,7 @@ const RUST: &[(&str, &str)] = files!("../../../../examples/plugin-template/":
 );
 
 /// The JavaScript template.
-const JS: &[(&str, &str)] = files!("../../../../examples/plugin-template-js/":
+const JS: &[(&str, &str)] = files!("../../examples/plugin-template-js/":
     "package.json",
     "build.mjs",
     "README.md",
@@ -65,7 +65,7 @@ const JS: &[(&str, &str)] = files!("../../../../examples/plugin-template-js/":
 
 /// The WIT contract, written into a JavaScript project's `wit/` (the 0.2 world imports no
 /// WASI package, so it has no dependencies).
-const WIT: &[(&str, &str)] = files!("../../../../wit/":
+const WIT: &[(&str, &str)] = files!("../../wit/":
     "provider.wit",
 );
 

@@ -44,8 +44,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::capability::egress::CannedResponse;
-use crate::contract::types;
+use ingest_gateway::{CannedResponse, types};
 
 /// Default call timestamp of a case, Unix seconds (2023-11-14T22:13:20Z).
 pub const DEFAULT_NOW: u64 = 1_700_000_000;
@@ -63,7 +62,7 @@ pub struct Case {
     #[serde(default)]
     pub description: Option<String>,
     /// The operation.
-    #[serde(deserialize_with = "crate::contract::json::deserialize_operation")]
+    #[serde(deserialize_with = "ingest_gateway::json::deserialize_operation")]
     pub operation: types::Operation,
     /// The operation's input, as `ingest-gateway call` takes it.
     pub input: serde_json::Value,
@@ -230,13 +229,13 @@ pub enum CaseError {
     WriteConfig(#[from] toml::ser::Error),
     /// The case's provider config does not validate.
     #[error("the case's provider config is invalid: {0}")]
-    Config(crate::error::ConfigError),
+    Config(ingest_gateway::ConfigError),
     /// The host refused the plugin with the case's config (load, describe, config check).
     #[error("the host refused the plugin with the case's config: {0}")]
-    Refused(crate::error::ConfigError),
+    Refused(ingest_gateway::ConfigError),
     /// The provider the kit configured is missing (a bug in the kit).
     #[error("{0}")]
-    Provider(crate::error::ApiError),
+    Provider(ingest_gateway::ApiError),
 }
 
 /// Parses JSON or TOML by the file's extension.

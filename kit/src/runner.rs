@@ -14,15 +14,11 @@ use tracing::instrument::WithSubscriber as _;
 
 use super::case::{self, Case, CaseError, Defaults, LoadedCase};
 use super::matcher::{self, Diff, Mode, Vars};
-use crate::Config;
-use crate::capability::call_log::RecordedRequest;
-use crate::capability::egress::EgressMode;
-use crate::contract::json::{event_json, operation_name, session_json, status_json};
-use crate::contract::types;
-use crate::core::{CallOptions, Gateway, Provider};
-use crate::error::ApiError;
-use crate::front::body::{StartBody, UpdateBody};
-use crate::sandbox::{Operation, Outcome};
+use ingest_gateway::json::{event_json, operation_name, session_json, status_json};
+use ingest_gateway::{
+    ApiError, CallOptions, Config, EgressMode, Gateway, Operation, Outcome, Provider,
+    RecordedRequest, StartBody, UpdateBody, types,
+};
 use std::sync::Arc;
 
 /// The provider id cases run under.
@@ -513,7 +509,7 @@ async fn bind_case(
 ) -> Result<(Gateway, Arc<Provider>, Option<String>), CaseError> {
     let toml = config_toml(plugin, cache_dir, case, defaults)?;
     let mut config = Config::parse(&toml).map_err(CaseError::Config)?;
-    config.events.store = Some(crate::config::MEMORY_EVENTS_STORE.to_string());
+    config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
     let gateway = Gateway::from_config(config)
         .await
         .map_err(CaseError::Refused)?;

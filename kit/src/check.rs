@@ -12,35 +12,12 @@
 //!    nothing, and print the answer: a plugin must describe itself before it is configured.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtime::component::Component;
-
-use crate::capability::credentials::SecretStore;
-use crate::capability::egress::{EgressMode, EgressPolicy};
-use crate::capability::plugin_config::PluginConfig;
-use crate::config::EgressConfig;
-use crate::config::HostPort;
-use crate::contract::json::{direction_name, operation_name};
-use crate::contract::{self, types};
-use crate::error::LoadError;
-use crate::sandbox::cache::ArtifactCache;
-use crate::sandbox::{Operation, Outcome, Runtime};
-use crate::text::sha256_hex as digest_of;
-
-/// How an import relates to the world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImportClass {
-    /// One of the contract's host interfaces (`ingest:provider/…`).
-    Contract,
-    /// A WASI 0.2 interface outside the world, linked with nothing behind it.
-    Stubbed,
-    /// Something this host does not provide (including `wasi:http` and `wasi:sockets`: a 0.2
-    /// plugin returns its vendor requests as values): the component is refused.
-    Unknown,
-}
+use ingest_gateway::config::HostPort;
+use ingest_gateway::inspect::{self as contract, Description, ImportClass};
+use ingest_gateway::json::{direction_name, operation_name};
+use ingest_gateway::{LoadError, Runtime, types};
 
 /// What `plugin check` found.
 #[derive(Debug)]
@@ -62,7 +39,7 @@ pub struct CheckReport {
     /// Things worth fixing that do not stop it from loading.
     pub warnings: Vec<String>,
     /// What `describe` (and the secret catalog) answered with an empty config.
-    pub info: Option<contract::Description>,
+    pub info: Option<Description>,
     /// Time `describe` took, instantiation included.
     pub describe_time: Option<Duration>,
 }
@@ -196,7 +173,7 @@ fn line(out: &mut String, label: &str, text: &str) {
 }
 
 /// What `describe` said, a line a field.
-fn render_describe(description: &contract::Description, out: &mut String) {
+fn render_describe(description: &Description, out: &mut String) {
     let info = &description.info;
     line(
         out,
@@ -275,7 +252,7 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// `describe`'s answer as JSON, with the API's spellings.
-pub fn info_json(description: &contract::Description) -> serde_json::Value {
+pub fn info_json(description: &Description) -> serde_json::Value {
     let info = &description.info;
     serde_json::json!({
         "name": info.name,
@@ -294,24 +271,6 @@ pub fn info_json(description: &contract::Description) -> serde_json::Value {
     })
 }
 
-/// Classifies one import name.
-pub fn classify_import(name: &str) -> ImportClass {
-    let (iface, version) = name.split_once('@').unwrap_or((name, ""));
-    if iface.starts_with("ingest:provider/") {
-        return match contract::interface_in_line(name) {
-            Some(i) if contract::HOST_INTERFACES.contains(&i) => ImportClass::Contract,
-            _ => ImportClass::Unknown,
-        };
-    }
-    if contract::REFUSED_WASI.iter().any(|p| name.starts_with(p)) {
-        return ImportClass::Unknown;
-    }
-    if iface.starts_with("wasi:") && version.starts_with("0.2.") {
-        return ImportClass::Stubbed;
-    }
-    ImportClass::Unknown
-}
-
 /// Whether `v` looks like a semver version (`MAJOR.MINOR.PATCH`, optional `-pre` / `+build`).
 pub fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or_default();
@@ -322,31 +281,6 @@ pub fn is_semver(v: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Loads `bytes` with `runtime`, compiling them only once: the compiled component is put in a
-/// private artifact cache that [`Runtime::load_cached`] then reads. Returns the compiled
-/// component (for inspection) and the loader's verdict.
-pub(crate) fn compile_and_load(
-    runtime: &Runtime,
-    name: &str,
-    bytes: &[u8],
-    cache: &ArtifactCache,
-) -> (
-    Option<Component>,
-    Duration,
-    Result<crate::sandbox::PluginVersion, LoadError>,
-) {
-    let started = Instant::now();
-    let component = Component::new(runtime.engine(), bytes).ok();
-    let compile_time = started.elapsed();
-    if let Some(c) = &component {
-        cache.put(runtime.engine(), &digest_of(bytes), c);
-    }
-    // With the artifact in the cache this only validates; without one (the bytes did not
-    // compile) it fails the same way and explains why.
-    let loaded = runtime.load_cached(name, bytes, Some(cache));
-    (component, compile_time, loaded)
-}
-
 /// Checks the component at `path`. `Err` only when the file cannot be read or the runtime
 /// cannot start; everything about the component itself is in the report.
 pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
@@ -355,36 +289,21 @@ pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
     let name = plugin_name(path);
     let runtime = Runtime::new(super::kit_runtime_config())?;
     let scratch = super::TempDir::new("check")?;
-    let cache = ArtifactCache::new(scratch.path())?;
-    let (component, compile_time, loaded) = compile_and_load(&runtime, &name, &bytes, &cache);
+    let compiled = contract::compile(&runtime, &name, &bytes, scratch.path())?;
 
     let mut report = CheckReport {
         path: path.to_path_buf(),
         size: bytes.len(),
-        digest: digest_of(&bytes),
-        compile_time,
-        exports: Vec::new(),
-        imports: Vec::new(),
+        digest: compiled.digest,
+        compile_time: compiled.compile_time,
+        exports: compiled.exports,
+        imports: compiled.imports,
         problems: Vec::new(),
         warnings: Vec::new(),
         info: None,
         describe_time: None,
     };
-    if let Some(component) = &component {
-        let ty = component.component_type();
-        report.exports = ty
-            .exports(runtime.engine())
-            .map(|(n, _)| n.to_string())
-            .collect();
-        report.imports = ty
-            .imports(runtime.engine())
-            .map(|(n, _)| (n.to_string(), classify_import(n)))
-            .collect();
-        report
-            .imports
-            .sort_by(|a, b| (a.1 as u8, &a.0).cmp(&(b.1 as u8, &b.0)));
-    }
-    let version = match loaded {
+    let version = match compiled.loaded {
         Ok(v) => v,
         Err(LoadError::World { problems, .. }) => {
             report.problems = problems;
@@ -395,20 +314,13 @@ pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
             return Ok(report);
         }
     };
-
-    let started = Instant::now();
-    let (result, _) = runtime
-        .invoke(&version, describe_setup(&name), Operation::Describe)
-        .await;
-    report.describe_time = Some(started.elapsed());
-    match result {
-        Ok(Outcome::Described(info)) => {
+    let (described, took) = contract::describe(&runtime, &version).await;
+    report.describe_time = Some(took);
+    match described {
+        Ok(info) => {
             report.warnings = info_warnings(&info.info);
             report.info = Some(info);
         }
-        Ok(_) => report
-            .problems
-            .push("describe returned the wrong shape".to_string()),
         Err(e) => report.problems.push(format!(
             "describe failed with an empty config ({}): {}; describe must answer before the \
              plugin is configured (report config problems from start/stop/status instead)",
@@ -417,23 +329,6 @@ pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
         )),
     }
     Ok(report)
-}
-
-/// What a describe-only call gets: no config, no secrets, no egress.
-fn describe_setup(name: &str) -> crate::sandbox::CallSetup {
-    crate::sandbox::CallSetup {
-        provider: name.to_string(),
-        secrets: Arc::new(SecretStore::default()),
-        all_secrets: Arc::default(),
-        config: Arc::new(PluginConfig::default()),
-        policy: Arc::new(EgressPolicy::closed(name, &EgressConfig::default())),
-        mode: EgressMode::DryRun(None),
-        now_ms: 1_700_000_000_000,
-        nonce: "check".to_string(),
-        request_id: "plugin-check".to_string(),
-        gate: None,
-        turns: None,
-    }
 }
 
 /// Things in a describe answer worth fixing.
@@ -472,48 +367,15 @@ pub fn info_warnings(info: &types::ProviderInfo) -> Vec<String> {
     w
 }
 
-/// The registry name of a component file: its stem, `_` read as `-`.
+/// The registry name of a component file: its stem, `_` read as `-` (as the gateway names a
+/// plugin it loads from a directory).
 pub fn plugin_name(path: &Path) -> String {
-    crate::text::plugin_name(path).unwrap_or_else(|| "plugin".to_string())
+    ingest_gateway::config::plugin_name(path).unwrap_or_else(|| "plugin".to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn imports_are_classified() {
-        assert_eq!(
-            classify_import("ingest:provider/credentials@0.2.0"),
-            ImportClass::Contract
-        );
-        assert_eq!(
-            classify_import("ingest:provider/credentials@0.1.0"),
-            ImportClass::Unknown
-        );
-        // 0.2 plugins make no network calls of their own.
-        assert_eq!(
-            classify_import("wasi:http/outgoing-handler@0.2.12"),
-            ImportClass::Unknown
-        );
-        assert_eq!(
-            classify_import("wasi:sockets/tcp@0.2.12"),
-            ImportClass::Unknown
-        );
-        assert_eq!(
-            classify_import("wasi:io/streams@0.2.3"),
-            ImportClass::Stubbed
-        );
-        assert_eq!(
-            classify_import("wasi:cli/environment@0.2.6"),
-            ImportClass::Stubbed
-        );
-        assert_eq!(
-            classify_import("wasi:http/types@0.3.0"),
-            ImportClass::Unknown
-        );
-        assert_eq!(classify_import("evil:net/socket"), ImportClass::Unknown);
-    }
 
     #[test]
     fn semver() {

@@ -11,12 +11,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::capability::egress::{CannedResponse, EgressMode};
-use crate::config::Config;
-use crate::contract::types;
-use crate::core::{CallOptions, Gateway};
-use crate::error::ConfigError;
-use crate::sandbox::Operation;
+use ingest_gateway::config::Config;
+use ingest_gateway::error::ConfigError;
+use ingest_gateway::types;
+use ingest_gateway::{CallOptions, CannedResponse, EgressMode, Gateway, Operation};
+use ingest_plugin_kit::{PluginCommand, runner};
 
 #[derive(Parser)]
 #[command(
@@ -92,7 +91,7 @@ enum Command {
     /// conformance cases against it.
     Plugin {
         #[command(subcommand)]
-        command: crate::front::plugin_kit::PluginCommand,
+        command: PluginCommand,
     },
 }
 
@@ -101,7 +100,7 @@ fn call_operation_parser() -> impl clap::builder::TypedValueParser<Value = types
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(["start", "stop", "status", "update"]).try_map(
         |name| {
-            crate::contract::json::operation_named(&name)
+            ingest_gateway::json::operation_named(&name)
                 .ok_or_else(|| format!("unknown operation `{name}`"))
         },
     )
@@ -152,7 +151,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             extproc_listen,
             no_http,
         } => serve(&config, listen, extproc_listen, no_http).await,
-        Command::Plugin { command } => crate::front::plugin_kit::run(command).await,
+        Command::Plugin { command } => ingest_plugin_kit::run(command).await,
         Command::Call {
             config,
             provider,
@@ -167,7 +166,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Config::load(&config).with_context(|| format!("loading {}", config.display()))?;
             // A one-shot call keeps what it produces to itself: an event it parses is not
             // written to the serving gateway's store (whose replicas would deliver it).
-            config.events.store = Some(crate::config::MEMORY_EVENTS_STORE.to_string());
+            config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
             let gateway = Gateway::from_config(config).await?;
             let options = CallOptions {
                 now_ms: now.map(|s| s.saturating_mul(1000)),
@@ -186,7 +185,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let out = serde_json::json!({
                 "provider": provider,
                 "requests": report.requests,
-                "result": crate::front::plugin_kit::runner::result_json(&result),
+                "result": runner::result_json(&result),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(if ok || dry_run {
@@ -253,7 +252,7 @@ async fn serve(
     gateway.set_config_path(path.to_path_buf());
     tokio::spawn(reload_on_sighup(gateway.clone()));
     // Runtime plugin management: the admin listener and the watched plugin directory.
-    if let Some(addr) = super::admin::start(gateway.clone(), &admin, plugin_dir).await? {
+    if let Some(addr) = ingest_gateway::start_admin(gateway.clone(), &admin, plugin_dir).await? {
         eprintln!("ingest-gateway admin API on http://{addr}");
     }
     let providers: Vec<String> = gateway.providers().iter().map(|p| p.id.clone()).collect();
@@ -288,13 +287,15 @@ async fn serve(
     };
     let http = async {
         match http_listener {
-            Some(l) => super::http::serve(gateway.clone(), l, stopped(stop_rx.clone())).await,
+            Some(l) => ingest_gateway::serve(gateway.clone(), l, stopped(stop_rx.clone())).await,
             None => Ok(()),
         }
     };
     let extproc = async {
         match extproc_listener {
-            Some(l) => super::extproc::serve(gateway.clone(), l, stopped(stop_rx.clone())).await,
+            Some(l) => {
+                ingest_gateway::serve_extproc(gateway.clone(), l, stopped(stop_rx.clone())).await
+            }
             None => Ok(()),
         }
     };
@@ -427,9 +428,7 @@ fn call_operation(
     input: &[u8],
 ) -> anyhow::Result<Operation> {
     let value: serde_json::Value = serde_json::from_slice(input).context("input is not JSON")?;
-    Ok(crate::front::plugin_kit::runner::operation_of(
-        operation, &value, provider,
-    )??)
+    Ok(runner::operation_of(operation, &value, provider)??)
 }
 
 fn read_input(input: &str) -> anyhow::Result<Vec<u8>> {
