@@ -183,7 +183,7 @@ async fn pull_to_serving(bin: &Path, options: Options) -> anyhow::Result<Vec<f64
                 "--insecure".as_ref(),
             ],
         )?;
-        Ok(ingest_gateway::internals::sha256_hex(&bytes))
+        Ok(ingest_gateway::sha256_hex(&bytes))
     };
     push(0)?;
 

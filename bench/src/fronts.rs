@@ -4,7 +4,7 @@
 //! - **library**: `ingest_gateway::handle` called in-process (no socket);
 //! - **standalone**: the gateway's own HTTP listener (`ingest_gateway::serve`);
 //! - **envoy + ext_proc**: Envoy with the example config (`examples/envoy/envoy.yaml`, ports
-//!   replaced) in front of the gateway's ext_proc gRPC service (`ingest_gateway::serve_extproc`).
+//!   replaced) in front of the gateway's ext_proc gRPC service (`ingest_gateway_server::serve_extproc`).
 //!
 //! Two requests: `GET /healthz` (no plugin) and `GET /v1/ingests/{id}` of an ingest started
 //! on the Tencent simulator (the TRTC plugin signs `DescribeStreamIngest`, the simulator
@@ -196,7 +196,7 @@ impl Serving {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            ingest_gateway::serve(gateway, listener, async {
+            ingest_gateway_server::serve(gateway, listener, async {
                 let _ = stopped.await;
             })
             .await
@@ -210,7 +210,7 @@ impl Serving {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            ingest_gateway::serve_extproc(gateway, listener, async {
+            ingest_gateway_server::serve_extproc(gateway, listener, async {
                 let _ = stopped.await;
             })
             .await

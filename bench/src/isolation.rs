@@ -224,7 +224,7 @@ fn config_toml(spec: &Spec, plugin_threads: Option<u32>, share: f64) -> anyhow::
         t.insert("id".into(), id.into());
         t.insert(
             "api_key_sha256".into(),
-            ingest_gateway::internals::sha256_hex(key.as_bytes()).into(),
+            ingest_gateway::sha256_hex(key.as_bytes()).into(),
         );
         t.insert("providers".into(), Value::Array(vec![provider.into()]));
         Value::Table(t)

@@ -252,7 +252,9 @@ async fn serve(
     gateway.set_config_path(path.to_path_buf());
     tokio::spawn(reload_on_sighup(gateway.clone()));
     // Runtime plugin management: the admin listener and the watched plugin directory.
-    if let Some(addr) = ingest_gateway::start_admin(gateway.clone(), &admin, plugin_dir).await? {
+    if let Some(addr) =
+        ingest_gateway_server::start_admin(gateway.clone(), &admin, plugin_dir).await?
+    {
         eprintln!("ingest-gateway admin API on http://{addr}");
     }
     let providers: Vec<String> = gateway.providers().iter().map(|p| p.id.clone()).collect();
@@ -287,14 +289,17 @@ async fn serve(
     };
     let http = async {
         match http_listener {
-            Some(l) => ingest_gateway::serve(gateway.clone(), l, stopped(stop_rx.clone())).await,
+            Some(l) => {
+                ingest_gateway_server::serve(gateway.clone(), l, stopped(stop_rx.clone())).await
+            }
             None => Ok(()),
         }
     };
     let extproc = async {
         match extproc_listener {
             Some(l) => {
-                ingest_gateway::serve_extproc(gateway.clone(), l, stopped(stop_rx.clone())).await
+                ingest_gateway_server::serve_extproc(gateway.clone(), l, stopped(stop_rx.clone()))
+                    .await
             }
             None => Ok(()),
         }

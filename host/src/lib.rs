@@ -6,24 +6,22 @@
 //! the vendor secrets on its side of the sandbox, and sends every vendor request the plugin
 //! returns through its egress policy.
 //!
-//! The core is [`Gateway`]: build it from a [`Config`], then either serve HTTP with
-//! [`serve`], serve Envoy's external processing filter with `serve_extproc`, answer
-//! requests from your own server with [`handle`], or use the typed operations
-//! ([`Gateway::start`], [`Gateway::status`], [`Gateway::stop`]).
+//! The core is [`Gateway`]: build it from a [`Config`], then answer requests from your own
+//! server with [`handle`], or use the typed operations ([`Gateway::start`],
+//! [`Gateway::status`], [`Gateway::stop`]).
 //!
-//! # Features
+//! # Crates
 //!
-//! | feature | what it adds | brings in |
-//! |---|---|---|
-//! | `envoy` (default) | `serve_extproc`: Envoy's external processing gRPC service | tonic, prost, envoy-types |
-//! | `publish` | [`publish`]: signing keys, signatures, pushing a component to a registry | — |
+//! This library has no listener, command line, log subscriber or allocator. The servers (the
+//! standalone HTTP listener, the admin API, Envoy's ext_proc service) and the `ingest-gateway`
+//! command are the `ingest-gateway-cli` crate (`cli/`, library `ingest_gateway_server`); the
+//! plugin authors' kit is the `ingest-plugin-kit` crate (`kit/`). Both use only this crate's
+//! public API: [`handle`] and [`stream_route`], [`response`], [`inspect`], [`Gateway::call`]
+//! in dry-run mode, [`json`], [`publish`].
 //!
-//! An embedder that calls [`handle`] or the typed operations depends on the crate with
-//! `default-features = false` (as `examples/embed` does). The library has no command line,
-//! log subscriber or allocator: the `ingest-gateway` command is the `ingest-gateway-cli`
-//! crate (`cli/`), the plugin authors' kit the `ingest-plugin-kit` crate (`kit/`), which uses
-//! only this crate's public API ([`inspect`], [`Gateway::call`] in dry-run mode, [`json`],
-//! [`publish`]).
+//! | feature | what it adds |
+//! |---|---|
+//! | `publish` | [`publish`]: signing keys, signatures, pushing a component to a registry |
 //!
 //! # Embedding
 //!
@@ -82,6 +80,8 @@ pub use crate::capability::egress::{CannedResponse, EgressMode};
 pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use crate::config::{Config, RuntimeConfig};
 pub use crate::contract::types;
+pub use crate::core::source::signature::signature_path;
+pub use crate::core::tenants::bearer;
 pub use crate::core::{
     Binding, CallOptions, Gateway, Provider, ProviderState, Readiness, ReloadReport, Served,
     Started, SwapReport, Tenant, Updated,
@@ -90,15 +90,12 @@ pub use crate::error::{
     ApiError, BindError, ConfigError, Degraded, ErrorKind, ErrorSource, FaultKind, LoadError,
     PluginFileError, SourceError,
 };
-pub use crate::front::admin::start as start_admin;
-pub use crate::front::admin::{AdminToken, handle_admin};
-pub use crate::front::api::{ROUTES, Route, handle, stream_route};
+pub use crate::front::api::{self, ROUTES, Route, handle, stream_route};
 pub use crate::front::body::{StartBody, UpdateBody};
-#[cfg(feature = "envoy")]
-pub use crate::front::extproc::serve as serve_extproc;
-pub use crate::front::http::serve;
+pub use crate::front::response;
 pub use crate::sandbox::inspect;
 pub use crate::sandbox::{CallReport, Operation, Outcome, PluginVersion, Runtime, Tier};
+pub use crate::text::sha256_hex;
 
 /// The HTTP API's spelling of contract values: the names and JSON objects of directions,
 /// operations, states, sessions and events, and reading an operation by its name.
@@ -129,9 +126,6 @@ pub mod internals {
     pub use crate::contract::json::state_name;
     pub use crate::core::handle::{HandleData, HandleKey, MAX_HANDLE_LEN};
     pub use crate::core::quota::time_turns as time_quota_turns;
-    pub use crate::front::http::serve_with;
-    pub use crate::front::watch::watch_plugin_dir;
     #[cfg(feature = "bench-call-shapes")]
     pub use crate::sandbox::CallShape;
-    pub use crate::text::sha256_hex;
 }

@@ -254,7 +254,7 @@ async fn extproc(gw: Arc<Gateway>) -> Serving {
     let listener = listen().await;
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(ingest_gateway::serve_extproc(gw, listener, async {
+    let task = tokio::spawn(ingest_gateway_server::serve_extproc(gw, listener, async {
         let _ = stopped.await;
     }));
     Serving {

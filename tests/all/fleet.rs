@@ -211,7 +211,7 @@ fn trtc_version(tag: &str) -> Vec<u8> {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    ingest_gateway::internals::sha256_hex(bytes)
+    ingest_gateway::sha256_hex(bytes)
 }
 
 /// `ingest-gateway plugin keygen DIR/NAME`: the private and public key files.

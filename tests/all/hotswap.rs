@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ingest_gateway::AdminToken;
 use ingest_gateway::Gateway;
+use ingest_gateway_server::AdminToken;
 
 use crate::support::*;
 
@@ -23,7 +23,7 @@ fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    ingest_gateway::internals::sha256_hex(bytes)
+    ingest_gateway::sha256_hex(bytes)
 }
 
 async fn gateway_with(cache: Option<&std::path::Path>) -> Gateway {
@@ -49,7 +49,7 @@ async fn admin(
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let resp = ingest_gateway::handle_admin(
+    let resp = ingest_gateway_server::handle_admin(
         gw,
         req.body(Bytes::from(body)).expect("request"),
         &AdminToken::new(TOKEN.as_bytes().to_vec()),
@@ -431,11 +431,8 @@ async fn a_changed_file_in_the_watched_directory_is_swapped_in() {
         dir.display()
     );
     let gw = Arc::new(gateway(&toml).await);
-    let watcher = ingest_gateway::internals::watch_plugin_dir(
-        gw.clone(),
-        dir.clone(),
-        Duration::from_millis(20),
-    );
+    let watcher =
+        ingest_gateway_server::watch_plugin_dir(gw.clone(), dir.clone(), Duration::from_millis(20));
 
     // A broken file is refused; the serving version stays.
     tokio::time::sleep(Duration::from_millis(60)).await;

@@ -535,8 +535,13 @@ async fn postgres_a_store_that_goes_away_refuses_callbacks_and_resumes_by_itself
     let receiver = SimServer::start(hooks.clone()).await.expect("receiver");
     let store = fresh_database("away").await;
     let db = database_of(&store);
-    let toml = process_config(&trtc, &rc, receiver.addr().port(), &store)
-        .replace("listen = \"127.0.0.1:0\"\n", "");
+    // In process: no listener of its own.
+    let toml = edit_toml(
+        &process_config(&trtc, &rc, receiver.addr().port(), &store),
+        |doc| {
+            table(doc, &["gateway"]).remove("listen");
+        },
+    );
     let gw = gateway(&toml).await;
     let cbs = callbacks(&trtc, &rc, 3);
     let ok = post_in_process(&gw, &cbs[0]).await;
@@ -620,12 +625,11 @@ async fn postgres_notify_wakes_the_other_replicas_stream() {
     let (trtc, rc) = (trtc_sim().await, rc_sim().await);
     for notify in [true, false] {
         let store = fresh_database("notify").await;
-        let toml = process_config(&trtc, &rc, free_port(), &store)
-            .replace("listen = \"127.0.0.1:0\"\n", "")
-            .replace(
-                "poll_interval_ms = 100",
-                &format!("poll_interval_ms = 60000\nnotify = {notify}"),
-            );
+        let toml = edit_toml(&process_config(&trtc, &rc, free_port(), &store), |doc| {
+            table(doc, &["gateway"]).remove("listen");
+            set(doc, &["events", "poll_interval_ms"], 60_000);
+            set(doc, &["events", "notify"], notify);
+        });
         let a = gateway(&toml).await;
         let b = Arc::new(gateway(&toml).await);
         let served = TestServer::start(b.clone()).await;

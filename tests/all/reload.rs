@@ -53,8 +53,8 @@ async fn admin_reload(gw: &ingest_gateway::Gateway) -> (u16, serde_json::Value) 
         .header("authorization", format!("Bearer {ADMIN}"))
         .body(Bytes::new())
         .expect("request");
-    let token = ingest_gateway::AdminToken::new(ADMIN.as_bytes().to_vec());
-    let resp = ingest_gateway::handle_admin(gw, req, &token).await;
+    let token = ingest_gateway_server::AdminToken::new(ADMIN.as_bytes().to_vec());
+    let resp = ingest_gateway_server::handle_admin(gw, req, &token).await;
     let json = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
     (resp.status().as_u16(), json)
 }
@@ -232,8 +232,11 @@ async fn sighup_reloads_the_config_file_of_the_running_binary() {
     let dir = temp_dir("reload-sighup");
     let config = dir.join("gateway.toml");
     write(&dir.join("rot.key"), TRTC_SECRET_KEY);
-    let listen = "[gateway]\nlisten = \"127.0.0.1:0\"\n";
-    let text = |with_b| config_text(&sim.base_url(), "", with_b).replacen("[gateway]\n", listen, 1);
+    let text = |with_b| {
+        edit_toml(&config_text(&sim.base_url(), "", with_b), |doc| {
+            set(doc, &["gateway", "listen"], "127.0.0.1:0");
+        })
+    };
     write(&config, &text(false));
     let (mut child, addr) = spawn_serve(&config);
 

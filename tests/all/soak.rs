@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ingest_gateway::AdminToken;
 use ingest_gateway::{Config, Gateway};
+use ingest_gateway_server::AdminToken;
 
 /// Swaps to perform under load (about 5 ms each here, so the run takes well under a minute).
 const SWAPS: usize = 2000;
@@ -56,7 +56,7 @@ async fn upload(gw: &Gateway, token: &AdminToken, bytes: &Bytes) -> u16 {
         .header("authorization", format!("Bearer {TOKEN}"))
         .body(bytes.clone())
         .expect("request");
-    ingest_gateway::handle_admin(gw, req, token)
+    ingest_gateway_server::handle_admin(gw, req, token)
         .await
         .status()
         .as_u16()

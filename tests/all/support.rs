@@ -111,27 +111,22 @@ pub async fn gateway(toml: &str) -> Gateway {
 /// [`gateway`] on a clock the test controls (the breaker's trials and backoff read it).
 pub async fn gateway_with_clock(toml: &str, clock: ingest_gateway::SharedClock) -> Gateway {
     init();
-    let toml = if toml.contains("auth =") {
-        toml.to_string()
-    } else if toml.contains("[gateway]\n") {
-        toml.replacen("[gateway]\n", "[gateway]\nauth = \"off\"\n", 1)
-    } else {
-        format!("[gateway]\nauth = \"off\"\n{toml}")
-    };
-    // The step budget is wall-clock (epochs): on a machine busy with the whole suite a step of
-    // baseline-compiled code can be descheduled past the default 100 ms. Tests about the
-    // budget set `step_budget_ms` themselves (the budget is also capped by the call deadline).
-    let budget = format!("step_budget_ms = {TEST_STEP_BUDGET_MS}\n");
-    let toml = if toml.contains("step_budget_ms") {
-        toml
-    } else if toml.contains("[runtime]\n") {
-        toml.replacen("[runtime]\n", &format!("[runtime]\n{budget}"), 1)
-    } else {
-        format!("[runtime]\n{budget}{toml}")
-    };
-    // Each test gateway keeps its events to itself (a file shared by the suite would mix
-    // every test's events); tests of the store itself configure one.
-    let toml = with_memory_events(&toml);
+    let toml = edit_toml(toml, |doc| {
+        // Tests run without tenant keys unless they configure authentication.
+        set_default(doc, &["gateway", "auth"], "off");
+        // The step budget is wall-clock (epochs): on a machine busy with the whole suite a
+        // step of baseline-compiled code can be descheduled past the default 100 ms. Tests
+        // about the budget set `step_budget_ms` themselves (it is also capped by the call
+        // deadline).
+        set_default(
+            doc,
+            &["runtime", "step_budget_ms"],
+            i64::try_from(TEST_STEP_BUDGET_MS).expect("small"),
+        );
+        // Each test gateway keeps its events to itself (a file shared by the suite would mix
+        // every test's events); tests of the store itself configure one.
+        memory_events(doc);
+    });
     let toml = toml.as_str();
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
     Gateway::with_clock(config, clock)
@@ -313,7 +308,7 @@ impl TestServer {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(ingest_gateway::serve(gw, listener, async {
+        let task = tokio::spawn(ingest_gateway_server::serve(gw, listener, async {
             let _ = stopped.await;
         }));
         Self { addr, stop, task }
@@ -464,11 +459,61 @@ pub fn sample(metrics: &str, metric: &str, labels: &[&str]) -> u64 {
 
 /// `toml` with an in-memory event store unless it configures `[events]` itself.
 pub fn with_memory_events(toml: &str) -> String {
-    if toml.contains("[events]") {
-        toml.to_string()
-    } else {
-        format!("{toml}\n[events]\nstore = \"sqlite::memory:\"\n")
+    edit_toml(toml, memory_events)
+}
+
+/// An in-memory event store unless the document configures `[events]` itself.
+fn memory_events(doc: &mut toml::Table) {
+    if !doc.contains_key("events") {
+        set(doc, &["events", "store"], "sqlite::memory:");
     }
+}
+
+/// A test config changed as TOML values, never as text: parsed, edited by `f`, written back.
+/// Tables on the way are made when missing ([`table`], [`set`], [`set_default`]; the
+/// `[[providers]]` array through [`provider`]).
+pub fn edit_toml(text: &str, f: impl FnOnce(&mut toml::Table)) -> String {
+    let mut doc: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("test config is not TOML: {e}\n{text}"));
+    f(&mut doc);
+    toml::to_string(&doc).expect("a TOML table serializes")
+}
+
+/// The table at `path`, made (empty) when missing.
+pub fn table<'t>(doc: &'t mut toml::Table, path: &[&str]) -> &'t mut toml::Table {
+    let mut t = doc;
+    for key in path {
+        t = t
+            .entry(key.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .unwrap_or_else(|| panic!("`{key}` of {path:?} is not a table"));
+    }
+    t
+}
+
+/// Sets the value at `path` (its last key in the table of the keys before it).
+pub fn set(doc: &mut toml::Table, path: &[&str], value: impl Into<toml::Value>) {
+    let (key, parents) = path.split_last().expect("a path");
+    table(doc, parents).insert(key.to_string(), value.into());
+}
+
+/// Sets the value at `path` unless the document already has one.
+pub fn set_default(doc: &mut toml::Table, path: &[&str], value: impl Into<toml::Value>) {
+    let (key, parents) = path.split_last().expect("a path");
+    table(doc, parents)
+        .entry(key.to_string())
+        .or_insert(value.into());
+}
+
+/// Provider number `index` of `[[providers]]`.
+pub fn provider_table(doc: &mut toml::Table, index: usize) -> &mut toml::Table {
+    doc.get_mut("providers")
+        .and_then(|p| p.as_array_mut())
+        .and_then(|p| p.get_mut(index))
+        .and_then(|p| p.as_table_mut())
+        .unwrap_or_else(|| panic!("the config has no provider number {index}"))
 }
 
 /// A scratch directory for this test process; `name` must be unique across the suite.

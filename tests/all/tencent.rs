@@ -324,8 +324,9 @@ async fn egress_outside_the_allowlist_is_denied() {
 #[tokio::test]
 async fn loopback_is_refused_unless_allowed() {
     let sim = sim().await;
-    let toml = trtc_provider("trtc", &sim.base_url(), "")
-        .replace("allow_private = true", "allow_private = false");
+    let toml = edit_toml(&trtc_provider("trtc", &sim.base_url(), ""), |doc| {
+        provider_table(doc, 0).insert("allow_private".into(), false.into());
+    });
     let gw = gateway(&toml).await;
     let a = call(&gw, "POST", "/v1/ingests", Some(pull_in("trtc", "1"))).await;
     assert_eq!(a.json["kind"], "denied", "{}", a.text);

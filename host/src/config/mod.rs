@@ -759,7 +759,7 @@ impl SecretSource {
     }
 
     /// Reads a key that must be at least `min` bytes long.
-    pub(crate) fn read_key(&self, min: usize) -> Result<Vec<u8>, SourceError> {
+    pub fn read_key(&self, min: usize) -> Result<Vec<u8>, SourceError> {
         let key = self.read()?;
         if key.len() < min {
             return Err(SourceError::TooShort(min));

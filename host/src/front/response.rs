@@ -22,6 +22,7 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + S
 /// What a listener does with one buffered request.
 pub type Handler = Arc<dyn Fn(http::Request<Bytes>) -> ResponseFuture + Send + Sync>;
 
+/// A response with `status` and `body` as `application/json`.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body.to_string()));
     *resp.status_mut() = status;
@@ -74,7 +75,7 @@ pub fn problem_with_status(e: &ApiError, status: StatusCode) -> Response<Bytes> 
 /// `413` for a request body over `gateway.max_body_bytes`: the one answer every front (the
 /// standalone server while reading, ext_proc while buffering, [`handle`](crate::handle)
 /// for embedders) gives.
-pub(crate) fn body_too_large(limit: usize) -> Response<Bytes> {
+pub fn body_too_large(limit: usize) -> Response<Bytes> {
     problem_with_status(
         &ApiError::invalid(format!(
             "request body is larger than {limit} bytes (gateway.max_body_bytes)"

@@ -8,7 +8,7 @@
 //! | `PUT` | `/admin/plugins/{name}` | body = component bytes (its signature in `x-ingest-signature` when keys are trusted): check, compile, validate, bind, then serve |
 //! | `POST` | `/admin/plugins/{name}/rollback` | the previous version serves again |
 //! | `DELETE` | `/admin/plugins/{name}` | remove; its providers answer `unavailable` |
-//! | `POST` | `/admin/reload` | read the config file again and apply it whole ([`Gateway::reload`](crate::Gateway::reload)) |
+//! | `POST` | `/admin/reload` | read the config file again and apply it whole ([`Gateway::reload`](ingest_gateway::Gateway::reload)) |
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,13 +19,15 @@ use http::{Method, Request, Response, StatusCode};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::conn::ConnLimits;
-use super::response::{json_response, problem_response, problem_with_status, unauthorized};
-use super::watch::{watch_plugin_dir, watch_registry_tags};
-use crate::config::AdminConfig;
-use crate::core::Gateway;
-use crate::core::tenants::bearer;
-use crate::error::{ApiError, ConfigError, ErrorKind};
+use crate::conn::ConnLimits;
+use crate::watch::{watch_plugin_dir, watch_registry_tags};
+use ingest_gateway::Gateway;
+use ingest_gateway::bearer;
+use ingest_gateway::config::AdminConfig;
+use ingest_gateway::error::{ApiError, ConfigError, ErrorKind};
+use ingest_gateway::response::{
+    json_response, problem_response, problem_with_status, unauthorized,
+};
 
 /// The admin bearer token. Its `Debug` never shows it.
 pub struct AdminToken(Zeroizing<Vec<u8>>);
@@ -212,7 +214,7 @@ pub async fn start(
             source,
         })?;
     let addr = listener.local_addr().ok();
-    let handler: super::response::Handler = Arc::new(move |req| {
+    let handler: ingest_gateway::response::Handler = Arc::new(move |req| {
         let gateway = gateway.clone();
         let token = token.clone();
         Box::pin(async move { handle_admin(&gateway, req, &token).await })
@@ -226,7 +228,7 @@ pub async fn start(
     };
     tokio::spawn(async move {
         if let Err(e) =
-            super::http::serve_with(handler, None, max, limits, listener, std::future::pending())
+            crate::http::serve_with(handler, None, max, limits, listener, std::future::pending())
                 .await
         {
             tracing::error!(error = %e, "admin listener failed");

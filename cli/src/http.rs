@@ -13,11 +13,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::api;
-use super::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch, RequestGuard};
-use super::response::{Body, Handler, StreamRoutes, body_too_large, problem_with_status};
-use crate::core::Gateway;
-use crate::error::ApiError;
+use crate::conn::{Acceptor, ClientIo, ConnLimits, ConnWatch, RequestGuard};
+use ingest_gateway::Gateway;
+use ingest_gateway::api;
+use ingest_gateway::error::ApiError;
+use ingest_gateway::response::{Body, Handler, StreamRoutes, body_too_large, problem_with_status};
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting and lets
 /// in-flight requests finish. Client connections are limited as `[connections]` says.

@@ -53,11 +53,11 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
-use super::api;
-use super::conn::{Acceptor, ClientIo, ConnLimits};
-use super::response::{body_too_large, problem_response};
-use crate::core::Gateway;
-use crate::error::{ApiError, ErrorKind};
+use crate::conn::{Acceptor, ClientIo, ConnLimits};
+use ingest_gateway::Gateway;
+use ingest_gateway::api;
+use ingest_gateway::error::{ApiError, ErrorKind};
+use ingest_gateway::response::{body_too_large, problem_response};
 
 /// Responses queued per stream before the stream task waits for Envoy to read them. Envoy
 /// reads every answer promptly; one request needs at most two.

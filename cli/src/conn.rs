@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::ConnectionsConfig;
+use ingest_gateway::config::ConnectionsConfig;
 
 /// The limits one listener applies to its clients.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::core::Gateway;
+use ingest_gateway::Gateway;
 
 /// Looks at every watched registry tag each `[plugins] poll_interval_ms` and installs new
 /// digests ([`Gateway::refresh_registry_plugins`]). Ends with the gateway.
@@ -44,7 +44,7 @@ pub fn watch_plugin_dir(
                 if seen.get(path) == Some(stamp) {
                     continue;
                 }
-                let Some(name) = crate::text::plugin_name(path) else {
+                let Some(name) = ingest_gateway::config::plugin_name(path) else {
                     continue;
                 };
                 let bytes = match tokio::fs::read(path).await {
@@ -57,15 +57,14 @@ pub fn watch_plugin_dir(
                 if gateway
                     .registry()
                     .current(&name)
-                    .is_some_and(|v| v.digest == crate::text::sha256_hex(&bytes))
+                    .is_some_and(|v| v.digest == ingest_gateway::sha256_hex(&bytes))
                 {
                     continue;
                 }
                 // A detached signature beside it (`NAME.wasm.sig`), when there is one.
-                let signature =
-                    tokio::fs::read(crate::core::source::signature::signature_path(path))
-                        .await
-                        .ok();
+                let signature = tokio::fs::read(ingest_gateway::signature_path(path))
+                    .await
+                    .ok();
                 let source = format!("the watched file {}", path.display());
                 match gateway
                     .install_signed_plugin(&name, &bytes, signature.as_deref(), &source)
@@ -98,7 +97,7 @@ fn scan(dir: &Path) -> HashMap<PathBuf, Stamp> {
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
         .filter_map(|p| {
             let meta = std::fs::metadata(&p).ok()?;
-            let signed = std::fs::metadata(crate::core::source::signature::signature_path(&p))
+            let signed = std::fs::metadata(ingest_gateway::signature_path(&p))
                 .and_then(|m| m.modified())
                 .ok();
             Some((p, (meta.len(), meta.modified().ok(), signed)))
