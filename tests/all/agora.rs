@@ -987,6 +987,7 @@ async fn uids_only_when_asked_for_and_only_canonical() {
     let sim = sim_with_tokens().await;
     let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
     let uid = json!({"user_id_as": "uid"});
+    let mut failures = Failures::default();
     for user in ["007", "0", "4294967296", "+7", "7 ", "bot"] {
         let refused = call(
             &gw,
@@ -996,8 +997,9 @@ async fn uids_only_when_asked_for_and_only_canonical() {
         )
         .await;
         let quoted = serde_json::to_string(user).expect("a JSON string");
-        assert_invalid(&refused, &format!("`user_id` {quoted} is not an Agora uid"));
+        failures.expect_invalid(&refused, &format!("`user_id` {quoted} is not an Agora uid"));
     }
+    failures.assert_none();
     assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 
     let token = sim.token_for_uid("room-id2", 7);
@@ -1093,17 +1095,19 @@ fn derived_name(room: &str, user: &str) -> String {
 async fn player_names_follow_agoras_rule() {
     let sim = sim().await;
     let gw = gateway_for(&sim, &sim.config().customer_secret.clone()).await;
+    let mut failures = Failures::default();
     for name in ["relay 1", "relay.1", "relé", "", &"x".repeat(65)] {
         let mut body = identity_start("room-n1", "bot-1", "t", json!({}));
         body["display_name"] = json!(name);
         let refused = call(&gw, "POST", "/v1/ingests", Some(body)).await;
-        assert_invalid(&refused, "`display_name`");
+        failures.expect_invalid(&refused, "`display_name`");
         assert!(
             refused.text.contains("a-z, A-Z, 0-9"),
             "{name}: {}",
             refused.text
         );
     }
+    failures.assert_none();
     assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 
     let odd = "relay bot#1 (studio)";
@@ -1273,6 +1277,7 @@ async fn user_id_as_is_trimmed_in_the_option_as_in_the_config() {
     assert_eq!(started.status, 201, "{}", started.text);
     assert_eq!(sim.players().pop().expect("a player").uid(), Some(78));
     // Case matters, and a value that is not a string is refused, in either place.
+    let mut failures = Failures::default();
     for bad in [json!("UID"), json!(1), json!(["uid"])] {
         let refused = call(
             &gw,
@@ -1286,8 +1291,9 @@ async fn user_id_as_is_trimmed_in_the_option_as_in_the_config() {
             )),
         )
         .await;
-        assert_invalid(&refused, "`options.user_id_as`");
+        failures.expect_invalid(&refused, "`options.user_id_as`");
     }
+    failures.assert_none();
     let gw = gateway_from(toml_config(
         &sim.base_url(),
         sim.config(),
@@ -1331,13 +1337,15 @@ async fn refused_values_are_quoted_and_cut_in_errors() {
             format!("`user_id` {shown} is not an Agora uid"),
         ),
     ];
+    let mut failures = Failures::default();
     for (body, expected) in cases {
         let refused = call(&gw, "POST", "/v1/ingests", Some(body)).await;
-        assert_invalid(&refused, &expected);
+        failures.expect_invalid(&refused, &expected);
         let detail = refused.json["detail"].as_str().expect("detail");
         assert!(!detail.contains(&"z".repeat(60)), "{detail}");
         assert!(!detail.contains('\n'), "{detail}");
     }
+    failures.assert_none();
     assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 }
 

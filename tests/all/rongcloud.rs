@@ -248,10 +248,12 @@ async fn invalid_input_is_refused_before_the_vendor() {
             "options.rtsp_transport` applies only to an rtsp:// source",
         ),
     ];
+    let mut failures = Failures::default();
     for (body, field) in cases {
         let a = call(&gw, "POST", "/v1/ingests", Some(body)).await;
-        assert_invalid(&a, field);
+        failures.expect_invalid(&a, field);
     }
+    failures.assert_none();
     let a = call(
         &gw,
         "POST",

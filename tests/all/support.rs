@@ -568,6 +568,36 @@ pub fn assert_invalid(a: &Answer, needle: &str) {
     assert_problem(a, 400, "invalid-argument", needle);
 }
 
+/// The failing cases of a table test, reported together at the end, so one failing case
+/// does not hide the ones after it.
+#[derive(Debug, Default)]
+pub struct Failures(Vec<String>);
+
+impl Failures {
+    /// Records a failure unless `a` is a `400 invalid-argument` whose detail contains
+    /// `needle` (the case is named by its needle).
+    pub fn expect_invalid(&mut self, a: &Answer, needle: &str) {
+        let detail = a.json["detail"].as_str().unwrap_or_default();
+        if a.status != 400 || a.json["kind"] != "invalid-argument" || !detail.contains(needle) {
+            self.0.push(format!(
+                "{needle}: expected 400 invalid-argument naming it, got {} {}",
+                a.status, a.text
+            ));
+        }
+    }
+
+    /// Fails the test listing every failed case, if any.
+    #[track_caller]
+    pub fn assert_none(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} case(s) failed:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+    }
+}
+
 /// Asserts `a` has this `status` and a detail containing `needle` (an admin answer, or one
 /// whose kind the test does not pin).
 pub fn assert_refused(a: &Answer, status: u16, needle: &str) {

@@ -960,6 +960,7 @@ async fn tempo_outside_tencents_speeds_is_refused_before_the_vendor() {
     assert!(refused.text.contains(allowed), "{}", refused.text);
     // The refused value is named bounded: an object by its type only, a string escaped and
     // cut to 64 characters.
+    let mut failures = Failures::default();
     for (bad, shown) in [
         (
             json!({"speed": "x".repeat(5000)}),
@@ -975,9 +976,10 @@ async fn tempo_outside_tencents_speeds_is_refused_before_the_vendor() {
     ] {
         body["options"]["tempo"] = bad;
         let refused = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
-        assert_invalid(&refused, &shown);
+        failures.expect_invalid(&refused, &shown);
         assert!(!refused.text.contains(&"x".repeat(63)), "{}", refused.text);
     }
+    failures.assert_none();
     assert_eq!(sim.request_count(), 0, "a refused start reached the vendor");
 
     body["options"]["tempo"] = json!(1.5);
@@ -991,11 +993,13 @@ async fn tempo_outside_tencents_speeds_is_refused_before_the_vendor() {
     let id = started.json["id"].as_str().expect("id").to_string();
 
     let sent = sim.request_count();
+    let mut failures = Failures::default();
     for bad in [json!(1.3), json!(0), json!(2.5), json!("fast")] {
         let refused = patch(&gw, &id, json!({"options": {"tempo": bad}})).await;
-        assert_invalid(&refused, "`options.tempo`");
+        failures.expect_invalid(&refused, "`options.tempo`");
         assert!(refused.text.contains(allowed), "{bad}: {}", refused.text);
     }
+    failures.assert_none();
     assert_eq!(
         sim.request_count(),
         sent,

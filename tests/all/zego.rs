@@ -677,6 +677,7 @@ async fn cloud_player_input_is_checked_before_the_vendor() {
     };
     let mut no_url = pull_in_body("zp");
     no_url.as_object_mut().expect("object").remove("stream_url");
+    let mut failures = Failures::default();
     for (body, needle) in [
         (no_url, "`stream_url` is required"),
         (
@@ -760,8 +761,9 @@ async fn cloud_player_input_is_checked_before_the_vendor() {
         ),
     ] {
         let a = call(&gw, "POST", "/v1/ingests", Some(body.clone())).await;
-        assert_invalid(&a, needle);
+        failures.expect_invalid(&a, needle);
     }
+    failures.assert_none();
     let mut push = pull_in_body("zp");
     push["direction"] = "push-in".into();
     let a = call(&gw, "POST", "/v1/ingests", Some(push)).await;
@@ -1193,6 +1195,7 @@ async fn cloud_player_update_refuses_what_it_cannot_change() {
     let gw = gateway(&player_provider("zp", &sim.base_url(), "", true)).await;
     let started = call(&gw, "POST", "/v1/ingests", Some(pull_in_body("zp"))).await;
     let id = started.json["id"].as_str().expect("id").to_string();
+    let mut failures = Failures::default();
     for (body, needle) in [
         (
             serde_json::json!({"stream_url": "rtmp://media.example.com/b"}),
@@ -1248,8 +1251,9 @@ async fn cloud_player_update_refuses_what_it_cannot_change() {
         ),
     ] {
         let a = patch(&gw, &id, body.clone()).await;
-        assert_invalid(&a, needle);
+        failures.expect_invalid(&a, needle);
     }
+    failures.assert_none();
     let a = patch(
         &gw,
         &id,
