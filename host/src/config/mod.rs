@@ -167,7 +167,7 @@ impl EventsConfig {
             .as_deref()
             .map(|d| d.parent().unwrap_or(d).to_path_buf())
             .unwrap_or_default();
-        format!("sqlite://{}", dir.join(DEFAULT_EVENTS_FILE).display())
+        sqlite_url(dir.join(DEFAULT_EVENTS_FILE))
     }
 
     /// The store's URL without a password (in the user part or a `password` parameter),
@@ -179,6 +179,14 @@ impl EventsConfig {
         }
         masked_url(&url)
     }
+}
+
+/// The `sqlite://` URL of a store file, its path made absolute: a relative one would be read
+/// as a host (`sqlite://examples/demo/…` names the host `examples`), and the store would not
+/// open.
+fn sqlite_url(path: PathBuf) -> String {
+    let path = std::path::absolute(&path).unwrap_or(path);
+    format!("sqlite://{}", path.display())
 }
 
 /// A service URL without its password (in the user part or a `password` parameter), for
@@ -902,14 +910,11 @@ impl Config {
                     && Path::new(path).is_relative()
                     && !path.starts_with(':')
                 {
-                    self.events.store = Some(format!("sqlite://{}", base.join(path).display()));
+                    self.events.store = Some(sqlite_url(base.join(path)));
                 }
             }
             None if self.runtime.cache_dir.is_none() => {
-                self.events.store = Some(format!(
-                    "sqlite://{}",
-                    base.join(DEFAULT_EVENTS_FILE).display()
-                ));
+                self.events.store = Some(sqlite_url(base.join(DEFAULT_EVENTS_FILE)));
             }
             None => {}
         }
@@ -1067,6 +1072,20 @@ mod tests {
         assert_eq!(
             relative.events.store.as_deref(),
             Some("sqlite:///etc/ingest/data/events.db")
+        );
+        // A config file named relatively (`--config examples/demo/gateway.toml`): the URL
+        // holds an absolute path, never `sqlite://examples/…` (read as a host, it would not open).
+        let mut beside =
+            Config::parse("[events]\nstore = \"sqlite://../events.db\"\n").expect("valid");
+        beside.resolve_paths(Path::new("examples/demo"));
+        let url = beside.events.store.clone().expect("store");
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            url,
+            format!(
+                "sqlite://{}",
+                cwd.join("examples/demo/../events.db").display()
+            )
         );
         let mut default = Config::parse("").expect("valid");
         default.resolve_paths(Path::new("/etc/ingest"));
