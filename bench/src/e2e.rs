@@ -73,15 +73,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<LoadRun>> {
     let sim = crate::load_test_sim().await?;
     let sim_addr = sim.addr();
 
-    let spec = crate::gateway::Spec {
-        listen: procs::free_addr()?,
-        admin: None,
-        cache_dir: dir.path().join("cache"),
-        max_concurrent_calls: 1024,
-        providers: vec!["trtc"],
-        trtc_endpoint: Some(sim.base_url()),
-        connections: Vec::new(),
-    };
+    let spec = crate::gateway::Spec::trtc_only(sim.base_url(), dir.path().join("cache"))?;
     let mut gateway = crate::gateway::start(&options.gateway, &spec, dir.path()).await?;
 
     let envoy_addr = procs::free_addr()?;

@@ -48,15 +48,7 @@ pub async fn run(envoy_bin: &Path, requests: usize) -> anyhow::Result<Vec<FrontC
     let sim = ingest_sim::tencent::TencentSim::start(ingest_sim::tencent::TencentSimConfig::demo())
         .await?;
     sim.set_recording(false);
-    let spec = crate::gateway::Spec {
-        listen: procs::free_addr()?,
-        admin: None,
-        cache_dir: dir.path().join("cache"),
-        max_concurrent_calls: 1024,
-        providers: vec!["trtc"],
-        trtc_endpoint: Some(sim.base_url()),
-        connections: Vec::new(),
-    };
+    let spec = crate::gateway::Spec::trtc_only(sim.base_url(), dir.path().join("cache"))?;
     let mut config = Config::parse(&crate::gateway::config_toml(&spec)?)?;
     config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
     let gateway = Arc::new(Gateway::from_config(config).await?);

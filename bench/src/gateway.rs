@@ -46,6 +46,22 @@ pub struct Spec {
     pub connections: Vec<(&'static str, i64)>,
 }
 
+impl Spec {
+    /// The demo's TRTC provider alone, pointed at `trtc_endpoint`, on a free port, with room
+    /// for 1024 calls at once: what the end-to-end and fronts sections run.
+    pub fn trtc_only(trtc_endpoint: String, cache_dir: PathBuf) -> anyhow::Result<Self> {
+        Ok(Self {
+            listen: procs::free_addr()?,
+            admin: None,
+            cache_dir,
+            max_concurrent_calls: 1024,
+            providers: vec!["trtc"],
+            trtc_endpoint: Some(trtc_endpoint),
+            connections: Vec::new(),
+        })
+    }
+}
+
 /// The demo configuration (`examples/demo/gateway.toml`) with the bench's listeners, cache,
 /// plugin directory and providers.
 /// The call deadline of the benchmarks' gateway (the vendor request timeout is 1 s less).

@@ -564,6 +564,7 @@ pub async fn patch(gw: &Gateway, id: &str, body: serde_json::Value) -> Answer {
 }
 
 /// Asserts `a` is a `400 invalid-argument` whose detail contains `needle`.
+#[track_caller]
 pub fn assert_invalid(a: &Answer, needle: &str) {
     assert_problem(a, 400, "invalid-argument", needle);
 }
@@ -577,13 +578,8 @@ impl Failures {
     /// Records a failure unless `a` is a `400 invalid-argument` whose detail contains
     /// `needle` (the case is named by its needle).
     pub fn expect_invalid(&mut self, a: &Answer, needle: &str) {
-        let detail = a.json["detail"].as_str().unwrap_or_default();
-        if a.status != 400 || a.json["kind"] != "invalid-argument" || !detail.contains(needle) {
-            self.0.push(format!(
-                "{needle}: expected 400 invalid-argument naming it, got {} {}",
-                a.status, a.text
-            ));
-        }
+        self.0
+            .extend(problem_mismatch(a, 400, Some("invalid-argument"), needle));
     }
 
     /// Fails the test listing every failed case, if any.
@@ -598,24 +594,40 @@ impl Failures {
     }
 }
 
+/// Why `a` is not an answer with this `status`, `kind` (when given) and a detail containing
+/// `needle`; `None` when it is. The one check behind [`assert_refused`], [`assert_problem`]
+/// and [`Failures`].
+fn problem_mismatch(a: &Answer, status: u16, kind: Option<&str>, needle: &str) -> Option<String> {
+    let detail_ok = a.json["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains(needle));
+    let kind_ok = kind.is_none_or(|k| a.json["kind"] == k);
+    (a.status != status || !kind_ok || !detail_ok).then(|| {
+        format!(
+            "{needle}: expected {status} {} naming it, got {} {}",
+            kind.unwrap_or("(any kind)"),
+            a.status,
+            a.text
+        )
+    })
+}
+
 /// Asserts `a` has this `status` and a detail containing `needle` (an admin answer, or one
 /// whose kind the test does not pin).
+#[track_caller]
 pub fn assert_refused(a: &Answer, status: u16, needle: &str) {
-    assert_eq!(a.status, status, "{needle}: {}", a.text);
-    assert!(
-        a.json["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains(needle)),
-        "{needle}: {}",
-        a.text
-    );
+    if let Some(why) = problem_mismatch(a, status, None, needle) {
+        panic!("{why}");
+    }
 }
 
 /// Asserts `a` is a problem answer with this `status` and `kind` whose detail contains
 /// `needle`.
+#[track_caller]
 pub fn assert_problem(a: &Answer, status: u16, kind: &str, needle: &str) {
-    assert_refused(a, status, needle);
-    assert_eq!(a.json["kind"], kind, "{needle}: {}", a.text);
+    if let Some(why) = problem_mismatch(a, status, Some(kind), needle) {
+        panic!("{why}");
+    }
 }
 
 /// The arguments of a reproducible dry run: `call --config CONFIG --provider PROVIDER

@@ -240,9 +240,9 @@ mod tests {
     /// clock, and `step::run` answers the one request the plugin sends.
     #[test]
     fn start_signs_and_sends_one_request() {
+        use ingest_plugin_sdk::VendorResponse;
         use ingest_plugin_sdk::step::{self, Step};
         use ingest_plugin_sdk::testing::TestHost;
-        use ingest_plugin_sdk::{MediaKind, VendorResponse};
 
         let _host = TestHost::new()
             .config(settings::KEY_SDK_APP_ID, "1400188366")
@@ -255,17 +255,7 @@ mod tests {
             )
             .now_ms(1_700_000_000_000)
             .install();
-        let request = || StartRequest {
-            direction: Direction::PullIn,
-            room_id: "42".into(),
-            user_id: "relay-bot".into(),
-            display_name: None,
-            stream_url: Some("rtmp://src.example/live/a".into()),
-            media: MediaKind::AudioVideo,
-            callback_url: None,
-            expires_in_secs: None,
-            options_json: "{}".into(),
-        };
+        let request = || crate::start::tests::request("{}");
 
         let Step::Send(sent) = step::run(Vec::new(), || TencentTrtc::start(request())) else {
             panic!("start sends StartStreamIngest first");

@@ -341,7 +341,7 @@ pub fn session(reply: Reply) -> Result<Session, ProviderError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ingest_plugin_sdk::ErrorKind;
     use serde_json::json;
@@ -373,7 +373,8 @@ mod tests {
         super::build(req, sdk_app_id, config_room_id_type, &NoKey)
     }
 
-    fn request(options: &str) -> StartRequest {
+    /// A pull-in start of `rtmp://src.example/live/a` into room 42 with these options.
+    pub(crate) fn request(options: &str) -> StartRequest {
         StartRequest {
             direction: Direction::PullIn,
             room_id: "42".into(),

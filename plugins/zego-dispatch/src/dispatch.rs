@@ -189,7 +189,7 @@ pub fn session(reply: Reply, dispatch: &Dispatch, now_secs: u64) -> Result<Sessi
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ingest_plugin_sdk::ErrorKind;
 
@@ -201,7 +201,8 @@ mod tests {
         }
     }
 
-    fn request(direction: Direction, options: &str) -> StartRequest {
+    /// A start in room `room-1` for user `u` with these options.
+    pub(crate) fn request(direction: Direction, options: &str) -> StartRequest {
         StartRequest {
             direction,
             room_id: "room-1".into(),

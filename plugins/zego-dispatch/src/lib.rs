@@ -140,23 +140,14 @@ mod tests {
     fn start_signs_sends_and_reads_the_answer() {
         use ingest_plugin_sdk::step::{self, Step};
         use ingest_plugin_sdk::testing::TestHost;
-        use ingest_plugin_sdk::{MediaKind, UrlPurpose, VendorResponse};
+        use ingest_plugin_sdk::{UrlPurpose, VendorResponse};
 
         let _host = TestHost::new()
             .secret(sign::SECRET_SERVER, "1234567890abcdef1234567890abcdef")
             .config(settings::KEY_APP_ID, "1234567890")
             .install();
-        let request = || StartRequest {
-            direction: Direction::PushIn,
-            room_id: "room-1".into(),
-            user_id: "u".into(),
-            display_name: None,
-            stream_url: None,
-            media: MediaKind::AudioVideo,
-            callback_url: None,
-            expires_in_secs: None,
-            options_json: r#"{"stream_id":"s1"}"#.into(),
-        };
+        let request =
+            || crate::dispatch::tests::request(Direction::PushIn, r#"{"stream_id":"s1"}"#);
         let Step::Send(sent) = step::run(Vec::new(), || ZegoDispatch::start(request())) else {
             panic!("start sends RTMPDispatchV2 first");
         };
