@@ -3,6 +3,8 @@
 //!
 //! - **direct**: the vendor request itself, straight to the simulator (the floor);
 //! - **envoy**: the same vendor request through Envoy as a plain reverse proxy (the baseline);
+//! - **peer**: `POST /v1/ingests` through Envoy with a proxy-wasm filter (`bench/peer`, V8)
+//!   doing the gateway's job for this one start: what a user would pick instead of the gateway;
 //! - **gateway**: `POST /v1/ingests` through the standalone gateway, whose TRTC plugin signs
 //!   and sends the vendor request and parses the answer.
 //!
@@ -26,7 +28,7 @@ use crate::procs::{self, Proc, TempDir};
 /// One load run.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadRun {
-    /// `direct`, `envoy` or `gateway`.
+    /// `direct`, `envoy`, `peer` or `gateway`.
     pub target: String,
     /// Open connections.
     pub connections: u32,
@@ -59,6 +61,8 @@ pub struct Options {
     pub envoy: PathBuf,
     /// `ingest-gateway` binary.
     pub gateway: PathBuf,
+    /// The peer's proxy-wasm module (`scripts/build-bench-peer`).
+    pub peer: PathBuf,
     /// Connections.
     pub connections: u32,
     /// Measured seconds per target.
@@ -67,7 +71,7 @@ pub struct Options {
     pub warmup: Duration,
 }
 
-/// Runs direct, Envoy and the gateway, in that order, against one simulator.
+/// Runs direct, Envoy, the peer and the gateway, in that order, against one simulator.
 pub async fn run(options: &Options) -> anyhow::Result<Vec<LoadRun>> {
     let dir = TempDir::new("e2e")?;
     let sim = crate::load_test_sim().await?;
@@ -102,6 +106,28 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<LoadRun>> {
     .await?;
     let script = dir.path().join("gateway.lua");
     std::fs::write(&script, gateway_script())?;
+
+    let peer_addr = procs::free_addr()?;
+    let mut peer_proc = start_peer(
+        &options.envoy,
+        &options.peer,
+        peer_addr,
+        sim_addr,
+        dir.path(),
+    )
+    .await?;
+    check_peer(peer_addr).await?;
+    let peer = wrk(
+        options,
+        "peer",
+        &script,
+        peer_addr,
+        "/v1/ingests",
+        Some(&mut peer_proc),
+    )
+    .await?;
+    drop(peer_proc);
+
     let through_gateway = wrk(
         options,
         "gateway",
@@ -111,7 +137,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<LoadRun>> {
         Some(&mut gateway.proc),
     )
     .await?;
-    let runs = vec![direct, envoy, through_gateway];
+    let runs = vec![direct, envoy, peer, through_gateway];
     Ok(runs)
 }
 
@@ -154,6 +180,12 @@ pub async fn capture(sim: &TencentSim, gateway: SocketAddr) -> anyhow::Result<Re
 /// Envoy 1.40 as a plain HTTP/1.1 reverse proxy: one listener, one static cluster, the router
 /// filter and nothing else (no access log, no retries).
 pub fn envoy_config(listen: SocketAddr, upstream: SocketAddr) -> String {
+    envoy_config_with(listen, upstream, "")
+}
+
+/// [`envoy_config`] with `filters` (YAML list items, indented for `http_filters`) before the
+/// router.
+fn envoy_config_with(listen: SocketAddr, upstream: SocketAddr, filters: &str) -> String {
     format!(
         r#"static_resources:
   listeners:
@@ -174,7 +206,7 @@ pub fn envoy_config(listen: SocketAddr, upstream: SocketAddr) -> String {
               - match: {{ prefix: "/" }}
                 route: {{ cluster: simulator }}
           http_filters:
-          - name: envoy.filters.http.router
+{filters}          - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
@@ -201,6 +233,47 @@ pub fn envoy_config(listen: SocketAddr, upstream: SocketAddr) -> String {
     )
 }
 
+/// The peer: Envoy with the proxy-wasm filter `module` (V8) answering starts itself, and a
+/// buffer filter after it, so the whole body reaches the filter and the router never sends the
+/// start upstream. The filter signs with the simulator's demo account and calls it through the
+/// `simulator` cluster.
+pub fn peer_config(listen: SocketAddr, upstream: SocketAddr, module: &Path) -> String {
+    let demo = ingest_sim::tencent::TencentSimConfig::demo();
+    let settings = serde_json::json!({
+        "cluster": "simulator",
+        "authority": upstream.to_string(),
+        "sdk_app_id": demo.sdk_app_id,
+        "region": "ap-guangzhou",
+        "secret_id": demo.secret_id,
+        "secret_key": demo.secret_key,
+        "handle_key": "ingest-bench-peer-handle-key",
+    });
+    // A JSON string is a YAML double-quoted scalar.
+    let configuration = serde_json::to_string(&settings.to_string()).unwrap_or_default();
+    let module = serde_json::to_string(&module.to_string_lossy()).unwrap_or_default();
+    let filters = format!(
+        r#"          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: ingest_peer
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {configuration}
+                vm_config:
+                  runtime: envoy.wasm.runtime.v8
+                  code:
+                    local:
+                      filename: {module}
+          - name: envoy.filters.http.buffer
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
+              max_request_bytes: 65536
+"#
+    );
+    envoy_config_with(listen, upstream, &filters)
+}
+
 /// Starts Envoy on `listen` in front of `upstream`; returns once it accepts connections.
 pub async fn start_envoy(
     bin: &Path,
@@ -208,8 +281,72 @@ pub async fn start_envoy(
     upstream: SocketAddr,
     dir: &Path,
 ) -> anyhow::Result<Proc> {
+    run_envoy(bin, listen, &envoy_config(listen, upstream), dir).await
+}
+
+/// Starts the peer (Envoy + the proxy-wasm filter `module`) on `listen`.
+async fn start_peer(
+    bin: &Path,
+    module: &Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    dir: &Path,
+) -> anyhow::Result<Proc> {
+    anyhow::ensure!(
+        module.is_file(),
+        "the peer's proxy-wasm module {} is missing: run scripts/build-bench-peer (scripts/bench does)",
+        module.display()
+    );
+    run_envoy(bin, listen, &peer_config(listen, upstream, module), dir).await
+}
+
+/// One start through the peer: it must answer 201 with an id sealed as the gateway seals one
+/// (so both do the same work), or the run stops here.
+async fn check_peer(addr: SocketAddr) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let answer = ingest_sim::server::send(
+        addr,
+        "POST",
+        "/v1/ingests",
+        &[("content-type", "application/json")],
+        crate::gateway::START_BODY,
+    )
+    .await?;
+    let body = String::from_utf8_lossy(&answer.body);
+    anyhow::ensure!(
+        answer.status == 201,
+        "the peer answered {} to a start: {body}",
+        answer.status
+    );
+    let value: serde_json::Value = serde_json::from_slice(&answer.body)?;
+    let task = value["session"]["vendor_task_id"]
+        .as_str()
+        .unwrap_or_default();
+    let sealed = value["id"]
+        .as_str()
+        .and_then(|id| id.split_once('.'))
+        .and_then(|(payload, _)| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok());
+    anyhow::ensure!(
+        !task.is_empty() && sealed == Some(serde_json::json!({"p": "trtc", "r": task})),
+        "the peer's answer does not carry a sealed ingest id for its task: {body}"
+    );
+    Ok(())
+}
+
+/// Starts Envoy with `config_text` on `listen`; returns once it accepts connections.
+async fn run_envoy(
+    bin: &Path,
+    listen: SocketAddr,
+    config_text: &str,
+    dir: &Path,
+) -> anyhow::Result<Proc> {
     let config = dir.join(format!("envoy-{}.yaml", listen.port()));
-    std::fs::write(&config, envoy_config(listen, upstream))?;
+    std::fs::write(&config, config_text)?;
     let mut command = Command::new(bin);
     command
         .arg("-c")

@@ -90,6 +90,10 @@ struct Args {
     /// The wrk binary (default: `wrk` on PATH).
     #[arg(long)]
     wrk_bin: Option<PathBuf>,
+    /// The end-to-end peer's proxy-wasm module (default: what `scripts/build-bench-peer`
+    /// builds).
+    #[arg(long)]
+    peer_wasm: Option<PathBuf>,
 }
 
 /// Every section, in the order they run.
@@ -268,6 +272,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             wrk: wrk_bin,
             envoy: envoy_bin.clone(),
             gateway: gateway_bin.clone(),
+            peer: args.peer_wasm.clone().unwrap_or_else(|| {
+                workspace_root().join("target/peer/wasm32-wasip1/release/ingest_bench_peer.wasm")
+            }),
             connections,
             duration,
             warmup: e2e_warmup,

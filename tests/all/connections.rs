@@ -208,7 +208,7 @@ async fn sigterm_drains_requests_in_flight_and_exits_zero() {
     std::fs::write(
         &config,
         format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nauth = \"off\"\n[runtime]\nstep_budget_ms = {TEST_STEP_BUDGET_MS}\n[connections]\ndrain_delay_ms = 600\ndrain_timeout_ms = 10000\n{}",
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nauth = \"off\"\n[runtime]\n[connections]\ndrain_delay_ms = 600\ndrain_timeout_ms = 10000\n{}",
             trtc_provider("trtc", &sim.base_url(), QUOTA_OFF)
         ),
     )

@@ -24,7 +24,7 @@ fn config_text(sim_url: &str, rot_quota: &str, with_b: bool) -> String {
     );
     assert!(rot.contains("rot.key"), "{rot}");
     let mut text = format!(
-        "[gateway]\nauth = \"tenants\"\nhandle_key = {{ value = \"reload-test-handle-key-0123456789\" }}\n[runtime]\nstep_budget_ms = {TEST_STEP_BUDGET_MS}\n{}{rot}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n",
+        "[gateway]\nauth = \"tenants\"\nhandle_key = {{ value = \"reload-test-handle-key-0123456789\" }}\n[runtime]\n{}{rot}\n[[tenants]]\nid = \"a\"\napi_key_sha256 = \"{}\"\nproviders = [\"*\"]\n",
         trtc_provider("good", sim_url, QUOTA_OFF),
         sha256_hex(KEY_A)
     );

@@ -99,9 +99,6 @@ pub fn assert_no_secrets(what: &str, text: &str) {
     }
 }
 
-/// The step budget of test gateways that do not set `[runtime]` (see [`gateway_with_clock`]).
-pub const TEST_STEP_BUDGET_MS: u64 = 2000;
-
 /// Builds a gateway from TOML text (plugin paths absolute). Unless the text sets
 /// `gateway.auth` itself, authentication is turned off (tests of tenants set it).
 pub async fn gateway(toml: &str) -> Gateway {
@@ -114,15 +111,6 @@ pub async fn gateway_with_clock(toml: &str, clock: ingest_gateway::SharedClock) 
     let toml = edit_toml(toml, |doc| {
         // Tests run without tenant keys unless they configure authentication.
         set_default(doc, &["gateway", "auth"], "off");
-        // The step budget is wall-clock (epochs): on a machine busy with the whole suite a
-        // step of baseline-compiled code can be descheduled past the default 100 ms. Tests
-        // about the budget set `step_budget_ms` themselves (it is also capped by the call
-        // deadline).
-        set_default(
-            doc,
-            &["runtime", "step_budget_ms"],
-            i64::try_from(TEST_STEP_BUDGET_MS).expect("small"),
-        );
         // Each test gateway keeps its events to itself (a file shared by the suite would mix
         // every test's events); tests of the store itself configure one.
         memory_events(doc);

@@ -431,9 +431,12 @@ pub struct RuntimeConfig {
     #[serde(default = "default_memory")]
     pub memory_limit_bytes: u64,
     /// CPU budget of one step of a call (one run of the plugin between two vendor requests),
-    /// milliseconds: a plugin that runs longer (its host calls included, the time it waits for
-    /// a plugin thread not) is interrupted (`plugin-fault`), so a runaway plugin holds a plugin
-    /// thread this long at most, not for the whole call.
+    /// milliseconds: a plugin that uses more CPU (its host calls included; the time it is
+    /// preempted or waits for a plugin thread not) is interrupted (`plugin-fault`), so a
+    /// runaway plugin holds a plugin thread for this much CPU at most, not for the whole call.
+    /// Read from the thread's CPU clock at each epoch tick (`epoch_tick_ms`), so a step is
+    /// stopped within one tick past its budget; on a loaded machine a step may take longer in
+    /// wall time (the call deadline, `call_deadline_ms`, stays wall-clock).
     /// Default 100; at most `call_deadline_ms`.
     #[serde(default = "default_step_budget")]
     pub step_budget_ms: u64,

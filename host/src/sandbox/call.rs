@@ -280,6 +280,8 @@ impl<'a> Call<'a> {
         // even when the caller stops waiting (its deadline, a client gone).
         let work = async move {
             let mut store = store;
+            // The step's CPU time counts from here, on the thread that runs it.
+            store.data().meter.resume();
             let t0 = Instant::now();
             let (step, instantiate) = match code.pre.instantiate_async(&mut store).await {
                 Ok(instance) => {

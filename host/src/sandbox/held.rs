@@ -73,6 +73,7 @@ impl Held {
         answers: &[types::VendorAnswer],
     ) -> Result<Step, StepError> {
         self.store.set_epoch_deadline(1);
+        self.store.data().meter.resume();
         run_op(&mut self.store, pre, &self.instance, op, answers)
             .await
             .map_err(StepError::Trap)

@@ -32,6 +32,7 @@ pub(crate) mod fault;
 mod held;
 pub mod inspect;
 pub(crate) mod load;
+mod meter;
 pub(crate) mod outcome;
 mod state;
 mod step;

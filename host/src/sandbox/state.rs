@@ -1,8 +1,7 @@
 //! What one step's store holds ([`CallState`]: WASI's empty context and one part per host
 //! interface), its memory cap, and the store itself with the step's CPU budget.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store};
@@ -12,6 +11,8 @@ use crate::capability::context::CallContext;
 use crate::capability::credentials::CallCredentials;
 use crate::capability::log::PluginLog;
 use crate::capability::plugin_config::ConfigView;
+
+use super::meter::StepMeter;
 
 /// Most resource handles one instance may hold (HTTP requests, streams …).
 const MAX_RESOURCES: usize = 1024;
@@ -26,6 +27,8 @@ pub(crate) struct CallState {
     pub(crate) config: ConfigView,
     pub(crate) context: CallContext,
     pub(crate) log: PluginLog,
+    /// The step's CPU time, read by the store's tick callback.
+    pub(super) meter: StepMeter,
 }
 
 /// The host-side parts a call keeps between its steps (inside the store during one).
@@ -54,6 +57,7 @@ impl CallState {
             config,
             context: parts.context,
             log: parts.log,
+            meter: StepMeter::default(),
         }
     }
 
@@ -78,30 +82,26 @@ impl WasiView for CallState {
 
 /// A store for one step on `engine`: `state`, its memory cap, and a CPU budget of `budget`.
 ///
-/// At each epoch tick a running step adds the time since it last got its thread (host calls
-/// included) to what it has run, is interrupted past its budget (the same trap as a plain
-/// deadline), and otherwise yields its thread so steps waiting for one take turns. Time spent
-/// waiting for the thread again is not counted.
+/// At each epoch tick a running step adds the CPU time its thread spent on it since it last
+/// got the thread (host calls included; [`StepMeter`]) to what it has run, is interrupted past
+/// its budget (the same trap as a plain deadline), and otherwise yields its thread so steps
+/// waiting for one take turns. Time spent preempted, or waiting for the thread again, is not
+/// counted. The code that runs the step calls `state.meter.resume()` on the thread it runs on.
 pub(super) fn store(engine: &Engine, state: CallState, budget: Duration) -> Store<CallState> {
+    let meter = state.meter.clone();
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
-    let started = Instant::now();
-    let resumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut ran = Duration::ZERO;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
-        let since = Duration::from_nanos(resumed.load(std::sync::atomic::Ordering::Relaxed));
-        ran += started.elapsed().saturating_sub(since);
-        if ran >= budget {
+        if meter.tick() >= budget {
             return Ok(wasmtime::UpdateDeadline::Interrupt);
         }
-        let resumed = resumed.clone();
+        let meter = meter.clone();
         Ok(wasmtime::UpdateDeadline::YieldCustom(
             1,
             Box::pin(async move {
                 tokio::task::yield_now().await;
-                let at = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                resumed.store(at, std::sync::atomic::Ordering::Relaxed);
+                meter.resume();
             }),
         ))
     });

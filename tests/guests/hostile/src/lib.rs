@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `ok` (default) | succeeds with session reference `ok` |
 //! | `loop` | spins forever |
+//! | `compute` | computes for `iterations` rounds (config, a string), then succeeds: a plugin that needs some CPU and ends |
 //! | `panic` | panics |
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
@@ -238,6 +239,16 @@ impl Guest for Hostile {
                 loop {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
+            }
+            "compute" => {
+                let rounds: u64 = config::get("iterations")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let mut x: u64 = 0;
+                for i in 0..rounds {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+                Ok(session(&format!("computed-{}", x % 10)))
             }
             "panic" => panic!("hostile plugin panics on purpose"),
             "memory" => {
