@@ -218,13 +218,40 @@ fn match_at(text: &[u8], at: usize, value: &[u8], case: Case) -> Option<usize> {
     Some(j)
 }
 
-/// Adds to `found` every verbatim occurrence of `value` (needle `i`) in `text`.
+/// Texts shorter than this are searched by their candidate first bytes ([`find_short`]):
+/// building a `memmem` searcher costs more than reading a vendor answer of a few hundred bytes,
+/// and each call searches several texts for every secret value. The reading compares at most
+/// this many bytes per candidate, so the cost stays bounded by `SHORT_TEXT × value length`.
+const SHORT_TEXT: usize = 4096;
+
+/// Adds to `found` every verbatim occurrence of `value` (needle `i`) in `text`, without
+/// overlap, left to right.
 fn find_verbatim(text: &[u8], value: &[u8], i: usize, found: &mut Vec<Found>) {
-    found.extend(memchr::memmem::find_iter(text, value).map(|start| Found {
+    let at = |start: usize| Found {
         start,
         end: start + value.len(),
         needle: i,
-    }));
+    };
+    if text.len() < SHORT_TEXT {
+        find_short(text, value, |start| found.push(at(start)));
+    } else {
+        found.extend(memchr::memmem::find_iter(text, value).map(at));
+    }
+}
+
+/// Every non-overlapping occurrence of `value` in `text`, left to right, found at the places
+/// that hold its first byte.
+fn find_short(text: &[u8], value: &[u8], mut hit: impl FnMut(usize)) {
+    let Some(&first) = value.first() else {
+        return;
+    };
+    let mut next = 0;
+    for start in memchr::memchr_iter(first, text) {
+        if start >= next && text[start..].starts_with(value) {
+            hit(start);
+            next = start + value.len();
+        }
+    }
 }
 
 /// Adds to `found` every spelling of `value` (needle `i`) in `text`, left to right, without
@@ -393,6 +420,30 @@ pub(crate) fn contains_secret(secrets: &SecretSet, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_and_long_texts_find_the_same_verbatim_values() {
+        let value = b"abab-secret-abab";
+        for filler in [0usize, 10, SHORT_TEXT] {
+            let mut text = vec![b'a'; filler];
+            text.extend_from_slice(b"ab");
+            text.extend_from_slice(value);
+            text.extend_from_slice(value);
+            text.extend_from_slice(b"abab-secret-aba");
+            let mut short = Vec::new();
+            find_short(&text, value, |s| short.push(s));
+            let memmem: Vec<usize> = memchr::memmem::find_iter(&text, value).collect();
+            assert_eq!(short, memmem, "filler {filler}");
+            assert_eq!(short.len(), 2, "filler {filler}");
+        }
+        let mut overlapping = Vec::new();
+        find_short(b"aaaaa", b"aa", |s| overlapping.push(s));
+        assert_eq!(
+            overlapping,
+            [0, 2],
+            "non-overlapping, as memmem's find_iter"
+        );
+    }
+
     use super::*;
     use crate::capability::credentials::SecretStore;
 

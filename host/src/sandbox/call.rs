@@ -6,6 +6,7 @@
 //! answers so far — never an instance.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -18,7 +19,7 @@ use super::load::{Code, PluginVersion};
 use super::outcome::{self, Outcome};
 use super::state::{self, CallState, Parts};
 use super::step::{Operation, Step, StepError, run_op};
-use super::{Runtime, fault};
+use super::{LONG_STEPS, RanOn, Runtime, fault};
 use crate::capability::call_log::{RecordedRequest, SharedCallLog};
 use crate::capability::context::CallContext;
 use crate::capability::credentials::{CallCredentials, SecretStore};
@@ -102,9 +103,30 @@ impl Runtime {
         setup: CallSetup,
         op: Operation,
     ) -> (Result<Outcome, ApiError>, CallReport) {
+        /// Counts the call as in progress until it ends or is dropped.
+        struct Active<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Active<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let _active = Active(&self.calls);
         let mut call = Call::new(self, plugin, &setup, op);
         let result = call.run().await;
         call.finish(result)
+    }
+
+    /// Whether a step of a call may start on its caller's thread (see
+    /// [`PluginThreads`](super::PluginThreads)): its call is the only one in progress (under
+    /// load, steps handed to the plugin threads cost less CPU per request than steps run
+    /// between the front's I/O: docs/performance.md) and its plugin's steps have been short.
+    fn may_start_here(&self, plugin: &PluginVersion) -> bool {
+        self.calls.load(Ordering::Relaxed) == 1
+            && plugin
+                .long_steps
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_err()
     }
 
     /// A pool slot for one instance, held until the instance is gone.
@@ -258,7 +280,8 @@ impl<'a> Call<'a> {
 
     /// One step: a fresh instance, one call of the operation's function with the answers so
     /// far, and the instance gone again (its pool slot returned) before any vendor I/O. It runs
-    /// on the plugin threads (`runtime.plugin_threads`) when there are any, after taking one of
+    /// on the plugin threads (`runtime.plugin_threads`) when there are any — or starts on the
+    /// caller's thread while they are idle ([`PluginThreads::run`]) — after taking one of
     /// the caller's turns (its tenant's share of them).
     async fn step(&mut self) -> Result<Step, StepError> {
         let slot = self.runtime.slot().await?;
@@ -296,7 +319,19 @@ impl<'a> Call<'a> {
             (state, answers, step, instantiate)
         };
         let (state, answers, step, instantiate) = match &self.runtime.plugin_threads {
-            Some(threads) => threads.spawn(work).await.map_err(|_| StepError::Shutdown)?,
+            Some(threads) => {
+                let here = self.runtime.may_start_here(self.plugin);
+                let tick = Duration::from_millis(self.runtime.limits.epoch_tick_ms);
+                let (out, ran_on) = threads
+                    .run(work, here, tick)
+                    .await
+                    .map_err(|_| StepError::Shutdown)?;
+                if ran_on == RanOn::Moved {
+                    tracing::debug!(plugin = %self.plugin.name, "a step ran a whole epoch tick on the caller's thread: moved to the plugin threads, and its next steps go there");
+                    self.plugin.long_steps.store(LONG_STEPS, Ordering::Relaxed);
+                }
+                out
+            }
             None => work.await,
         };
         if let Some(t) = instantiate {

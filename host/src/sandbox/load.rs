@@ -52,6 +52,10 @@ pub struct PluginVersion {
     /// could serve.
     pub load_time: Duration,
     code: RwLock<Arc<Code>>,
+    /// Steps of this version still to send straight to the plugin threads: set when one of
+    /// its steps, started on the caller's thread, ran a whole epoch tick and was moved
+    /// ([`PluginThreads::run`](super::PluginThreads::run)).
+    pub(super) long_steps: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for PluginVersion {
@@ -225,6 +229,7 @@ impl Runtime {
             from_cache,
             load_time,
             code: RwLock::new(Arc::new(code)),
+            long_steps: std::sync::atomic::AtomicU32::new(0),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The sandbox: one wasmtime engine and linker per process ([`Runtime`]), one compiled and
 //! pre-instantiated [`PluginVersion`] per loaded component ([`load`], with the artifact
 //! [`cache`]), and the calls themselves ([`call`]): every step ([`step`]) on a fresh instance
-//! whose store ([`state`]) has its own memory cap and CPU budget, faults classified
+//! whose store ([`state`]) has its own memory cap and CPU budget (its thread's CPU time,
+//! `meter.rs`), run on the plugin threads or the caller's (`threads.rs`), faults classified
 //! ([`fault`]) and results checked against the host's bounds ([`outcome`]) before anything
 //! else sees them. [`inspect`] looks at a component before it serves (compile, validate,
 //! list its imports and exports, describe), for the plugin authors' kit. `held.rs` is the
@@ -36,6 +37,7 @@ mod meter;
 pub(crate) mod outcome;
 mod state;
 mod step;
+mod threads;
 
 pub use call::{CallReport, CallSetup, RequestGate};
 #[cfg(feature = "bench-call-shapes")]
@@ -45,6 +47,8 @@ pub use outcome::Outcome;
 pub use step::Operation;
 
 use state::CallState;
+use threads::PluginThreads;
+pub(crate) use threads::{LONG_STEPS, RanOn};
 
 /// The process-wide engine, linker and call limits.
 pub struct Runtime {
@@ -61,46 +65,8 @@ pub struct Runtime {
     held_shape: std::sync::atomic::AtomicBool,
     /// Where steps run (`runtime.plugin_threads`); `None`: on the caller's threads.
     plugin_threads: Option<PluginThreads>,
-}
-
-/// The threads plugin steps run on: a tokio runtime of their own, so a plugin that computes
-/// or loops until its budget never holds the threads that accept connections, answer health
-/// checks and talk to vendors. Steps yield at each epoch tick, so those waiting take turns.
-pub(crate) struct PluginThreads {
-    runtime: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
-}
-
-impl PluginThreads {
-    fn new(threads: usize) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("ingest-plugin")
-            .build()?;
-        Ok(Self {
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
-        })
-    }
-
-    /// Runs `work` there; its result, or an error when the runtime is shutting down.
-    pub(crate) async fn spawn<F>(&self, work: F) -> Result<F::Output, tokio::task::JoinError>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle.spawn(work).await
-    }
-}
-
-impl Drop for PluginThreads {
-    fn drop(&mut self) {
-        // Dropped wherever the gateway is, an async context included: no blocking wait. A
-        // step still running ends at its budget.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+    /// Calls in progress (steps and vendor requests alike).
+    calls: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -256,6 +222,7 @@ impl Runtime {
             #[cfg(feature = "bench-call-shapes")]
             held_shape: std::sync::atomic::AtomicBool::new(false),
             plugin_threads,
+            calls: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
