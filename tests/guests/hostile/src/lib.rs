@@ -208,6 +208,7 @@ impl Guest for Hostile {
                 ),
                 key("secret", "name of a granted secret for the secret modes"),
                 key("bomb", "what header-bomb oversizes: count, bytes or url"),
+                key("iterations", "rounds the compute mode computes"),
                 key(
                     "describe_name",
                     "the name describe claims (default test-hostile)",
