@@ -62,11 +62,20 @@ impl Spec {
     }
 }
 
-/// The demo configuration (`examples/demo/gateway.toml`) with the bench's listeners, cache,
-/// plugin directory and providers.
+/// `runtime.plugin_threads` from `INGEST_BENCH_PLUGIN_THREADS`, for every gateway the bench
+/// builds (the process and the in-process one of the plugin-call section): `0` measures steps
+/// on the calling threads, so the hand-off to the plugin threads is the difference.
+pub fn plugin_threads_override() -> Option<u32> {
+    std::env::var("INGEST_BENCH_PLUGIN_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The call deadline of the benchmarks' gateway (the vendor request timeout is 1 s less).
 const BENCH_TIMEOUT_MS: i64 = 30_000;
 
+/// The demo configuration (`examples/demo/gateway.toml`) with the bench's listeners, cache,
+/// plugin directory and providers.
 pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
     let root = crate::workspace_root();
     let demo_path = root.join("examples/demo/gateway.toml");
@@ -96,13 +105,8 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
     // The memory figure holds requests at the simulator for longer than the default vendor
     // request timeout (8 s) allows: the limits are raised out of its way.
     runtime.insert("call_deadline_ms".into(), Value::Integer(BENCH_TIMEOUT_MS));
-    // `INGEST_BENCH_PLUGIN_THREADS=0` measures steps on the front's own threads (the cost of
-    // the hand-off to the plugin threads is the difference).
-    if let Some(n) = std::env::var("INGEST_BENCH_PLUGIN_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-    {
-        runtime.insert("plugin_threads".into(), Value::Integer(n));
+    if let Some(n) = plugin_threads_override() {
+        runtime.insert("plugin_threads".into(), Value::Integer(i64::from(n)));
     }
 
     if !spec.connections.is_empty() {

@@ -132,12 +132,7 @@ async fn measure(
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut config = Config::parse(&toml)?;
     config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
-    // `INGEST_BENCH_PLUGIN_THREADS=0`, as for the gateway process (`gateway.rs`): steps on the
-    // calling thread, so the hand-off to the plugin threads is the difference.
-    if let Some(n) = std::env::var("INGEST_BENCH_PLUGIN_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u32>().ok())
-    {
+    if let Some(n) = crate::gateway::plugin_threads_override() {
         config.runtime.plugin_threads = Some(n);
     }
     // Each plugin's artifacts are new to the cache: this load compiles.

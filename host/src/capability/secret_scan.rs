@@ -220,8 +220,8 @@ fn match_at(text: &[u8], at: usize, value: &[u8], case: Case) -> Option<usize> {
 
 /// Texts shorter than this are searched by their candidate first bytes ([`find_short`]):
 /// building a `memmem` searcher costs more than reading a vendor answer of a few hundred bytes,
-/// and each call searches several texts for every secret value. The reading compares at most
-/// this many bytes per candidate, so the cost stays bounded by `SHORT_TEXT × value length`.
+/// and each call searches several texts for every secret value. Each candidate compares at
+/// most the value's length, so the cost stays bounded by `SHORT_TEXT × value length`.
 const SHORT_TEXT: usize = 4096;
 
 /// Adds to `found` every verbatim occurrence of `value` (needle `i`) in `text`, without

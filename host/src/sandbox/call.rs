@@ -19,7 +19,8 @@ use super::load::{Code, PluginVersion};
 use super::outcome::{self, Outcome};
 use super::state::{self, CallState, Parts};
 use super::step::{Operation, Step, StepError, run_op};
-use super::{LONG_STEPS, RanOn, Runtime, fault};
+use super::threads::RanOn;
+use super::{InProgress, Runtime, fault};
 use crate::capability::call_log::{RecordedRequest, SharedCallLog};
 use crate::capability::context::CallContext;
 use crate::capability::credentials::{CallCredentials, SecretStore};
@@ -103,15 +104,7 @@ impl Runtime {
         setup: CallSetup,
         op: Operation,
     ) -> (Result<Outcome, ApiError>, CallReport) {
-        /// Counts the call as in progress until it ends or is dropped.
-        struct Active<'a>(&'a std::sync::atomic::AtomicUsize);
-        impl Drop for Active<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let _active = Active(&self.calls);
+        let _in_progress = InProgress::enter(&self.calls);
         let mut call = Call::new(self, plugin, &setup, op);
         let result = call.run().await;
         call.finish(result)
@@ -122,11 +115,7 @@ impl Runtime {
     /// load, steps handed to the plugin threads cost less CPU per request than steps run
     /// between the front's I/O: docs/performance.md) and its plugin's steps have been short.
     fn may_start_here(&self, plugin: &PluginVersion) -> bool {
-        self.calls.load(Ordering::Relaxed) == 1
-            && plugin
-                .long_steps
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_err()
+        self.calls.load(Ordering::Relaxed) == 1 && plugin.long_steps.may_start_here()
     }
 
     /// A pool slot for one instance, held until the instance is gone.
@@ -281,7 +270,7 @@ impl<'a> Call<'a> {
     /// One step: a fresh instance, one call of the operation's function with the answers so
     /// far, and the instance gone again (its pool slot returned) before any vendor I/O. It runs
     /// on the plugin threads (`runtime.plugin_threads`) when there are any — or starts on the
-    /// caller's thread while they are idle ([`PluginThreads::run`]) — after taking one of
+    /// caller's thread when its call is alone ([`PluginThreads::run`]) — after taking one of
     /// the caller's turns (its tenant's share of them).
     async fn step(&mut self) -> Result<Step, StepError> {
         let slot = self.runtime.slot().await?;
@@ -328,8 +317,8 @@ impl<'a> Call<'a> {
                     .map_err(|_| StepError::Shutdown)?;
                 if ran_on == RanOn::Moved {
                     tracing::debug!(plugin = %self.plugin.name, "a step ran a whole epoch tick on the caller's thread: moved to the plugin threads, and its next steps go there");
-                    self.plugin.long_steps.store(LONG_STEPS, Ordering::Relaxed);
                 }
+                self.plugin.long_steps.ran_on(ran_on);
                 out
             }
             None => work.await,

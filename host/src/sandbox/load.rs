@@ -55,7 +55,7 @@ pub struct PluginVersion {
     /// Steps of this version still to send straight to the plugin threads: set when one of
     /// its steps, started on the caller's thread, ran a whole epoch tick and was moved
     /// ([`PluginThreads::run`](super::PluginThreads::run)).
-    pub(super) long_steps: std::sync::atomic::AtomicU32,
+    pub(super) long_steps: super::LongSteps,
 }
 
 impl std::fmt::Debug for PluginVersion {
@@ -229,7 +229,7 @@ impl Runtime {
             from_cache,
             load_time,
             code: RwLock::new(Arc::new(code)),
-            long_steps: std::sync::atomic::AtomicU32::new(0),
+            long_steps: super::LongSteps::default(),
         }
     }
 }

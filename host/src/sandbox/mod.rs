@@ -48,7 +48,7 @@ pub use step::Operation;
 
 use state::CallState;
 use threads::PluginThreads;
-pub(crate) use threads::{LONG_STEPS, RanOn};
+pub(crate) use threads::{InProgress, LongSteps};
 
 /// The process-wide engine, linker and call limits.
 pub struct Runtime {

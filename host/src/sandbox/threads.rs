@@ -1,7 +1,9 @@
 //! Where plugin steps run: the plugin threads ([`PluginThreads`]), or the caller's thread
 //! while a call is alone and its plugin's steps are short.
 
+use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The threads plugin steps run on: a tokio runtime of their own, so a plugin that computes
@@ -19,13 +21,52 @@ pub(crate) struct PluginThreads {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     /// Steps on these threads now, waiting or running.
-    busy: Arc<std::sync::atomic::AtomicUsize>,
+    busy: Arc<AtomicUsize>,
 }
 
 /// Steps of a plugin sent straight to the plugin threads after one of its steps ran a whole
 /// epoch tick on a caller's thread: a plugin that loops holds a caller's thread for two ticks at most
 /// in this many steps.
-pub(crate) const LONG_STEPS: u32 = 64;
+const LONG_STEPS: u32 = 64;
+
+/// A plugin version's record of long steps: how many of its next steps go straight to the
+/// plugin threads because one of them ran a whole tick on a caller's thread.
+#[derive(Debug, Default)]
+pub(crate) struct LongSteps(AtomicU32);
+
+impl LongSteps {
+    /// Whether this step may start on the caller's thread; one fewer step owed to the plugin
+    /// threads when not.
+    pub(crate) fn may_start_here(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+    }
+
+    /// Where a step ran: a move sends the next [`LONG_STEPS`] steps to the plugin threads.
+    pub(crate) fn ran_on(&self, ran_on: RanOn) {
+        if ran_on == RanOn::Moved {
+            self.0.store(LONG_STEPS, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counts one of something in progress on an atomic counter, until dropped (however the work
+/// ends: done, failed or cancelled).
+pub(crate) struct InProgress<C: Deref<Target = AtomicUsize>>(C);
+
+impl<C: Deref<Target = AtomicUsize>> InProgress<C> {
+    pub(crate) fn enter(counter: C) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl<C: Deref<Target = AtomicUsize>> Drop for InProgress<C> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Where a step ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +88,7 @@ impl PluginThreads {
         Ok(Self {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
-            busy: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            busy: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -64,7 +105,6 @@ impl PluginThreads {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        use std::sync::atomic::Ordering;
         use std::task::Poll;
         let mut work = Box::pin(work);
         let mut ran_on = RanOn::PluginThreads;
@@ -82,20 +122,11 @@ impl PluginThreads {
                 None => ran_on = RanOn::Moved,
             }
         }
-        let busy = self.busy.clone();
-        busy.fetch_add(1, Ordering::Relaxed);
-        /// Counts the step off the plugin threads however it ends.
-        struct Done(Arc<std::sync::atomic::AtomicUsize>);
-        impl Drop for Done {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let done = Done(busy);
+        let on_threads = InProgress::enter(self.busy.clone());
         let out = self
             .handle
             .spawn(async move {
-                let _done = done;
+                let _on_threads = on_threads;
                 work.await
             })
             .await?;
@@ -132,6 +163,20 @@ mod tests {
         (first, on_plugin_thread())
     }
 
+    #[test]
+    fn a_moved_step_sends_the_next_ones_straight_to_the_plugin_threads() {
+        let long = LongSteps::default();
+        assert!(long.may_start_here());
+        long.ran_on(RanOn::Caller);
+        long.ran_on(RanOn::PluginThreads);
+        assert!(long.may_start_here());
+        long.ran_on(RanOn::Moved);
+        for i in 0..LONG_STEPS {
+            assert!(!long.may_start_here(), "step {i} after the move");
+        }
+        assert!(long.may_start_here());
+    }
+
     #[tokio::test]
     async fn a_short_step_of_a_lone_call_runs_on_the_callers_thread() {
         let threads = PluginThreads::new(1).expect("threads");
@@ -162,7 +207,7 @@ mod tests {
         assert_eq!(ran_on, RanOn::Moved);
         assert!(!first, "it started on the caller's thread");
         assert!(last, "it ended on a plugin thread");
-        assert_eq!(threads.busy.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(threads.busy.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
@@ -185,7 +230,7 @@ mod tests {
                     .await
             })
         };
-        while threads.busy.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        while threads.busy.load(Ordering::Relaxed) == 0 {
             tokio::task::yield_now().await;
         }
         let ((first, _), ran_on) = threads
@@ -196,6 +241,6 @@ mod tests {
         assert!(first);
         release.send(()).expect("holder waits");
         holder.await.expect("joined").expect("ran");
-        assert_eq!(threads.busy.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(threads.busy.load(Ordering::Relaxed), 0);
     }
 }
