@@ -28,6 +28,8 @@ pub const PLUGINS: &[(&str, &str)] = &[
     ("jocloud-thunder", "start-ok"),
     // JavaScript (componentize-js): measured when scripts/build-js-plugins has built it.
     ("agora-js", "start-ok"),
+    // Python (componentize-py): measured when scripts/build-py-plugins has built it.
+    ("agora-py", "start-ok"),
 ];
 
 /// One plugin's figures.

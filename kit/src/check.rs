@@ -283,11 +283,15 @@ pub fn is_semver(v: &str) -> bool {
 
 /// Checks the component at `path`. `Err` only when the file cannot be read or the runtime
 /// cannot start; everything about the component itself is in the report.
-pub async fn check(path: &Path) -> anyhow::Result<CheckReport> {
+/// `runtime`: the settings it loads under ([`crate::kit_runtime`]).
+pub async fn check(
+    path: &Path,
+    runtime: ingest_gateway::RuntimeConfig,
+) -> anyhow::Result<CheckReport> {
     let bytes =
         std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let name = plugin_name(path);
-    let runtime = Runtime::new(super::kit_runtime_config())?;
+    let runtime = Runtime::new(runtime)?;
     let scratch = super::TempDir::new("check")?;
     let compiled = contract::compile(&runtime, &name, &bytes, scratch.path())?;
 

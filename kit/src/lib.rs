@@ -68,6 +68,11 @@ pub enum PluginCommand {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Load the component under this gateway config file's `[runtime]` settings (what
+        /// `serve --config` reads: pooling, `max_core_instances_per_component`,
+        /// `memory_limit_bytes` …) instead of the defaults.
+        #[arg(long, value_name = "FILE")]
+        gateway_config: Option<PathBuf>,
     },
     /// Run conformance cases (recorded exchanges) against a component, through the host in
     /// dry-run mode with a fixed clock and nonce; print a pass/fail table and a diff for each
@@ -89,6 +94,10 @@ pub enum PluginCommand {
         /// Run only the cases whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
+        /// Run the cases under this gateway config file's `[runtime]` settings (what `serve
+        /// --config` reads) instead of the defaults.
+        #[arg(long, value_name = "FILE")]
+        gateway_config: Option<PathBuf>,
         /// Also print, for every case, what the plugin actually did, in the case format (a
         /// starting point for a new case: replace what varies by placeholders).
         #[arg(long)]
@@ -203,9 +212,14 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             dir,
             sdk_path,
         } => new(&name, lang, dir, sdk_path.as_deref())?,
-        PluginCommand::Check { file, json } => {
+        PluginCommand::Check {
+            file,
+            json,
+            gateway_config,
+        } => {
+            let runtime = kit_runtime(gateway_config.as_deref())?;
             // The host's own log lines (compiling, loading) would only repeat the report.
-            let report = check::check(&file)
+            let report = check::check(&file, runtime)
                 .with_subscriber(tracing::subscriber::NoSubscriber::default())
                 .await?;
             if json {
@@ -221,6 +235,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             config,
             cache_dir,
             filter,
+            gateway_config,
             show_actual,
             verbose,
         } => {
@@ -229,6 +244,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 cache_dir,
                 filter,
                 quiet: !verbose,
+                runtime: kit_runtime(gateway_config.as_deref())?,
             };
             let report = runner::run(&file, &cases, &options).await?;
             print!("{}", report.render(show_actual));
@@ -292,6 +308,26 @@ fn kit_runtime_config() -> ingest_gateway::RuntimeConfig {
         step_budget_ms: KIT_STEP_BUDGET_MS,
         ..ingest_gateway::RuntimeConfig::default()
     }
+}
+
+/// The runtime settings of `plugin check` and `plugin test`: the `[runtime]` table of
+/// `gateway_config` (a gateway config file, read and validated as `serve --config` reads it;
+/// the defaults without one), with the kit's small pool, optimized code only, and a step
+/// budget of at least [`KIT_STEP_BUDGET_MS`] (see [`kit_runtime_config`]).
+pub fn kit_runtime(gateway_config: Option<&Path>) -> anyhow::Result<ingest_gateway::RuntimeConfig> {
+    let kit = kit_runtime_config();
+    let Some(path) = gateway_config else {
+        return Ok(kit);
+    };
+    let config = ingest_gateway::Config::load(path)
+        .map_err(|e| anyhow::anyhow!("--gateway-config {}: {e}", path.display()))?;
+    Ok(ingest_gateway::RuntimeConfig {
+        max_concurrent_calls: kit.max_concurrent_calls,
+        tiered: kit.tiered,
+        step_budget_ms: config.runtime.step_budget_ms.max(kit.step_budget_ms),
+        call_deadline_ms: config.runtime.call_deadline_ms.max(kit.step_budget_ms),
+        ..config.runtime
+    })
 }
 
 /// The step budget of the kit's gateways, milliseconds.

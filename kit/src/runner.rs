@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub filter: Option<String>,
     /// Hide the host's log lines.
     pub quiet: bool,
+    /// The runtime settings the cases run under ([`crate::kit_runtime`]: the defaults, or a
+    /// gateway config file's `[runtime]`, with the kit's small pool and lenient step budget).
+    pub runtime: ingest_gateway::RuntimeConfig,
 }
 
 /// How one case ended.
@@ -224,7 +227,14 @@ pub async fn run(plugin: &Path, cases: &Path, options: &RunOptions) -> anyhow::R
             Err(e) => result.verdict = Verdict::Error(e.to_string()),
             Ok(case) => {
                 result.operation = Some(case.operation);
-                let run = run_case(&plugin, &cache_dir, &case, &defaults, &mut result);
+                let run = run_case(
+                    &plugin,
+                    &cache_dir,
+                    &options.runtime,
+                    &case,
+                    &defaults,
+                    &mut result,
+                );
                 let label = if options.quiet {
                     run.with_subscriber(tracing::subscriber::NoSubscriber::default())
                         .await
@@ -438,6 +448,7 @@ fn request_json(r: &RecordedRequest) -> serde_json::Value {
 async fn run_case(
     plugin: &Path,
     cache_dir: &Path,
+    runtime: &ingest_gateway::RuntimeConfig,
     case: &Case,
     defaults: &Defaults,
     out: &mut CaseResult,
@@ -451,13 +462,14 @@ async fn run_case(
             return None;
         }
     };
-    let (gateway, provider, label) = match bind_case(plugin, cache_dir, case, defaults).await {
-        Ok(bound) => bound,
-        Err(e) => {
-            out.verdict = Verdict::Error(e.to_string());
-            return None;
-        }
-    };
+    let (gateway, provider, label) =
+        match bind_case(plugin, cache_dir, runtime, case, defaults).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                out.verdict = Verdict::Error(e.to_string());
+                return None;
+            }
+        };
     let now = case.now.or(defaults.now).unwrap_or(case::DEFAULT_NOW);
     let nonce = case
         .nonce
@@ -504,11 +516,16 @@ async fn run_case(
 async fn bind_case(
     plugin: &Path,
     cache_dir: &Path,
+    runtime: &ingest_gateway::RuntimeConfig,
     case: &Case,
     defaults: &Defaults,
 ) -> Result<(Gateway, Arc<Provider>, Option<String>), CaseError> {
     let toml = config_toml(plugin, cache_dir, case, defaults)?;
     let mut config = Config::parse(&toml).map_err(CaseError::Config)?;
+    config.runtime = ingest_gateway::RuntimeConfig {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        ..runtime.clone()
+    };
     config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
     let gateway = Gateway::from_config(config)
         .await

@@ -1,12 +1,13 @@
 //! `plugin new NAME`: a ready-to-build adapter skeleton.
 //!
-//! The templates are the directories `examples/plugin-template` (Rust) and
-//! `examples/plugin-template-js` (JavaScript, componentize-js) of the repository, embedded here
-//! with `include_str!` so the command works without the repository. Both implement the same
-//! fictitious vendor ("Example RTC") and ship the same conformance cases. Generating renames
-//! the plugin (`example-vendor`, `example_vendor`, `ExampleVendor`) and, for Rust, points the
-//! SDK dependency at the given path; for JavaScript it also writes the WIT contract into
-//! `wit/`, so the project builds on its own.
+//! The templates are the directories `examples/plugin-template` (Rust),
+//! `examples/plugin-template-js` (JavaScript, componentize-js) and
+//! `examples/plugin-template-py` (Python, componentize-py) of the repository, embedded here
+//! with `include_str!` so the command works without the repository. All three implement the
+//! same fictitious vendor ("Example RTC") and ship the same conformance cases. Generating
+//! renames the plugin (`example-vendor`, `example_vendor`, `ExampleVendor`) and, for Rust,
+//! points the SDK dependency at the given path; for JavaScript and Python it also writes the
+//! WIT contract into `wit/`, so the project builds on its own.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,8 @@ pub enum Lang {
     Rust,
     /// A JavaScript module built into a component with `@bytecodealliance/componentize-js`.
     Js,
+    /// A Python module built into a component with `componentize-py`.
+    Python,
 }
 
 /// The template's own name, replaced by the new plugin's.
@@ -32,38 +35,51 @@ macro_rules! files {
     };
 }
 
+/// A template's files and the conformance cases every template ships.
+macro_rules! template {
+    ($base:literal: $($path:literal),* $(,)?) => {
+        files!($base: $($path,)*
+            "cases/start-ok.json",
+            "cases/start-vendor-error.json",
+            "cases/start-invalid-url.json",
+            "cases/status-running.json",
+            "cases/stop-ok.json",
+            "cases/callback-ok.json",
+            "cases/callback-bad-signature.json",
+        )
+    };
+}
+
 /// The Rust template: (path in the new crate, contents).
-const RUST: &[(&str, &str)] = files!("../../examples/plugin-template/":
+const RUST: &[(&str, &str)] = template!("../../examples/plugin-template/":
     "Cargo.toml",
     "README.md",
     ".gitignore",
     "src/lib.rs",
-    "cases/start-ok.json",
-    "cases/start-vendor-error.json",
-    "cases/start-invalid-url.json",
-    "cases/status-running.json",
-    "cases/stop-ok.json",
-    "cases/callback-ok.json",
-    "cases/callback-bad-signature.json",
 );
 
 /// The JavaScript template.
-const JS: &[(&str, &str)] = files!("../../examples/plugin-template-js/":
+const JS: &[(&str, &str)] = template!("../../examples/plugin-template-js/":
     "package.json",
     "build.mjs",
     "README.md",
     ".gitignore",
     "src/plugin.js",
-    "cases/start-ok.json",
-    "cases/start-vendor-error.json",
-    "cases/start-invalid-url.json",
-    "cases/status-running.json",
-    "cases/stop-ok.json",
-    "cases/callback-ok.json",
-    "cases/callback-bad-signature.json",
 );
 
-/// The WIT contract, written into a JavaScript project's `wit/` (the 0.2 world imports no
+/// The Python template.
+const PYTHON: &[(&str, &str)] = template!("../../examples/plugin-template-py/":
+    "app.py",
+    "build.sh",
+    "requirements.txt",
+    "README.md",
+    ".gitignore",
+);
+
+/// Files of a template written executable.
+const EXECUTABLE: &[&str] = &["build.sh"];
+
+/// The WIT contract, written into a JavaScript or Python project's `wit/` (the 0.2 world imports no
 /// WASI package, so it has no dependencies).
 const WIT: &[(&str, &str)] = files!("../../wit/":
     "provider.wit",
@@ -153,8 +169,9 @@ pub fn generate(
                 files.push((path.to_string(), text));
             }
         }
-        Lang::Js => {
-            for (path, text) in JS {
+        Lang::Js | Lang::Python => {
+            let template = if lang == Lang::Js { JS } else { PYTHON };
+            for (path, text) in template {
                 files.push((path.to_string(), render(text, name)));
             }
             for (path, text) in WIT {
@@ -171,9 +188,24 @@ pub fn generate(
         }
         std::fs::write(&target, text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
+        if EXECUTABLE.contains(&path.as_str()) {
+            make_executable(&target)?;
+        }
         written.push(target);
     }
     Ok(written)
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| anyhow::anyhow!("cannot make {} executable: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) -> anyhow::Result<()> {
+    Ok(())
 }
 
 fn toml_string(s: &str) -> String {
@@ -193,6 +225,11 @@ pub fn next_steps(name: &str, lang: Lang, dir: &Path) -> String {
         ),
         Lang::Js => format!(
             "next:\n  cd {dir}\n  npm install\n  npm run build                                          # the component\n  \
+             ingest-gateway plugin check {file}\n  \
+             ingest-gateway plugin test {file} --cases cases"
+        ),
+        Lang::Python => format!(
+            "next:\n  cd {dir}\n  ./build.sh                                             # the component (installs componentize-py)\n  \
              ingest-gateway plugin check {file}\n  \
              ingest-gateway plugin test {file} --cases cases"
         ),

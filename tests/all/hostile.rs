@@ -156,6 +156,42 @@ async fn ungranted_secret_is_refused_by_name() {
     assert!(detail(&a).contains("not_granted"), "{}", a.text);
 }
 
+/// `wasi:sockets` is linked (CPython's C library imports it) but grants nothing: a plugin
+/// that reaches for the network itself gets refusals and nothing leaves.
+#[tokio::test]
+async fn a_plugin_cannot_open_a_socket() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp listener");
+    tcp.set_nonblocking(true).expect("nonblocking");
+    let target = tcp.local_addr().expect("addr");
+    let udp = std::net::UdpSocket::bind(target).expect("udp socket on the same port");
+    udp.set_nonblocking(true).expect("nonblocking");
+    let gw = gateway(&hostile_with(
+        "socket",
+        "socket",
+        "",
+        &[("target", &format!("\"{target}\""))],
+        false,
+    ))
+    .await;
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("socket"))).await;
+    assert_eq!(a.json["kind"], "vendor-internal", "{}", a.text);
+    let said = detail(&a);
+    for what in ["tcp: Err", "udp: Err", "lookup: Err"] {
+        assert!(said.contains(what), "`{what}` not in {said}");
+    }
+    assert!(
+        tcp.accept()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a connection arrived"
+    );
+    let mut buf = [0u8; 16];
+    assert!(
+        udp.recv_from(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a datagram arrived"
+    );
+}
+
 #[tokio::test]
 async fn oversized_session_reference_is_a_fault() {
     let gw = gateway(&hostile("huge", "huge-ref", "")).await;

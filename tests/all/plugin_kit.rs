@@ -181,13 +181,131 @@ fn a_javascript_skeleton_has_everything_to_build() {
     assert!(err.contains("not a valid plugin name"), "{err}");
 }
 
-/// Every plugin with shipped cases and a built component (Rust plugins the test build
-/// compiled, and the JavaScript plugin when scripts/build-js-plugins built it).
+/// `plugin new --lang python` → its `build.sh` → `plugin check` → `plugin test`, as generated
+/// and under the default runtime (pooling on): the template passes its cases, and sends the
+/// same vendor requests as the Rust template, byte for byte.
+#[test]
+fn a_python_plugin_is_generated_built_checked_and_passes_its_cases() {
+    let dir = scratch("py").join("kit-py");
+    let (out, err, code) = gateway(&[
+        "plugin",
+        "new",
+        "kit-py",
+        "--lang",
+        "python",
+        "--dir",
+        s(&dir),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("./build.sh"), "{out}");
+    let read =
+        |p: &str| std::fs::read_to_string(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert!(read("app.py").contains("NAME = \"kit-py\""));
+    assert!(read("requirements.txt").contains("componentize-py==0.25.1"));
+    assert!(read("wit/provider.wit").contains("package ingest:provider@0.2.2;"));
+
+    // build.sh uses the componentize-py on PATH (scripts/build-py-plugins installs the pinned
+    // one), so the suite never reaches the network.
+    let built = Command::new(dir.join("build.sh"))
+        .current_dir(&dir)
+        .output()
+        .expect("run build.sh");
+    let said = String::from_utf8_lossy(&built.stdout).into_owned()
+        + &String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "build.sh failed:\n{said}");
+    assert!(
+        !said.contains("installing"),
+        "build.sh installed componentize-py:\n{said}"
+    );
+    let wasm = dir.join("kit_py.wasm");
+
+    let (out, err, code) = gateway(&["plugin", "check", s(&wasm), "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["ok"], true, "{out}");
+    assert_eq!(report["describe"]["name"], "kit-py");
+    let imports = report["imports"].to_string();
+    assert!(
+        imports.contains("wasi:sockets/"),
+        "a plain build imports wasi:sockets: {imports}"
+    );
+
+    let (out, err, code) = gateway(&[
+        "plugin",
+        "test",
+        s(&wasm),
+        "--cases",
+        s(&dir.join("cases")),
+        "--cache-dir",
+        &cache_dir(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("\n7 passed, 0 failed\n"), "{out}");
+
+    // The same vendor requests as the Rust template's, byte for byte.
+    let (rust_dir, rust_wasm) = generated();
+    for case in ["start-ok", "stop-ok", "status-running"] {
+        let requests = |wasm: &Path, cases: &Path| {
+            let (out, err, code) = gateway(&[
+                "plugin",
+                "test",
+                s(wasm),
+                "--cases",
+                s(&cases.join(format!("{case}.json"))),
+                "--cache-dir",
+                &cache_dir(),
+                "--show-actual",
+            ]);
+            assert_eq!(code, 0, "{case}:\n{out}\n{err}");
+            let start = out
+                .find("\"exchanges\"")
+                .unwrap_or_else(|| panic!("{case}: {out}"));
+            let end = out[start..]
+                .find("\"response\"")
+                .map_or(out.len(), |e| start + e);
+            out[start..end].to_string()
+        };
+        assert_eq!(
+            requests(&wasm, &dir.join("cases")),
+            requests(rust_wasm, &rust_dir.join("cases")),
+            "{case}: the Python template's request differs from the Rust template's"
+        );
+    }
+}
+
+/// A componentize-py build holds 16 core module instances (CPython's modules linked
+/// dynamically), past what the pooling allocator allowed before it was configurable: a
+/// `[runtime]` limit below that refuses it with the key to raise, through `--gateway-config`.
+#[test]
+fn the_core_instance_limit_is_the_gateway_configs() {
+    let wasm = PathBuf::from(ingest_sim::artifacts::plugin("agora-py"));
+    let dir = scratch("limits");
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, "[runtime]\nmax_core_instances_per_component = 8\n").expect("config");
+    let (out, err, code) = gateway(&["plugin", "check", s(&wasm), "--gateway-config", s(&config)]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("runtime.max_core_instances_per_component"),
+        "the refusal names the key:\n{out}"
+    );
+    assert!(!out.contains("core module?"), "the wrong hint:\n{out}");
+    let (out, err, code) = gateway(&["plugin", "check", s(&wasm)]);
+    assert_eq!(code, 0, "the default admits it:\n{out}\n{err}");
+    std::fs::write(&config, "[runtime]\nmax_core_instances_per_component = 0\n").expect("config");
+    let (_, err, code) = gateway(&["plugin", "check", s(&wasm), "--gateway-config", s(&config)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_core_instances_per_component"), "{err}");
+}
+
+/// Every plugin with shipped cases and a built component: the Rust plugins the test build
+/// compiled, and the JavaScript and Python ones scripts/build-js-plugins and
+/// scripts/build-py-plugins built (under CI, which runs both scripts, a missing one fails).
 fn seed_plugins() -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(root().join("plugins")) else {
         return out;
     };
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let cases = entry.path().join("cases");
@@ -196,7 +314,15 @@ fn seed_plugins() -> Vec<(String, PathBuf)> {
             .any(|n| n == name);
         let wasm = PathBuf::from(ingest_sim::artifacts::PLUGIN_DIR)
             .join(format!("{}.wasm", name.replace('-', "_")));
-        if cases.is_dir() && (built || (name == "agora-js" && wasm.is_file())) {
+        let by_script = ["package.json", "app.py"]
+            .iter()
+            .any(|f| entry.path().join(f).is_file());
+        assert!(
+            !(in_ci && by_script && !wasm.is_file()),
+            "{name} was not built: {} is missing (scripts/build-js-plugins, scripts/build-py-plugins)",
+            wasm.display()
+        );
+        if cases.is_dir() && (built || (by_script && wasm.is_file())) {
             out.push((name, wasm));
         }
     }
@@ -210,6 +336,14 @@ fn the_seed_plugins_pass_their_shipped_cases() {
     assert!(
         plugins.iter().any(|(n, _)| n == "tencent-trtc"),
         "no seed plugin to test: {plugins:?}"
+    );
+    eprintln!(
+        "seed plugins with cases: {}",
+        plugins
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     for (name, wasm) in &plugins {
         let cases = root().join("plugins").join(name).join("cases");

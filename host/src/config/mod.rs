@@ -33,6 +33,10 @@ pub const DEFAULT_STEP_BUDGET_MS: u64 = 100;
 pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 64 << 20;
 /// Default number of plugin calls that may run at once (pool slots); more wait their turn.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 256;
+/// Default cap on the core module instances of one plugin component: room for a
+/// componentize-py build (CPython's modules linked dynamically: 16 in a plain build, 38 with
+/// `--stub-wasi`) with headroom.
+pub const DEFAULT_MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 /// Default epoch tick: how often the engine checks deadlines of running wasm.
 pub const DEFAULT_EPOCH_TICK_MS: u64 = 5;
 /// Default share of the plugin threads one tenant's steps may use at once.
@@ -465,6 +469,13 @@ pub struct RuntimeConfig {
     /// front). Default true; turned off automatically when virtual memory is scarce.
     #[serde(default = "default_true")]
     pub pooling: bool,
+    /// Core module instances one plugin component may hold (the pooling allocator's
+    /// per-component limit; the pool's total is this times `max_concurrent_calls`). A Rust
+    /// plugin holds 2–4, a componentize-js one 3–8, a componentize-py one 16–40 (CPython and
+    /// its libraries are linked as separate modules). Default 64. The pool reserves no memory
+    /// per core instance, so raising it costs nothing until a component uses them.
+    #[serde(default = "default_core_instances")]
+    pub max_core_instances_per_component: u32,
     /// Tiered compilation: a plugin not in the artifact cache serves first from a fast
     /// baseline compile (Winch) while the optimizing compile (Cranelift) runs in the
     /// background; its code takes over for the calls that start after. Default true.
@@ -520,6 +531,7 @@ impl Default for RuntimeConfig {
             plugin_threads: None,
             tenant_plugin_share: DEFAULT_TENANT_PLUGIN_SHARE,
             pooling: true,
+            max_core_instances_per_component: DEFAULT_MAX_CORE_INSTANCES_PER_COMPONENT,
             tiered: true,
             cache_dir: None,
         }
@@ -793,6 +805,9 @@ fn default_step_budget() -> u64 {
 }
 fn default_memory() -> u64 {
     DEFAULT_MEMORY_LIMIT_BYTES
+}
+fn default_core_instances() -> u32 {
+    DEFAULT_MAX_CORE_INSTANCES_PER_COMPONENT
 }
 fn default_concurrency() -> u32 {
     DEFAULT_MAX_CONCURRENT_CALLS

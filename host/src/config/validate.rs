@@ -198,6 +198,10 @@ fn connections(c: &crate::config::ConnectionsConfig, problems: &mut Vec<String>)
     }
 }
 
+/// Upper bound of `runtime.max_core_instances_per_component` (the pool's total is this times
+/// `max_concurrent_calls`, a `u32`).
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 1024;
+
 fn runtime(rt: &RuntimeConfig, problems: &mut Vec<String>) {
     if rt.call_deadline_ms == 0 {
         problems.push("runtime.call_deadline_ms: must be greater than 0".to_string());
@@ -224,6 +228,11 @@ fn runtime(rt: &RuntimeConfig, problems: &mut Vec<String>) {
     }
     if rt.max_concurrent_calls == 0 {
         problems.push("runtime.max_concurrent_calls: must be greater than 0".to_string());
+    }
+    if !(1..=MAX_CORE_INSTANCES_PER_COMPONENT).contains(&rt.max_core_instances_per_component) {
+        problems.push(format!(
+            "runtime.max_core_instances_per_component: must be between 1 and {MAX_CORE_INSTANCES_PER_COMPONENT}"
+        ));
     }
 }
 

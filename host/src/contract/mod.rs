@@ -49,10 +49,13 @@ pub const SECRET_CATALOG_FUNCTIONS: [&str; 1] = ["secrets"];
 pub const PROVIDER_FUNCTIONS: [&str; 5] = ["describe", "start", "stop", "status", "parse-callback"];
 /// Host interfaces a plugin may import besides WASI.
 pub const HOST_INTERFACES: [&str; 5] = ["types", "credentials", "config", "context", "log"];
-/// WASI packages a plugin may import only as language-runtime support (linked with nothing
-/// behind them). Anything that would reach the network is refused at load: a 0.2 plugin
-/// returns its vendor requests as values.
-pub const REFUSED_WASI: [&str; 2] = ["wasi:http/", "wasi:sockets/"];
+/// WASI packages refused at load: a 0.2 plugin returns its vendor requests as values, so an
+/// HTTP client import means a plugin built for another host. Every other WASI 0.2 package is
+/// linked as language-runtime support with nothing behind it; `wasi:sockets` among them (a
+/// C library's socket functions, which CPython under componentize-py imports whether or not
+/// the plugin uses them), with every socket use refused: no TCP, no UDP, no name lookup, no
+/// address allowed (`sandbox::call`).
+pub const REFUSED_WASI: [&str; 1] = ["wasi:http/"];
 
 /// The interface `name` names when it is `ingest:provider/{interface}@0.2.x`, of this host's
 /// contract line (an import or an export of a plugin); `None` for anything else.

@@ -363,7 +363,7 @@ impl<'a> Call<'a> {
                 setup.request_id.clone(),
             ),
             // Built once per call (a WASI context seeds two random generators).
-            wasi: WasiCtx::builder().stderr(self.stderr.clone()).build(),
+            wasi: sandbox_wasi(self.stderr.clone()),
         });
         parts.context.restart();
         let state = CallState::new(
@@ -451,4 +451,18 @@ async fn send(
             Err(types::TransportError::Timeout(reason))
         }
     }
+}
+
+/// The WASI context behind a plugin's language runtime: stderr (the fault report's), and no
+/// network. `wasi:sockets` is linked (CPython's C library imports it) but refuses everything:
+/// creating a TCP or UDP socket, resolving a name, and any address (wasmtime's default check
+/// refuses every address already; the flags say it where it is read).
+fn sandbox_wasi(stderr: MemoryOutputPipe) -> WasiCtx {
+    WasiCtx::builder()
+        .stderr(stderr)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
 }

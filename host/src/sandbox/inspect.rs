@@ -30,8 +30,8 @@ pub enum ImportClass {
     Contract,
     /// A WASI 0.2 interface outside the world, linked with nothing behind it.
     Stubbed,
-    /// Something this host does not provide (including `wasi:http` and `wasi:sockets`: a 0.2
-    /// plugin returns its vendor requests as values): the component is refused.
+    /// Something this host does not provide (including `wasi:http`: a 0.2 plugin returns its
+    /// vendor requests as values): the component is refused.
     Unknown,
 }
 
@@ -163,7 +163,8 @@ mod tests {
             ("ingest:provider/credentials@0.1.0", ImportClass::Unknown),
             // 0.2 plugins make no network calls of their own.
             ("wasi:http/outgoing-handler@0.2.12", ImportClass::Unknown),
-            ("wasi:sockets/tcp@0.2.12", ImportClass::Unknown),
+            // Linked for language runtimes' C libraries, every use refused.
+            ("wasi:sockets/tcp@0.2.12", ImportClass::Stubbed),
             ("wasi:io/streams@0.2.3", ImportClass::Stubbed),
             ("wasi:cli/environment@0.2.6", ImportClass::Stubbed),
             ("wasi:http/types@0.3.0", ImportClass::Unknown),

@@ -265,7 +265,19 @@ fn validate(
 
 fn explain_compile_error(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
-    if text.contains("component") && text.contains("module") {
+    if text.contains("core module instances, which exceeds") {
+        // A component built from a language runtime linked as several modules (CPython under
+        // componentize-py: 16–40).
+        format!(
+            "{text} (raise `runtime.max_core_instances_per_component` in the gateway's config, \
+             or `plugin check --gateway-config FILE` with such a config)"
+        )
+    } else if text.contains("which exceeds the configured maximum") {
+        format!(
+            "{text} (the pooling allocator's per-plugin limits: set `runtime.pooling = false` to \
+             load it with on-demand allocation)"
+        )
+    } else if text.contains("component") && text.contains("module") {
         format!(
             "{text} (is this a core module? build with `--target wasm32-wasip2`, which emits a component)"
         )

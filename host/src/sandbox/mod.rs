@@ -116,16 +116,19 @@ fn engine(limits: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
     config.strategy(wasmtime::Strategy::Cranelift);
     if pooling {
         let n = limits.max_concurrent_calls;
+        let core_per_component = limits.max_core_instances_per_component;
         let mut pool = PoolingAllocationConfig::default();
+        // Core instances are counted, not reserved: the total allows every slot a component
+        // of the largest size.
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(8))
+            .total_core_instances(n.saturating_mul(core_per_component))
             .total_memories(n.saturating_mul(2))
             .total_tables(n.saturating_mul(8))
             .total_stacks(n)
             .max_memory_size(usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX))
             .max_memories_per_component(4)
             .max_tables_per_component(16)
-            .max_core_instances_per_component(16)
+            .max_core_instances_per_component(core_per_component)
             // A returned slot is reset in place: the pages a step dirtied (found with
             // Linux's PAGEMAP_SCAN, when the kernel has it) are restored with memset/memcpy
             // instead of `madvise`, so no page leaves the address space, the next step takes

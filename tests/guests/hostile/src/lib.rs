@@ -6,6 +6,7 @@
 //! | `ok` (default) | succeeds with session reference `ok` |
 //! | `loop` | spins forever |
 //! | `compute` | computes for `iterations` rounds (config, a string), then succeeds: a plugin that needs some CPU and ends |
+//! | `socket` | tries the network itself with the standard library (`wasi:sockets`): a TCP connection and a UDP datagram to `target` (`host:port`), a name lookup; fails with what each answered |
 //! | `panic` | panics |
 //! | `memory` | allocates until the memory cap |
 //! | `recursion` | recurses until the stack runs out |
@@ -251,6 +252,10 @@ impl Guest for Hostile {
                 }
                 Ok(session(&format!("computed-{}", x % 10)))
             }
+            "socket" => Err(error::new(
+                ErrorKind::VendorInternal,
+                sockets(&config::get("target").unwrap_or_default()),
+            )),
             "panic" => panic!("hostile plugin panics on purpose"),
             "memory" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
@@ -448,3 +453,15 @@ impl Guest for Hostile {
 }
 
 ingest_plugin_sdk::export!(Hostile);
+
+/// Tries the network past the contract, as a language runtime's C library can: what a TCP
+/// connection to `target`, a UDP datagram to it and a name lookup answered.
+fn sockets(target: &str) -> String {
+    use std::net::ToSocketAddrs as _;
+    let tcp = std::net::TcpStream::connect(target).map(|_| "connected");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.send_to(b"hostile", target))
+        .map(|_| "sent");
+    let lookup = ("localhost", 80).to_socket_addrs().map(|_| "resolved");
+    format!("tcp: {tcp:?}; udp: {udp:?}; lookup: {lookup:?}")
+}
