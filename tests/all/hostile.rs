@@ -148,6 +148,65 @@ async fn each_fault_fails_only_its_call() {
     }
 }
 
+/// A hostile Python provider (tests/guests-py/hostile, componentize-py) in `mode`.
+fn hostile_py(id: &str, mode: &str, config: &str) -> String {
+    format!(
+        "\n[[providers]]\nid = \"{id}\"\nplugin = \"{plugin}\"\n[providers.config]\nmode = \"{mode}\"\n{config}",
+        plugin = ingest_sim::artifacts::plugin("test-hostile-py"),
+    )
+}
+
+/// A Python plugin is contained like a Rust one: a loop stops at its step budget, a memory
+/// bomb at the memory cap, an uncaught exception and an abort are plugin faults (the
+/// traceback in the gateway's log, not in the answer), a socket is refused; each fails only
+/// its call, with the runtime's defaults (pooling on) and another plugin serving beside it.
+#[tokio::test]
+async fn a_hostile_python_plugin_is_contained_like_the_others() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let target = listener.local_addr().expect("addr");
+    let toml = format!(
+        "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\ncache_dir = \"{cache}\"\n{}{}{}{}{}{}",
+        hostile_py("py-loop", "loop", ""),
+        hostile_py("py-memory", "memory", ""),
+        hostile_py("py-exception", "exception", ""),
+        hostile_py("py-abort", "abort", ""),
+        hostile_py("py-socket", "socket", &format!("target = \"{target}\"\n")),
+        hostile("ok", "ok", ""),
+        cache = std::env::temp_dir()
+            .join("ingest-hostile-py-cache")
+            .display(),
+    );
+    let gw = gateway(&toml).await;
+    for (provider, class, needle) in [
+        ("py-loop", "deadline", "budget"),
+        ("py-memory", "memory", "memory"),
+        ("py-exception", "panic", "trapped"),
+        ("py-abort", "panic", "trapped"),
+    ] {
+        let a = expect_failure(&gw, provider, "plugin-fault", Some(class), needle).await;
+        assert_eq!(a.status, 500, "{provider}: {}", a.text);
+    }
+    assert!(
+        log_text().contains("the hostile Python plugin raises on purpose"),
+        "the exception's traceback is not in the gateway's log"
+    );
+    let a = call(&gw, "POST", "/v1/ingests", Some(start("py-socket"))).await;
+    assert_eq!(a.json["kind"], "vendor-internal", "{}", a.text);
+    eprintln!("hostile case `py-socket`: {}", detail(&a));
+    assert!(detail(&a).contains("socket: "), "{}", a.text);
+    for what in ["tcp: ", "lookup: "] {
+        assert!(detail(&a).contains(what), "{}", a.text);
+    }
+    assert!(!detail(&a).contains(": done"), "{}", a.text);
+    assert!(
+        listener
+            .accept()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a connection arrived"
+    );
+}
+
 #[tokio::test]
 async fn ungranted_secret_is_refused_by_name() {
     let gw = fleet().await;
