@@ -18,18 +18,26 @@ use serde::Serialize;
 
 use crate::procs::{TempDir, percentiles};
 
-/// The plugins measured and the success case each one runs.
-pub const PLUGINS: &[(&str, &str)] = &[
-    ("tencent-trtc", "start-ok"),
-    ("rongcloud", "start-ok"),
-    ("alibaba-artc", "start-ok"),
-    ("zego-dispatch", "start-push-ok"),
-    ("zego-cloud-player", "start-ok"),
-    ("jocloud-thunder", "start-ok"),
+/// The plugins measured, the success case each one runs, and the directory of its cases.
+pub const PLUGINS: &[(&str, &str, &str)] = &[
+    ("tencent-trtc", "start-ok", "plugins/tencent-trtc"),
+    ("rongcloud", "start-ok", "plugins/rongcloud"),
+    ("alibaba-artc", "start-ok", "plugins/alibaba-artc"),
+    ("zego-dispatch", "start-push-ok", "plugins/zego-dispatch"),
+    ("zego-cloud-player", "start-ok", "plugins/zego-cloud-player"),
+    ("jocloud-thunder", "start-ok", "plugins/jocloud-thunder"),
     // JavaScript (componentize-js): measured when scripts/build-js-plugins has built it.
-    ("agora-js", "start-ok"),
+    ("agora-js", "start-ok", "plugins/agora-js"),
     // Python (componentize-py): measured when scripts/build-py-plugins has built it.
-    ("agora-py", "start-ok"),
+    ("agora-py", "start-ok", "plugins/agora-py"),
+    // The Rust and Python templates (`plugin new`; scripts/bench builds them): the same vendor
+    // and requests in two languages, the baseline of the Python target.
+    ("example-vendor", "start-ok", "examples/plugin-template"),
+    (
+        "example-vendor-py",
+        "start-ok",
+        "examples/plugin-template-py",
+    ),
 ];
 
 /// One plugin's figures.
@@ -72,7 +80,7 @@ pub async fn run(
 ) -> anyhow::Result<Vec<PluginCall>> {
     let cache = TempDir::new("micro-cache")?;
     let mut out = Vec::new();
-    for (plugin, case_name) in PLUGINS {
+    for (plugin, case_name, dir) in PLUGINS {
         if !only.is_empty() && !only.iter().any(|p| p == plugin) {
             continue;
         }
@@ -83,7 +91,7 @@ pub async fn run(
                 plugin: plugin.to_string(),
                 measured: false,
                 note: Some(format!(
-                    "not built ({}); JavaScript plugins: scripts/build-js-plugins",
+                    "not built ({}); JavaScript and Python plugins: scripts/build-js-plugins, scripts/build-py-plugins; the templates: scripts/bench",
                     wasm.display()
                 )),
                 component_bytes: 0,
@@ -98,9 +106,18 @@ pub async fn run(
             });
             continue;
         }
-        let result = measure(plugin, case_name, &wasm, cache.path(), iterations, warmup)
-            .await
-            .with_context(|| format!("plugin call benchmark of `{plugin}`"))?;
+        let cases = crate::workspace_root().join(dir).join("cases");
+        let result = measure(
+            plugin,
+            case_name,
+            &cases,
+            &wasm,
+            cache.path(),
+            iterations,
+            warmup,
+        )
+        .await
+        .with_context(|| format!("plugin call benchmark of `{plugin}`"))?;
         eprintln!(
             "  plugin call {plugin:<18} median {:>7.1} µs  p99 {:>7.1} µs  (instantiate {:.1} µs, {} steps; held instance {:.1} µs; cold load {:.0} ms)",
             result.median_us,
@@ -118,16 +135,13 @@ pub async fn run(
 async fn measure(
     plugin: &str,
     case_name: &str,
+    cases: &std::path::Path,
     wasm: &std::path::Path,
     cache_dir: &std::path::Path,
     iterations: usize,
     warmup: usize,
 ) -> anyhow::Result<PluginCall> {
-    let case_path = crate::workspace_root()
-        .join("plugins")
-        .join(plugin)
-        .join("cases")
-        .join(format!("{case_name}.json"));
+    let case_path = cases.join(format!("{case_name}.json"));
     let case: Case = case::parse_file(&case_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", case_path.display()))?;
     let toml = runner::config_toml(wasm, cache_dir, &case, &Defaults::default())

@@ -12,8 +12,11 @@ use crate::micro::PluginCall;
 
 /// Plugin call median target for the Rust seed plugins, µs.
 pub const CALL_TARGET_US: f64 = 20.0;
-/// A JavaScript plugin's call median, at most this many times the Rust plugins' median.
+/// A JavaScript plugin's call median, at most this many times the Rust plugins' median (and
+/// the Python template's, at most this many times the Rust template's).
 pub const JS_FACTOR: f64 = 10.0;
+/// A Python plugin's 2-step start median, µs.
+pub const PY_START_TARGET_US: f64 = 1500.0;
 /// Hot swap with a cold compile, ms.
 pub const SWAP_COLD_TARGET_MS: f64 = 100.0;
 /// Hot swap from the cache, ms.
@@ -178,15 +181,25 @@ impl Results {
     pub fn verdicts(&self) -> Vec<Verdict> {
         let mut v = Vec::new();
         let calls: Vec<&PluginCall> = self.micro.iter().flatten().filter(|c| c.measured).collect();
+        let language = |c: &PluginCall| {
+            if c.plugin.ends_with("-js") {
+                "js"
+            } else if c.plugin.ends_with("-py") {
+                "py"
+            } else {
+                "rust"
+            }
+        };
         let rust: Vec<f64> = calls
             .iter()
-            .filter(|c| !c.plugin.ends_with("-js"))
+            .filter(|c| language(c) == "rust")
             .map(|c| c.median_us)
             .collect();
         let rust_median = median(&rust);
+        let median_of = |name: &str| calls.iter().find(|c| c.plugin == name).map(|c| c.median_us);
         for call in &calls {
-            if call.plugin.ends_with("-js") {
-                v.push(Verdict::at_most(
+            match language(call) {
+                "js" => v.push(Verdict::at_most(
                     format!(
                         "plugin call median, {} (≤ {JS_FACTOR}x the Rust median)",
                         call.plugin
@@ -194,14 +207,36 @@ impl Results {
                     call.median_us,
                     JS_FACTOR * rust_median,
                     "µs",
-                ));
-            } else {
-                v.push(Verdict::at_most(
+                )),
+                "py" => {
+                    v.push(Verdict::at_most(
+                        format!(
+                            "plugin call median, {} (a 2-step Python start)",
+                            call.plugin
+                        ),
+                        call.median_us,
+                        PY_START_TARGET_US,
+                        "µs",
+                    ));
+                    let twin = call.plugin.trim_end_matches("-py");
+                    if let Some(rust) = median_of(twin).filter(|_| twin == "example-vendor") {
+                        v.push(Verdict::at_most(
+                            format!(
+                                "plugin call median, {} (≤ {JS_FACTOR}x the Rust template's)",
+                                call.plugin
+                            ),
+                            call.median_us,
+                            JS_FACTOR * rust,
+                            "µs",
+                        ));
+                    }
+                }
+                _ => v.push(Verdict::at_most(
                     format!("plugin call median, {}", call.plugin),
                     call.median_us,
                     CALL_TARGET_US,
                     "µs",
-                ));
+                )),
             }
         }
         if let (Some(g), Some(p)) = (self.run("gateway"), self.run("peer")) {

@@ -283,7 +283,8 @@ pub fn is_semver(v: &str) -> bool {
 
 /// Checks the component at `path`. `Err` only when the file cannot be read or the runtime
 /// cannot start; everything about the component itself is in the report.
-/// `runtime`: the settings it loads under ([`crate::kit_runtime`]).
+/// `runtime`: the settings it loads under ([`crate::kit_runtime`]); its `cache_dir`, when
+/// set, keeps the compiled artifact (a temporary directory otherwise).
 pub async fn check(
     path: &Path,
     runtime: ingest_gateway::RuntimeConfig,
@@ -291,9 +292,11 @@ pub async fn check(
     let bytes =
         std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let name = plugin_name(path);
+    let cache_dir = runtime.cache_dir.clone();
     let runtime = Runtime::new(runtime)?;
     let scratch = super::TempDir::new("check")?;
-    let compiled = contract::compile(&runtime, &name, &bytes, scratch.path())?;
+    let artifacts = cache_dir.as_deref().unwrap_or(scratch.path());
+    let compiled = contract::compile(&runtime, &name, &bytes, artifacts)?;
 
     let mut report = CheckReport {
         path: path.to_path_buf(),

@@ -70,7 +70,8 @@ pub enum PluginCommand {
         json: bool,
         /// Load the component under this gateway config file's `[runtime]` settings (what
         /// `serve --config` reads: pooling, `max_core_instances_per_component`,
-        /// `memory_limit_bytes` …) instead of the defaults.
+        /// `memory_limit_bytes` …) instead of the defaults; its `cache_dir`, when set, keeps
+        /// the compiled artifact.
         #[arg(long, value_name = "FILE")]
         gateway_config: Option<PathBuf>,
     },

@@ -207,6 +207,55 @@ async fn a_hostile_python_plugin_is_contained_like_the_others() {
     );
 }
 
+/// `instance = "per-call"` keeps one instance for every step of a call (module state the
+/// plugin keeps between its steps survives, a second instantiation is saved), and no longer:
+/// the next call starts on a fresh one. The default instantiates afresh at every step.
+#[tokio::test]
+async fn an_instance_held_per_call_serves_every_step_of_that_call_only() {
+    let config = "target = \"https://vendor.example/x\"\n";
+    let allow = "allow_hosts = [\"vendor.example:443\"]\n";
+    let toml = format!(
+        "{}{}",
+        hostile_py("fresh", "steps", config)
+            .replace("[providers.config]", &format!("{allow}[providers.config]")),
+        hostile_py("held", "steps", config).replace(
+            "[providers.config]",
+            &format!("{allow}instance = \"per-call\"\n[providers.config]")
+        ),
+    );
+    let gw = gateway(&toml).await;
+    for (provider, expected) in [
+        ("fresh", "calls-1"),
+        ("held", "calls-2"),
+        ("held", "calls-2"),
+    ] {
+        let p = gw.provider(provider).expect("provider").clone();
+        let options = ingest_gateway::CallOptions {
+            mode: ingest_gateway::EgressMode::DryRun(Some(ingest_gateway::CannedResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: "{}".into(),
+            })),
+            ..ingest_gateway::CallOptions::default()
+        };
+        let op = ingest_gateway::Operation::Start(
+            ingest_gateway::StartBody::parse(start(provider).to_string().as_bytes())
+                .expect("start body")
+                .to_request(),
+        );
+        let (result, report) = gw.call(&p, op, options).await;
+        let outcome = format!("{:?}", result.expect("started"));
+        assert!(outcome.contains(expected), "{provider}: {outcome}");
+        assert_eq!(report.steps, 2, "{provider}");
+        assert_eq!(report.requests.len(), 1, "{provider}");
+    }
+    assert_eq!(
+        gw.runtime().calls_in_flight(),
+        0,
+        "a held instance outlived its call"
+    );
+}
+
 #[tokio::test]
 async fn ungranted_secret_is_refused_by_name() {
     let gw = fleet().await;

@@ -36,6 +36,18 @@ fn cache_dir() -> String {
         .into_owned()
 }
 
+/// A gateway config file in `dir` whose `[runtime]` has the suite's artifact cache and
+/// `extra` lines: what `plugin check --gateway-config` reads.
+fn runtime_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!("[runtime]\ncache_dir = \"{}\"\n{extra}", cache_dir()),
+    )
+    .expect("gateway config");
+    path
+}
+
 /// Runs the gateway binary; (stdout, stderr, exit code).
 fn gateway(args: &[&str]) -> (String, String, i32) {
     let out = Command::new(env!("CARGO_BIN_EXE_ingest-gateway"))
@@ -219,7 +231,15 @@ fn a_python_plugin_is_generated_built_checked_and_passes_its_cases() {
     );
     let wasm = dir.join("kit_py.wasm");
 
-    let (out, err, code) = gateway(&["plugin", "check", s(&wasm), "--json"]);
+    let config = runtime_config(dir.parent().expect("scratch"), "");
+    let (out, err, code) = gateway(&[
+        "plugin",
+        "check",
+        s(&wasm),
+        "--json",
+        "--gateway-config",
+        s(&config),
+    ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(report["ok"], true, "{out}");
@@ -280,8 +300,7 @@ fn a_python_plugin_is_generated_built_checked_and_passes_its_cases() {
 fn the_core_instance_limit_is_the_gateway_configs() {
     let wasm = PathBuf::from(ingest_sim::artifacts::plugin("agora-py"));
     let dir = scratch("limits");
-    let config = dir.join("gateway.toml");
-    std::fs::write(&config, "[runtime]\nmax_core_instances_per_component = 8\n").expect("config");
+    let config = runtime_config(&dir, "max_core_instances_per_component = 8\n");
     let (out, err, code) = gateway(&["plugin", "check", s(&wasm), "--gateway-config", s(&config)]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
@@ -289,9 +308,10 @@ fn the_core_instance_limit_is_the_gateway_configs() {
         "the refusal names the key:\n{out}"
     );
     assert!(!out.contains("core module?"), "the wrong hint:\n{out}");
-    let (out, err, code) = gateway(&["plugin", "check", s(&wasm)]);
+    let config = runtime_config(&dir, "");
+    let (out, err, code) = gateway(&["plugin", "check", s(&wasm), "--gateway-config", s(&config)]);
     assert_eq!(code, 0, "the default admits it:\n{out}\n{err}");
-    std::fs::write(&config, "[runtime]\nmax_core_instances_per_component = 0\n").expect("config");
+    let config = runtime_config(&dir, "max_core_instances_per_component = 0\n");
     let (_, err, code) = gateway(&["plugin", "check", s(&wasm), "--gateway-config", s(&config)]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("max_core_instances_per_component"), "{err}");

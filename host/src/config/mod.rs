@@ -423,6 +423,17 @@ fn default_max_upload() -> usize {
     32 << 20
 }
 
+/// How a provider's steps map to plugin instances (`instance`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceMode {
+    /// A fresh instance for every step (the default).
+    #[default]
+    PerStep,
+    /// One instance for all the steps of a call.
+    PerCall,
+}
+
 /// `[runtime]`: limits that apply to every plugin call.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -566,6 +577,14 @@ pub struct ProviderConfig {
     /// The vendor's request-rate limits, enforced before the vendor is called.
     #[serde(default)]
     pub quota: QuotaConfig,
+    /// How its plugin's steps map to instances: `"per-step"` (default: a fresh instance for
+    /// every step, none held while the vendor answers) or `"per-call"` (one instance for all
+    /// the steps of a call, its pool slot and memory held across the vendor round trips:
+    /// for plugins whose instantiation dominates a step, such as a Python plugin's ~12 MiB
+    /// heap; docs/performance.md, "Python plugins"). Module-level state then lives for the
+    /// call, never longer.
+    #[serde(default)]
+    pub instance: InstanceMode,
     /// Non-secret settings the plugin reads (its README lists them).
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,

@@ -12,7 +12,7 @@ use super::quota::{Admission, Refused, retry_after_secs};
 use super::tenants::Tenant;
 use super::{Gateway, Provider};
 use crate::capability::egress::EgressMode;
-use crate::config::FailureMode;
+use crate::config::{FailureMode, InstanceMode};
 use crate::contract::json::{direction_name, event_json, operation_name};
 use crate::contract::types;
 use crate::error::{ApiError, Degraded, ErrorKind, ErrorSource};
@@ -200,6 +200,7 @@ impl Gateway {
             request_id: request_id.clone(),
             gate,
             turns: options.tenant.as_ref().map(|t| t.plugin_turns.clone()),
+            hold_instance: provider.config.instance == InstanceMode::PerCall,
         };
         let op_name = op.name();
         let on_ingest = !matches!(op, Operation::ParseCallback(_) | Operation::Describe);

@@ -191,6 +191,7 @@ impl Provider {
             request_id: format!("describe-{}", pc.id),
             gate: None,
             turns: None,
+            hold_instance: false,
         };
         let describe_failed = |source: ApiError| BindError::Describe {
             provider: pc.id.clone(),

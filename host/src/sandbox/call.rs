@@ -13,7 +13,6 @@ use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-#[cfg(feature = "bench-call-shapes")]
 use super::held::Held;
 use super::load::{Code, PluginVersion};
 use super::outcome::{self, Outcome};
@@ -61,6 +60,9 @@ pub struct CallSetup {
     /// The caller's turns on the plugin threads (its tenant's share: a step takes one while
     /// it runs); `None`: no cap.
     pub turns: Option<Arc<tokio::sync::Semaphore>>,
+    /// One instance for every step of the call, held while the vendor answers (the
+    /// provider's `instance = "per-call"`), instead of a fresh one per step.
+    pub hold_instance: bool,
 }
 
 /// A turn for one vendor request of a call: `first` is true for the call's first request
@@ -154,9 +156,10 @@ pub(super) struct Call<'a> {
     pub(super) instantiate: Option<Duration>,
     pub(super) steps: u32,
     fault: Option<FaultKind>,
-    /// The instance of `CallShape::HeldAcrossSteps` (benchmark comparison only).
-    #[cfg(feature = "bench-call-shapes")]
-    pub(super) held: Option<Held>,
+    /// Whether one instance serves every step of this call (`instance = "per-call"`).
+    hold: bool,
+    /// That instance, between its steps.
+    held: Option<Held>,
 }
 
 impl<'a> Call<'a> {
@@ -182,27 +185,19 @@ impl<'a> Call<'a> {
             instantiate: None,
             steps: 0,
             fault: None,
-            #[cfg(feature = "bench-call-shapes")]
+            hold: setup.hold_instance || runtime.held_shape(),
             held: None,
         }
     }
 
     /// Steps until the plugin is done, faults, or asks past the cap.
     async fn run(&mut self) -> Result<Outcome, ApiError> {
-        #[cfg(feature = "bench-call-shapes")]
-        let hold = self
-            .runtime
-            .held_shape
-            .load(std::sync::atomic::Ordering::Relaxed);
         loop {
-            #[cfg(feature = "bench-call-shapes")]
-            let step = if hold {
+            let step = if self.hold {
                 self.step_held().await
             } else {
                 self.step().await
             };
-            #[cfg(not(feature = "bench-call-shapes"))]
-            let step = self.step().await;
             match step {
                 Err(StepError::Shutdown) => {
                     return Err(ApiError::new(
@@ -274,16 +269,7 @@ impl<'a> Call<'a> {
     /// the caller's turns (its tenant's share of them).
     async fn step(&mut self) -> Result<Step, StepError> {
         let slot = self.runtime.slot().await?;
-        let turn = match &self.setup.turns {
-            Some(turns) => Some(
-                turns
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| StepError::Shutdown)?,
-            ),
-            None => None,
-        };
+        let turn = self.turn().await?;
         let store = self.new_store();
         let (code, op) = (self.code.clone(), self.op.clone());
         let answers = std::mem::take(&mut self.answers);
@@ -307,48 +293,93 @@ impl<'a> Call<'a> {
             drop((turn, slot));
             (state, answers, step, instantiate)
         };
-        let (state, answers, step, instantiate) = match &self.runtime.plugin_threads {
-            Some(threads) => {
-                let here = self.runtime.may_start_here(self.plugin);
-                let tick = Duration::from_millis(self.runtime.limits.epoch_tick_ms);
-                let (out, ran_on) = threads
-                    .run(work, here, tick)
-                    .await
-                    .map_err(|_| StepError::Shutdown)?;
-                if ran_on == RanOn::Moved {
-                    tracing::debug!(plugin = %self.plugin.name, "a step ran a whole epoch tick on the caller's thread: moved to the plugin threads, and its next steps go there");
-                }
-                self.plugin.long_steps.ran_on(ran_on);
-                out
-            }
-            None => work.await,
+        let (state, answers, step, instantiate) = self.dispatch(work).await?;
+        self.stepped(answers, instantiate);
+        self.take_back(state);
+        step.map_err(StepError::Trap)
+    }
+
+    /// A step on the instance held for the whole call (`instance = "per-call"`): the first
+    /// step instantiates it (taking its pool slot until the call ends), each step takes one
+    /// of the caller's turns and runs where a fresh step would, on a CPU budget of its own.
+    async fn step_held(&mut self) -> Result<Step, StepError> {
+        let held = match self.held.take() {
+            Some(held) => Ok(held),
+            None => Err((self.new_store(), self.runtime.slot().await?)),
         };
+        let turn = self.turn().await?;
+        let (code, op) = (self.code.clone(), self.op.clone());
+        let answers = std::mem::take(&mut self.answers);
+        let work = async move {
+            let (mut held, instantiate) = match held {
+                Ok(held) => (held, None),
+                Err((store, slot)) => {
+                    store.data().meter.resume();
+                    match Held::instantiate(store, &code.pre, slot).await {
+                        Ok((held, took)) => (held, Some(took)),
+                        Err((state, e)) => return (Err(state), answers, Err(e), None),
+                    }
+                }
+            };
+            let step = held.step(&code.pre, &op, &answers).await;
+            drop(turn);
+            (Ok(held), answers, step, instantiate)
+        };
+        let (held, answers, step, instantiate) = self.dispatch(work).await?;
+        self.stepped(answers, instantiate);
+        match held {
+            Ok(held) => self.held = Some(held),
+            Err(state) => self.take_back(state),
+        }
+        step
+    }
+
+    /// One of the caller's turns (its tenant's share of the plugin threads), when it has a
+    /// tenant. (`&mut self`, as [`Self::dispatch`]: a `Call` holding an instance is not
+    /// `Sync`, so no shared borrow of it may live across an await.)
+    async fn turn(&mut self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, StepError> {
+        match &self.setup.turns {
+            Some(turns) => Ok(Some(
+                turns
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StepError::Shutdown)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a step's `work` on the plugin threads (`runtime.plugin_threads`) when there are
+    /// any — or starts it on the caller's thread when its call is alone
+    /// ([`PluginThreads::run`]) — else on the caller's thread.
+    async fn dispatch<T: Send + 'static>(
+        &mut self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, StepError> {
+        let Some(threads) = &self.runtime.plugin_threads else {
+            return Ok(work.await);
+        };
+        let here = self.runtime.may_start_here(self.plugin);
+        let tick = Duration::from_millis(self.runtime.limits.epoch_tick_ms);
+        let (out, ran_on) = threads
+            .run(work, here, tick)
+            .await
+            .map_err(|_| StepError::Shutdown)?;
+        if ran_on == RanOn::Moved {
+            tracing::debug!(plugin = %self.plugin.name, "a step ran a whole epoch tick on the caller's thread: moved to the plugin threads, and its next steps go there");
+        }
+        self.plugin.long_steps.ran_on(ran_on);
+        Ok(out)
+    }
+
+    /// A step ran: the answers back, its instantiation time (the call's first) counted.
+    fn stepped(&mut self, answers: Vec<types::VendorAnswer>, instantiate: Option<Duration>) {
         if let Some(t) = instantiate {
             self.instantiate.get_or_insert(t);
         }
         self.answers = answers;
         self.steps += 1;
-        self.take_back(state);
-        step.map_err(StepError::Trap)
-    }
-
-    /// A step of [`CallShape::HeldAcrossSteps`](super::CallShape): the first instantiates
-    /// and keeps the instance, every step re-arms its CPU budget.
-    #[cfg(feature = "bench-call-shapes")]
-    async fn step_held(&mut self) -> Result<Step, StepError> {
-        let held = match self.held.take() {
-            Some(h) => h,
-            None => {
-                let slot = self.runtime.slot().await?;
-                let store = self.new_store();
-                let (held, took) = Held::instantiate(store, &self.code.pre, slot).await?;
-                self.instantiate.get_or_insert(took);
-                held
-            }
-        };
-        self.steps += 1;
-        let held = self.held.insert(held);
-        held.step(&self.code.pre, &self.op, &self.answers).await
     }
 
     /// A store for one step: the call's host-side state, the memory cap, the step's budget.
@@ -386,7 +417,6 @@ impl<'a> Call<'a> {
         mut self,
         result: Result<Outcome, ApiError>,
     ) -> (Result<Outcome, ApiError>, CallReport) {
-        #[cfg(feature = "bench-call-shapes")]
         if let Some(h) = self.held.take() {
             self.take_back(h.into_state());
         }

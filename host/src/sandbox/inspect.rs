@@ -149,6 +149,7 @@ fn describe_setup(name: &str) -> CallSetup {
         request_id: "plugin-check".to_string(),
         gate: None,
         turns: None,
+        hold_instance: false,
     }
 }
 

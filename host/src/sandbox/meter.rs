@@ -69,6 +69,16 @@ impl StepMeter {
         self.with(|m| m.mark = now);
     }
 
+    /// A new step begins on this thread now, with nothing counted yet (an instance held
+    /// across a call's steps: each step has a budget of its own).
+    pub(crate) fn restart(&self) {
+        let now = Mark::now();
+        self.with(|m| {
+            m.mark = now;
+            m.ran = Duration::ZERO;
+        });
+    }
+
     /// Adds the stretch since the last mark and returns the total.
     pub(crate) fn tick(&self) -> Duration {
         let now = Mark::now();

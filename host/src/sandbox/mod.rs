@@ -29,7 +29,6 @@ use crate::contract;
 pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod fault;
-#[cfg(feature = "bench-call-shapes")]
 mod held;
 pub mod inspect;
 pub(crate) mod load;
@@ -227,6 +226,24 @@ impl Runtime {
             plugin_threads,
             calls: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Whether the benchmark selected one instance per call for every provider.
+    fn held_shape(&self) -> bool {
+        #[cfg(feature = "bench-call-shapes")]
+        return self.held_shape.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "bench-call-shapes"))]
+        false
+    }
+
+    /// Selects the call shape of every provider (benchmark comparison only).
+    #[cfg(feature = "bench-call-shapes")]
+    #[doc(hidden)]
+    pub fn set_call_shape(&self, shape: CallShape) {
+        self.held_shape.store(
+            shape == CallShape::HeldAcrossSteps,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Whether loads not in the artifact cache serve baseline code first.

@@ -11,6 +11,7 @@ test suite shows the host contains each case as it does for the Rust guest
 | `exception` | raises an exception nobody catches |
 | `abort` | calls `os.abort()` (a trap) |
 | `socket` | opens a TCP connection to `target` (`host:port`) with the standard library; fails with what it answered |
+| `steps` | asks the host to GET `target` (a URL), then succeeds with session reference `calls-N`: N is how many times `start` ran in this instance (1 on a fresh instance per step, 2 on one held for the call) |
 """
 
 import os
@@ -46,6 +47,19 @@ def connect(host, port):
         s.close()
 
     return "; ".join([attempt("tcp", tcp), attempt("lookup", lambda: socket.getaddrinfo(b"localhost", 80))])
+
+
+#: How many times `start` ran in this instance (module state: it lives as long as the instance).
+STARTS = [0]
+
+
+def steps(answers):
+    """One vendor request, then the count of `start` runs this instance saw."""
+    STARTS[0] += 1
+    if not answers:
+        request = types.VendorRequest("GET", config.get("target") or "", [], b"", True)
+        return provider.StartStep_Send(request)
+    return provider.StartStep_Done(Ok(Session(f"calls-{STARTS[0]}", None, [], None, None)))
 
 
 def misbehave(mode):
@@ -84,7 +98,8 @@ class Provider(exports.Provider):
         )
 
     def start(self, request, answers):
-        return misbehave(config.get("mode") or "ok")
+        mode = config.get("mode") or "ok"
+        return steps(answers) if mode == "steps" else misbehave(mode)
 
     def stop(self, request, answers):
         return provider.StopStep_Done(Err(error("unsupported")))
