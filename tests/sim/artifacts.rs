@@ -14,8 +14,7 @@ pub const PLUGIN_NAMES: &str = env!("PLUGIN_NAMES");
 pub fn plugin(name: &str) -> String {
     let path = PathBuf::from(PLUGIN_DIR).join(format!("{}.wasm", name.replace('-', "_")));
     // JavaScript and Python plugins (no Cargo.toml) are built by scripts/build-js-plugins and
-    // scripts/build-py-plugins into the same
-    // directory, so they count when their file is there.
+    // scripts/build-py-plugins into the same directory, so they count when their file is there.
     assert!(
         PLUGIN_NAMES.split(',').any(|n| n == name) || path.is_file(),
         "no plugin `{name}` was built (built: {PLUGIN_NAMES}; JavaScript plugins: run scripts/build-js-plugins, Python plugins: scripts/build-py-plugins)"
