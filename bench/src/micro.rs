@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use ingest_gateway::EgressMode;
 use ingest_gateway::internals::CallShape;
-use ingest_gateway::{CallOptions, Config, Gateway};
+use ingest_gateway::{CallOptions, Gateway};
 use ingest_plugin_kit::case::{self, Case, Defaults};
 use ingest_plugin_kit::runner;
 use serde::Serialize;
@@ -144,10 +144,9 @@ async fn measure(
     let case_path = cases.join(format!("{case_name}.json"));
     let case: Case = case::parse_file(&case_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", case_path.display()))?;
-    let toml = runner::config_toml(wasm, cache_dir, &case, &Defaults::default())
+    let runtime = ingest_plugin_kit::kit_runtime(None)?;
+    let mut config = runner::case_config(wasm, cache_dir, &runtime, &case, &Defaults::default())
         .map_err(|e| anyhow::anyhow!(e))?;
-    let mut config = Config::parse(&toml)?;
-    config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
     if let Some(n) = crate::gateway::plugin_threads_override() {
         config.runtime.plugin_threads = Some(n);
     }

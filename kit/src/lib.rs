@@ -300,7 +300,7 @@ fn new(
 ///
 /// The kit checks behaviour, not speed: calls run optimized code (no baseline tier: the first
 /// case pays the optimizing compile, the artifact cache serves the rest), and a step may take
-/// up to [`KIT_STEP_BUDGET_MS`] of wall-clock time, so a busy machine does not fail a case on
+/// up to [`KIT_STEP_BUDGET_MS`] of CPU time, so a slow machine does not fail a case on
 /// the gateway's 100 ms default (`scripts/bench` measures speed).
 fn kit_runtime_config() -> ingest_gateway::RuntimeConfig {
     ingest_gateway::RuntimeConfig {

@@ -253,13 +253,27 @@ pub async fn run(plugin: &Path, cases: &Path, options: &RunOptions) -> anyhow::R
 }
 
 /// The gateway config for one case: one provider using the component, the case's endpoint,
-/// config and secrets, and the run's artifact cache.
-pub fn config_toml(
+/// config and secrets; `runtime` ([`crate::kit_runtime`]) with the run's artifact cache;
+/// events in memory.
+pub fn case_config(
     plugin: &Path,
     cache_dir: &Path,
+    runtime: &ingest_gateway::RuntimeConfig,
     case: &Case,
     defaults: &Defaults,
-) -> Result<String, CaseError> {
+) -> Result<Config, CaseError> {
+    let mut config =
+        Config::parse(&config_toml(plugin, case, defaults)?).map_err(CaseError::Config)?;
+    config.runtime = ingest_gateway::RuntimeConfig {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        ..runtime.clone()
+    };
+    config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
+    Ok(config)
+}
+
+/// The TOML of [`case_config`] before its runtime: auth off and the one provider.
+fn config_toml(plugin: &Path, case: &Case, defaults: &Defaults) -> Result<String, CaseError> {
     use toml::{Table, Value};
     let mut provider = Table::new();
     provider.insert("id".into(), Value::String(PROVIDER_ID.into()));
@@ -287,24 +301,8 @@ pub fn config_toml(
 
     let mut gateway = Table::new();
     gateway.insert("auth".into(), Value::String("off".into()));
-    let mut runtime = Table::new();
-    let limits = super::kit_runtime_config();
-    runtime.insert(
-        "max_concurrent_calls".into(),
-        Value::Integer(i64::from(limits.max_concurrent_calls)),
-    );
-    runtime.insert("tiered".into(), Value::Boolean(limits.tiered));
-    runtime.insert(
-        "step_budget_ms".into(),
-        Value::Integer(i64::try_from(limits.step_budget_ms).unwrap_or(i64::MAX)),
-    );
-    runtime.insert(
-        "cache_dir".into(),
-        Value::String(cache_dir.to_string_lossy().into_owned()),
-    );
     let mut root = Table::new();
     root.insert("gateway".into(), Value::Table(gateway));
-    root.insert("runtime".into(), Value::Table(runtime));
     root.insert(
         "providers".into(),
         Value::Array(vec![Value::Table(provider)]),
@@ -520,13 +518,7 @@ async fn bind_case(
     case: &Case,
     defaults: &Defaults,
 ) -> Result<(Gateway, Arc<Provider>, Option<String>), CaseError> {
-    let toml = config_toml(plugin, cache_dir, case, defaults)?;
-    let mut config = Config::parse(&toml).map_err(CaseError::Config)?;
-    config.runtime = ingest_gateway::RuntimeConfig {
-        cache_dir: Some(cache_dir.to_path_buf()),
-        ..runtime.clone()
-    };
-    config.events.store = Some(ingest_gateway::config::MEMORY_EVENTS_STORE.to_string());
+    let config = case_config(plugin, cache_dir, runtime, case, defaults)?;
     let gateway = Gateway::from_config(config)
         .await
         .map_err(CaseError::Refused)?;

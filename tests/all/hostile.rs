@@ -34,9 +34,21 @@ fn hostile_with(
     config: &[(&str, &str)],
     secret: bool,
 ) -> String {
+    guest_provider("test-hostile", id, mode, extra, config, secret)
+}
+
+/// A provider of the test guest `guest` (Rust or Python), as [`hostile_with`] describes.
+fn guest_provider(
+    guest: &str,
+    id: &str,
+    mode: &str,
+    extra: &str,
+    config: &[(&str, &str)],
+    secret: bool,
+) -> String {
     let mut out = format!(
         "\n[[providers]]\nid = \"{id}\"\nplugin = \"{plugin}\"\n{extra}\n[providers.config]\nmode = \"{mode}\"\n",
-        plugin = ingest_sim::artifacts::plugin("test-hostile"),
+        plugin = ingest_sim::artifacts::plugin(guest),
     );
     for (k, v) in config {
         out.push_str(&format!("{k} = {v}\n"));
@@ -148,12 +160,10 @@ async fn each_fault_fails_only_its_call() {
     }
 }
 
-/// A hostile Python provider (tests/guests-py/hostile, componentize-py) in `mode`.
-fn hostile_py(id: &str, mode: &str, config: &str) -> String {
-    format!(
-        "\n[[providers]]\nid = \"{id}\"\nplugin = \"{plugin}\"\n[providers.config]\nmode = \"{mode}\"\n{config}",
-        plugin = ingest_sim::artifacts::plugin("test-hostile-py"),
-    )
+/// A hostile Python provider (tests/guests-py/hostile, componentize-py) in `mode`: `extra`
+/// lines in its table, `config` lines (TOML literals) after `mode`.
+fn hostile_py(id: &str, mode: &str, extra: &str, config: &[(&str, &str)]) -> String {
+    guest_provider("test-hostile-py", id, mode, extra, config, false)
 }
 
 /// A Python plugin is contained like a Rust one: a loop stops at its step budget, a memory
@@ -167,11 +177,16 @@ async fn a_hostile_python_plugin_is_contained_like_the_others() {
     let target = listener.local_addr().expect("addr");
     let toml = format!(
         "[runtime]\ncall_deadline_ms = {DEADLINE_MS}\ncache_dir = \"{cache}\"\n{}{}{}{}{}{}",
-        hostile_py("py-loop", "loop", ""),
-        hostile_py("py-memory", "memory", ""),
-        hostile_py("py-exception", "exception", ""),
-        hostile_py("py-abort", "abort", ""),
-        hostile_py("py-socket", "socket", &format!("target = \"{target}\"\n")),
+        hostile_py("py-loop", "loop", "", &[]),
+        hostile_py("py-memory", "memory", "", &[]),
+        hostile_py("py-exception", "exception", "", &[]),
+        hostile_py("py-abort", "abort", "", &[]),
+        hostile_py(
+            "py-socket",
+            "socket",
+            "",
+            &[("target", &format!("\"{target}\""))]
+        ),
         hostile("ok", "ok", ""),
         cache = std::env::temp_dir()
             .join("ingest-hostile-py-cache")
@@ -212,15 +227,16 @@ async fn a_hostile_python_plugin_is_contained_like_the_others() {
 /// the next call starts on a fresh one. The default instantiates afresh at every step.
 #[tokio::test]
 async fn an_instance_held_per_call_serves_every_step_of_that_call_only() {
-    let config = "target = \"https://vendor.example/x\"\n";
-    let allow = "allow_hosts = [\"vendor.example:443\"]\n";
+    let config = [("target", "\"https://vendor.example/x\"")];
+    let allow = "allow_hosts = [\"vendor.example:443\"]";
     let toml = format!(
         "{}{}",
-        hostile_py("fresh", "steps", config)
-            .replace("[providers.config]", &format!("{allow}[providers.config]")),
-        hostile_py("held", "steps", config).replace(
-            "[providers.config]",
-            &format!("{allow}instance = \"per-call\"\n[providers.config]")
+        hostile_py("fresh", "steps", allow, &config),
+        hostile_py(
+            "held",
+            "steps",
+            &format!("{allow}\ninstance = \"per-call\""),
+            &config
         ),
     );
     let gw = gateway(&toml).await;
