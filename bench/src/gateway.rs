@@ -71,6 +71,16 @@ pub fn plugin_threads_override() -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Every provider's `instance` key from `INGEST_BENCH_INSTANCE` (`per-step`, the default, or
+/// `per-call`), for every gateway process the bench starts: what holding one instance across a
+/// call's steps buys end to end, and what it costs in memory.
+fn instance_override() -> Option<String> {
+    std::env::var("INGEST_BENCH_INSTANCE")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// The call deadline of the benchmarks' gateway (the vendor request timeout is 1 s less).
 const BENCH_TIMEOUT_MS: i64 = 30_000;
 
@@ -146,6 +156,9 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
             "request_timeout_ms".into(),
             Value::Integer(BENCH_TIMEOUT_MS - 1_000),
         );
+        if let Some(mode) = instance_override() {
+            t.insert("instance".into(), mode.into());
+        }
         if let Some(endpoint) = &spec.trtc_endpoint
             && t.get("id").and_then(Value::as_str) == Some("trtc")
         {
@@ -203,6 +216,11 @@ pub async fn start_with(
         // Warnings and errors only: no per-request log lines in the measured path (Envoy's
         // plain proxy has no access log either).
         .env("RUST_LOG", "warn");
+    // The front's threads (tokio's own variable, read by the gateway's runtime only: the
+    // bench process and its simulators keep theirs), to weigh them against the plugin threads.
+    if let Ok(n) = std::env::var("INGEST_BENCH_FRONT_THREADS") {
+        command.env("TOKIO_WORKER_THREADS", n);
+    }
     let mut proc = Proc::spawn("ingest-gateway", command, &dir.join("gateway.log"))?;
     let ready_after =
         procs::wait_ready(listen, "/readyz", Duration::from_secs(120), &mut proc).await?;
