@@ -143,6 +143,7 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
             .and_then(Value::as_str)
             .is_some_and(|id| spec.providers.contains(&id))
     });
+    let instance = instance_override();
     for p in providers.iter_mut() {
         let Some(t) = p.as_table_mut() else { continue };
         // The simulators have no vendor quota, and the figures are of the gateway's own
@@ -156,8 +157,8 @@ pub fn config_toml(spec: &Spec) -> anyhow::Result<String> {
             "request_timeout_ms".into(),
             Value::Integer(BENCH_TIMEOUT_MS - 1_000),
         );
-        if let Some(mode) = instance_override() {
-            t.insert("instance".into(), mode.into());
+        if let Some(mode) = &instance {
+            t.insert("instance".into(), mode.clone().into());
         }
         if let Some(endpoint) = &spec.trtc_endpoint
             && t.get("id").and_then(Value::as_str) == Some("trtc")

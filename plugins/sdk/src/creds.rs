@@ -109,17 +109,7 @@ pub fn digest_optional(
 
 /// Digest of the concatenated parts, lowercase hex.
 pub fn digest_hex(alg: HashAlgorithm, data: &[Part]) -> Result<String, ProviderError> {
-    digest(alg, data).map(|d| hex(&d))
-}
-
-/// Lowercase hex of `bytes`. A slice encoder (`hex::encode` pushes one `char` at a time);
-/// signing schemes hex-encode several digests per request.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = vec![0; bytes.len() * 2];
-    // The buffer is exactly twice the input: the only error `encode_to_slice` has.
-    let _ = ::hex::encode_to_slice(bytes, &mut out);
-    // Hex digits are ASCII.
-    String::from_utf8(out).unwrap_or_default()
+    digest(alg, data).map(hex::encode)
 }
 
 /// A placeholder the host replaces with the parts' value when the request leaves.
@@ -187,13 +177,5 @@ mod tests {
             "{}",
             e.message
         );
-    }
-
-    #[test]
-    fn hex_is_lowercase_two_digits_a_byte() {
-        assert_eq!(hex(&[]), "");
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        let all: Vec<u8> = (0..=255).collect();
-        assert_eq!(hex(&all), ::hex::encode(&all));
     }
 }

@@ -155,19 +155,13 @@ pub fn from_answer(answer: VendorAnswer) -> Result<::http::Response<Vec<u8>>, Se
         TransportError::Timeout(why) => SendError::Timeout(why),
         TransportError::TooLarge(_) => SendError::TooLarge,
     })?;
-    // Straight into the parts (the builder would move itself, and carry its error, through
-    // every header).
-    let bad = |e: &dyn std::fmt::Display| SendError::Transport(format!("response: {e}"));
-    let mut headers = ::http::HeaderMap::with_capacity(response.headers.len());
-    for (name, value) in response.headers {
-        let name = ::http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
-        let value = ::http::HeaderValue::try_from(value).map_err(|e| bad(&e))?;
-        headers.append(name, value);
+    let mut builder = ::http::Response::builder().status(response.status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name.as_str(), value.as_str());
     }
-    let mut out = ::http::Response::new(response.body);
-    *out.status_mut() = ::http::StatusCode::from_u16(response.status).map_err(|e| bad(&e))?;
-    *out.headers_mut() = headers;
-    Ok(out)
+    builder
+        .body(response.body)
+        .map_err(|e| SendError::Transport(format!("response: {e}")))
 }
 
 /// Sends `request` and returns the whole response (see the [module](self) documentation).

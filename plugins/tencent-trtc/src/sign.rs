@@ -152,7 +152,7 @@ pub fn authorization(req: &ToSign<'_>) -> Result<String, ProviderError> {
     let hashed_canonical = creds::sha256_hex(canonical.as_bytes())?;
     let scope = credential_scope(&date, req.service);
     let to_sign = string_to_sign(req.timestamp, &scope, &hashed_canonical);
-    let signature = creds::hex(&tc3_signature(&date, req.service, &to_sign)?);
+    let signature = hex::encode(tc3_signature(&date, req.service, &to_sign)?);
     // A placeholder the host swaps for the real SecretId when the request leaves.
     let secret_id = creds::placeholder(&[creds::secret(SECRET_ID)])?;
     Ok(authorization_value(&secret_id, &scope, &signed, &signature))
